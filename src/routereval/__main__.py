@@ -1,0 +1,3 @@
+from routereval.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``routereval`` command line (Typer + rich). Each module registers one group of commands."""

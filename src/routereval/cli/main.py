@@ -1,0 +1,52 @@
+"""Entry point of the ``routereval`` command.
+
+Every :class:`~routereval.errors.RouterEvalError` a command raises becomes one line
+on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="routereval",
+    help="Build, run and serve LLM-router benchmarks at RouterEval scale.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each module defines ``register(app)``; importing them is cheap (their heavy imports are lazy).
+_COMMAND_MODULES = ("data", "pools", "routing")
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"routereval.cli.{_name}").register(app)
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run the CLI with ``args`` (``sys.argv[1:]`` when None); returns the exit status."""
+    import click
+
+    from routereval.errors import RouterEvalError
+
+    try:
+        result = app(args=args, standalone_mode=False, prog_name="routereval")
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        sys.stderr.write("Aborted.\n")
+        return 1
+    except RouterEvalError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,72 @@
+"""Shared output helpers of the CLI: JSON or rich tables, progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+from typing import Any, Callable, Iterator
+
+
+def _clean(obj: Any) -> Any:
+    """Make numpy scalars/arrays and non-finite floats JSON-safe (NaN -> null)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as JSON on stdout (numpy-aware, NaN as null)."""
+    sys.stdout.write(json.dumps(_clean(obj), indent=2) + "\n")
+
+
+def console():
+    from rich.console import Console
+
+    return Console(file=sys.stdout, soft_wrap=True)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]):
+    """A rich table; numbers are right-aligned and floats shown with 4 digits."""
+    from rich.table import Table
+
+    t = Table(title=title, header_style="bold")
+    for c in columns:
+        t.add_column(c, justify="left")
+    for r in rows:
+        t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r])
+    return t
+
+
+@contextlib.contextmanager
+def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr; yields ``update(task_name, done, total)``.
+
+    Disabled (a no-op) when ``enabled`` is False or stderr is not a terminal.
+    """
+    if not enabled or not sys.stderr.isatty():
+        yield lambda name, done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    tasks: dict[str, int] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=Console(file=sys.stderr), transient=True) as bar:
+        def update(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        yield update

@@ -1,0 +1,1 @@
+"""The canonical data model and the on-disk corpus store."""

@@ -1,0 +1,385 @@
+"""The canonical data model: benchmarks, models and corpora (see ARCHITECTURE.md).
+
+A :class:`Benchmark` holds prompts and a score matrix ``S`` of shape
+(n_models, n_prompts), float in [0, 1], NaN where a model was not evaluated.
+Binary benchmarks can be held bit-packed (``bits`` plus an optional ``observed``
+mask) so that 200M binary records take 25 MB; ``scores`` unpacks on demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from routereval.data import bits as _bits
+from routereval.errors import InputError
+
+
+def _as_str_array(values: Iterable, what: str) -> np.ndarray:
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=object)
+    if arr.ndim != 1:
+        raise InputError(f"{what} must be one-dimensional, got shape {arr.shape}")
+    return np.array([str(v) for v in arr], dtype=object)
+
+
+def _check_unique(arr: np.ndarray, what: str, source: str | None) -> None:
+    if len(set(arr.tolist())) != len(arr):
+        seen: set = set()
+        for v in arr.tolist():
+            if v in seen:
+                raise InputError(f"duplicate {what} {v!r}; each must appear once", file=source)
+            seen.add(v)
+
+
+class Benchmark:
+    """Prompts of one benchmark and the scores of its models on them.
+
+    Parameters
+    ----------
+    name
+        Benchmark name, e.g. ``"mmlu_pro"``.
+    models
+        (n_models,) model ids, unique.
+    prompt_ids
+        (n_prompts,) prompt ids, unique.
+    subsets
+        (n_prompts,) subset of each prompt (the strata of splits); one subset named
+        after the benchmark when omitted.
+    texts, gold
+        (n_prompts,) prompt text and reference answer, optional.
+    scores
+        (n_models, n_prompts) float in [0, 1], NaN where not evaluated. Give either
+        ``scores`` or ``bits``.
+    bits, observed
+        Bit-packed binary scores and the packed mask of evaluated cells (None: all
+        evaluated), each (n_models, ceil(n_prompts / 8)) uint8.
+    binary
+        Whether every score is 0 or 1; inferred from ``scores`` when None.
+    cost
+        (n_models, n_prompts) USD per query, NaN where unknown; optional.
+    source
+        Where the data came from, for error messages.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        models: Sequence[str] | np.ndarray,
+        prompt_ids: Sequence | np.ndarray,
+        subsets: Sequence[str] | np.ndarray | None = None,
+        texts: Sequence[str] | np.ndarray | None = None,
+        gold: Sequence | np.ndarray | None = None,
+        scores: np.ndarray | None = None,
+        bits: np.ndarray | None = None,
+        observed: np.ndarray | None = None,
+        binary: bool | None = None,
+        cost: np.ndarray | None = None,
+        source: str | None = None,
+        validate: bool = True,
+    ) -> None:
+        self.name = str(name)
+        self.source = source
+        self.models = models if isinstance(models, np.ndarray) and models.dtype == object else _as_str_array(models, "models")
+        self.prompt_ids = prompt_ids if isinstance(prompt_ids, np.ndarray) and prompt_ids.dtype == object else _as_str_array(prompt_ids, "prompt_ids")
+        n_models, n_prompts = len(self.models), len(self.prompt_ids)
+        if subsets is None:
+            self.subsets = np.full(n_prompts, self.name, dtype=object)
+        else:
+            self.subsets = subsets if isinstance(subsets, np.ndarray) and subsets.dtype == object else _as_str_array(subsets, "subsets")
+        self.texts = None if texts is None else (texts if isinstance(texts, np.ndarray) and texts.dtype == object else _as_str_array(texts, "texts"))
+        self.gold = None if gold is None else np.asarray(gold, dtype=object)
+        if (scores is None) == (bits is None):
+            raise InputError(f"benchmark {self.name!r}: give exactly one of scores or bits", file=source)
+        self._scores = None if scores is None else np.asarray(scores)
+        self._bits = None if bits is None else np.asarray(bits, dtype=np.uint8)
+        self._observed = None if observed is None else np.asarray(observed, dtype=np.uint8)
+        self._observed_checked = bits is not None  # with bits given, observed=None means complete
+        self.cost = None if cost is None else np.asarray(cost)
+        if bits is not None:
+            self.binary = True
+        elif binary is None:
+            finite = self._scores[~np.isnan(self._scores)] if validate else np.array([])
+            self.binary = bool(np.all((finite == 0) | (finite == 1)))
+        else:
+            self.binary = bool(binary)
+        if validate:
+            self._validate(n_models, n_prompts)
+
+    # ------------------------------------------------------------------ checks
+    def _validate(self, n_models: int, n_prompts: int) -> None:
+        src = self.source
+        if n_models == 0 or n_prompts == 0:
+            raise InputError(
+                f"benchmark {self.name!r} is empty ({n_models} models x {n_prompts} prompts); "
+                "expected at least one model and one prompt",
+                file=src,
+            )
+        _check_unique(self.models, f"model in benchmark {self.name!r}:", src)
+        _check_unique(self.prompt_ids, f"prompt id in benchmark {self.name!r}:", src)
+        for what, arr in (("subsets", self.subsets), ("texts", self.texts), ("gold", self.gold)):
+            if arr is not None and len(arr) != n_prompts:
+                raise InputError(
+                    f"benchmark {self.name!r}: {what} has {len(arr)} entries, expected one per prompt ({n_prompts})",
+                    file=src,
+                )
+        shape = (n_models, n_prompts)
+        if self._scores is not None:
+            if self._scores.shape != shape:
+                raise InputError(f"benchmark {self.name!r}: scores have shape {self._scores.shape}, expected {shape}", file=src)
+            s = self._scores
+            bad = ~np.isnan(s) & ((s < 0) | (s > 1))
+            if bad.any():
+                i, j = map(int, np.argwhere(bad)[0])
+                raise InputError(
+                    f"benchmark {self.name!r}: score {float(s[i, j])!r} of model {self.models[i]!r} on prompt "
+                    f"{self.prompt_ids[j]!r} is outside [0, 1]",
+                    file=src,
+                )
+        else:
+            packed = (n_models, (n_prompts + 7) // 8)
+            if self._bits.shape != packed:
+                raise InputError(f"benchmark {self.name!r}: bits have shape {self._bits.shape}, expected {packed}", file=src)
+            if self._observed is not None and self._observed.shape != packed:
+                raise InputError(f"benchmark {self.name!r}: observed mask has shape {self._observed.shape}, expected {packed}", file=src)
+        if self.cost is not None and self.cost.shape != shape:
+            raise InputError(f"benchmark {self.name!r}: cost has shape {self.cost.shape}, expected {shape}", file=src)
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_models(self) -> int:
+        return len(self.models)
+
+    @property
+    def n_prompts(self) -> int:
+        return len(self.prompt_ids)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_models, self.n_prompts)
+
+    @property
+    def has_cost(self) -> bool:
+        return self.cost is not None
+
+    # ------------------------------------------------------------------ scores
+    @property
+    def scores(self) -> np.ndarray:
+        """(n_models, n_prompts) float32 scores, NaN where not evaluated."""
+        if self._scores is None:
+            s = _bits.unpack(self._bits, self.n_prompts)
+            if self._observed is not None:
+                s[_bits.unpack(self._observed, self.n_prompts, dtype=bool) == 0] = np.nan
+            self._scores = s
+        return self._scores
+
+    @property
+    def bits(self) -> np.ndarray:
+        """(n_models, ceil(n_prompts / 8)) uint8 packed scores; binary benchmarks only."""
+        if not self.binary:
+            raise InputError(f"benchmark {self.name!r} has graded scores; it has no bit-packed form")
+        if self._bits is None:
+            s = self._scores
+            self._bits = _bits.pack(np.nan_to_num(s, nan=0.0) >= 0.5)
+        return self._bits
+
+    @property
+    def observed(self) -> np.ndarray | None:
+        """Packed mask of evaluated cells for binary benchmarks, None when all are evaluated."""
+        if self._observed is None and self._scores is not None and not self._observed_checked:
+            miss = np.isnan(self._scores)
+            if miss.any():
+                self._observed = _bits.pack(~miss)
+            self._observed_checked = True
+        return self._observed
+
+    def observed_matrix(self) -> np.ndarray:
+        """(n_models, n_prompts) bool: True where a model was evaluated."""
+        if self._scores is None:
+            if self._observed is None:
+                return np.ones(self.shape, dtype=bool)
+            return _bits.unpack(self._observed, self.n_prompts, dtype=bool)
+        return ~np.isnan(self._scores)
+
+    @property
+    def n_records(self) -> int:
+        if self._scores is None:
+            if self._observed is None:
+                return self.n_models * self.n_prompts
+            return int(_bits.popcount(self._observed, axis=None))
+        return int(np.count_nonzero(~np.isnan(self._scores)))
+
+    @property
+    def missing_share(self) -> float:
+        total = self.n_models * self.n_prompts
+        return 1.0 - self.n_records / total if total else 0.0
+
+    @property
+    def is_complete(self) -> bool:
+        return self.n_records == self.n_models * self.n_prompts
+
+    def model_means(self, prompts: np.ndarray | None = None) -> np.ndarray:
+        """(n_models,) mean score of each model over ``prompts`` (all when None), NaN ignored."""
+        if self._scores is None and self._observed is None:
+            # popcount fast path: no unpacking of the full matrix
+            mask = _bits.column_mask(self.n_prompts, prompts)
+            n = len(prompts) if prompts is not None else self.n_prompts
+            return _bits.popcount(self._bits & mask, axis=1) / max(n, 1)
+        s = self.scores if prompts is None else self.scores[:, prompts]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nanmean(s, axis=1) if np.isnan(s).any() else s.mean(axis=1, dtype=np.float64)
+
+    # ------------------------------------------------------------------ subsets
+    @property
+    def subset_names(self) -> list[str]:
+        """Subset names in order of first appearance."""
+        return list(dict.fromkeys(self.subsets.tolist()))
+
+    def subset_codes(self) -> np.ndarray:
+        """(n_prompts,) int index of each prompt's subset into :attr:`subset_names`."""
+        lookup = {s: i for i, s in enumerate(self.subset_names)}
+        return np.fromiter((lookup[s] for s in self.subsets.tolist()), dtype=np.int64, count=self.n_prompts)
+
+    def model_index(self, names: Iterable[str]) -> np.ndarray:
+        """Row indices of the given model ids; unknown ids are an :class:`InputError`."""
+        lookup = {m: i for i, m in enumerate(self.models.tolist())}
+        out = []
+        for n in names:
+            if n not in lookup:
+                raise InputError(f"model {n!r} is not in benchmark {self.name!r}")
+            out.append(lookup[n])
+        return np.asarray(out, dtype=np.int64)
+
+    def select(self, *, models: np.ndarray | None = None, prompts: np.ndarray | None = None) -> "Benchmark":
+        """A new benchmark restricted to the given model rows and prompt columns."""
+        mi = slice(None) if models is None else np.asarray(models)
+        pi = slice(None) if prompts is None else np.asarray(prompts)
+        take = lambda a: None if a is None else a[pi]  # noqa: E731
+        return Benchmark(
+            self.name,
+            models=self.models[mi],
+            prompt_ids=self.prompt_ids[pi],
+            subsets=self.subsets[pi],
+            texts=take(self.texts),
+            gold=take(self.gold),
+            scores=self.scores[mi][:, pi],
+            binary=self.binary,
+            cost=None if self.cost is None else self.cost[mi][:, pi],
+            source=self.source,
+            validate=False,
+        )
+
+    def __repr__(self) -> str:
+        kind = "binary" if self.binary else "graded"
+        return f"Benchmark({self.name!r}, {self.n_models} models x {self.n_prompts} prompts, {kind}{', cost' if self.has_cost else ''})"
+
+
+@dataclass
+class ModelTable:
+    """The models of a corpus.
+
+    Attributes
+    ----------
+    ids
+        (n,) model ids (names), unique.
+    params
+        (n,) parameter counts, NaN where unknown.
+    price_in, price_out
+        (n,) USD per input / output token, NaN where unknown.
+    family
+        (n,) family name ("" where unknown).
+    """
+
+    ids: np.ndarray
+    params: np.ndarray = field(default=None)  # type: ignore[assignment]
+    price_in: np.ndarray = field(default=None)  # type: ignore[assignment]
+    price_out: np.ndarray = field(default=None)  # type: ignore[assignment]
+    family: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.ids = _as_str_array(self.ids, "model ids")
+        n = len(self.ids)
+        _check_unique(self.ids, "model id", None)
+        for name in ("params", "price_in", "price_out"):
+            v = getattr(self, name)
+            setattr(self, name, np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64))
+        self.family = np.full(n, "", dtype=object) if self.family is None else _as_str_array(self.family, "family")
+        for name in ("params", "price_in", "price_out", "family"):
+            if len(getattr(self, name)) != n:
+                raise InputError(f"models table: column {name!r} has {len(getattr(self, name))} entries, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index(self) -> dict[str, int]:
+        return {m: i for i, m in enumerate(self.ids.tolist())}
+
+    @classmethod
+    def union(cls, benchmarks: Iterable[Benchmark], info: "ModelTable | None" = None) -> "ModelTable":
+        """Models of ``benchmarks`` in order of first appearance, with ``info`` merged in."""
+        ids: dict[str, None] = {}
+        if info is not None:
+            ids.update(dict.fromkeys(info.ids.tolist()))
+        for b in benchmarks:
+            ids.update(dict.fromkeys(b.models.tolist()))
+        table = cls(np.array(list(ids), dtype=object))
+        if info is not None:
+            k = len(info)
+            table.params[:k], table.price_in[:k], table.price_out[:k], table.family[:k] = (
+                info.params, info.price_in, info.price_out, info.family)
+        return table
+
+
+@dataclass
+class Corpus:
+    """A set of benchmarks plus the table of their models.
+
+    Attributes
+    ----------
+    models
+        Every model that appears in some benchmark (and maybe more).
+    benchmarks
+        Benchmark name -> :class:`Benchmark`, in a stable order.
+    path
+        The corpus directory it was opened from, if any.
+    """
+
+    models: ModelTable
+    benchmarks: dict[str, Benchmark]
+    path: object = None
+
+    @classmethod
+    def from_benchmarks(cls, benchmarks: Iterable[Benchmark], *, models: ModelTable | None = None) -> "Corpus":
+        benchmarks = list(benchmarks)
+        out: dict[str, Benchmark] = {}
+        for b in benchmarks:
+            if b.name in out:
+                raise InputError(f"benchmark {b.name!r} is given twice; benchmark names must be unique", file=b.source)
+            out[b.name] = b
+        return cls(models=ModelTable.union(benchmarks, models), benchmarks=out)
+
+    def __getitem__(self, name: str) -> Benchmark:
+        try:
+            return self.benchmarks[name]
+        except KeyError:
+            raise InputError(
+                f"unknown benchmark {name!r}; expected one of: {', '.join(self.benchmarks) or '(none)'}"
+            ) from None
+
+    def __iter__(self):
+        return iter(self.benchmarks.values())
+
+    def __len__(self) -> int:
+        return len(self.benchmarks)
+
+    @property
+    def n_records(self) -> int:
+        return sum(b.n_records for b in self.benchmarks.values())
+
+
+def benchmarks_by_name(benchmarks: Mapping[str, Benchmark] | Iterable[Benchmark]) -> dict[str, Benchmark]:
+    if isinstance(benchmarks, Mapping):
+        return dict(benchmarks)
+    return {b.name: b for b in benchmarks}

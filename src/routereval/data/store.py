@@ -1,0 +1,393 @@
+"""The on-disk corpus store: Parquet tables, a memory-mapped dense cache, a manifest.
+
+Layout of a corpus directory::
+
+    manifest.json                       schema version, per-benchmark summary, checksums
+    models.parquet                      model_id int32, model str, params, price_in, price_out, family
+    prompts.parquet                     benchmark, prompt_id int32 (corpus-wide), prompt str, subset, text, gold
+    records/benchmark=<name>/part-0.parquet   model_id int32, prompt_id int32, score float32[, cost float64]
+    cache/<name>/models.npy             (n_models,) int32 model_id of each matrix row
+    cache/<name>/bits.npy               binary: (n_models, ceil(n_prompts/8)) uint8, bit-packed
+    cache/<name>/observed.npy           binary with missing cells: packed mask of evaluated cells
+    cache/<name>/scores.npy             graded: (n_models, n_prompts) float32, NaN = missing
+    cache/<name>/cost.npy               optional (n_models, n_prompts) float64 USD
+
+The Parquet tables are the interchange format (DuckDB reads them as they are); the
+cache is what every hot path uses. Every write goes to a sibling temporary
+directory that is renamed into place only when complete, so an interrupted write
+leaves the old corpus (or none), never half of one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from routereval.data.model import Benchmark, Corpus, ModelTable
+from routereval.errors import CorpusError
+
+SCHEMA_VERSION = 1
+FORMAT = "routereval-corpus"
+MANIFEST = "manifest.json"
+_CELLS_PER_ROW_GROUP = 4_000_000
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class CorpusWriter:
+    """Streams benchmarks into a new corpus directory, atomically.
+
+    Benchmarks are written one at a time, so a corpus larger than memory can be
+    built benchmark by benchmark. Nothing appears at ``path`` until :meth:`close`.
+
+    Parameters
+    ----------
+    path
+        The corpus directory to create (an existing corpus there is replaced).
+    models
+        Optional model metadata (sizes, prices, families); models that only appear
+        in benchmarks are appended with unknown metadata.
+    progress
+        Optional callback ``progress(benchmark_name, done_cells, total_cells)``.
+
+    Examples
+    --------
+    >>> with CorpusWriter(path) as w:          # doctest: +SKIP
+    ...     for bench in benchmarks:
+    ...         w.add(bench)
+    """
+
+    def __init__(self, path: str | os.PathLike, *, models: ModelTable | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> None:
+        self.path = Path(path)
+        self._info = models
+        self._progress = progress
+        self._model_ids: dict[str, int] = {} if models is None else models.index()
+        self._prompt_rows: list[dict] = []
+        self._benchmarks: dict[str, dict] = {}
+        self._next_prompt = 0
+        self._tmp: Path | None = None
+        self._closed = False
+
+    # -------------------------------------------------------------- lifecycle
+    def __enter__(self) -> "CorpusWriter":
+        self._open()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _open(self) -> None:
+        if self._tmp is not None:
+            return
+        if self.path.exists() and not (self.path / MANIFEST).exists() and any(self.path.iterdir()):
+            raise CorpusError(f"{self.path}: exists and is not a routereval corpus; refusing to overwrite it")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        (self._tmp / "cache").mkdir(parents=True)
+        (self._tmp / "records").mkdir()
+
+    def abort(self) -> None:
+        """Throw away everything written so far; ``path`` is left as it was."""
+        if self._tmp is not None and self._tmp.exists():
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        self._closed = True
+
+    # -------------------------------------------------------------- writing
+    def add(self, bench: Benchmark) -> None:
+        """Write one benchmark: its records, its dense cache and its prompts."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._open()
+        if bench.name in self._benchmarks:
+            raise CorpusError(f"benchmark {bench.name!r} written twice")
+        tmp = self._tmp
+        assert tmp is not None
+        row_ids = np.empty(bench.n_models, dtype=np.int32)
+        for i, m in enumerate(bench.models.tolist()):
+            row_ids[i] = self._model_ids.setdefault(m, len(self._model_ids))
+        offset = self._next_prompt
+        self._next_prompt += bench.n_prompts
+
+        # dense cache
+        cdir = tmp / "cache" / bench.name
+        cdir.mkdir(parents=True)
+        np.save(cdir / "models.npy", row_ids)
+        if bench.binary:
+            np.save(cdir / "bits.npy", np.ascontiguousarray(bench.bits))
+            if bench.observed is not None:
+                np.save(cdir / "observed.npy", np.ascontiguousarray(bench.observed))
+        else:
+            np.save(cdir / "scores.npy", np.ascontiguousarray(bench.scores, dtype=np.float32))
+        if bench.cost is not None:
+            np.save(cdir / "cost.npy", np.ascontiguousarray(bench.cost, dtype=np.float64))
+
+        # long-format records, streamed in chunks of model rows
+        rdir = tmp / "records" / f"benchmark={bench.name}"
+        rdir.mkdir(parents=True)
+        fields = [("model_id", pa.int32()), ("prompt_id", pa.int32()), ("score", pa.float32())]
+        if bench.cost is not None:
+            fields.append(("cost", pa.float64()))
+        schema = pa.schema(fields)
+        rows_per_chunk = max(1, _CELLS_PER_ROW_GROUP // max(bench.n_prompts, 1))
+        total = bench.n_models * bench.n_prompts
+        n_records = 0
+        prompt_ids = np.arange(offset, offset + bench.n_prompts, dtype=np.int32)
+        with pq.ParquetWriter(rdir / "part-0.parquet", schema, compression="zstd", compression_level=1) as pw:
+            for start in range(0, bench.n_models, rows_per_chunk):
+                stop = min(start + rows_per_chunk, bench.n_models)
+                block = self._score_block(bench, start, stop)
+                seen = ~np.isnan(block)
+                if seen.all():
+                    mi = np.repeat(row_ids[start:stop], bench.n_prompts)
+                    pi = np.tile(prompt_ids, stop - start)
+                    sc = block.ravel()
+                    cst = None if bench.cost is None else np.asarray(bench.cost[start:stop], dtype=np.float64).ravel()
+                else:
+                    r, c = np.nonzero(seen)
+                    mi, pi, sc = row_ids[start:stop][r], prompt_ids[c], block[r, c]
+                    cst = None if bench.cost is None else np.asarray(bench.cost[start:stop], dtype=np.float64)[r, c]
+                cols = [pa.array(mi), pa.array(pi), pa.array(sc.astype(np.float32, copy=False))]
+                if bench.cost is not None:
+                    cols.append(pa.array(cst))
+                pw.write_table(pa.Table.from_arrays(cols, schema=schema))
+                n_records += len(sc)
+                if self._progress is not None:
+                    self._progress(bench.name, stop * bench.n_prompts, total)
+
+        gold = None if bench.gold is None else [None if g is None else str(g) for g in bench.gold.tolist()]
+        self._prompt_rows.append({
+            "benchmark": bench.name,
+            "prompt_id": prompt_ids,
+            "prompt": bench.prompt_ids.tolist(),
+            "subset": bench.subsets.tolist(),
+            "text": None if bench.texts is None else bench.texts.tolist(),
+            "gold": gold,
+        })
+        observed_share = n_records / total if total else 1.0
+        with np.errstate(invalid="ignore"):
+            means = bench.model_means()
+        self._benchmarks[bench.name] = {
+            "models": bench.n_models,
+            "prompts": bench.n_prompts,
+            "records": n_records,
+            "binary": bench.binary,
+            "missing": round(1.0 - observed_share, 6),
+            "cost": bench.cost is not None,
+            "texts": bench.texts is not None,
+            "subsets": bench.subset_names,
+            "prompt_offset": offset,
+            "mean_score": {
+                "min": float(np.nanmin(means)), "median": float(np.nanmedian(means)), "max": float(np.nanmax(means))},
+        }
+
+    @staticmethod
+    def _score_block(bench: Benchmark, start: int, stop: int) -> np.ndarray:
+        if bench._scores is not None:  # noqa: SLF001 - avoid unpacking the whole matrix
+            return np.asarray(bench._scores[start:stop], dtype=np.float32)
+        from routereval.data import bits as _bits
+
+        block = _bits.unpack(bench._bits[start:stop], bench.n_prompts)  # noqa: SLF001
+        if bench._observed is not None:  # noqa: SLF001
+            block[_bits.unpack(bench._observed[start:stop], bench.n_prompts, dtype=bool) == 0] = np.nan  # noqa: SLF001
+        return block
+
+    def close(self) -> Path:
+        """Write the tables and the manifest, then move the corpus into place."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._closed:
+            return self.path
+        self._open()
+        tmp = self._tmp
+        assert tmp is not None
+        try:
+            ids = list(self._model_ids)
+            info = self._info
+            n = len(ids)
+            params = np.full(n, np.nan)
+            price_in = np.full(n, np.nan)
+            price_out = np.full(n, np.nan)
+            family = np.array([""] * n, dtype=object)
+            if info is not None:
+                k = len(info)
+                params[:k], price_in[:k], price_out[:k], family[:k] = info.params, info.price_in, info.price_out, info.family
+            pq.write_table(pa.table({
+                "model_id": pa.array(np.arange(n, dtype=np.int32)),
+                "model": pa.array(ids, type=pa.string()),
+                "params": pa.array(params),
+                "price_in": pa.array(price_in),
+                "price_out": pa.array(price_out),
+                "family": pa.array(family.tolist(), type=pa.string()),
+            }), tmp / "models.parquet")
+            pq.write_table(self._prompts_table(), tmp / "prompts.parquet", compression="zstd")
+            files = {}
+            for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
+                rel = f.relative_to(tmp).as_posix()
+                files[rel] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+            manifest = {
+                "format": FORMAT,
+                "schema_version": SCHEMA_VERSION,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "models": n,
+                "benchmarks": self._benchmarks,
+                "files": files,
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+            self._commit()
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        return self.path
+
+    def _prompts_table(self):
+        import pyarrow as pa
+
+        cols: dict[str, list] = {k: [] for k in ("benchmark", "prompt_id", "prompt", "subset", "text", "gold")}
+        for rows in self._prompt_rows:
+            n = len(rows["prompt"])
+            cols["benchmark"].append(pa.array([rows["benchmark"]] * n, type=pa.string()))
+            cols["prompt_id"].append(pa.array(rows["prompt_id"], type=pa.int32()))
+            for k in ("prompt", "subset", "text", "gold"):
+                v = rows[k]
+                cols[k].append(pa.array([None] * n if v is None else v, type=pa.string()))
+        if not self._prompt_rows:
+            return pa.table({k: pa.array([], type=pa.int32() if k == "prompt_id" else pa.string()) for k in cols})
+        return pa.table({k: pa.concat_arrays(v) for k, v in cols.items()})
+
+    def _commit(self) -> None:
+        tmp = self._tmp
+        assert tmp is not None
+        old = None
+        if self.path.exists():
+            old = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(self.path, old)
+        os.replace(tmp, self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def write_corpus(corpus: Corpus | Iterable[Benchmark], path: str | os.PathLike, *,
+                 models: ModelTable | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> Path:
+    """Write a corpus (or benchmarks) to ``path`` atomically; returns the path."""
+    if isinstance(corpus, Corpus):
+        benchmarks, models = list(corpus.benchmarks.values()), corpus.models if models is None else models
+    else:
+        benchmarks = list(corpus)
+    with CorpusWriter(path, models=models, progress=progress) as w:
+        for b in benchmarks:
+            w.add(b)
+    return Path(path)
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of the corpus at ``path``; a :class:`CorpusError` if it is not one."""
+    path = Path(path)
+    mf = path / MANIFEST
+    if not path.is_dir():
+        raise CorpusError(f"{path}: no such corpus directory (create one with 'routereval data import' or 'routereval data synth')")
+    if not mf.is_file():
+        raise CorpusError(f"{path}: not a routereval corpus (no {MANIFEST})")
+    try:
+        manifest = json.loads(mf.read_text())
+    except json.JSONDecodeError as e:
+        raise CorpusError(f"{mf}: damaged manifest ({e})") from None
+    if manifest.get("format") != FORMAT or manifest.get("schema_version") != SCHEMA_VERSION:
+        raise CorpusError(
+            f"{mf}: schema {manifest.get('format')!r} v{manifest.get('schema_version')!r}, "
+            f"expected {FORMAT!r} v{SCHEMA_VERSION}"
+        )
+    return manifest
+
+
+def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = None,
+                texts: bool = True) -> Corpus:
+    """Open a stored corpus, memory-mapping its dense cache (fast, nothing is copied).
+
+    Parameters
+    ----------
+    path
+        The corpus directory.
+    benchmarks
+        Only these benchmarks (all when None).
+    texts
+        Whether to load prompt texts (skip them for pure score work at scale).
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    mt = pq.read_table(path / "models.parquet")
+    models = ModelTable(
+        ids=np.array(mt.column("model").to_pylist(), dtype=object),
+        params=mt.column("params").to_numpy(zero_copy_only=False),
+        price_in=mt.column("price_in").to_numpy(zero_copy_only=False),
+        price_out=mt.column("price_out").to_numpy(zero_copy_only=False),
+        family=np.array(mt.column("family").to_pylist(), dtype=object),
+    )
+    names = list(manifest["benchmarks"])
+    if benchmarks is not None:
+        wanted = list(benchmarks)
+        for b in wanted:
+            if b not in manifest["benchmarks"]:
+                raise CorpusError(f"{path}: unknown benchmark {b!r}; expected one of: {', '.join(names)}")
+        names = wanted
+    columns = ["benchmark", "prompt", "subset", "gold"] + (["text"] if texts else [])
+    pt = pq.read_table(path / "prompts.parquet", columns=columns)
+    out: dict[str, Benchmark] = {}
+    for name in names:
+        meta = manifest["benchmarks"][name]
+        lo, n = meta["prompt_offset"], meta["prompts"]
+        rows = pt.slice(lo, n)  # prompts are stored benchmark by benchmark
+        cdir = path / "cache" / name
+        model_rows = np.load(cdir / "models.npy")
+        common = dict(
+            models=models.ids[model_rows],
+            prompt_ids=np.array(rows.column("prompt").to_pylist(), dtype=object),
+            subsets=np.array(rows.column("subset").to_pylist(), dtype=object),
+            texts=np.array(rows.column("text").to_pylist(), dtype=object) if texts and meta.get("texts", True) else None,
+            gold=np.array(rows.column("gold").to_pylist(), dtype=object) if rows.column("gold").null_count < n else None,
+            cost=np.load(cdir / "cost.npy", mmap_mode="r") if meta["cost"] else None,
+            source=str(path),
+            validate=False,
+        )
+        if meta["binary"]:
+            obs = cdir / "observed.npy"
+            out[name] = Benchmark(name, bits=np.load(cdir / "bits.npy", mmap_mode="r"),
+                                  observed=np.load(obs, mmap_mode="r") if obs.exists() else None, **common)
+        else:
+            out[name] = Benchmark(name, scores=np.load(cdir / "scores.npy", mmap_mode="r"), binary=False, **common)
+    return Corpus(models=models, benchmarks=out, path=path)
+
+
+def verify_corpus(path: str | os.PathLike) -> list[str]:
+    """Recompute every checksum of the manifest; returns the files that do not match."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    bad = []
+    for rel, meta in manifest["files"].items():
+        f = path / rel
+        if not f.is_file() or f.stat().st_size != meta["bytes"] or _sha256(f) != meta["sha256"]:
+            bad.append(rel)
+    return bad

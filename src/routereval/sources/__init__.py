@@ -1,0 +1,1 @@
+"""Adapters that bring performance records into the canonical data model."""

@@ -1,0 +1,175 @@
+"""The corpus store: round trips, bit packing, DuckDB access, atomic writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from routereval.data import bits
+from routereval.data.model import Benchmark, Corpus, ModelTable
+from routereval.data.store import CorpusWriter, open_corpus, read_manifest, verify_corpus, write_corpus
+from routereval.errors import CorpusError, InputError
+
+
+def _binary_bench(rng, n_models=7, n_prompts=45, missing=False, name="b1"):
+    s = (rng.random((n_models, n_prompts)) < 0.6).astype(np.float32)
+    if missing:
+        s[rng.random(s.shape) < 0.1] = np.nan
+    return Benchmark(name, models=[f"m{i}" for i in range(n_models)], prompt_ids=[f"p{j}" for j in range(n_prompts)],
+                     subsets=["a" if j % 3 else "b" for j in range(n_prompts)], texts=[f"text {j}" for j in range(n_prompts)],
+                     scores=s)
+
+
+def _graded_bench(rng, name="g1"):
+    s = rng.random((4, 13)).astype(np.float32)
+    cost = rng.random((4, 13)) * 1e-3
+    return Benchmark(name, models=["m1", "m3", "x", "y"], prompt_ids=range(13), scores=s, cost=cost)
+
+
+def test_pack_unpack_popcount_match_naive():
+    rng = np.random.default_rng(0)
+    a = rng.random((5, 29)) < 0.5
+    p = bits.pack(a)
+    assert p.shape == (5, 4)
+    np.testing.assert_array_equal(bits.unpack(p, 29, dtype=bool), a)
+    np.testing.assert_array_equal(bits.popcount(p), a.sum(axis=1))
+    cols = np.array([0, 3, 28])
+    np.testing.assert_array_equal(bits.popcount(p & bits.column_mask(29, cols)), a[:, cols].sum(axis=1))
+
+
+def test_round_trip_binary_graded_and_missing(tmp_path):
+    rng = np.random.default_rng(1)
+    b1, b2, g = _binary_bench(rng), _binary_bench(rng, missing=True, name="b2"), _graded_bench(rng)
+    corpus = Corpus.from_benchmarks([b1, b2, g], models=ModelTable(ids=["m1", "zzz"], params=[7e9, 1e9]))
+    write_corpus(corpus, tmp_path / "c")
+    back = open_corpus(tmp_path / "c")
+    assert list(back.benchmarks) == ["b1", "b2", "g1"]
+    for orig in (b1, b2, g):
+        got = back[orig.name]
+        np.testing.assert_array_equal(got.models, orig.models)
+        np.testing.assert_array_equal(got.prompt_ids, orig.prompt_ids)
+        np.testing.assert_array_equal(got.subsets, orig.subsets)
+        np.testing.assert_array_equal(got.scores, orig.scores)
+        assert got.binary == orig.binary
+        assert got.n_records == orig.n_records
+    assert back["b1"].texts[2] == "text 2"
+    np.testing.assert_allclose(back["g1"].cost, g.cost)
+    assert isinstance(back["b1"].bits, np.memmap)  # memory-mapped cache, not a copy
+    assert back.models.params[list(back.models.ids).index("m1")] == 7e9
+    assert "zzz" in back.models.ids  # metadata-only models are kept
+    assert verify_corpus(tmp_path / "c") == []
+
+
+def test_model_means_fast_path_matches_nanmean(tmp_path):
+    rng = np.random.default_rng(2)
+    b = _binary_bench(rng, n_models=9, n_prompts=100)
+    write_corpus([b], tmp_path / "c")
+    got = open_corpus(tmp_path / "c")["b1"]
+    idx = np.array([1, 5, 7, 50, 99])
+    np.testing.assert_allclose(got.model_means(idx), b.scores[:, idx].mean(axis=1))
+    np.testing.assert_allclose(got.model_means(), b.scores.mean(axis=1))
+
+
+def test_duckdb_queries_the_tables_as_they_are(tmp_path):
+    import duckdb
+
+    rng = np.random.default_rng(3)
+    b = _binary_bench(rng, missing=True)
+    write_corpus([b], tmp_path / "c")
+    c = tmp_path / "c"
+    rows = duckdb.sql(f"""
+        SELECT m.model, avg(r.score) AS mean, count(*) AS n
+        FROM read_parquet('{c}/records/*/*.parquet', hive_partitioning = true) r
+        JOIN '{c}/models.parquet' m USING (model_id)
+        WHERE r.benchmark = 'b1'
+        GROUP BY m.model ORDER BY m.model
+    """).fetchall()
+    want = {m: (np.nanmean(b.scores[i]), int(np.sum(~np.isnan(b.scores[i])))) for i, m in enumerate(b.models)}
+    assert len(rows) == b.n_models
+    for model, mean, n in rows:
+        assert mean == pytest.approx(want[model][0], rel=1e-6) and n == want[model][1]
+
+
+def test_interrupted_write_leaves_old_corpus(tmp_path):
+    rng = np.random.default_rng(4)
+    write_corpus([_binary_bench(rng)], tmp_path / "c")
+    before = read_manifest(tmp_path / "c")
+
+    class Boom(RuntimeError):
+        pass
+
+    with pytest.raises(Boom):
+        with CorpusWriter(tmp_path / "c") as w:
+            w.add(_binary_bench(rng, name="new"))
+            raise Boom
+    assert read_manifest(tmp_path / "c") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # no temporary left behind
+
+
+def test_interrupted_first_write_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with CorpusWriter(tmp_path / "c"):
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(CorpusError, match="no such corpus"):
+        open_corpus(tmp_path / "nope")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(CorpusError, match="not a routereval corpus"):
+        open_corpus(tmp_path / "d")
+    rng = np.random.default_rng(5)
+    write_corpus([_binary_bench(rng)], tmp_path / "c")
+    m = json.loads((tmp_path / "c/manifest.json").read_text())
+    m["schema_version"] = 99
+    (tmp_path / "c/manifest.json").write_text(json.dumps(m))
+    with pytest.raises(CorpusError, match="expected 'routereval-corpus' v1"):
+        open_corpus(tmp_path / "c")
+
+
+def test_verify_detects_corruption(tmp_path):
+    rng = np.random.default_rng(6)
+    write_corpus([_binary_bench(rng)], tmp_path / "c")
+    f = tmp_path / "c/cache/b1/bits.npy"
+    data = bytearray(f.read_bytes())
+    data[-1] ^= 0xFF
+    f.write_bytes(bytes(data))
+    assert verify_corpus(tmp_path / "c") == ["cache/b1/bits.npy"]
+
+
+def test_refuses_to_overwrite_a_non_corpus_directory(tmp_path):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c/important.txt").write_text("keep me")
+    with pytest.raises(CorpusError, match="refusing to overwrite"):
+        write_corpus([_binary_bench(np.random.default_rng(7))], tmp_path / "c")
+    assert (tmp_path / "c/important.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(models=["a", "a"], prompt_ids=["p"], scores=np.zeros((2, 1))), "duplicate model"),
+    (dict(models=["a"], prompt_ids=["p", "p"], scores=np.zeros((1, 2))), "duplicate prompt id"),
+    (dict(models=["a"], prompt_ids=["p"], scores=np.array([[1.5]])), "outside \\[0, 1\\]"),
+    (dict(models=["a"], prompt_ids=["p", "q"], scores=np.zeros((1, 3))), "expected \\(1, 2\\)"),
+    (dict(models=[], prompt_ids=["p"], scores=np.zeros((0, 1))), "empty"),
+])
+def test_benchmark_validation(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        Benchmark("x", **kwargs)
+
+
+def test_data_info_cli(tmp_path, cli):
+    rng = np.random.default_rng(8)
+    write_corpus([_binary_bench(rng, missing=True), _graded_bench(rng)], tmp_path / "c")
+    r = cli("data", "info", tmp_path / "c", "--json")
+    assert r.code == 0, r.err
+    info = r.json()
+    assert info["models"] == 9
+    b = info["benchmarks"]["b1"]
+    assert (b["models"], b["prompts"], b["binary"], b["cost"]) == (7, 45, True, False)
+    assert 0.05 < b["missing"] < 0.15
+    assert info["benchmarks"]["g1"]["binary"] is False and info["benchmarks"]["g1"]["cost"] is True
+    r = cli("data", "info", tmp_path / "missing")
+    assert r.code == 2 and r.err.count("\n") == 1 and "no such corpus" in r.err
