@@ -93,11 +93,11 @@ class Benchmark:
         self.gold = None if gold is None else np.asarray(gold, dtype=object)
         if (scores is None) == (bits is None):
             raise InputError(f"benchmark {self.name!r}: give exactly one of scores or bits", file=source)
-        self._scores = None if scores is None else np.asarray(scores)
-        self._bits = None if bits is None else np.asarray(bits, dtype=np.uint8)
-        self._observed = None if observed is None else np.asarray(observed, dtype=np.uint8)
+        self._scores = None if scores is None else np.asanyarray(scores)
+        self._bits = None if bits is None else np.asanyarray(bits, dtype=np.uint8)
+        self._observed = None if observed is None else np.asanyarray(observed, dtype=np.uint8)
         self._observed_checked = bits is not None  # with bits given, observed=None means complete
-        self.cost = None if cost is None else np.asarray(cost)
+        self.cost = None if cost is None else np.asanyarray(cost)
         if bits is not None:
             self.binary = True
         elif binary is None:
