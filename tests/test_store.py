@@ -42,6 +42,7 @@ def test_pack_unpack_popcount_match_naive():
 def test_round_trip_binary_graded_and_missing(tmp_path):
     rng = np.random.default_rng(1)
     b1, b2, g = _binary_bench(rng), _binary_bench(rng, missing=True, name="b2"), _graded_bench(rng)
+    b1.embeddings["official/RoBERTa"] = rng.random((b1.n_prompts, 6)).astype(np.float32)
     corpus = Corpus.from_benchmarks([b1, b2, g], models=ModelTable(ids=["m1", "zzz"], params=[7e9, 1e9]))
     write_corpus(corpus, tmp_path / "c")
     back = open_corpus(tmp_path / "c")
@@ -55,6 +56,8 @@ def test_round_trip_binary_graded_and_missing(tmp_path):
         assert got.binary == orig.binary
         assert got.n_records == orig.n_records
     assert back["b1"].texts[2] == "text 2"
+    np.testing.assert_array_equal(back["b1"].embeddings["official/RoBERTa"], b1.embeddings["official/RoBERTa"])
+    assert back["b2"].embeddings == {}
     np.testing.assert_allclose(back["g1"].cost, g.cost)
     assert isinstance(back["b1"].bits, np.memmap)  # memory-mapped cache, not a copy
     assert back.models.params[list(back.models.ids).index("m1")] == 7e9

@@ -59,6 +59,9 @@ class Benchmark:
         Whether every score is 0 or 1; inferred from ``scores`` when None.
     cost
         (n_models, n_prompts) USD per query, NaN where unknown; optional.
+    embeddings
+        Precomputed prompt embeddings by encoder name, each (n_prompts, dim) float
+        (e.g. the official RoBERTa embeddings, or a synthetic corpus's own).
     source
         Where the data came from, for error messages.
     """
@@ -77,6 +80,7 @@ class Benchmark:
         observed: np.ndarray | None = None,
         binary: bool | None = None,
         cost: np.ndarray | None = None,
+        embeddings: dict[str, np.ndarray] | None = None,
         source: str | None = None,
         validate: bool = True,
     ) -> None:
@@ -98,6 +102,7 @@ class Benchmark:
         self._observed = None if observed is None else np.asanyarray(observed, dtype=np.uint8)
         self._observed_checked = bits is not None  # with bits given, observed=None means complete
         self.cost = None if cost is None else np.asanyarray(cost)
+        self.embeddings: dict[str, np.ndarray] = dict(embeddings or {})
         if bits is not None:
             self.binary = True
         elif binary is None:
@@ -146,6 +151,11 @@ class Benchmark:
                 raise InputError(f"benchmark {self.name!r}: observed mask has shape {self._observed.shape}, expected {packed}", file=src)
         if self.cost is not None and self.cost.shape != shape:
             raise InputError(f"benchmark {self.name!r}: cost has shape {self.cost.shape}, expected {shape}", file=src)
+        for enc, emb in self.embeddings.items():
+            if emb.ndim != 2 or emb.shape[0] != n_prompts:
+                raise InputError(
+                    f"benchmark {self.name!r}: embeddings {enc!r} have shape {emb.shape}, expected ({n_prompts}, dim)",
+                    file=src)
 
     # ------------------------------------------------------------------ shape
     @property
@@ -267,6 +277,7 @@ class Benchmark:
             scores=self.scores[mi][:, pi],
             binary=self.binary,
             cost=None if self.cost is None else self.cost[mi][:, pi],
+            embeddings={k: v[pi] for k, v in self.embeddings.items()},
             source=self.source,
             validate=False,
         )

@@ -11,6 +11,7 @@ Layout of a corpus directory::
     cache/<name>/observed.npy           binary with missing cells: packed mask of evaluated cells
     cache/<name>/scores.npy             graded: (n_models, n_prompts) float32, NaN = missing
     cache/<name>/cost.npy               optional (n_models, n_prompts) float64 USD
+    embeddings/<name>/<encoder>.npy     optional (n_prompts, dim) float32 prompt embeddings
 
 The Parquet tables are the interchange format (DuckDB reads them as they are); the
 cache is what every hot path uses. Every write goes to a sibling temporary
@@ -46,6 +47,11 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _safe_name(name: str) -> str:
+    """A file-name-safe form of an encoder name ("official/RoBERTa" -> "official__RoBERTa")."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name.replace("/", "__"))
 
 
 class CorpusWriter:
@@ -140,6 +146,12 @@ class CorpusWriter:
         if bench.cost is not None:
             np.save(cdir / "cost.npy", np.ascontiguousarray(bench.cost, dtype=np.float64))
 
+        if bench.embeddings:
+            edir = tmp / "embeddings" / bench.name
+            edir.mkdir(parents=True)
+            for enc, emb in bench.embeddings.items():
+                np.save(edir / f"{_safe_name(enc)}.npy", np.ascontiguousarray(emb, dtype=np.float32))
+
         # long-format records, streamed in chunks of model rows
         rdir = tmp / "records" / f"benchmark={bench.name}"
         rdir.mkdir(parents=True)
@@ -195,6 +207,7 @@ class CorpusWriter:
             "texts": bench.texts is not None,
             "subsets": bench.subset_names,
             "prompt_offset": offset,
+            "embeddings": {enc: f"embeddings/{bench.name}/{_safe_name(enc)}.npy" for enc in bench.embeddings},
             "mean_score": {
                 "min": float(np.nanmin(means)), "median": float(np.nanmedian(means)), "max": float(np.nanmax(means))},
         }
@@ -369,6 +382,7 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
             texts=np.array(rows.column("text").to_pylist(), dtype=object) if texts and meta.get("texts", True) else None,
             gold=np.array(rows.column("gold").to_pylist(), dtype=object) if rows.column("gold").null_count < n else None,
             cost=np.load(cdir / "cost.npy", mmap_mode="r") if meta["cost"] else None,
+            embeddings={enc: np.load(path / rel, mmap_mode="r") for enc, rel in meta.get("embeddings", {}).items()},
             source=str(path),
             validate=False,
         )
