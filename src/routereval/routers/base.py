@@ -261,7 +261,9 @@ def rng_from(random_state) -> np.random.Generator:
 
 _REGISTRY: dict[str, type[Router]] = {}
 # built-in router modules, imported on first use of the registry (keeps `import routereval` light)
-_BUILTIN_MODULES: tuple[str, ...] = ()
+_BUILTIN_MODULES: tuple[str, ...] = tuple(
+    f"routereval.routers.{m}" for m in ("oracle", "knn", "kmeans", "linear", "mlc", "mf", "irt")
+)
 
 
 def register(cls: type[Router]) -> type[Router]:

@@ -1,0 +1,1 @@
+"""Prompt embeddings (being written)."""

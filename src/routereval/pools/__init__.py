@@ -1,0 +1,1 @@
+"""Candidate pools and splits."""

@@ -1,0 +1,1 @@
+"""Router module (being written)."""
