@@ -1,0 +1,209 @@
+"""Source specs: TOML files with one ``[[benchmark]]`` table per benchmark.
+
+A spec names, for each benchmark, a format, the file(s) holding its records (paths
+relative to the spec file) and which columns or keys mean what::
+
+    [[benchmark]]
+    name = "mmlu_pro"
+    format = "long"
+    path = "mmlu_pro_correctness_long.csv.gz"
+    model = "model"
+    prompt = "question_id"
+    score = "correct"
+    subset = "category"
+    [benchmark.prompts]
+    path = "mmlu_pro_questions.jsonl.gz"
+    id = "question_id"
+    text = "question"
+
+:func:`load_spec` parses and validates the file (unknown keys, missing keys and
+wrong types are an :class:`~routereval.errors.InputError` naming the spec file and
+the table) and fills in defaults; the readers then trust the tables they get.
+The two pickle formats are validated by their own reader beyond ``format``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from routereval.errors import InputError
+
+FORMATS = ("long", "wide", "scores-json", "routereval-pickle", "router-dataset-pickle")
+PICKLE_FORMATS = ("routereval-pickle", "router-dataset-pickle")
+
+# key -> (type check, what it is); ``str`` keys name columns or keys of the data files.
+_STR, _STRS, _NUM, _PATHS, _TABLE = "a string", "a list of strings", "a number", "a string or a list of strings", "a table"
+
+_COMMON: dict[str, tuple[str, str]] = {
+    "name": (_STR, "the benchmark name (the prefix of the names when `benchmark` splits a file)"),
+    "format": (_STR, f"one of {', '.join(FORMATS)}"),
+    "path": (_PATHS, "the data file(s), relative to the spec file"),
+    "benchmark": (_STR, "a column whose values split the records into several benchmarks"),
+    "subset": (_STR, "the column holding each prompt's subset"),
+    "text": (_STR, "the column holding the prompt text"),
+    "text_parser": (_STR, 'how to read the text column: "plain" or "python-list"'),
+    "gold": (_STR, "the column holding the reference answer"),
+    "exclude_models": (_STRS, "models to leave out"),
+    "score_offset": (_NUM, "added to every score (after score_scale)"),
+    "score_scale": (_NUM, "every score is multiplied by it"),
+    "duplicates": (_STR, '"error" (default) or "mean": what to do with several records of one (model, prompt)'),
+    "missing": (_STR, '"error" (default) or "skip": what an empty or NaN score means'),
+    "prompts": (_TABLE, "a prompt table joined on id: path, id, text, gold, subset, text_parser"),
+}
+_BY_FORMAT: dict[str, dict[str, tuple[str, str]]] = {
+    "long": {
+        "model": (_STR, "the column holding the model name"),
+        "prompt": (_STR, "the column holding the prompt id"),
+        "score": (_STR, "the column holding the score"),
+        "cost": (_STR, "the column holding the cost of the query (USD)"),
+    },
+    "wide": {
+        "prompt": (_STR, "the column holding the prompt id"),
+        "models": (_STRS, "the score columns, one per model (default: every column not otherwise named)"),
+        "ignore": (_STRS, "columns that are not models (shell-style patterns, e.g. \"*|model_response\")"),
+        "cost_suffix": (_STR, "the suffix of the per-model cost columns, e.g. \"|total_cost\""),
+    },
+    "scores-json": {
+        "question": (_STR, 'the key holding the prompt text (default "question")'),
+        "scores": (_STR, 'the key holding the {model: score} object (default "scores")'),
+        "prompt": (_STR, "the key holding the prompt id (default: the 1-based position in the file(s))"),
+        "costs": (_STR, "the key holding a {model: cost} object"),
+    },
+}
+_REQUIRED = {
+    "long": ("path", "model", "prompt", "score"),
+    "wide": ("path", "prompt"),
+    "scores-json": ("path",),
+}
+_DEFAULTS: dict[str, Any] = {
+    "text_parser": "plain", "exclude_models": [], "score_offset": 0.0, "score_scale": 1.0,
+    "duplicates": "error", "missing": "error",
+}
+_FORMAT_DEFAULTS = {"scores-json": {"question": "question", "scores": "scores"}, "wide": {"ignore": []}}
+_CHOICES = {"text_parser": ("plain", "python-list"), "duplicates": ("error", "mean"), "missing": ("error", "skip")}
+_PROMPTS_KEYS: dict[str, tuple[str, str]] = {
+    "path": (_PATHS, "the prompt table file(s), relative to the spec file"),
+    "id": (_STR, "the column holding the prompt id"),
+    "text": (_STR, "the column holding the prompt text"),
+    "text_parser": (_STR, '"plain" or "python-list"'),
+    "gold": (_STR, "the column holding the reference answer"),
+    "subset": (_STR, "the column holding the prompt's subset"),
+}
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def table_label(table: dict, index: int | None = None) -> str:
+    """How error messages name a ``[[benchmark]]`` table: its name, else its position."""
+    name = table.get("name")
+    if isinstance(name, str):
+        return f"[[benchmark]] {name!r}"
+    return "[[benchmark]]" if index is None else f"[[benchmark]] #{index + 1}"
+
+
+def _check_type(value: Any, kind: str) -> bool:
+    if kind == _STR:
+        return isinstance(value, str)
+    if kind == _STRS:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == _NUM:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == _PATHS:
+        return isinstance(value, str) or (isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value))
+    return isinstance(value, dict)
+
+
+def _check_keys(table: dict, allowed: dict[str, tuple[str, str]], required: tuple[str, ...], where: str,
+                spec_file: Path) -> None:
+    for key in table:
+        if key not in allowed:
+            raise InputError(f"{where}: unknown key {key!r}; expected one of: {', '.join(allowed)}", file=spec_file)
+    for key in required:
+        if key not in table:
+            raise InputError(f"{where}: missing required key {key!r} ({allowed[key][1]})", file=spec_file)
+    for key, value in table.items():
+        kind, what = allowed[key]
+        if not _check_type(value, kind):
+            raise InputError(f"{where}: key {key!r} is {value!r}; expected {kind} ({what})", file=spec_file)
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise InputError(f"{where}: key {key!r} is {value!r}; expected one of: "
+                             f"{', '.join(repr(c) for c in _CHOICES[key])}", file=spec_file)
+
+
+def normalize_table(table: dict, *, spec_file: Path, index: int | None = None) -> dict:
+    """Validate one ``[[benchmark]]`` table and return a copy with defaults filled in.
+
+    Pickle formats are returned as given (their reader validates the rest).
+    """
+    where = table_label(table, index)
+    if not isinstance(table, dict):
+        raise InputError(f"{where}: expected a table", file=spec_file)
+    fmt = table.get("format")
+    if fmt is None:
+        raise InputError(f"{where}: missing required key 'format' (one of: {', '.join(FORMATS)})", file=spec_file)
+    if fmt not in FORMATS:
+        raise InputError(f"{where}: unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}", file=spec_file)
+    if fmt in PICKLE_FORMATS:
+        return dict(table)
+    allowed = {**_COMMON, **_BY_FORMAT[fmt]}
+    required = _REQUIRED[fmt] + (() if "benchmark" in table else ("name",))
+    _check_keys(table, allowed, required, where, spec_file)
+    if "name" in table and not NAME_PATTERN.match(table["name"]):
+        raise InputError(f"{where}: name {table['name']!r} is not a valid benchmark name; expected letters, "
+                         "digits, '_', '-' or '.'", file=spec_file)
+    out = {**_DEFAULTS, **_FORMAT_DEFAULTS.get(fmt, {}), **table}
+    if "prompts" in table:
+        p = table["prompts"]
+        _check_keys(p, _PROMPTS_KEYS, ("path", "id"), f"{where} [benchmark.prompts]", spec_file)
+        out["prompts"] = {"text_parser": "plain", **p}
+    if fmt == "scores-json" and out.get("text") is not None:
+        raise InputError(f"{where}: key 'text' is not used by the scores-json format; the prompt text is "
+                         "the key named by 'question'", file=spec_file)
+    return out
+
+
+def load_spec(path: str | Path) -> list[dict]:
+    """Parse and validate a source spec.
+
+    Parameters
+    ----------
+    path
+        The TOML spec file.
+
+    Returns
+    -------
+    list of dict
+        One validated table (defaults filled in) per ``[[benchmark]]``, in file order.
+    """
+    import tomllib
+
+    spec_file = Path(path)
+    if not spec_file.is_file():
+        raise InputError("spec file does not exist; expected a TOML file with [[benchmark]] tables", file=spec_file)
+    try:
+        doc = tomllib.loads(spec_file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"invalid TOML: {e}", file=spec_file) from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text ({e.reason}); expected a TOML file", file=spec_file) from None
+    unknown = [k for k in doc if k != "benchmark"]
+    if unknown:
+        raise InputError(f"unknown top-level key {unknown[0]!r}; expected only [[benchmark]] tables", file=spec_file)
+    tables = doc.get("benchmark")
+    if not isinstance(tables, list) or not tables:
+        raise InputError("no [[benchmark]] table; expected at least one", file=spec_file)
+    return [normalize_table(t, spec_file=spec_file, index=i) for i, t in enumerate(tables)]
+
+
+def resolve_paths(value: str | list[str], *, base_dir: Path, spec_file: Path, where: str) -> list[Path]:
+    """The data files a ``path`` key names, resolved against ``base_dir``; each must exist."""
+    paths = [value] if isinstance(value, str) else list(value)
+    out = []
+    for p in paths:
+        full = (base_dir / p) if not Path(p).is_absolute() else Path(p)
+        if not full.is_file():
+            raise InputError(f"{where}: data file {p!r} does not exist (looked for {full}); expected a readable file",
+                             file=spec_file)
+        out.append(full)
+    return out
