@@ -8,6 +8,11 @@ import numpy as np
 
 PROTOCOLS = ("clean", "paper")
 GROUPS = ("all_strong", "all_weak", "strong_to_weak", "random")
+PAPER_GROUPS = ("all_strong", "all_weak", "strong_to_weak")
+PAPER_MS = (3, 5, 10, 100, 1000)
+EASY_MS = (3, 5)
+HARD_MS = (10, 100, 1000)
+MISSING_POLICIES = ("auto", "models", "prompts")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,11 @@ class Split:
     def fit_prompts(self) -> np.ndarray:
         """Train and val prompts: all that the ``clean`` protocol may look at while choosing."""
         return np.concatenate([self.train, self.val])
+
+    @property
+    def all_prompts(self) -> np.ndarray:
+        """Train, val and test prompts: all that the ``paper`` protocol looks at while choosing."""
+        return np.concatenate([self.train, self.val, self.test])
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,13 @@ class Pool:
         best on test for ``paper``, best on train+val for ``clean``.
     draw
         For ``random`` pools, which seeded draw this is.
+    missing
+        The missing-records policy the pool was built under: ``complete`` (no missing
+        records), ``models`` (only models evaluated on every prompt were eligible) or
+        ``prompts`` (the split only holds prompts every model was evaluated on).
+    choice_oracle
+        Oracle of the pool on the prompts it was chosen on (all prompts for ``paper``,
+        train+val for ``clean``; NaN for ``random``).
     """
 
     benchmark: str
@@ -69,3 +86,5 @@ class Pool:
     split: Split
     best_single: int
     draw: int = 0
+    missing: str = "complete"
+    choice_oracle: float = float("nan")

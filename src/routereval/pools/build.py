@@ -1,0 +1,543 @@
+"""Splits and candidate pools as the RouterEval paper builds them, fast at full scale.
+
+The ``paper`` protocol reproduces MilkThink-Lab/RouterEval ``get_router_dataset.py``:
+
+- the random stream is ``RandomState(seed)``: first one ``shuffle`` of each subset's
+  prompt indices (subsets in the catalog's official order), then the ``strong_to_weak``
+  draws of m = 3, 5, 10, 100, 1000 in that order (``all_strong`` / ``all_weak`` draw
+  nothing). A pool of one m replays the draws of the paper's smaller m first, so any
+  single pool equals the reference's.
+- models are ranked by mean score over all prompts (``np.argsort``, default kind, as the
+  reference); ``first``/``last`` are the first ranks above 0.1 / 0.9 and the windows are
+  ``order[first:first+w]`` and ``order[last-w:last]`` with ``w = max(n_models // 5, m)``
+  (n_models counts every eligible model, those under 0.1 included).
+- each window of m consecutive ranks, and each of the 1,000 draws, is scored by its
+  oracle (mean over prompts of the best model's score); the first maximum wins.
+
+The ``clean`` protocol runs the same algorithm on train+val prompts only (ranking with a
+stable sort), so a test score is never read while choosing, and picks the best single
+model behind V_B on train+val.
+
+Speed: binary scores stay bit-packed; a pool's oracle on a prompt set is a popcount of
+(OR of its rows) & column mask. All windows of one m are scored at once with the
+van Herk / Gil-Werman prefix/suffix scan (3 ORs per window whatever m is), and the
+1,000 draws are OR-reduced group by group over all draws at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from routereval.data import bits as _bits
+from routereval.data.model import Benchmark
+from routereval.errors import InputError
+from routereval.pools.types import GROUPS, MISSING_POLICIES, PAPER_GROUPS, PAPER_MS, PROTOCOLS, Pool, Split
+
+N_DRAWS = 1000  # strong_to_weak: best of this many draws (the reference's constant)
+LOW, HIGH = 0.1, 0.9  # models with a mean at or under LOW / over HIGH leave the ranking's ends
+_CHUNK_BYTES = 32 << 20  # working-set cap of one batched reduction
+
+
+# ----------------------------------------------------------------------------- checks
+def _check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {protocol!r}; expected one of: {', '.join(PROTOCOLS)}")
+    return protocol
+
+
+def _check_group(group: str) -> str:
+    if group not in GROUPS:
+        raise InputError(f"unknown group {group!r}; expected one of: {', '.join(GROUPS)}")
+    return group
+
+
+def _check_m(m) -> int:
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
+        raise InputError(f"m must be an integer >= 1, got {m!r}")
+    if m < 1:
+        raise InputError(f"m must be an integer >= 1, got {m}")
+    return int(m)
+
+
+# ----------------------------------------------------------------------------- missing records
+@dataclass(frozen=True)
+class MissingPolicy:
+    """Which models and prompts a benchmark's pools use when records are missing.
+
+    Attributes
+    ----------
+    name
+        ``complete`` (nothing missing), ``models`` (only models evaluated on every prompt
+        are eligible; all prompts kept) or ``prompts`` (every model eligible; only the
+        prompts that every model was evaluated on are kept).
+    models
+        (n_eligible,) row indices of the eligible models, ascending.
+    prompts
+        (n_kept,) column indices of the kept prompts, ascending.
+    note
+        One line for the user saying what was dropped.
+    """
+
+    name: str
+    models: np.ndarray
+    prompts: np.ndarray
+    note: str
+
+
+def missing_policy(bench: Benchmark, missing: str = "auto") -> MissingPolicy:
+    """Decide how ``bench``'s missing records are handled.
+
+    ``auto``: ``models`` when at least half of the models were evaluated on every
+    prompt (the reference's corpus is complete, so dropping a few partial models keeps
+    its prompt set), otherwise ``prompts``. After either policy the eligible models x
+    kept prompts block has no missing record.
+
+    Parameters
+    ----------
+    bench
+        The benchmark.
+    missing
+        ``auto``, ``models`` or ``prompts``.
+    """
+    if missing not in MISSING_POLICIES:
+        raise InputError(f"unknown missing-records policy {missing!r}; expected one of: {', '.join(MISSING_POLICIES)}")
+    n_models, n_prompts = bench.shape
+    all_models, all_prompts = np.arange(n_models), np.arange(n_prompts)
+    if bench.binary and bench.observed is None:
+        return MissingPolicy("complete", all_models, all_prompts, "complete: every model evaluated on every prompt")
+    if bench.binary:
+        obs = bench.observed
+        full_rows = _bits.popcount(obs, axis=1) == n_prompts
+        full_cols = _bits.unpack(np.bitwise_and.reduce(obs, axis=0)[None, :], n_prompts, dtype=bool)[0]
+    else:
+        seen = ~np.isnan(np.asarray(bench.scores))
+        full_rows, full_cols = seen.all(axis=1), seen.all(axis=0)
+    if full_rows.all():
+        return MissingPolicy("complete", all_models, all_prompts, "complete: every model evaluated on every prompt")
+    n_full = int(full_rows.sum())
+    if missing == "auto":
+        missing = "models" if 2 * n_full >= n_models else "prompts"
+    if missing == "models":
+        if n_full == 0:
+            raise InputError(f"benchmark {bench.name!r}: no model was evaluated on every prompt; use the 'prompts' missing-records policy")
+        return MissingPolicy("models", np.flatnonzero(full_rows), all_prompts,
+                             f"models: pools draw only the {n_full} of {n_models} models evaluated on every prompt")
+    kept = np.flatnonzero(full_cols)
+    if len(kept) < 3:
+        raise InputError(f"benchmark {bench.name!r}: only {len(kept)} prompts were evaluated by every model; "
+                         "use the 'models' missing-records policy")
+    return MissingPolicy("prompts", all_models, kept,
+                         f"prompts: splits keep only the {len(kept)} of {n_prompts} prompts every model was evaluated on")
+
+
+# ----------------------------------------------------------------------------- splits
+def _subset_order(bench: Benchmark) -> list[str]:
+    """Subsets in the catalog's official order when the benchmark is a catalog one, else as they appear."""
+    from routereval.catalog import BENCHMARKS
+
+    present = bench.subset_names
+    info = BENCHMARKS.get(bench.name)
+    if info is not None:
+        for attr in ("name", "official"):
+            order = [getattr(s, attr) for s in info.subsets]
+            if set(present) <= set(order):
+                return [s for s in order if s in set(present)]
+    return present
+
+
+def _split_stream(bench: Benchmark, prompts: np.ndarray, seed: int) -> tuple[Split, np.random.RandomState]:
+    """The reference's stratified split and the random stream right after it."""
+    rs = np.random.RandomState(seed)
+    codes = bench.subset_codes()
+    names = bench.subset_names
+    keep = np.zeros(bench.n_prompts, dtype=bool)
+    keep[prompts] = True
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for sub in _subset_order(bench):
+        idx = np.flatnonzero((codes == names.index(sub)) & keep)
+        rs.shuffle(idx)
+        a, b = int(0.8 * len(idx)), int(0.9 * len(idx))
+        for part, chunk in zip(parts, (idx[:a], idx[a:b], idx[b:])):
+            part.append(chunk)
+    train, val, test = (np.concatenate(p).astype(np.int64) if p else np.empty(0, np.int64) for p in parts)
+    return Split(train, val, test, seed=seed), rs
+
+
+def make_split(bench: Benchmark, *, protocol: str = "clean", seed: int = 42, missing: str = "auto") -> Split:
+    """The stratified 80/10/10 prompt split of ``bench`` (per subset, seeded).
+
+    Both protocols use the reference's split: ``RandomState(seed)``, one shuffle per
+    subset in the official subset order, cut at ``int(0.8 n)`` and ``int(0.9 n)``.
+
+    Parameters
+    ----------
+    bench
+        The benchmark.
+    protocol
+        ``clean`` or ``paper`` (the split is the same; checked for symmetry with pools).
+    seed
+        Seed of the shuffles.
+    missing
+        Missing-records policy (see :func:`missing_policy`); ``prompts`` drops prompts.
+
+    Returns
+    -------
+    Split
+        ``train``, ``val``, ``test``: prompt column indices, in the reference's order.
+    """
+    _check_protocol(protocol)
+    pol = missing_policy(bench, missing)
+    split, _ = _split_stream(bench, pol.prompts, seed)
+    if len(split.test) == 0 or len(split.train) == 0:
+        raise InputError(f"benchmark {bench.name!r}: too few prompts ({len(pol.prompts)}) for a train/val/test split")
+    return split
+
+
+def make_kfold(bench: Benchmark, *, k: int = 5, seed: int = 42, missing: str = "auto") -> list[Split]:
+    """Stratified k-fold splits for small benchmarks: fold i is the test set of split i.
+
+    Within each subset the prompts are shuffled once and dealt round-robin into k folds;
+    of the other k-1 folds, one (the next) is the validation set and the rest train.
+
+    Returns
+    -------
+    list[Split]
+        k splits whose test sets partition the kept prompts.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 3:
+        raise InputError(f"k must be an integer >= 3, got {k!r}")
+    pol = missing_policy(bench, missing)
+    if len(pol.prompts) < k:
+        raise InputError(f"benchmark {bench.name!r}: {len(pol.prompts)} prompts cannot fill k={k} folds")
+    rs = np.random.RandomState(seed)
+    codes = bench.subset_codes()
+    names = bench.subset_names
+    fold = np.full(bench.n_prompts, -1)
+    offset = 0
+    for sub in _subset_order(bench):
+        idx = pol.prompts[codes[pol.prompts] == names.index(sub)]
+        rs.shuffle(idx)
+        fold[idx] = (offset + np.arange(len(idx))) % k  # continue the deal so folds stay balanced
+        offset += len(idx)
+    out = []
+    for i in range(k):
+        v = (i + 1) % k
+        test, val = np.flatnonzero(fold == i), np.flatnonzero(fold == v)
+        train = np.flatnonzero((fold >= 0) & (fold != i) & (fold != v))
+        out.append(Split(train, val, test, seed=seed))
+    return out
+
+
+# ----------------------------------------------------------------------------- scoring
+class _Scorer:
+    """Oracle scores of sets of eligible models on one prompt set.
+
+    Binary: rows are packed bits; reducing ORs them and the value is a popcount of the
+    selected columns (an exact integer, so ties compare exactly as the reference's floats).
+    Graded: rows are the selected columns' scores; reducing takes the max and the value
+    is the float64 mean over prompts, summed like the reference's ``np.mean``.
+    """
+
+    def __init__(self, bench: Benchmark, rows: np.ndarray, prompts: np.ndarray) -> None:
+        self.n = len(prompts)
+        self.binary = bench.binary
+        if self.binary:
+            self.data = np.ascontiguousarray(np.asarray(bench.bits)[rows])
+            self.mask = _bits.column_mask(bench.n_prompts, prompts)
+            self.op, self.identity = np.bitwise_or, 0
+            self.counts = _bits.popcount(self.data & self.mask, axis=1)
+            self.means = self.counts / max(self.n, 1)
+        else:
+            s = np.asarray(bench.scores)[rows][:, prompts]
+            # max is exact in the stored precision; means are taken in float64 like the reference
+            self.data = np.ascontiguousarray(s if s.dtype == np.float32 else s.astype(np.float64))
+            self.op, self.identity = np.maximum, -np.inf
+            self.means = self.data.astype(np.float64).mean(axis=1)
+
+    def value(self, reduced: np.ndarray) -> np.ndarray:
+        """(k,) comparable oracle values of (k, width) reduced rows (counts or means)."""
+        if self.binary:
+            return _bits.popcount(reduced & self.mask, axis=-1)
+        return reduced.astype(np.float64).mean(axis=-1)
+
+    def to_mean(self, value) -> float:
+        return float(value) / max(self.n, 1) if self.binary else float(value)
+
+    def _chunk(self, rows_per_item: int = 1) -> int:
+        return max(1, _CHUNK_BYTES // max(1, self.data.shape[1] * self.data.itemsize * rows_per_item))
+
+    def windows(self, region: np.ndarray, m: int) -> np.ndarray:
+        """(len(region) - m + 1,) oracle values of every window of m consecutive region rows.
+
+        van Herk / Gil-Werman: cut the region into blocks of m; a window starting at s
+        is suffix-OR(s .. end of its block) | prefix-OR(start of next block .. s+m-1).
+        """
+        R = self.data[region]
+        L, w = R.shape
+        nb = -(-L // m)
+        if nb * m > L:
+            R = np.concatenate([R, np.full((nb * m - L, w), self.identity, dtype=R.dtype)])
+        B = R.reshape(nb, m, w)
+        pre = self.op.accumulate(B, axis=1).reshape(-1, w)
+        suf = self.op.accumulate(B[:, ::-1], axis=1)[:, ::-1].reshape(-1, w)
+        n_win = L - m + 1
+        out = np.empty(n_win, dtype=np.int64 if self.binary else np.float64)
+        step = self._chunk(2)
+        for a in range(0, n_win, step):  # chunks of windows, not prompts
+            s = np.arange(a, min(a + step, n_win))
+            out[a:a + len(s)] = self.value(self.op(suf[s], pre[s + m - 1]))
+        return out
+
+    def draws(self, picks: np.ndarray) -> np.ndarray:
+        """(n_draws,) oracle values of the row sets ``picks`` (n_draws, m)."""
+        n_draws, m = picks.shape
+        out = np.empty(n_draws, dtype=np.int64 if self.binary else np.float64)
+        step = self._chunk(2)
+        for a in range(0, n_draws, step):
+            p = picks[a:a + step]
+            acc = self.data[p[:, 0]]
+            for j in range(1, m):  # one batched OR per quantile group, over all draws at once
+                self.op(acc, self.data[p[:, j]], out=acc)
+            out[a:a + len(p)] = self.value(acc)
+        return out
+
+
+class PoolBuilder:
+    """Everything one (benchmark, protocol, split, missing policy) shares between pools.
+
+    Ranks the eligible models once; :meth:`pool` then builds any (m, group).
+    """
+
+    def __init__(self, bench: Benchmark, *, protocol: str = "clean", split: Split | None = None,
+                 seed: int = 42, missing: str = "auto") -> None:
+        self.bench = bench
+        self.protocol = _check_protocol(protocol)
+        self.seed = int(seed)
+        self.policy = missing_policy(bench, missing)
+        own_split, self._rs_after_split = _split_stream(bench, self.policy.prompts, self.seed)
+        self.split = own_split if split is None else split
+        if len(self.split.test) == 0 or len(self.split.train) == 0:
+            raise InputError(f"benchmark {bench.name!r}: too few prompts ({len(self.policy.prompts)}) for a train/val/test split")
+        # clean: train+val only; paper: every kept prompt, in benchmark order like the reference
+        self.choice_prompts = np.sort(self.split.fit_prompts) if protocol == "clean" else self.policy.prompts
+        self.scorer = _Scorer(bench, self.policy.models, self.choice_prompts)
+        means = self.scorer.means
+        # the reference's argsort (default kind) for paper; stable (machine-independent ties) for clean
+        self.order = np.argsort(means) if protocol == "paper" else np.argsort(means, kind="stable")
+        sm = means[self.order]
+        above = np.flatnonzero(sm > LOW)
+        self.first = int(above[0]) if len(above) else None
+        top = np.flatnonzero(sm > HIGH)
+        self.last = int(top[0]) if len(top) else len(sm)
+        self._test_means: np.ndarray | None = None
+        self._fit_means: np.ndarray | None = None
+
+    @property
+    def n_eligible(self) -> int:
+        return len(self.policy.models)
+
+    # ------------------------------------------------------------------ candidate sets
+    def _need_first(self) -> int:
+        if self.first is None:
+            raise InputError(f"benchmark {self.bench.name!r}: no eligible model has a mean score above {LOW}; "
+                             "all_strong/all_weak/strong_to_weak pools need some")
+        return self.first
+
+    def region(self, group: str, m: int) -> np.ndarray:
+        """Positions (into the eligible models) that a pool of ``group`` and ``m`` is chosen among."""
+        if group == "random":
+            return np.arange(self.n_eligible)
+        first = self._need_first()
+        w = max(self.n_eligible // 5, m)
+        if group == "all_weak":
+            return self.order[first:first + w]
+        if group == "all_strong":
+            return self.order[self.last - w:self.last]  # python slicing, negative start wraps as in the reference
+        return self.order[first:self.last]
+
+    def eligible(self, group: str, m: int) -> int:
+        """How many models a pool of ``group`` and ``m`` can be drawn from (m must not exceed it)."""
+        return len(self.region(_check_group(group), m))
+
+    def _check_room(self, group: str, m: int) -> np.ndarray:
+        region = self.region(group, m)
+        if m > len(region):
+            what = {"random": "eligible", "all_weak": "in the bottom window", "all_strong": "in the top window",
+                    "strong_to_weak": f"scoring in ({LOW}, {HIGH}]"}[group]
+            raise InputError(f"m={m} is larger than the {len(region)} models {what} of benchmark {self.bench.name!r} "
+                             f"({group}, {self.protocol} protocol)")
+        return region
+
+    def _group_sizes(self, n_valid: int, m: int) -> np.ndarray:
+        # m groups, the remainder going one each to the first groups (as the reference)
+        return n_valid // m + (np.arange(m) < n_valid % m)
+
+    def draw_picks(self, m: int) -> np.ndarray:
+        """(N_DRAWS, m) positions of the strong_to_weak draws for ``m``, from the reference's stream.
+
+        ``rs.randint(0, sizes, size=(N_DRAWS, m))`` consumes the legacy stream exactly as the
+        reference's loop of ``np.random.choice(group)`` (draws outer, groups inner).
+        """
+        valid = self.order[self._need_first():self.last]
+        rs = np.random.RandomState()
+        rs.set_state(self._rs_after_split.get_state())
+        for mm in sorted({p for p in PAPER_MS if p < m}):  # replay the paper's smaller m
+            if mm <= len(valid):
+                rs.randint(0, self._group_sizes(len(valid), mm), size=(N_DRAWS, mm))
+        sizes = self._group_sizes(len(valid), m)
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return valid[offsets + rs.randint(0, sizes, size=(N_DRAWS, m))]
+
+    # ------------------------------------------------------------------ pools
+    def pool(self, m: int, group: str, *, draw: int = 0) -> Pool:
+        """The pool of ``m`` models of ``group`` (``draw``: which seeded draw, ``random`` only)."""
+        m, group = _check_m(m), _check_group(group)
+        region = self._check_room(group, m)
+        choice_value = np.nan
+        if group in ("all_weak", "all_strong"):
+            vals = self.scorer.windows(region, m)
+            start = int(np.argmax(vals))  # first maximum wins (the reference's strict >)
+            pos = region[start:start + m]
+            choice_value = self.scorer.to_mean(vals[start])
+        elif group == "strong_to_weak":
+            picks = self.draw_picks(m)
+            vals = self.scorer.draws(picks)
+            best = int(np.argmax(vals))
+            pos = picks[best]
+            choice_value = self.scorer.to_mean(vals[best])
+        else:
+            if isinstance(draw, bool) or not isinstance(draw, (int, np.integer)) or draw < 0:
+                raise InputError(f"draw must be an integer >= 0, got {draw!r}")
+            rng = np.random.default_rng([self.seed, m, int(draw)])
+            pos = np.sort(rng.choice(self.n_eligible, size=m, replace=False))
+        rows = self.policy.models[pos]
+        if self.protocol == "paper":
+            best_single = int(np.argmax(self.test_means()[pos]))
+        else:
+            best_single = int(np.argmax(self.fit_means()[pos]))
+        return Pool(benchmark=self.bench.name, group=group, m=m, protocol=self.protocol,
+                    models=rows.astype(np.int64), model_names=self.bench.models[rows], split=self.split,
+                    best_single=best_single, draw=int(draw) if group == "random" else 0,
+                    missing=self.policy.name, choice_oracle=choice_value)
+
+    def test_means(self) -> np.ndarray:
+        """(n_eligible,) mean test score of each eligible model."""
+        if self._test_means is None:
+            self._test_means = _means(self.bench, self.policy.models, self.split.test)
+        return self._test_means
+
+    def fit_means(self) -> np.ndarray:
+        """(n_eligible,) mean train+val score of each eligible model."""
+        if self._fit_means is None:
+            self._fit_means = _means(self.bench, self.policy.models, self.split.fit_prompts)
+        return self._fit_means
+
+
+def _means(bench: Benchmark, rows: np.ndarray, prompts: np.ndarray) -> np.ndarray:
+    if bench.binary:
+        return _bits.popcount(np.asarray(bench.bits)[rows] & _bits.column_mask(bench.n_prompts, prompts), axis=1) / max(len(prompts), 1)
+    return np.asarray(bench.scores)[rows][:, prompts].astype(np.float64).mean(axis=1)
+
+
+# ----------------------------------------------------------------------------- public API
+def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", split: Split | None = None,
+              seed: int = 42, draw: int = 0, missing: str = "auto") -> Pool:
+    """One candidate pool of ``bench``.
+
+    Parameters
+    ----------
+    bench
+        The benchmark.
+    m
+        Pool size (>= 1 and at most the models eligible for ``group``).
+    group
+        ``all_strong``, ``all_weak``, ``strong_to_weak`` or ``random``.
+    protocol
+        ``clean`` (choose on train+val) or ``paper`` (the reference: all prompts).
+    split
+        The split to evaluate on (default: :func:`make_split` with ``seed``). The random
+        stream of the draws is always the reference's (seed, then the split shuffles).
+    seed
+        Seed of the split and the draws.
+    draw
+        Which seeded draw of a ``random`` pool.
+    missing
+        Missing-records policy, see :func:`missing_policy`.
+
+    Returns
+    -------
+    Pool
+        ``models`` (m,) benchmark rows, ``best_single`` a position in the pool.
+    """
+    _check_group(group)
+    _check_m(m)
+    return PoolBuilder(bench, protocol=protocol, split=split, seed=seed, missing=missing).pool(m, group, draw=draw)
+
+
+def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterable[str] = PAPER_GROUPS,
+               protocol: str = "clean", seed: int = 42, missing: str = "auto", skip_too_large: bool = False) -> list[Pool]:
+    """Every pool of ``bench`` for ``ms`` x ``groups``, in that (the reference's) order.
+
+    Each strong_to_weak pool uses the reference's stream position for its m (see
+    :meth:`PoolBuilder.draw_picks`), so the paper protocol's pools equal the reference's.
+    ``skip_too_large`` leaves out (m, group) pairs with too few eligible models instead of
+    raising.
+    """
+    groups = [_check_group(g) for g in groups]
+    ms = [_check_m(m) for m in ms]
+    b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing)
+    out = []
+    for m in ms:
+        for g in groups:
+            if skip_too_large and m > b.eligible(g, m):
+                continue
+            out.append(b.pool(m, g))
+    return out
+
+
+def pool_scores(bench: Benchmark, pool: Pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores of the pool's models on its split, prompt-major like the reference's ``train_score``.
+
+    Returns
+    -------
+    train, val, test
+        float64 arrays of shape (n_train, m), (n_val, m), (n_test, m); NaN where missing.
+    """
+    rows = np.asarray(pool.models)
+    if bench.binary:
+        s = _bits.unpack(np.asarray(bench.bits)[rows], bench.n_prompts, dtype=np.float64)
+        if bench.observed is not None:
+            s[_bits.unpack(np.asarray(bench.observed)[rows], bench.n_prompts, dtype=bool) == 0] = np.nan
+    else:
+        s = np.asarray(bench.scores)[rows].astype(np.float64)
+    sp = pool.split
+    return tuple(np.ascontiguousarray(s[:, idx].T) for idx in (sp.train, sp.val, sp.test))  # type: ignore[return-value]
+
+
+def training_labels(bench: Benchmark, Y_train: np.ndarray) -> np.ndarray:
+    """Training labels from train scores (n_prompts, m), as the reference's ``process_label``.
+
+    Graded benchmarks: 1.0 where a model scores at least 0.95 of the prompt's best, else
+    0.0. Binary benchmarks: the scores themselves.
+    """
+    Y = np.asarray(Y_train, dtype=np.float64)
+    if bench.binary:
+        return Y
+    if Y.ndim != 2:
+        raise InputError(f"Y_train must be (n_prompts, m), got shape {Y.shape}")
+    return (Y >= 0.95 * Y.max(axis=1, keepdims=True)).astype(Y.dtype)
+
+
+def oracle_score(scores: np.ndarray) -> float:
+    """Oracle of a pool: mean over prompts of the best model's score; ``scores`` (n_prompts, m)."""
+    s = np.asarray(scores, dtype=np.float64)
+    return float(np.max(s, axis=1).mean()) if s.size else float("nan")
+
+
+def best_single(scores_test: np.ndarray, pool: Pool) -> tuple[float, str]:
+    """Test score and name of the pool's best single model (as the protocol chose it)."""
+    s = np.asarray(scores_test, dtype=np.float64)
+    return float(s[:, pool.best_single].mean()), str(pool.model_names[pool.best_single])
