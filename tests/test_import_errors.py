@@ -1,0 +1,143 @@
+"""Bad input to ``routereval data import``: exit 2, one line naming where and what, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def _spec(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "spec.toml"
+    p.write_text(body)
+    return p
+
+
+LONG = """
+[[benchmark]]
+name = "b"
+format = "long"
+path = "records.csv"
+model = "model"
+prompt = "prompt"
+score = "score"
+"""
+
+
+def _records(tmp_path: Path, rows: list[str], header: str = "model,prompt,score") -> None:
+    (tmp_path / "records.csv").write_text("\n".join([header, *rows]) + "\n")
+
+
+@pytest.fixture
+def fail(cli, tmp_path):
+    """Run the import, assert exit 2, one stderr line, no --out; return that line."""
+    def run(spec: Path) -> str:
+        out = tmp_path / "corpus"
+        r = cli("data", "import", spec, "--out", out)
+        assert r.code == 2, (r.code, r.out, r.err)
+        lines = r.err.strip().splitlines()
+        assert len(lines) == 1, r.err
+        assert not out.exists()
+        assert not any(p.name.startswith(".corpus") or p.name.startswith("corpus") for p in tmp_path.iterdir())
+        return lines[0]
+    return run
+
+
+def test_data_file_missing(tmp_path, fail):
+    line = fail(_spec(tmp_path, LONG))
+    assert "records.csv" in line and "does not exist" in line
+
+
+def test_spec_file_missing(tmp_path, fail):
+    line = fail(tmp_path / "nope.toml")
+    assert "nope.toml" in line and "does not exist" in line
+
+
+def test_unknown_format(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1"])
+    line = fail(_spec(tmp_path, LONG.replace('"long"', '"longg"')))
+    assert "spec.toml" in line and "'longg'" in line and "expected one of: long, wide" in line
+
+
+def test_column_not_there(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1"], header="model,prompt,correct")
+    line = fail(_spec(tmp_path, LONG))
+    assert "records.csv" in line and "column 'score'" in line and "is not in the file" in line
+    assert "'correct'" in line  # the columns it does have
+
+
+def test_duplicate_record(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1", "m1,p2,0", "m2,p1,1", "m1,p1,0"])
+    line = fail(_spec(tmp_path, LONG))
+    assert "records.csv: row 4:" in line and "also at row 1" in line and "duplicate record" in line
+    assert "'m1'" in line and "'p1'" in line and 'duplicates = "mean"' in line
+
+
+def test_score_outside_unit_interval(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1", "m1,p2,1.5"])
+    line = fail(_spec(tmp_path, LONG))
+    assert "records.csv: row 2: column 'score'" in line and "1.5" in line and "[0, 1]" in line
+
+
+def test_score_nan(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1", "m1,p2,0", "m2,p1,"])
+    line = fail(_spec(tmp_path, LONG))
+    assert "records.csv: row 3: column 'score'" in line and "empty or NaN" in line
+
+
+def test_score_not_a_number(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1", "m1,p2,yes"])
+    line = fail(_spec(tmp_path, LONG))
+    assert "records.csv: row 2: column 'score'" in line and "'yes' is not a number" in line
+
+
+def test_prompt_table_does_not_cover_ids(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1", "m1,p2,0", "m1,p3,1"])
+    (tmp_path / "prompts.jsonl").write_text('{"id": "p1", "text": "a"}\n{"id": "p2", "text": "b"}\n')
+    line = fail(_spec(tmp_path, LONG + '[benchmark.prompts]\npath = "prompts.jsonl"\nid = "id"\ntext = "text"\n'))
+    assert "records.csv: row 3: column 'prompt'" in line and "'p3' is not in the prompt table" in line
+
+
+def test_wide_row_of_another_length(tmp_path, fail):
+    (tmp_path / "wide.csv").write_text("id,m1,m2\np1,1,0\np2,1\np3,0,0\n")
+    line = fail(_spec(tmp_path, '[[benchmark]]\nname = "w"\nformat = "wide"\npath = "wide.csv"\nprompt = "id"\n'))
+    assert "wide.csv: row 2:" in line and "has 2 fields; expected 3" in line
+
+
+def test_empty_benchmark(tmp_path, fail):
+    _records(tmp_path, [])
+    line = fail(_spec(tmp_path, LONG))
+    assert "records.csv" in line and "no records" in line and "expected at least one" in line
+
+
+def test_malformed_toml(tmp_path, fail):
+    line = fail(_spec(tmp_path, LONG.replace('name = "b"', 'name = "b')))
+    assert "spec.toml" in line and "invalid TOML" in line and "line 3" in line
+
+
+def test_missing_required_key(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1"])
+    line = fail(_spec(tmp_path, LONG.replace('score = "score"\n', "")))
+    assert "spec.toml" in line and "[[benchmark]] 'b'" in line and "missing required key 'score'" in line
+
+
+def test_unknown_key(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1"])
+    line = fail(_spec(tmp_path, LONG + 'scroe = "x"\n'))
+    assert "spec.toml" in line and "unknown key 'scroe'" in line
+
+
+def test_unsafe_python_list_text(tmp_path, fail):
+    # text_parser = "python-list" reads literals only: a call is refused, never run
+    marker = tmp_path / "pwned"
+    (tmp_path / "wide.csv").write_text(f'id,text,m1\np1,"[\'ok\']",1\np2,"__import__(\'os\').mkdir(\'{marker}\')",0\n')
+    line = fail(_spec(tmp_path, '[[benchmark]]\nname = "w"\nformat = "wide"\npath = "wide.csv"\nprompt = "id"\n'
+                                'text = "text"\ntext_parser = "python-list"\n'))
+    assert "wide.csv: row 2: column 'text'" in line and "list of strings" in line
+    assert not marker.exists()
+
+
+def test_excluded_model_not_in_data(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1"])
+    line = fail(_spec(tmp_path, LONG + 'exclude_models = ["m9"]\n'))
+    assert "'m9'" in line and "not a model in the data" in line
