@@ -1,9 +1,171 @@
-"""``routereval pools``: candidate pools and splits (pools issue)."""
+"""``routereval pools``: a benchmark's candidate pools under the paper or the clean protocol."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+from routereval.cli import ui
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    from routereval.errors import InputError
+
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise InputError(f"{option}: {part!r} is not an integer; expected comma-separated integers like 3,5,10") from None
+    return out
+
+
+def pool_rows(bench, *, protocol: str = "clean", ms: list[int] | None = None, groups: list[str] | None = None,
+              seed: int = 42, missing: str = "auto", draws: int = 1) -> dict:
+    """Everything ``routereval pools`` prints, as a JSON-ready dict (see the command's help)."""
+    import numpy as np
+
+    from routereval.catalog import REFERENCE_SCORES
+    from routereval.errors import InputError
+    from routereval.pools import PAPER_GROUPS, PAPER_MS, PoolBuilder, oracle_score, pool_scores
+    from routereval.pools.build import _check_group, _check_m
+
+    groups = list(PAPER_GROUPS) if groups is None else [_check_group(g) for g in groups]
+    explicit = ms is not None
+    ms = list(PAPER_MS) if ms is None else [_check_m(m) for m in ms]
+    if isinstance(draws, bool) or draws < 1:
+        raise InputError(f"--draws must be an integer >= 1, got {draws!r}")
+    builder = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing)
+    paper = PoolBuilder(bench, protocol="paper", seed=seed, missing=missing) if protocol == "clean" else None
+    ref = REFERENCE_SCORES.get(bench.name)
+    sp = builder.split
+    result = {"benchmark": bench.name, "protocol": protocol, "seed": seed,
+              "missing": {"policy": builder.policy.name, "note": builder.policy.note},
+              "reference_score": ref, "pools": [], "skipped": []}
+
+    def measure(pool):
+        te = pool_scores(bench, pool)[2]
+        means = te.mean(axis=0)
+        oracle = oracle_score(te)
+        return means, oracle
+
+    for m in ms:
+        for g in groups:
+            room = builder.eligible(g, m)
+            if m > room:
+                if explicit:
+                    builder.pool(m, g)  # raises the one-line error
+                result["skipped"].append({"m": m, "group": g, "reason": f"only {room} eligible models"})
+                continue
+            for d in range(draws if g == "random" else 1):
+                pool = builder.pool(m, g, draw=d)
+                means, oracle = measure(pool)
+                bs = float(means[pool.best_single])
+                row = {"m": m, "group": g, "draw": pool.draw, "models": pool.model_names.tolist(),
+                       "test_means": means, "oracle": oracle, "choice_oracle": pool.choice_oracle,
+                       "best_single": bs, "best_single_model": str(pool.model_names[pool.best_single]),
+                       "v_r": None if ref is None else oracle / ref, "v_b": oracle / bs if bs > 0 else None,
+                       "n_train": len(sp.train), "n_val": len(sp.val), "n_test": len(sp.test)}
+                if paper is not None and g != "random":
+                    if m > paper.eligible(g, m):
+                        row.update(paper_models=None, paper_oracle=None, paper_v_b=None)
+                    else:
+                        pp = paper.pool(m, g)
+                        pmeans, poracle = measure(pp)
+                        pbs = float(np.max(pmeans))
+                        row.update(paper_models=pp.model_names.tolist(), paper_oracle=poracle,
+                                   paper_v_b=poracle / pbs if pbs > 0 else None)
+                result["pools"].append(row)
+    return result
+
+
+def _fmt(v, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _models_cell(names: list[str], means) -> str:
+    shown = [f"{n} ({v:.3f})" for n, v in zip(names[:3], means[:3])]
+    return ", ".join(shown) + (f" +{len(names) - 3} more" if len(names) > 3 else "")
 
 
 def register(app: typer.Typer) -> None:
-    """Registers nothing yet."""
+    @app.command("pools")
+    def pools_cmd(
+        corpus: Annotated[Path, typer.Argument(help="Corpus directory.")],
+        benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="Benchmark name.")],
+        protocol: Annotated[str, typer.Option(
+            "--protocol", help="clean: choose pools and the best single model on train+val only (default); "
+                               "paper: the reference exactly (all prompts, test included).")] = "clean",
+        m: Annotated[Optional[str], typer.Option(
+            "--m", help="Pool sizes, comma-separated (default: the paper's 3,5,10,100,1000 that fit).")] = None,
+        groups: Annotated[Optional[str], typer.Option(
+            "--groups", help="Comma-separated: all_strong, all_weak, strong_to_weak, random.")] = None,
+        missing: Annotated[str, typer.Option(
+            "--missing", help="Missing records: auto, models (only fully evaluated models) or prompts "
+                              "(only prompts every model was evaluated on).")] = "auto",
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the draws.")] = 42,
+        draws: Annotated[int, typer.Option("--draws", help="Seeded draws of each random pool.")] = 1,
+        export: Annotated[Optional[Path], typer.Option(
+            "--export-router-dataset", help="Also write DIR/<bench>_router_dataset.pkl in the official structure.")] = None,
+        embedding: Annotated[Optional[str], typer.Option(
+            "--embedding", help="Stored embedding for the export (default official/RoBERTa, else synth, else the first).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """Per (m, group): the pool's models and test means, the test oracle, oracle / reference model (V_R)
+        and oracle / best single model (V_B); under the clean protocol also the paper protocol's pool oracle,
+        so the test-set leakage of the reference is visible."""
+        from routereval.data.store import open_corpus
+        from routereval.errors import InputError
+        from routereval.pools.build import _check_group, _check_protocol
+
+        _check_protocol(protocol)
+        ms = None if m is None else _int_list(m, "--m")
+        gs = None if groups is None else [_check_group(g.strip()) for g in groups.split(",")]
+        if export is not None and export.exists() and not export.is_dir():
+            raise InputError(f"--export-router-dataset {export}: exists and is not a directory")
+        bench = open_corpus(corpus, benchmarks=[benchmark], texts=export is not None)[benchmark]
+        res = pool_rows(bench, protocol=protocol, ms=ms, groups=gs, seed=seed, missing=missing, draws=draws)
+        if export is not None:
+            from routereval.pools.export import export_router_dataset
+
+            path, notes = export_router_dataset(bench, export, protocol=protocol, seed=seed, missing=missing,
+                                                embedding=embedding)
+            res["export"] = {"path": str(path), "notes": notes}
+        if as_json:
+            ui.print_json(res)
+            return
+        import shutil
+        import sys
+
+        from rich.console import Console
+
+        # wide enough for the pool table even when stdout is not a terminal
+        con = Console(file=sys.stdout, soft_wrap=True, width=max(170, shutil.get_terminal_size().columns))
+        p0 = res["pools"][0] if res["pools"] else None
+        sizes = f", split {p0['n_train']}/{p0['n_val']}/{p0['n_test']}" if p0 else ""
+        con.print(f"{bench.name}: {protocol} protocol, seed {seed}{sizes}; missing records: {res['missing']['note']}; "
+                  f"reference model {_fmt(res['reference_score'])}")
+        clean = protocol == "clean"
+        cols = ["m", "group", "models (test mean)", "oracle"] + (["paper oracle"] if clean else []) + \
+               ["or/ref", "or/bsm"] + (["paper or/bsm"] if clean else []) + ["best single"]
+        rows = []
+        for r in res["pools"]:
+            g = r["group"] + (f" #{r['draw']}" if r["group"] == "random" else "")
+            row = [r["m"], g, _models_cell(r["models"], r["test_means"]), _fmt(r["oracle"])]
+            if clean:
+                row.append(_fmt(r.get("paper_oracle")))
+            row += [_fmt(r["v_r"]), _fmt(r["v_b"])]
+            if clean:
+                row.append(_fmt(r.get("paper_v_b")))
+            row.append(f"{r['best_single_model']} ({r['best_single']:.3f})")
+            rows.append(row)
+        con.print(ui.table(None, cols, rows))
+        for s in res["skipped"]:
+            con.print(f"skipped m={s['m']} {s['group']}: {s['reason']}")
+        if export is not None:
+            con.print(f"wrote {res['export']['path']}")
+            for n in res["export"]["notes"]:
+                con.print(f"  note: {n}")
