@@ -106,6 +106,12 @@ class Router:
     name: ClassVar[str] = ""
     parameters: ClassVar[dict[str, tuple]] = {}
     requires_scores: ClassVar[bool] = False  # oracle-type routers see the scores of routed prompts
+    # E_p threshold of the reference for this router (terms with p <= threshold count 0; None: all p > 0)
+    ep_threshold: ClassVar[float | None] = 1e-10
+    # names of the learned state; when set, load_state_dict refuses other or missing keys
+    state_keys: ClassVar[tuple[str, ...] | None] = None
+    # hyperparameters the contract checks use to keep them fast (e.g. a few training steps)
+    check_params: ClassVar[dict[str, Any]] = {}
 
     # ---- hyperparameters (scikit-learn style)
     @classmethod
@@ -129,6 +135,18 @@ class Router:
                     f"unknown parameter {k!r} for router {self._label()}; expected one of: {', '.join(sorted(valid)) or '(none)'}")
             setattr(self, k, v)
         return self
+
+    @classmethod
+    def describe_parameters(cls) -> list[dict[str, Any]]:
+        """Name, default and allowed values of each hyperparameter (what ``routereval routers`` lists)."""
+        d = cls.defaults()
+        return [{"name": n, "default": d[n],
+                 "constraint": _describe(cls.parameters[n]) if n in cls.parameters else "any"}
+                for n in cls._param_names()]
+
+    def validate_params(self) -> None:
+        """Raise :class:`ParameterError` (scikit-learn style message) for a value outside its constraints."""
+        self._validate_params()
 
     def _label(self) -> str:
         return self.name or type(self).__name__
@@ -179,6 +197,8 @@ class Router:
             if scores.shape != (X.shape[0], self.n_models_):
                 raise InputError(f"scores have shape {scores.shape}, expected {(X.shape[0], self.n_models_)}")
             return self._predict_scores(X, scores=scores)
+        if scores is not None:
+            raise InputError(f"router {self._label()} is not an oracle: it must not be given the scores of routed prompts")
         return self._predict_scores(X)
 
     def route(self, X: np.ndarray, *, scores: np.ndarray | None = None) -> np.ndarray:
@@ -216,9 +236,17 @@ class Router:
         return out
 
     def load_state_dict(self, state: dict) -> "Router":
-        for k, v in state.items():
-            if not k.endswith("_"):
+        for k in state:
+            if not k.endswith("_") or k.startswith("_"):
                 raise InputError(f"router state key {k!r} is not learned state (it must end in '_')")
+        if self.state_keys is not None:
+            expected = set(self.state_keys) | {"n_features_in_", "n_models_"}
+            unknown, missing = sorted(set(state) - expected), sorted(expected - set(state))
+            if unknown or missing:
+                raise InputError(
+                    f"router {self._label()}: state has unknown keys {unknown} and lacks {missing}; "
+                    f"expected exactly {sorted(expected)}")
+        for k, v in state.items():
             setattr(self, k, v)
         return self
 
@@ -255,6 +283,29 @@ def rng_from(random_state) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
     return np.random.default_rng(random_state)
+
+
+def prompt_uniforms(X: np.ndarray, m: int, random_state) -> np.ndarray:
+    """(n, m) uniforms in [0, 1) that depend only on each prompt's embedding and ``random_state``.
+
+    Randomised routers draw from these rather than from a stream, so routing a permuted
+    ``X`` gives the permuted routes and a prompt always gets the same draw. The rows' bytes
+    are hashed with seeded random odd multipliers (wrapping uint64 arithmetic) and a
+    splitmix64 finaliser per model column.
+    """
+    X = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+    words = (X + 0.0).view(np.uint64)  # + 0.0 folds -0.0 into 0.0
+    seed = random_state if isinstance(random_state, (int, np.integer)) else (
+        0 if random_state is None else int(rng_from(random_state).integers(2**63)))
+    gen = np.random.default_rng(abs(int(seed)))
+    mult = gen.integers(1, 2**63, size=X.shape[1], dtype=np.uint64) | np.uint64(1)
+    salt = gen.integers(0, 2**63, size=m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = (words * mult).sum(axis=1, dtype=np.uint64)[:, None] ^ salt[None, :]
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h = h ^ (h >> np.uint64(31))
+    return (h >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
 # --------------------------------------------------------------------------- registry

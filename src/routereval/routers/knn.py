@@ -1,1 +1,64 @@
-"""Router module (being written)."""
+"""PRknn: mean score of the k nearest training prompts (cosine similarity)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from routereval.routers.base import Interval, Router, register
+
+_CHUNK = 2048  # test prompts per similarity block: bounds memory to chunk x n_train floats
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    norm = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norm > 0, norm, 1.0)
+
+
+@register
+class KNNRouter(Router):
+    """PRknn: each model's predicted score is its mean score on the ``k`` most similar training prompts.
+
+    Similarity is cosine, as in the reference (``NearestNeighbors(metric='cosine')``);
+    ``k`` larger than the number of training prompts uses them all. E_p as the reference:
+    the entropy of a softmax of the (n, m) predicted means (near-uniform by construction).
+    """
+
+    name: ClassVar[str] = "knn"
+    parameters: ClassVar[dict] = {"k": (Interval(int, 1, None),)}
+    state_keys: ClassVar[tuple] = ("train_X_", "train_Y_", "k_")
+
+    def __init__(self, *, k: int = 5) -> None:
+        self.k = k
+
+    def _fit(self, X, Y, *, X_val, Y_val, cost) -> None:
+        self.train_X_ = _unit_rows(X)
+        self.train_Y_ = np.asarray(Y, dtype=np.float64)
+        self.k_ = int(min(self.k, X.shape[0]))
+
+    def _predict_scores(self, X):
+        U = _unit_rows(X)
+        k, n_train = self.k_, self.train_X_.shape[0]
+        out = np.empty((U.shape[0], self.n_models_))
+        for s in range(0, U.shape[0], _CHUNK):
+            sim = U[s:s + _CHUNK] @ self.train_X_.T  # (chunk, n_train)
+            if k < n_train:
+                # stable order on ties: by similarity, then by training index
+                nn = np.argsort(-sim, axis=1, kind="stable")[:, :k] if n_train <= 4 * k else _topk(sim, k)
+            else:
+                nn = np.broadcast_to(np.arange(n_train), (sim.shape[0], n_train))
+            out[s:s + _CHUNK] = self.train_Y_[nn].mean(axis=1)
+        return out
+
+
+def _topk(sim: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) indices of the k largest entries per row; ties at the k-th value go to the lowest index."""
+    part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(sim, part, axis=1).min(axis=1, keepdims=True)
+    # rows with a tie at the boundary: redo them exactly (rare with real embeddings)
+    ties = (sim >= kth).sum(axis=1) > k
+    if ties.any():
+        part[ties] = np.argsort(-sim[ties], axis=1, kind="stable")[:, :k]
+    return part
