@@ -203,6 +203,12 @@ class SynthModels:
         (n_models, len(SKILLS)) skill-specific deviations.
     hidden
         (n_models, N_HIDDEN) hidden traits (shared within a family).
+    family
+        (n_models,) int family code (models are sorted by family).
+    closeness
+        (n_models,) share of a model's per-prompt outcomes taken from its family's draw:
+        fine-tunes of one base get the same answers right and wrong far more often than
+        their latent traits alone imply, as near-duplicates on the leaderboard do.
     leaderboards
         Leaderboard key -> sorted (n,) indices into ``table`` of its models.
     """
@@ -211,6 +217,8 @@ class SynthModels:
     ability: np.ndarray
     skills: np.ndarray
     hidden: np.ndarray
+    family: np.ndarray
+    closeness: np.ndarray
     leaderboards: dict[str, np.ndarray]
 
 
@@ -271,7 +279,9 @@ def synth_models(scale: str = "small", *, seed: int = 0) -> SynthModels:
     leaderboards = {"old": np.arange(sc.n_old), "new": new, "mmlu_pro": pro}
     table = ModelTable(np.array(ids, dtype=object), params=params_b * 1e9, price_in=price_in,
                        price_out=price_out, family=np.array([fam_names[f] for f in family], dtype=object))
-    return SynthModels(table=table, ability=ability, skills=skills, hidden=hidden, leaderboards=leaderboards)
+    closeness = rng.uniform(0.3, 0.9, n)
+    return SynthModels(table=table, ability=ability, skills=skills, hidden=hidden, family=family,
+                       closeness=closeness, leaderboards=leaderboards)
 
 
 # ---------------------------------------------------------------------------- prompts
@@ -338,10 +348,12 @@ def _prob(z: np.ndarray, guess: np.ndarray) -> np.ndarray:
 def _solve_offset(ability: np.ndarray, skills: np.ndarray, hidden: np.ndarray, p: _Prompts,
                   target: float) -> float:
     """Benchmark difficulty offset that puts the median model mean at ``target`` (bisection)."""
+    base = _logits(ability, skills, hidden, p) / p.discrimination.astype(np.float32)[None, :]
     lo, hi = -8.0, 8.0
     for _ in range(30):
         mid = 0.5 * (lo + hi)
-        med = float(np.median(_prob(_logits(ability, skills, hidden, p, mid), p.guess).mean(axis=1)))
+        z = (base - np.float32(mid)) * p.discrimination.astype(np.float32)[None, :]
+        med = float(np.median(_prob(z, p.guess).mean(axis=1)))
         lo, hi = (mid, hi) if med > target else (lo, mid)
     return 0.5 * (lo + hi)
 
@@ -429,6 +441,7 @@ def _synth_benchmark(info: BenchmarkInfo, bench_idx: int, sc: SynthScale, seed: 
     n_prompts = len(subset_code)
     rows = models.leaderboards[info.leaderboard]
     ab, sk, hd = models.ability[rows], models.skills[rows], models.hidden[rows]
+    fam, close = models.family[rows], models.closeness[rows]
     # the offset is solved on a fixed subsample of models and prompts (cheap at full scale)
     sub_m = rng.choice(len(rows), size=min(len(rows), 256), replace=False)
     sub_p = rng.choice(n_prompts, size=min(n_prompts, 2048), replace=False)
@@ -455,10 +468,10 @@ def _synth_benchmark(info: BenchmarkInfo, bench_idx: int, sc: SynthScale, seed: 
         sl = slice(start, stop)
         z = _logits(ab[sl], sk[sl], hd[sl], prompts, offset)
         if info.binary:
-            u = rng.random(z.shape, dtype=np.float32)
+            u = _family_draws(rng, fam[sl], close[sl], n_prompts, seed, bench_idx, normal=False)
             out[sl] = np.packbits(u < _prob(z, prompts.guess), axis=1)
         else:
-            z += rng.normal(0.0, TRUTHFULQA_NOISE_SD, z.shape).astype(np.float32)
+            z += TRUTHFULQA_NOISE_SD * _family_draws(rng, fam[sl], close[sl], n_prompts, seed, bench_idx, normal=True)
             out[sl] = np.clip(_prob(z, prompts.guess), 0.0, 1.0)
         if progress is not None:
             progress(task, stop * n_prompts, n_models * n_prompts)
@@ -467,6 +480,23 @@ def _synth_benchmark(info: BenchmarkInfo, bench_idx: int, sc: SynthScale, seed: 
     if info.binary:
         return Benchmark(info.name, bits=out, **common)
     return Benchmark(info.name, scores=out, binary=False, **common)
+
+
+def _family_draws(rng: np.random.Generator, family: np.ndarray, closeness: np.ndarray, n_prompts: int,
+                  seed: int, bench_idx: int, *, normal: bool) -> np.ndarray:
+    """(n, n_prompts) float32 uniform (or standard normal) draws, each cell taken from the model's
+    family draw with probability ``closeness`` and from its own otherwise (the marginal is unchanged,
+    so each model's expected scores are too). A family's draw depends only on (seed, benchmark,
+    family), whichever chunk its models fall in."""
+    own = rng.standard_normal((len(family), n_prompts), dtype=np.float32) if normal else \
+        rng.random((len(family), n_prompts), dtype=np.float32)
+    share = rng.random(own.shape, dtype=np.float32) < closeness.astype(np.float32)[:, None]
+    fams, local = np.unique(family, return_inverse=True)
+    draws = np.empty((len(fams), n_prompts), dtype=np.float32)
+    for k, f in enumerate(fams.tolist()):  # a handful of families per chunk
+        frng = _rng(seed, 4, bench_idx, f)
+        draws[k] = frng.standard_normal(n_prompts, dtype=np.float32) if normal else frng.random(n_prompts, dtype=np.float32)
+    return np.where(share, draws[local], own)
 
 
 def synth_corpus(out: str | os.PathLike, *, scale: str = "small", seed: int = 0,
@@ -551,9 +581,11 @@ def synth_matrix(accuracies: Sequence[float] | np.ndarray, n_prompts: int, *, ch
     skills, hidden = _latent_traits(n, np.arange(n), n, rng)
     # vectorised bisection on each model's general ability
     lo, hi = np.full(n, -12.0), np.full(n, 12.0)
+    a = p.discrimination.astype(np.float32)[None, :]
+    base = _logits(np.zeros(n), skills, hidden, p) / a  # s.w + h.v - b, computed once
     for _ in range(40):
         mid = 0.5 * (lo + hi)
-        mean = _prob(_logits(mid, skills, hidden, p), p.guess).mean(axis=1)
+        mean = _prob((base + mid.astype(np.float32)[:, None]) * a, p.guess).mean(axis=1)
         up = mean < acc
         lo = np.where(up, mid, lo)
         hi = np.where(up, hi, mid)

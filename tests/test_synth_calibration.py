@@ -1,0 +1,78 @@
+"""The synthetic generator against real data: random-pool oracle scores on MMLU-Pro.
+
+For the real MMLU-Pro matrix (31 models, the prompts every model answered) and a synthetic
+matrix with the same model accuracies, the mean oracle score of random pools of m models
+(mean over prompts of the pool's best score) agrees within 0.05 for m = 2, 3, 5, 10, 20.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routereval.sources.synth import oracle_curve, synth_matrix
+
+POOL_SIZES = (2, 3, 5, 10, 20)
+TOLERANCE = 0.05
+
+
+def _real_matrix(path) -> np.ndarray:
+    """(31, n) 0/1 matrix of the real MMLU-Pro records, prompts every model answered."""
+    import pyarrow.csv as pc
+
+    table = pc.read_csv(path, convert_options=pc.ConvertOptions(include_columns=["model", "question_id", "correct"]))
+    models, mi = np.unique(table.column("model").to_numpy(zero_copy_only=False), return_inverse=True)
+    prompts, pi = np.unique(table.column("question_id").to_numpy(), return_inverse=True)
+    s = np.full((len(models), len(prompts)), np.nan)
+    s[mi, pi] = table.column("correct").to_numpy()
+    return s[:, ~np.isnan(s).any(axis=0)]
+
+
+@pytest.fixture(scope="module")
+def real(shared_data) -> np.ndarray:
+    return _real_matrix(shared_data / "mmlu_pro" / "mmlu_pro_correctness_long.csv.gz")
+
+
+def test_real_matrix_is_what_the_data_readme_says(real):
+    assert real.shape[0] == 31
+    assert 10_000 < real.shape[1] <= 12_032
+    assert set(np.unique(real).tolist()) == {0.0, 1.0}
+
+
+def test_oracle_curve_matches_a_naive_loop():
+    rng = np.random.default_rng(0)
+    s = (rng.random((7, 50)) < 0.4).astype(float)
+    got = oracle_curve(s, (1, 3, 7), draws=4, seed=9)
+    pick = np.random.default_rng(9)
+    for m in (1, 3, 7):
+        vals = []
+        for _ in range(4):
+            pool = pick.choice(7, m, replace=False)
+            vals.append(sum(max(s[i, j] for i in pool) for j in range(50)) / 50)
+        assert got[m] == pytest.approx(sum(vals) / 4)
+
+
+def test_synthetic_oracle_curve_matches_real_mmlu_pro(real):
+    acc = real.mean(axis=1)
+    real_curve = oracle_curve(real, POOL_SIZES, draws=30, seed=1)
+    for seed in (0, 1):
+        synth = synth_matrix(acc, real.shape[1], choices=10, seed=seed)
+        # same per-model accuracies (sampling noise only)
+        assert np.abs(synth.mean(axis=1) - acc).max() < 0.025
+        synth_curve = oracle_curve(synth, POOL_SIZES, draws=30, seed=1)
+        gaps = {m: synth_curve[m] - real_curve[m] for m in POOL_SIZES}
+        assert all(abs(g) < TOLERANCE for g in gaps.values()), (real_curve, synth_curve)
+        # realistic error correlation: hard prompts are hard for all
+        rc = np.corrcoef(real)[np.triu_indices(31, 1)].mean()
+        sc = np.corrcoef(synth.astype(float))[np.triu_indices(31, 1)].mean()
+        assert abs(rc - sc) < 0.05
+
+
+def test_independent_errors_would_fail_the_calibration(real):
+    """The bound is discriminating: models with the same accuracies but independent errors miss it."""
+    acc = real.mean(axis=1)
+    rng = np.random.default_rng(0)
+    indep = rng.random(real.shape) < acc[:, None]
+    real_curve = oracle_curve(real, POOL_SIZES, draws=30, seed=1)
+    indep_curve = oracle_curve(indep, POOL_SIZES, draws=30, seed=1)
+    assert max(indep_curve[m] - real_curve[m] for m in POOL_SIZES) > TOLERANCE
