@@ -32,14 +32,24 @@ def run(args: list[str] | None = None) -> int:
 
     from routereval.errors import RouterEvalError
 
+    # typer >= 0.2x raises its own Exit/Abort and the exceptions of its vendored copy of click
+    import typer.exceptions as texc
+
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        TyperClickException = click.ClickException
+    exits = (click.exceptions.Exit, getattr(texc, "Exit", click.exceptions.Exit))
+    aborts = (click.exceptions.Abort, getattr(texc, "Abort", click.exceptions.Abort))
+
     try:
         result = app(args=args, standalone_mode=False, prog_name="routereval")
-    except click.exceptions.Exit as e:
+    except exits as e:
         return e.exit_code
-    except click.ClickException as e:
+    except (click.ClickException, TyperClickException) as e:
         e.show()
         return e.exit_code
-    except click.exceptions.Abort:
+    except aborts:
         sys.stderr.write("Aborted.\n")
         return 1
     except RouterEvalError as e:
