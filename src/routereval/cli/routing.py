@@ -1,9 +1,177 @@
-"""``routereval eval | fit | routers | check-router`` (routers issue)."""
+"""``routereval eval | fit | routers | check-router``: train, evaluate and inspect routers."""
 
 from __future__ import annotations
 
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
 import typer
+
+from routereval.cli import ui
+
+
+class Protocol(str, Enum):
+    clean = "clean"
+    paper = "paper"
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``k=v`` -> (k, v) with v an int, float, bool (true/false), None (none) or else the string."""
+    from routereval.errors import ParameterError
+
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise ParameterError(f"--param {text!r}: expected NAME=VALUE, e.g. --param k=5")
+    low = raw.strip().lower()
+    if low in ("true", "false"):
+        return key, low == "true"
+    if low in ("none", "null"):
+        return key, None
+    for conv in (int, float):
+        try:
+            return key, conv(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    from routereval.errors import ParameterError
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        k, v = parse_param(item)
+        if k in out:
+            raise ParameterError(f"--param {k!r} is given twice")
+        out[k] = v
+    return out
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+
+def _print_result(res: dict) -> None:
+    c = ui.console()
+    lo, hi = res["mu_ci"]
+    rows = [
+        ["µ (mean test score)", f"{res['mu']:.4f}  [{lo:.4f}, {hi:.4f}]"],
+        ["V_R (µ / reference model)", _fmt(res["v_r"])],
+        ["V_B (µ / best single)", f"{res['v_b']:.4f}  [{res['v_b_ci'][0]:.4f}, {res['v_b_ci'][1]:.4f}]"],
+        ["p (router beats best single)", f"{res['p_beats_best_single']:.4f}"],
+        ["E_p (reference's way, bits)", f"{res['e_p']:.4f}"],
+        ["selection entropy (bits)", f"{res['e_sel']:.4f}"],
+        ["oracle / gap", f"{res['oracle']:.4f} / {res['oracle_gap']:.4f}"],
+        ["best single", f"{res['best_single']:.4f} ({res['best_single_model']})"],
+        ["oracle recall", _fmt(res["oracle_recall"])],
+        ["test prompts / fit s / route s", f"{res['n_test']} / {res['fit_s']:.3f} / {res['route_s']:.3f}"],
+    ]
+    if res.get("cost"):
+        cost = res["cost"]
+        rows.append(["mean cost per prompt (USD)", f"{cost['mean_cost']:.6f}"])
+        if "aiq" in cost:
+            rows.append(["AIQ / APGR", f"{cost['aiq']:.4f} / {_fmt(cost['apgr'])}"])
+    title = (f"{res['router']} on {res['benchmark']}: m={res['m']} {res['group']}, protocol {res['protocol']}, "
+             f"embedding {res['embedding']}")
+    c.print(ui.table(title, ["metric", "value"], rows))
+    c.print(ui.table("selection shares", ["model", "share"],
+                     [[k, v] for k, v in sorted(res["selection"].items(), key=lambda kv: -kv[1])]))
+
+
+CorpusArg = Annotated[Path, typer.Argument(help="Corpus directory.")]
+BenchOpt = Annotated[str, typer.Option("--benchmark", "-b", help="Benchmark name.")]
+RouterOpt = Annotated[str, typer.Option("--router", "-r", help="Router name (see `routereval routers`) or module:Class.")]
+ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Router hyperparameter NAME=VALUE (repeatable).")]
+MOpt = Annotated[int, typer.Option("--m", help="Pool size.")]
+GroupOpt = Annotated[str, typer.Option("--group", "-g", help="all_strong, all_weak, strong_to_weak or random.")]
+ProtoOpt = Annotated[Protocol, typer.Option("--protocol", help="clean: choose on train+val; paper: the reference.")]
+EmbOpt = Annotated[Optional[str], typer.Option("--embedding", "-e",
+                                               help="Encoder: synth/official/<name>, minilm, tfidf or a local directory "
+                                                    "(default: stored 'synth' if any, else minilm).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the split, pool draws, router and bootstrap.")]
+
+
+def eval_cmd(
+    corpus: CorpusArg, benchmark: BenchOpt, router: RouterOpt, m: MOpt, group: GroupOpt,
+    param: ParamOpt = None, protocol: ProtoOpt = Protocol.clean, embedding: EmbOpt = None, seed: SeedOpt = 42,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for CIs and the p-value.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Fit a router on train (tune on val), route the test prompts and print the metrics."""
+    from routereval.errors import ParameterError
+    from routereval.evaluate import evaluate
+
+    if n_boot < 1:
+        raise ParameterError(f"--n-boot must be an int >= 1. Got {n_boot}.")
+    res = evaluate(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
+                   protocol=protocol.value, embedding=embedding, seed=seed, n_boot=n_boot)
+    if as_json:
+        ui.print_json(res)
+    else:
+        _print_result(res)
+
+
+def fit_cmd(
+    corpus: CorpusArg, benchmark: BenchOpt, router: RouterOpt, m: MOpt, group: GroupOpt,
+    save: Annotated[Path, typer.Option("--save", help="Directory to write the fitted router to.")],
+    param: ParamOpt = None, protocol: ProtoOpt = Protocol.clean, embedding: EmbOpt = None, seed: SeedOpt = 42,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Fit a router on train (tune on val) and save it with its pool, encoder and metadata (no pickle)."""
+    from routereval.evaluate import fit_router
+
+    doc = fit_router(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
+                     protocol=protocol.value, embedding=embedding, seed=seed, save=save)
+    if as_json:
+        ui.print_json(doc)
+    else:
+        ui.console().print(f"saved {router} (m={doc['pool']['m']} {doc['pool']['group']} on {doc['pool']['benchmark']}, "
+                           f"embedding {doc['encoder']}, fit in {doc['metadata']['fit_s']:.2f} s) to {save}")
+
+
+def routers_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List the registered routers with their parameters, defaults and allowed values."""
+    from routereval.routers import available_routers
+
+    rows = []
+    for name, cls in available_routers().items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        rows.append({"name": name, "class": f"{cls.__module__}:{cls.__qualname__}",
+                     "oracle": bool(getattr(cls, "requires_scores", False)),
+                     "input": getattr(cls, "input_kind", "embedding"), "description": doc,
+                     "parameters": cls.describe_parameters()})
+    if as_json:
+        ui.print_json(rows)
+        return
+    table_rows = []
+    for r in rows:
+        ps = "; ".join(f"{p['name']}={p['default']!r} ({p['constraint']})" for p in r["parameters"]) or "-"
+        table_rows.append([r["name"], ps, r["description"]])
+    ui.console().print(ui.table("routers", ["name", "parameters (default, allowed)", "description"], table_rows))
+
+
+def check_router_cmd(spec: Annotated[str, typer.Argument(help="Router name or module:Class.")]) -> int:
+    """Run the router contract checks on a router class; exit 2 if any fails."""
+    from routereval.routers.base import get_router_class
+    from routereval.routers.checks import CHECKS, run_check
+
+    cls = get_router_class(spec)
+    failed = 0
+    for name in CHECKS:
+        res = run_check(cls, name)
+        failed += not res.ok
+        typer.echo(f"{'PASS' if res.ok else 'FAIL'}  {name}" + ("" if res.ok else f": {res.message}"))
+    typer.echo(f"{len(CHECKS) - failed}/{len(CHECKS)} checks passed for {spec}")
+    if failed:
+        raise typer.Exit(2)
+    return 0
 
 
 def register(app: typer.Typer) -> None:
-    """Registers nothing yet."""
+    """Add eval, fit, routers and check-router to the app."""
+    app.command("eval")(eval_cmd)
+    app.command("fit")(fit_cmd)
+    app.command("routers")(routers_cmd)
+    app.command("check-router")(check_router_cmd)

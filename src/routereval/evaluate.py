@@ -1,0 +1,259 @@
+"""Fit a router on train, tune on val, route test, and measure it: one (benchmark, router, pool) cell.
+
+:func:`evaluate` is what ``routereval eval`` runs; :func:`fit_router` what ``routereval fit``
+runs. Both build the split and pool with :mod:`routereval.pools` (protocol ``clean`` by
+default: pools and the best single model are chosen on train + val) and the prompt
+embeddings with :mod:`routereval.embed`.
+
+Default embedding: the benchmark's stored ``"synth"`` embeddings when it has them (the
+synthetic corpus carries embeddings that encode its latent prompt traits; no text encoder
+would see them), else ``"minilm"``. Routers with ``input_kind = "text"`` (MLC) read the
+prompt texts instead.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routereval import metrics as M
+from routereval.errors import InputError
+
+RESULT_KEYS = ("router", "benchmark", "m", "group", "protocol", "mu", "mu_ci", "v_r", "v_b", "e_p", "e_sel",
+               "oracle", "best_single", "oracle_recall", "selection", "n_test", "fit_s", "route_s")
+
+
+@dataclass
+class Cell:
+    """Everything one (benchmark, pool, split, embedding) cell hands to a router.
+
+    ``X_*`` are (n, d) embeddings (or (n,) texts for text routers), ``Y_*`` (n, m) raw
+    scores, ``L_*`` (n, m) training labels (the 0.95-of-best rule on graded benchmarks),
+    ``C_*`` (n, m) costs or None.
+    """
+
+    bench: Any
+    pool: Any
+    embedding: str
+    X_train: np.ndarray
+    X_val: np.ndarray
+    X_test: np.ndarray
+    Y_train: np.ndarray
+    Y_val: np.ndarray
+    Y_test: np.ndarray
+    L_train: np.ndarray
+    L_val: np.ndarray
+    C_train: np.ndarray | None
+    C_test: np.ndarray | None
+
+
+def default_embedding(bench) -> str:
+    """``"synth"`` when the benchmark stores it, else ``"minilm"``."""
+    return "synth" if "synth" in bench.embeddings else "minilm"
+
+
+def _open_bench(corpus, benchmark: str):
+    from routereval.data.model import Corpus
+
+    if isinstance(corpus, Corpus):
+        return corpus[benchmark], corpus.path
+    from routereval.data.store import open_corpus
+
+    c = open_corpus(corpus, benchmarks=[benchmark])
+    return c[benchmark], Path(corpus)
+
+
+def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int):
+    """The router ``spec`` with ``params``, validated now (before any slow work); ``random_state``
+    defaults to ``seed`` when the router has one and it was not given."""
+    from routereval.routers.base import make_router
+
+    params = dict(params or {})
+    router = make_router(spec, **params)
+    if "random_state" not in params and hasattr(router, "get_params") and "random_state" in router.get_params():
+        router.set_params(random_state=seed)
+    if hasattr(router, "validate_params"):
+        router.validate_params()
+    return router
+
+
+def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = "clean",
+                 embedding: str | None = None, seed: int = 42, draw: int = 0, input_kind: str = "embedding") -> Cell:
+    """Split, pool, scores, labels, costs and embeddings of one cell.
+
+    ``corpus`` is a corpus directory or an open :class:`~routereval.data.model.Corpus`.
+    """
+    from routereval.pools import make_pool, make_split, pool_scores, training_labels
+
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+        raise InputError(f"m must be an int >= 1 (the pool size). Got {m!r}.")
+    bench, corpus_path = _open_bench(corpus, benchmark)
+    split = make_split(bench, protocol=protocol, seed=seed)
+    pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, draw=draw)
+    split = pool.split
+    Y_train, Y_val, Y_test = pool_scores(bench, pool)
+    for what, Y in (("train", Y_train), ("val", Y_val), ("test", Y_test)):
+        if np.isnan(Y).any():
+            raise InputError(f"benchmark {bench.name!r}: the pool's models miss records on {what} prompts")
+    L_train = training_labels(bench, Y_train)
+    L_val = training_labels(bench, Y_val) if len(Y_val) else Y_val
+    C_train = C_test = None
+    if bench.cost is not None:
+        C = np.asarray(bench.cost)[np.asarray(pool.models)].astype(np.float64)
+        C_train, C_test = np.ascontiguousarray(C[:, split.train].T), np.ascontiguousarray(C[:, split.test].T)
+        if np.isnan(C_train).any() or np.isnan(C_test).any():
+            C_train = C_test = None  # costs unknown for some routed cells: no cost metrics
+    if input_kind == "text":
+        if bench.texts is None:
+            raise InputError(f"benchmark {bench.name!r} has no prompt texts; this router reads texts")
+        X, embedding = bench.texts, "text"
+    else:
+        from routereval.embed import embed_prompts
+
+        embedding = embedding or default_embedding(bench)
+        X = embed_prompts(bench, embedding, corpus_path=corpus_path, fit_prompts=split.train)
+    return Cell(bench, pool, embedding, X[split.train], X[split.val], X[split.test], Y_train, Y_val, Y_test,
+                L_train, L_val, C_train, C_test)
+
+
+def _fit(router, cell: Cell) -> float:
+    t0 = time.perf_counter()
+    kw: dict[str, Any] = {}
+    if len(cell.Y_val):
+        kw.update(X_val=cell.X_val, Y_val=cell.L_val)
+    if cell.C_train is not None:
+        kw["cost"] = cell.C_train
+    router.fit(cell.X_train, cell.L_train, **kw)
+    return time.perf_counter() - t0
+
+
+def cost_curve(pred: np.ndarray, Y: np.ndarray, C: np.ndarray, unit_cost: np.ndarray, *,
+               n_points: int = 25) -> tuple[np.ndarray, np.ndarray]:
+    """RouterBench-style quality-cost curve of a router: route by ``pred - lam * unit_cost``.
+
+    ``lam`` sweeps 0 and a geometric grid; returns (L,) mean cost per prompt and (L,) µ.
+    """
+    u = unit_cost / unit_cost.max() if unit_cost.max() > 0 else unit_cost
+    lambdas = np.r_[0.0, np.geomspace(1e-3, 1e2, n_points - 1)]
+    routes = M.tradeoff_routes(pred, u, lambdas)
+    n = np.arange(Y.shape[0])
+    return C[n[None, :], routes].mean(axis=1), Y[n[None, :], routes].mean(axis=1)
+
+
+def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot: int = 1000, seed: int = 42,
+                  params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit ``router`` on the cell's train (labels; val for tuning), route test, compute every metric."""
+    from routereval.catalog import REFERENCE_SCORES
+
+    pool, bench = cell.pool, cell.bench
+    fit_s = _fit(router, cell)
+    oracle_type = bool(getattr(router, "requires_scores", False))
+    kw = {"scores": cell.Y_test} if oracle_type else {}
+    t0 = time.perf_counter()
+    routes = np.asarray(router.route(cell.X_test, **kw))
+    route_s = time.perf_counter() - t0
+    probs = np.asarray(router.selection_probabilities(cell.X_test, **kw))
+    Y = cell.Y_test
+    m = Y.shape[1]
+    routed = M.routed_scores(Y, routes)
+    best = Y[:, pool.best_single]
+    mu = float(routed.mean())
+    best_score = float(best.mean())
+    ref = REFERENCE_SCORES.get(bench.name)
+    names = [str(x) for x in pool.model_names]
+    shares = M.selection_shares(routes, m)
+    out: dict[str, Any] = {
+        "router": router_name or getattr(router, "name", type(router).__name__),
+        "benchmark": bench.name, "m": m, "group": pool.group, "protocol": pool.protocol,
+        "mu": mu, "mu_ci": list(M.bootstrap_ci(routed, n_boot=n_boot, random_state=seed)),
+        "v_r": M.v_r(mu, ref) if ref else None,
+        "v_b": M.v_b(mu, best_score),
+        "e_p": M.e_p(probs, threshold=getattr(router, "ep_threshold", 1e-10)),
+        "e_sel": M.selection_entropy(routes, m),
+        "oracle": M.oracle(Y), "best_single": best_score, "oracle_recall": M.oracle_recall(Y, routes),
+        "selection": {names[j]: float(shares[j]) for j in range(m)},
+        "n_test": int(Y.shape[0]), "fit_s": fit_s, "route_s": route_s,
+        # beyond the issue's keys
+        "v_b_ci": list(M.v_b_ci(routed, best, n_boot=n_boot, random_state=seed)),
+        "p_beats_best_single": M.paired_bootstrap_p(routed, best, n_boot=n_boot, random_state=seed),
+        "oracle_gap": M.oracle(Y) - mu, "best_single_model": names[pool.best_single],
+        "models": names, "embedding": cell.embedding, "params": dict(params or {}), "seed": seed,
+        "n_train": int(cell.Y_train.shape[0]), "n_val": int(cell.Y_val.shape[0]), "cost": None,
+    }
+    if cell.C_test is not None:
+        C = cell.C_test
+        cost: dict[str, Any] = {"mean_cost": M.mean_cost(C, routes), "best_single_cost": float(C[:, pool.best_single].mean())}
+        if not oracle_type:
+            pred = np.asarray(router.predict_scores(cell.X_test))
+            cc, qq = cost_curve(pred, Y, C, cell.C_train.mean(axis=0))
+            weak = int(np.argmin(cell.C_train.mean(axis=0)))
+            lo, hi = float(cc.min()), float(cc.max())
+            share = (cc - lo) / (hi - lo) if hi > lo else np.zeros_like(cc)
+            cost.update(curve={"cost": cc.tolist(), "mu": qq.tolist()}, aiq=M.aiq(cc, qq),
+                        apgr=M.apgr(share, qq, weak=float(Y[:, weak].mean()), strong=best_score) if len(cc) > 1 else None)
+        out["cost"] = cost
+    return out
+
+
+def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
+             m: int, group: str, protocol: str = "clean", embedding: str | None = None, seed: int = 42,
+             draw: int = 0, n_boot: int = 1000) -> dict[str, Any]:
+    """Fit on train (tune on val), route test and measure one (benchmark, router, params, m, group) cell.
+
+    Parameters
+    ----------
+    corpus
+        Corpus directory or an open :class:`~routereval.data.model.Corpus`.
+    router
+        Registry name or ``module:Class``; ``params`` its hyperparameters.
+    m, group, protocol, seed, draw
+        The pool (see :func:`routereval.pools.make_pool`); ``seed`` also seeds the split, the
+        router's ``random_state`` (unless given in ``params``) and the bootstrap.
+    embedding
+        Encoder (see :mod:`routereval.embed`); default :func:`default_embedding`.
+    n_boot
+        Bootstrap resamples for the CIs and the p-value.
+
+    Returns
+    -------
+    dict
+        The keys of :data:`RESULT_KEYS` plus ``v_b_ci``, ``p_beats_best_single``,
+        ``oracle_gap``, ``best_single_model``, ``models``, ``embedding``, ``params``,
+        ``seed``, ``n_train``, ``n_val`` and ``cost`` (None without a cost matrix, else
+        mean cost per prompt, and for non-oracle routers the quality-cost curve, AIQ, APGR).
+    """
+    r = make_router_from(router, params, seed=seed)
+    cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
+                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"))
+    return evaluate_cell(r, cell, router_name=router, n_boot=n_boot, seed=seed, params=params)
+
+
+def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
+               m: int, group: str, protocol: str = "clean", embedding: str | None = None, seed: int = 42,
+               draw: int = 0, save: str | os.PathLike) -> dict[str, Any]:
+    """Fit on train (tune on val) and save the router with its pool, encoder and metadata to ``save``.
+
+    Returns the JSON description that was saved (``pool``, ``encoder``, ``metadata``).
+    """
+    from routereval.routers.persist import router_spec, save_router
+
+    r = make_router_from(router, params, seed=seed)
+    cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
+                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"))
+    fit_s = _fit(r, cell)
+    pool = cell.pool
+    pool_doc = {"benchmark": cell.bench.name, "group": pool.group, "m": int(pool.m), "protocol": pool.protocol,
+                "models": [str(x) for x in pool.model_names], "best_single": int(pool.best_single),
+                "seed": seed, "draw": int(pool.draw)}
+    dim = None if cell.embedding == "text" else int(np.asarray(cell.X_train).shape[1])
+    meta = {"corpus": str(corpus) if not hasattr(corpus, "benchmarks") else str(getattr(corpus, "path", "")),
+            "fit_s": fit_s, "embedding_dim": dim, "n_train": int(len(cell.Y_train)), "n_val": int(len(cell.Y_val)),
+            "params": dict(params or {})}
+    save_router(r, save, pool=pool_doc, encoder=cell.embedding, metadata=meta,
+                spec=router if ":" in router else router_spec(r))
+    return {"path": str(save), "router": router, "pool": pool_doc, "encoder": cell.embedding, "metadata": meta}
