@@ -352,6 +352,9 @@ def get_router_class(spec: str) -> type:
             raise ParameterError(f"cannot load router {spec!r}: {e}") from None
         if not isinstance(obj, type):
             raise ParameterError(f"router {spec!r} is not a class")
+        missing = [a for a in ("fit", "predict_scores", "route") if not callable(getattr(obj, a, None))]
+        if missing:  # never instantiate an arbitrary class named by a file
+            raise ParameterError(f"{spec!r} is not a router: it has no {', '.join(missing)} method")
         return obj
     routers = available_routers()
     if spec not in routers:

@@ -177,6 +177,11 @@ def load_router(path: str | os.PathLike) -> SavedRouter:
     overlap = set(arrays) & set(doc["state_values"])
     if overlap:
         raise InputError(f"state keys {sorted(overlap)} are both arrays and values", file=meta_file)
+    from routereval.routers.base import get_router_class
+
+    cls = get_router_class(str(doc["spec"]))
+    if not issubclass(cls, Router):
+        raise InputError(f"router class {doc['spec']!r} does not derive from routereval's Router", file=meta_file)
     router = make_router(doc["spec"], **doc["params"])
     router.load_state_dict({**doc["state_values"], **arrays})
     return SavedRouter(router=router, spec=doc["spec"], pool=doc["pool"], encoder=doc["encoder"],

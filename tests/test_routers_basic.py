@@ -1,0 +1,184 @@
+"""The non-neural routers against the reference's algorithms written as plain loops, and persistence."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from routereval import metrics as M
+from routereval.errors import InputError, NotFittedError, ParameterError
+from routereval.routers import make_router
+from routereval.routers.persist import load_router, save_router
+
+
+@pytest.fixture(scope="module")
+def xy():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 6)) * 3
+    c = np.arange(150) % 3
+    X = centres[c] + rng.normal(size=(150, 6))
+    p = np.array([[0.9, 0.2, 0.3, 0.4], [0.2, 0.9, 0.3, 0.4], [0.3, 0.2, 0.9, 0.4]])
+    Y = (rng.random((150, 4)) < p[c]).astype(float)
+    return X[:120], Y[:120], X[120:], Y[120:]
+
+
+def test_knn_is_the_mean_of_the_k_most_cosine_similar(xy):
+    X, Y, Xt, Yt = xy
+    r = make_router("knn", k=7).fit(X, Y)
+    got = r.predict_scores(Xt)
+    for i in range(len(Xt)):
+        sims = [float(Xt[i] @ X[j] / (np.linalg.norm(Xt[i]) * np.linalg.norm(X[j]))) for j in range(len(X))]
+        nn = sorted(range(len(X)), key=lambda j: -sims[j])[:7]
+        assert got[i] == pytest.approx(Y[nn].mean(axis=0))
+    # the reference's E_p: softmax of the means, terms above 1e-10
+    soft = np.exp(got) / np.exp(got).sum(axis=1, keepdims=True)
+    naive = np.mean([-sum(p * math.log2(p) for p in row if p > 1e-10) for row in soft])
+    assert M.e_p(r.selection_probabilities(Xt), threshold=r.ep_threshold) == pytest.approx(naive)
+    assert (M.mu(Yt, r.route(Xt)) > M.mu(Yt, np.zeros(len(Yt), dtype=int)))
+
+
+def test_knn_k_larger_than_training_set_uses_all(xy):
+    X, Y, Xt, _ = xy
+    r = make_router("knn", k=10_000).fit(X[:10], Y[:10])
+    assert np.allclose(r.predict_scores(Xt), Y[:10].mean(axis=0))
+
+
+def test_kmeans_routes_to_the_best_model_of_the_nearest_cluster(xy):
+    from sklearn.cluster import KMeans
+
+    X, Y, Xt, Yt = xy
+    r = make_router("kmeans", k=3, random_state=0).fit(X, Y)
+    km = KMeans(n_clusters=3, n_init=10, random_state=0).fit(X)
+    best = {}
+    for k in range(3):
+        rows = [i for i in range(len(X)) if km.labels_[i] == k]
+        best[k] = int(np.argmax(Y[rows].mean(axis=0)))
+    want = [best[int(k)] for k in km.predict(Xt)]
+    assert r.route(Xt).tolist() == want
+    # the clusters are the three topics: each goes to its specialist
+    assert sorted(set(want)) == [0, 1, 2]
+    # reference E_p: inverse distances, normalised, summed per cluster model, terms above 1e-4
+    d = np.array([[np.linalg.norm(x - cc) for cc in km.cluster_centers_] for x in Xt])
+    w = 1 / (d + 1e-10)
+    w /= w.sum(axis=1, keepdims=True)
+    P = np.zeros((len(Xt), 4))
+    for k in range(3):
+        P[:, best[k]] += w[:, k]
+    naive = np.mean([-sum(p * math.log2(p) for p in row if p > 1e-4) for row in P])
+    assert M.e_p(r.selection_probabilities(Xt), threshold=r.ep_threshold) == pytest.approx(naive)
+
+
+def test_kmeans_k_above_training_prompts_is_a_parameter_error(xy):
+    X, Y, _, _ = xy
+    with pytest.raises(ParameterError, match=r"^The 'k' parameter of kmeans must be at most the number of training prompts \(5\)\. Got 9\.$"):
+        make_router("kmeans", k=9).fit(X[:5], Y[:5])
+
+
+def test_oracle_reaches_the_oracle_and_its_reference_e_p(xy):
+    X, Y, Xt, Yt = xy
+    r = make_router("oracle").fit(X, Y)
+    routes = r.route(Xt, scores=Yt)
+    assert M.mu(Yt, routes) == pytest.approx(M.oracle(Yt))
+    # ties among best models go to the best on train
+    train_best = int(Y.mean(axis=0).argmax())
+    allzero = Yt.max(axis=1) == 0
+    allone = Yt.min(axis=1) == 1
+    assert np.all(routes[allzero | allone] == train_best)
+    naive = []
+    for row in Yt:
+        p = row / row.sum() if row.sum() > 0 else np.full(4, 0.25)
+        naive.append(-sum(v * math.log2(v) for v in p if v > 1e-10))
+    assert M.e_p(r.selection_probabilities(Xt, scores=Yt)) == pytest.approx(np.mean(naive))
+    with pytest.raises(InputError, match="oracle"):
+        r.route(Xt)
+
+
+def test_mix_interpolates_between_random_and_oracle(xy):
+    X, Y, Xt, Yt = xy
+    mus = [M.mu(Yt, make_router("mix", p=p).fit(X, Y).route(Xt, scores=Yt)) for p in (0.0, 1.0)]
+    assert mus[1] == pytest.approx(M.oracle(Yt))
+    rand = make_router("random").fit(X, Y)
+    assert M.mu(Yt, make_router("mix", p=0.0).fit(X, Y).route(Xt, scores=Yt)) <= mus[1]
+    # reference E_p: p * normalised scores + (1 - p) / m
+    r = make_router("mix", p=0.3).fit(X, Y)
+    naive = []
+    for row in Yt:
+        o = row / row.sum() if row.sum() > 0 else np.full(4, 0.25)
+        p = 0.3 * o + 0.7 / 4
+        naive.append(-sum(v * math.log2(v) for v in p if v > 1e-10))
+    assert M.e_p(r.selection_probabilities(Xt, scores=Yt)) == pytest.approx(np.mean(naive))
+    assert M.e_p(rand.selection_probabilities(Xt)) == pytest.approx(2.0)  # log2 m
+
+
+def test_random_is_uniform_and_seeded():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4000, 5))
+    Y = np.zeros((4000, 5))
+    a = make_router("random", random_state=1).fit(X[:10], Y[:10])
+    shares = M.selection_shares(a.route(X), 5)
+    assert np.all(np.abs(shares - 0.2) < 0.03)
+    b = make_router("random", random_state=2).fit(X[:10], Y[:10])
+    assert np.mean(a.route(X) == b.route(X)) < 0.4
+    assert np.array_equal(a.route(X), make_router("random", random_state=1).fit(X[:10], Y[:10]).route(X))
+
+
+def test_best_single_uses_train_and_val(xy):
+    X, Y, Xt, Yt = xy
+    Yv = np.zeros((30, 4))
+    Yv[:, 3] = 1.0
+    r = make_router("best_single").fit(X, Y)
+    assert set(r.route(Xt)) == {int(Y.mean(axis=0).argmax())}
+    assert M.selection_entropy(r.route(Xt), 4) == 0.0 and M.e_p(r.selection_probabilities(Xt)) == 0.0
+    r2 = make_router("best_single").fit(X, Y, X_val=Xt[:30] if len(Xt) >= 30 else X[:30], Y_val=Yv)
+    want = int(np.concatenate([Y, Yv]).mean(axis=0).argmax())
+    assert set(r2.route(Xt)) == {want}
+
+
+def test_not_fitted_and_wrong_dimension(xy):
+    X, Y, Xt, _ = xy
+    with pytest.raises(NotFittedError):
+        make_router("knn").route(Xt)
+    r = make_router("knn").fit(X, Y)
+    with pytest.raises(InputError, match="has 3 features .* expected 6"):
+        r.route(Xt[:, :3])
+    with pytest.raises(InputError, match="not an oracle"):
+        r.route(Xt, scores=np.zeros((len(Xt), 4)))
+
+
+def test_persist_round_trip_and_refusals(xy, tmp_path):
+    X, Y, Xt, _ = xy
+    r = make_router("kmeans", k=3).fit(X, Y)
+    d = save_router(r, tmp_path / "r", pool={"models": ["a", "b", "c", "d"]}, encoder="synth", metadata={"seed": 1})
+    assert sorted(p.name for p in d.iterdir()) == ["router.json", "state.safetensors"]
+    back = load_router(d)
+    assert back.spec == "kmeans" and back.encoder == "synth" and back.pool["models"] == ["a", "b", "c", "d"]
+    assert np.array_equal(back.router.route(Xt), r.route(Xt))
+
+    doc = json.loads((d / "router.json").read_text())
+    doc["state_values"]["evil_"] = 1
+    (d / "router.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"unknown keys \['evil_'\]"):
+        load_router(d)
+
+    d2 = save_router(r, tmp_path / "r2")
+    raw = bytearray((d2 / "state.safetensors").read_bytes())
+    raw[-1] ^= 1
+    (d2 / "state.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="checksum"):
+        load_router(d2)
+
+    d3 = save_router(r, tmp_path / "r3")
+    doc = json.loads((d3 / "router.json").read_text())
+    doc["spec"] = "os:system"
+    (d3 / "router.json").write_text(json.dumps(doc))
+    with pytest.raises(ParameterError, match="not a class"):
+        load_router(d3)
+    doc["spec"], doc["params"] = "subprocess:Popen", {"args": ["false"]}
+    (d3 / "router.json").write_text(json.dumps(doc))
+    with pytest.raises(ParameterError, match="is not a router: it has no fit, predict_scores, route method"):
+        load_router(d3)
+    with pytest.raises(InputError, match="missing"):
+        load_router(tmp_path / "nothing")
