@@ -1,0 +1,139 @@
+"""evaluate(): oracle, random and best-single against independent computations; learned routers learn."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from routereval.data.model import Benchmark, Corpus
+from routereval.errors import InputError, ParameterError
+from routereval.evaluate import RESULT_KEYS, evaluate, fit_router
+from routereval.routers.persist import load_router
+
+
+def structured_corpus(n_prompts: int = 1200, n_models: int = 12, seed: int = 0) -> Corpus:
+    """Prompts in 4 topics (the subsets) with embeddings near a topic centre; each model is
+    strong on one topic: a router that reads the embedding can beat any single model."""
+    rng = np.random.default_rng(seed)
+    topic = np.arange(n_prompts) % 4
+    centres = rng.normal(size=(4, 16)) * 2
+    emb = (centres[topic] + rng.normal(size=(n_prompts, 16))).astype(np.float32)
+    skill = np.full((n_models, 4), 0.3) + rng.uniform(-0.05, 0.05, size=(n_models, 4))
+    skill[np.arange(n_models), np.arange(n_models) % 4] = 0.85
+    S = (rng.random((n_models, n_prompts)) < skill[:, topic]).astype(np.float32)
+    b = Benchmark("mmlu", models=[f"m{i:02d}" for i in range(n_models)], prompt_ids=[f"p{i}" for i in range(n_prompts)],
+                  subsets=[f"t{t}" for t in topic], scores=S, embeddings={"synth": emb})
+    return Corpus.from_benchmarks([b])
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return structured_corpus()
+
+
+def _truth(corpus, res):
+    """Independent recomputation from the benchmark's score matrix and the pool's model names."""
+    from routereval.pools import make_split
+
+    b = corpus["mmlu"]
+    split = make_split(b, protocol=res["protocol"], seed=42)
+    rows = b.model_index(res["models"])
+    S = np.asarray(b.scores, dtype=np.float64)[rows]
+    test, fit = split.test, np.concatenate([split.train, split.val])
+    return S[:, test].T, S[:, fit].T, split
+
+
+def test_result_has_the_issues_keys_and_oracle_random_best_single_are_right(corpus):
+    res_o = evaluate(corpus, benchmark="mmlu", router="oracle", m=5, group="strong_to_weak", n_boot=200)
+    assert set(RESULT_KEYS) <= set(res_o)
+    Yt, Yfit, split = _truth(corpus, res_o)
+    assert res_o["n_test"] == len(split.test) == Yt.shape[0]
+    oracle = float(np.mean([max(row) for row in Yt]))
+    assert res_o["mu"] == pytest.approx(oracle) and res_o["oracle"] == pytest.approx(oracle)
+    assert res_o["oracle_recall"] == 1.0
+    # best single under the clean protocol: best on train+val, measured on test
+    best = int(np.argmax(Yfit.mean(axis=0)))
+    assert res_o["best_single_model"] == res_o["models"][best]
+    assert res_o["best_single"] == pytest.approx(Yt[:, best].mean())
+
+    res_b = evaluate(corpus, benchmark="mmlu", router="best_single", m=5, group="strong_to_weak", n_boot=200)
+    assert res_b["mu"] == pytest.approx(Yt[:, best].mean()) and res_b["v_b"] == 1.0
+    assert res_b["e_p"] == 0.0 and res_b["e_sel"] == 0.0
+    assert res_b["selection"][res_o["models"][best]] == 1.0
+
+    res_r = evaluate(corpus, benchmark="mmlu", router="random", m=5, group="strong_to_weak", n_boot=200)
+    assert res_r["e_p"] == pytest.approx(math.log2(5))
+    expected, se = Yt.mean(), Yt.mean(axis=1).std() / math.sqrt(len(Yt)) + 0.5 / math.sqrt(len(Yt))
+    assert abs(res_r["mu"] - expected) < 3 * se
+    assert all(abs(v - 0.2) < 0.1 for v in res_r["selection"].values())
+    for res in (res_b, res_r):
+        lo, hi = res["mu_ci"]
+        assert lo <= res["mu"] <= hi
+        assert res["oracle"] >= res["mu"]
+        assert res["v_r"] == pytest.approx(res["mu"] / 0.864)  # MMLU's reference model
+
+
+def test_learned_routers_beat_random_and_best_single(corpus):
+    got = {r: evaluate(corpus, benchmark="mmlu", router=r, m=5, group="strong_to_weak", n_boot=300)
+           for r in ("random", "knn", "kmeans")}
+    got["kmeans4"] = evaluate(corpus, benchmark="mmlu", router="kmeans", params={"k": 4}, m=5,
+                              group="strong_to_weak", n_boot=300)
+    for r in ("knn", "kmeans4"):
+        assert got[r]["mu"] > got["random"]["mu"] + 0.1, (r, got[r]["mu"], got["random"]["mu"])
+        assert got[r]["v_b"] > 1.0 and got[r]["p_beats_best_single"] < 0.05
+    assert got["kmeans"]["mu"] > got["random"]["mu"]
+    assert got["knn"]["fit_s"] >= 0 and got["knn"]["embedding"] == "synth"
+
+
+def test_paper_protocol_picks_best_single_on_test(corpus):
+    res = evaluate(corpus, benchmark="mmlu", router="best_single", m=5, group="all_strong", protocol="paper", n_boot=50)
+    Yt, _, _ = _truth(corpus, res)
+    assert res["best_single"] == pytest.approx(Yt.mean(axis=0).max())
+
+
+def test_bad_requests(corpus):
+    with pytest.raises(ParameterError, match=r"^The 'k' parameter of knn must be an int in \[1, inf\)\. Got 0\.$"):
+        evaluate(corpus, benchmark="mmlu", router="knn", params={"k": 0}, m=5, group="all_strong")
+    with pytest.raises(InputError, match="m must be an int >= 1"):
+        evaluate(corpus, benchmark="mmlu", router="knn", m=0, group="all_strong")
+    with pytest.raises(ParameterError, match="unknown router 'nope'"):
+        evaluate(corpus, benchmark="mmlu", router="nope", m=5, group="all_strong")
+    with pytest.raises(InputError, match="unknown benchmark"):
+        evaluate(corpus, benchmark="arc", router="knn", m=5, group="all_strong")
+
+
+def test_fit_router_saves_what_evaluate_uses(corpus, tmp_path):
+    doc = fit_router(corpus, benchmark="mmlu", router="knn", params={"k": 9}, m=5, group="all_weak", save=tmp_path / "r")
+    saved = load_router(tmp_path / "r")
+    assert saved.router.k == 9 and saved.encoder == "synth" and saved.pool["models"] == doc["pool"]["models"]
+    assert saved.metadata["embedding_dim"] == 16
+    b = corpus["mmlu"]
+    X = b.embeddings["synth"]
+    from routereval.pools import make_pool, make_split
+
+    pool = make_pool(b, m=5, group="all_weak", split=make_split(b))
+    res = evaluate(corpus, benchmark="mmlu", router="knn", params={"k": 9}, m=5, group="all_weak", n_boot=10)
+    routes = saved.router.route(X[pool.split.test])
+    shares = np.bincount(routes, minlength=5) / len(routes)
+    assert shares == pytest.approx([res["selection"][n] for n in saved.pool["models"]])
+    with pytest.raises(InputError, match="features"):
+        saved.router.route(X[:5, :8])
+
+
+def test_cost_metrics_when_the_corpus_has_cost():
+    c = structured_corpus(n_prompts=400, n_models=6, seed=1)
+    b = c["mmlu"]
+    price = np.linspace(0.001, 0.01, b.n_models)[:, None] * np.ones((1, b.n_prompts))
+    b.cost = price
+    res = evaluate(c, benchmark="mmlu", router="knn", m=3, group="strong_to_weak", n_boot=20)
+    cost = res["cost"]
+    names = res["models"]
+    rows = b.model_index(names)
+    shares = np.array([res["selection"][n] for n in names])
+    assert cost["mean_cost"] == pytest.approx(float(shares @ price[rows, 0]))
+    curve = cost["curve"]
+    assert curve["cost"][0] >= curve["cost"][-1]  # the price of cost rises along the sweep
+    assert min(curve["mu"]) <= cost["aiq"] <= max(curve["mu"]) + 1e-12
+    assert evaluate(c, benchmark="mmlu", router="oracle", m=3, group="strong_to_weak", n_boot=20)["cost"]["mean_cost"] > 0
