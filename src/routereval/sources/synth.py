@@ -24,13 +24,14 @@ either. The latent structure is calibrated on the real MMLU-Pro matrix (see
 
 Scales (model counts per leaderboard ``old`` / ``new`` / ``mmlu_pro``, distinct models):
 
-=====  =============================  ========  ======================  ===========
-scale  prompts                        models    per leaderboard         records
-=====  =============================  ========  ======================  ===========
-tiny   2%, <= 48 per benchmark, >= 2  40        24 / 20 / 10             ~11k
-small  5% per subset, >= 4 each       200       120 / 100 / 50           ~0.3M
-full   the catalog's 50,265           8,567     5,000 / 3,811 / 1,823    201,715,850
-=====  =============================  ========  ======================  ===========
+=====  ====================================  ======  =====================  ===========
+scale  prompts (every subset kept)           models  per leaderboard        records
+=====  ====================================  ======  =====================  ===========
+tiny   430: 2% of each subset (>= 2), about   40      24 / 20 / 10           9,148
+       48 per benchmark (MMLU 119)
+small  2,506: 5% of each subset (>= 4)       200     120 / 100 / 50         249,240
+full   50,265: the catalog's counts          8,567   5,000 / 3,811 / 1,823  201,715,850
+=====  ====================================  ======  =====================  ===========
 
 MMLU-Pro's models are a subset of the v2 (``new``) models, as on the leaderboard;
 v1 and v2 share ``old + new - models`` models. At full scale the record count is
