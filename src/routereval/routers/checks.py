@@ -282,6 +282,8 @@ _BAD_CANDIDATES: tuple = (0, -1, -0.5, 1.5, 10**12, "invalid", None, 2.5, True)
 def check_bad_params(cls) -> None:
     constraints = getattr(cls, "parameters", {}) or {}
     label = getattr(cls, "name", "") or cls.__name__
+    unchecked = [p for p in _make(cls).get_params() if p not in constraints]
+    _expect(not unchecked, f"hyperparameters {unchecked} have no constraints in the class's `parameters`")
     X, Y, _, _ = _data(cls)
     tested = 0
     for pname, cons in constraints.items():
