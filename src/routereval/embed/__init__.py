@@ -26,6 +26,7 @@ computes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -142,11 +143,25 @@ def offline_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def _encode_sentence_transformers(texts: list[str], path: Path, batch_size: int, progress: Progress | None) -> np.ndarray:
+@functools.lru_cache(maxsize=2)
+def _load_sentence_transformer(path: str):
     offline_transformers()
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    return SentenceTransformer(path, device="cpu", local_files_only=True)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_hf(path: str):
+    offline_transformers()
+    from transformers import AutoModel, AutoTokenizer
+
+    return (AutoTokenizer.from_pretrained(path, local_files_only=True),
+            AutoModel.from_pretrained(path, local_files_only=True).eval())
+
+
+def _encode_sentence_transformers(texts: list[str], path: Path, batch_size: int, progress: Progress | None) -> np.ndarray:
+    model = _load_sentence_transformer(str(path.resolve()))
     out = []
     for start in range(0, len(texts), batch_size * 16):  # chunks, so progress can be reported
         chunk = texts[start:start + batch_size * 16]
@@ -157,12 +172,9 @@ def _encode_sentence_transformers(texts: list[str], path: Path, batch_size: int,
 
 
 def _encode_hf(texts: list[str], spec: EncoderSpec, batch_size: int, progress: Progress | None) -> np.ndarray:
-    offline_transformers()
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
-    model = AutoModel.from_pretrained(str(spec.path), local_files_only=True).eval()
+    tok, model = _load_hf(str(spec.path.resolve()))
     n_layers = model.config.num_hidden_layers
     if not -(n_layers + 1) <= spec.layer <= n_layers:
         raise ParameterError(f"The 'layer' option of encoder {spec.path} must be an int in [{-(n_layers + 1)}, {n_layers}]. Got {spec.layer}.")

@@ -1,0 +1,116 @@
+"""Prompt embeddings: MiniLM offline, local encoder directories, TF-IDF, stored keys, the cache."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+import routereval.embed as E
+from routereval.data.model import Benchmark
+from routereval.errors import InputError, ParameterError
+
+
+@pytest.fixture(scope="module")
+def questions(shared_data) -> list[str]:
+    out = []
+    with gzip.open(shared_data / "mmlu_pro" / "mmlu_pro_questions.jsonl.gz", "rt") as f:
+        for line in f:
+            out.append(json.loads(line)["question"])
+            if len(out) == 24:
+                break
+    return out
+
+
+def _bench(texts, embeddings=None):
+    n = len(texts) if texts is not None else 4
+    return Benchmark("mmlu_pro", models=["a", "b"], prompt_ids=[str(i) for i in range(n)], texts=texts,
+                     scores=np.zeros((2, n)), embeddings=embeddings)
+
+
+def test_minilm_offline_unit_vectors_and_semantics(questions):
+    texts = ["What is the derivative of x squared?", "Differentiate the function x^2 with respect to x.",
+             "Who wrote the novel Pride and Prejudice?"]
+    emb = E.embed_texts(texts + questions[:5], "minilm")
+    assert emb.shape == (8, 384) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    sim = emb[:3] @ emb[:3].T
+    assert sim[0, 1] > 0.6 > sim[0, 2]  # paraphrases close, unrelated far
+
+
+def test_local_directory_mean_pooling_equals_sentence_transformers(questions):
+    path = str(E.minilm_path())
+    st = E.embed_texts(questions[:10], "minilm")
+    raw = E.embed_texts(questions[:10], f"{path}?pooling=mean&layer=-1")
+    assert raw.shape == (10, 384)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)  # not normalised unless asked
+    np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), st, atol=1e-5)
+    normed = E.embed_texts(questions[:10], path, pooling="mean", normalize=True)
+    np.testing.assert_allclose(normed, st, atol=1e-5)
+    cls = E.embed_texts(questions[:10], f"{path}?pooling=cls")
+    below = E.embed_texts(questions[:10], f"{path}?layer=-2")
+    assert not np.allclose(cls, raw, atol=1e-3) and not np.allclose(below, raw, atol=1e-3)
+
+
+def test_bad_encoder_specs_name_the_problem(tmp_path):
+    with pytest.raises(ParameterError, match="unknown encoder 'nope'"):
+        E.embed_texts(["x"], "nope")
+    with pytest.raises(ParameterError, match="'pooling' option .* must be one of 'mean', 'cls'. Got 'max'"):
+        E.embed_texts(["x"], f"{E.minilm_path()}?pooling=max")
+    with pytest.raises(ParameterError, match="unknown encoder option 'pool'"):
+        E.embed_texts(["x"], f"{E.minilm_path()}?pool=cls")
+    with pytest.raises(ParameterError, match="'layer' option .* must be an int in \\[-7, 6\\]. Got 9"):
+        E.embed_texts(["x"], f"{E.minilm_path()}?layer=9")
+    with pytest.raises(ParameterError, match="batch_size"):
+        E.embed_texts(["x"], "tfidf", batch_size=0)
+
+
+def test_tfidf_fitted_on_train_prompts_only(questions):
+    texts = questions[:20] + ["zzzq xxyq wwvq"]  # words no train prompt has
+    bench = _bench(texts)
+    train = np.arange(15)
+    emb = E.embed_prompts(bench, "tfidf", fit_prompts=train)
+    assert emb.shape == (21, 256) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb[:20], axis=1), 1.0, atol=1e-5)
+    assert not emb[20].any()  # unseen vocabulary: the vectoriser was not fitted on it
+    # rows depend only on the train prompts: embedding the test rows alone gives the same rows
+    alone = E.embed_texts(texts[15:], "tfidf", fit_texts=texts[:15])
+    np.testing.assert_allclose(alone, emb[15:], atol=1e-6)
+    np.testing.assert_array_equal(E.embed_prompts(bench, "tfidf", fit_prompts=train), emb)  # deterministic
+    with pytest.raises(InputError, match="fit_prompts"):
+        E.embed_prompts(bench, "tfidf", fit_prompts=np.array([0, 99]))
+
+
+def test_stored_embeddings_returned_as_stored():
+    official = np.arange(12, dtype=np.float32).reshape(4, 3)
+    synth = np.ones((4, 2), dtype=np.float32)
+    bench = _bench(None, {"RoBERTa": official, "synth": synth})
+    np.testing.assert_array_equal(E.embed_prompts(bench, "official/RoBERTa"), official)
+    np.testing.assert_array_equal(E.embed_prompts(bench, "synth"), synth)
+
+
+def test_no_texts_and_no_stored_embedding_is_an_input_error():
+    bench = _bench(None, {"official/RoBERTa": np.zeros((4, 3), dtype=np.float32)})
+    with pytest.raises(InputError, match="benchmark 'mmlu_pro' has no prompt texts.*'official/RoBERTa'"):
+        E.embed_prompts(bench, "minilm")
+
+
+def test_cache_second_run_computes_nothing(questions, tmp_path, monkeypatch):
+    bench = _bench(questions[:6])
+    first = E.embed_prompts(bench, "minilm", corpus_path=tmp_path)
+    files = list((tmp_path / E.CACHE_DIR / "minilm").glob("*.npy"))
+    assert len(files) == 1 and not list((tmp_path / E.CACHE_DIR).rglob("*.tmp"))
+
+    def boom(*a, **k):
+        raise AssertionError("encoder called although the embeddings are cached")
+
+    monkeypatch.setattr(E, "_encode_sentence_transformers", boom)
+    np.testing.assert_array_equal(E.embed_prompts(bench, "minilm", corpus_path=tmp_path), first)
+    with pytest.raises(AssertionError, match="encoder called"):  # other texts: a cache miss
+        E.embed_prompts(_bench(questions[1:7]), "minilm", corpus_path=tmp_path)
+    # tfidf is keyed by the texts it was fitted on too
+    monkeypatch.setattr(E, "_encode_tfidf", boom)
+    with pytest.raises(AssertionError):
+        E.embed_prompts(bench, "tfidf", corpus_path=tmp_path, fit_prompts=np.arange(4))
