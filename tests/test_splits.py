@@ -58,3 +58,23 @@ def test_too_few_prompts_is_an_input_error():
     b = Benchmark("tiny", models=["a", "b"], prompt_ids=["1"], scores=np.array([[1.0], [0.0]]))
     with pytest.raises(InputError, match="too few prompts"):
         make_split(b)
+
+
+def test_split_is_saved_with_the_corpus_and_used(tmp_path):
+    """The default split is stored with each benchmark; make_split returns the stored one."""
+    from routereval.data.store import open_corpus
+    from routereval.sources.synth import synth_corpus
+
+    synth_corpus(tmp_path / "c", scale="tiny", seed=0)
+    corpus = open_corpus(tmp_path / "c")
+    bench = next(iter(corpus))
+    f = bench.saved_splits[42]
+    fresh = make_split(bench, seed=42)
+    with np.load(f) as z:
+        np.testing.assert_array_equal(z["train"], fresh.train)
+        np.testing.assert_array_equal(z["test"], fresh.test)
+        # tamper with the stored split: make_split must follow the record, not recompute
+        train, val, test = z["train"], z["val"], z["test"]
+    np.savez(f, train=train[::-1], val=val, test=test, policy=np.array("complete"))
+    np.testing.assert_array_equal(make_split(bench, seed=42).train, train[::-1])
+    assert make_split(bench, seed=7).train.tolist() != train[::-1].tolist()  # other seeds are drawn

@@ -103,6 +103,7 @@ class Benchmark:
         self._observed_checked = bits is not None  # with bits given, observed=None means complete
         self.cost = None if cost is None else np.asanyarray(cost)
         self.embeddings: dict[str, np.ndarray] = dict(embeddings or {})
+        self.saved_splits: dict[int, object] = {}  # seed -> stored split file (set by open_corpus)
         if bits is not None:
             self.binary = True
         elif binary is None:

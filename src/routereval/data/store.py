@@ -12,6 +12,8 @@ Layout of a corpus directory::
     cache/<name>/scores.npy             graded: (n_models, n_prompts) float32, NaN = missing
     cache/<name>/cost.npy               optional (n_models, n_prompts) float64 USD
     embeddings/<name>/<encoder>.npy     optional (n_prompts, dim) float32 prompt embeddings
+    splits/<name>/seed-42.npz           the default train/val/test split (prompt indices), so every
+                                        router sees the same split whatever numpy draws later
 
 The Parquet tables are the interchange format (DuckDB reads them as they are); the
 cache is what every hot path uses. Every write goes to a sibling temporary
@@ -39,6 +41,7 @@ SCHEMA_VERSION = 1
 FORMAT = "routereval-corpus"
 MANIFEST = "manifest.json"
 _CELLS_PER_ROW_GROUP = 4_000_000
+DEFAULT_SPLIT_SEED = 42
 
 
 def _sha256(path: Path) -> str:
@@ -152,6 +155,8 @@ class CorpusWriter:
             for enc, emb in bench.embeddings.items():
                 np.save(edir / f"{_safe_name(enc)}.npy", np.ascontiguousarray(emb, dtype=np.float32))
 
+        split_file = self._save_default_split(bench, tmp)
+
         # long-format records, streamed in chunks of model rows
         rdir = tmp / "records" / f"benchmark={bench.name}"
         rdir.mkdir(parents=True)
@@ -208,9 +213,26 @@ class CorpusWriter:
             "subsets": bench.subset_names,
             "prompt_offset": offset,
             "embeddings": {enc: f"embeddings/{bench.name}/{_safe_name(enc)}.npy" for enc in bench.embeddings},
+            "splits": {} if split_file is None else {"42": split_file},
             "mean_score": {
                 "min": float(np.nanmin(means)), "median": float(np.nanmedian(means)), "max": float(np.nanmax(means))},
         }
+
+    @staticmethod
+    def _save_default_split(bench: Benchmark, tmp: Path) -> str | None:
+        """Store the paper's seed-42 stratified split with the benchmark; None if it has none."""
+        from routereval.errors import InputError
+        from routereval.pools.build import make_split, missing_policy
+
+        try:
+            split = make_split(bench, seed=DEFAULT_SPLIT_SEED)
+            policy = missing_policy(bench).name
+        except InputError:  # too few prompts for an 80/10/10 split
+            return None
+        rel = f"splits/{bench.name}/seed-{DEFAULT_SPLIT_SEED}.npz"
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp / rel, train=split.train, val=split.val, test=split.test, policy=np.array(policy))
+        return rel
 
     @staticmethod
     def _score_block(bench: Benchmark, start: int, stop: int) -> np.ndarray:
@@ -386,13 +408,24 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
             source=str(path),
             validate=False,
         )
+        splits = {int(seed): path / rel for seed, rel in meta.get("splits", {}).items()}
         if meta["binary"]:
             obs = cdir / "observed.npy"
             out[name] = Benchmark(name, bits=np.load(cdir / "bits.npy", mmap_mode="r"),
                                   observed=np.load(obs, mmap_mode="r") if obs.exists() else None, **common)
         else:
             out[name] = Benchmark(name, scores=np.load(cdir / "scores.npy", mmap_mode="r"), binary=False, **common)
+        out[name].saved_splits = splits
     return Corpus(models=models, benchmarks=out, path=path)
+
+
+def load_saved_split(bench: Benchmark, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
+    """The split stored with ``bench`` for ``seed`` as (train, val, test, policy), or None."""
+    f = getattr(bench, "saved_splits", {}).get(int(seed))
+    if f is None:
+        return None
+    with np.load(f, allow_pickle=False) as z:
+        return z["train"], z["val"], z["test"], str(z["policy"])
 
 
 def verify_corpus(path: str | os.PathLike) -> list[str]:

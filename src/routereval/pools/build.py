@@ -190,6 +190,12 @@ def make_split(bench: Benchmark, *, protocol: str = "clean", seed: int = 42, mis
     """
     _check_protocol(protocol)
     pol = missing_policy(bench, missing)
+    from routereval.data.store import load_saved_split
+
+    saved = load_saved_split(bench, seed)
+    if saved is not None and saved[3] == pol.name:
+        # the split stored with the corpus is the record: every router sees the same one
+        return Split(*(a.astype(np.int64) for a in saved[:3]), seed=seed)
     split, _ = _split_stream(bench, pol.prompts, seed)
     if len(split.test) == 0 or len(split.train) == 0:
         raise InputError(f"benchmark {bench.name!r}: too few prompts ({len(pol.prompts)}) for a train/val/test split")
