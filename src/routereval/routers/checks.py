@@ -67,24 +67,51 @@ def _fit(router, X, Y, Xv=None, Yv=None):
     return out
 
 
-_FIT_CACHE: dict[tuple, bytes] = {}
+@dataclass
+class _Fit:
+    """One real fit: the router before and after, what fit returned, and its pickle (None if that failed)."""
+
+    router: Any
+    returned: Any
+    before: dict
+    params: dict
+    blob: bytes | None
+    pickle_error: str = ""
 
 
-def _fitted(cls, m: int = 4):
-    """A router fitted on ``_data(m)``: fitted once per class and m, handed out as fresh copies.
+_FIT_CACHE: dict[tuple, _Fit] = {}
 
-    Neural routers take seconds per fit; the checks that only need *a* fitted router share
-    one (pickled here, our own bytes), the checks about fitting itself fit afresh.
+
+def _record(cls, m: int = 4) -> _Fit:
+    """Fit ``cls`` once per (class, m) on ``_data(m)`` (with validation data) and remember it.
+
+    Neural routers take seconds per fit: the checks that only need *a* fitted router share
+    this one; only the determinism check fits again.
     """
     key = (cls, m)
     if key not in _FIT_CACHE:
-        X, Y, _, _ = _data(cls, m=m)
-        r = _fit(_make(cls), X, Y)
+        X, Y, Xt, Yt = _data(cls, m=m)
+        r = _make(cls, **_seeded(cls))
+        before, params = dict(vars(r)), dict(r.get_params())
+        returned = _fit(r, X, Y, Xt[:8], Yt[:8])
         try:
-            _FIT_CACHE[key] = pickle.dumps(r)
-        except Exception:  # noqa: BLE001 - unpicklable: the pickle check reports it, the others fit afresh
-            return r
-    return pickle.loads(_FIT_CACHE[key])
+            blob, err = pickle.dumps(r), ""
+        except Exception as e:  # noqa: BLE001 - reported by the pickle check
+            blob, err = None, f"{type(e).__name__}: {e}"
+        _FIT_CACHE[key] = _Fit(r, returned, before, params, blob, err)
+    return _FIT_CACHE[key]
+
+
+def _seeded(cls) -> dict:
+    """``random_state=7`` where the default is None (fresh randomness), so fits can be compared."""
+    params = _make(cls).get_params()
+    return {"random_state": 7} if "random_state" in params and params["random_state"] is None else {}
+
+
+def _fitted(cls, m: int = 4):
+    """A fresh copy of the recorded fitted router (the original when it cannot be pickled)."""
+    rec = _record(cls, m)
+    return rec.router if rec.blob is None else pickle.loads(rec.blob)  # our own bytes, made in _record
 
 
 def _expect(cond: bool, msg: str) -> None:
@@ -111,27 +138,19 @@ def check_init_stores_params(cls) -> None:
 
 
 def check_fit_returns_self(cls) -> None:
-    X, Y, _, _ = _data(cls)
-    r = _make(cls)
-    _expect(_fit(r, X, Y) is r, "fit must return self")
-    try:
-        _FIT_CACHE[(cls, 4)] = pickle.dumps(r)
-    except Exception:  # noqa: BLE001 - reported by the pickle check
-        pass
+    rec = _record(cls)
+    _expect(rec.returned is rec.router, "fit must return self")
 
 
 def check_learned_state(cls) -> None:
-    X, Y, Xt, Yt = _data(cls)
-    r = _make(cls)
-    before = {k: v for k, v in vars(r).items()}
-    params = dict(r.get_params())
-    _fit(r, X, Y, Xt[:8], Yt[:8])
-    new = [k for k in vars(r) if k not in before and not k.startswith("_")]
+    rec = _record(cls)
+    r = rec.router
+    new = [k for k in vars(r) if k not in rec.before and not k.startswith("_")]
     _expect(new, "fit learned no state (attributes ending in '_')")
     bad = [k for k in new if not k.endswith("_")]
     _expect(not bad, f"fit set public attributes {bad} that do not end in '_'")
     after = r.get_params()
-    changed = [k for k in params if not (after[k] is params[k] or _same(after[k], params[k]))]
+    changed = [k for k in rec.params if not (after[k] is rec.params[k] or _same(after[k], rec.params[k]))]
     _expect(not changed, f"fit changed hyperparameters {changed}")
 
 
@@ -184,11 +203,8 @@ def check_not_fitted(cls) -> None:
 
 def check_deterministic(cls) -> None:
     X, Y, Xt, Yt = _data(cls)
-    params = _make(cls).get_params()
-    if "random_state" in params and params["random_state"] is None:  # None: fresh randomness, so seed both
-        a, b = (_fit(_make(cls, random_state=7), X, Y) for _ in range(2))
-    else:
-        a, b = _fitted(cls), _fit(_make(cls), X, Y)
+    a = _record(cls).router
+    b = _fit(_make(cls, **_seeded(cls)), X, Y, Xt[:8], Yt[:8])
     kw = _scores_kw(a, Yt)
     _expect(np.array_equal(a.predict_scores(Xt, **kw), b.predict_scores(Xt, **kw)),
             "two fits with the same parameters (random_state) give different predict_scores")
@@ -226,11 +242,12 @@ def check_state_round_trip(cls) -> None:
 
 
 def check_pickle(cls) -> None:
-    X, Y, Xt, Yt = _data(cls)
-    r = _fit(_make(cls), X, Y)
-    kw = _scores_kw(r, Yt)
-    back = pickle.loads(pickle.dumps(r))  # our own bytes, made just above
-    _expect(np.array_equal(back.predict_scores(Xt, **kw), r.predict_scores(Xt, **kw)),
+    _, _, Xt, Yt = _data(cls)
+    rec = _record(cls)
+    _expect(rec.blob is not None, f"the fitted router cannot be pickled: {rec.pickle_error}")
+    kw = _scores_kw(rec.router, Yt)
+    back = pickle.loads(rec.blob)  # our own bytes, made in _record
+    _expect(np.array_equal(back.predict_scores(Xt, **kw), rec.router.predict_scores(Xt, **kw)),
             "pickling round trip changes predict_scores")
 
 
