@@ -43,7 +43,10 @@ class KMeansRouter(Router):
                 f"The 'k' parameter of kmeans must be at most the number of training prompts ({X.shape[0]}). Got {self.k}.")
         seed = self.random_state if not isinstance(self.random_state, np.random.Generator) else int(
             self.random_state.integers(2**31))
-        with warnings.catch_warnings():
+        from threadpoolctl import threadpool_limits
+
+        # one thread: on a small shared machine OpenMP oversubscription makes k-means 100x slower
+        with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct points than k
             km = KMeans(n_clusters=self.k, n_init=self.n_init, random_state=seed).fit(np.asarray(X, dtype=np.float64))
         labels = km.labels_
