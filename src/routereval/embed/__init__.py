@@ -210,8 +210,11 @@ def _encode_tfidf(texts: list[str], fit_texts: list[str]) -> np.ndarray:
     # the randomized solver, whose dense QR of (n_features, k) dominates; a fixed v0 seed: deterministic
     k = max(1, min(TFIDF_DIM, fitted.shape[0] - 1, fitted.shape[1] - 1))
     svd = TruncatedSVD(n_components=k, algorithm="arpack", random_state=0)
-    svd.fit(fitted)
-    z = svd.transform(vec.transform(texts))
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # BLAS threads spin against each other on a busy machine
+        svd.fit(fitted)
+        z = svd.transform(vec.transform(texts))
     if k < TFIDF_DIM:  # keep the documented width whatever the training-set size
         z = np.hstack([z, np.zeros((z.shape[0], TFIDF_DIM - k))])
     z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)

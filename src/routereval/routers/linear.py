@@ -158,6 +158,7 @@ class _BCERouter(Router):
     """Shared fit/predict of routers trained by :func:`fit_bce` whose weights are numpy arrays."""
 
     _weights: tuple[str, ...] = ()  # learned arrays, in the order forward() uses them
+    check_params = {"max_epochs": 20}  # cheap settings for the contract checks
 
     def _init_params(self, rng: np.random.Generator, X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError

@@ -90,6 +90,7 @@ class MLC(Router):
 
     name = "mlc"
     input_kind = "text"
+    check_params = {"max_steps": 4, "batch_size": 8, "max_length": 16}  # cheap settings for the contract checks
     parameters = {
         "encoder": (OfType((str, Path, type(None))),),
         "max_steps": (Interval(int, 1, None),),
@@ -273,15 +274,22 @@ class MLC(Router):
             torch.set_num_threads(prev_threads)
         return out
 
+    def _no_scores(self, scores) -> None:
+        if scores is not None:
+            raise InputError("router mlc is not an oracle: it must not be given the scores of the prompts it routes (scores=)")
+
     def predict_scores(self, X, *, scores=None) -> np.ndarray:
         """(n, m) predicted probability that each model answers each prompt text well."""
+        self._no_scores(scores)
         return sigmoid(self.decision_function(X))
 
     def route(self, X, *, scores=None) -> np.ndarray:
+        self._no_scores(scores)
         return np.argmax(self.decision_function(X), axis=1)
 
     def selection_probabilities(self, X, *, scores=None) -> np.ndarray:
         """(n, m) logits clipped at 0 and normalised per prompt: the reference's E_p for MLC."""
+        self._no_scores(scores)
         z = self.decision_function(X)
         p = np.maximum(z, 0.0)
         s = p.sum(axis=1, keepdims=True)
