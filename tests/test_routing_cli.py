@@ -143,3 +143,18 @@ def test_check_router_fails_a_broken_router_with_exit_2(cli, user_routers):
     assert "FAIL  bad_params: hyperparameters ['k'] have no constraints" in r.out
     assert "7/13" not in r.out and "6/13 checks passed" in r.out
     assert cli("check-router", "json:loads").code == 2
+
+
+def test_eval_several_routers_gives_one_row_each_with_their_own_params(cli, corpus_dir):
+    base = ("eval", corpus_dir, "-b", "mmlu", "--m", "5", "-g", "strong_to_weak", "--n-boot", "50")
+    r = cli(*base, "-r", "random,knn,kmeans", "-p", "knn.k=7", "-p", "kmeans.k=4", "--json")
+    assert r.code == 0, r.err
+    rows = r.json()
+    assert [x["router"] for x in rows] == ["random", "knn", "kmeans"]
+    assert rows[1]["params"] == {"k": 7} and rows[2]["params"] == {"k": 4} and rows[0]["params"] == {}
+    alone = cli(*base, "-r", "knn", "-p", "k=7", "--json").json()
+    assert alone["mu"] == rows[1]["mu"]  # the same cell, whether evaluated alone or with others
+    table = cli(*base, "-r", "random,knn")
+    assert table.code == 0 and "knn" in table.out and "random" in table.out
+    bad = cli(*base, "-r", "knn,kmeans", "-p", "k=0")
+    assert bad.code == 2 and bad.err.count("\n") == 1 and "'k' parameter of knn" in bad.err

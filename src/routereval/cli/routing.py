@@ -22,8 +22,8 @@ def parse_param(text: str) -> tuple[str, Any]:
 
     key, sep, raw = text.partition("=")
     key = key.strip()
-    if not sep or not key.isidentifier():
-        raise ParameterError(f"--param {text!r}: expected NAME=VALUE, e.g. --param k=5")
+    if not sep or not all(part.isidentifier() for part in key.split(".", 1)):
+        raise ParameterError(f"--param {text!r}: expected NAME=VALUE or ROUTER.NAME=VALUE, e.g. --param k=5")
     low = raw.strip().lower()
     if low in ("true", "false"):
         return key, low == "true"
@@ -82,8 +82,8 @@ def _print_result(res: dict) -> None:
 
 CorpusArg = Annotated[Path, typer.Argument(help="Corpus directory.")]
 BenchOpt = Annotated[str, typer.Option("--benchmark", "-b", help="Benchmark name.")]
-RouterOpt = Annotated[str, typer.Option("--router", "-r", help="Router name (see `routereval routers`) or module:Class.")]
-ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Router hyperparameter NAME=VALUE (repeatable).")]
+RouterOpt = Annotated[str, typer.Option("--router", "-r", help="Router name (see `routereval routers`) or module:Class; eval takes a comma-separated list.")]
+ParamOpt = Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Router hyperparameter NAME=VALUE, or ROUTER.NAME=VALUE for one of several routers (repeatable).")]
 MOpt = Annotated[int, typer.Option("--m", help="Pool size.")]
 GroupOpt = Annotated[str, typer.Option("--group", "-g", help="all_strong, all_weak, strong_to_weak or random.")]
 ProtoOpt = Annotated[Protocol, typer.Option("--protocol", help="clean: choose on train+val; paper: the reference.")]
@@ -105,12 +105,51 @@ def eval_cmd(
 
     if n_boot < 1:
         raise ParameterError(f"--n-boot must be an int >= 1. Got {n_boot}.")
-    res = evaluate(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
-                   protocol=protocol.value, embedding=embedding, seed=seed, n_boot=n_boot)
+    names = [r.strip() for r in router.split(",") if r.strip()]
+    if not names:
+        raise ParameterError("--router must name at least one router")
+    params = parse_params(param)
+    per_router = {name: router_params(params, name, several=len(names) > 1) for name in names}
+    results = []
+    with ui.progress(not as_json and len(names) > 1) as update:
+        for i, name in enumerate(names):
+            results.append(evaluate(corpus, benchmark=benchmark, router=name, params=per_router[name], m=m,
+                                    group=group, protocol=protocol.value, embedding=embedding, seed=seed,
+                                    n_boot=n_boot))
+            update("routers", i + 1, len(names))
     if as_json:
-        ui.print_json(res)
+        ui.print_json(results[0] if len(names) == 1 else results)
+    elif len(names) == 1:
+        _print_result(results[0])
     else:
-        _print_result(res)
+        _print_comparison(results)
+
+
+def router_params(params: dict[str, Any], name: str, *, several: bool) -> dict[str, Any]:
+    """The parameters of router ``name``: ``ROUTER.k=v`` for it alone, plain ``k=v`` for every router."""
+    out = {}
+    for key, value in params.items():
+        target, dot, pname = key.rpartition(".")
+        if not dot:
+            out[key] = value
+        elif target == name:
+            out[pname] = value
+    return out
+
+
+def _print_comparison(results: list[dict]) -> None:
+    """One row per router: the paper's metrics plus the consistent diagnostics."""
+    first = results[0]
+    rows = []
+    for r in results:
+        lo, hi = r["mu_ci"]
+        rows.append([r["router"], f"{r['mu']:.4f} [{lo:.3f}, {hi:.3f}]", _fmt(r["v_r"]), f"{r['v_b']:.4f}",
+                     f"{r['e_p']:.3f}", f"{r['e_sel']:.3f}", _fmt(r["oracle_recall"]), f"{r['fit_s']:.2f}"])
+    title = (f"{first['benchmark']}: m={first['m']} {first['group']}, protocol {first['protocol']}, "
+             f"embedding {first['embedding']}; oracle {first['oracle']:.4f}, best single {first['best_single']:.4f} "
+             f"({first['best_single_model']}), {first['n_test']} test prompts")
+    ui.console().print(ui.table(title, ["router", "µ [95% CI]", "V_R", "V_B", "E_p", "selection entropy",
+                                        "oracle recall", "fit s"], rows))
 
 
 def fit_cmd(
