@@ -17,9 +17,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+DEMO_ROUTERS := oracle,random,best_single,linear,mlp,kmeans,knn,mf,irt
+
 demo: setup
 	$(VENV)/bin/routereval data synth --scale small --seed 0 --out $(DEMO_DIR)/small
 	$(VENV)/bin/routereval data info $(DEMO_DIR)/small
+	$(VENV)/bin/routereval pools $(DEMO_DIR)/small --benchmark mmlu --protocol paper --m 3,5,10
+	$(VENV)/bin/routereval pools $(DEMO_DIR)/small --benchmark mmlu --protocol clean --m 3,5,10
+	$(VENV)/bin/routereval eval $(DEMO_DIR)/small --benchmark mmlu --m 5 --group strong_to_weak --router $(DEMO_ROUTERS)
 
 test: setup
 	$(PY) -m pytest -q

@@ -182,3 +182,15 @@ def test_persist_round_trip_and_refusals(xy, tmp_path):
         load_router(d3)
     with pytest.raises(InputError, match="missing"):
         load_router(tmp_path / "nothing")
+
+
+def test_knn_breaks_ties_by_training_mean_or_like_the_reference():
+    # two models tie on every neighbourhood (same labels); model 1 is better on the other prompts
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    Y = np.array([[1, 1, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0]], dtype=float)
+    Xt = np.array([[1.0, 0.05]])
+    prior = make_router("knn", k=2).fit(X, Y)
+    assert prior.predict_scores(Xt)[0].tolist() == [1.0, 1.0, 0.0]
+    assert prior.route(Xt).tolist() == [1]  # tie -> the better model on train
+    first = make_router("knn", k=2, tie_break="first").fit(X, Y)
+    assert first.route(Xt).tolist() == [0]  # the reference's argmax: first in pool order

@@ -34,7 +34,8 @@ def print_json(obj: Any) -> None:
 def console():
     from rich.console import Console
 
-    return Console(file=sys.stdout, soft_wrap=True)
+    # a pipe or a log file has no width: give tables room rather than wrapping every cell
+    return Console(file=sys.stdout, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]):

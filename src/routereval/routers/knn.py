@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from routereval.routers.base import Interval, Router, register
+from routereval.routers.base import Interval, Options, Router, register
 
 _CHUNK = 2048  # test prompts per similarity block: bounds memory to chunk x n_train floats
 
@@ -25,19 +25,33 @@ class KNNRouter(Router):
     Similarity is cosine, as in the reference (``NearestNeighbors(metric='cosine')``);
     ``k`` larger than the number of training prompts uses them all. E_p as the reference:
     the entropy of a softmax of the (n, m) predicted means (near-uniform by construction).
+
+    With 0/1 scores the mean of k neighbours takes only k + 1 values, so several models often
+    tie. ``tie_break="train_mean"`` (default) routes a tie to the tied model with the best mean
+    training score; ``"first"`` takes the first tied model in pool order, as the reference's
+    ``argmax`` does (pool order is arbitrary, so its routes depend on it).
     """
 
     name: ClassVar[str] = "knn"
-    parameters: ClassVar[dict] = {"k": (Interval(int, 1, None),)}
-    state_keys: ClassVar[tuple] = ("train_X_", "train_Y_", "k_")
+    parameters: ClassVar[dict] = {"k": (Interval(int, 1, None),), "tie_break": (Options(("train_mean", "first")),)}
+    state_keys: ClassVar[tuple] = ("train_X_", "train_Y_", "k_", "prior_")
 
-    def __init__(self, *, k: int = 5) -> None:
+    def __init__(self, *, k: int = 5, tie_break: str = "train_mean") -> None:
         self.k = k
+        self.tie_break = tie_break
 
     def _fit(self, X, Y, *, X_val, Y_val, cost) -> None:
         self.train_X_ = _unit_rows(X)
         self.train_Y_ = np.asarray(Y, dtype=np.float64)
         self.k_ = int(min(self.k, X.shape[0]))
+        self.prior_ = self.train_Y_.mean(axis=0)  # (m,) mean training score of each model
+
+    def route(self, X, *, scores=None) -> np.ndarray:
+        pred = self.predict_scores(X, scores=scores)
+        if self.tie_break == "first":
+            return np.argmax(pred, axis=1)
+        tied = pred >= pred.max(axis=1, keepdims=True) - 1e-12
+        return np.argmax(np.where(tied, self.prior_, -np.inf), axis=1)
 
     def _predict_scores(self, X):
         U = _unit_rows(X)
