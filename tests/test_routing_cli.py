@@ -63,7 +63,7 @@ def test_eval_json_has_the_issues_keys(cli, corpus_dir):
 
 @pytest.mark.parametrize("args, message", [
     (["--router", "knn", "--param", "k=0"], "error: The 'k' parameter of knn must be an int in [1, inf). Got 0.\n"),
-    (["--router", "knn", "--param", "kk=3"], "error: unknown parameter 'kk' for router knn; expected one of: k\n"),
+    (["--router", "knn", "--param", "kk=3"], "error: unknown parameter 'kk' for router knn; expected one of: k, tie_break\n"),
     (["--router", "nope"], "error: unknown router 'nope'"),
     (["--router", "knn", "--param", "k"], "error: --param 'k': expected NAME=VALUE"),
     (["--router", "mix", "--param", "p=1.5"], "error: The 'p' parameter of mix must be a float in [0, 1]. Got 1.5.\n"),
@@ -108,7 +108,9 @@ def test_routers_lists_names_parameters_defaults_constraints(cli):
     assert r.code == 0
     by_name = {x["name"]: x for x in r.json()}
     assert {"oracle", "mix", "random", "best_single", "knn", "kmeans"} <= set(by_name)
-    assert by_name["knn"]["parameters"] == [{"name": "k", "default": 5, "constraint": "an int in [1, inf)"}]
+    assert by_name["knn"]["parameters"] == [
+        {"name": "k", "default": 5, "constraint": "an int in [1, inf)"},
+        {"name": "tie_break", "default": "train_mean", "constraint": "one of 'train_mean', 'first'"}]
     assert by_name["oracle"]["oracle"] is True and by_name["knn"]["oracle"] is False
     p = {x["name"]: x for x in by_name["mix"]["parameters"]}
     assert p["p"] == {"name": "p", "default": 0.5, "constraint": "a float in [0, 1]"}
