@@ -44,7 +44,8 @@ _CELLS_PER_ROW_GROUP = 4_000_000
 DEFAULT_SPLIT_SEED = 42
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 4 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
@@ -278,7 +279,7 @@ class CorpusWriter:
             files = {}
             for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
                 rel = f.relative_to(tmp).as_posix()
-                files[rel] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+                files[rel] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
             manifest = {
                 "format": FORMAT,
                 "schema_version": SCHEMA_VERSION,
@@ -435,6 +436,6 @@ def verify_corpus(path: str | os.PathLike) -> list[str]:
     bad = []
     for rel, meta in manifest["files"].items():
         f = path / rel
-        if not f.is_file() or f.stat().st_size != meta["bytes"] or _sha256(f) != meta["sha256"]:
+        if not f.is_file() or f.stat().st_size != meta["bytes"] or sha256_file(f) != meta["sha256"]:
             bad.append(rel)
     return bad

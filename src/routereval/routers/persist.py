@@ -14,7 +14,7 @@ Loading checks the checksum, that the arrays are exactly those the JSON lists, a
 
 from __future__ import annotations
 
-import hashlib
+
 import json
 import os
 import shutil
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from routereval.data.store import sha256_file
 from routereval.errors import InputError
 from routereval.routers.base import Router, make_router
 
@@ -81,13 +82,6 @@ def _split_state(state: dict) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     return arrays, values
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any] | None = None,
                 encoder: str | None = None, metadata: dict[str, Any] | None = None, spec: str | None = None) -> Path:
@@ -124,7 +118,7 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         save_file(arrays, str(tmp / "state.safetensors"))
-        doc["sha256"] = _sha256(tmp / "state.safetensors")
+        doc["sha256"] = sha256_file(tmp / "state.safetensors")
         (tmp / "router.json").write_text(json.dumps(doc, indent=2, sort_keys=True))
         if path.exists():
             old = path.with_name(f".{path.name}.old")
@@ -161,7 +155,7 @@ def load_router(path: str | os.PathLike) -> SavedRouter:
     known = {"format", "version", "spec", "params", "state_values", "state_arrays", "pool", "encoder", "metadata", "sha256"}
     if set(doc) != known:
         raise InputError(f"unexpected keys {sorted(set(doc) ^ known)}; expected exactly {sorted(known)}", file=meta_file)
-    if _sha256(arr_file) != doc["sha256"]:
+    if sha256_file(arr_file) != doc["sha256"]:
         raise InputError("checksum differs from router.json's sha256: the file was changed", file=arr_file)
     try:
         arrays = load_file(str(arr_file))
