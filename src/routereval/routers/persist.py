@@ -14,7 +14,6 @@ Loading checks the checksum, that the arrays are exactly those the JSON lists, a
 
 from __future__ import annotations
 
-
 import json
 import os
 import shutil
