@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -83,7 +83,8 @@ def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int):
 
 
 def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = "clean",
-                 embedding: str | None = None, seed: int = 42, draw: int = 0, input_kind: str = "embedding") -> Cell:
+                 embedding: str | None = None, seed: int = 42, draw: int = 0, input_kind: str = "embedding",
+                 progress: Callable[[str, int, int], None] | None = None) -> Cell:
     """Split, pool, scores, labels, costs and embeddings of one cell.
 
     ``corpus`` is a corpus directory or an open :class:`~routereval.data.model.Corpus`.
@@ -116,7 +117,7 @@ def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = 
         from routereval.embed import embed_prompts
 
         embedding = embedding or default_embedding(bench)
-        X = embed_prompts(bench, embedding, corpus_path=corpus_path, fit_prompts=split.train)
+        X = embed_prompts(bench, embedding, corpus_path=corpus_path, fit_prompts=split.train, progress=progress)
     return Cell(bench, pool, embedding, X[split.train], X[split.val], X[split.test], Y_train, Y_val, Y_test,
                 L_train, L_val, C_train, C_test)
 
@@ -202,7 +203,8 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
 
 def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
              m: int, group: str, protocol: str = "clean", embedding: str | None = None, seed: int = 42,
-             draw: int = 0, n_boot: int = 1000) -> dict[str, Any]:
+             draw: int = 0, n_boot: int = 1000,
+             progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Fit on train (tune on val), route test and measure one (benchmark, router, params, m, group) cell.
 
     Parameters
@@ -218,6 +220,8 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
         Encoder (see :mod:`routereval.embed`); default :func:`default_embedding`.
     n_boot
         Bootstrap resamples for the CIs and the p-value.
+    progress
+        Optional ``progress(task, done, total)`` callback (embedding prompts can take minutes).
 
     Returns
     -------
@@ -229,13 +233,14 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
     """
     r = make_router_from(router, params, seed=seed)
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
-                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"))
+                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), progress=progress)
     return evaluate_cell(r, cell, router_name=router, n_boot=n_boot, seed=seed, params=params)
 
 
 def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
                m: int, group: str, protocol: str = "clean", embedding: str | None = None, seed: int = 42,
-               draw: int = 0, save: str | os.PathLike) -> dict[str, Any]:
+               draw: int = 0, save: str | os.PathLike,
+               progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Fit on train (tune on val) and save the router with its pool, encoder and metadata to ``save``.
 
     Returns the JSON description that was saved (``pool``, ``encoder``, ``metadata``).
@@ -244,7 +249,7 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
 
     r = make_router_from(router, params, seed=seed)
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
-                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"))
+                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), progress=progress)
     fit_s = _fit(r, cell)
     pool = cell.pool
     pool_doc = {"benchmark": cell.bench.name, "group": pool.group, "m": int(pool.m), "protocol": pool.protocol,

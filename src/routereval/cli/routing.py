@@ -111,12 +111,13 @@ def eval_cmd(
     params = parse_params(param)
     per_router = {name: router_params(params, name, several=len(names) > 1) for name in names}
     results = []
-    with ui.progress(not as_json and len(names) > 1) as update:
+    with ui.progress(not as_json) as update:
         for i, name in enumerate(names):
             results.append(evaluate(corpus, benchmark=benchmark, router=name, params=per_router[name], m=m,
                                     group=group, protocol=protocol.value, embedding=embedding, seed=seed,
-                                    n_boot=n_boot))
-            update("routers", i + 1, len(names))
+                                    n_boot=n_boot, progress=update))
+            if len(names) > 1:
+                update("routers", i + 1, len(names))
     if as_json:
         ui.print_json(results[0] if len(names) == 1 else results)
     elif len(names) == 1:
@@ -161,8 +162,9 @@ def fit_cmd(
     """Fit a router on train (tune on val) and save it with its pool, encoder and metadata (no pickle)."""
     from routereval.evaluate import fit_router
 
-    doc = fit_router(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
-                     protocol=protocol.value, embedding=embedding, seed=seed, save=save)
+    with ui.progress(not as_json) as update:
+        doc = fit_router(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
+                         protocol=protocol.value, embedding=embedding, seed=seed, save=save, progress=update)
     if as_json:
         ui.print_json(doc)
     else:
