@@ -27,6 +27,12 @@ REPEATS = 3
 
 _CHILD = r"""
 import json, resource, sys, time
+def _peak_kib():
+    # VmHWM is per address space, so it starts afresh at exec; ru_maxrss would carry the
+    # parent's peak over fork + exec and report the benchmark harness, not this child
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
 t0 = time.perf_counter()
 from routereval.data.store import open_corpus
 corpus = open_corpus(sys.argv[1], texts=False)
@@ -38,7 +44,7 @@ for bench in corpus:
     for protocol in ("clean", "paper"):
         n += len(make_pools(bench, protocol=protocol, skip_too_large=True))
 t_pools = time.perf_counter() - t1
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+rss = _peak_kib() / 2**20
 print(json.dumps({"open": t_open, "pools": t_pools, "n": n, "rss_gib": rss,
                   "models": len(corpus.models), "records": corpus.n_records}))
 """
