@@ -122,6 +122,27 @@ def test_export_router_dataset_round_trip(cli, corpus, tmp_path, name, protocol)
         assert raw["embedding"]["train_embed"].shape == (len(split.train), 0)
 
 
+def test_exported_router_dataset_imports_back_with_its_split_and_pools(cli, corpus, tmp_path):
+    """export -> data import (router-dataset-pickle) -> pools: the same split and the same pools."""
+    out = tmp_path / "export"
+    assert cli("pools", corpus, "-b", "arc", "--protocol", "paper", "--export-router-dataset", out).code == 0
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[[benchmark]]\nformat = "router-dataset-pickle"\npath = "export/arc_router_dataset.pkl"\n')
+    r = cli("data", "import", spec, "--out", tmp_path / "back", "--json")
+    assert r.code == 0, r.err
+    orig = open_corpus(corpus, benchmarks=["arc"])["arc"]
+    back = open_corpus(tmp_path / "back")["arc"]
+    s0, s1 = make_split(orig), make_split(back)
+    for a, b in ((s0.train, s1.train), (s0.val, s1.val), (s0.test, s1.test)):
+        np.testing.assert_array_equal(a, b)
+    # every pool of the file is in the imported benchmark, with the same scores on the same test prompts
+    _, pools = _read_pickle(out / "arc_router_dataset.pkl")
+    for m, g, names in pools:
+        a = np.asarray(orig.scores)[orig.model_index(names)][:, s0.test]
+        b = np.asarray(back.scores)[back.model_index(names)][:, s1.test]
+        np.testing.assert_array_equal(a, b)
+
+
 # ----------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def mmlu_pro(shared_data):

@@ -226,13 +226,19 @@ class CorpusWriter:
         from routereval.pools.build import make_split, missing_policy
 
         try:
-            split = make_split(bench, seed=DEFAULT_SPLIT_SEED)
             policy = missing_policy(bench).name
+            given = load_saved_split(bench, DEFAULT_SPLIT_SEED)  # e.g. an official router dataset's
+            if given is not None:
+                train, val, test = given[:3]
+                policy = given[3] or policy
+            else:
+                split = make_split(bench, seed=DEFAULT_SPLIT_SEED)
+                train, val, test = split.train, split.val, split.test
         except InputError:  # too few prompts for an 80/10/10 split
             return None
         rel = f"splits/{bench.name}/seed-{DEFAULT_SPLIT_SEED}.npz"
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp / rel, train=split.train, val=split.val, test=split.test, policy=np.array(policy))
+        np.savez(tmp / rel, train=train, val=val, test=test, policy=np.array(policy))
         return rel
 
     @staticmethod
@@ -421,10 +427,16 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
 
 
 def load_saved_split(bench: Benchmark, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
-    """The split stored with ``bench`` for ``seed`` as (train, val, test, policy), or None."""
+    """The split stored with ``bench`` for ``seed`` as (train, val, test, policy), or None.
+
+    ``bench.saved_splits[seed]`` is a stored ``.npz`` file (a corpus opened from disk) or a
+    (train, val, test) tuple given by a reader (policy None: decided when it is stored).
+    """
     f = getattr(bench, "saved_splits", {}).get(int(seed))
     if f is None:
         return None
+    if isinstance(f, tuple):
+        return (*(np.asarray(a, dtype=np.int64) for a in f[:3]), None)
     with np.load(f, allow_pickle=False) as z:
         return z["train"], z["val"], z["test"], str(z["policy"])
 

@@ -166,6 +166,11 @@ def _split_stream(bench: Benchmark, prompts: np.ndarray, seed: int) -> tuple[Spl
     return Split(train, val, test, seed=seed), rs
 
 
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise InputError(f"seed must be an int in [0, 2**32 - 1] (numpy's RandomState). Got {seed!r}.")
+
+
 def make_split(bench: Benchmark, *, protocol: str = "clean", seed: int = 42, missing: str = "auto") -> Split:
     """The stratified 80/10/10 prompt split of ``bench`` (per subset, seeded).
 
@@ -189,11 +194,12 @@ def make_split(bench: Benchmark, *, protocol: str = "clean", seed: int = 42, mis
         ``train``, ``val``, ``test``: prompt column indices, in the reference's order.
     """
     _check_protocol(protocol)
+    _check_seed(seed)
     pol = missing_policy(bench, missing)
     from routereval.data.store import load_saved_split
 
     saved = load_saved_split(bench, seed)
-    if saved is not None and saved[3] == pol.name:
+    if saved is not None and saved[3] in (pol.name, None):
         # the split stored with the corpus is the record: every router sees the same one
         return Split(*(a.astype(np.int64) for a in saved[:3]), seed=seed)
     split, _ = _split_stream(bench, pol.prompts, seed)
@@ -321,10 +327,13 @@ class PoolBuilder:
                  seed: int = 42, missing: str = "auto") -> None:
         self.bench = bench
         self.protocol = _check_protocol(protocol)
+        _check_seed(seed)
         self.seed = int(seed)
         self.policy = missing_policy(bench, missing)
         own_split, self._rs_after_split = _split_stream(bench, self.policy.prompts, self.seed)
-        self.split = own_split if split is None else split
+        if split is None:  # the split stored with the corpus, when there is one, is the record
+            split = make_split(bench, protocol=protocol, seed=self.seed, missing=missing)
+        self.split = split
         if len(self.split.test) == 0 or len(self.split.train) == 0:
             raise InputError(f"benchmark {bench.name!r}: too few prompts ({len(self.policy.prompts)}) for a train/val/test split")
         # clean: train+val only; paper: every kept prompt, in benchmark order like the reference

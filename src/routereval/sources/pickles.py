@@ -487,9 +487,12 @@ def router_dataset_benchmark(raw: dict, *, name: str, source: str | Path | None 
     ids, subsets = _prompt_layout(name, n)
     info = BENCHMARKS.get(name)
     binary = False if info is not None and not info.binary else None
-    return Benchmark(name, models=np.array(list(order), dtype=object), prompt_ids=ids, subsets=subsets,
-                     texts=texts, scores=scores, binary=binary, embeddings={ROUTER_DATASET_EMBEDDING: emb},
-                     source=None if source is None else str(source))
+    bench = Benchmark(name, models=np.array(list(order), dtype=object), prompt_ids=ids, subsets=subsets,
+                      texts=texts, scores=scores, binary=binary, embeddings={ROUTER_DATASET_EMBEDDING: emb},
+                      source=None if source is None else str(source))
+    # the file's split is the record (the reference drew it with seed 42): the corpus keeps it
+    bench.saved_splits[42] = (idx["train"], idx["val"], idx["test"])
+    return bench
 
 
 def read_router_dataset_pickle(table: dict, *, base_dir: Path, spec_file: Path) -> list[Benchmark]:
