@@ -141,3 +141,35 @@ def test_excluded_model_not_in_data(tmp_path, fail):
     _records(tmp_path, ["m1,p1,1"])
     line = fail(_spec(tmp_path, LONG + 'exclude_models = ["m9"]\n'))
     assert "'m9'" in line and "not a model in the data" in line
+
+
+WIDE2 = '[[benchmark]]\nname = "w"\nformat = "wide"\npath = ["w1.csv", "w2.csv"]\nprompt = "prompt"\n'
+
+
+def test_wide_files_with_different_model_columns(tmp_path, fail):
+    # w1 has models a, b; w2 has a, c: padding b and c with NaN would invent "not evaluated" cells
+    (tmp_path / "w1.csv").write_text("prompt,a,b\np1,1,0\np2,0,1\n")
+    (tmp_path / "w2.csv").write_text("prompt,a,c\np3,1,1\np4,0,0\n")
+    line = fail(_spec(tmp_path, WIDE2))
+    assert "w1.csv" in line and "lacks model column(s) 'c'" in line and "w2.csv has" in line
+    assert 'missing = "skip"' in line
+
+
+def test_wide_benchmark_split_compares_files_per_benchmark(tmp_path, cli):
+    # each benchmark's files agree on their models: no error, and no padding
+    (tmp_path / "w1.csv").write_text("prompt,task,a,b\np1,x,1,0\np2,x,0,1\n")
+    (tmp_path / "w2.csv").write_text("prompt,task,a,c\np3,y,1,1\np4,y,0,0\n")
+    spec = _spec(tmp_path, WIDE2.replace('name = "w"\n', 'benchmark = "task"\n'))
+    r = cli("data", "import", spec, "--out", tmp_path / "ok")
+    assert r.code == 0, r.err
+    from routereval.sources import import_spec
+
+    c = import_spec(spec)
+    assert c["x"].models.tolist() == ["a", "b"] and c["y"].models.tolist() == ["a", "c"]
+    # but once w2 also feeds benchmark x, x has model c, which w1 lacks
+    (tmp_path / "w2.csv").write_text("prompt,task,a,c\np3,y,1,1\np4,x,0,0\n")
+    out = tmp_path / "bad"
+    r = cli("data", "import", spec, "--out", out)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and not out.exists()
+    assert "w1.csv: [[benchmark]]: lacks model column(s) 'c', which" in r.err and "w2.csv has" in r.err
+    assert "of benchmark 'x'" in r.err

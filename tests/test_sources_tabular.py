@@ -223,3 +223,20 @@ def test_bad_benchmark_name_from_split_column(tmp_path):
             'benchmark = "t"\n')
     with pytest.raises(InputError, match=r"r.csv: row 2: column 't': benchmark name 'bad/name' is not valid"):
         import_spec(_spec(tmp_path, spec))
+
+
+def test_wide_files_with_different_model_columns_missing_skip(tmp_path):
+    # missing = "skip": a model column absent from a file means "not evaluated on its prompts"
+    (tmp_path / "w1.csv").write_text("prompt,a,b\np1,1,0\np2,0,1\n")
+    (tmp_path / "w2.csv").write_text("prompt,a,c\np3,1,1\np4,0,0\n")
+    spec = '[[benchmark]]\nname = "w"\nformat = "wide"\npath = ["w1.csv", "w2.csv"]\nprompt = "prompt"\n'
+    with pytest.raises(InputError, match=r"w1.csv: .*lacks model column\(s\) 'c', which .*w2.csv has"):
+        import_spec(_spec(tmp_path, spec))
+    b = import_spec(_spec(tmp_path, spec + 'missing = "skip"\n'))["w"]
+    assert b.models.tolist() == ["a", "b", "c"] and b.prompt_ids.tolist() == ["p1", "p2", "p3", "p4"]
+    nan = np.nan
+    np.testing.assert_array_equal(b.scores, [[1, 0, 1, 0], [0, 1, nan, nan], [nan, nan, 1, 0]])
+    assert b.n_records == 8
+    # models = [...] naming only the shared columns: the files agree, nothing is missing
+    b = import_spec(_spec(tmp_path, spec + 'models = ["a"]\n'))["w"]
+    assert b.models.tolist() == ["a"] and b.scores.tolist() == [[1, 0, 1, 0]]

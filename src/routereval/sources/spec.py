@@ -49,7 +49,8 @@ _COMMON: dict[str, tuple[str, str]] = {
     "score_offset": (_NUM, "added to every score (after score_scale)"),
     "score_scale": (_NUM, "every score is multiplied by it"),
     "duplicates": (_STR, '"error" (default) or "mean": what to do with several records of one (model, prompt)'),
-    "missing": (_STR, '"error" (default) or "skip": what an empty or NaN score means'),
+    "missing": (_STR, '"error" (default) or "skip": what an empty or NaN score (and, in wide files, '
+                        'a model column absent from some of the files) means'),
     "prompts": (_TABLE, "a prompt table joined on id: path, id, text, gold, subset, text_parser"),
 }
 _BY_FORMAT: dict[str, dict[str, tuple[str, str]]] = {

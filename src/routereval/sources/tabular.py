@@ -520,6 +520,9 @@ def read_wide(table: dict, *, base_dir: Path, spec_file: Path) -> list["Benchmar
     matched by an ``ignore`` pattern and not ending in ``cost_suffix``; the cost of
     model ``m`` is column ``m + cost_suffix``. Rows are melted into records, so two
     rows of one prompt id may each carry some of its models (as RouterBench's do).
+    Files of one table (of one benchmark, with ``benchmark``) must share their model
+    columns: an absent column, like an empty cell, is an error unless the spec
+    says ``missing = "skip"``.
     """
     import pyarrow as pa
 
@@ -528,6 +531,7 @@ def read_wide(table: dict, *, base_dir: Path, spec_file: Path) -> list["Benchmar
     named = {table["prompt"], *_common_columns(table).values()}
     suffix = table.get("cost_suffix")
     parts = []
+    columns: list[tuple[Path, list[str], set | None]] = []  # (file, its model columns, its benchmark values)
     for f in files:
         tbl = read_table(f, strings=tuple(named))
         if "models" in table:
@@ -563,4 +567,33 @@ def read_wide(table: dict, *, base_dir: Path, spec_file: Path) -> list["Benchmar
             if v is not None:
                 setattr(rec, name, np.repeat(v, k))
         parts.append(rec)
+        columns.append((f, models, None if rec.bench is None else set(rec.bench.tolist())))
+    if table["missing"] != "skip":
+        _check_same_models(columns, where, exclude=set(table["exclude_models"]))
     return records_to_benchmarks(Records.concat(parts), table, base_dir=base_dir, spec_file=spec_file)
+
+
+def _check_same_models(columns: list[tuple[Path, list[str], set | None]], where: str, *, exclude: set) -> None:
+    """Every file feeding a benchmark must have all of its model columns.
+
+    A model column absent from one file would leave that model's scores on the
+    file's prompts empty: as with an empty cell, that is an error unless the spec
+    says ``missing = "skip"``. With a ``benchmark`` column, only files sharing a
+    benchmark value are compared (each benchmark gets its own models); models in
+    ``exclude_models`` are not compared.
+    """
+    groups: dict = {}
+    for f, models, benches in columns:
+        for b in (benches if benches is not None else {None}):
+            groups.setdefault(b, []).append((f, models))
+    for b, files in groups.items():
+        union = list(dict.fromkeys(m for _, models in files for m in models if m not in exclude))
+        for f, models in files:
+            lacks = [m for m in union if m not in set(models)]
+            if lacks:
+                other = next(g for g, ms in files if lacks[0] in ms)
+                bench = "" if b is None else f" of benchmark {b!r}"
+                raise InputError(f"{where}: lacks model column(s) {', '.join(repr(m) for m in lacks)}, which "
+                                 f"{other} has{bench}; expected the same model columns in every file of the table "
+                                 "(or missing = \"skip\" in the spec, to treat absent columns as not evaluated)",
+                                 file=f)
