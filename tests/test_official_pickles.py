@@ -58,7 +58,9 @@ def test_import_official_leaderboards_via_cli(tmp_path, tree, cli):
         for name in lb.benchmarks():
             b = corpus[name]
             assert b.models.tolist() == lb.models
-            np.testing.assert_array_equal(b.scores, lb.scores(name).astype(np.float32))
+            # graded scores are kept exactly (float64), binary ones lose nothing in float32
+            np.testing.assert_array_equal(b.scores, lb.scores(name))
+            assert b.scores.dtype == (np.float32 if BENCHMARKS[name].binary else np.float64)
             assert b.prompt_ids.tolist() == lb.prompt_ids(name)
             assert b.texts.tolist() == lb.texts(name).tolist()
             subs = [s.name for s in BENCHMARKS[name].subsets if s.official in lb.correctness]
@@ -182,7 +184,7 @@ def test_router_dataset_graded_and_pools(tmp_path):
     assert pools[0][2] == list(raw["easy"][3]["all_strong"]["model"])
     # scores rebuilt at split_index positions equal the truth
     rows = [truth["models"].index(m) for m in b.models.tolist()]
-    np.testing.assert_array_equal(b.scores, truth["scores"][rows].astype(np.float32))
+    np.testing.assert_array_equal(b.scores, truth["scores"][rows])  # graded: exact, float64
 
 
 def test_router_dataset_conflicting_scores(tmp_path):

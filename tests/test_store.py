@@ -176,3 +176,34 @@ def test_data_info_cli(tmp_path, cli):
     assert info["benchmarks"]["g1"]["binary"] is False and info["benchmarks"]["g1"]["cost"] is True
     r = cli("data", "info", tmp_path / "missing")
     assert r.code == 2 and r.err.count("\n") == 1 and "no such corpus" in r.err
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda c: (c / "cache/b1/bits.npy").write_bytes((c / "cache/b1/bits.npy").read_bytes()[:40]), "damaged corpus"),
+    (lambda c: (c / "models.parquet").unlink(), "damaged corpus"),
+    (lambda c: np.save(c / "cache/b1/bits.npy", np.zeros((7, 2), dtype=np.uint8)), "the manifest says \\(7, 6\\)"),
+    (lambda c: np.save(c / "cache/b1/models.npy", np.arange(3, dtype=np.int32)), "models.npy: shape"),
+])
+def test_damaged_corpus_is_a_corpus_error_not_a_traceback(tmp_path, cli, damage, match):
+    write_corpus([_binary_bench(np.random.default_rng(9))], tmp_path / "c")
+    damage(tmp_path / "c")
+    with pytest.raises(CorpusError, match=match):
+        open_corpus(tmp_path / "c")
+    r = cli("pools", tmp_path / "c", "--benchmark", "b1", "--m", "3")
+    assert r.code == 2 and r.err.count("\n") == 1 and r.err.startswith("error: ")
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, cli):
+    (tmp_path / "afile").write_text("keep")
+    r = cli("data", "synth", "--scale", "tiny", "--out", tmp_path / "afile")
+    assert r.code == 2 and "is a file" in r.err and r.err.count("\n") == 1
+    assert (tmp_path / "afile").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_usage_errors_are_one_line(cli, tmp_path):
+    for args in (["data", "synth", "--scale", "huge", "--out", tmp_path / "x"], ["pools", tmp_path],
+                 ["nosuch-command"]):
+        r = cli(*args)
+        assert r.code == 2 and r.err.count("\n") == 1 and r.err.startswith("error: "), r.err
+    assert not (tmp_path / "x").exists()

@@ -37,8 +37,11 @@ def run(args: list[str] | None = None) -> int:
 
     try:
         from typer._click.exceptions import ClickException as TyperClickException
+        from typer._click.exceptions import NoArgsIsHelpError
+        from typer._click.exceptions import UsageError as TyperUsageError
     except ImportError:  # pragma: no cover - older typer uses click itself
-        TyperClickException = click.ClickException
+        TyperClickException, TyperUsageError = click.ClickException, click.UsageError
+        NoArgsIsHelpError = ()
     exits = (click.exceptions.Exit, getattr(texc, "Exit", click.exceptions.Exit))
     aborts = (click.exceptions.Abort, getattr(texc, "Abort", click.exceptions.Abort))
 
@@ -46,6 +49,15 @@ def run(args: list[str] | None = None) -> int:
         result = app(args=args, standalone_mode=False, prog_name="routereval")
     except exits as e:
         return e.exit_code
+    except NoArgsIsHelpError as e:  # a bare group: its help is the answer
+        e.show()
+        return e.exit_code
+    except (click.UsageError, TyperUsageError) as e:
+        # a bad option or argument: one line, like every other input error
+        ctx = getattr(e, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        sys.stderr.write(f"error: {e.format_message()}{where}\n")
+        return 2
     except (click.ClickException, TyperClickException) as e:
         e.show()
         return e.exit_code

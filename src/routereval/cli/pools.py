@@ -20,7 +20,7 @@ def _int_list(text: str, option: str) -> list[int]:
             out.append(int(part))
         except ValueError:
             raise InputError(f"{option}: {part!r} is not an integer; expected comma-separated integers like 3,5,10") from None
-    return out
+    return list(dict.fromkeys(out))  # "3,3" asks for one pool size, not two identical rows
 
 
 def pool_rows(bench, *, protocol: str = "clean", ms: list[int] | None = None, groups: list[str] | None = None,
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
 
         _check_protocol(protocol)
         ms = None if m is None else _int_list(m, "--m")
-        gs = None if groups is None else [_check_group(g.strip()) for g in groups.split(",")]
+        gs = None if groups is None else list(dict.fromkeys(_check_group(g.strip()) for g in groups.split(",")))
         if export is not None and export.exists() and not export.is_dir():
             raise InputError(f"--export-router-dataset {export}: exists and is not a directory")
         bench = open_corpus(corpus, benchmarks=[benchmark], texts=export is not None)[benchmark]

@@ -9,7 +9,7 @@ Layout of a corpus directory::
     cache/<name>/models.npy             (n_models,) int32 model_id of each matrix row
     cache/<name>/bits.npy               binary: (n_models, ceil(n_prompts/8)) uint8, bit-packed
     cache/<name>/observed.npy           binary with missing cells: packed mask of evaluated cells
-    cache/<name>/scores.npy             graded: (n_models, n_prompts) float32, NaN = missing
+    cache/<name>/scores.npy             graded: (n_models, n_prompts) float32 or float64, NaN = missing
     cache/<name>/cost.npy               optional (n_models, n_prompts) float64 USD
     embeddings/<name>/<encoder>.npy     optional (n_prompts, dim) float32 prompt embeddings
     splits/<name>/seed-42.npz           the default train/val/test split (prompt indices), so every
@@ -107,6 +107,8 @@ class CorpusWriter:
     def _open(self) -> None:
         if self._tmp is not None:
             return
+        if self.path.exists() and not self.path.is_dir():
+            raise CorpusError(f"{self.path}: exists and is a file, not a corpus directory; choose another --out")
         if self.path.exists() and not (self.path / MANIFEST).exists() and any(self.path.iterdir()):
             raise CorpusError(f"{self.path}: exists and is not a routereval corpus; refusing to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +148,9 @@ class CorpusWriter:
             if bench.observed is not None:
                 np.save(cdir / "observed.npy", np.ascontiguousarray(bench.observed))
         else:
-            np.save(cdir / "scores.npy", np.ascontiguousarray(bench.scores, dtype=np.float32))
+            # graded scores keep float64 when they come as float64 (official files): no rounding
+            dtype = np.float64 if np.asarray(bench.scores).dtype == np.float64 else np.float32
+            np.save(cdir / "scores.npy", np.ascontiguousarray(bench.scores, dtype=dtype))
         if bench.cost is not None:
             np.save(cdir / "cost.npy", np.ascontiguousarray(bench.cost, dtype=np.float64))
 
@@ -375,10 +379,34 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
         Only these benchmarks (all when None).
     texts
         Whether to load prompt texts (skip them for pure score work at scale).
+
+    Raises
+    ------
+    CorpusError
+        When the directory is not a corpus, or a file is missing, unreadable or of the wrong
+        shape for the manifest (checked cheaply; ``routereval data verify`` checks every byte).
     """
+    import pyarrow as pa
+
+    try:
+        return _open_corpus(Path(path), benchmarks, texts)
+    except CorpusError:
+        raise
+    except (OSError, ValueError, KeyError, IndexError, TypeError, pa.ArrowException) as e:
+        raise CorpusError(f"{path}: damaged corpus ({type(e).__name__}: {e}); "
+                          "run 'routereval data verify' or rebuild it") from None
+
+
+def _expect_shape(arr: np.ndarray, shape: tuple, what: Path) -> np.ndarray:
+    if tuple(arr.shape) != tuple(shape):
+        raise CorpusError(f"{what}: shape {tuple(arr.shape)}, the manifest says {tuple(shape)}; "
+                          "the corpus is damaged (run 'routereval data verify')")
+    return arr
+
+
+def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> Corpus:
     import pyarrow.parquet as pq
 
-    path = Path(path)
     manifest = read_manifest(path)
     mt = pq.read_table(path / "models.parquet")
     models = ModelTable(
@@ -402,15 +430,23 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
         meta = manifest["benchmarks"][name]
         lo, n = meta["prompt_offset"], meta["prompts"]
         rows = pt.slice(lo, n)  # prompts are stored benchmark by benchmark
+        if rows.num_rows != n or (n and rows.column("benchmark")[0].as_py() != name):
+            raise CorpusError(f"{path / 'prompts.parquet'}: the rows of benchmark {name!r} are not where the "
+                              "manifest says; the corpus is damaged (run 'routereval data verify')")
         cdir = path / "cache" / name
-        model_rows = np.load(cdir / "models.npy")
+        n_models = meta["models"]
+        model_rows = _expect_shape(np.load(cdir / "models.npy"), (n_models,), cdir / "models.npy")
+        if n_models and (model_rows.min() < 0 or model_rows.max() >= len(models)):
+            raise CorpusError(f"{cdir / 'models.npy'}: model ids outside models.parquet; the corpus is damaged")
+        packed, dense = (n_models, (n + 7) // 8), (n_models, n)
         common = dict(
             models=models.ids[model_rows],
             prompt_ids=np.array(rows.column("prompt").to_pylist(), dtype=object),
             subsets=np.array(rows.column("subset").to_pylist(), dtype=object),
             texts=np.array(rows.column("text").to_pylist(), dtype=object) if texts and meta.get("texts", True) else None,
             gold=np.array(rows.column("gold").to_pylist(), dtype=object) if rows.column("gold").null_count < n else None,
-            cost=np.load(cdir / "cost.npy", mmap_mode="r") if meta["cost"] else None,
+            cost=(_expect_shape(np.load(cdir / "cost.npy", mmap_mode="r"), dense, cdir / "cost.npy")
+                  if meta["cost"] else None),
             embeddings={enc: np.load(path / rel, mmap_mode="r") for enc, rel in meta.get("embeddings", {}).items()},
             source=str(path),
             validate=False,
@@ -418,10 +454,13 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
         splits = {int(seed): path / rel for seed, rel in meta.get("splits", {}).items()}
         if meta["binary"]:
             obs = cdir / "observed.npy"
-            out[name] = Benchmark(name, bits=np.load(cdir / "bits.npy", mmap_mode="r"),
-                                  observed=np.load(obs, mmap_mode="r") if obs.exists() else None, **common)
+            out[name] = Benchmark(
+                name, bits=_expect_shape(np.load(cdir / "bits.npy", mmap_mode="r"), packed, cdir / "bits.npy"),
+                observed=_expect_shape(np.load(obs, mmap_mode="r"), packed, obs) if obs.exists() else None, **common)
         else:
-            out[name] = Benchmark(name, scores=np.load(cdir / "scores.npy", mmap_mode="r"), binary=False, **common)
+            out[name] = Benchmark(
+                name, scores=_expect_shape(np.load(cdir / "scores.npy", mmap_mode="r"), dense, cdir / "scores.npy"),
+                binary=False, **common)
         out[name].saved_splits = splits
     return Corpus(models=models, benchmarks=out, path=path)
 

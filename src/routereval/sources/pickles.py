@@ -263,8 +263,10 @@ def _leaderboard_benchmark(info: BenchmarkInfo, subs, models: np.ndarray, data: 
     for s in subs:
         where = f"['data'][{s.official!r}]['correctness']"
         entry = _dict(data[s.official], f"['data'][{s.official!r}]", score_file)
+        # graded scores stay float64 as in the files, so the paper protocol ranks and breaks near-ties
+        # exactly as the reference does; 0/1 scores lose nothing in float32
         c = _array(_get(entry, "correctness", f"['data'][{s.official!r}]", score_file), where, score_file,
-                   ndim=2, dtype=np.float32)
+                   ndim=2, dtype=np.float32 if info.binary else np.float64)
         if c.shape[1] != len(models):
             raise InputError(f"{where}: shape {c.shape}, expected (prompts, {len(models)} models) "
                              "as in ['model']", file=score_file)
@@ -448,7 +450,9 @@ def router_dataset_benchmark(raw: dict, *, name: str, source: str | Path | None 
     for _, _, names in pools:
         for m in names:
             order.setdefault(m, len(order))
-    scores = np.full((len(order), n), np.nan, dtype=np.float32)
+    graded = name in BENCHMARKS and not BENCHMARKS[name].binary
+    dtype = np.float64 if graded else np.float32  # see _leaderboard_benchmark
+    scores = np.full((len(order), n), np.nan, dtype=dtype)
     filled = np.zeros(len(order), dtype=bool)
     first_pool: dict[str, str] = {}
     for d in DIFFICULTIES:
@@ -456,9 +460,9 @@ def router_dataset_benchmark(raw: dict, *, name: str, source: str | Path | None 
             for g, pool in groups.items():
                 names = [str(x) for x in np.asarray(pool["model"]).tolist()]
                 rows = np.array([order[x] for x in names], dtype=np.int64)
-                block = np.empty((len(rows), n), dtype=np.float32)
+                block = np.empty((len(rows), n), dtype=dtype)
                 for s in SPLITS:
-                    block[:, idx[s]] = np.asarray(pool["data"][f"{s}_score"], dtype=np.float32).T
+                    block[:, idx[s]] = np.asarray(pool["data"][f"{s}_score"], dtype=dtype).T
                 seen = filled[rows]
                 if seen.any():
                     old = scores[rows[seen]]
