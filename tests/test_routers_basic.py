@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,12 +176,14 @@ def test_persist_round_trip_and_refusals(xy, tmp_path):
     doc = json.loads((d3 / "router.json").read_text())
     doc["spec"] = "os:system"
     (d3 / "router.json").write_text(json.dumps(doc))
-    with pytest.raises(ParameterError, match="not a class"):
+    with pytest.raises(InputError, match="not a registered router.*trust_modules=\\('os',\\)"):
         load_router(d3)
+    with pytest.raises(ParameterError, match="not a class"):
+        load_router(d3, trust_code=True)
     doc["spec"], doc["params"] = "subprocess:Popen", {"args": ["false"]}
     (d3 / "router.json").write_text(json.dumps(doc))
-    with pytest.raises(ParameterError, match="is not a router: it has no fit, predict_scores, route method"):
-        load_router(d3)
+    with pytest.raises(ParameterError, match="is not a router: subclass routereval.routers.Router"):
+        load_router(d3, trust_modules=("subprocess",))
     with pytest.raises(InputError, match="missing"):
         load_router(tmp_path / "nothing")
 
@@ -194,3 +198,104 @@ def test_knn_breaks_ties_by_training_mean_or_like_the_reference():
     assert prior.route(Xt).tolist() == [1]  # tie -> the better model on train
     first = make_router("knn", k=2, tie_break="first").fit(X, Y)
     assert first.route(Xt).tolist() == [0]  # the reference's argmax: first in pool order
+
+
+def _ran_module(tmp_path, monkeypatch, name: str) -> Path:
+    """A module ``name`` whose import leaves a marker file; it re-exports the knn router as KNN."""
+    marker = tmp_path / f"{name}.imported"
+    (tmp_path / f"{name}.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "from routereval.routers.knn import KNNRouter as KNN\n"
+        "class NotARouter:\n"
+        "    def fit(self, X, Y): return self\n"
+        "    def predict_scores(self, X): return X\n"
+        "    def route(self, X): return X\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return marker
+
+
+def test_load_router_imports_a_module_only_when_trusted(xy, tmp_path, monkeypatch):
+    X, Y, Xt, _ = xy
+    marker = _ran_module(tmp_path, monkeypatch, "plugin_mod_a")
+    d = save_router(make_router("knn", k=3).fit(X, Y), tmp_path / "r")
+    doc = json.loads((d / "router.json").read_text())
+    doc["spec"] = "plugin_mod_a:KNN"
+    (d / "router.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"router\.json: router class 'plugin_mod_a:KNN' is not a registered router"):
+        load_router(d)
+    assert not marker.exists()  # refused before any import
+    with pytest.raises(InputError, match="not a registered router"):
+        load_router(d, trust_modules=("plugin_mod",))  # a prefix of the name is not its package
+    back = load_router(d, trust_modules=("plugin_mod_a",))
+    assert marker.exists() and type(back.router).__name__ == "KNNRouter"
+    assert load_router(d, trust_code=True).router.k == 3
+
+
+def test_a_module_class_must_subclass_router(tmp_path, monkeypatch):
+    _ran_module(tmp_path, monkeypatch, "plugin_mod_b")
+    with pytest.raises(ParameterError, match="^router 'plugin_mod_b:NotARouter' is not a router: subclass "
+                                             "routereval.routers.Router$"):
+        make_router("plugin_mod_b:NotARouter")
+
+
+def test_save_replaces_only_missing_empty_or_saved_router_dirs(xy, tmp_path, monkeypatch):
+    X, Y, Xt, _ = xy
+    r = make_router("knn", k=3).fit(X, Y)
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "thesis.tex").write_text("precious")
+    with pytest.raises(InputError, match="mine: is a non-empty directory that is not a saved router"):
+        save_router(r, user)
+    assert (user / "thesis.tex").read_text() == "precious"
+    f = tmp_path / "notes.txt"
+    f.write_text("keep")
+    with pytest.raises(InputError, match="notes.txt: exists and is not a directory"):
+        save_router(r, f)
+    assert f.read_text() == "keep"
+    # a saved router plus a stray file is not only a saved router
+    d = save_router(r, tmp_path / "r")
+    (d / "extra").write_text("x")
+    with pytest.raises(InputError, match="not a saved router"):
+        save_router(r, d)
+    (d / "extra").unlink()
+    assert save_router(make_router("knn", k=2).fit(X, Y), d) == d.resolve()
+    assert load_router(d).router.k == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert save_router(r, ".") == empty.resolve()
+    assert load_router(empty).router.k == 3
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no leftovers
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("params", [1], "'params' must be an object, got list"),
+    ("state_values", "x", "'state_values' must be an object, got str"),
+    ("encoder", 3, "'encoder' must be a string or null, got int"),
+    ("spec", None, "'spec' must be a string, got NoneType"),
+    ("pool", {"a": float("nan")}, None),
+    ("state_arrays", {"train_X_": [1, 2]}, r"state_arrays\['train_X_'\] must be"),
+    ("state_arrays", {"train_X_": {"dtype": "float64", "shape": [-1]}}, r"state_arrays\['train_X_'\] must be"),
+    ("params", {"k": 0, "tie_break": "train_mean"}, "The 'k' parameter of knn must be an int in \\[1, inf\\). Got 0."),
+    ("params", {"k": "3", "tie_break": "train_mean"}, "The 'k' parameter of knn must be an int"),
+])
+def test_malformed_router_json_is_one_input_error_naming_the_file(xy, tmp_path, field, value, message):
+    X, Y, _, _ = xy
+    d = save_router(make_router("knn", k=3).fit(X, Y), tmp_path / "r")
+    doc = json.loads((d / "router.json").read_text())
+    doc[field] = value
+    (d / "router.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError) as e:
+        load_router(d)
+    assert str(e.value).startswith(str(d / "router.json") + ": ") and "\n" not in str(e.value)
+    if message:
+        assert re.search(message, str(e.value)), str(e.value)
+
+
+def test_a_neural_router_missing_a_weight_is_refused_at_load(xy, tmp_path):
+    X, Y, _, _ = xy
+    r = make_router("linear", max_epochs=2, random_state=0).fit(X, Y)
+    del r.coef_  # saved without its weight matrix
+    d = save_router(r, tmp_path / "r")
+    with pytest.raises(InputError, match=r"router\.json: router linear: state has unknown keys \[\] and lacks \['coef_'\]"):
+        load_router(d)

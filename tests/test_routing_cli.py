@@ -69,6 +69,11 @@ def test_eval_json_has_the_issues_keys(cli, corpus_dir):
     (["--router", "mix", "--param", "p=1.5"], "error: The 'p' parameter of mix must be a float in [0, 1]. Got 1.5.\n"),
     (["--router", "knn", "--m", "0"], "error: m must be an int >= 1 (the pool size). Got 0.\n"),
     (["--router", "knn", "--embedding", "nope-encoder"], "error: "),
+    (["--router", "knn,random", "--param", "kn.k=3"], "error: --param names router 'kn', which is not in --router "
+                                                        "(knn, random)\n"),
+    (["--router", "knn", "--param", "kmeans.k=3"], "error: --param names router 'kmeans'"),
+    (["--router", "collections:OrderedDict"], "error: router 'collections:OrderedDict' is not a router: subclass "
+                                             "routereval.routers.Router\n"),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, corpus_dir, args, message):
     base = ["eval", corpus_dir, "--benchmark", "mmlu", "--group", "all_strong"]
@@ -132,7 +137,7 @@ def test_user_router_works_in_check_router_eval_and_fit(cli, corpus_dir, tmp_pat
     fit = cli("fit", corpus_dir, "-b", "mmlu", "-r", "my_router:RidgeRouter", "--m", "5", "-g", "all_strong",
               "--save", tmp_path / "ridge")
     assert fit.code == 0, fit.err
-    saved = load_router(tmp_path / "ridge")
+    saved = load_router(tmp_path / "ridge", trust_modules=("my_router",))
     assert type(saved.router).__name__ == "RidgeRouter" and saved.spec == "my_router:RidgeRouter"
 
 
@@ -160,3 +165,25 @@ def test_eval_several_routers_gives_one_row_each_with_their_own_params(cli, corp
     assert table.code == 0 and "knn" in table.out and "random" in table.out
     bad = cli(*base, "-r", "knn,kmeans", "-p", "k=0")
     assert bad.code == 2 and bad.err.count("\n") == 1 and "'k' parameter of knn" in bad.err
+
+
+def test_fit_save_never_replaces_what_is_not_a_saved_router(cli, corpus_dir, tmp_path, monkeypatch):
+    args = ["fit", corpus_dir, "-b", "mmlu", "-r", "knn", "--m", "3", "-g", "all_strong", "--save"]
+    f = tmp_path / "results.csv"
+    f.write_text("a,b\n")
+    r = cli(*args, f)
+    assert r.code == 2 and r.err == f"error: {f}: exists and is not a directory; refusing to replace it (choose a new or empty directory)\n"
+    assert f.read_text() == "a,b\n"
+    d = tmp_path / "work"
+    d.mkdir()
+    (d / "data.txt").write_text("keep")
+    r = cli(*args, d)
+    assert r.code == 2 and "is a non-empty directory that is not a saved router" in r.err and r.err.count("\n") == 1
+    assert (d / "data.txt").read_text() == "keep"
+    # "." resolves to the (empty) working directory; a saved router there can be replaced
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert cli(*args, ".").code == 0
+    assert cli(*args, ".", "-p", "k=2").code == 0
+    assert load_router(empty).router.k == 2

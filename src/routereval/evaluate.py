@@ -245,8 +245,9 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
 
     Returns the JSON description that was saved (``pool``, ``encoder``, ``metadata``).
     """
-    from routereval.routers.persist import router_spec, save_router
+    from routereval.routers.persist import check_save_target, router_spec, save_router
 
+    check_save_target(save)  # refuse a target that is not ours to replace before any slow work
     r = make_router_from(router, params, seed=seed)
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
                         seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), progress=progress)
@@ -259,6 +260,6 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
     meta = {"corpus": str(corpus) if not hasattr(corpus, "benchmarks") else str(getattr(corpus, "path", "")),
             "fit_s": fit_s, "embedding_dim": dim, "n_train": int(len(cell.Y_train)), "n_val": int(len(cell.Y_val)),
             "params": dict(params or {})}
-    save_router(r, save, pool=pool_doc, encoder=cell.embedding, metadata=meta,
+    save = save_router(r, save, pool=pool_doc, encoder=cell.embedding, metadata=meta,
                 spec=router if ":" in router else router_spec(r))
     return {"path": str(save), "router": router, "pool": pool_doc, "encoder": cell.embedding, "metadata": meta}

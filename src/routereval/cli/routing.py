@@ -109,6 +109,9 @@ def eval_cmd(
     if not names:
         raise ParameterError("--router must name at least one router")
     params = parse_params(param)
+    unknown = sorted({k.rpartition(".")[0] for k in params if "." in k} - set(names))
+    if unknown:  # a typo in ROUTER.NAME=VALUE must not be dropped silently
+        raise ParameterError(f"--param names router {unknown[0]!r}, which is not in --router ({', '.join(names)})")
     per_router = {name: router_params(params, name, several=len(names) > 1) for name in names}
     results = []
     with ui.progress(not as_json) as update:

@@ -19,6 +19,7 @@ import importlib
 import inspect
 import math
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -240,7 +241,9 @@ class Router:
             if not k.endswith("_") or k.startswith("_"):
                 raise InputError(f"router state key {k!r} is not learned state (it must end in '_')")
         if self.state_keys is not None:
-            expected = set(self.state_keys) | {"n_features_in_", "n_models_"}
+            expected = set(self.state_keys) | {"n_models_"}
+            if getattr(self, "input_kind", "embedding") != "text":  # text routers have no feature count
+                expected.add("n_features_in_")
             unknown, missing = sorted(set(state) - expected), sorted(expected - set(state))
             if unknown or missing:
                 raise InputError(
@@ -311,6 +314,7 @@ def prompt_uniforms(X: np.ndarray, m: int, random_state) -> np.ndarray:
 # --------------------------------------------------------------------------- registry
 
 _REGISTRY: dict[str, type[Router]] = {}
+_BROKEN_PLUGINS: set[str] = set()  # entry points that failed to load (warned about once)
 # built-in router modules, imported on first use of the registry (keeps `import routereval` light)
 _BUILTIN_MODULES: tuple[str, ...] = tuple(
     f"routereval.routers.{m}" for m in ("oracle", "knn", "kmeans", "linear", "mlc", "mf", "irt")
@@ -331,9 +335,17 @@ def _load_builtins() -> None:
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="routereval.routers"):
-        if ep.name not in _REGISTRY:
+        if ep.name in _REGISTRY or ep.name in _BROKEN_PLUGINS:
+            continue
+        try:
             cls = ep.load()
-            _REGISTRY[ep.name] = cls
+            if not (isinstance(cls, type) and issubclass(cls, Router)):
+                raise TypeError(f"{ep.value} is not a subclass of routereval.routers.Router")
+        except Exception as e:  # a broken plugin must not break every other router
+            _BROKEN_PLUGINS.add(ep.name)
+            warnings.warn(f"routereval.routers entry point {ep.name!r} ({ep.value}) is skipped: {e}", stacklevel=2)
+            continue
+        _REGISTRY[ep.name] = cls
 
 
 def available_routers() -> dict[str, type[Router]]:
@@ -342,8 +354,11 @@ def available_routers() -> dict[str, type[Router]]:
     return dict(sorted(_REGISTRY.items()))
 
 
-def get_router_class(spec: str) -> type:
-    """A router class by registry name or ``module:Class``."""
+def get_router_class(spec: str) -> type[Router]:
+    """A router class by registry name or ``module:Class`` (which must subclass :class:`Router`).
+
+    ``module:Class`` imports ``module`` (its code runs): pass only specs the user gave.
+    """
     if ":" in spec:
         mod, _, attr = spec.partition(":")
         try:
@@ -352,9 +367,8 @@ def get_router_class(spec: str) -> type:
             raise ParameterError(f"cannot load router {spec!r}: {e}") from None
         if not isinstance(obj, type):
             raise ParameterError(f"router {spec!r} is not a class")
-        missing = [a for a in ("fit", "predict_scores", "route") if not callable(getattr(obj, a, None))]
-        if missing:  # never instantiate an arbitrary class named by a file
-            raise ParameterError(f"{spec!r} is not a router: it has no {', '.join(missing)} method")
+        if not issubclass(obj, Router):  # never instantiate an arbitrary class named by a file
+            raise ParameterError(f"router {spec!r} is not a router: subclass routereval.routers.Router")
         return obj
     routers = available_routers()
     if spec not in routers:
@@ -365,7 +379,7 @@ def get_router_class(spec: str) -> type:
 def make_router(spec: str, **params: Any) -> Router:
     """Instantiate a router by name or ``module:Class`` with keyword hyperparameters."""
     cls = get_router_class(spec)
-    valid = set(cls._param_names()) if hasattr(cls, "_param_names") else set(inspect.signature(cls).parameters)
+    valid = set(cls._param_names())
     for k in params:
         if k not in valid:
             raise ParameterError(

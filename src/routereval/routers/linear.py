@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -159,6 +159,13 @@ class _BCERouter(Router):
 
     _weights: tuple[str, ...] = ()  # learned arrays, in the order forward() uses them
     check_params = {"max_epochs": 20}  # cheap settings for the contract checks
+    _record: ClassVar[tuple[str, ...]] = ("n_epochs_", "best_val_loss_", "loss_curve_", "stopped_early_")
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # the learned state is the weights plus the training record: a saved router lacking a weight is refused
+        if "state_keys" not in cls.__dict__:
+            cls.state_keys = tuple(cls._weights) + cls._record
 
     def _init_params(self, rng: np.random.Generator, X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -244,6 +251,7 @@ class LinearR(_BCERouter):
 
     name = "linear"
     parameters = dict(_COMMON)
+    ep_threshold = None  # the reference's E_p for LinearR/MLPR keeps every softmax term (utils/eval.py)
     _weights = ("coef_", "intercept_")
 
     def __init__(self, *, lr: float = 0.01, weight_decay: float = 0.0, batch_size: int = 256,

@@ -90,6 +90,8 @@ class MLC(Router):
 
     name = "mlc"
     input_kind = "text"
+    ep_threshold = 1e-4  # the reference's E_p for MLC drops terms with p <= 1e-4 (roberta_MLC.py)
+    state_keys = ("weights_", "weight_names_", "weight_shapes_", "n_steps_", "loss_curve_", "fit_s_")
     check_params = {"max_steps": 4, "batch_size": 8, "max_length": 16}  # cheap settings for the contract checks
     parameters = {
         "encoder": (OfType((str, Path, type(None))),),

@@ -82,9 +82,38 @@ def _split_state(state: dict) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 
 
+def _is_saved_router(path: Path) -> bool:
+    """True when ``path`` holds exactly a router written by :func:`save_router` (safe to replace)."""
+    if {p.name for p in path.iterdir()} != {"router.json", "state.safetensors"}:
+        return False
+    try:
+        doc = json.loads((path / "router.json").read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == FORMAT and (path / "state.safetensors").is_file()
+
+
+def check_save_target(path: str | os.PathLike) -> Path:
+    """The resolved directory to write to; refuses to replace anything but an empty directory or a saved router."""
+    path = Path(path).expanduser().resolve()  # resolved first: "." has no name to write beside
+    if not path.name:
+        raise InputError("cannot save a router to the file system root; name a directory", file=path)
+    if path.exists() or path.is_symlink():
+        if not path.is_dir() or path.is_symlink():
+            raise InputError("exists and is not a directory; refusing to replace it (choose a new or empty directory)",
+                             file=path)
+        if any(path.iterdir()) and not _is_saved_router(path):
+            raise InputError("is a non-empty directory that is not a saved router; refusing to replace it "
+                             "(choose a new or empty directory)", file=path)
+    return path
+
+
 def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any] | None = None,
                 encoder: str | None = None, metadata: dict[str, Any] | None = None, spec: str | None = None) -> Path:
-    """Write a fitted ``router`` to the directory ``path`` (replaced atomically).
+    """Write a fitted ``router`` to the directory ``path`` (each file replaced atomically).
+
+    ``path`` may be missing, an empty directory or a router saved earlier; anything else
+    (a file, a directory with other content) is refused with :class:`InputError`.
 
     Parameters
     ----------
@@ -96,11 +125,16 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
         Any further JSON (seed, corpus, metrics on val, ...).
     spec
         How to rebuild the router's class; defaults to its registry name or ``module:Class``.
+
+    Returns
+    -------
+    Path
+        The resolved directory written.
     """
     from safetensors.numpy import save_file
 
     router._check_fitted() if hasattr(router, "_check_fitted") else None
-    path = Path(path)
+    path = check_save_target(path)
     params = router.get_params()
     if not _jsonable(params):
         raise InputError(f"router hyperparameters {params!r} are not all JSON values; they cannot be saved")
@@ -120,11 +154,12 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
         doc["sha256"] = sha256_file(tmp / "state.safetensors")
         (tmp / "router.json").write_text(json.dumps(doc, indent=2, sort_keys=True))
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old, ignore_errors=True)
+            check_save_target(path)  # checked again just before the swap
+            # replace the two files in place (the directory may be someone's working directory); each
+            # rename is atomic, and a reader between them meets a checksum error, never a mixed router
+            for name in ("state.safetensors", "router.json"):
+                (tmp / name).replace(path / name)
+            tmp.rmdir()
         else:
             tmp.rename(path)
     except BaseException:
@@ -133,8 +168,63 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
     return path
 
 
-def load_router(path: str | os.PathLike) -> SavedRouter:
-    """Read a router directory written by :func:`save_router`; refuses anything it did not write."""
+_DOC_TYPES: dict[str, tuple[type, ...]] = {
+    "spec": (str,), "params": (dict,), "state_values": (dict,), "state_arrays": (dict,), "pool": (dict,),
+    "encoder": (str, type(None)), "metadata": (dict,), "sha256": (str,),
+}
+
+
+def _check_doc(doc: dict, meta_file: Path) -> None:
+    """Type-check every field of router.json (one-line :class:`InputError` naming the file)."""
+    for key, types in _DOC_TYPES.items():
+        if not isinstance(doc[key], types):
+            want = " or ".join("null" if t is type(None) else {"str": "a string", "dict": "an object"}[t.__name__]
+                               for t in types)
+            raise InputError(f"{key!r} must be {want}, got {type(doc[key]).__name__}", file=meta_file)
+    for key in ("params", "state_values", "pool", "metadata"):
+        if not _jsonable(doc[key]):
+            raise InputError(f"{key!r} must hold JSON values with string keys", file=meta_file)
+    for k, entry in doc["state_arrays"].items():
+        ok = (isinstance(entry, dict) and set(entry) == {"dtype", "shape"} and isinstance(entry["dtype"], str)
+              and isinstance(entry["shape"], list)
+              and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in entry["shape"]))
+        if not ok:
+            raise InputError(f"state_arrays[{k!r}] must be {{\"dtype\": str, \"shape\": [int >= 0, ...]}}, "
+                             f"got {entry!r}", file=meta_file)
+
+
+def _spec_class(spec: str, meta_file: Path, *, trust_code: bool, trust_modules: tuple[str, ...]) -> type[Router]:
+    """The router class of a saved spec: registry names always, ``module:Class`` only when trusted."""
+    from routereval.routers.base import get_router_class
+
+    if ":" in spec:
+        mod = spec.partition(":")[0]
+        trusted = trust_code or any(mod == t or mod.startswith(t + ".") for t in trust_modules)
+        if not trusted:  # importing the module would run its code: refused before any import
+            raise InputError(
+                f"router class {spec!r} is not a registered router; loading it would import module {mod!r} and run "
+                f"its code: pass trust_modules=({mod!r},) (or trust_code=True) to load_router if you trust it",
+                file=meta_file)
+    try:
+        return get_router_class(spec)
+    except InputError as e:
+        raise type(e)(e.reason, file=meta_file) from None
+
+
+def load_router(path: str | os.PathLike, *, trust_code: bool = False,
+                trust_modules: tuple[str, ...] | list[str] = ()) -> SavedRouter:
+    """Read a router directory written by :func:`save_router`; refuses anything it did not write.
+
+    Parameters
+    ----------
+    path
+        The router directory.
+    trust_code, trust_modules
+        A saved spec naming a registry router (built-in or installed entry point) always
+        loads. A ``module:Class`` spec imports that module, which runs its code, so it loads
+        only when the module (or a package above it) is in ``trust_modules``, or with
+        ``trust_code=True``; otherwise :class:`InputError`.
+    """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -154,6 +244,7 @@ def load_router(path: str | os.PathLike) -> SavedRouter:
     known = {"format", "version", "spec", "params", "state_values", "state_arrays", "pool", "encoder", "metadata", "sha256"}
     if set(doc) != known:
         raise InputError(f"unexpected keys {sorted(set(doc) ^ known)}; expected exactly {sorted(known)}", file=meta_file)
+    _check_doc(doc, meta_file)
     if sha256_file(arr_file) != doc["sha256"]:
         raise InputError("checksum differs from router.json's sha256: the file was changed", file=arr_file)
     try:
@@ -170,12 +261,12 @@ def load_router(path: str | os.PathLike) -> SavedRouter:
     overlap = set(arrays) & set(doc["state_values"])
     if overlap:
         raise InputError(f"state keys {sorted(overlap)} are both arrays and values", file=meta_file)
-    from routereval.routers.base import get_router_class
-
-    cls = get_router_class(str(doc["spec"]))
-    if not issubclass(cls, Router):
-        raise InputError(f"router class {doc['spec']!r} does not derive from routereval's Router", file=meta_file)
-    router = make_router(doc["spec"], **doc["params"])
-    router.load_state_dict({**doc["state_values"], **arrays})
+    _spec_class(doc["spec"], meta_file, trust_code=trust_code, trust_modules=tuple(trust_modules))
+    try:
+        router = make_router(doc["spec"], **doc["params"])
+        router.validate_params()
+        router.load_state_dict({**doc["state_values"], **arrays})
+    except InputError as e:
+        raise type(e)(e.reason, file=meta_file) from None
     return SavedRouter(router=router, spec=doc["spec"], pool=doc["pool"], encoder=doc["encoder"],
                        metadata=doc["metadata"])
