@@ -104,6 +104,12 @@ def test_bad_parameters():
         synth_matrix([0.5, 1.2], 10)
     with pytest.raises(ParameterError, match="n_prompts"):
         synth_matrix([0.5], 0)
+    with pytest.raises(ParameterError, match="benchmark"):
+        synth_matrix([0.5], 10, benchmark="nope")
+    with pytest.raises(ParameterError, match="graded"):
+        synth_matrix([0.5], 10, benchmark="truthfulqa")
+    with pytest.raises(ParameterError, match=r"11 models, but the 'mmlu_pro' leaderboard has 10 at scale 'tiny'"):
+        synth_matrix([0.5] * 11, 10, scale="tiny")
 
 
 # ------------------------------------------------------------------ determinism
@@ -223,6 +229,9 @@ def test_synth_matrix_matches_accuracies():
     assert np.abs(m.mean(axis=1) - acc).max() < 0.03
     assert np.array_equal(m, synth_matrix(acc, 4000, seed=5))
     assert not np.array_equal(m, synth_matrix(acc, 4000, seed=6))
+    # a binary benchmark other than MMLU-Pro: 4 choices, the v1 leaderboard's population
+    m = synth_matrix([0.3, 0.6, 0.9], 3000, benchmark="mmlu", scale="small", seed=2)
+    assert m.shape == (3, 3000) and np.abs(m.mean(axis=1) - [0.3, 0.6, 0.9]).max() < 0.035
 
 
 # ------------------------------------------------------------------ CLI

@@ -19,8 +19,9 @@ prices that grow with size. Prompt texts are drawn from skill-specific
 vocabularies and a difficulty-graded vocabulary, and every benchmark carries a
 precomputed 48-dimensional embedding ``Benchmark.embeddings["synth"]`` (a noisy
 projection of the skill loadings and difficulty), so a router can learn from
-either. The latent structure is calibrated on the real MMLU-Pro matrix (see
-:func:`synth_matrix` and ``tests/test_synth_calibration.py``).
+either. The latent structure is calibrated on the real MMLU-Pro matrix: :func:`synth_matrix`
+draws a benchmark through the corpus's own prompt sampler, model population and
+sampling function, with the real models' accuracies (``tests/test_synth_calibration.py``).
 
 Scales (model counts per leaderboard ``old`` / ``new`` / ``mmlu_pro``, distinct models):
 
@@ -233,17 +234,27 @@ def _latent_traits(n: int, family: np.ndarray, n_families: int, rng: np.random.G
     return skills, hidden
 
 
+def _families(n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """(family (n,) sorted codes 0..k-1, k): a few popular bases with many fine-tunes (Zipf-like),
+    as on the leaderboard."""
+    n_fam = max(4, n // 12)
+    weights = 1.0 / np.arange(1, n_fam + 1) ** 0.9
+    family = np.sort(rng.choice(n_fam, size=n, p=weights / weights.sum()))
+    family = np.unique(family, return_inverse=True)[1]  # families in use, renumbered 0..k-1
+    return family, int(family.max()) + 1
+
+
+def _closeness(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) share of each model's per-prompt outcomes drawn from its family's draw."""
+    return rng.uniform(0.3, 0.9, n)
+
+
 def synth_models(scale: str = "small", *, seed: int = 0) -> SynthModels:
     """The models of the synthetic corpus of ``scale`` (deterministic by ``seed``)."""
     sc, seed = _scale(scale), _check_seed(seed)
     rng = _rng(seed, 0)
     n = sc.n_models
-    # families: a few popular bases with many fine-tunes (Zipf-like), as on the leaderboard
-    n_fam = max(4, n // 12)
-    weights = 1.0 / np.arange(1, n_fam + 1) ** 0.9
-    family = np.sort(rng.choice(n_fam, size=n, p=weights / weights.sum()))
-    family = np.unique(family, return_inverse=True)[1]  # families in use, renumbered 0..k-1
-    n_fam = int(family.max()) + 1
+    family, n_fam = _families(n, rng)
     fam_quality = rng.normal(0.0, 0.6, n_fam)
     fam_size_lo = rng.integers(0, len(_SIZES_B) - 2, n_fam)
     size_idx = np.minimum(fam_size_lo[family] + rng.integers(0, 3, n), len(_SIZES_B) - 1)
@@ -280,7 +291,7 @@ def synth_models(scale: str = "small", *, seed: int = 0) -> SynthModels:
     leaderboards = {"old": np.arange(sc.n_old), "new": new, "mmlu_pro": pro}
     table = ModelTable(np.array(ids, dtype=object), params=params_b * 1e9, price_in=price_in,
                        price_out=price_out, family=np.array([fam_names[f] for f in family], dtype=object))
-    closeness = rng.uniform(0.3, 0.9, n)
+    closeness = _closeness(n, rng)
     return SynthModels(table=table, ability=ability, skills=skills, hidden=hidden, family=family,
                        closeness=closeness, leaderboards=leaderboards)
 
@@ -431,14 +442,19 @@ def synth_benchmarks(scale: str = "small", *, seed: int = 0, models: SynthModels
         yield _synth_benchmark(BENCHMARKS[name], list(BENCHMARKS).index(name), sc, seed, models, proj, progress)
 
 
+def _benchmark_prompts(info: BenchmarkInfo, counts: Sequence[int], rng: np.random.Generator,
+                       ) -> tuple[np.ndarray, _Prompts]:
+    """(subset code (n_prompts,), latent prompt parameters) of a benchmark with ``counts`` prompts per subset."""
+    subset_code = np.repeat(np.arange(len(counts)), counts)
+    primary = np.array([_subset_skill(info.name, s.name) for s in info.subsets])
+    return subset_code, _prompt_params(primary, subset_code, len(counts), info.choices, rng)
+
+
 def _synth_benchmark(info: BenchmarkInfo, bench_idx: int, sc: SynthScale, seed: int, models: SynthModels,
                      proj: np.ndarray, progress: Callable[[str, int, int], None] | None) -> Benchmark:
     rng = _rng(seed, 2, bench_idx)
-    counts = sc.subset_counts(info)
-    subset_code = np.repeat(np.arange(len(counts)), counts)
+    subset_code, prompts = _benchmark_prompts(info, sc.subset_counts(info), rng)
     subsets = np.array([s.name for s in info.subsets], dtype=object)[subset_code]
-    primary = np.array([_subset_skill(info.name, s.name) for s in info.subsets])
-    prompts = _prompt_params(primary, subset_code, len(counts), info.choices, rng)
     n_prompts = len(subset_code)
     rows = models.leaderboards[info.leaderboard]
     ab, sk, hd = models.ability[rows], models.skills[rows], models.hidden[rows]
@@ -467,13 +483,9 @@ def _synth_benchmark(info: BenchmarkInfo, bench_idx: int, sc: SynthScale, seed: 
     for start in range(0, n_models, chunk):
         stop = min(start + chunk, n_models)
         sl = slice(start, stop)
-        z = _logits(ab[sl], sk[sl], hd[sl], prompts, offset)
-        if info.binary:
-            u = _family_draws(rng, fam[sl], close[sl], n_prompts, seed, bench_idx, normal=False)
-            out[sl] = np.packbits(u < _prob(z, prompts.guess), axis=1)
-        else:
-            z += TRUTHFULQA_NOISE_SD * _family_draws(rng, fam[sl], close[sl], n_prompts, seed, bench_idx, normal=True)
-            out[sl] = np.clip(_prob(z, prompts.guess), 0.0, 1.0)
+        block = _sample_scores(rng, ab[sl], sk[sl], hd[sl], fam[sl], close[sl], prompts, offset,
+                               binary=info.binary, seed=seed, bench_idx=bench_idx)
+        out[sl] = np.packbits(block, axis=1) if info.binary else block
         if progress is not None:
             progress(task, stop * n_prompts, n_models * n_prompts)
     common = dict(models=models.table.ids[rows], prompt_ids=prompt_ids, subsets=subsets, texts=texts, gold=gold,
@@ -481,6 +493,29 @@ def _synth_benchmark(info: BenchmarkInfo, bench_idx: int, sc: SynthScale, seed: 
     if info.binary:
         return Benchmark(info.name, bits=out, **common)
     return Benchmark(info.name, scores=out, binary=False, **common)
+
+
+def _sample_scores(rng: np.random.Generator, ability: np.ndarray, skills: np.ndarray, hidden: np.ndarray,
+                   family: np.ndarray, closeness: np.ndarray, p: _Prompts, offset: float, *, binary: bool,
+                   seed: int, bench_idx: int) -> np.ndarray:
+    """Scores of a block of models on a benchmark's prompts: the one sampling step of the generator.
+
+    Both the corpus (:func:`synth_benchmarks`, chunk by chunk) and the calibration entry point
+    (:func:`synth_matrix`) draw through here, so the calibration test checks the corpus's
+    correlation structure (IRT probabilities plus correlated family draws).
+
+    Returns
+    -------
+    np.ndarray
+        (n, n_prompts) bool when ``binary``, else float32 graded scores in [0, 1].
+    """
+    z = _logits(ability, skills, hidden, p, offset)
+    n_prompts = len(p.difficulty)
+    if binary:
+        u = _family_draws(rng, family, closeness, n_prompts, seed, bench_idx, normal=False)
+        return u < _prob(z, p.guess)
+    z += TRUTHFULQA_NOISE_SD * _family_draws(rng, family, closeness, n_prompts, seed, bench_idx, normal=True)
+    return np.clip(_prob(z, p.guess), 0.0, 1.0)
 
 
 def _family_draws(rng: np.random.Generator, family: np.ndarray, closeness: np.ndarray, n_prompts: int,
@@ -535,63 +570,79 @@ def synth_corpus(out: str | os.PathLike, *, scale: str = "small", seed: int = 0,
 
 
 # ---------------------------------------------------------------------------- calibration entry point
-def synth_matrix(accuracies: Sequence[float] | np.ndarray, n_prompts: int, *, choices: int = 10,
-                 n_subsets: int = 14, seed: int = 0) -> np.ndarray:
-    """A binary score matrix whose models have the given accuracies.
+def synth_matrix(accuracies: Sequence[float] | np.ndarray, n_prompts: int, *, benchmark: str = "mmlu_pro",
+                 scale: str = "full", seed: int = 0) -> np.ndarray:
+    """Scores of a synthetic ``benchmark`` whose models have the given accuracies, drawn as the corpus draws.
 
-    The latent structure is the corpus generator's (same difficulty, discrimination,
-    skill and hidden-trait distributions, guessing floor ``1 / choices``); each model's
-    general ability is solved (bisection) so that its expected accuracy over these
-    prompts equals its target, and the models are independent (one family each).
+    Everything but the models' general abilities is the corpus generator's: prompts come
+    from the benchmark's subsets (catalog proportions) through the same prompt sampler;
+    the models are a random sample of the benchmark's leaderboard in
+    ``synth_models(scale, seed=seed)`` and keep their families, closeness, skill and
+    hidden traits; scores are drawn by the same function as :func:`synth_benchmarks`'s
+    (IRT probabilities and the correlated family draws). Only each model's general
+    ability is solved (bisection) so that its expected score equals its target; this
+    replaces the corpus's ability-plus-benchmark-offset, which sets the level only.
+    So a calibration against real data checks the corpus's correlation structure.
 
     Parameters
     ----------
     accuracies
-        (n_models,) target accuracy of each model, in [0, 1].
+        (n_models,) target mean score of each model, in [0, 1]; n_models at most the size of
+        the benchmark's leaderboard at ``scale``.
     n_prompts
         Number of prompts (columns).
-    choices
-        Answer options (guessing floor 1 / choices); 0 for generative tasks.
-    n_subsets
-        Number of prompt subsets (each with its own primary skill).
+    benchmark
+        A binary catalog benchmark (sets subsets, answer options, leaderboard).
+    scale
+        Scale whose model population (families) the models are drawn from.
     seed
         Non-negative integer.
 
     Returns
     -------
     np.ndarray
-        (n_models, n_prompts) bool; row means match ``accuracies`` up to sampling noise
-        (standard error ``sqrt(acc (1 - acc) / n_prompts)``).
+        (n_models, n_prompts) bool; row means match ``accuracies`` (above the guessing floor) up to
+        sampling noise (standard error about ``sqrt(acc (1 - acc) / n_prompts)``).
     """
     seed = _check_seed(seed)
     acc = np.asarray(accuracies, dtype=np.float64)
     if acc.ndim != 1 or len(acc) == 0 or not np.all((acc >= 0) & (acc <= 1)):
         raise ParameterError("parameter 'accuracies': expected a non-empty 1-d array of values in [0, 1]")
-    if int(n_prompts) < 1:
+    if isinstance(n_prompts, bool) or not isinstance(n_prompts, (int, np.integer)) or n_prompts < 1:
         raise ParameterError(f"parameter 'n_prompts': expected a positive integer, got {n_prompts!r}")
-    if int(choices) < 0 or int(choices) == 1:
-        raise ParameterError(f"parameter 'choices': expected 0 (generative) or >= 2, got {choices!r}")
-    if int(n_subsets) < 1:
-        raise ParameterError(f"parameter 'n_subsets': expected a positive integer, got {n_subsets!r}")
-    rng = _rng(seed, 3)
+    if benchmark not in BENCHMARKS:
+        raise ParameterError(f"parameter 'benchmark': unknown benchmark {benchmark!r}; expected one of: "
+                             f"{', '.join(BENCHMARKS)}")
+    info = BENCHMARKS[benchmark]
+    if not info.binary:  # logit noise moves a graded model's mean off the solved target
+        raise ParameterError(f"parameter 'benchmark': {benchmark!r} is graded; expected a binary benchmark")
+    models = synth_models(scale, seed=seed)
+    pool = models.leaderboards[info.leaderboard]
     n = len(acc)
-    n_prompts = int(n_prompts)
-    subset_code = np.sort(rng.integers(0, n_subsets, n_prompts))
-    primary = rng.integers(0, len(SKILLS), n_subsets)
-    p = _prompt_params(primary, subset_code, n_subsets, int(choices), rng)
-    skills, hidden = _latent_traits(n, np.arange(n), n, rng)
-    # vectorised bisection on each model's general ability
+    if n > len(pool):
+        raise ParameterError(f"parameter 'accuracies': {n} models, but the {info.leaderboard!r} leaderboard has "
+                             f"{len(pool)} at scale {scale!r}; expected at most that many (or a larger scale)")
+    rng = _rng(seed, 3)
+    # prompts per subset in the catalog's proportions (largest remainders)
+    share = np.array([s.prompts for s in info.subsets], dtype=np.float64)
+    share *= int(n_prompts) / share.sum()
+    counts = np.floor(share).astype(np.int64)
+    counts[np.argsort(counts - share)[: int(n_prompts) - counts.sum()]] += 1
+    _, p = _benchmark_prompts(info, counts, rng)
+    rows = np.sort(rng.choice(pool, size=n, replace=False))
+    sk, hd = models.skills[rows], models.hidden[rows]
+    # vectorised bisection on each model's general ability (the family draws keep the marginal)
     lo, hi = np.full(n, -12.0), np.full(n, 12.0)
     a = p.discrimination.astype(np.float32)[None, :]
-    base = _logits(np.zeros(n), skills, hidden, p) / a  # s.w + h.v - b, computed once
+    base = _logits(np.zeros(n), sk, hd, p) / a  # s.w + h.v - b, computed once
     for _ in range(40):
         mid = 0.5 * (lo + hi)
         mean = _prob((base + mid.astype(np.float32)[:, None]) * a, p.guess).mean(axis=1)
         up = mean < acc
         lo = np.where(up, mid, lo)
         hi = np.where(up, hi, mid)
-    z = _logits(0.5 * (lo + hi), skills, hidden, p)
-    return rng.random(z.shape, dtype=np.float32) < _prob(z, p.guess)
+    return _sample_scores(rng, 0.5 * (lo + hi), sk, hd, models.family[rows], models.closeness[rows], p, 0.0,
+                          binary=True, seed=seed, bench_idx=list(BENCHMARKS).index(benchmark))
 
 
 def oracle_curve(scores: np.ndarray, pool_sizes: Sequence[int], *, draws: int = 20,
