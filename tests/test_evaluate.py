@@ -137,3 +137,22 @@ def test_cost_metrics_when_the_corpus_has_cost():
     assert curve["cost"][0] >= curve["cost"][-1]  # the price of cost rises along the sweep
     assert min(curve["mu"]) <= cost["aiq"] <= max(curve["mu"]) + 1e-12
     assert evaluate(c, benchmark="mmlu", router="oracle", m=3, group="strong_to_weak", n_boot=20)["cost"]["mean_cost"] > 0
+
+
+def test_best_single_is_the_pools_best_model_on_a_graded_benchmark():
+    # model a scores 0.8 everywhere; model b 1.0 on 60% of prompts and 0.4 elsewhere: b wins more
+    # 0.95-of-best labels (0.6 vs 0.4) but a has the higher mean score (0.8 vs 0.76)
+    rng = np.random.default_rng(3)
+    n = 1000
+    a = np.full(n, 0.8)
+    b = np.where(rng.random(n) < 0.6, 1.0, 0.4)
+    fill = rng.uniform(0.15, 0.35, size=(8, n))
+    S = np.vstack([fill, b, a]).astype(np.float32)
+    bench = Benchmark("truthfulqa", models=[f"f{i}" for i in range(8)] + ["b", "a"],
+                      prompt_ids=[f"p{i}" for i in range(n)], scores=S, binary=False,
+                      embeddings={"synth": rng.normal(size=(n, 8)).astype(np.float32)})
+    c = Corpus.from_benchmarks([bench])
+    res = evaluate(c, benchmark="truthfulqa", router="best_single", m=2, group="all_strong", n_boot=20)
+    assert sorted(res["models"]) == ["a", "b"] and res["best_single_model"] == "a"
+    assert res["selection"]["a"] == 1.0 and res["v_b"] == 1.0
+    assert res["v_r"] == pytest.approx(res["mu"] / 0.669)

@@ -217,3 +217,23 @@ def test_bad_routes_are_one_clear_error(data):
         M.mu(Y, routes + 1)
     with pytest.raises(InputError, match="2-D"):
         M.e_p(np.ones(3))
+
+
+@pytest.mark.parametrize("router, ref_threshold", [
+    ("linear", None), ("mlp", None),  # router/MLPR_LinearR/train.py: every softmax term counts
+    ("mlc", 1e-4),  # router/RoBERTa-MLC/roberta_MLC.py: np.where(p > 1e-4, ...)
+    ("kmeans", 1e-4), ("knn", 1e-10),
+])
+def test_each_routers_e_p_uses_the_reference_threshold(router, ref_threshold):
+    from routereval.routers import get_router_class
+
+    # probabilities in (1e-10, 1e-4] are where the thresholds disagree
+    probs = np.array([[1 - 5e-5 - 1e-6, 5e-5, 1e-6], [0.5, 0.5 - 2e-9, 2e-9]])
+    naive = 0.0
+    for row in probs:
+        for p in row:
+            if p > (0.0 if ref_threshold is None else ref_threshold):
+                naive -= p * math.log2(p)
+    naive /= len(probs)
+    got = M.e_p(probs, threshold=get_router_class(router).ep_threshold)
+    assert got == pytest.approx(naive, rel=1e-12)

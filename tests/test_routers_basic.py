@@ -299,3 +299,18 @@ def test_a_neural_router_missing_a_weight_is_refused_at_load(xy, tmp_path):
     d = save_router(r, tmp_path / "r")
     with pytest.raises(InputError, match=r"router\.json: router linear: state has unknown keys \[\] and lacks \['coef_'\]"):
         load_router(d)
+
+
+def test_a_broken_entry_point_plugin_is_skipped_with_a_warning(tmp_path, monkeypatch):
+    from routereval.routers import available_routers
+
+    (tmp_path / "crashing_plugin.py").write_text("raise RuntimeError('plugin bug')\n")
+    dist = tmp_path / "crashing_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: crashing-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[routereval.routers]\ncrash = crashing_plugin:Router\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(UserWarning, match=r"entry point 'crash' \(crashing_plugin:Router\) is skipped: plugin bug"):
+        names = available_routers()
+    assert "crash" not in names and "knn" in names
+    assert make_router("knn", k=2).k == 2

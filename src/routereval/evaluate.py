@@ -123,13 +123,16 @@ def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = 
 
 
 def _fit(router, cell: Cell) -> float:
-    t0 = time.perf_counter()
+    """Fit on train (val for tuning); returns the seconds the fit took."""
+    raw = getattr(router, "fit_target", "labels") == "scores"  # best_single: raw means, as the pool chose it
+    Y_train, Y_val = (cell.Y_train, cell.Y_val) if raw else (cell.L_train, cell.L_val)
     kw: dict[str, Any] = {}
     if len(cell.Y_val):
-        kw.update(X_val=cell.X_val, Y_val=cell.L_val)
+        kw.update(X_val=cell.X_val, Y_val=Y_val)
     if cell.C_train is not None:
         kw["cost"] = cell.C_train
-    router.fit(cell.X_train, cell.L_train, **kw)
+    t0 = time.perf_counter()
+    router.fit(cell.X_train, Y_train, **kw)
     return time.perf_counter() - t0
 
 

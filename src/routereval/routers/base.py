@@ -111,6 +111,9 @@ class Router:
     ep_threshold: ClassVar[float | None] = 1e-10
     # names of the learned state; when set, load_state_dict refuses other or missing keys
     state_keys: ClassVar[tuple[str, ...] | None] = None
+    # what evaluate() fits the router on: "labels" (the 0.95-of-best rule on graded benchmarks, as
+    # the reference trains) or "scores" (the raw scores: best_single must be the pool's best model)
+    fit_target: ClassVar[str] = "labels"
     # hyperparameters the contract checks use to keep them fast (e.g. a few training steps)
     check_params: ClassVar[dict[str, Any]] = {}
 

@@ -135,11 +135,14 @@ class BestSingleRouter(_TrainMeanMixin, Router):
     """The pool's best single model on train (+ val when given): the baseline to beat.
 
     Every prompt goes to the model with the highest mean score on the fit prompts (first
-    on ties). Its selection probabilities are one-hot: E_p = 0.
+    on ties). Its selection probabilities are one-hot: E_p = 0. :func:`routereval.evaluate.evaluate`
+    fits it on the raw scores, not the 0.95-of-best labels of graded benchmarks
+    (``fit_target = "scores"``), so it is the pool's best single model and its V_B is 1.
     """
 
     name: ClassVar[str] = "best_single"
     parameters: ClassVar[dict] = {}
+    fit_target: ClassVar[str] = "scores"
     state_keys: ClassVar[tuple] = ("train_means_",)
 
     def __init__(self) -> None:
