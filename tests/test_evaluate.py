@@ -156,3 +156,64 @@ def test_best_single_is_the_pools_best_model_on_a_graded_benchmark():
     assert sorted(res["models"]) == ["a", "b"] and res["best_single_model"] == "a"
     assert res["selection"]["a"] == 1.0 and res["v_b"] == 1.0
     assert res["v_r"] == pytest.approx(res["mu"] / 0.669)
+
+
+def test_reference_score_override_gives_v_r_outside_the_catalog():
+    c = structured_corpus(n_prompts=400, n_models=6, seed=2)
+    b = c["mmlu"]
+    custom = Benchmark("my_bench", models=b.models, prompt_ids=b.prompt_ids, subsets=b.subsets,
+                       scores=np.asarray(b.scores), embeddings=b.embeddings)
+    c2 = Corpus.from_benchmarks([custom])
+    assert evaluate(c2, benchmark="my_bench", router="random", m=3, group="strong_to_weak", n_boot=10)["v_r"] is None
+    res = evaluate(c2, benchmark="my_bench", router="random", m=3, group="strong_to_weak", n_boot=10,
+                   reference_score=0.5)
+    assert res["v_r"] == pytest.approx(res["mu"] / 0.5)
+    over = evaluate(c, benchmark="mmlu", router="random", m=3, group="strong_to_weak", n_boot=10, reference_score=0.8)
+    assert over["v_r"] == pytest.approx(over["mu"] / 0.8)  # overrides MMLU's 0.864
+    for bad in (0, -0.1, 1.5, float("nan"), "x"):
+        with pytest.raises(ParameterError, match=r"reference_score must be a float in \(0, 1\]"):
+            evaluate(c, benchmark="mmlu", router="random", m=3, group="strong_to_weak", reference_score=bad)
+
+
+def test_paper_protocol_makes_knn_break_ties_like_the_reference():
+    from routereval.evaluate import make_router_from
+
+    assert make_router_from("knn", None, seed=1, protocol="paper").tie_break == "first"
+    assert make_router_from("knn", None, seed=1).tie_break == "train_mean"
+    assert make_router_from("knn", {"tie_break": "train_mean"}, seed=1, protocol="paper").tie_break == "train_mean"
+    assert make_router_from("kmeans", None, seed=1, protocol="paper").k == 3
+
+
+from routereval.routers import Router  # noqa: E402
+
+
+class WarmUpRouter(Router):
+    """Records that evaluate() called warm_up (heavy imports) before fit (the timed part)."""
+
+    name = "warm_up_test"
+    parameters: dict = {}
+    calls: list = []
+
+    def __init__(self) -> None:
+        pass
+
+    @classmethod
+    def warm_up(cls) -> None:
+        cls.calls.append("warm_up")
+
+    def _fit(self, X, Y, *, X_val, Y_val, cost) -> None:
+        type(self).calls.append("fit")
+        self.w_ = Y.mean(axis=0)
+
+    def _predict_scores(self, X):
+        return np.tile(self.w_, (len(X), 1))
+
+
+def test_evaluate_warms_up_the_router_before_timing_its_fit(corpus):
+    WarmUpRouter.calls.clear()
+    evaluate(corpus, benchmark="mmlu", router="test_evaluate:WarmUpRouter", m=3, group="all_strong", n_boot=10)
+    assert WarmUpRouter.calls == ["warm_up", "fit"]
+    from routereval.routers import available_routers
+
+    heavy = {n for n, cls in available_routers().items() if cls.warm_up.__func__ is not Router.warm_up.__func__}
+    assert heavy == {"kmeans", "linear", "mlp", "mf", "irt", "mlc"}

@@ -187,3 +187,11 @@ def test_fit_save_never_replaces_what_is_not_a_saved_router(cli, corpus_dir, tmp
     assert cli(*args, ".").code == 0
     assert cli(*args, ".", "-p", "k=2").code == 0
     assert load_router(empty).router.k == 2
+
+
+def test_eval_reference_score_overrides_v_r(cli, corpus_dir):
+    base = ["eval", corpus_dir, "-b", "mmlu", "-r", "random", "--m", "3", "-g", "all_strong", "--n-boot", "10"]
+    res = cli(*base, "--reference-score", "0.5", "--json").json()
+    assert res["v_r"] == pytest.approx(res["mu"] / 0.5)
+    bad = cli(*base, "--reference-score", "0")
+    assert bad.code == 2 and bad.err == "error: reference_score must be a float in (0, 1] (the reference model's score). Got 0.0.\n"

@@ -68,12 +68,18 @@ def _open_bench(corpus, benchmark: str):
     return c[benchmark], Path(corpus)
 
 
-def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int):
-    """The router ``spec`` with ``params``, validated now (before any slow work); ``random_state``
-    defaults to ``seed`` when the router has one and it was not given."""
-    from routereval.routers.base import make_router
+def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int, protocol: str = "clean"):
+    """The router ``spec`` with ``params``, validated now (before any slow work).
+
+    ``random_state`` defaults to ``seed`` when the router has one and it was not given; under
+    ``protocol="paper"`` the router's ``paper_defaults`` (knn: ``tie_break="first"``, the
+    reference's argmax) replace its defaults for parameters not given.
+    """
+    from routereval.routers.base import get_router_class, make_router
 
     params = dict(params or {})
+    if protocol == "paper":
+        params = {**getattr(get_router_class(spec), "paper_defaults", {}), **params}
     router = make_router(spec, **params)
     if "random_state" not in params and hasattr(router, "get_params") and "random_state" in router.get_params():
         router.set_params(random_state=seed)
@@ -131,6 +137,9 @@ def _fit(router, cell: Cell) -> float:
         kw.update(X_val=cell.X_val, Y_val=Y_val)
     if cell.C_train is not None:
         kw["cost"] = cell.C_train
+    warm_up = getattr(type(router), "warm_up", None)
+    if callable(warm_up):
+        warm_up()  # one-time imports (torch, scikit-learn) are not the router's fit time
     t0 = time.perf_counter()
     router.fit(cell.X_train, Y_train, **kw)
     return time.perf_counter() - t0
@@ -149,11 +158,29 @@ def cost_curve(pred: np.ndarray, Y: np.ndarray, C: np.ndarray, unit_cost: np.nda
     return C[n[None, :], routes].mean(axis=1), Y[n[None, :], routes].mean(axis=1)
 
 
+def check_reference_score(reference_score: float | None) -> float | None:
+    """``reference_score`` if it is None or a finite float in (0, 1], else :class:`ParameterError`."""
+    from routereval.errors import ParameterError
+
+    if reference_score is None:
+        return None
+    ok = isinstance(reference_score, (int, float, np.floating)) and not isinstance(reference_score, bool)
+    if not ok or not (0 < float(reference_score) <= 1):
+        raise ParameterError(f"reference_score must be a float in (0, 1] (the reference model's score). "
+                             f"Got {reference_score!r}.")
+    return float(reference_score)
+
+
 def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot: int = 1000, seed: int = 42,
-                  params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Fit ``router`` on the cell's train (labels; val for tuning), route test, compute every metric."""
+                  params: dict[str, Any] | None = None, reference_score: float | None = None) -> dict[str, Any]:
+    """Fit ``router`` on the cell's train (labels; val for tuning), route test, compute every metric.
+
+    ``reference_score`` overrides the catalog's reference-model score behind V_R (needed for
+    benchmarks outside the catalog, whose V_R is None otherwise).
+    """
     from routereval.catalog import REFERENCE_SCORES
 
+    reference_score = check_reference_score(reference_score)
     pool, bench = cell.pool, cell.bench
     fit_s = _fit(router, cell)
     oracle_type = bool(getattr(router, "requires_scores", False))
@@ -168,7 +195,7 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
     best = Y[:, pool.best_single]
     mu = float(routed.mean())
     best_score = float(best.mean())
-    ref = REFERENCE_SCORES.get(bench.name)
+    ref = reference_score if reference_score is not None else REFERENCE_SCORES.get(bench.name)
     names = [str(x) for x in pool.model_names]
     shares = M.selection_shares(routes, m)
     out: dict[str, Any] = {
@@ -206,7 +233,7 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
 
 def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
              m: int, group: str, protocol: str = "clean", embedding: str | None = None, seed: int = 42,
-             draw: int = 0, n_boot: int = 1000,
+             draw: int = 0, n_boot: int = 1000, reference_score: float | None = None,
              progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Fit on train (tune on val), route test and measure one (benchmark, router, params, m, group) cell.
 
@@ -218,11 +245,16 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
         Registry name or ``module:Class``; ``params`` its hyperparameters.
     m, group, protocol, seed, draw
         The pool (see :func:`routereval.pools.make_pool`); ``seed`` also seeds the split, the
-        router's ``random_state`` (unless given in ``params``) and the bootstrap.
+        router's ``random_state`` (unless given in ``params``) and the bootstrap. Under
+        ``protocol="paper"`` a router's ``paper_defaults`` apply to parameters not given
+        (knn breaks ties like the reference: ``tie_break="first"``).
     embedding
         Encoder (see :mod:`routereval.embed`); default :func:`default_embedding`.
     n_boot
         Bootstrap resamples for the CIs and the p-value.
+    reference_score
+        The reference model's score behind V_R, overriding the catalog's (a benchmark outside
+        the catalog has ``v_r`` None without it).
     progress
         Optional ``progress(task, done, total)`` callback (embedding prompts can take minutes).
 
@@ -234,10 +266,11 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
         ``seed``, ``n_train``, ``n_val`` and ``cost`` (None without a cost matrix, else
         mean cost per prompt, and for non-oracle routers the quality-cost curve, AIQ, APGR).
     """
-    r = make_router_from(router, params, seed=seed)
+    r = make_router_from(router, params, seed=seed, protocol=protocol)
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
                         seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), progress=progress)
-    return evaluate_cell(r, cell, router_name=router, n_boot=n_boot, seed=seed, params=params)
+    return evaluate_cell(r, cell, router_name=router, n_boot=n_boot, seed=seed, params=params,
+                         reference_score=reference_score)
 
 
 def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
@@ -251,7 +284,7 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
     from routereval.routers.persist import check_save_target, router_spec, save_router
 
     check_save_target(save)  # refuse a target that is not ours to replace before any slow work
-    r = make_router_from(router, params, seed=seed)
+    r = make_router_from(router, params, seed=seed, protocol=protocol)
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
                         seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), progress=progress)
     fit_s = _fit(r, cell)

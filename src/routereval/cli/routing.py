@@ -97,11 +97,15 @@ def eval_cmd(
     corpus: CorpusArg, benchmark: BenchOpt, router: RouterOpt, m: MOpt, group: GroupOpt,
     param: ParamOpt = None, protocol: ProtoOpt = Protocol.clean, embedding: EmbOpt = None, seed: SeedOpt = 42,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for CIs and the p-value.")] = 1000,
+    reference_score: Annotated[Optional[float], typer.Option(
+        "--reference-score", help="Reference model's score behind V_R (default: the catalog's for the benchmark).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Fit a router on train (tune on val), route the test prompts and print the metrics."""
     from routereval.errors import ParameterError
-    from routereval.evaluate import evaluate
+    from routereval.evaluate import check_reference_score, evaluate
+
+    check_reference_score(reference_score)
 
     if n_boot < 1:
         raise ParameterError(f"--n-boot must be an int >= 1. Got {n_boot}.")
@@ -118,7 +122,7 @@ def eval_cmd(
         for i, name in enumerate(names):
             results.append(evaluate(corpus, benchmark=benchmark, router=name, params=per_router[name], m=m,
                                     group=group, protocol=protocol.value, embedding=embedding, seed=seed,
-                                    n_boot=n_boot, progress=update))
+                                    n_boot=n_boot, reference_score=reference_score, progress=update))
             if len(names) > 1:
                 update("routers", i + 1, len(names))
     if as_json:

@@ -114,6 +114,8 @@ class Router:
     # what evaluate() fits the router on: "labels" (the 0.95-of-best rule on graded benchmarks, as
     # the reference trains) or "scores" (the raw scores: best_single must be the pool's best model)
     fit_target: ClassVar[str] = "labels"
+    # defaults evaluate() uses under the paper protocol for hyperparameters the user did not give
+    paper_defaults: ClassVar[dict[str, Any]] = {}
     # hyperparameters the contract checks use to keep them fast (e.g. a few training steps)
     check_params: ClassVar[dict[str, Any]] = {}
 
@@ -166,6 +168,10 @@ class Router:
         d = self.defaults()
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not d.get(k) and v != d.get(k))
         return f"{type(self).__name__}({args})"
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Import the heavy modules ``fit`` needs (torch, scikit-learn), so timing a fit leaves them out."""
 
     # ---- the contract
     def fit(self, X: np.ndarray, Y: np.ndarray, *, X_val: np.ndarray | None = None,

@@ -32,6 +32,10 @@ class KMeansRouter(Router):
         self.n_init = n_init
         self.random_state = random_state
 
+    @classmethod
+    def warm_up(cls) -> None:
+        import sklearn.cluster  # noqa: F401
+
     def _fit(self, X, Y, *, X_val, Y_val, cost) -> None:
         import warnings
 

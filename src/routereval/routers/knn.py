@@ -29,12 +29,14 @@ class KNNRouter(Router):
     With 0/1 scores the mean of k neighbours takes only k + 1 values, so several models often
     tie. ``tie_break="train_mean"`` (default) routes a tie to the tied model with the best mean
     training score; ``"first"`` takes the first tied model in pool order, as the reference's
-    ``argmax`` does (pool order is arbitrary, so its routes depend on it).
+    ``argmax`` does (pool order is arbitrary, so its routes depend on it). Under
+    ``evaluate(..., protocol="paper")`` the default is ``"first"``, the reference's.
     """
 
     name: ClassVar[str] = "knn"
     parameters: ClassVar[dict] = {"k": (Interval(int, 1, None),), "tie_break": (Options(("train_mean", "first")),)}
     state_keys: ClassVar[tuple] = ("train_X_", "train_Y_", "k_", "prior_")
+    paper_defaults: ClassVar[dict] = {"tie_break": "first"}
 
     def __init__(self, *, k: int = 5, tie_break: str = "train_mean") -> None:
         self.k = k

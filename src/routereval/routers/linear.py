@@ -174,6 +174,10 @@ class _BCERouter(Router):
     def _forward(p: dict, x, relu: Callable):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @classmethod
+    def warm_up(cls) -> None:
+        import torch  # noqa: F401
+
     def _fit(self, X, Y, *, X_val, Y_val, cost) -> None:
         import torch
 

@@ -182,6 +182,14 @@ class MLC(Router):
         return self._net
 
     # ------------------------------------------------------------------ contract
+    @classmethod
+    def warm_up(cls) -> None:
+        from routereval.embed import offline_transformers
+
+        offline_transformers()
+        import torch  # noqa: F401
+        from transformers import AutoModelForSequenceClassification  # noqa: F401
+
     def fit(self, X: Sequence[str] | np.ndarray, Y: np.ndarray, *, X_val=None, Y_val=None, cost=None) -> "MLC":
         """Fine-tune on prompt texts ``X`` (n,) and scores ``Y`` (n, m); ``X_val``/``Y_val`` are not used."""
         self._validate_params()
