@@ -125,3 +125,21 @@ def test_minilm_keeps_the_tail_of_long_few_shot_prompts():
              prefix + " Question: who wrote the play Hamlet?"]
     e = embed_texts(texts, "minilm")
     assert float(e[0] @ e[1]) < 0.95
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong_rows", "wrong_width", "one_d", "ints", "nan"])
+def test_a_damaged_cache_file_is_recomputed_and_overwritten(questions, tmp_path, damage):
+    texts = questions[:8]
+    good = E.embed_texts(texts, "tfidf", cache_dir=tmp_path)
+    (f,) = (tmp_path / E.parse_encoder("tfidf").key).glob("*.npy")
+    bad = {"wrong_rows": good[:5], "wrong_width": good[:, :100], "one_d": good[:, 0],
+           "ints": good.astype(np.int32), "nan": np.where(np.eye(8, 256) > 0, np.nan, good)}
+    if damage == "truncated":
+        f.write_bytes(f.read_bytes()[:100])
+    elif damage == "garbage":
+        f.write_bytes(b"not an npy file at all")
+    else:
+        np.save(f, bad[damage])
+    again = E.embed_texts(texts, "tfidf", cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, good)
+    np.testing.assert_array_equal(np.load(f), good)  # the cache was overwritten with the good array

@@ -255,6 +255,23 @@ def _save_atomic(path: Path, arr: np.ndarray) -> None:
             tmp.unlink()
 
 
+def _load_cached(path: Path, n: int, width: int | None) -> np.ndarray | None:
+    """The cached (n, width) float embeddings at ``path``, or None when missing or not valid.
+
+    A truncated or foreign file, a wrong shape, a non-float dtype or a NaN/inf value means the
+    cache cannot be trusted: the caller recomputes and overwrites it.
+    """
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    ok = (isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.dtype.kind == "f" and arr.shape[0] == n
+          and (width is None or arr.shape[1] == width) and bool(np.isfinite(arr).all()))
+    return arr if ok else None
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -297,10 +314,9 @@ def embed_texts(texts: Sequence[str] | np.ndarray, encoder: str = "minilm", *, f
     if cache_dir is not None:
         digest = _texts_hash(texts, fit_texts if spec.kind == "tfidf" else None)
         cache_file = Path(cache_dir) / spec.key / f"{digest}.npy"
-        if cache_file.is_file():
-            arr = np.load(cache_file, allow_pickle=False)
-            if arr.shape[0] == len(texts):
-                return arr
+        cached = _load_cached(cache_file, len(texts), TFIDF_DIM if spec.kind == "tfidf" else None)
+        if cached is not None:
+            return cached
     if not texts:
         return np.zeros((0, TFIDF_DIM if spec.kind == "tfidf" else 0), dtype=np.float32)
     if spec.kind == "tfidf":
