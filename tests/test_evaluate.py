@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from routereval import metrics as M
 from routereval.data.model import Benchmark, Corpus
 from routereval.errors import InputError, ParameterError
 from routereval.evaluate import RESULT_KEYS, evaluate, fit_router
@@ -136,6 +137,28 @@ def test_cost_metrics_when_the_corpus_has_cost():
     curve = cost["curve"]
     assert curve["cost"][0] >= curve["cost"][-1]  # the price of cost rises along the sweep
     assert min(curve["mu"]) <= cost["aiq"] <= max(curve["mu"]) + 1e-12
+    # AIQ over the pool models' cost range (common to every router), APGR on cost normalised
+    # between the cheapest model's and the best single's
+    model_cost = price[rows, 0]
+    assert cost["aiq"] == pytest.approx(M.aiq(curve["cost"], curve["mu"],
+                                              cost_range=(model_cost.min(), model_cost.max())))
+    c_weak, c_strong = model_cost.min(), model_cost[names.index(res["best_single_model"])]
+    assert c_strong == c_weak and cost["apgr"] is None  # the best single is the cheapest: no gap to recover
+    # price the best single highest: APGR on cost normalised between the cheapest model's and its
+    b.cost = price[::-1].copy()
+    res = evaluate(c, benchmark="mmlu", router="knn", m=3, group="strong_to_weak", n_boot=20)
+    cost, curve = res["cost"], res["cost"]["curve"]
+    model_cost = b.cost[b.model_index(res["models"]), 0]
+    c_weak, c_strong = model_cost.min(), model_cost[res["models"].index(res["best_single_model"])]
+    assert c_strong > c_weak
+    x = np.clip((np.array(curve["cost"]) - c_weak) / (c_strong - c_weak), 0, 1)
+    Yt, _, _ = _truth(c, res)
+    weak_mu = Yt[:, int(np.argmin(model_cost))].mean()
+    pgr = (np.array(curve["mu"]) - weak_mu) / (res["best_single"] - weak_mu)
+    o = np.argsort(x, kind="stable")
+    naive = sum((x[o][i + 1] - x[o][i]) * (pgr[o][i + 1] + pgr[o][i]) / 2 for i in range(len(x) - 1)) / (x[o][-1] - x[o][0])
+    assert cost["apgr"] == pytest.approx(naive)
+    b.cost = price
     assert evaluate(c, benchmark="mmlu", router="oracle", m=3, group="strong_to_weak", n_boot=20)["cost"]["mean_cost"] > 0
 
 

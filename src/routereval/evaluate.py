@@ -222,11 +222,18 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
         if not oracle_type:
             pred = np.asarray(router.predict_scores(cell.X_test))
             cc, qq = cost_curve(pred, Y, C, cell.C_train.mean(axis=0))
+            model_cost = C.mean(axis=0)  # (m,) mean test cost of each pool model
+            # AIQ over the pool's cost range, the same for every router on this cell (comparable)
+            aiq = M.aiq(cc, qq, cost_range=(float(model_cost.min()), float(model_cost.max())))
+            # APGR (RouteLLM): weak = the cheapest model, strong = the best single; the x-axis is the
+            # cost normalised between theirs (the share of calls to the strong model, for two models)
             weak = int(np.argmin(cell.C_train.mean(axis=0)))
-            lo, hi = float(cc.min()), float(cc.max())
-            share = (cc - lo) / (hi - lo) if hi > lo else np.zeros_like(cc)
-            cost.update(curve={"cost": cc.tolist(), "mu": qq.tolist()}, aiq=M.aiq(cc, qq),
-                        apgr=M.apgr(share, qq, weak=float(Y[:, weak].mean()), strong=best_score) if len(cc) > 1 else None)
+            c_weak, c_strong = float(model_cost[weak]), float(model_cost[pool.best_single])
+            apgr = None
+            if c_strong > c_weak and len(cc) > 1:
+                share = np.clip((cc - c_weak) / (c_strong - c_weak), 0.0, 1.0)
+                apgr = M.apgr(share, qq, weak=float(Y[:, weak].mean()), strong=best_score)
+            cost.update(curve={"cost": cc.tolist(), "mu": qq.tolist()}, aiq=aiq, apgr=apgr)
         out["cost"] = cost
     return out
 
