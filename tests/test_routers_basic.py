@@ -314,3 +314,12 @@ def test_a_broken_entry_point_plugin_is_skipped_with_a_warning(tmp_path, monkeyp
         names = available_routers()
     assert "crash" not in names and "knn" in names
     assert make_router("knn", k=2).k == 2
+
+
+def test_negative_and_positive_seeds_route_differently():
+    from routereval.routers.base import prompt_uniforms
+
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    a, b = prompt_uniforms(X, 3, 1), prompt_uniforms(X, 3, -1)
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(prompt_uniforms(X, 3, -1), b)  # still deterministic

@@ -309,7 +309,9 @@ def prompt_uniforms(X: np.ndarray, m: int, random_state) -> np.ndarray:
     words = (X + 0.0).view(np.uint64)  # + 0.0 folds -0.0 into 0.0
     seed = random_state if isinstance(random_state, (int, np.integer)) else (
         0 if random_state is None else int(rng_from(random_state).integers(2**63)))
-    gen = np.random.default_rng(abs(int(seed)))
+    seed = int(seed)
+    # numpy seeds are non-negative: a negative seed gets its own entropy, never that of -seed
+    gen = np.random.default_rng(seed if seed >= 0 else [1, -seed])
     mult = gen.integers(1, 2**63, size=X.shape[1], dtype=np.uint64) | np.uint64(1)
     salt = gen.integers(0, 2**63, size=m, dtype=np.uint64)
     with np.errstate(over="ignore"):
