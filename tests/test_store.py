@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -207,3 +208,23 @@ def test_usage_errors_are_one_line(cli, tmp_path):
         r = cli(*args)
         assert r.code == 2 and r.err.count("\n") == 1 and r.err.startswith("error: "), r.err
     assert not (tmp_path / "x").exists()
+
+
+def test_temporaries_of_a_killed_write_are_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    # a real process that dies (SIGKILL) in the middle of writing a corpus
+    code = ("import os, signal, numpy as np\n"
+            "from routereval.data.model import Benchmark\n"
+            "from routereval.data.store import CorpusWriter\n"
+            f"w = CorpusWriter({str(tmp_path / 'c')!r})\n"
+            "w.add(Benchmark('b', models=['m'], prompt_ids=['p'], scores=np.ones((1, 1))))\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    subprocess.run([sys.executable, "-c", code], check=False)
+    orphans = [p.name for p in tmp_path.iterdir()]
+    assert len(orphans) == 1 and orphans[0].startswith(".c.tmp-")  # nothing at c itself
+    live = tmp_path / f".c.tmp-{os.getpid()}-live"  # a write in progress (this process) is left alone
+    live.mkdir()
+    write_corpus([_binary_bench(np.random.default_rng(10))], tmp_path / "c")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c", live.name])

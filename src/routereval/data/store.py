@@ -58,6 +58,28 @@ def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name.replace("/", "__"))
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete the hidden temporaries of writes to ``path`` whose process died (a killed import)."""
+    prefix = f".{path.name}."
+    for p in path.parent.iterdir():
+        if not p.name.startswith(prefix):
+            continue
+        kind, _, rest = p.name[len(prefix):].partition("-")
+        pid = rest.partition("-")[0]
+        if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 class CorpusWriter:
     """Streams benchmarks into a new corpus directory, atomically.
 
@@ -112,7 +134,9 @@ class CorpusWriter:
         if self.path.exists() and not (self.path / MANIFEST).exists() and any(self.path.iterdir()):
             raise CorpusError(f"{self.path}: exists and is not a routereval corpus; refusing to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        _remove_orphans(self.path)
+        # the writer's pid is in the name, so a later write can tell an orphan from a live write
+        self._tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         (self._tmp / "cache").mkdir(parents=True)
         (self._tmp / "records").mkdir()
 
@@ -326,7 +350,7 @@ class CorpusWriter:
         assert tmp is not None
         old = None
         if self.path.exists():
-            old = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
+            old = self.path.parent / f".{self.path.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             os.replace(self.path, old)
         os.replace(tmp, self.path)
         if old is not None:
