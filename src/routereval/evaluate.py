@@ -299,6 +299,9 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
     pool_doc = {"benchmark": cell.bench.name, "group": pool.group, "m": int(pool.m), "protocol": pool.protocol,
                 "models": [str(x) for x in pool.model_names], "best_single": int(pool.best_single),
                 "seed": seed, "draw": int(pool.draw)}
+    if cell.C_train is not None:
+        # mean train cost (USD) of each pool model: what `serve --cost-weight` trades scores against
+        pool_doc["cost"] = {str(name): float(c) for name, c in zip(pool.model_names, cell.C_train.mean(axis=0))}
     dim = None if cell.embedding == "text" else int(np.asarray(cell.X_train).shape[1])
     meta = {"corpus": str(corpus) if not hasattr(corpus, "benchmarks") else str(getattr(corpus, "path", "")),
             "fit_s": fit_s, "embedding_dim": dim, "n_train": int(len(cell.Y_train)), "n_val": int(len(cell.Y_val)),
