@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fastapi import FastAPI, Request  # this module is imported only when an app is built
+from starlette.responses import JSONResponse, Response
 
 from routereval.errors import InputError
 from routereval.serve.requests import ApiError, Limits
@@ -155,9 +157,6 @@ def create_app(router_dir: str | os.PathLike, **options: Any) -> Any:
     fastapi.FastAPI
         The app; its :class:`ServeState` is ``app.state.serve``.
     """
-    from fastapi import FastAPI, Request
-    from starlette.responses import JSONResponse, Response
-
     state = ServeState(router_dir, **options)
 
     @asynccontextmanager
