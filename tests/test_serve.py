@@ -18,43 +18,7 @@ import pytest
 
 from serve_fixtures import StandInUpstream, upstreams_toml
 
-N_PROMPTS = 120
 BENCH = "routerbench.arc-challenge"
-
-
-@pytest.fixture(scope="session")
-def rb_router(tmp_path_factory, shared_data):
-    """(router_dir, corpus_dir, benchmark): knn, m=3 strong_to_weak, fitted with `routereval fit --save`."""
-    from pathlib import Path
-
-    from routereval.cli.main import run
-    from routereval.data.model import Corpus
-    from routereval.data.store import write_corpus
-    from routereval.sources import import_spec
-
-    spec = Path(__file__).resolve().parents[1] / "examples" / "sources" / "routerbench.toml"
-    bench = import_spec(spec)[BENCH]
-    keep = np.sort(np.random.default_rng(0).choice(bench.n_prompts, N_PROMPTS, replace=False))
-    root = tmp_path_factory.mktemp("serve")
-    write_corpus(Corpus.from_benchmarks([bench.select(prompts=keep)]), root / "corpus")
-    code = run(["fit", str(root / "corpus"), "--benchmark", BENCH, "--router", "knn", "--m", "3",
-                "--group", "strong_to_weak", "--embedding", "minilm", "--save", str(root / "router"), "--json"])
-    assert code == 0
-    return root / "router", root / "corpus", BENCH
-
-
-@pytest.fixture(scope="module")
-def saved(rb_router):
-    from routereval.routers.persist import load_router
-
-    return load_router(rb_router[0])
-
-
-@pytest.fixture(scope="module")
-def real_prompts(rb_router):
-    from routereval.data.store import open_corpus
-
-    return open_corpus(rb_router[1])[rb_router[2]].texts[:8].tolist()
 
 
 def _client(router_dir, **options):
