@@ -426,3 +426,17 @@ def test_module_class_router_loads_only_with_trust_code(rb_router, tmp_path, cli
     with _client(d, trust_code=True) as c:
         r = c.post("/v1/route", json={"prompt": "Which gas do plants absorb?"})
         assert r.status_code == 200 and len(r.json()["scores"]) == 3
+
+
+def test_a_router_fitted_on_other_embeddings_fails_at_start(saved, tmp_path, cli):
+    """Consistent files (checksums match) whose arrays do not fit the encoder: 100-dim train_X_ vs MiniLM's 384."""
+    from routereval.routers import make_router
+    from routereval.routers.persist import save_router
+
+    rng = np.random.default_rng(0)
+    r = make_router("knn", k=3).fit(rng.standard_normal((20, 100)), (rng.random((20, 3)) > 0.5).astype(float))
+    save_router(r, tmp_path / "dim", pool=saved.pool, encoder="minilm")
+    _one_line_error(cli("serve", tmp_path / "dim"), "router.json", "384 features", "expected 100")
+
+    save_router(r, tmp_path / "synth", pool=saved.pool, encoder="synth")
+    _one_line_error(cli("serve", tmp_path / "synth"), "'synth' embeddings", "cannot embed a new prompt")
