@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `routereval serve` sets it: the baseline runs like the server
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WORK = Path(os.environ.get("ROUTEREVAL_BENCH_SERVE_DIR", "/tmp/routereval-bench-serve"))
@@ -128,6 +129,12 @@ def _baseline(prompts: list[str]) -> dict:
     return out
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -199,17 +206,26 @@ def _route_agreement(router: Path, prompts: list[str]) -> dict:
 
 
 def _serve_figures(router: Path, prompts: list[str], *extra: str) -> dict:
+    """Latency and throughput figures of one server, with the CPU time server and client spent per prompt."""
     res: dict = {"load_before": _load()}
     srv = Server(router, *extra)
+
+    def phase(name, n_prompts, fn):
+        s0, c0 = _cpu(srv.proc.pid), time.process_time()
+        out = fn()
+        res[name + "_cpu_ms"] = ((_cpu(srv.proc.pid) - s0) / n_prompts * 1000, (time.process_time() - c0) / n_prompts * 1000)
+        return out
+
     try:
         _latency(srv.base, prompts, 20)  # warm connections and caches
-        lat = [_latency(srv.base, prompts, 200) for _ in range(RUNS)]
+        lat = phase("single", RUNS * 200, lambda: [_latency(srv.base, prompts, 200) for _ in range(RUNS)])
         res["p50"] = statistics.median(x[0] for x in lat)
         res["p99"] = statistics.median(x[1] for x in lat)
-        conc = [asyncio.run(_concurrent(srv.base, prompts, 16, 40)) for _ in range(RUNS)]
+        conc = phase("c16", RUNS * 640, lambda: [asyncio.run(_concurrent(srv.base, prompts, 16, 40)) for _ in range(RUNS)])
         res["c16"] = statistics.median(x["prompts_s"] for x in conc)
         res["c16_p50"] = statistics.median(x["p50"] for x in conc)
-        b32 = [asyncio.run(_concurrent(srv.base, prompts, 1, 12, batch=32)) for _ in range(RUNS)]
+        b32 = phase("b32", RUNS * 384,
+                    lambda: [asyncio.run(_concurrent(srv.base, prompts, 1, 12, batch=32)) for _ in range(RUNS)])
         res["b32"] = statistics.median(x["prompts_s"] for x in b32)
         res["load_after"] = _load()
     finally:
@@ -268,6 +284,15 @@ def main() -> str:
         f"int8 {base['int8']:.0f} prompts/s ({base['int8'] / base['st']:.2f}x), single prompt {base['int8_single_ms']:.1f} ms. "
         f"Server throughput / raw fp32 encoder throughput: 16 clients {fp32['c16'] / base['fp32']:.2f}, batches of 32 "
         f"{fp32['b32'] / base['fp32']:.2f}.",
+        "",
+        "CPU time per prompt (server + client, ms), which contention stretches less than wall time: "
+        + "; ".join(f"{label} fp32 {fp32[k][0]:.1f} + {fp32[k][1]:.1f}, int8 {int8[k][0]:.1f} + {int8[k][1]:.1f}"
+                    for label, k in (("single", "single_cpu_ms"), ("16 clients", "c16_cpu_ms"),
+                                     ("batches of 32", "b32_cpu_ms")))
+        + ". On 2 idle cores the server alone could then do at most about "
+        f"{2000 / fp32['c16_cpu_ms'][0]:.0f} (fp32) / {2000 / int8['c16_cpu_ms'][0]:.0f} (int8) prompts/s with 16 clients and "
+        f"{2000 / fp32['b32_cpu_ms'][0]:.0f} / {2000 / int8['b32_cpu_ms'][0]:.0f} with batches of 32: a bound from CPU "
+        "time, not a measurement.",
         "",
         f"int8 routes like fp32 on {agree['short'][0]:.1%} of {agree['short'][1]} short AlpacaEval prompts and "
         f"{agree['long'][0]:.1%} of {agree['long'][1]} RouterBench ARC prompts (the knn's neighbours move with the "
