@@ -379,7 +379,7 @@ def test_bad_options_and_upstreams_fail_at_start(rb_router, saved, tmp_path, cli
     d = rb_router[0]
     _one_line_error(cli("serve", d, "--cost-weight", "-1"), "--cost-weight")
     _one_line_error(cli("serve", d, "--max-batch", "0"), "--max-batch")
-    _one_line_error(cli("serve", d, "--encoder-backend", "fp8"), "fp32, int8")
+    _one_line_error(cli("serve", d, "--encoder-backend", "fp8"), "fp32, bf16, int8")
     (tmp_path / "bad.toml").write_text("[models.x\n")
     _one_line_error(cli("serve", d, "--upstreams", tmp_path / "bad.toml"), "bad.toml", "not valid TOML")
     (tmp_path / "typo.toml").write_text('[models."gpt-17"]\nbase_url = "http://127.0.0.1:9/v1"\n')
@@ -440,3 +440,18 @@ def test_a_router_fitted_on_other_embeddings_fails_at_start(saved, tmp_path, cli
 
     save_router(r, tmp_path / "synth", pool=saved.pool, encoder="synth")
     _one_line_error(cli("serve", tmp_path / "synth"), "'synth' embeddings", "cannot embed a new prompt")
+
+
+def test_faster_encoder_backends_stay_close_to_fp32(real_prompts):
+    """bf16 and int8 MiniLM on real RouterBench prompts; their route agreement is measured in bench_serve."""
+    from routereval.embed import embed_texts
+    from routereval.serve.encoder import PromptEncoder
+
+    ref = embed_texts(real_prompts, "minilm")
+    np.testing.assert_allclose(PromptEncoder("minilm").load().encode(real_prompts), ref, atol=1e-5)
+    for backend, min_cos in (("bf16", 0.999), ("int8", 0.9)):
+        got = PromptEncoder("minilm", backend=backend).load().encode(real_prompts)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        cos = (got * ref).sum(axis=1)
+        assert cos.min() > min_cos and cos.max() < 1 - 1e-9, (backend, cos)  # close, and really a different computation
