@@ -454,4 +454,5 @@ def test_faster_encoder_backends_stay_close_to_fp32(real_prompts):
         assert got.shape == ref.shape and got.dtype == np.float32
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
         cos = (got * ref).sum(axis=1)
-        assert cos.min() > min_cos and cos.max() < 1 - 1e-9, (backend, cos)  # close, and really a different computation
+        assert cos.min() > min_cos, (backend, cos)
+        assert np.abs(got - ref).max() > 1e-5, backend  # really a different computation
