@@ -35,13 +35,13 @@ from typing import Callable, Iterable
 import numpy as np
 
 from routereval.data.model import Benchmark, Corpus, ModelTable
-from routereval.errors import CorpusError
+from routereval.data.splits import DEFAULT_SPLIT_SEED, load_saved_split, make_split, missing_policy
+from routereval.errors import CorpusError, InputError
 
 SCHEMA_VERSION = 1
 FORMAT = "routereval-corpus"
 MANIFEST = "manifest.json"
 _CELLS_PER_ROW_GROUP = 4_000_000
-DEFAULT_SPLIT_SEED = 42
 
 
 def sha256_file(path: Path) -> str:
@@ -250,9 +250,6 @@ class CorpusWriter:
     @staticmethod
     def _save_default_split(bench: Benchmark, tmp: Path) -> str | None:
         """Store the paper's seed-42 stratified split with the benchmark; None if it has none."""
-        from routereval.errors import InputError
-        from routereval.pools.build import make_split, missing_policy
-
         try:
             policy = missing_policy(bench).name
             given = load_saved_split(bench, DEFAULT_SPLIT_SEED)  # e.g. an official router dataset's
@@ -487,21 +484,6 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
                 binary=False, **common)
         out[name].saved_splits = splits
     return Corpus(models=models, benchmarks=out, path=path)
-
-
-def load_saved_split(bench: Benchmark, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
-    """The split stored with ``bench`` for ``seed`` as (train, val, test, policy), or None.
-
-    ``bench.saved_splits[seed]`` is a stored ``.npz`` file (a corpus opened from disk) or a
-    (train, val, test) tuple given by a reader (policy None: decided when it is stored).
-    """
-    f = getattr(bench, "saved_splits", {}).get(int(seed))
-    if f is None:
-        return None
-    if isinstance(f, tuple):
-        return (*(np.asarray(a, dtype=np.int64) for a in f[:3]), None)
-    with np.load(f, allow_pickle=False) as z:
-        return z["train"], z["val"], z["test"], str(z["policy"])
 
 
 def verify_corpus(path: str | os.PathLike) -> list[str]:
