@@ -28,10 +28,11 @@ def test_cli_json_matches_library(cli, corpus):
     assert r.code == 0, r.err
     out = r.json()
     assert out["benchmark"] == "arc" and out["protocol"] == "clean" and out["missing"]["policy"] == "complete"
-    assert [(p["m"], p["group"]) for p in out["pools"]] == [(m, g) for m in (3, 10)
+    assert out["split"] == "random" and (out["n_train"], out["n_val"], out["n_test"]) == (400, 50, 50)
+    assert [(p["m"], p["group"]) for p in out["results"]] == [(m, g) for m in (3, 10)
                                                             for g in ("all_strong", "all_weak", "strong_to_weak")]
     bench = open_corpus(corpus, benchmarks=["arc"])["arc"]
-    for p in out["pools"]:
+    for p in out["results"]:
         pool = make_pool(bench, m=p["m"], group=p["group"])
         te = pool_scores(bench, pool)[2]
         assert p["models"] == pool.model_names.tolist()
@@ -43,8 +44,8 @@ def test_cli_json_matches_library(cli, corpus):
         paper = make_pool(bench, m=p["m"], group=p["group"], protocol="paper")
         assert p["paper_models"] == paper.model_names.tolist()
         # the paper's pools were chosen on all prompts, test included: their test oracle is never lower on average
-    clean = np.mean([p["oracle"] for p in out["pools"]])
-    leaky = np.mean([p["paper_oracle"] for p in out["pools"]])
+    clean = np.mean([p["oracle"] for p in out["results"]])
+    leaky = np.mean([p["paper_oracle"] for p in out["results"]])
     assert leaky >= clean
 
 

@@ -103,7 +103,9 @@ class Benchmark:
         self._observed_checked = bits is not None  # with bits given, observed=None means complete
         self.cost = None if cost is None else np.asanyarray(cost)
         self.embeddings: dict[str, np.ndarray] = dict(embeddings or {})
-        self.saved_splits: dict[int, object] = {}  # seed -> stored split file (set by open_corpus)
+        # seed or "publisher" -> stored split file (set by open_corpus) or a reader's Split
+        self.saved_splits: dict[int | str, object] = {}
+        self.legacy_splits = False  # opened from a corpus written before named splits (see data.splits)
         if bits is not None:
             self.binary = True
         elif binary is None:

@@ -14,6 +14,8 @@ Layout of a corpus directory::
     embeddings/<name>/<encoder>.npy     optional (n_prompts, dim) float32 prompt embeddings
     splits/<name>/seed-42.npz           the default train/val/test split (prompt indices), so every
                                         router sees the same split whatever numpy draws later
+    splits/<name>/publisher.npz         optional: the split the dataset's publisher shipped
+                                        (train, val, test, seed of a carved val or -1, note)
 
 The Parquet tables are the interchange format (DuckDB reads them as they are); the
 cache is what every hot path uses. Every write goes to a sibling temporary
@@ -35,7 +37,13 @@ from typing import Callable, Iterable
 import numpy as np
 
 from routereval.data.model import Benchmark, Corpus, ModelTable
-from routereval.data.splits import DEFAULT_SPLIT_SEED, load_saved_split, make_split, missing_policy
+from routereval.data.splits import (  # noqa: F401 - load_saved_split: re-exported
+    DEFAULT_SPLIT_SEED,
+    load_saved_split,
+    make_split,
+    missing_policy,
+    publisher_split,
+)
 from routereval.errors import CorpusError, InputError
 
 SCHEMA_VERSION = 1
@@ -184,7 +192,7 @@ class CorpusWriter:
             for enc, emb in bench.embeddings.items():
                 np.save(edir / f"{_safe_name(enc)}.npy", np.ascontiguousarray(emb, dtype=np.float32))
 
-        split_file = self._save_default_split(bench, tmp)
+        splits, publisher = self._save_splits(bench, tmp)
 
         # long-format records, streamed in chunks of model rows
         rdir = tmp / "records" / f"benchmark={bench.name}"
@@ -242,29 +250,39 @@ class CorpusWriter:
             "subsets": bench.subset_names,
             "prompt_offset": offset,
             "embeddings": {enc: f"embeddings/{bench.name}/{_safe_name(enc)}.npy" for enc in bench.embeddings},
-            "splits": {} if split_file is None else {"42": split_file},
+            "splits": splits,
+            "publisher_split": publisher,  # always written: its absence marks a corpus from before named splits
             "mean_score": {
                 "min": float(np.nanmin(means)), "median": float(np.nanmedian(means)), "max": float(np.nanmax(means))},
         }
 
     @staticmethod
-    def _save_default_split(bench: Benchmark, tmp: Path) -> str | None:
-        """Store the paper's seed-42 stratified split with the benchmark; None if it has none."""
+    def _save_splits(bench: Benchmark, tmp: Path) -> tuple[dict[str, str], dict | None]:
+        """Store the paper's seed-42 split and the publisher's split, if any, with the benchmark.
+
+        Returns the manifest's ``splits`` ({"42": file, "publisher": file}) and a summary of the
+        publisher split (None without one).
+        """
+        files: dict[str, str] = {}
+        pub = publisher_split(bench)
         try:
             policy = missing_policy(bench).name
-            given = load_saved_split(bench, DEFAULT_SPLIT_SEED)  # e.g. an official router dataset's
-            if given is not None:
-                train, val, test = given[:3]
-                policy = given[3] or policy
-            else:
-                split = make_split(bench, seed=DEFAULT_SPLIT_SEED)
-                train, val, test = split.train, split.val, split.test
+            split = make_split(bench, seed=DEFAULT_SPLIT_SEED, split="random")
         except InputError:  # too few prompts for an 80/10/10 split
-            return None
-        rel = f"splits/{bench.name}/seed-{DEFAULT_SPLIT_SEED}.npz"
+            split = None
+        if split is not None:
+            rel = f"splits/{bench.name}/seed-{DEFAULT_SPLIT_SEED}.npz"
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            np.savez(tmp / rel, train=split.train, val=split.val, test=split.test, policy=np.array(policy))
+            files[str(DEFAULT_SPLIT_SEED)] = rel
+        if pub is None:
+            return files, None
+        rel = f"splits/{bench.name}/publisher.npz"
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp / rel, train=train, val=val, test=test, policy=np.array(policy))
-        return rel
+        np.savez(tmp / rel, train=pub.train, val=pub.val, test=pub.test,
+                 seed=np.array(-1 if pub.seed is None else pub.seed), note=np.array(pub.note))
+        files["publisher"] = rel
+        return files, {"train": len(pub.train), "val": len(pub.val), "test": len(pub.test), "note": pub.note}
 
     @staticmethod
     def _score_block(bench: Benchmark, start: int, stop: int) -> np.ndarray:
@@ -472,7 +490,7 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
             source=str(path),
             validate=False,
         )
-        splits = {int(seed): path / rel for seed, rel in meta.get("splits", {}).items()}
+        splits = {int(k) if k.isdigit() else k: path / rel for k, rel in meta.get("splits", {}).items()}
         if meta["binary"]:
             obs = cdir / "observed.npy"
             out[name] = Benchmark(
@@ -483,6 +501,7 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
                 name, scores=_expect_shape(np.load(cdir / "scores.npy", mmap_mode="r"), dense, cdir / "scores.npy"),
                 binary=False, **common)
         out[name].saved_splits = splits
+        out[name].legacy_splits = "publisher_split" not in meta  # written before named splits
     return Corpus(models=models, benchmarks=out, path=path)
 
 

@@ -141,19 +141,22 @@ class _Scorer:
 class PoolBuilder:
     """Everything one (benchmark, protocol, split, missing policy) shares between pools.
 
-    Ranks the eligible models once; :meth:`pool` then builds any (m, group).
+    Ranks the eligible models once; :meth:`pool` then builds any (m, group). ``split`` is a
+    :class:`Split` or a name for :func:`make_split` (``auto``, the default, ``publisher``,
+    ``random``).
     """
 
-    def __init__(self, bench: Benchmark, *, protocol: str = "clean", split: Split | None = None,
+    def __init__(self, bench: Benchmark, *, protocol: str = "clean", split: Split | str | None = None,
                  seed: int = 42, missing: str = "auto") -> None:
         self.bench = bench
         self.protocol = _check_protocol(protocol)
         _check_seed(seed)
         self.seed = int(seed)
         self.policy = missing_policy(bench, missing)
+        # the draws continue the seeded stream whatever split is used: a seed changes the pools
         own_split, self._rs_after_split = _split_stream(bench, self.policy.prompts, self.seed)
-        if split is None:  # the split stored with the corpus, when there is one, is the record
-            split = make_split(bench, protocol=protocol, seed=self.seed, missing=missing)
+        if split is None or isinstance(split, str):  # a name: auto (publisher if any), publisher, random
+            split = make_split(bench, protocol=protocol, seed=self.seed, missing=missing, split=split or "auto")
         self.split = split
         if len(self.split.test) == 0 or len(self.split.train) == 0:
             raise InputError(f"benchmark {bench.name!r}: too few prompts ({len(self.policy.prompts)}) for a train/val/test split")
@@ -279,7 +282,7 @@ def _means(bench: Benchmark, rows: np.ndarray, prompts: np.ndarray) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- public API
-def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", split: Split | None = None,
+def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", split: Split | str | None = None,
               seed: int = 42, draw: int = 0, missing: str = "auto") -> Pool:
     """One candidate pool of ``bench``.
 
@@ -294,7 +297,8 @@ def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", 
     protocol
         ``clean`` (choose on train+val) or ``paper`` (the reference: all prompts).
     split
-        The split to evaluate on (default: :func:`make_split` with ``seed``). The random
+        The split to evaluate on, or its name for :func:`make_split` (default ``auto``: the
+        publisher's when the benchmark has one, else the seeded random split). The random
         stream of the draws is always the reference's (seed, then the split shuffles).
     seed
         Seed of the split and the draws.
@@ -314,17 +318,18 @@ def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", 
 
 
 def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterable[str] = PAPER_GROUPS,
-               protocol: str = "clean", seed: int = 42, missing: str = "auto", skip_too_large: bool = False) -> list[Pool]:
+               protocol: str = "clean", seed: int = 42, missing: str = "auto", skip_too_large: bool = False,
+               split: Split | str | None = None) -> list[Pool]:
     """Every pool of ``bench`` for ``ms`` x ``groups``, in that (the reference's) order.
 
     Each strong_to_weak pool uses the reference's stream position for its m (see
     :meth:`PoolBuilder.draw_picks`), so the paper protocol's pools equal the reference's.
     ``skip_too_large`` leaves out (m, group) pairs with too few eligible models instead of
-    raising.
+    raising. ``split`` as in :func:`make_pool`.
     """
     groups = [_check_group(g) for g in groups]
     ms = [_check_m(m) for m in ms]
-    b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing)
+    b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     out = []
     for m in ms:
         for g in groups:

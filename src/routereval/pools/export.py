@@ -51,8 +51,10 @@ def choose_embedding(bench: Benchmark, embedding: str | None = None) -> str | No
 
 
 def router_dataset(bench: Benchmark, *, protocol: str = "clean", seed: int = 42, missing: str = "auto",
-                   embedding: str | None = None) -> tuple[dict, list[str]]:
+                   embedding: str | None = None, split: str = "auto") -> tuple[dict, list[str]]:
     """The official router-dataset dict of ``bench`` and notes on what was left empty.
+
+    ``split``: ``auto`` (the publisher's when the benchmark has one), ``publisher`` or ``random``.
 
     Returns
     -------
@@ -60,7 +62,7 @@ def router_dataset(bench: Benchmark, *, protocol: str = "clean", seed: int = 42,
         The nested dict (see the module docstring) and one line per skipped entry.
     """
     emb_name = choose_embedding(bench, embedding)
-    b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing)
+    b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     sp = b.split
     notes: list[str] = []
     out: dict = {}
@@ -98,9 +100,11 @@ def router_dataset(bench: Benchmark, *, protocol: str = "clean", seed: int = 42,
 
 
 def export_router_dataset(bench: Benchmark, out_dir: str | os.PathLike, *, protocol: str = "clean", seed: int = 42,
-                          missing: str = "auto", embedding: str | None = None) -> tuple[Path, list[str]]:
+                          missing: str = "auto", embedding: str | None = None,
+                          split: str = "auto") -> tuple[Path, list[str]]:
     """Write ``out_dir/<bench>_router_dataset.pkl`` atomically; returns its path and the notes."""
-    data, notes = router_dataset(bench, protocol=protocol, seed=seed, missing=missing, embedding=embedding)
+    data, notes = router_dataset(bench, protocol=protocol, seed=seed, missing=missing, embedding=embedding,
+                                 split=split)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a directory")
