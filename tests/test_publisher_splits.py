@@ -21,6 +21,8 @@ from routereval.data.splits import carve_val, make_split, publisher_split
 from routereval.errors import InputError
 from routereval.pools import make_pools
 
+from test_import_errors import LONG as LONG_SPEC
+
 ROOT = Path(__file__).resolve().parents[1]
 RB_FILES = {"routerbench.arc-challenge": "arc_challenge", "routerbench.winogrande": "winograde",
             "routerbench.mbpp": "mbpp"}
@@ -195,16 +197,7 @@ def test_split_random_reproduces_the_seeded_splits_and_pools_recorded_before(tmp
 
 
 # --------------------------------------------------------------------------- specs: columns and file labels
-LONG = """
-[[benchmark]]
-name = "b"
-format = "long"
-path = "records.csv"
-model = "model"
-prompt = "prompt"
-score = "score"
-subset = "subset"
-"""
+LONG = LONG_SPEC + 'subset = "subset"\n'
 
 
 def _long_records(tmp_path: Path, labels: dict[int, str] | None = None, n_prompts: int = 40,

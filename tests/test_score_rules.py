@@ -12,6 +12,8 @@ import pytest
 
 from routereval.data.store import open_corpus
 
+from test_import_errors import LONG
+
 SCORES_JSON = """
 [[benchmark]]
 name = "mc"
@@ -20,15 +22,6 @@ path = "records.json"
 prompt = "id"
 """
 
-LONG = """
-[[benchmark]]
-name = "b"
-format = "long"
-path = "records.csv"
-model = "model"
-prompt = "prompt"
-score = "score"
-"""
 
 
 def _routerdc_like(tmp_path: Path, n: int = 60) -> np.ndarray:

@@ -338,4 +338,5 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
             "params": dict(params or {})}
     save = save_router(r, save, pool=pool_doc, encoder=cell.embedding, metadata=meta,
                 spec=router if ":" in router else router_spec(r))
-    return {"path": str(save), "router": router, "pool": pool_doc, "encoder": cell.embedding, "metadata": meta}
+    return {"path": str(save), "router": router, "split": pool.split.name, "split_note": pool.split.note,
+            "pool": pool_doc, "encoder": cell.embedding, "metadata": meta}
