@@ -325,3 +325,18 @@ def test_data_info_lists_splits(cli, rb):
     assert b["splits"] == ["publisher", "random"] and b["publisher_split"]["test"] == 128
     text = cli("data", "info", rb)
     assert "routerbench.mbpp: publisher split 269/30/128" in text.out
+
+
+def test_prompt_split_labels_take_the_latest_label_of_each_prompt():
+    from routereval.sources.tabular import prompt_split_labels
+
+    rng = np.random.default_rng(3)
+    pcode = rng.integers(0, 50, 400)
+    labels = rng.choice(np.array(["train", "val", "test"], dtype=object), 400, p=[0.7, 0.1, 0.2])
+    got, conflicts = prompt_split_labels(labels, pcode, 50)
+    rank = {"train": 0, "val": 1, "test": 2}
+    for j in range(50):  # naive: the highest-ranked label among the prompt's records
+        mine = [labels[i] for i in range(400) if pcode[i] == j]
+        if mine:
+            assert got[j] == max(mine, key=rank.get)
+    assert conflicts == sum(len({labels[i] for i in range(400) if pcode[i] == j}) > 1 for j in range(50))

@@ -501,8 +501,9 @@ def prompt_split_labels(record_labels: np.ndarray, pcode: np.ndarray, n_prompts:
     labels, conflicts
         (n_prompts,) object array of labels; how many prompts had several.
     """
-    order = {lab: i for i, lab in enumerate(SPLIT_LABELS)}
-    code = np.fromiter((order[v] for v in record_labels.tolist()), dtype=np.int64, count=len(record_labels))
+    names = np.array(SPLIT_LABELS)  # precedence order; the labels were checked against it
+    by_name = np.argsort(names)
+    code = by_name[np.searchsorted(names[by_name], record_labels.astype(str))]
     hi = np.full(n_prompts, -1, dtype=np.int64)
     lo = np.full(n_prompts, len(SPLIT_LABELS), dtype=np.int64)
     np.maximum.at(hi, pcode, code)
