@@ -317,3 +317,16 @@ def test_paper_defaults_are_the_reference_scripts_settings():
     assert (km.k, km.n_init, km.random_state) == (3, 1, 0)  # cluster.py --seed 0, whatever the cell's seed
     assert make_router_from("kmeans", None, seed=7).random_state == 7
     assert make_router_from("kmeans", {"random_state": 5}, seed=7, protocol="paper").random_state == 5
+    # LinearR / MLPR: test_router.py:20,22 (train.py: Adam, weight decay 0, no validation set)
+    lin = make_router_from("linear", None, seed=7, protocol="paper")
+    assert (lin.lr, lin.max_epochs, lin.batch_size, lin.weight_decay, lin.patience) == (0.01, 10, 1, 0.0, None)
+    mlp = make_router_from("mlp", None, seed=7, protocol="paper")
+    assert (mlp.hidden_size, mlp.lr, mlp.max_epochs, mlp.batch_size, mlp.patience) == (256, 1e-4, 100, 1, None)
+    assert make_router_from("mlp", None, seed=7).patience == 5  # the clean protocol keeps early stopping
+    # MLC: roberta_MLC.py's Trainer settings
+    mlc = make_router_from("mlc", None, seed=7, protocol="paper")
+    assert (mlc.epochs, mlc.batch_size, mlc.lr, mlc.weight_decay, mlc.warmup_steps, mlc.max_grad_norm,
+            mlc.max_length) == (10, 10, 5e-5, 0.01, 500, 1.0, 512)
+    # PRknn k=5 (test_router.py:12) and r_o(0.5) (test_router.py:18) are the plain defaults
+    assert make_router_from("knn", None, seed=7, protocol="paper").k == 5
+    assert make_router_from("mix", None, seed=7, protocol="paper").p == 0.5
