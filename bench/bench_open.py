@@ -4,7 +4,9 @@ Every measurement runs in a fresh subprocess and reports its own VmHWM (peak RSS
 exec), median of 3 runs. The full corpus (``synth --scale full --seed 0``) is written
 under a temporary directory by this version (prompts.parquet: one row group per
 benchmark); a hard-linked copy whose prompts.parquet is rewritten as one row group stands
-for a corpus written before the change. Baseline, in the same run: the reads the previous
+for a corpus written before the change, and a copy with every text repeated 20 times
+(~3.7 kB a prompt, the size of the reference's few-shot prompts) shows how the previous read
+grows with the texts. Baseline, in the same run: the reads the previous
 ``open_corpus`` made (``read_table`` of models.parquet, the whole prompts.parquet with its
 text column, then the benchmark's slice as Python lists). Targets (issue 7): opening one
 benchmark of the full corpus under 150 MB; a sweep worker (open + ``prepare_cell`` with the
@@ -79,6 +81,20 @@ def _median(mode: str, path: Path, name: str, n: int = 3) -> dict:
     return out
 
 
+def _lengthen_texts(src: Path, dst: Path, *, times: int) -> None:
+    """``src`` prompts.parquet with every text repeated ``times`` times, one row group per benchmark."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(src) as pf, pq.ParquetWriter(dst, pf.schema_arrow, compression="zstd") as pw:
+        for i in range(pf.num_row_groups):
+            t = pf.read_row_group(i)
+            text = pc.binary_join_element_wise(*([t.column("text")] * times), pa.scalar(" "))
+            t = t.set_column(t.schema.get_field_index("text"), "text", text)
+            pw.write_table(t, row_group_size=t.num_rows)
+
+
 def _baseline_imports() -> float:
     code = _PEAK + "import numpy, pyarrow.parquet, routereval.data.store\nprint(peak_mb())"
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
@@ -99,6 +115,10 @@ def main() -> str:
         (old / "prompts.parquet").unlink()
         pq.write_table(one, old / "prompts.parquet", compression="zstd")
         groups = pq.ParquetFile(new / "prompts.parquet").metadata.num_row_groups
+        # few-shot-sized texts (the reference's prompt files hold ~1.6 GB of text): each text x20
+        long = tmp / "full_long_texts"
+        shutil.copytree(new, long, copy_function=os.link)
+        _lengthen_texts(new / "prompts.parquet", long / "prompts.parquet", times=20)
         imports = _baseline_imports()
         rows = []
         base = _median("previous", new, "gsm8k")
@@ -107,6 +127,11 @@ def main() -> str:
                                   ("same, corpus with one row group (written before)", "open", old),
                                   ("open + read `bench.texts` (gsm8k)", "open+texts", new)):
             rows.append((label, _median(mode, path, "gsm8k"), base))
+        long_base = _median("previous", long, "gsm8k")
+        rows.append(("previous reads, texts x20 (~3.7 kB a prompt)", long_base, None))
+        for label, mode in (("`open_corpus(benchmarks=['gsm8k'])`, texts x20", "open"),
+                            ("open + read `bench.texts`, texts x20", "open+texts")):
+            rows.append((label, _median(mode, long, "gsm8k"), long_base))
         workers = []
         for name in ("mmlu", "hellaswag", "mmlu_pro"):
             for protocol in ("paper", "clean"):
