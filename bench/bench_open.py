@@ -118,6 +118,7 @@ def main() -> str:
         # few-shot-sized texts (the reference's prompt files hold ~1.6 GB of text): each text x20
         long = tmp / "full_long_texts"
         shutil.copytree(new, long, copy_function=os.link)
+        (long / "prompts.parquet").unlink()  # a hard link: writing through it would change the original
         _lengthen_texts(new / "prompts.parquet", long / "prompts.parquet", times=20)
         imports = _baseline_imports()
         rows = []
