@@ -199,3 +199,20 @@ def test_mlc_wants_texts(mmlu_texts):
     with pytest.raises(ParameterError, match="'encoder' parameter of mlc must be a local encoder directory"):
         make_router("mlc", encoder="/nonexistent").fit(texts, Y)
     assert make_router("mlc").input_kind == "text"
+
+
+def test_mlc_warmup_steps_and_gradient_clipping_shrink_the_first_step(mmlu_texts):
+    """The reference's Trainer settings act: warmup_steps=500 makes step 1's rate lr / 500, and a
+    gradient clipped to a tiny norm (below Adam's eps) barely moves the weights."""
+    texts, Y = mmlu_texts
+    kw = dict(max_steps=1, batch_size=4, max_length=16, lr=1e-3, random_state=0)
+
+    def moved(**extra):
+        return make_router("mlc", **{**kw, **extra}).fit(texts[:8], Y[:8]).weights_
+
+    start = moved(lr=1e-30)  # the initial weights (the same seed draws the same head)
+    full = np.linalg.norm(moved(warmup_steps=0) - start)
+    warm = np.linalg.norm(moved(warmup_steps=500) - start)
+    clipped = np.linalg.norm(moved(warmup_steps=0, max_grad_norm=1e-12) - start)
+    assert full > 0 and warm == pytest.approx(full / 500, rel=0.05)
+    assert clipped < full / 100
