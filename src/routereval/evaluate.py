@@ -72,8 +72,9 @@ def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int, pro
     """The router ``spec`` with ``params``, validated now (before any slow work).
 
     ``random_state`` defaults to ``seed`` when the router has one and it was not given; under
-    ``protocol="paper"`` the router's ``paper_defaults`` (knn: ``tie_break="first"``, the
-    reference's argmax) replace its defaults for parameters not given.
+    ``protocol="paper"`` the router's ``paper_defaults`` (the reference scripts' settings: knn
+    ``tie_break="first"``, kmeans ``n_init=1, random_state=0``, linear/mlp batch 1 without early
+    stopping, ...) replace its defaults for parameters not given.
     """
     from routereval.routers.base import get_router_class, make_router
 
@@ -258,7 +259,8 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
         The pool (see :func:`routereval.pools.make_pool`); ``seed`` also seeds the split, the
         router's ``random_state`` (unless given in ``params``) and the bootstrap. Under
         ``protocol="paper"`` a router's ``paper_defaults`` apply to parameters not given
-        (knn breaks ties like the reference: ``tie_break="first"``).
+        (the reference scripts' settings: knn ``tie_break="first"``, kmeans ``n_init=1,
+        random_state=0``, linear/mlp batch 1 without early stopping, ...).
     split
         ``auto`` (the publisher's split when the benchmark has one, else the seeded random
         split), ``publisher`` or ``random``; a seed never changes the publisher split.

@@ -114,7 +114,8 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the draws.")] = 42,
         draws: Annotated[int, typer.Option("--draws", help="Seeded draws of each random pool.")] = 1,
         export: Annotated[Optional[Path], typer.Option(
-            "--export-router-dataset", help="Also write DIR/<bench>_router_dataset.pkl in the official structure.")] = None,
+            "--export-router-dataset", help="Also write DIR/<scenario>_router_dataset.pkl (the reference's file name, e.g. "
+                 "harness_truthfulqa_mc_0_router_dataset.pkl) in the official structure.")] = None,
         embedding: Annotated[Optional[str], typer.Option(
             "--embedding", help="Stored embedding for the export (default official/RoBERTa, else synth, else the first).")] = None,
         split: ui.SplitOpt = None,
