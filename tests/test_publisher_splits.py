@@ -267,7 +267,7 @@ def test_carve_val_is_stratified_seeded_and_a_partition():
 
 @pytest.mark.parametrize("extra, labels, match", [
     ('split = "split"\n', "dev", "records.csv: row 17: column 'split': split label 'dev'; expected one of: train, val, test"),
-    ('split = "split"\n', "train", "benchmark 'b': the publisher split column 'split' has no test prompts"),
+    ('split = "split"\n', "train", "records.csv: benchmark 'b': the publisher split (column 'split') has no test prompts"),
     ("val_fraction = 0.1\n", None, "key 'val_fraction' is only used with a publisher split"),
     ('split = "split"\nval_fraction = 1.0\n', "test", "key 'val_fraction' is 1.0; expected a number in [0, 1)"),
     ('split = "split"\nsplit_seed = -1\n', "test", "key 'split_seed' is -1; expected an integer in [0, 2**32 - 1]"),
@@ -288,6 +288,8 @@ def test_bad_publisher_split_specs_are_one_line_exit_2(cli, tmp_path, extra, lab
     ('[{file = "records.csv", split = "training"}]', "path entry 1 is {'file': 'records.csv', 'split': 'training'}"),
     ('[{file = "records.csv", split = "train"}, "records.csv"]', "path entry 2 has no split label but others do"),
     ('[{file = "records.csv"}]', "expected a file name or a table {file = \"...\", split = \"train\"}"),
+    ('[{file = "records.csv", split = "train"}]',
+     "records.csv: benchmark 'b': the publisher split (per-file labels) has no test prompts"),
 ])
 def test_bad_file_labels_are_one_line_exit_2(cli, tmp_path, path, match):
     _long_records(tmp_path)

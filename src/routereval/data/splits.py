@@ -336,7 +336,8 @@ def carve_val(bench: Benchmark, train: np.ndarray, *, fraction: float = DEFAULT_
 
 
 def publisher_split_from_labels(bench: Benchmark, labels: np.ndarray, *, val_fraction: float = DEFAULT_VAL_FRACTION,
-                                seed: int = DEFAULT_SPLIT_SEED, conflicts: int = 0, source: str = "") -> Split:
+                                seed: int = DEFAULT_SPLIT_SEED, conflicts: int = 0, source: str = "",
+                                file: str | None = None) -> Split:
     """The publisher split of ``bench`` from one label per prompt.
 
     Parameters
@@ -353,6 +354,8 @@ def publisher_split_from_labels(bench: Benchmark, labels: np.ndarray, *, val_fra
         train < val < test by the reader); said in the note.
     source
         Where the labels came from (a column, the files), for the note.
+    file
+        The data file(s) the labels were read from, named by an error.
 
     Returns
     -------
@@ -364,11 +367,11 @@ def publisher_split_from_labels(bench: Benchmark, labels: np.ndarray, *, val_fra
     bad = np.flatnonzero(~np.isin(labels, np.array(SPLIT_LABELS, dtype=object)))
     if bad.size:
         raise InputError(f"benchmark {bench.name!r}: prompt {bench.prompt_ids[bad[0]]!r} has split label "
-                         f"{labels[bad[0]]!r}; expected one of: {', '.join(SPLIT_LABELS)}")
+                         f"{labels[bad[0]]!r}; expected one of: {', '.join(SPLIT_LABELS)}", file=file)
     for lab in ("train", "test"):
         if not len(parts[lab]):
-            raise InputError(f"benchmark {bench.name!r}: the publisher split {source} has no {lab} prompts; "
-                             "expected train and test prompts (val is optional)")
+            raise InputError(f"benchmark {bench.name!r}: the publisher split ({source or 'labels'}) has no {lab} "
+                             "prompts; expected train and test prompts (val is optional)", file=file)
     note = f"the publisher's split ({source})" if source else "the publisher's split"
     carved_seed = None
     if not len(parts["val"]) and val_fraction > 0:

@@ -506,7 +506,7 @@ def _assemble(name: str, rec: Records, spec: dict, prompts: PromptTable | None, 
         how = f"column {spec['split']!r}" if "split" in spec else "per-file labels"
         bench.saved_splits["publisher"] = publisher_split_from_labels(
             bench, labels, val_fraction=float(spec.get("val_fraction", DEFAULT_VAL_FRACTION)),
-            seed=int(spec.get("split_seed", DEFAULT_SPLIT_SEED)), conflicts=conflicts, source=how)
+            seed=int(spec.get("split_seed", DEFAULT_SPLIT_SEED)), conflicts=conflicts, source=how, file=source)
     return bench
 
 
