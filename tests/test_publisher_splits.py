@@ -342,3 +342,38 @@ def test_prompt_split_labels_take_the_latest_label_of_each_prompt():
         if mine:
             assert got[j] == max(mine, key=rank.get)
     assert conflicts == sum(len({labels[i] for i in range(400) if pcode[i] == j}) > 1 for j in range(50))
+
+
+# --------------------------------------------------------------------------- scores-json (RouterDC, LLMRouter)
+def _scores_json_files(tmp_path: Path) -> dict[str, list[str]]:
+    """RouterDC-style files, one per split: the probability of the answer when right, else 0."""
+    rng = np.random.default_rng(5)
+    ids = {"train": [f"q{j}" for j in range(70)], "test": [f"q{j}" for j in range(70, 100)]}
+    for part, qs in ids.items():
+        rows = [{"id": q, "question": f"question {q}?", "task": "ab"[int(q[1:]) % 2], "part": part,
+                 "scores": {f"m{i}": float(rng.uniform(0.1, 1) if rng.random() < 0.3 + 0.2 * i else 0)
+                            for i in range(4)}} for q in qs]
+        (tmp_path / f"mc_{part}.json").write_text(json.dumps(rows))
+    return ids
+
+
+@pytest.mark.parametrize("how", ["files", "key"])
+def test_scores_json_publisher_split_per_file_or_per_row(cli, tmp_path, how):
+    ids = _scores_json_files(tmp_path)
+    path = ('[{file = "mc_train.json", split = "train"}, {file = "mc_test.json", split = "test"}]' if how == "files"
+            else '["mc_train.json", "mc_test.json"]\nsplit = "part"')
+    r, out = _import(cli, tmp_path, '[[benchmark]]\nname = "mc"\nformat = "scores-json"\nprompt = "id"\n'
+                                    f'subset = "task"\nscore_rule = "nonzero"\npath = {path}\n')
+    assert r.code == 0, r.err
+    bench = open_corpus(out)["mc"]
+    assert bench.binary
+    for seed in (42, 3):
+        sp = make_split(bench, seed=seed)
+        got = {part: set(bench.prompt_ids[getattr(sp, part)].tolist()) for part in ("train", "val", "test")}
+        assert sp.name == "publisher" and got["test"] == set(ids["test"])
+        assert got["train"] | got["val"] == set(ids["train"]) and not got["train"] & got["val"]
+        assert len(got["val"]) == 8  # per task: round(0.1 x 35) = 4
+    res = cli("eval", out, "-b", "mc", "-r", "knn", "--m", "3", "-g", "random", "--embedding", "tfidf",
+              "--n-boot", "10", "--json")
+    assert res.code == 0, res.err
+    assert res.json()["split"] == "publisher" and res.json()["n_test"] == 30
