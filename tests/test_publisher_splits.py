@@ -163,6 +163,9 @@ def test_a_corpus_written_before_named_splits_keeps_its_imported_split(cli, tmp_
         sp = make_split(bench, seed=seed)
         assert sp.name == "publisher" and "before named splits" in sp.note
         np.testing.assert_array_equal(np.sort(sp.test), np.sort(si["test_indices"]))
+    # data info says so too: the split eval will use by default is listed
+    info = cli("data", "info", corpus, "--json").json()["benchmarks"]["custom_rd"]
+    assert info["splits"] == ["publisher", "random"] and info["publisher_split"]["test"] == len(si["test_indices"])
     # and its random split is the seeded one, not the imported one
     fresh = make_split(open_corpus(tmp_path / "corpus")["custom_rd"], seed=42, split="random")
     np.testing.assert_array_equal(make_split(bench, seed=42, split="random").test, fresh.test)
