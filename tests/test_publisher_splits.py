@@ -380,3 +380,15 @@ def test_scores_json_publisher_split_per_file_or_per_row(cli, tmp_path, how):
               "--n-boot", "10", "--json")
     assert res.code == 0, res.err
     assert res.json()["split"] == "publisher" and res.json()["n_test"] == 30
+
+
+@pytest.mark.parametrize("stored, split", [("publisher.npz", "publisher"), ("seed-42.npz", "random")])
+def test_a_damaged_stored_split_is_one_line_exit_2(cli, rb, tmp_path, stored, split):
+    corpus = tmp_path / "rb"
+    shutil.copytree(rb, corpus)
+    f = corpus / "splits" / "routerbench.mbpp" / stored
+    f.write_bytes(f.read_bytes()[:100])  # truncated
+    r = cli("eval", corpus, "-b", "routerbench.mbpp", "-r", "random", "--m", "3", "-g", "all_strong",
+            "--embedding", "tfidf", "--n-boot", "10", "--split", split)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert r.err.startswith(f"error: {f}: cannot read this stored split") and "data verify" in r.err

@@ -22,7 +22,7 @@ import numpy as np
 
 from routereval.data import bits as _bits
 from routereval.data.model import Benchmark
-from routereval.errors import InputError
+from routereval.errors import CorpusError, InputError
 
 PROTOCOLS = ("clean", "paper")
 MISSING_POLICIES = ("auto", "models", "prompts")
@@ -398,10 +398,10 @@ def publisher_split(bench: Benchmark) -> Split | None:
     if isinstance(f, Split):
         return f
     if f is not None:
-        with np.load(f, allow_pickle=False) as z:
-            seed = int(z["seed"]) if int(z["seed"]) >= 0 else None
-            return Split(*(z[k].astype(np.int64) for k in ("train", "val", "test")), seed=seed,
-                         name="publisher", note=str(z["note"]))
+        z = _read_split_file(f, ("train", "val", "test", "seed", "note"))
+        seed = int(z["seed"]) if int(z["seed"]) >= 0 else None
+        return Split(*(z[k].astype(np.int64) for k in ("train", "val", "test")), seed=seed,
+                     name="publisher", note=str(z["note"]))
     if getattr(bench, "legacy_splits", False):
         bench.legacy_splits = False  # decided once per opened benchmark
         stored = load_saved_split(bench, DEFAULT_SPLIT_SEED)
@@ -433,5 +433,17 @@ def load_saved_split(bench: Benchmark, seed: int) -> tuple[np.ndarray, np.ndarra
         return None
     if isinstance(f, tuple):
         return (*(np.asarray(a, dtype=np.int64) for a in f[:3]), None)
-    with np.load(f, allow_pickle=False) as z:
-        return z["train"], z["val"], z["test"], str(z["policy"])
+    z = _read_split_file(f, ("train", "val", "test", "policy"))
+    return z["train"], z["val"], z["test"], str(z["policy"])
+
+
+def _read_split_file(f, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of a stored split file; a damaged file is a :class:`CorpusError`, not a traceback."""
+    import zipfile
+
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            return {k: z[k] for k in keys}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise CorpusError(f"{f}: cannot read this stored split ({type(e).__name__}); the corpus is damaged "
+                          "(run 'routereval data verify')") from None
