@@ -94,7 +94,7 @@ ProtoOpt = Annotated[Protocol, typer.Option("--protocol", help="clean: choose on
 EmbOpt = Annotated[Optional[str], typer.Option("--embedding", "-e",
                                                help="Encoder: synth/official/<name>, minilm, tfidf or a local directory "
                                                     "(default: stored 'synth' if any, else minilm).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the split, pool draws, router and bootstrap.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random split (never of a publisher split), pool draws, router and bootstrap.")]
 
 
 def eval_cmd(
