@@ -241,11 +241,13 @@ class _BCERouter(Router):
         return np.hstack(parts).astype(np.float64)
 
     def posterior_model(self, X_anchor: np.ndarray, y_anchor: np.ndarray, *, weights: np.ndarray | None = None,
-                        prior_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                        prior_scale: float = 1.0, offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mode (p,) and Laplace covariance (p, p) of a new model's vector from its anchor answers.
 
         The prior is the fitted pool's population (:func:`~routereval.routers.newmodel.population_prior`),
-        its covariance scaled by ``prior_scale`` (large: closer to maximum likelihood).
+        its covariance scaled by ``prior_scale`` (large: closer to maximum likelihood). ``weights`` (k,)
+        weigh the answers' likelihood terms; ``offsets`` (k,) are added to the anchors' logits (the
+        prompts' residual difficulties, see :mod:`routereval.coldstart.calibrate`).
         """
         from routereval.routers.newmodel import check_answers, map_logistic, population_prior
 
@@ -255,6 +257,11 @@ class _BCERouter(Router):
             raise ParameterError(f"prior_scale must be a positive finite float. Got {prior_scale!r}.")
         X, y, w = check_answers(X_anchor, y_anchor, n_features=self.n_features_in_, weights=weights)
         Z, o = self.model_design(X)
+        if offsets is not None:
+            offsets = np.asarray(offsets, dtype=np.float64)
+            if offsets.shape != o.shape or not np.isfinite(offsets).all():
+                raise InputError(f"offsets must be {len(o)} finite numbers, one per anchor")
+            o = o + offsets
         mean, cov = population_prior(self.model_vectors())
         return map_logistic(Z, o, y, mean, cov * float(prior_scale), weights=w)
 
@@ -276,14 +283,15 @@ class _BCERouter(Router):
         return self
 
     def add_model(self, name: str, X_anchor: np.ndarray, y_anchor: np.ndarray, *, weights: np.ndarray | None = None,
-                  prior_scale: float = 1.0) -> "_BCERouter":
+                  prior_scale: float = 1.0, offsets: np.ndarray | None = None) -> "_BCERouter":
         """Add a model from its scores ``y_anchor`` (k,) in [0, 1] on anchor prompts ``X_anchor`` (k, d).
 
         The prompt-side parameters stay fixed; the new model's vector is the posterior mode of a
         logistic regression on its answers with the fitted population of models as a Gaussian
         prior, so that a handful of answers already gives a sensible model (a population-average
         one, pulled towards the answers). ``route`` then chooses among m + 1 models; the new one
-        is the last. Returns ``self``.
+        is the last. ``weights``, ``prior_scale`` and ``offsets`` as in :meth:`posterior_model`.
+        Returns ``self``.
         """
         if not self._model_axes:
             return super().add_model(name, X_anchor, y_anchor)
@@ -292,7 +300,7 @@ class _BCERouter(Router):
             raise InputError(f"the new model's name must be a non-empty string. Got {name!r}.")
         if name in getattr(self, "added_models_", []):
             raise InputError(f"a model named {name!r} was already added to this router")
-        phi, _ = self.posterior_model(X_anchor, y_anchor, weights=weights, prior_scale=prior_scale)
+        phi, _ = self.posterior_model(X_anchor, y_anchor, weights=weights, prior_scale=prior_scale, offsets=offsets)
         return self.append_model_vector(phi, name)
 
     def select_models(self, models: np.ndarray) -> "_BCERouter":
