@@ -35,7 +35,8 @@ from routereval.errors import InputError, ParameterError
 PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low", "high",
             "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "mu_added",
-            "mu_upper", "mu_lower", "add_ms")
+            "mu_upper", "mu_lower", "mu_full", "add_ms")
+MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
 
 
 @dataclass
@@ -283,6 +284,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                 mu_lower = mu_of(base, others)
                 y_tr = S_tr[:, h].astype(np.float64)
                 true = float(Y_te_pool[:, h].mean())
+                # the same prompt side with the model fitted on all its train answers: what anchors approximate
+                phi_all, _ = map_logistic(F.Z_train, F.o_train, y_tr, *F.prior)
+                mu_full = mu_of(copy.copy(base).append_model_vector(phi_all, names[h]), np.r_[others, h])
                 for method in methods:
                     for s in range(seeds):
                         for k, pos, w in _anchor_runs(F, method, ks, s, y_tr, subsets):
@@ -303,7 +307,8 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                                 "covered": bool(est.low <= true <= est.high), "abs_error": abs(est.mean - true),
                                 "anchor_mean": est.anchor_mean, "plain_mean": plain, "plain_error": abs(plain - true),
                                 "pirt": est.pirt, "lam": est.lam, "mu_added": mu_added,
-                                "mu_upper": upper_mu[mode], "mu_lower": mu_lower, "add_ms": add_ms})
+                                "mu_upper": upper_mu[mode], "mu_lower": mu_lower, "mu_full": mu_full,
+                                "add_ms": add_ms})
             if progress is not None:
                 progress("coldstart", step + 1, total)
     add = np.asarray(timings["add_ms"]) if timings["add_ms"] else np.zeros(1)
@@ -319,20 +324,31 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     return StudyResult(rows, meta)
 
 
-def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _recovered(rs: list[dict[str, Any]], upper: str, min_gain: float) -> tuple[float | None, int]:
+    """sum(mu_added - mu_lower) / sum(mu_upper - mu_lower) over the rows of models whose removal costs at least
+    ``min_gain`` (below it the difference is refit noise); None when no model matters. Also the number of such models."""
+    keep = [r for r in rs if r[upper] - r["mu_lower"] >= min_gain]
+    gain = sum(r[upper] - r["mu_lower"] for r in keep)
+    got = sum(r["mu_added"] - r["mu_lower"] for r in keep)
+    return (got / gain if keep else None), len({r["model"] for r in keep})
+
+
+def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list[dict[str, Any]]:
     """One line per (benchmark, pretrain, method, k): errors, coverage, routing µ and the share of the gain recovered.
 
-    ``recovered`` is ``sum(mu_added - mu_lower) / sum(mu_upper - mu_lower)`` over held-out
-    models and seeds (a ratio of sums: models whose removal costs nothing do not blow it up);
-    None when the upper bound gains nothing over the lower.
+    ``recovered`` is ``sum(mu_added - mu_lower) / sum(mu_upper - mu_lower)`` over the held-out
+    models whose full refit gains at least ``min_gain`` over the pool without them (removing a
+    model the router never picks changes µ only by the noise of refitting; those models are
+    left out) and their seeds; ``n_matter`` counts them. ``recovered_full`` is the same against
+    ``mu_full`` (the same prompt side, the model fitted on all its train answers).
     """
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["benchmark"], r["pretrain"], r["method"], r["k"]), []).append(r)
     out = []
     for (b, pre, method, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3])):
-        gain = sum(r["mu_upper"] - r["mu_lower"] for r in rs)
-        got = sum(r["mu_added"] - r["mu_lower"] for r in rs)
+        rec, n_matter = _recovered(rs, "mu_upper", min_gain)
+        rec_full, n_full = _recovered(rs, "mu_full", min_gain)
         out.append({
             "benchmark": b, "pretrain": pre, "method": method, "k": k, "n": len(rs),
             "mae": float(np.mean([r["abs_error"] for r in rs])),
@@ -341,7 +357,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "mu_added": float(np.mean([r["mu_added"] for r in rs])),
             "mu_upper": float(np.mean([r["mu_upper"] for r in rs])),
             "mu_lower": float(np.mean([r["mu_lower"] for r in rs])),
-            "recovered": (got / gain) if gain > 1e-12 else None,
+            "mu_full": float(np.mean([r["mu_full"] for r in rs])),
+            "recovered": rec, "n_matter": n_matter, "recovered_full": rec_full, "n_matter_full": n_full,
             "add_ms": float(np.median([r["add_ms"] for r in rs])),
         })
     return out
