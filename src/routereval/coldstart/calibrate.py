@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from routereval.routers.linear import sigmoid as _sigmoid
+
 
 @dataclass(frozen=True)
 class ItemCalibration:
@@ -47,9 +49,6 @@ def expected_logit_scale(spread: float) -> float:
     """``1 / sqrt(1 + pi s^2 / 8)``: ``E sigmoid(eta + N(0, s^2)) ~= sigmoid(eta * scale)``."""
     return 1.0 / math.sqrt(1.0 + math.pi * max(float(spread), 0.0) / 8.0)
 
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def item_deltas(eta: np.ndarray, Y: np.ndarray, spread: float, *, n_iter: int = 8) -> tuple[np.ndarray, np.ndarray]:

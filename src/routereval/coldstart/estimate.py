@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from routereval.errors import InputError
+from routereval.routers.linear import sigmoid as _sigmoid
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,6 @@ class MeanEstimate:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def gp_combine(y: np.ndarray, p_anchor: np.ndarray, p_target: np.ndarray, grad_var: float, *,

@@ -35,12 +35,14 @@ class RouterContext:
     X: np.ndarray              # (n_prompts, d) embeddings of every prompt of the benchmark
     delta: np.ndarray          # (n_prompts,) calibrated residual difficulty; NaN where not calibrated
     spread: float
+    gen_var: float = 0.0       # the prompt side's error on unseen prompts, measured on the pool (val)
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
     """Load ``router_dir`` and what cold start needs from its corpus (``corpus`` overrides the saved path)."""
     from routereval.coldstart.anchors import _need_capability
     from routereval.coldstart.calibrate import calibrate_items
+    from routereval.coldstart.estimate import generalisation_var
     from routereval.data.store import open_corpus
     from routereval.embed import embed_prompts
     from routereval.pools import make_split, pool_scores
@@ -71,17 +73,20 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     index = {str(n): i for i, n in enumerate(bench.models)}
     pos = [j for j, n in enumerate(names) if n in index and j < r.n_models_]
     delta = np.full(bench.n_prompts, np.nan)
-    spread = 0.0
+    spread, gen_var = 0.0, 0.0
     if pos:
         rows = np.asarray([index[names[j]] for j in pos])
         pool = Pool(benchmark=bname, group="coldstart", m=len(rows), protocol="clean", models=rows,
                     model_names=np.asarray([names[j] for j in pos]), split=split, best_single=0)
-        Y_tr = pool_scores(bench, pool)[0]
+        Y_tr, Y_va, _ = pool_scores(bench, pool)
         Z, o = r.model_design(X[split.train])
-        cal = calibrate_items(Z, o, r.model_vectors()[pos], Y_tr)
+        Phi = r.model_vectors()[pos]
+        cal = calibrate_items(Z, o, Phi, Y_tr)
         delta[split.train] = cal.delta
         spread = cal.spread
-    return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread)
+        if len(split.val) and not np.isnan(Y_va).any():
+            gen_var = generalisation_var(*r.model_design(X[split.val]), Phi, Y_va, scale=cal.shrink)
+    return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var)
 
 
 def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> list[dict[str, Any]]:
@@ -243,7 +248,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     observed[idx[idx >= 0]] = np.flatnonzero(idx >= 0)
     Za, oa = r.model_design(X)
     est = estimate_from_posterior(phi, cov, Za, oa + offsets, ans.scores, Zt, ot, weights=ans.weights,
-                                  observed=observed, target_scale=scale)
+                                  observed=observed, target_scale=scale, extra_var=ctx.gen_var)
     r.append_model_vector(phi, name)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high],

@@ -349,6 +349,7 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
     for (b, pre, method, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3])):
         rec, n_matter = _recovered(rs, "mu_upper", min_gain)
         rec_full, n_full = _recovered(rs, "mu_full", min_gain)
+        matter = [r for r in rs if r["mu_upper"] - r["mu_lower"] >= min_gain] or rs
         out.append({
             "benchmark": b, "pretrain": pre, "method": method, "k": k, "n": len(rs),
             "mae": float(np.mean([r["abs_error"] for r in rs])),
@@ -359,6 +360,10 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
             "mu_lower": float(np.mean([r["mu_lower"] for r in rs])),
             "mu_full": float(np.mean([r["mu_full"] for r in rs])),
             "recovered": rec, "n_matter": n_matter, "recovered_full": rec_full, "n_matter_full": n_full,
+            # µ over the models that matter (all when none does): where the bounds differ
+            "mu_added_matter": float(np.mean([r["mu_added"] for r in matter])),
+            "mu_upper_matter": float(np.mean([r["mu_upper"] for r in matter])),
+            "mu_lower_matter": float(np.mean([r["mu_lower"] for r in matter])),
             "add_ms": float(np.median([r["add_ms"] for r in rs])),
         })
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from routereval.errors import InputError
+from routereval.routers.linear import sigmoid as _sigmoid
 
 
 def population_prior(Phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,9 +43,6 @@ def population_prior(Phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cov += np.eye(p) * max(1e-4 * scale, 1e-8)
     return mean, cov
 
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def log_posterior(phi: np.ndarray, Z: np.ndarray, offset: np.ndarray, y: np.ndarray, weights: np.ndarray,
