@@ -492,3 +492,23 @@ def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_p
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
     res = cli("coldstart", "anchors", saved_router / "irt", "--method", "adaptive")
     assert res.code == 2 and "one prompt at a time" in res.err
+
+
+def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(world_corpus):
+    """With one fold the prompt side is learned without every held-out model; the pool without h still has them all."""
+    from routereval.coldstart.study import _pool_without, run_study, summarise
+
+    res = run_study(world_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+                    group="all_strong", anchors=(50,), methods=("random",), seeds=1, pretrain=("corpus",), folds=1)
+    assert res.meta["n_fits"] == 2  # the fold without all 6, and the full fit (upper)
+    rows = res.rows
+    assert len(rows) == 6 and all(np.isfinite(r["mu_lower"]) and 0 < r["mu_lower"] <= 1 for r in rows)
+    # the pool without one model routes at least as well as its worst model and at most as the upper bound + noise
+    bench = open_corpus(world_corpus)["mmlu"]
+    from routereval.pools import make_pool, make_split
+
+    split = make_split(bench)
+    pool = make_pool(bench, m=6, group="all_strong", split=split)
+    worst = np.asarray(bench.scores, dtype=np.float64)[pool.models][:, split.test].mean(axis=1).min()
+    assert all(r["mu_lower"] >= worst - 0.02 and r["mu_lower"] <= r["mu_upper"] + 0.05 for r in rows)
+    assert summarise(rows)[0]["n"] == 6

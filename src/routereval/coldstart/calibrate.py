@@ -51,8 +51,10 @@ def expected_logit_scale(spread: float) -> float:
 
 
 
-def item_deltas(eta: np.ndarray, Y: np.ndarray, spread: float, *, n_iter: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Per-prompt MAP residual difficulty and its posterior variance (vectorised Newton).
+def item_deltas(eta: np.ndarray, Y: np.ndarray, spread: float, *, n_iter: int = 20,
+                max_step: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-prompt MAP residual difficulty and its posterior variance (vectorised Newton, steps clipped to
+    ``max_step``: with many models and saturated probabilities a full step overshoots).
 
     Parameters
     ----------
@@ -74,17 +76,28 @@ def item_deltas(eta: np.ndarray, Y: np.ndarray, spread: float, *, n_iter: int = 
         p = _sigmoid(eta + d[:, None])
         g = np.sum(np.where(obs, Yz - p, 0.0), axis=1) - d / spread
         H = np.sum(np.where(obs, p * (1 - p), 0.0), axis=1) + 1.0 / spread
-        d = d + g / H
+        step = np.clip(g / H, -max_step, max_step)
+        d = d + step
+        if float(np.max(np.abs(step), initial=0.0)) < 1e-6:
+            break
     p = _sigmoid(eta + d[:, None])
     H = np.sum(np.where(obs, p * (1 - p), 0.0), axis=1) + 1.0 / spread
     return d, 1.0 / H
 
 
 def calibrate_items(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, Y: np.ndarray, *,
-                    n_rounds: int = 4, spread0: float = 1.0) -> ItemCalibration:
+                    n_rounds: int = 4, spread0: float = 1.0, max_models: int = 256) -> ItemCalibration:
     """Residual difficulties of prompts with design rows ``Z`` (n, p) and offsets (n,), from the answers ``Y`` (n, m)
-    of models with vectors ``Phi`` (m, p); the spread s^2 by moment matching (``E delta^2 + var``)."""
-    eta = np.asarray(Z, dtype=np.float64) @ np.asarray(Phi, dtype=np.float64).T + np.asarray(offset)[:, None]
+    of models with vectors ``Phi`` (m, p); the spread s^2 by moment matching (``E delta^2 + var``).
+
+    At most ``max_models`` models (a fixed, evenly spaced subset) answer for each prompt: a
+    few hundred already pin one number per prompt, and the cost is O(n m) per Newton step."""
+    Phi = np.asarray(Phi, dtype=np.float64)
+    Y = np.asarray(Y)
+    if len(Phi) > max_models:
+        keep = np.linspace(0, len(Phi) - 1, max_models).round().astype(int)
+        Phi, Y = Phi[keep], Y[:, keep]
+    eta = np.asarray(Z, dtype=np.float64) @ Phi.T + np.asarray(offset)[:, None]
     Y = np.asarray(Y, dtype=np.float64)
     s2 = float(spread0)
     for _ in range(n_rounds):

@@ -110,6 +110,29 @@ def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_va
                    item_features(Zt, o_cal, Phi), fit_s, gen)
 
 
+def _pool_without(F: _Fitted, h: int, n_pool: int, S_tr: np.ndarray, names: list[str]):
+    """The fitted router restricted to the pool without ``h``, and the pool positions of its columns.
+
+    Pool models the fit left out (the other members of ``h``'s fold under ``corpus``
+    pre-training) are known models: they get their vectors from all their train answers
+    with the same prompt side, appended after the fitted ones.
+    """
+    from routereval.routers.newmodel import map_logistic
+
+    others = [o for o in range(n_pool) if o != h]
+    cols = list(map(int, F.models))
+    in_fit = [o for o in others if o in set(cols)]
+    missing = [o for o in others if o not in set(cols)]
+    if in_fit == cols:
+        base = F.router
+    else:
+        base = F.router.select_models(np.asarray([cols.index(o) for o in in_fit]))
+    for o in missing:
+        phi, _ = map_logistic(F.Z_train, F.o_train, S_tr[:, o].astype(np.float64), *F.prior)
+        base = copy.copy(base).append_model_vector(phi, names[o])
+    return base, np.asarray(in_fit + missing, dtype=np.int64)
+
+
 def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: int, y_train: np.ndarray, subsets: np.ndarray
                  ) -> list[tuple[int, np.ndarray, np.ndarray | None]]:
     """(k, train positions, weights) for each k: what select_anchors returns for the same seed."""
@@ -278,9 +301,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                 upper_mu[mode] = mu_of(upper_r, np.arange(n_pool))
             F = fitted(cols)
             for h in group_h:
-                others = np.setdiff1d(np.arange(n_pool), [h])
-                pos_in_fit = np.searchsorted(cols, others)  # cols is sorted; pool columns come first
-                base = F.router if len(cols) == len(others) else F.router.select_models(pos_in_fit)
+                base, others = _pool_without(F, h, n_pool, S_tr, names)
                 mu_lower = mu_of(base, others)
                 y_tr = S_tr[:, h].astype(np.float64)
                 true = float(Y_te_pool[:, h].mean())

@@ -304,13 +304,16 @@ class _BCERouter(Router):
         return self.append_model_vector(phi, name)
 
     def select_models(self, models: np.ndarray) -> "_BCERouter":
-        """A copy of the fitted router restricted to the pool models ``models`` (indices, in that order)."""
+        """A copy of the fitted router restricted to the pool models ``models`` (indices, in that order).
+
+        An empty ``models`` keeps only the prompt side: append models (:meth:`append_model_vector`) before routing.
+        """
         import copy
 
         self._check_fitted()
-        idx = np.asarray(models, dtype=np.int64)
-        if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or idx.max() >= self.n_models_:
-            raise InputError(f"models must be a non-empty 1-D array of indices in [0, {self.n_models_})")
+        idx = np.asarray(models, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_models_):
+            raise InputError(f"models must be indices in [0, {self.n_models_})")
         out = copy.copy(self)
         for k, ax in self._model_axes.items():
             setattr(out, k, np.take(np.asarray(getattr(self, k)), idx, axis=ax))
