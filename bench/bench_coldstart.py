@@ -30,7 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "examples" / "sources" / "mmlu_pro.toml"
-CORPUS_MODELS = int(os.environ.get("ROUTEREVAL_BENCH_CS_MODELS", "2000"))
+CORPUS_MODELS = int(os.environ.get("ROUTEREVAL_BENCH_CS_MODELS", "1000"))
 HELD_OUT = 10
 OUT = Path(os.environ.get("ROUTEREVAL_BENCH_DIR", "/tmp/routereval-bench")) / "coldstart"
 
@@ -68,7 +68,7 @@ def _synth_full() -> list[str]:
     gen_s = time.perf_counter() - t0
     ks, methods = [25, 50, 100, 200], ["random", "stratified", "irt", "adaptive"]
     load0 = _load()
-    res = run_study(Corpus.from_benchmarks([bench]), benchmark="mmlu", router="irt", m=HELD_OUT,
+    res = run_study(Corpus.from_benchmarks([bench]), benchmark="mmlu", router="irt", params={"dim": 4}, m=HELD_OUT,
                     group="strong_to_weak", anchors=ks, methods=methods, seeds=3, pretrain=("pool", "corpus"),
                     folds=1, corpus_models=CORPUS_MODELS)
     write_study(res, OUT / "synth-full-mmlu")
@@ -79,7 +79,8 @@ def _synth_full() -> list[str]:
     rec = "-" if irt100["recovered"] is None else f"{100 * irt100['recovered']:.0f}%"
     lines = [f"### synth --scale full, MMLU: prompt side from {res.meta['n_corpus_models'] - HELD_OUT} models",
              "",
-             f"{bench.n_prompts:,} prompts, {bench.n_models:,} models (generated in {gen_s:.0f} s); router `irt`; "
+             f"{bench.n_prompts:,} prompts, {bench.n_models:,} models (generated in {gen_s:.0f} s); router `irt` "
+             f"(`dim=4`: fewer ability dimensions estimate better from 100 answers than the default 16); "
              f"the pool is m = {HELD_OUT} `strong_to_weak`, each pool model held out "
              f"(corpus pre-training: one fold without all {HELD_OUT}, on a seeded sample of {CORPUS_MODELS:,} corpus "
              f"models); 3 seeds; {res.meta['n_train']:,} train / {res.meta['n_test']:,} test prompts. Mean absolute "

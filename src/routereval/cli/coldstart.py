@@ -66,6 +66,8 @@ def study_cmd(
     embedding: Annotated[Optional[str], typer.Option("--embedding", "-e", help="Encoder (default: stored synth, "
                                                      "else minilm).")] = None,
     missing: Annotated[str, typer.Option("--missing", help="auto, models or prompts (see `routereval pools`).")] = "auto",
+    calibrate_test: Annotated[bool, typer.Option("--calibrate-test/--no-calibrate-test", help="Calibrate the test "
+                              "prompts' difficulty from the other models' answers (never the held-out one's).")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split, pool and router fits.")] = 42,
     out: Annotated[Path, typer.Option("--out", help="Output directory: coldstart.csv, plots, summary.md.")] =
         Path("coldstart"),
@@ -87,7 +89,8 @@ def study_cmd(
         res = run_study(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
                         anchors=_ints(anchors, "--anchors"), methods=_names(method), models=models, seeds=seeds,
                         pretrain=("pool", "corpus") if pretrain == "corpus" else ("pool",), embedding=embedding,
-                        seed=seed, missing=missing, folds=folds, corpus_models=corpus_models, progress=update)
+                        seed=seed, missing=missing, folds=folds, corpus_models=corpus_models,
+                        calibrate_test=calibrate_test, progress=update)
     doc = write_study(res, out)
     if as_json:
         ui.print_json({**doc, "out": str(out)})

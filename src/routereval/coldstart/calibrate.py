@@ -38,6 +38,7 @@ class ItemCalibration:
 
     delta: np.ndarray
     spread: float
+    models: np.ndarray | None = None  # the models (rows of Phi) that answered, None: all
 
     @property
     def shrink(self) -> float:
@@ -94,6 +95,7 @@ def calibrate_items(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, Y: np.nd
     few hundred already pin one number per prompt, and the cost is O(n m) per Newton step."""
     Phi = np.asarray(Phi, dtype=np.float64)
     Y = np.asarray(Y)
+    keep = None
     if len(Phi) > max_models:
         keep = np.linspace(0, len(Phi) - 1, max_models).round().astype(int)
         Phi, Y = Phi[keep], Y[:, keep]
@@ -104,4 +106,15 @@ def calibrate_items(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, Y: np.nd
         d, v = item_deltas(eta, Y, s2)
         s2 = max(float(np.mean(d ** 2 + v)), 1e-4)
     d, _ = item_deltas(eta, Y, s2)
-    return ItemCalibration(delta=d, spread=s2)
+    return ItemCalibration(delta=d, spread=s2, models=keep)
+
+
+def calibrate_more(cal: ItemCalibration, Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Residual difficulties (n,) of further prompts (design ``Z``, ``offset``, the same models' answers ``Y`` (n, m)),
+    under the spread (and model subset) of ``cal``."""
+    Phi = np.asarray(Phi, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if cal.models is not None:
+        Phi, Y = Phi[cal.models], Y[:, cal.models]
+    eta = np.asarray(Z, dtype=np.float64) @ Phi.T + np.asarray(offset)[:, None]
+    return item_deltas(eta, Y, cal.spread)[0]

@@ -65,12 +65,14 @@ def population_note(n_models: int, n_pool: int, pretrain: list[str]) -> str:
 def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, float], se_random: dict[int, float],
                      plots: list[str]) -> str:
     meta = result.meta
+    calib = "calibrated from the other models' answers" if meta.get("calibrate_test") else "unknown"
     out = [f"# Cold start: {meta['router']} on {meta['benchmark']}", ""]
     out.append(f"Leave-one-model-out over {len(meta['held_out'])} of the {meta['m']} pool models "
                f"(group `{meta['group']}`, protocol `{meta['protocol']}`, embedding `{meta['embedding']}`, missing "
                f"`{meta['missing']}`); {meta['n_train']} train / {meta['n_test']} test prompts; anchors chosen among "
                f"the train prompts; seeds 0-{meta['seeds'] - 1}; pre-training {', '.join(meta['pretrain'])} "
-               f"({meta['n_corpus_models']} corpus models).")
+               f"({meta['n_corpus_models']} corpus models); test prompts' difficulty "
+               f"{calib}.")
     out.append("")
     out.append("Error: |estimated - true test mean| of the held-out model (gp-IRT estimate), beside the plain mean of "
                "the same anchors' answers. µ: routing the test prompts over the whole pool with the model added from "

@@ -94,9 +94,16 @@ def _fit(spec: str, params: dict, seed: int, X_tr, Y_tr, X_va, Y_va):
     return r, time.perf_counter() - t0
 
 
-def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_val_models) -> _Fitted:
+def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_val_models,
+             Y_test_models: np.ndarray | None) -> _Fitted:
+    """Design rows, calibration, prior and item features of a fitted router.
+
+    ``Y_test_models``: the fitted models' answers on the test prompts, to calibrate them too
+    (the held-out model's answers are never among them); None leaves the test prompts'
+    difficulty unknown (integrated over, with the prompt side's error measured on val).
+    """
     from routereval.coldstart.anchors import item_features
-    from routereval.coldstart.calibrate import calibrate_items
+    from routereval.coldstart.calibrate import calibrate_items, calibrate_more
     from routereval.coldstart.estimate import generalisation_var
     from routereval.routers.newmodel import population_prior
 
@@ -105,8 +112,13 @@ def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_va
     cal = calibrate_items(Zt, ot, Phi, Y_train_models)
     o_cal = ot + cal.delta
     Zs, os_ = router.model_design(X_test)
-    gen = generalisation_var(*router.model_design(X_val), Phi, Y_val_models, scale=cal.shrink) if len(X_val) else 0.0
-    return _Fitted(router, np.asarray(models), Zt, o_cal, Zs, os_, cal.shrink, population_prior(Phi),
+    if Y_test_models is not None:
+        os_ = os_ + calibrate_more(cal, Zs, os_, Phi, Y_test_models)
+        scale, gen = 1.0, 0.0
+    else:
+        scale = cal.shrink
+        gen = generalisation_var(*router.model_design(X_val), Phi, Y_val_models, scale=scale) if len(X_val) else 0.0
+    return _Fitted(router, np.asarray(models), Zt, o_cal, Zs, os_, scale, population_prior(Phi),
                    item_features(Zt, o_cal, Phi), fit_s, gen)
 
 
@@ -165,7 +177,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
               methods: Sequence[str] = ("random", "stratified", "irt", "adaptive"), models: int | None = None,
               seeds: int = 5, pretrain: Sequence[str] = ("pool",), embedding: str | None = None,
               protocol: str = "clean", seed: int = 42, missing: str = "auto", folds: int | None = None,
-              corpus_models: int | None = None, level: float = 0.95,
+              corpus_models: int | None = None, calibrate_test: bool = True, level: float = 0.95,
               progress: Callable[[str, int, int], None] | None = None) -> StudyResult:
     """Leave-one-model-out cold start of ``router`` on one pool of one benchmark.
 
@@ -197,6 +209,11 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     corpus_models
         ``corpus`` pre-training on at most this many eligible corpus models (a seeded sample
         that always includes the pool); all when None.
+    calibrate_test
+        Calibrate the test prompts' difficulty from the fitted population's answers on them (as
+        tinyBenchmarks fits every item from the training models, and as ``add-model`` does
+        with the corpus); the held-out model's test answers are never used, and routers are
+        fitted on train prompts only. False: the test prompts' difficulty stays unknown.
     level
         Coverage of the estimate's interval.
     progress
@@ -262,7 +279,8 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
 
     def fit_on(cols: np.ndarray) -> _Fitted:
         r, fs = _fit(router, params or {}, seed, X_tr, S_tr[:, cols], X_va, S_va[:, cols])
-        return _prepare(r, cols, fs, X_tr, X_te, S_tr[:, cols], X_va, S_va[:, cols])
+        return _prepare(r, cols, fs, X_tr, X_te, S_tr[:, cols], X_va, S_va[:, cols],
+                        S_te[:, cols] if calibrate_test else None)
 
     def mu_of(r, cols_pool: np.ndarray) -> float:
         routes = r.route(X_te)
@@ -338,7 +356,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
             "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain,
             "pool_models": names, "held_out": [names[h] for h in held], "n_corpus_models": int(len(corpus_rows)),
             "n_train": int(len(split.train)), "n_val": int(len(split.val)), "n_test": int(len(split.test)),
-            "folds": None if folds is None else int(folds), "level": level,
+            "folds": None if folds is None else int(folds), "level": level, "calibrate_test": bool(calibrate_test),
             "n_fits": timings["fits"], "fit_s": round(timings["fit_s"], 3),
             "add_ms_median": float(np.median(add)), "add_ms_p95": float(np.percentile(add, 95)),
             "total_s": round(time.perf_counter() - t_start, 3)}
