@@ -44,17 +44,19 @@ def population_note(n_models: int, n_pool: int, pretrain: list[str]) -> str:
         f"The prompt side (each prompt's loadings and difficulty as a function of its embedding) is learned from "
         f"the other {n_models - 1} models' answers on the train prompts. That many respondents pin down the few "
         f"directions along which these models differ and each train prompt's own difficulty (the calibration), "
-        f"so a new model's ability vector is well determined by about 100 answers, and its place in the pool "
-        f"(which prompts it should win) is recovered well enough to route.")
+        f"so a new model's ability vector, its mean score and its place in the pool (which prompts it should win) "
+        f"are pinned down by about 100 answers to within the errors in the tables above.")
     lines.append("")
     lines.append(
-        f"They do not teach the embedding-to-difficulty map well: {n_models - 1} answers per prompt are a noisy "
-        f"label of its difficulty, so the predicted difficulty of an unseen (test) prompt stays weak and the "
-        f"estimate leans on the design-weighted anchor mean. The test mean of a model also depends on which prompts "
-        f"fell into the test split, which no method can see. A new model unlike all {n_models - 1} (a new family, "
-        f"a new skill profile) lies outside the population prior and needs more anchors. The RouterEval paper's "
-        f"proposal is to pre-train the prompt side on the whole record set (thousands of models: "
-        f"`--pretrain corpus` on a corpus that holds them); with {n_models} models this table is the small-population "
+        f"They do not teach the embedding-to-prompt map well: {n_models - 1} answers per prompt are a noisy label of "
+        f"its difficulty and loadings, so a prompt no model has answered (a new prompt at routing time) gets only "
+        f"the coarse difficulty its embedding implies. The population prior is {n_models - 1} points in the "
+        f"model-vector space, its covariance shrunk towards the diagonal: a new model unlike all of them (a new "
+        f"family, a new skill profile) is pulled towards the population and needs more anchors. And with so few "
+        f"models, removing one often changes routing little: only the models the router picks give a routing "
+        f"gain to recover, so the recovery figure rests on those few (the n in the tables). The RouterEval "
+        f"paper's proposal is to pre-train the prompt side on the whole record set (thousands of models: "
+        f"`--pretrain corpus` on a corpus that holds them); with {n_models} models this is the small-population "
         f"case, and `synth --scale full` in bench/RESULTS.md the large one.")
     if "corpus" in pretrain and n_models == n_pool:
         lines.append("")
