@@ -64,6 +64,7 @@ def plot_study(summary: list[dict[str, Any]], out: Path, *, title: str, baseline
                 ax.axhline(lo, ls=":", color=PALETTE["lower"], label="lower: without the model")
                 ax.set_ylabel(f"routing µ on test ({n or 'all'} model{'' if n == 1 else 's'} that matter)")
             ax.set_xscale("log")
+            ax.minorticks_off()  # only the k values studied are labelled
             ax.set_xticks(ks)
             ax.set_xticklabels([str(k) for k in ks])
             ax.set_xlabel("anchors k")
