@@ -201,6 +201,7 @@ def routers_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-re
         rows.append({"name": name, "class": f"{cls.__module__}:{cls.__qualname__}",
                      "oracle": bool(getattr(cls, "requires_scores", False)),
                      "input": getattr(cls, "input_kind", "embedding"), "description": doc,
+                     "add_model": bool(getattr(cls, "supports_add_model", False)),
                      "parameters": cls.describe_parameters()})
     if as_json:
         ui.print_json(rows)
