@@ -175,7 +175,8 @@ def read_answers(path: str | os.PathLike) -> Answers:
 
 def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Embeddings (k, d), calibrated offsets (k,) and benchmark prompt index (-1: not a benchmark prompt) per answer."""
-    from routereval.embed import _stored, embed_texts
+    from routereval.embed import embed_texts
+    from routereval.embed.stored import stored_embedding
 
     texts = ctx.bench.texts
     lookup = {} if texts is None else {str(t): i for i, t in enumerate(texts)}
@@ -185,7 +186,7 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path) -> tupl
     unknown = np.flatnonzero(idx < 0)
     if len(unknown):
         enc = ctx.saved.encoder
-        if _stored(ctx.bench, enc) is not None:
+        if stored_embedding(ctx.bench, enc) is not None:
             raise InputError(f"prompt text not among benchmark {ctx.bench.name!r}'s prompts, and the router's encoder "
                              f"{enc!r} is a stored embedding that cannot embed new text; expected the texts "
                              f"`routereval coldstart anchors` printed", file=answers_file, row=int(unknown[0]) + 1,
