@@ -58,7 +58,8 @@ def _router() -> Path:
 
 
 def _short_prompts() -> list[str]:
-    from routereval.embed import _load_sentence_transformer, minilm_path
+    from routereval.embed import minilm_path
+    from routereval.embed.neural import _load_sentence_transformer
 
     tok = _load_sentence_transformer(str(minilm_path().resolve())).tokenizer
     with gzip.open(DATA / "alpaca_eval" / "instructions.jsonl.gz", "rt") as f:

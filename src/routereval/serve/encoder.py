@@ -67,7 +67,8 @@ class PromptEncoder:
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import torch
 
-        from routereval.embed import _load_sentence_transformer, minilm_path
+        from routereval.embed import minilm_path
+        from routereval.embed.neural import _load_sentence_transformer
 
         if self.threads is not None:
             torch.set_num_threads(self.threads)
