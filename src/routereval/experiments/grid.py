@@ -81,7 +81,7 @@ def cell_hash(config: dict[str, Any], *, router: str, params: dict[str, Any], n_
 
 
 def expand(cfg, *, benchmarks: list[str], embeddings: dict[str, list[str]], corpus_checksum: str) -> list[CellSpec]:
-    """The prepared cells of a config, in config order (benchmark-major).
+    """The prepared cells of a config: seed by seed, then benchmark by benchmark, in config order.
 
     Parameters
     ----------
@@ -96,9 +96,9 @@ def expand(cfg, *, benchmarks: list[str], embeddings: dict[str, list[str]], corp
     """
     runs_of = [(name, combo) for name, axes in cfg.routers.items() for combo in param_grid(axes)]
     cells = []
-    for bench in benchmarks:
-        for protocol, m, group, seed, emb in itertools.product(cfg.protocols, cfg.m, cfg.groups, cfg.seeds,
-                                                               embeddings[bench]):
+    # seed-major: a sweep stopped early has whole tables for its first seeds, not one benchmark's every seed
+    for seed, bench in itertools.product(cfg.seeds, benchmarks):
+        for protocol, m, group, emb in itertools.product(cfg.protocols, cfg.m, cfg.groups, embeddings[bench]):
             # only the random group has draws; the other groups' pools do not depend on it
             for draw in (cfg.draws if group == "random" else [0]):
                 spec = dict(benchmark=bench, protocol=protocol, split=DEFAULT_SPLIT, m=m, group=group, seed=seed,
