@@ -217,20 +217,20 @@ def test_sweep_writes_the_schema_skips_finished_cells_and_retries_failed(cli, ti
 
 
 def _slow_config(tmp_path: Path, corpus: Path) -> Path:
-    # mlp cells take a fraction of a second each: a run of 16 cells lasts long enough to be killed
+    # a cell takes a tenth of a second or more (k-means with 30 starts, 2,000 bootstrap resamples):
+    # a run of 16 cells lasts long enough to be killed mid-run
     return write_config(tmp_path / "slow.toml", corpus, """
 benchmarks = ["mmlu", "bbh"]
 protocols = ["clean"]
 m = [3, 5]
 groups = ["all_strong", "all_weak", "strong_to_weak", "random"]
 draws = [0]
-n_boot = 50
+n_boot = 2000
 [routers.oracle]
 [routers.knn]
 k = [5]
-[routers.mlp]
-max_epochs = 30
-patience = 30
+[routers.kmeans]
+n_init = 30
 """)
 
 
