@@ -117,6 +117,7 @@ class ProcessBackend(Backend):
             done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
             for fut in done:
                 item = futures.pop(fut)
+                self.running = len(futures)
                 yield (item, *_outcome(fut))
         self.running = 0
 
