@@ -92,7 +92,7 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError("--out is a file; expected a results directory (new or of an earlier sweep)", file=out)
-    if out.is_dir() and read_metadata(out) is None and any(p for p in out.iterdir() if not p.name.startswith(".")):
+    if out.is_dir() and read_metadata(out) is None and any(not p.name.startswith((".", "_")) for p in out.iterdir()):
         raise InputError("--out is a directory that holds other files, not the results of a sweep; "
                          "use a new or empty directory", file=out)
     check_metadata(out, corpus_checksum=checksum, force=force)
