@@ -165,6 +165,11 @@ def test_bad_cli_options(cli, tiny, tmp_path):
         assert res.code == 2 and message in res.err and res.err.count("\n") == 1, res.err
     res = cli("sweep", cfg, "--out", tmp_path / "file")
     assert res.code == 2 and "is a file" in res.err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    res = cli("sweep", cfg, "--out", tmp_path / "other")
+    assert res.code == 2 and "not the results of a sweep" in res.err
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["notes.txt"]
     assert not (tmp_path / "r").exists()
     res = cli("sweep", tmp_path / "missing.toml", "--out", tmp_path / "r")
     assert res.code == 2 and "no such config file" in res.err
