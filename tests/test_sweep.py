@@ -210,10 +210,14 @@ def test_sweep_writes_the_schema_skips_finished_cells_and_retries_failed(cli, ti
     # a bigger grid adds only its new cells
     res = cli("sweep", cfg, "--out", out, "--json", "--set", "m=[3, 500]", "--set", "routers.knn.k=[3, 5, 7]")
     assert (res.json()["ok"], res.json()["skipped"]) == (8, 32)
-    # results of another corpus: refused unless --force
-    other = tmp_path / "other"
+    # the same corpus rebuilt (synth with the same seed: a new manifest time) keeps its results
     from routereval.sources.synth import synth_corpus
 
+    synth_corpus(tmp_path / "again", scale="tiny", seed=0)
+    res = cli("sweep", cfg, "--out", out, "--json", "--set", "m=[3, 500]", "--set", f"corpus={tmp_path / 'again'}")
+    assert res.code == 0 and (res.json()["skipped"], res.json()["ok"]) == (32, 0), res.err
+    # results of another corpus: refused unless --force
+    other = tmp_path / "other"
     synth_corpus(other, scale="tiny", seed=1)
     res = cli("sweep", cfg, "--out", out, "--set", f"corpus={other}")
     assert res.code == 2 and "made from another corpus" in res.err

@@ -44,6 +44,19 @@ def _stored_key(meta: dict, encoder: str) -> bool:
     return any(k in stored for k in (encoder, encoder.removeprefix("official/"), f"official/{encoder}"))
 
 
+def corpus_checksum(manifest: dict) -> str:
+    """SHA-256 of a corpus manifest without its ``created`` time.
+
+    The manifest lists every file's checksum, so this names the corpus's content; leaving the
+    time out lets a corpus rebuilt identically (``synth`` with the same seed) keep its results.
+    """
+    import hashlib
+
+    from routereval.experiments.results import canonical_json
+
+    return hashlib.sha256(canonical_json({k: v for k, v in manifest.items() if k != "created"}).encode()).hexdigest()
+
+
 def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: list[str] | None = None,
                trust_code: bool = False, force: bool = False) -> SweepPlan:
     """Read and validate everything a sweep needs; nothing is written.
@@ -52,14 +65,14 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
     that is not one, an unknown benchmark or encoder, an output that is not a results directory,
     or results made from another corpus (unless ``force``).
     """
-    from routereval.data.store import MANIFEST, read_manifest, sha256_file
+    from routereval.data.store import read_manifest
     from routereval.embed import parse_encoder
     from routereval.experiments.results import check_metadata, read_metadata
     from routereval.routers.base import get_router_class
 
     cfg = load_config(config, overrides=overrides, trust_code=trust_code)
     manifest = read_manifest(cfg.corpus)
-    checksum = sha256_file(cfg.corpus / MANIFEST)
+    checksum = corpus_checksum(manifest)
     names = list(manifest["benchmarks"])
     for b in cfg.benchmarks:
         if b not in names:
