@@ -429,3 +429,12 @@ k = [5]
         # the per-prompt columns are the real records of the routed models
         assert np.isclose(np.mean(r["routed_scores"]), e["mu"])
         assert set(np.unique(r["routed_scores"])) <= {0.0, 1.0}
+
+
+def test_real_source_spec_is_the_three_sources():
+    import tomllib
+
+    def tables(name):
+        return tomllib.loads((EXAMPLES / "sources" / name).read_text())["benchmark"]
+
+    assert tables("real.toml") == tables("mmlu_pro.toml") + tables("routerbench.toml") + tables("alpaca_eval.toml")

@@ -38,11 +38,12 @@ KEYS: dict[str, str] = {
     "seeds": "a list of ints in [0, 2**32 - 1]",
     "draws": "a list of ints >= 0 (pool draws of the random group)",
     "embedding": "an encoder name or a list of them (synth, minilm, tfidf, official/NAME, a directory)",
+    "split": '"auto" (the publisher\'s split where the corpus stores one, else random), "publisher", "random", or a list',
     "n_boot": "an int >= 1 (bootstrap resamples)",
     "reference_score": "a float in (0, 1] (V_R's reference for every benchmark; default the catalog's)",
     "routers": "a table of routers: [routers.NAME] with parameters (a list is an axis); NAME = false leaves it out",
 }
-DEFAULTS: dict[str, Any] = {"benchmarks": "all", "protocols": ["clean"], "seeds": [42], "draws": [0],
+DEFAULTS: dict[str, Any] = {"benchmarks": "all", "protocols": ["clean"], "split": "auto", "seeds": [42], "draws": [0],
                             "embedding": None, "n_boot": 1000, "reference_score": None}
 REQUIRED = ("corpus", "m", "groups", "routers")
 
@@ -59,6 +60,7 @@ class SweepConfig:
     seeds: list[int]
     draws: list[int]
     embeddings: list[str | None]
+    splits: list[str]  # "auto" resolves per benchmark when the grid is planned
     n_boot: int
     reference_score: float | None
     routers: dict[str, dict[str, list[Any]]]  # router -> parameter -> values (an axis)
@@ -181,6 +183,9 @@ def validate(doc: dict[str, Any], *, base_dir: Path, where: str, trust_code: boo
     for e in embeddings:
         if e is not None and (not isinstance(e, str) or not e):
             raise ParameterError(f"{where}: 'embedding' has {e!r}; expected {KEYS['embedding']}")
+    from routereval.data.splits import SPLIT_CHOICES
+
+    splits = _choices(_axis(doc, "split", where), "split", where, SPLIT_CHOICES)
     n_boot = doc["n_boot"]
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
         raise ParameterError(f"{where}: 'n_boot' is {n_boot!r}; expected {KEYS['n_boot']}")
@@ -194,7 +199,7 @@ def validate(doc: dict[str, Any], *, base_dir: Path, where: str, trust_code: boo
             raise ParameterError(f"{where}: 'reference_score': {e}") from None
     routers = _routers(doc["routers"], where, protocols=protocols, seeds=seeds, trust_code=trust_code)
     return SweepConfig(corpus=corpus, benchmarks=benchmarks, protocols=protocols, m=ms, groups=groups, seeds=seeds,
-                       draws=draws, embeddings=embeddings, n_boot=n_boot, reference_score=ref, routers=routers,
+                       draws=draws, embeddings=embeddings, splits=splits, n_boot=n_boot, reference_score=ref, routers=routers,
                        source=where, raw=doc)
 
 

@@ -14,11 +14,6 @@ from typing import Any
 
 from routereval.experiments.results import canonical_json
 
-# The split every cell is evaluated on. Today's only split is the stratified random one; this is
-# the one place to change (or turn into an axis) when `--split publisher|random` is wired.
-DEFAULT_SPLIT = "random"
-
-
 def param_grid(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Every combination of parameter values: {"k": [5, 10], "p": [1]} -> [{"k": 5, "p": 1}, {"k": 10, "p": 1}]."""
     names = list(axes)
@@ -80,7 +75,8 @@ def cell_hash(config: dict[str, Any], *, router: str, params: dict[str, Any], n_
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 
-def expand(cfg, *, benchmarks: list[str], embeddings: dict[str, list[str]], corpus_checksum: str) -> list[CellSpec]:
+def expand(cfg, *, benchmarks: list[str], embeddings: dict[str, list[str]], corpus_checksum: str,
+           splits: dict[str, list[str]] | None = None) -> list[CellSpec]:
     """The prepared cells of a config: seed by seed, then benchmark by benchmark, in config order.
 
     Parameters
@@ -93,15 +89,20 @@ def expand(cfg, *, benchmarks: list[str], embeddings: dict[str, list[str]], corp
         Benchmark -> the encoders of its cells (the config's, a None resolved to the default).
     corpus_checksum
         The corpus manifest's SHA-256, part of every ``cell_hash``.
+    splits
+        Benchmark -> the named splits of its cells ("publisher", "random": "auto" resolved);
+        default ``cfg.splits`` for every benchmark.
     """
     runs_of = [(name, combo) for name, axes in cfg.routers.items() for combo in param_grid(axes)]
     cells = []
     # seed-major: a sweep stopped early has whole tables for its first seeds, not one benchmark's every seed
     for seed, bench in itertools.product(cfg.seeds, benchmarks):
-        for protocol, m, group, emb in itertools.product(cfg.protocols, cfg.m, cfg.groups, embeddings[bench]):
+        bench_splits = splits[bench] if splits is not None else cfg.splits
+        for split, protocol, m, group, emb in itertools.product(bench_splits, cfg.protocols, cfg.m, cfg.groups,
+                                                                embeddings[bench]):
             # only the random group has draws; the other groups' pools do not depend on it
             for draw in (cfg.draws if group == "random" else [0]):
-                spec = dict(benchmark=bench, protocol=protocol, split=DEFAULT_SPLIT, m=m, group=group, seed=seed,
+                spec = dict(benchmark=bench, protocol=protocol, split=split, m=m, group=group, seed=seed,
                             draw=draw, embedding=emb)
                 runs = tuple(RouterRun(name, params, cell_hash(spec, router=name, params=params, n_boot=cfg.n_boot,
                                                                reference_score=cfg.reference_score,

@@ -18,7 +18,7 @@ from typing import Any
 from routereval.experiments.grid import CellSpec
 from routereval.experiments.results import canonical_json
 
-_CORPORA: dict[tuple[str, bool], Any] = {}  # (path, texts) -> the open corpus of this process
+_CORPORA: dict[str, Any] = {}  # path -> the open corpus of this process (prompt texts load lazily)
 _THREADS_SET: list[int | None] = []  # the thread limit applied in this process (once)
 _LIMITS: list[Any] = []  # keeps threadpoolctl's limiter alive
 
@@ -28,7 +28,6 @@ class Task:
     """What a worker needs for one cell: the corpus path (never the corpus) and the cell spec."""
 
     corpus: str
-    texts: bool  # open the corpus with prompt texts (text encoders or text routers need them)
     cell: CellSpec
     threads: int | None  # BLAS/OpenMP/torch threads of the worker process (None: leave as is)
 
@@ -49,14 +48,13 @@ def limit_threads(n: int | None) -> None:
         sys.modules["torch"].set_num_threads(n)
 
 
-def _corpus(path: str, texts: bool):
-    key = (path, texts)
-    if key not in _CORPORA:
+def _corpus(path: str):
+    if path not in _CORPORA:
         from routereval.data.store import open_corpus
 
         _CORPORA.clear()  # one corpus per process at a time: a worker serves one sweep
-        _CORPORA[key] = open_corpus(path, texts=texts)
-    return _CORPORA[key]
+        _CORPORA[path] = open_corpus(path)  # memory-mapped; texts are read only if an encoder needs them
+    return _CORPORA[path]
 
 
 def worker_name() -> str:
@@ -142,9 +140,10 @@ def run_task(task: Task) -> list[dict[str, Any]]:
     cell = task.cell
     started = _now()
     try:
-        corpus = _corpus(task.corpus, task.texts)
+        corpus = _corpus(task.corpus)
         prepared = prepare_cell(corpus, benchmark=cell.benchmark, m=cell.m, group=cell.group,
-                                protocol=cell.protocol, embedding=cell.embedding, seed=cell.seed, draw=cell.draw)
+                                protocol=cell.protocol, embedding=cell.embedding, seed=cell.seed, draw=cell.draw,
+                                split=cell.split)
     except Exception as e:  # noqa: BLE001 - recorded in the results, the sweep goes on
         err = f"preparing the cell: {_error_text(e)}"
         return [failed_row(cell, run, err, started) for run in cell.runs]
@@ -186,6 +185,6 @@ def run_embed_task(task: EmbedTask) -> str:
     from routereval.embed import embed_prompts
 
     limit_threads(task.threads)
-    bench = _corpus(task.corpus, True)[task.benchmark]
+    bench = _corpus(task.corpus)[task.benchmark]
     embed_prompts(bench, task.encoder, corpus_path=task.corpus)
     return task.benchmark

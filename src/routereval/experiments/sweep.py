@@ -18,7 +18,7 @@ from routereval.experiments.config import SweepConfig, load_config
 from routereval.experiments.grid import CellSpec, expand
 
 Progress = Callable[[dict[str, Any]], None]
-_TEXT_FREE = ("tfidf",)  # encoders that need texts but are cheap: no warm-up pass
+_NO_WARM_UP = ("tfidf",)  # encoders fitted per split (on its train prompts) and cheap: not embedded ahead
 
 
 @dataclass
@@ -30,7 +30,6 @@ class SweepPlan:
     corpus_checksum: str
     cells: list[CellSpec]
     out: Path
-    texts: bool  # workers open the corpus with prompt texts
     encode: list[tuple[str, str]]  # (benchmark, encoder) embedded once before the cells
     force: bool = False
 
@@ -68,7 +67,6 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
     from routereval.data.store import read_manifest
     from routereval.embed import parse_encoder
     from routereval.experiments.results import check_metadata, read_metadata
-    from routereval.routers.base import get_router_class
 
     cfg = load_config(config, overrides=overrides, trust_code=trust_code)
     manifest = read_manifest(cfg.corpus)
@@ -79,10 +77,8 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
             raise ParameterError(f"{cfg.source}: 'benchmarks' has {b!r}, which corpus {cfg.corpus} does not hold; "
                                  f"expected 'all' or some of: {', '.join(names)}")
     benchmarks = cfg.benchmarks or names
-    text_router = any(getattr(get_router_class(r), "input_kind", "embedding") == "text" for r in cfg.routers)
     embeddings: dict[str, list[str]] = {}
     encode: list[tuple[str, str]] = []
-    texts = text_router
     for b in benchmarks:
         meta = manifest["benchmarks"][b]
         embeddings[b] = []
@@ -97,11 +93,22 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
                 if not meta.get("texts", True):
                     raise ParameterError(f"{cfg.source}: 'embedding' {e!r}: benchmark {b!r} has no prompt texts to "
                                          f"embed; stored embeddings: {', '.join(meta.get('embeddings', {})) or 'none'}")
-                texts = True
-                if e not in _TEXT_FREE and (b, e) not in encode:
+                if e not in _NO_WARM_UP and (b, e) not in encode:
                     encode.append((b, e))
             embeddings[b].append(e)
-    cells = expand(cfg, benchmarks=benchmarks, embeddings=embeddings, corpus_checksum=checksum)
+    splits: dict[str, list[str]] = {}
+    for b in benchmarks:
+        has_publisher = bool(manifest["benchmarks"][b].get("publisher_split"))
+        splits[b] = []
+        for sp in cfg.splits:
+            if sp == "auto":  # resolved now, so that the results name the split each cell used
+                sp = "publisher" if has_publisher else "random"
+            elif sp == "publisher" and not has_publisher:
+                raise ParameterError(f"{cfg.source}: 'split' is 'publisher', but benchmark {b!r} of corpus "
+                                     f"{cfg.corpus} has no publisher split; use 'auto' or 'random'")
+            if sp not in splits[b]:
+                splits[b].append(sp)
+    cells = expand(cfg, benchmarks=benchmarks, embeddings=embeddings, corpus_checksum=checksum, splits=splits)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError("--out is a file; expected a results directory (new or of an earlier sweep)", file=out)
@@ -109,7 +116,7 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
         raise InputError("--out is a directory that holds other files, not the results of a sweep; "
                          "use a new or empty directory", file=out)
     check_metadata(out, corpus_checksum=checksum, force=force)
-    return SweepPlan(config=cfg, corpus=cfg.corpus, corpus_checksum=checksum, cells=cells, out=out, texts=texts,
+    return SweepPlan(config=cfg, corpus=cfg.corpus, corpus_checksum=checksum, cells=cells, out=out,
                      encode=encode, force=force)
 
 
@@ -153,7 +160,7 @@ def run_sweep(plan: SweepPlan, *, backend, retry_failed: bool = False,
                 else:
                     todo.append(run)
             if todo:
-                tasks.append(Task(str(plan.corpus), plan.texts, replace(cell, runs=tuple(todo)), backend.threads))
+                tasks.append(Task(str(plan.corpus), replace(cell, runs=tuple(todo)), backend.threads))
         summary = {"cells": plan.n_rows, "ok": 0, "failed": 0, "skipped": skipped, "skipped_failed": skipped_failed,
                    "prepared": len(tasks), "seconds": 0.0, "results": str(out), "backend": backend.description}
         total = sum(len(t.cell.runs) for t in tasks)
