@@ -419,7 +419,10 @@ k = [5]
         args += [a for k, v in json.loads(r["params"]).items() for a in ("--param", f"{k}={v}")]
         ev = cli(*map(str, args))
         assert ev.code == 0, ev.err
-        e = ev.json()
+        doc = ev.json()  # the cell's keys, then one result per router
+        assert len(doc["results"]) == 1
+        e = {**doc, **doc["results"][0]}
+        assert e["split"] == r["split"] == "random"
         for f in ("mu", "v_r", "v_b", "e_p", "e_sel", "oracle", "best_single", "oracle_recall",
                   "p_beats_best_single", "n_train", "n_val", "n_test", "best_single_model", "models"):
             assert r[f] == e[f], f
