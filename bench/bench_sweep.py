@@ -197,7 +197,11 @@ def part_overhead_full() -> str:
 
 
 def _overhead(corpus_dir: Path, what: str, benches: tuple, routers: list) -> str:
-    """Per row: the time of make_router + evaluate_cell + the results row + its share of the file write, minus fit and route."""
+    """Per row: make_router + evaluate_cell + the results row + its share of the file write, minus the router's own work.
+
+    The router's work is fit, route and the selection probabilities behind E_p (and predict_scores
+    of the cost curve): what is left is the sweep's and the metrics' share.
+    """
     import numpy as np
 
     from routereval.data.store import open_corpus
@@ -210,13 +214,16 @@ def _overhead(corpus_dir: Path, what: str, benches: tuple, routers: list) -> str
     wall, cpu, n_test = [], [], []
 
     def timed(fn, acc):
-        def call(*a, **k):  # fit / route time, wall and CPU, to subtract from the row's
+        def call(*a, **k):  # the router's own work (fit, route, its selection probabilities), to subtract
+            acc[2] += 1
             t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return fn(*a, **k)
             finally:
-                acc[0] += time.perf_counter() - t0
-                acc[1] += time.process_time() - c0
+                acc[2] -= 1
+                if acc[2] == 0:  # outermost call only: route() calls predict_scores() inside
+                    acc[0] += time.perf_counter() - t0
+                    acc[1] += time.process_time() - c0
         return call
 
     with tempfile.TemporaryDirectory(dir=BENCH_DIR) as out:
@@ -229,10 +236,11 @@ def _overhead(corpus_dir: Path, what: str, benches: tuple, routers: list) -> str
                                 embedding="synth", seed=42)
             rows, w, c = [], [], []
             for run in spec.runs:
-                acc = [0.0, 0.0]
+                acc = [0.0, 0.0, 0]
                 t0, c0 = time.perf_counter(), time.process_time()
                 router = make_router_from(run.router, run.params, seed=42, protocol=protocol)
-                router.fit, router.route = timed(router.fit, acc), timed(router.route, acc)
+                for method in ("fit", "route", "predict_scores", "selection_probabilities"):
+                    setattr(router, method, timed(getattr(router, method), acc))
                 res = evaluate_cell(router, cell, router_name=run.router, n_boot=1000, seed=42,
                                     params=run.params, keep_routes=True)
                 rows.append(result_row(spec, run, cell, res, _now()))
@@ -247,7 +255,8 @@ def _overhead(corpus_dir: Path, what: str, benches: tuple, routers: list) -> str
             cpu += [x + wc for x in c]
             n_test.append(len(cell.Y_test))
     w, c = np.array(wall) * 1e3, np.array(cpu) * 1e3
-    return (f"Per row, once the cell is prepared ({what}, {len(w)} rows of {len(routers)} routers on {len(n_test)} cells "
+    return (f"Per row, once the cell is prepared, everything but the router's fit, route and selection probabilities "
+            f"({what}, {len(w)} rows of {len(routers)} routers on {len(n_test)} cells "
             f"of {', '.join(benches)}, {min(n_test)}-{max(n_test)} test prompts, 1,000 bootstrap resamples): "
             f"CPU time median {np.median(c):.1f} ms, 90th percentile {np.percentile(c, 90):.1f} ms, max {c.max():.1f} ms; "
             f"wall time (inflated by the load of other users) median {np.median(w):.1f} ms, 90th percentile "
