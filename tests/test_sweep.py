@@ -441,3 +441,30 @@ def test_real_source_spec_is_the_three_sources():
         return tomllib.loads((EXAMPLES / "sources" / name).read_text())["benchmark"]
 
     assert tables("real.toml") == tables("mmlu_pro.toml") + tables("routerbench.toml") + tables("alpaca_eval.toml")
+
+
+def test_split_auto_takes_the_publisher_split_where_the_corpus_stores_one(cli, tmp_path, shared_data):
+    from routereval.data.model import Corpus
+    from routereval.data.store import open_corpus, write_corpus
+    from routereval.pools import make_split
+    from routereval.sources import import_spec
+
+    wino = import_spec(EXAMPLES / "sources" / "routerbench.toml")["routerbench.winogrande"]
+    write_corpus(Corpus.from_benchmarks([wino]), tmp_path / "rb")
+    cfg = write_config(tmp_path / "rb.toml", tmp_path / "rb", """
+m = [3]
+groups = ["strong_to_weak"]
+embedding = "tfidf"
+split = "auto"
+n_boot = 20
+[routers.oracle]
+""")
+    res = cli("sweep", cfg, "--out", tmp_path / "r", "--json")
+    assert res.code == 0 and res.json()["ok"] == 1, res.err  # auto is the publisher split here: one cell
+    res = cli("sweep", cfg, "--out", tmp_path / "r", "--json", "--set", "split=['publisher', 'random']")
+    assert (res.json()["skipped"], res.json()["ok"]) == (1, 1)
+    rows = {r["split"]: r for r in read_results(tmp_path / "r").to_pylist()}
+    bench = open_corpus(tmp_path / "rb")["routerbench.winogrande"]
+    for name in ("publisher", "random"):
+        assert rows[name]["test_prompts"] == make_split(bench, split=name).test.tolist()
+    assert rows["publisher"]["test_prompts"] != rows["random"]["test_prompts"]
