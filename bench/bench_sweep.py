@@ -2,7 +2,8 @@
 
 Parts (``python bench/bench_sweep.py [small|overhead|mlc|full|hard ...]``; all when none is named):
 
-- ``small``: ``examples/sweeps/paper.toml`` without mlc on ``synth --scale small`` (144 prepared
+- ``small``: ``examples/sweeps/paper.toml`` without mlc, LinearR and MLPR with batch 256 (see
+  ``NO_MLC``), on ``synth --scale small`` (144 prepared
   cells x 8 routers = 1,152 rows): ``--workers 2`` (median of 2 runs) and ``--workers 1``, against
   a baseline measured in the same run: the same rows one ``evaluate()`` call each (every call
   opens the corpus and prepares its cell again, as one ``routereval eval`` per row does, minus
@@ -10,6 +11,8 @@ Parts (``python bench/bench_sweep.py [small|overhead|mlc|full|hard ...]``; all w
 - ``overhead``: per row, everything but fit and route once the cell is prepared (metrics and
   bootstrap, the results row, its share of writing the cell's file). Target: under 50 ms.
 - ``mlc``: seconds per optimisation step of MLC (MiniLM, batch 10, 256 tokens) on the CPU.
+- ``batch1``: CPU time per step of LinearR and MLPR under their paper settings (batch 1, the
+  reference's), and the CPU hours the paper-protocol half of paper.toml needs with them.
 - ``full`` / ``hard``: ``paper.toml`` / ``hard.toml`` without mlc on ``synth --scale full`` with its
   stored embedding widened to 768 dimensions (the width of the official RoBERTa embeddings),
   ``--workers 2``, one run each (minutes to hours). Targets: 15 and 45 minutes.
@@ -38,7 +41,9 @@ sys.path.insert(0, str(ROOT / "src"))
 BENCH_DIR = Path(os.environ.get("ROUTEREVAL_BENCH_DIR", "/tmp/routereval-bench"))
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 WIDTH = 768
-NO_MLC = ["--set", "routers.mlc=false"]
+# mlc left out (minutes per cell on a CPU); LinearR and MLPR with batch 256 under both protocols (their
+# paper settings, batch 1 as the reference trains, are hours for the grid on a CPU; see README)
+NO_MLC = ["--set", "routers.mlc=false", "--set", "routers.linear.batch_size=256", "--set", "routers.mlp.batch_size=256"]
 
 
 def _load() -> str:
@@ -123,17 +128,19 @@ _BASELINE = r"""
 import json, sys, time
 from routereval.experiments.config import load_config
 from routereval.evaluate import evaluate
-cfg = load_config(sys.argv[1], overrides=["routers.mlc=false", f"corpus={sys.argv[2]}"])
+cfg = load_config(sys.argv[1], overrides=["routers.mlc=false", "routers.linear.batch_size=256",
+                                          "routers.mlp.batch_size=256", f"corpus={sys.argv[2]}"])
 from routereval.data.store import read_manifest
 from routereval.experiments.grid import expand
 benchmarks = list(read_manifest(cfg.corpus)["benchmarks"])
-cells = expand(cfg, benchmarks=benchmarks, embeddings={b: ["synth"] for b in benchmarks}, corpus_checksum="")
+cells = expand(cfg, benchmarks=benchmarks, embeddings={b: ["synth"] for b in benchmarks}, corpus_checksum="",
+               splits={b: ["random"] for b in benchmarks})
 n = 0
 t0 = time.perf_counter()
 for c in cells:
     for r in c.runs:  # one evaluate() per row: the corpus opened and the cell prepared every time
         evaluate(str(cfg.corpus), benchmark=c.benchmark, router=r.router, params=r.params, m=c.m, group=c.group,
-                 protocol=c.protocol, embedding=c.embedding, seed=c.seed, n_boot=c.n_boot)
+                 protocol=c.protocol, embedding=c.embedding, seed=c.seed, n_boot=c.n_boot, split=c.split)
         n += 1
 print(json.dumps({"rows": n, "seconds": time.perf_counter() - t0}))
 """
@@ -159,7 +166,8 @@ def part_small() -> str:
     c2 = statistics.median(r["cpu"] for r in two)
     s = two[0]["summary"]
     lines = [
-        f"Grid: `examples/sweeps/paper.toml` without mlc on `synth --scale small` (seed 0): "
+        f"Grid: `examples/sweeps/paper.toml` without mlc, linear and mlp with batch_size 256 under both protocols "
+        f"(`{' '.join(NO_MLC)}`), on `synth --scale small` (seed 0): "
         f"{s['prepared']} prepared cells, {s['cells']} rows ({rows} in the baseline).",
         "",
         "| run | wall s | CPU s (user+sys, all processes) | fit + route s (in the rows) | load avg before / after |",
@@ -293,11 +301,43 @@ def part_mlc() -> str:
             f"or run on a GPU (device = \"auto\"). Load average {_load()}.")
 
 
+def part_batch1() -> str:
+    """CPU time per training step of LinearR and MLPR under their paper settings (batch 1), and what the grid needs."""
+    import json as _json
+
+    from routereval.data.store import open_corpus, read_manifest
+    from routereval.evaluate import make_router_from, prepare_cell
+
+    corpus = open_corpus(synth("small"), texts=False)
+    cell = prepare_cell(corpus, benchmark="mmlu", m=5, group="strong_to_weak", protocol="paper", embedding="synth")
+    out = []
+    full = read_manifest(synth_dir_full()) if (synth_dir_full() / "manifest.json").exists() else None
+    for name in ("linear", "mlp"):
+        router = make_router_from(name, {}, seed=42, protocol="paper")
+        router.warm_up() if hasattr(router, "warm_up") else None
+        c0 = time.process_time()
+        router.fit(cell.X_train, cell.L_train)
+        epochs = router.get_params()["max_epochs"]
+        per_step = (time.process_time() - c0) / (epochs * len(cell.X_train))
+        line = (f"{name}: {_json.dumps({k: v for k, v in router.get_params().items() if k in ('batch_size', 'max_epochs', 'lr')})}, "
+                f"{per_step * 1e3:.2f} CPU ms per step (48 dims, {len(cell.X_train)} training prompts x {epochs} epochs)")
+        if full is not None:  # the paper protocol's cells of paper.toml: 12 benchmarks x 2 m x 3 groups
+            train = sum(int(0.8 * b["prompts"]) for b in full["benchmarks"].values())
+            line += (f"; the 72 paper-protocol cells of paper.toml on the full corpus: {train * epochs * 6:,} steps, "
+                     f"about {train * epochs * 6 * per_step / 3600:.1f} CPU h at this rate (more at 768 dims)")
+        out.append(line)
+    return "Paper settings (batch 1, no early stopping), small corpus, mmlu m = 5: " + "; ".join(out) + f". Load average {_load()}."
+
+
+def synth_dir_full() -> Path:
+    return BENCH_DIR / "synth-full"
+
+
 def _full_part(config: str, target_min: float) -> str:
     wide = widen(synth("full"), BENCH_DIR / f"synth-full-{WIDTH}")
     r = run_sweep(ROOT / "examples" / "sweeps" / config, wide, workers=2, extra=NO_MLC)
     s = r["summary"]
-    return (f"`examples/sweeps/{config}` without mlc on `synth --scale full` with the stored embedding widened to "
+    return (f"`examples/sweeps/{config}` with `{' '.join(NO_MLC)}` on `synth --scale full` with the stored embedding widened to "
             f"{WIDTH} dims, `--workers 2`: {s['prepared']} prepared cells, {s['cells']} rows ({s['ok']} ok, "
             f"{s['failed']} failed: m larger than the group's window): {r['wall'] / 60:.1f} min wall, "
             f"{r['cpu'] / 60:.1f} CPU min (fit + route {r['fit'] / 60 + r['route'] / 60:.1f} min of it); load average "
@@ -307,6 +347,7 @@ def _full_part(config: str, target_min: float) -> str:
 
 
 PARTS = {"small": part_small, "overhead": part_overhead, "overhead-full": part_overhead_full, "mlc": part_mlc,
+         "batch1": part_batch1,
          "full": lambda: _full_part("paper.toml", 15), "hard": lambda: _full_part("hard.toml", 45)}
 
 
