@@ -468,3 +468,37 @@ n_boot = 20
     for name in ("publisher", "random"):
         assert rows[name]["test_prompts"] == make_split(bench, split=name).test.tolist()
     assert rows["publisher"]["test_prompts"] != rows["random"]["test_prompts"]
+
+
+def test_minilm_is_embedded_once_in_chunks_shared_by_the_workers(tmp_path, monkeypatch):
+    from routereval.data.store import open_corpus
+    from routereval.sources.synth import synth_corpus
+
+    tiny = tmp_path / "tiny"  # its own corpus: the embedding cache is written into it
+    synth_corpus(tiny, scale="tiny", seed=0)
+    from routereval.embed import embed_texts
+    from routereval.embed.cache import CACHE_DIR
+    from routereval.experiments import runner
+    from routereval.experiments.backends import SerialBackend
+    from routereval.experiments.sweep import plan_sweep, run_sweep
+
+    monkeypatch.setattr(runner, "EMBED_CHUNK", 10)  # arc's 23 prompts: three chunks
+    cfg = write_config(tmp_path / "m.toml", tiny, """
+benchmarks = ["arc"]
+m = [3]
+groups = ["strong_to_weak"]
+embedding = "minilm"
+n_boot = 20
+[routers.knn]
+k = 3
+""")
+    plan = plan_sweep(cfg, out=tmp_path / "r")
+    assert plan.encode == [("arc", "minilm")]
+    s = run_sweep(plan, backend=SerialBackend())
+    assert s["ok"] == 1
+    texts = open_corpus(tiny)["arc"].texts.tolist()
+    cached = list((tiny / CACHE_DIR).glob("minilm*/*.npy"))
+    assert len(cached) == 1 and not list((tiny / CACHE_DIR / "_sweep-chunks").glob("**/*.npy"))
+    whole = embed_texts(texts, "minilm")  # one pass over all prompts, no cache
+    np.testing.assert_allclose(np.load(cached[0]), whole, atol=1e-5)
+    assert read_results(tmp_path / "r").column("embedding").to_pylist() == ["minilm"]

@@ -166,25 +166,66 @@ def run_task(task: Task) -> list[dict[str, Any]]:
 
 
 
+EMBED_CHUNK = 1024  # prompts per warm-up task: a big benchmark's embedding is shared by every worker
+
+
 @dataclass(frozen=True)
 class EmbedTask:
-    """Compute (and cache in the corpus) one benchmark's embeddings before its cells run."""
+    """Embed prompts ``start:stop`` of one benchmark with one encoder, before its cells run."""
 
     corpus: str
     benchmark: str
     encoder: str
+    start: int
+    stop: int
     threads: int | None
 
 
-def run_embed_task(task: EmbedTask) -> str:
-    """Fill the corpus's embedding cache for (benchmark, encoder), so that cells only read it.
+def embed_tasks(corpus: str, benchmark: str, encoder: str, n_prompts: int, threads: int | None) -> list[EmbedTask]:
+    """The warm-up tasks of one (benchmark, encoder): chunks of :data:`EMBED_CHUNK` prompts."""
+    return [EmbedTask(corpus, benchmark, encoder, a, min(a + EMBED_CHUNK, n_prompts), threads)
+            for a in range(0, n_prompts, EMBED_CHUNK)]
 
-    Without this, the first cells of a benchmark on N workers would each embed it (minutes
-    with MiniLM on a CPU).
-    """
-    from routereval.embed import embed_prompts
+
+def _chunk_dir(corpus: str, benchmark: str) -> str:
+    from routereval.embed.cache import CACHE_DIR
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in benchmark)
+    return os.path.join(corpus, CACHE_DIR, "_sweep-chunks", safe)
+
+
+def run_embed_task(task: EmbedTask) -> str:
+    """Embed one chunk of a benchmark's prompts into a chunk cache (N workers share a big benchmark)."""
+    from routereval.embed import embed_texts
 
     limit_threads(task.threads)
     bench = _corpus(task.corpus)[task.benchmark]
-    embed_prompts(bench, task.encoder, corpus_path=task.corpus)
+    embed_texts(bench.texts[task.start:task.stop], task.encoder, cache_dir=_chunk_dir(task.corpus, task.benchmark))
     return task.benchmark
+
+
+def assemble_embeddings(corpus: str, benchmark: str, encoder: str) -> None:
+    """Put a benchmark's embedded chunks together into the corpus's embedding cache, where cells read it.
+
+    The result is the file :func:`routereval.embed.embed_prompts` reads (same key, same texts
+    hash), so a cell finds it and ``routereval eval`` on the same corpus uses the same vectors.
+    """
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+
+    from routereval.embed import embed_prompts, embed_texts, parse_encoder
+    from routereval.embed.cache import CACHE_DIR, save_atomic, texts_hash
+
+    bench = _corpus(corpus)[benchmark]
+    texts = [str(t) for t in bench.texts.tolist()]
+    target = Path(corpus) / CACHE_DIR / parse_encoder(encoder).key / f"{texts_hash(texts)}.npy"
+    chunks = _chunk_dir(corpus, benchmark)
+    if not target.exists():
+        n = len(texts)  # each chunk read from its file (computed here if its task failed)
+        parts = [embed_texts(texts[a:min(a + EMBED_CHUNK, n)], encoder, cache_dir=chunks)
+                 for a in range(0, n, EMBED_CHUNK)]
+        save_atomic(target, np.concatenate(parts).astype(np.float32))
+    embed_prompts(bench, encoder, corpus_path=corpus)  # reads the file back as cells will (recomputed if bad)
+    shutil.rmtree(chunks, ignore_errors=True)

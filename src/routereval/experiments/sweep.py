@@ -31,6 +31,7 @@ class SweepPlan:
     cells: list[CellSpec]
     out: Path
     encode: list[tuple[str, str]]  # (benchmark, encoder) embedded once before the cells
+    n_prompts: dict[str, int]  # benchmark -> prompts
     force: bool = False
 
     @property
@@ -117,7 +118,8 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
                          "use a new or empty directory", file=out)
     check_metadata(out, corpus_checksum=checksum, force=force)
     return SweepPlan(config=cfg, corpus=cfg.corpus, corpus_checksum=checksum, cells=cells, out=out,
-                     encode=encode, force=force)
+                     encode=encode, n_prompts={b: int(manifest["benchmarks"][b]["prompts"]) for b in benchmarks},
+                     force=force)
 
 
 def run_sweep(plan: SweepPlan, *, backend, retry_failed: bool = False,
@@ -136,7 +138,7 @@ def run_sweep(plan: SweepPlan, *, backend, retry_failed: bool = False,
     """
     from routereval.experiments.results import (ResultsLock, check_metadata, drop_rows, finished_cells,
                                                 remove_temporaries, write_metadata, write_rows)
-    from routereval.experiments.runner import EmbedTask, Task, run_embed_task, run_task
+    from routereval.experiments.runner import Task, assemble_embeddings, embed_tasks, run_embed_task, run_task
 
     t0 = time.perf_counter()
     out = plan.out
@@ -172,10 +174,16 @@ def run_sweep(plan: SweepPlan, *, backend, retry_failed: bool = False,
 
         with backend:
             needed = {t.cell.benchmark for t in tasks}
-            encode = [EmbedTask(str(plan.corpus), b, e, backend.threads) for b, e in plan.encode if b in needed]
+            encode = [(b, e) for b, e in plan.encode if b in needed]
+            chunks = [t for b, e in encode for t in embed_tasks(str(plan.corpus), b, e, plan.n_prompts[b], backend.threads)]
             report("embedding")
-            for _ in backend.run(run_embed_task, encode):
-                report("embedding")  # a failure shows again, per cell, when the cell embeds
+            for _ in backend.run(run_embed_task, chunks):  # big benchmarks are shared by all workers
+                report("embedding")
+            for b, e in encode:
+                try:
+                    assemble_embeddings(str(plan.corpus), b, e)
+                except Exception:  # noqa: BLE001 - the cells of b then fail with the reason, one by one
+                    pass
             report("cells")
             for task, rows, error in backend.run(run_task, tasks):
                 if error is not None:
