@@ -66,8 +66,7 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
     or results made from another corpus (unless ``force``).
     """
     from routereval.data.store import read_manifest
-    from routereval.embed import parse_encoder
-    from routereval.experiments.results import check_metadata, read_metadata
+    from routereval.experiments.results import check_metadata
 
     cfg = load_config(config, overrides=overrides, trust_code=trust_code)
     manifest = read_manifest(cfg.corpus)
@@ -78,6 +77,22 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
             raise ParameterError(f"{cfg.source}: 'benchmarks' has {b!r}, which corpus {cfg.corpus} does not hold; "
                                  f"expected 'all' or some of: {', '.join(names)}")
     benchmarks = cfg.benchmarks or names
+    embeddings, encode = _resolve_embeddings(cfg, manifest, benchmarks)
+    splits = _resolve_splits(cfg, manifest, benchmarks)
+    cells = expand(cfg, benchmarks=benchmarks, embeddings=embeddings, corpus_checksum=checksum, splits=splits)
+    out = Path(out)
+    _check_out(out)
+    check_metadata(out, corpus_checksum=checksum, force=force)
+    return SweepPlan(config=cfg, corpus=cfg.corpus, corpus_checksum=checksum, cells=cells, out=out,
+                     encode=encode, n_prompts={b: int(manifest["benchmarks"][b]["prompts"]) for b in benchmarks},
+                     force=force)
+
+
+def _resolve_embeddings(cfg: SweepConfig, manifest: dict,
+                        benchmarks: list[str]) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """Benchmark -> its encoders (None: the stored "synth", else minilm), and the (benchmark, encoder) to embed first."""
+    from routereval.embed import parse_encoder
+
     embeddings: dict[str, list[str]] = {}
     encode: list[tuple[str, str]] = []
     for b in benchmarks:
@@ -97,6 +112,11 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
                 if e not in _NO_WARM_UP and (b, e) not in encode:
                     encode.append((b, e))
             embeddings[b].append(e)
+    return embeddings, encode
+
+
+def _resolve_splits(cfg: SweepConfig, manifest: dict, benchmarks: list[str]) -> dict[str, list[str]]:
+    """Benchmark -> its named splits: "auto" becomes "publisher" where the corpus stores one, else "random"."""
     splits: dict[str, list[str]] = {}
     for b in benchmarks:
         has_publisher = bool(manifest["benchmarks"][b].get("publisher_split"))
@@ -109,17 +129,18 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
                                      f"{cfg.corpus} has no publisher split; use 'auto' or 'random'")
             if sp not in splits[b]:
                 splits[b].append(sp)
-    cells = expand(cfg, benchmarks=benchmarks, embeddings=embeddings, corpus_checksum=checksum, splits=splits)
-    out = Path(out)
+    return splits
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out that is a file, or a directory holding something other than a sweep's results."""
+    from routereval.experiments.results import read_metadata
+
     if out.exists() and not out.is_dir():
         raise InputError("--out is a file; expected a results directory (new or of an earlier sweep)", file=out)
     if out.is_dir() and read_metadata(out) is None and any(not p.name.startswith((".", "_")) for p in out.iterdir()):
         raise InputError("--out is a directory that holds other files, not the results of a sweep; "
                          "use a new or empty directory", file=out)
-    check_metadata(out, corpus_checksum=checksum, force=force)
-    return SweepPlan(config=cfg, corpus=cfg.corpus, corpus_checksum=checksum, cells=cells, out=out,
-                     encode=encode, n_prompts={b: int(manifest["benchmarks"][b]["prompts"]) for b in benchmarks},
-                     force=force)
 
 
 def run_sweep(plan: SweepPlan, *, backend, retry_failed: bool = False,
