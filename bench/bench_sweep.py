@@ -351,15 +351,21 @@ PARTS = {"small": part_small, "overhead": part_overhead, "overhead-full": part_o
          "full": lambda: _full_part("paper.toml", 15), "hard": lambda: _full_part("hard.toml", 45)}
 
 
-def main(parts: list[str] | None = None) -> str:
+def main(parts: list[str] | None = None, *, echo: bool = False) -> str:
+    """The Markdown section of the named parts (all when None); ``echo`` prints each part as it ends."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out = [f"## Sweeps (bench_sweep.py)", "",
+    out = ["## Sweeps (bench_sweep.py)", "",
            f"{now}, commit {_commit()}, {os.cpu_count()} cores shared with other users (load averages below)."]
+    if echo:
+        print("\n".join(out), flush=True)
     for name in parts or list(PARTS):
-        out += ["", f"### {name}", "", PARTS[name]()]
+        part = ["", f"### {name}", "", PARTS[name]()]
+        out += part
+        if echo:
+            print("\n".join(part), flush=True)
     return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
-    print(main(sys.argv[1:] or None))
+    main(sys.argv[1:] or None, echo=True)
