@@ -186,8 +186,8 @@ def part_small() -> str:
     return "\n".join(lines)
 
 
-PAPER_ROUTERS = [("oracle", {}), ("mix", {"p": 0.5}), ("random", {}), ("best_single", {}), ("linear", {}),
-                 ("mlp", {}), ("kmeans", {}), ("knn", {"k": 5})]
+PAPER_ROUTERS = [("oracle", {}), ("mix", {"p": 0.5}), ("random", {}), ("best_single", {}),
+                 ("linear", {"batch_size": 256}), ("mlp", {"batch_size": 256}), ("kmeans", {}), ("knn", {"k": 5})]
 
 
 def part_overhead() -> str:
