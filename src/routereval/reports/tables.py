@@ -38,7 +38,7 @@ DESCRIPTIONS = {
     "mu": "mean test score of the routed models",
     "v_r": "µ_o / the reference (GPT-4-class) model's score",
     "v_b": "µ_o / the pool's best single model",
-    "e_p": "E_p: the paper's classification-bias entropy (bits)",
+    "e_p": "the paper's classification-bias entropy of the selection probabilities (bits, per router as the reference computes it)",
     "e_sel": "entropy of the selection histogram over the test prompts (bits; 0 = collapse onto one model)",
     "oracle_recall": "share of solvable test prompts routed to a model that solves them",
     "mu_ci": "95% bootstrap CI of the averaged µ_o (each cell's test prompts resampled)",
@@ -124,6 +124,13 @@ def router_label(router: str, params: str) -> str:
     if not p:
         return router
     return f"{router} (" + ", ".join(f"{k}={v}" for k, v in p.items()) + ")"
+
+
+def _params_key(params: str) -> tuple:
+    # k=5 before k=15: numbers compare as numbers
+    p = json.loads(params) if params else {}
+    return tuple((k, (0, float(v), "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0.0, str(v)))
+                 for k, v in sorted(p.items()))
 
 
 def oracle_types(routers: Sequence[str]) -> set[str]:
@@ -259,7 +266,7 @@ def build_tables(table, *, n_boot: int = 1000, level: float = 0.95) -> list[Repo
                                   for i in idx if rows.col("protocol")[i] == p} for p in protocols}
         report_rows = []
         router_keys = sorted(by_row, key=lambda rp: (
-            ROUTER_ORDER.index(rp[0]) if rp[0] in ROUTER_ORDER else len(ROUTER_ORDER), rp[0], rp[1]))
+            ROUTER_ORDER.index(rp[0]) if rp[0] in ROUTER_ORDER else len(ROUTER_ORDER), rp[0], _params_key(rp[1])))
         for router, params in router_keys:
             row = Row(router, params, router_label(router, params), router in oracles)
             for p in protocols:

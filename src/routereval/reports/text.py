@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ def cell_text(col: Column, v: Value | None) -> str:
     if v.value is None or not math.isfinite(v.value):
         return "–"
     if col.protocol == DELTA_PROTOCOL:
-        return f"{v.value:+.3f}"
+        x = round(v.value, 3)
+        return f"{x if x else 0.0:+.3f}"  # no "-0.000"
     return f"{v.value:.3f}" + (f" ± {v.std:.3f}" if v.std is not None else "")
 
 
@@ -70,6 +72,20 @@ def _rel(path: Path, out_dir: Path | None) -> str:
 
 # --------------------------------------------------------------------------- markdown
 
+_LINK = re.compile(r"(\]\()([^)\s]+)((?:\s+\"[^\"]*\")?\))")
+
+
+def rebase_links(summary: str, base: Path, out_dir: Path | None) -> str:
+    """``summary`` verbatim, except that link and image targets naming files of ``base``
+    point to them from ``out_dir`` (else the cwd), where the report is read."""
+    def fix(m: re.Match) -> str:
+        target = m.group(2)
+        if "://" in target or target.startswith(("#", "/", "data:", "mailto:")) or not (base / target).is_file():
+            return m.group(0)
+        return m.group(1) + _rel(base / target, out_dir) + m.group(3)
+
+    return _LINK.sub(fix, summary)
+
 
 def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
@@ -96,7 +112,7 @@ def render_md(report: Report, *, out_dir: Path | None = None) -> str:
         lines.append("")
     lines += ["Columns:", ""] + [f"- {x}" for x in _legend_lines(report)] + [""]
     for s in report.studies:
-        lines += [f"## {s.title}", "", f"_from {_rel(s.path, out_dir)}_", "", s.summary.rstrip(), ""]
+        lines += [f"## {s.title}", "", f"_from {_rel(s.path, out_dir)}_", "", rebase_links(s.summary, s.path, out_dir).rstrip(), ""]
         if s.plots:
             lines += [f"### {s.title}: plots", ""]
             for stem, files in s.plots.items():
