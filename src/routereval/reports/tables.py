@@ -215,7 +215,31 @@ def _per_seed(values: list, tree: dict[int, dict[str, list[int]]]) -> list[float
     return out
 
 
-def _row_values(rows: _Rows, idx: list[int], *, n_boot: int, level: float) -> dict[str, Value]:
+def _bootstrap(rows: _Rows, idx: list[int], *, n_boot: int) -> tuple[dict[int, np.ndarray], dict[int, float]]:
+    """Per results row: (n_boot,) bootstrap means of its routed scores, and its p-value of beating
+    the best single model. Rows on the same cell share the cell's resamples (drawn once); the
+    p-values use the cell's seed, as ``eval`` does."""
+    routed, best = rows.lists("routed_scores"), rows.lists("best_single_scores")
+    seeds, groups, draws = rows.col("seed"), rows.col("group"), rows.col("draw")
+    by_state: dict[tuple, list[int]] = {}
+    by_seed: dict[tuple, list[int]] = {}
+    for i in idx:
+        by_state.setdefault((_unit_state(seeds[i], groups[i], draws[i]), len(routed[i])), []).append(i)
+        by_seed.setdefault((seeds[i], len(routed[i])), []).append(i)
+    means: dict[int, np.ndarray] = {}
+    for (state, _n), ii in by_state.items():
+        means.update(zip(ii, stats.resample_means(np.vstack([routed[i] for i in ii]), n_boot=n_boot,
+                                                  random_state=state)))
+    pvals: dict[int, float] = {}
+    for (seed, _n), ii in by_seed.items():
+        p = stats.paired_p_values(np.vstack([routed[i] for i in ii]), np.vstack([best[i] for i in ii]),
+                                  n_boot=n_boot, random_state=seed)
+        pvals.update(zip(ii, p.tolist()))
+    return means, pvals
+
+
+def _row_values(rows: _Rows, idx: list[int], boot: tuple[dict[int, np.ndarray], dict[int, float]], *,
+                level: float, alpha: float = 0.05) -> dict[str, Value]:
     seeds, groups, draws = rows.col("seed"), rows.col("group"), rows.col("draw")
     order = sorted(idx, key=lambda i: _unit_state(seeds[i], groups[i], draws[i]))
     units = [(seeds[i], groups[i], draws[i]) for i in order]
@@ -228,13 +252,14 @@ def _row_values(rows: _Rows, idx: list[int], *, n_boot: int, level: float) -> di
         if any(v is None for v in per_seed):
             mean = std = None  # e.g. V_R without a reference score
         out[k] = Value(mean, std, n=len(order), n_seeds=len(tree))
-    routed = [rows.lists("routed_scores")[i] for i in order]
-    best = [rows.lists("best_single_scores")[i] for i in order]
-    lo, hi = stats.weighted_average_ci(routed, w, n_boot=n_boot, level=level,
-                                       random_states=[_unit_state(*u) for u in units])
-    out["mu_ci"] = Value(float(np.dot(w, [r.mean() for r in routed])), lo=lo, hi=hi, n=len(order), n_seeds=len(tree))
-    count, _p = stats.wins(routed, best, seeds=[u[0] for u in units], n_boot=n_boot)
-    out["wins"] = Value(float(count), n=len(order), n_seeds=len(tree))
+    means, pvals = boot
+    # the CI of the weighted average: each cell resampled on its own, combined with the weights
+    lo, hi = stats.percentile_ci(np.dot(w, np.vstack([means[i] for i in order])), level=level)
+    routed = rows.lists("routed_scores")
+    out["mu_ci"] = Value(float(np.dot(w, [routed[i].mean() for i in order])), lo=lo, hi=hi, n=len(order),
+                         n_seeds=len(tree))
+    wins = sum(pvals[i] < alpha for i in order)
+    out["wins"] = Value(float(wins), n=len(order), n_seeds=len(tree))
     return out
 
 
@@ -264,6 +289,7 @@ def build_tables(table, *, n_boot: int = 1000, level: float = 0.95) -> list[Repo
                 rows.col("protocol")[i], []).append(i)
         cells_per_protocol = {p: {(rows.col("seed")[i], rows.col("group")[i], rows.col("draw")[i])
                                   for i in idx if rows.col("protocol")[i] == p} for p in protocols}
+        boot = _bootstrap(rows, idx, n_boot=n_boot)
         report_rows = []
         router_keys = sorted(by_row, key=lambda rp: (
             ROUTER_ORDER.index(rp[0]) if rp[0] in ROUTER_ORDER else len(ROUTER_ORDER), rp[0], _params_key(rp[1])))
@@ -275,7 +301,7 @@ def build_tables(table, *, n_boot: int = 1000, level: float = 0.95) -> list[Repo
                     row.incomplete = True
                 if not ii:
                     continue
-                for k, v in _row_values(rows, ii, n_boot=n_boot, level=level).items():
+                for k, v in _row_values(rows, ii, boot, level=level).items():
                     row.values[(k, p)] = v
             if len(protocols) == 2:
                 for k in DELTA:
