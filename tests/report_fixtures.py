@@ -42,9 +42,9 @@ def topic_corpus(n_prompts: int = 600, n_models: int = 30, seed: int = 0, names=
 
 
 def cell_rows(corpus, *, benchmark: str, protocol: str, m: int, group: str, seed: int, n_boot: int,
-              routers=ROUTERS) -> list[dict]:
+              routers=ROUTERS, draw: int = 0) -> list[dict]:
     """The store's rows of one prepared cell: every router fitted, routed and measured."""
-    cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, seed=seed)
+    cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, seed=seed, draw=draw)
     test = np.asarray(cell.pool.split.test)
     best = cell.Y_test[:, cell.pool.best_single]
     rows = []
@@ -58,7 +58,7 @@ def cell_rows(corpus, *, benchmark: str, protocol: str, m: int, group: str, seed
         assert abs(routed.mean() - res["mu"]) < 1e-12  # the stored routes are the evaluated ones
         rows.append({
             "benchmark": benchmark, "protocol": protocol, "split": "random", "m": m, "group": group, "seed": seed,
-            "draw": 0, "embedding": res["embedding"], "router": name, "params": canonical_json(params),
+            "draw": draw, "embedding": res["embedding"], "router": name, "params": canonical_json(params),
             "mu": res["mu"], "mu_lo": res["mu_ci"][0], "mu_hi": res["mu_ci"][1], "v_r": res["v_r"],
             "v_b": res["v_b"], "v_b_lo": res["v_b_ci"][0], "v_b_hi": res["v_b_ci"][1], "e_p": res["e_p"],
             "e_sel": res["e_sel"], "oracle": res["oracle"], "best_single": res["best_single"],
@@ -68,7 +68,7 @@ def cell_rows(corpus, *, benchmark: str, protocol: str, m: int, group: str, seed
             "best_single_model": res["best_single_model"], "test_prompts": test.tolist(),
             "routes": routes.tolist(), "routed_scores": routed.tolist(), "best_single_scores": best.tolist(),
             "oracle_scores": cell.Y_test.max(axis=1).tolist(),
-            "cell_hash": f"{benchmark}-{protocol}-{m}-{group}-{seed}-{name}-{canonical_json(params)}",
+            "cell_hash": f"{benchmark}-{protocol}-{m}-{group}-{seed}-{draw}-{name}-{canonical_json(params)}",
             "status": "ok", "error": None, "version": "test", "started": started,
             "ended": dt.datetime.now(dt.timezone.utc), "worker": "test"})
     return rows

@@ -18,7 +18,7 @@ from routereval.reports import stats
 from routereval.reports.build import make_report, render
 from routereval.reports.tables import DELTA_PROTOCOL, GROUP_ORDER
 
-from report_fixtures import GROUPS, fabricate_results, make_study_dir, topic_corpus
+from report_fixtures import GROUPS, cell_rows, fabricate_results, make_study_dir, topic_corpus
 
 N_BOOT = 200  # the fixture's sweep used 200 resamples: the report's p-values must equal the stored ones
 
@@ -158,6 +158,36 @@ def test_one_protocol_and_one_benchmark(store, report):
     for r1, r2 in zip(t.rows, both.rows):
         assert r1.values[("mu", "clean")] == r2.values[("mu", "clean")]
         assert r1.values[("mu_ci", "clean")] == r2.values[("mu_ci", "clean")]
+
+
+def test_draws_average_within_their_group_and_a_missing_cell_marks_the_row(tmp_path):
+    from routereval.experiments.results import write_rows
+
+    corpus = topic_corpus(names=("mmlu",))
+    path = tmp_path / "RESULTS"
+    path.mkdir()
+    routers = (("oracle", {}), ("knn", {"k": 5}))
+    cells = {(g, d): cell_rows(corpus, benchmark="mmlu", protocol="clean", m=3, group=g, seed=42, n_boot=N_BOOT,
+                               routers=routers, draw=d)
+             for g, d in (("all_strong", 0), ("random", 0), ("random", 1))}
+    for (g, d), rows in cells.items():
+        write_rows(path, rows if g == "all_strong" else rows[:1] if d == 1 else rows, stem=f"{g}-{d}")
+    t = make_report(path, n_boot=N_BOOT).tables[0]
+    assert t.groups == ["all_strong", "random"] and t.n_cells == 3
+    oracle, knn = t.rows
+    mus = {k: [r["mu"] for r in rows] for k, rows in cells.items()}
+    # the random group's two draws count as one group: weights 1/2, 1/4, 1/4
+    want = (mus[("all_strong", 0)][0] + (mus[("random", 0)][0] + mus[("random", 1)][0]) / 2) / 2
+    assert oracle.values[("mu", "clean")].value == pytest.approx(want, abs=1e-12) and not oracle.incomplete
+    samples = [np.array(cells[k][0]["routed_scores"]) for k in cells]
+    ci = stats.weighted_average_ci(samples, [0.5, 0.25, 0.25], n_boot=N_BOOT,
+                                   random_states=[(42, 0, 0), (42, 3, 0), (42, 3, 1)])
+    assert (oracle.values[("mu_ci", "clean")].lo, oracle.values[("mu_ci", "clean")].hi) == pytest.approx(ci, abs=1e-12)
+    # knn's cell of draw 1 is missing (failed): averaged over what it has, and marked
+    assert knn.incomplete and knn.values[("mu", "clean")].n == 2
+    assert knn.values[("mu", "clean")].value == pytest.approx(
+        (mus[("all_strong", 0)][1] + mus[("random", 0)][1]) / 2, abs=1e-12)
+    assert "knn (k=5) *" in render(make_report(path, n_boot=N_BOOT), "md")
 
 
 # --------------------------------------------------------------------------- formats

@@ -35,7 +35,7 @@ nav a:hover{text-decoration:underline}
 nav .bench{margin-right:14px;display:inline-block}
 nav b{font-weight:600;margin-right:4px}
 main{padding:4px 28px 40px;max-width:1680px}
-section{margin:22px 0 30px}
+section{margin:22px 0 30px;scroll-margin-top:44px}
 h2{font-size:18px;margin:0 0 2px}
 h3{font-size:16px}
 .caption{color:var(--muted);margin:0 0 8px;font-size:13px}
@@ -262,7 +262,8 @@ def render_html(report: Report, **_: object) -> str:
     legend = "".join(f"<dt>{_HTML_LABELS[k]}</dt><dd>{_e(DESCRIPTIONS[k])}</dd>" for k in DESCRIPTIONS)
     legend += ("<dt>bold</dt><dd>the best non-oracle router; oracle-type routers (grey, italic) see the test "
                "scores and are not candidates</dd>"
-               f"<dt>Δ</dt><dd>paper - clean: how much choosing pools on test prompts flatters a figure</dd>"
+               f"<dt>Δ</dt><dd>paper - clean: how much choosing pools on test prompts flatters a figure "
+               "(amber: higher under paper, blue: lower)</dd>"
                f"<dt>bootstrap</dt><dd>{report.n_boot} resamples of each cell's stored test prompts</dd>")
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = "<br>".join(_e(x) for x in _header_lines(report))
