@@ -22,9 +22,11 @@ ROUTERS = (("oracle", {}), ("mix", {"p": 0.5}), ("random", {}), ("best_single", 
 GROUPS = ("all_strong", "all_weak", "strong_to_weak")
 
 
-def topic_corpus(n_prompts: int = 600, n_models: int = 30, seed: int = 0, names=("mmlu", "arc")) -> Corpus:
+def topic_corpus(n_prompts: int = 600, n_models: int = 30, seed: int = 0, names=("mmlu", "arc"),
+                 cost: bool = False) -> Corpus:
     """Benchmarks whose prompts fall in 4 topics (embeddings near a topic centre); each model is
-    strong on one topic, with a spread of overall skill so the pool groups differ."""
+    strong on one topic, with a spread of overall skill so the pool groups differ. ``cost``: a
+    cost matrix (stronger models cost more per prompt, longer prompts cost more)."""
     rng = np.random.default_rng(seed)
     benches = []
     for b, name in enumerate(names):
@@ -35,9 +37,10 @@ def topic_corpus(n_prompts: int = 600, n_models: int = 30, seed: int = 0, names=
         base = np.linspace(0.15, 0.75, n_models)[:, None] + rng.uniform(-0.05, 0.05, size=(n_models, 4))
         base[np.arange(n_models), np.arange(n_models) % 4] += 0.2
         S = (rng.random((n_models, n)) < np.clip(base, 0, 1)[:, topic]).astype(np.float32)
+        C = (np.linspace(1e-4, 3e-3, n_models)[:, None] * rng.uniform(0.5, 2.0, size=n)[None, :]) if cost else None
         benches.append(Benchmark(name, models=[f"m{i:02d}" for i in range(n_models)],
                                  prompt_ids=[f"p{i}" for i in range(n)], subsets=[f"t{t}" for t in topic],
-                                 scores=S, embeddings={"synth": emb}))
+                                 scores=S, cost=C, embeddings={"synth": emb}))
     return Corpus.from_benchmarks(benches)
 
 
@@ -70,7 +73,8 @@ def cell_rows(corpus, *, benchmark: str, protocol: str, m: int, group: str, seed
             "oracle_scores": cell.Y_test.max(axis=1).tolist(),
             "cell_hash": f"{benchmark}-{protocol}-{m}-{group}-{seed}-{draw}-{name}-{canonical_json(params)}",
             "status": "ok", "error": None, "version": "test", "started": started,
-            "ended": dt.datetime.now(dt.timezone.utc), "worker": "test"})
+            "ended": dt.datetime.now(dt.timezone.utc), "worker": "test",
+            **{k: (res["cost"] or {}).get(k) for k in ("mean_cost", "best_single_cost", "aiq", "apgr")}})
     return rows
 
 

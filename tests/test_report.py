@@ -163,7 +163,7 @@ def test_one_protocol_and_one_benchmark(store, report):
 def test_draws_average_within_their_group_and_a_missing_cell_marks_the_row(tmp_path):
     from routereval.experiments.results import write_rows
 
-    corpus = topic_corpus(names=("mmlu",))
+    corpus = topic_corpus(names=("mmlu",), cost=True)
     path = tmp_path / "RESULTS"
     path.mkdir()
     routers = (("oracle", {}), ("knn", {"k": 5}))
@@ -188,6 +188,12 @@ def test_draws_average_within_their_group_and_a_missing_cell_marks_the_row(tmp_p
     assert knn.values[("mu", "clean")].value == pytest.approx(
         (mus[("all_strong", 0)][1] + mus[("random", 0)][1]) / 2, abs=1e-12)
     assert "knn (k=5) *" in render(make_report(path, n_boot=N_BOOT), "md")
+    # the corpus had costs: a cost column, averaged like the others
+    assert [c.metric for c in t.columns][-1] == "mean_cost"
+    costs = {k: [r["mean_cost"] for r in rows] for k, rows in cells.items()}
+    want = (costs[("all_strong", 0)][0] + (costs[("random", 0)][0] + costs[("random", 1)][0]) / 2) / 2
+    assert oracle.values[("mean_cost", "clean")].value == pytest.approx(want, rel=1e-12) and want > 0
+    assert f"{want:.4g}" in render(make_report(path, n_boot=N_BOOT), "md")
 
 
 # --------------------------------------------------------------------------- formats
@@ -203,7 +209,7 @@ def test_markdown_tables_have_the_paper_layout(report, studies, tmp_path):
         lines = table.strip().splitlines()
         assert len(lines) == 2 + 6
         widths = {len(re.split(r"(?<!\\)\|", line)) for line in lines}
-        assert widths == {2 + 1 + 20}  # router + 20 columns
+        assert widths == {2 + 1 + 20}  # router + 20 columns (no costs in this corpus: no cost column)
         assert re.fullmatch(r"\|:--\|(--:\|){20}", lines[1])
         assert lines[0].startswith("| router | µ_o paper | µ_o clean | Δµ_o |")
         assert sum("**" in line for line in lines) >= 1

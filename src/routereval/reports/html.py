@@ -14,8 +14,8 @@ import math
 import re
 from pathlib import Path
 
-from routereval.reports.tables import DELTA, DELTA_PROTOCOL, DESCRIPTIONS, LABELS, Report, ReportTable
-from routereval.reports.text import _header_lines, cell_text, table_caption, table_title
+from routereval.reports.tables import COST, DELTA, DELTA_PROTOCOL, DESCRIPTIONS, LABELS, Report, ReportTable
+from routereval.reports.text import _header_lines, cell_text, fmt, table_caption, table_title
 
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
          ".gif": "image/gif", ".webp": "image/webp"}
@@ -128,14 +128,15 @@ def _sort_value(metric: str, v) -> str:
 
 
 _HTML_LABELS = {"mu": "µ<sub>o</sub>", "v_r": "V<sub>R</sub>", "v_b": "V<sub>B</sub>", "e_p": "E<sub>p</sub>",
-                "e_sel": "e<sub>sel</sub>", "oracle_recall": "recall", "mu_ci": "µ<sub>o</sub> 95% CI", "wins": "wins"}
+                "e_sel": "e<sub>sel</sub>", "oracle_recall": "recall", "mu_ci": "µ<sub>o</sub> 95% CI", "wins": "wins",
+                COST: "cost"}
 
 
 def _cell_html(c, v) -> str:
     # the std over seeds in small grey type keeps wide tables readable
     if v is not None and v.std is not None and c.metric not in ("mu_ci", "wins") and c.protocol != DELTA_PROTOCOL \
             and v.value is not None and math.isfinite(v.value):
-        return f'{v.value:.3f}<span class="sd"> ± {v.std:.3f}</span>'
+        return f'{fmt(c.metric, v.value)}<span class="sd"> ± {fmt(c.metric, v.std)}</span>'
     return _e(cell_text(c, v))
 
 
@@ -150,10 +151,11 @@ def _table_html(t: ReportTable, report: Report) -> str:
     head = []
     if two:
         top = ['<th rowspan="2" data-col="0" data-kind="text">router</th>']
+        n_extra = sum(c.protocol == t.protocols[0] and c.metric not in DELTA for c in t.columns)
         for k in DELTA:
             top.append(f'<th colspan="3" class="sep">{_HTML_LABELS[k]}</th>')
         for p in t.protocols:
-            top.append(f'<th colspan="4" class="sep">{_e(p)} protocol</th>')
+            top.append(f'<th colspan="{n_extra}" class="sep">{_e(p)} protocol</th>')
         head.append('<tr class="top">' + "".join(top) + "</tr>")
         sub = []
         for i, c in enumerate(t.columns, start=1):

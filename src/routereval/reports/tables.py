@@ -32,8 +32,10 @@ AVERAGED = ("mu", "v_r", "v_b", "e_p", "e_sel", "oracle_recall")
 BOLD = ("mu", "v_r", "v_b")
 #: figures shown side by side with their difference when both protocols are reported
 DELTA = ("mu", "v_r", "v_b", "e_p")
+#: shown beside them where the corpus had costs
+COST = "mean_cost"
 LABELS = {"mu": "µ_o", "v_r": "V_R", "v_b": "V_B", "e_p": "E_p", "e_sel": "e_sel", "oracle_recall": "recall",
-          "mu_ci": "µ_o 95% CI", "wins": "wins"}
+          "mu_ci": "µ_o 95% CI", "wins": "wins", COST: "cost"}
 DESCRIPTIONS = {
     "mu": "mean test score of the routed models",
     "v_r": "µ_o / the reference (GPT-4-class) model's score",
@@ -43,6 +45,7 @@ DESCRIPTIONS = {
     "oracle_recall": "share of solvable test prompts routed to a model that solves them",
     "mu_ci": "95% bootstrap CI of the averaged µ_o (each cell's test prompts resampled)",
     "wins": "cells where the router beats the pool's best single model (paired bootstrap p < 0.05)",
+    COST: "mean cost per test prompt of the routed models (USD; where the corpus has costs)",
 }
 DELTA_PROTOCOL = "paper-clean"
 
@@ -144,18 +147,20 @@ def oracle_types(routers: Sequence[str]) -> set[str]:
     return {r for r in routers if r in reg and getattr(reg[r], "requires_scores", False)}
 
 
-def columns_for(protocols: Sequence[str]) -> list[Column]:
+def columns_for(protocols: Sequence[str], *, cost: bool = False) -> list[Column]:
     """Columns of a table: the paper's four figures (side by side with the difference when two
-    protocols are reported), then selection entropy, oracle recall, the CI and the wins per protocol."""
+    protocols are reported), then selection entropy, oracle recall, the CI, the wins (and the
+    mean cost, with ``cost``) per protocol."""
+    extra = ("e_sel", "oracle_recall", "mu_ci", "wins") + ((COST,) if cost else ())
     if len(protocols) == 1:
         p = protocols[0]
-        return [Column(k, p, LABELS[k]) for k in (*AVERAGED, "mu_ci", "wins")]
+        return [Column(k, p, LABELS[k]) for k in (*DELTA, *extra)]
     cols = []
     for k in DELTA:
         cols += [Column(k, p, f"{LABELS[k]} {p}") for p in protocols]
         cols.append(Column(k, DELTA_PROTOCOL, f"Δ{LABELS[k]}"))
     for p in protocols:
-        cols += [Column(k, p, f"{LABELS[k]} {p}") for k in ("e_sel", "oracle_recall", "mu_ci", "wins")]
+        cols += [Column(k, p, f"{LABELS[k]} {p}") for k in extra]
     return cols
 
 
@@ -245,7 +250,7 @@ def _row_values(rows: _Rows, idx: list[int], boot: tuple[dict[int, np.ndarray], 
     units = [(seeds[i], groups[i], draws[i]) for i in order]
     tree, w = _weights(units)
     out: dict[str, Value] = {}
-    for k in AVERAGED:
+    for k in (*AVERAGED, COST):
         col = rows.col(k)
         per_seed = _per_seed([col[i] for i in order], tree)
         mean, std = stats.mean_std(per_seed)
@@ -282,7 +287,7 @@ def build_tables(table, *, n_boot: int = 1000, level: float = 0.95) -> list[Repo
     for (bench, m, emb) in sorted(by_table, key=lambda k: (k[0], k[1], k[2])):
         idx = by_table[(bench, m, emb)]
         protocols = [p for p in protocols_all if any(rows.col("protocol")[i] == p for i in idx)]
-        columns = columns_for(protocols)
+        columns = columns_for(protocols, cost=any(rows.col(COST)[i] is not None for i in idx))
         by_row: dict[tuple[str, str], dict[str, list[int]]] = {}
         for i in idx:
             by_row.setdefault((rows.col("router")[i], rows.col("params")[i]), {}).setdefault(

@@ -11,10 +11,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from routereval.reports.tables import DELTA_PROTOCOL, DESCRIPTIONS, LABELS, Column, Report, ReportTable, Value, tidy_rows
+from routereval.reports.tables import COST, DELTA_PROTOCOL, DESCRIPTIONS, LABELS, Column, Report, ReportTable, Value, tidy_rows
 
 TIDY_FIELDS = ("benchmark", "m", "embedding", "groups", "router", "params", "label", "oracle_type", "protocol",
                "metric", "value", "std", "lo", "hi", "n", "n_seeds", "bold", "text")
+
+
+def fmt(metric: str, x: float) -> str:
+    """A figure as tables show it: 3 decimals; costs (USD, often tiny) with 4 significant digits."""
+    return f"{x:.4g}" if metric == COST else f"{x:.3f}"
 
 
 def cell_text(col: Column, v: Value | None) -> str:
@@ -30,7 +35,7 @@ def cell_text(col: Column, v: Value | None) -> str:
     if col.protocol == DELTA_PROTOCOL:
         x = round(v.value, 3)
         return f"{x if x else 0.0:+.3f}"  # no "-0.000"
-    return f"{v.value:.3f}" + (f" ± {v.std:.3f}" if v.std is not None else "")
+    return fmt(col.metric, v.value) + (f" ± {fmt(col.metric, v.std)}" if v.std is not None else "")
 
 
 def table_caption(t: ReportTable, report: Report) -> str:
@@ -127,7 +132,7 @@ def render_md(report: Report, *, out_dir: Path | None = None) -> str:
 # --------------------------------------------------------------------------- latex
 
 _TEX_LABELS = {"mu": r"$\mu_o$", "v_r": r"$V_R$", "v_b": r"$V_B$", "e_p": r"$E_p$", "e_sel": r"$e_\mathrm{sel}$",
-               "oracle_recall": "recall", "mu_ci": r"$\mu_o$ 95\% CI", "wins": "wins"}
+               "oracle_recall": "recall", "mu_ci": r"$\mu_o$ 95\% CI", "wins": "wins", COST: "cost (USD)"}
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
