@@ -172,11 +172,13 @@ def check_reference_score(reference_score: float | None) -> float | None:
 
 
 def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot: int = 1000, seed: int = 42,
-                  params: dict[str, Any] | None = None, reference_score: float | None = None) -> dict[str, Any]:
+                  params: dict[str, Any] | None = None, reference_score: float | None = None,
+                  keep_routes: bool = False) -> dict[str, Any]:
     """Fit ``router`` on the cell's train (labels; val for tuning), route test, compute every metric.
 
     ``reference_score`` overrides the catalog's reference-model score behind V_R (needed for
-    benchmarks outside the catalog, whose V_R is None otherwise).
+    benchmarks outside the catalog, whose V_R is None otherwise). ``keep_routes`` adds
+    ``routes``: the (n_test,) model index chosen per test prompt (the sweep stores them).
     """
     from routereval.catalog import REFERENCE_SCORES
 
@@ -235,6 +237,8 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
                 apgr = M.apgr(share, qq, weak=float(Y[:, weak].mean()), strong=best_score)
             cost.update(curve={"cost": cc.tolist(), "mu": qq.tolist()}, aiq=aiq, apgr=apgr)
         out["cost"] = cost
+    if keep_routes:
+        out["routes"] = routes
     return out
 
 

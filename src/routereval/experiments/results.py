@@ -135,6 +135,8 @@ def drop_rows(results: str | os.PathLike, files_hashes: dict[Path, set[str]]) ->
     import pyarrow.parquet as pq
 
     for path, hashes in files_hashes.items():
+        if not path.exists():  # already emptied and removed
+            continue
         table = pq.read_table(path, schema=schema())
         keep = pc.invert(pc.is_in(table.column("cell_hash"), value_set=pa.array(sorted(hashes), pa.string())))
         kept = table.filter(keep)
