@@ -1,24 +1,12 @@
-"""Results stores for the report tests, made by real computations.
-
-Each cell is prepared and evaluated with :func:`routereval.evaluate.prepare_cell` /
-:func:`~routereval.evaluate.evaluate_cell` (real routers on a small structured corpus) and
-written with the sweep's own writer, :func:`routereval.experiments.results.write_rows`, in the
-store's schema.
-"""
+"""Inputs of the report tests: results stores made by real sweeps (``routereval sweep`` on a small
+structured corpus) and study directories with real matplotlib plots."""
 
 from __future__ import annotations
-
-import datetime as dt
-import json
 
 import numpy as np
 
 from routereval.data.model import Benchmark, Corpus
-from routereval.evaluate import evaluate_cell, make_router_from, prepare_cell
-from routereval.experiments.results import canonical_json, write_rows
 
-ROUTERS = (("oracle", {}), ("mix", {"p": 0.5}), ("random", {}), ("best_single", {}), ("knn", {"k": 5}),
-           ("knn", {"k": 15}))
 GROUPS = ("all_strong", "all_weak", "strong_to_weak")
 
 
@@ -44,66 +32,37 @@ def topic_corpus(n_prompts: int = 600, n_models: int = 30, seed: int = 0, names=
     return Corpus.from_benchmarks(benches)
 
 
-def cell_rows(corpus, *, benchmark: str, protocol: str, m: int, group: str, seed: int, n_boot: int,
-              routers=ROUTERS, draw: int = 0) -> list[dict]:
-    """The store's rows of one prepared cell: every router fitted, routed and measured."""
-    cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, seed=seed, draw=draw)
-    test = np.asarray(cell.pool.split.test)
-    best = cell.Y_test[:, cell.pool.best_single]
-    rows = []
-    for name, params in routers:
-        started = dt.datetime.now(dt.timezone.utc)
-        r = make_router_from(name, params, seed=seed, protocol=protocol)
-        res = evaluate_cell(r, cell, router_name=name, n_boot=n_boot, seed=seed, params=params)
-        kw = {"scores": cell.Y_test} if getattr(r, "requires_scores", False) else {}
-        routes = np.asarray(r.route(cell.X_test, **kw))
-        routed = cell.Y_test[np.arange(len(routes)), routes]
-        assert abs(routed.mean() - res["mu"]) < 1e-12  # the stored routes are the evaluated ones
-        rows.append({
-            "benchmark": benchmark, "protocol": protocol, "split": "random", "m": m, "group": group, "seed": seed,
-            "draw": draw, "embedding": res["embedding"], "router": name, "params": canonical_json(params),
-            "mu": res["mu"], "mu_lo": res["mu_ci"][0], "mu_hi": res["mu_ci"][1], "v_r": res["v_r"],
-            "v_b": res["v_b"], "v_b_lo": res["v_b_ci"][0], "v_b_hi": res["v_b_ci"][1], "e_p": res["e_p"],
-            "e_sel": res["e_sel"], "oracle": res["oracle"], "best_single": res["best_single"],
-            "oracle_recall": res["oracle_recall"], "p_beats_best_single": res["p_beats_best_single"],
-            "fit_s": res["fit_s"], "route_s": res["route_s"], "n_train": res["n_train"], "n_val": res["n_val"],
-            "n_test": res["n_test"], "selection": json.dumps(res["selection"]), "models": res["models"],
-            "best_single_model": res["best_single_model"], "test_prompts": test.tolist(),
-            "routes": routes.tolist(), "routed_scores": routed.tolist(), "best_single_scores": best.tolist(),
-            "oracle_scores": cell.Y_test.max(axis=1).tolist(),
-            "cell_hash": f"{benchmark}-{protocol}-{m}-{group}-{seed}-{draw}-{name}-{canonical_json(params)}",
-            "status": "ok", "error": None, "version": "test", "started": started,
-            "ended": dt.datetime.now(dt.timezone.utc), "worker": "test",
-            **{k: (res["cost"] or {}).get(k) for k in ("mean_cost", "best_single_cost", "aiq", "apgr")}})
-    return rows
+SWEEP = """
+benchmarks = ["arc", "mmlu"]
+protocols = ["paper", "clean"]
+m = [3, 5]
+groups = ["all_strong", "all_weak", "strong_to_weak"]
+seeds = [42, 7]
+n_boot = 200
+[routers.oracle]
+[routers.mix]
+p = [0.5]
+[routers.random]
+[routers.best_single]
+[routers.knn]
+k = [5, 15]
+"""
 
 
-def fabricate_results(path, corpus, *, benchmarks=("mmlu", "arc"), protocols=("paper", "clean"), ms=(3, 5),
-                      seeds=(42, 7), n_boot: int = 200, routers=ROUTERS, failed: bool = True) -> list[dict]:
-    """Write a results store (one file per cell) at ``path``; returns every row written.
+def sweep_results(tmp_path, corpus: Corpus | None, config: str = SWEEP, *sets: str):
+    """Write ``corpus`` to ``tmp_path/corpus`` (None: it is there) and run a real ``routereval sweep``
+    of ``config`` (with ``--set`` overrides) on it into ``tmp_path/RESULTS``; returns that path."""
+    from routereval.cli.main import run
+    from routereval.data.store import write_corpus
 
-    ``failed`` adds one failed cell (m too large), as a sweep records it.
-    """
-    path.mkdir(parents=True, exist_ok=True)
-    all_rows = []
-    for b in benchmarks:
-        for p in protocols:
-            for m in ms:
-                for g in GROUPS:
-                    for s in seeds:
-                        rows = cell_rows(corpus, benchmark=b, protocol=p, m=m, group=g, seed=s, n_boot=n_boot,
-                                         routers=routers)
-                        write_rows(path, rows, stem=f"{b}-{p}-{m}-{g}-{s}")
-                        all_rows += rows
-    if failed:
-        now = dt.datetime.now(dt.timezone.utc)
-        row = {"benchmark": benchmarks[0], "protocol": protocols[0], "split": "random", "m": 99, "group": GROUPS[0],
-               "seed": seeds[0], "draw": 0, "embedding": "synth", "router": "knn", "params": '{"k":5}',
-               "cell_hash": "failed-cell", "status": "failed", "error": "m=99 is larger than the group's window",
-               "version": "test", "started": now, "ended": now, "worker": "test"}
-        write_rows(path, [row], stem="failed")
-        all_rows.append(row)
-    return all_rows
+    if corpus is not None:
+        write_corpus(corpus, tmp_path / "corpus")
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text('corpus = "corpus"\n' + config)
+    out = tmp_path / "RESULTS"
+    code = run(["sweep", str(cfg), "--out", str(out), "--json", *[a for s in sets for a in ("--set", s)]])
+    assert code == 0, f"sweep failed ({code})"
+    return out
 
 
 def make_study_dir(path, *, kind: str = "scaling", svg: bool = True):

@@ -18,16 +18,19 @@ from routereval.reports import stats
 from routereval.reports.build import make_report, render
 from routereval.reports.tables import DELTA_PROTOCOL, GROUP_ORDER
 
-from report_fixtures import GROUPS, cell_rows, fabricate_results, make_study_dir, topic_corpus
+from report_fixtures import GROUPS, make_study_dir, sweep_results, topic_corpus
 
 N_BOOT = 200  # the fixture's sweep used 200 resamples: the report's p-values must equal the stored ones
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("results") / "RESULTS"
-    rows = fabricate_results(path, topic_corpus(), n_boot=N_BOOT)
-    return path, rows
+    """A real sweep: 2 benchmarks x 2 protocols x m = 3, 5 x 3 groups x 2 seeds, 6 routers (knn's k a grid),
+    plus one failed cell (m larger than the group's window) from a second sweep into the same RESULTS."""
+    base = tmp_path_factory.mktemp("results")
+    path = sweep_results(base, topic_corpus())
+    sweep_results(base, None, SWEEP_FAILED)
+    return path, None
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +42,18 @@ def report(store):
 def studies(tmp_path_factory):
     base = tmp_path_factory.mktemp("studies")
     return make_study_dir(base / "scaling", kind="scaling"), make_study_dir(base / "coldstart", kind="coldstart", svg=False)
+
+
+SWEEP_FAILED = """
+benchmarks = ["mmlu"]
+protocols = ["paper"]
+m = [500]
+groups = ["all_strong"]
+seeds = [42]
+n_boot = 200
+[routers.knn]
+k = [5]
+"""
 
 
 def _stored_rows(path: Path) -> list[dict]:
@@ -161,39 +176,55 @@ def test_one_protocol_and_one_benchmark(store, report):
 
 
 def test_draws_average_within_their_group_and_a_missing_cell_marks_the_row(tmp_path):
-    from routereval.experiments.results import write_rows
+    from routereval.experiments.results import drop_rows
 
-    corpus = topic_corpus(names=("mmlu",), cost=True)
-    path = tmp_path / "RESULTS"
-    path.mkdir()
-    routers = (("oracle", {}), ("knn", {"k": 5}))
-    cells = {(g, d): cell_rows(corpus, benchmark="mmlu", protocol="clean", m=3, group=g, seed=42, n_boot=N_BOOT,
-                               routers=routers, draw=d)
-             for g, d in (("all_strong", 0), ("random", 0), ("random", 1))}
-    for (g, d), rows in cells.items():
-        write_rows(path, rows if g == "all_strong" else rows[:1] if d == 1 else rows, stem=f"{g}-{d}")
+    path = sweep_results(tmp_path, topic_corpus(names=("mmlu",), cost=True), """
+benchmarks = ["mmlu"]
+protocols = ["clean"]
+m = [3]
+groups = ["all_strong", "random"]
+draws = [0, 1]
+seeds = [42]
+n_boot = 200
+[routers.oracle]
+[routers.knn]
+k = [5]
+""")
+    rows = _stored_rows(path)
+    assert len(rows) == 2 * 3
+    cells = {(r["group"], r["draw"], r["router"]): r for r in rows}
+    # a failed (here: dropped) knn row of draw 1
+    gone = cells[("random", 1, "knn")]
+    f = next(f for f in path.glob("*.parquet") if gone["cell_hash"] in {r["cell_hash"] for r in _rows_of(f)})
+    drop_rows(path, {f: {gone["cell_hash"]}})
     t = make_report(path, n_boot=N_BOOT).tables[0]
     assert t.groups == ["all_strong", "random"] and t.n_cells == 3
     oracle, knn = t.rows
-    mus = {k: [r["mu"] for r in rows] for k, rows in cells.items()}
+    mu = {k: r["mu"] for k, r in cells.items()}
     # the random group's two draws count as one group: weights 1/2, 1/4, 1/4
-    want = (mus[("all_strong", 0)][0] + (mus[("random", 0)][0] + mus[("random", 1)][0]) / 2) / 2
+    want = (mu[("all_strong", 0, "oracle")] + (mu[("random", 0, "oracle")] + mu[("random", 1, "oracle")]) / 2) / 2
     assert oracle.values[("mu", "clean")].value == pytest.approx(want, abs=1e-12) and not oracle.incomplete
-    samples = [np.array(cells[k][0]["routed_scores"]) for k in cells]
-    ci = stats.weighted_average_ci(samples, [0.5, 0.25, 0.25], n_boot=N_BOOT,
-                                   random_states=[(42, 0, 0), (42, 3, 0), (42, 3, 1)])
+    keys = [("all_strong", 0, "oracle"), ("random", 0, "oracle"), ("random", 1, "oracle")]
+    ci = stats.weighted_average_ci([np.array(cells[k]["routed_scores"]) for k in keys], [0.5, 0.25, 0.25],
+                                   n_boot=N_BOOT, random_states=[(42, 0, 0), (42, 3, 0), (42, 3, 1)])
     assert (oracle.values[("mu_ci", "clean")].lo, oracle.values[("mu_ci", "clean")].hi) == pytest.approx(ci, abs=1e-12)
-    # knn's cell of draw 1 is missing (failed): averaged over what it has, and marked
+    # knn lacks the cell of draw 1: averaged over what it has, and marked
     assert knn.incomplete and knn.values[("mu", "clean")].n == 2
     assert knn.values[("mu", "clean")].value == pytest.approx(
-        (mus[("all_strong", 0)][1] + mus[("random", 0)][1]) / 2, abs=1e-12)
+        (mu[("all_strong", 0, "knn")] + mu[("random", 0, "knn")]) / 2, abs=1e-12)
     assert "knn (k=5) *" in render(make_report(path, n_boot=N_BOOT), "md")
     # the corpus had costs: a cost column, averaged like the others
     assert [c.metric for c in t.columns][-1] == "mean_cost"
-    costs = {k: [r["mean_cost"] for r in rows] for k, rows in cells.items()}
-    want = (costs[("all_strong", 0)][0] + (costs[("random", 0)][0] + costs[("random", 1)][0]) / 2) / 2
+    cost = {k: r["mean_cost"] for k, r in cells.items()}
+    want = (cost[("all_strong", 0, "oracle")] + (cost[("random", 0, "oracle")] + cost[("random", 1, "oracle")]) / 2) / 2
     assert oracle.values[("mean_cost", "clean")].value == pytest.approx(want, rel=1e-12) and want > 0
     assert f"{want:.4g}" in render(make_report(path, n_boot=N_BOOT), "md")
+
+
+def _rows_of(f: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(f).to_pylist()
 
 
 # --------------------------------------------------------------------------- formats
@@ -333,8 +364,9 @@ def test_bad_input_is_one_line_and_exit_2(cli, store, studies, tmp_path):
         assert not out.exists()
     only_clean = tmp_path / "clean_only"
     only_clean.mkdir()
-    for f in path.glob("*-clean-*.parquet"):
-        (only_clean / f.name).write_bytes(f.read_bytes())
+    for f in path.glob("*.parquet"):  # one cell per file
+        if _rows_of(f)[0]["protocol"] == "clean":
+            (only_clean / f.name).write_bytes(f.read_bytes())
     r = cli("report", only_clean, "--protocol", "paper")
     assert r.code == 2 and "they hold: clean" in r.err
 
@@ -392,3 +424,75 @@ def test_html_renders_in_headless_chromium_without_errors_sorts_and_is_not_blank
     rows_var = img[..., :3].std(axis=(1, 2))
     assert (rows_var > 0.01).mean() > 0.3  # content over much of the screen, not one line
     assert imread(full).shape[0] > 2000  # tables, legend, both studies' plots
+
+
+# --------------------------------------------------------------------------- a real sweep on real records
+
+
+REAL_SWEEP = """
+benchmarks = "all"
+protocols = ["paper", "clean"]
+m = [3]
+groups = ["all_strong", "all_weak", "strong_to_weak"]
+seeds = [42, 7]
+embedding = "tfidf"
+n_boot = 200
+[routers.oracle]
+[routers.best_single]
+[routers.knn]
+k = [5]
+"""
+
+
+@pytest.fixture(scope="module")
+def mmlu_pro_sample(tmp_path_factory, shared_data) -> Path:
+    """400 real MMLU-Pro questions (31 real models) as a corpus."""
+    from routereval.data.model import Corpus
+    from routereval.data.store import write_corpus
+    from routereval.sources import import_spec
+
+    root = Path(__file__).resolve().parents[1]
+    bench = import_spec(root / "examples" / "sources" / "mmlu_pro.toml")["mmlu_pro"]
+    keep = np.sort(np.random.default_rng(1).choice(bench.n_prompts, 400, replace=False))
+    out = tmp_path_factory.mktemp("real") / "mmlu_pro"
+    write_corpus(Corpus.from_benchmarks([bench.select(prompts=keep)]), out)
+    return out
+
+
+def test_report_of_a_real_sweep_equals_eval_json_for_the_same_cells(cli, mmlu_pro_sample, tmp_path):
+    cfg = tmp_path / "real.toml"
+    cfg.write_text(f'corpus = "{mmlu_pro_sample}"\n' + REAL_SWEEP)
+    res = cli("sweep", cfg, "--out", tmp_path / "R", "--json")
+    assert res.code == 0 and res.json()["ok"] == 3 * 2 * 3 * 2, res.err
+    rep = cli("report", tmp_path / "R", "--format", "json", "--n-boot", 200)
+    assert rep.code == 0, rep.err
+    cells = {(d["router"], d["protocol"], d["metric"]): d for d in rep.json()}
+    routers = ("oracle", "best_single", "knn")
+    evals: dict[tuple, list[dict]] = {}
+    for protocol in ("paper", "clean"):
+        for seed in (42, 7):
+            for group in ("all_strong", "all_weak", "strong_to_weak"):
+                ev = cli("eval", mmlu_pro_sample, "--benchmark", "mmlu_pro", "--router", ",".join(routers),
+                         "--param", "knn.k=5", "--m", 3, "--group", group, "--protocol", protocol, "--embedding",
+                         "tfidf", "--seed", seed, "--n-boot", 200, "--json")
+                assert ev.code == 0, ev.err
+                for e in ev.json():
+                    evals.setdefault((e["router"], protocol), []).append({**e, "seed": seed})
+    for (router, protocol), es in evals.items():
+        assert len(es) == 6
+        for k in ("mu", "v_r", "v_b", "e_p", "e_sel", "oracle_recall"):
+            per_seed = [np.mean([e[k] for e in es if e["seed"] == s]) for s in (7, 42)]
+            cell = cells[(router, protocol, k)]
+            assert cell["value"] == pytest.approx(np.mean(per_seed), abs=1e-12), (router, protocol, k)
+            assert cell["std"] == pytest.approx(np.std(per_seed, ddof=1), abs=1e-12)
+            assert cell["n"] == 6 and cell["n_seeds"] == 2
+        assert cells[(router, protocol, "wins")]["value"] == sum(e["p_beats_best_single"] < 0.05 for e in es)
+        ci = cells[(router, protocol, "mu_ci")]
+        assert ci["lo"] < cells[(router, protocol, "mu")]["value"] < ci["hi"]
+    for k in ("mu", "v_b"):  # side by side: the difference of the two protocols
+        d = cells[("knn", "paper-clean", k)]["value"]
+        assert d == pytest.approx(cells[("knn", "paper", k)]["value"] - cells[("knn", "clean", k)]["value"], abs=1e-12)
+    # real figures: the oracle of 3 real models beats the best single on every cell; V_B of best_single is 1 (clean)
+    assert cells[("oracle", "clean", "wins")]["value"] == 6
+    assert cells[("best_single", "clean", "v_b")]["value"] == pytest.approx(1.0)
+    assert 0.3 < cells[("knn", "clean", "mu")]["value"] < cells[("oracle", "clean", "mu")]["value"] < 1
