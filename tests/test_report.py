@@ -264,6 +264,9 @@ def test_tex_has_booktabs_tables_and_escapes(report, studies, tmp_path):
         lines = body.strip().splitlines()
         assert len(lines) == 6 and all(line.count(" & ") == 20 and line.endswith(r"\\") for line in lines)
     assert re.search(r"\\includegraphics\[width=\\linewidth\]\{[^}]*scaling_mmlu_pro\.png\}", text)
+    # outside the verbatim summary the document is ASCII (pdflatex's default fonts): ±, Δ, µ in math mode
+    outside = re.sub(r"\\begin\{Verbatim\}.*?\\end\{Verbatim\}", "", text, flags=re.S)
+    assert outside.isascii() and r"$\Delta$" in outside
 
 
 def test_csv_and_json_are_tidy_one_row_per_table_cell(report):

@@ -134,11 +134,13 @@ def render_md(report: Report, *, out_dir: Path | None = None) -> str:
 _TEX_LABELS = {"mu": r"$\mu_o$", "v_r": r"$V_R$", "v_b": r"$V_B$", "e_p": r"$E_p$", "e_sel": r"$e_\mathrm{sel}$",
                "oracle_recall": "recall", "mu_ci": r"$\mu_o$ 95\% CI", "wins": "wins", COST: "cost (USD)"}
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                # the report's own non-ASCII signs, in math mode (pdflatex's default fonts lack them)
+                "±": r"$\pm$", "Δ": r"$\Delta$", "µ": r"$\mu$", "–": "--"}
 
 
 def tex_escape(s: str) -> str:
-    """``s`` with LaTeX's special characters escaped."""
+    """``s`` with LaTeX's special characters escaped (and ±, Δ, µ, – spelled in LaTeX)."""
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in s)
 
 
@@ -150,7 +152,7 @@ def _tex_label(c: Column, n_protocols: int) -> str:
 
 
 def _tex_cell(c: Column, v: Value | None) -> str:
-    s = tex_escape(cell_text(c, v)).replace("–", "--").replace("±", r"$\pm$")
+    s = tex_escape(cell_text(c, v))
     return rf"\textbf{{{s}}}" if v is not None and v.bold else s
 
 
