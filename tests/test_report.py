@@ -419,6 +419,9 @@ def test_html_renders_in_headless_chromium_without_errors_sorts_and_is_not_blank
                    f"[{col}].click()")
         assert b.evaluate(js_vals) == sorted(vals)
         assert b.errors == []
+        # one chart per table: a bar per router and protocol
+        assert b.evaluate("Array.from(document.querySelectorAll('svg.chart')).map(s => s.querySelectorAll('rect[fill-opacity]').length)") \
+            == [len(t.rows) * 2 for t in rep.tables]
         shot = b.screenshot(tmp_path / "shot.png")
         full = b.screenshot(tmp_path / "full.png", full_page=True)
     img = imread(shot)

@@ -63,6 +63,9 @@ td.best .sd{color:var(--bestfg)}
 tbody tr:last-child td{border-bottom:0}
 dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;font-size:13px;margin:8px 0}
 dl.legend dt{font-weight:600}dl.legend dd{margin:0;color:var(--muted)}
+details.chart{margin-top:8px}
+details.chart summary{cursor:pointer;color:var(--muted);font-size:13px}
+svg.chart{display:block;max-width:100%;height:auto;margin-top:4px;font-family:inherit}
 .summary{max-width:980px}
 .summary img{max-width:100%;height:auto}
 .summary table{min-width:0;border:1px solid var(--line);border-radius:6px;margin:8px 0}
@@ -146,6 +149,48 @@ def _is_sep(c, t: ReportTable) -> bool:
             and (c.metric == "e_sel" or (c.metric in DELTA and c.protocol == t.protocols[0])))
 
 
+#: Okabe-Ito colours (colour-blind safe), one per protocol
+PROTOCOL_COLOURS = {"paper": "#E69F00", "clean": "#0072B2"}
+
+
+def chart_svg(t: ReportTable) -> str:
+    """Inline SVG: µ_o of every row with its 95% CI, one bar per protocol (x from 0 to 1)."""
+    label_w, plot_w, bar_h, gap, top = 150, 420, 8, 8, 22
+    n_p = len(t.protocols)
+    row_h = n_p * bar_h + gap
+    h = top + len(t.rows) * row_h + 22
+    x = lambda v: label_w + plot_w * min(max(v, 0.0), 1.0)  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {label_w + plot_w + 20} {h}" '
+             f'width="{label_w + plot_w + 20}" height="{h}" role="img" aria-label="{_e(t.title)}: mu_o with 95% CI">']
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top - 4}" y2="{h - 18}" stroke="#d8dee4"/>'
+                     f'<text x="{x(tick):.1f}" y="{h - 5}" font-size="10" text-anchor="middle" fill="#59636e">{tick:g}</text>')
+    for j, p in enumerate(t.protocols):
+        lx = label_w + j * 90
+        parts.append(f'<rect x="{lx}" y="4" width="10" height="10" fill="{PROTOCOL_COLOURS.get(p, "#009E73")}"/>'
+                     f'<text x="{lx + 14}" y="13" font-size="11" fill="#1f2328">µo {_e(p)}</text>')
+    for i, r in enumerate(t.rows):
+        y0 = top + i * row_h
+        parts.append(f'<text x="{label_w - 6}" y="{y0 + n_p * bar_h / 2 + 4:.1f}" font-size="11" text-anchor="end" '
+                     f'fill="{"#59636e" if r.oracle_type else "#1f2328"}">{_e(r.label)}</text>')
+        for j, p in enumerate(t.protocols):
+            v, ci = r.values.get(("mu", p)), r.values.get(("mu_ci", p))
+            if v is None or v.value is None:
+                continue
+            y = y0 + j * bar_h
+            op = "0.45" if r.oracle_type else "0.9"
+            parts.append(f'<rect x="{label_w}" y="{y}" width="{x(v.value) - label_w:.1f}" height="{bar_h - 1}" '
+                         f'fill="{PROTOCOL_COLOURS.get(p, "#009E73")}" fill-opacity="{op}">'
+                         f'<title>{_e(r.label)} {_e(p)}: {v.value:.3f}</title></rect>')
+            if ci is not None and ci.lo is not None:
+                yc = y + (bar_h - 1) / 2
+                parts.append(f'<line x1="{x(ci.lo):.1f}" x2="{x(ci.hi):.1f}" y1="{yc:.1f}" y2="{yc:.1f}" stroke="#1f2328"/>'
+                             f'<line x1="{x(ci.lo):.1f}" x2="{x(ci.lo):.1f}" y1="{y}" y2="{y + bar_h - 1}" stroke="#1f2328"/>'
+                             f'<line x1="{x(ci.hi):.1f}" x2="{x(ci.hi):.1f}" y1="{y}" y2="{y + bar_h - 1}" stroke="#1f2328"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _table_html(t: ReportTable, report: Report) -> str:
     two = len(t.protocols) == 2
     head = []
@@ -195,7 +240,8 @@ def _table_html(t: ReportTable, report: Report) -> str:
     return (f'<section id="{_anchor(t.benchmark, t.m, t.embedding)}"><h2>{_e(table_title(t, report))}</h2>'
             f'<p class="caption">{_e(table_caption(t, report))}</p>'
             f'<div class="scroll"><table class="sortable"><thead>{"".join(head)}</thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>{note}</section>')
+            f'<tbody>{"".join(body)}</tbody></table></div>{note}'
+            f'<details class="chart" open><summary>µ<sub>o</sub> with 95% CI</summary>{chart_svg(t)}</details></section>')
 
 
 def render_markdown(text: str, *, base: Path, inlined: set[Path] | None = None) -> str:
@@ -261,7 +307,8 @@ def render_html(report: Report, **_: object) -> str:
     nav_html = "".join(f'<span class="bench"><b>{_e(b)}</b>{"".join(links)}</span>' for b, links in nav.items())
     nav_html += "".join(f'<span class="bench"><a href="#study-{_e(s.kind)}">{_e(s.title)}</a></span>'
                         for s in report.studies)
-    legend = "".join(f"<dt>{_HTML_LABELS[k]}</dt><dd>{_e(DESCRIPTIONS[k])}</dd>" for k in DESCRIPTIONS)
+    shown = {c.metric for t in report.tables for c in t.columns}
+    legend = "".join(f"<dt>{_HTML_LABELS[k]}</dt><dd>{_e(DESCRIPTIONS[k])}</dd>" for k in DESCRIPTIONS if k in shown)
     legend += ("<dt>bold</dt><dd>the best non-oracle router; oracle-type routers (grey, italic) see the test "
                "scores and are not candidates</dd>"
                f"<dt>Δ</dt><dd>paper - clean: how much choosing pools on test prompts flatters a figure "

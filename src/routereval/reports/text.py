@@ -55,7 +55,8 @@ def table_title(t: ReportTable, report: Report) -> str:
 
 
 def _legend_lines(report: Report) -> list[str]:
-    return [f"{LABELS[k]}: {DESCRIPTIONS[k]}" for k in DESCRIPTIONS] + [
+    shown = {c.metric for t in report.tables for c in t.columns}
+    return [f"{LABELS[k]}: {DESCRIPTIONS[k]}" for k in DESCRIPTIONS if k in shown] + [
         "bold: the best non-oracle router (oracle-type routers, which see the test scores, are not candidates)",
         f"CIs and p-values: {report.n_boot} bootstrap resamples of each cell's stored test prompts",
     ]
