@@ -83,7 +83,7 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
     tables = build_tables(ok, n_boot=n_boot)
     col = lambda name: ok.column(name).to_pylist()  # noqa: E731
     return Report(tables=tables, protocols=_order(set(col("protocol")), PROTOCOL_ORDER),
-                  benchmarks=sorted(set(col("benchmark"))), embeddings=sorted(set(col("embedding"))),
+                  benchmarks=list(dict.fromkeys(t.benchmark for t in tables)), embeddings=sorted(set(col("embedding"))),
                   seeds=sorted(set(col("seed"))), groups=sorted(set(col("group"))), n_rows=ok.num_rows,
                   n_failed=n_failed, source=str(path), n_boot=n_boot, studies=studies)
 

@@ -284,7 +284,11 @@ def build_tables(table, *, n_boot: int = 1000, level: float = 0.95) -> list[Repo
     protocols_all = _order(set(rows.col("protocol")), PROTOCOL_ORDER)
     oracles = oracle_types(sorted(set(rows.col("router"))))
     out = []
-    for (bench, m, emb) in sorted(by_table, key=lambda k: (k[0], k[1], k[2])):
+    from routereval.catalog import BENCHMARKS
+
+    order = list(BENCHMARKS)  # the paper's benchmark order; others follow alphabetically
+    for (bench, m, emb) in sorted(by_table, key=lambda k: (order.index(k[0]) if k[0] in order else len(order),
+                                                           k[0], k[1], k[2])):
         idx = by_table[(bench, m, emb)]
         protocols = [p for p in protocols_all if any(rows.col("protocol")[i] == p for i in idx)]
         columns = columns_for(protocols, cost=any(rows.col(COST)[i] is not None for i in idx))
