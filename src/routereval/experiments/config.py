@@ -40,7 +40,7 @@ KEYS: dict[str, str] = {
     "embedding": "an encoder name or a list of them (synth, minilm, tfidf, official/NAME, a directory)",
     "n_boot": "an int >= 1 (bootstrap resamples)",
     "reference_score": "a float in (0, 1] (V_R's reference for every benchmark; default the catalog's)",
-    "routers": "a table of routers: [routers.NAME] with parameters (a list is an axis)",
+    "routers": "a table of routers: [routers.NAME] with parameters (a list is an axis); NAME = false leaves it out",
 }
 DEFAULTS: dict[str, Any] = {"benchmarks": "all", "protocols": ["clean"], "seeds": [42], "draws": [0],
                             "embedding": None, "n_boot": 1000, "reference_score": None}
@@ -209,9 +209,11 @@ def _routers(table: Any, where: str, *, protocols: list[str], seeds: list[int],
                              "e.g. [routers.knn] with k = [5, 10]")
     out: dict[str, dict[str, list[Any]]] = {}
     for name, params in table.items():
+        if params is False:  # `--set routers.mlc=false` leaves a router of the config out
+            continue
         if not isinstance(params, dict):
             raise ParameterError(f"{where}: routers.{name} is {params!r}; expected a table of parameters "
-                                 f"([routers.{name}] or routers.{name} = {{}})")
+                                 f"([routers.{name}] or routers.{name} = {{}}), or false to leave it out")
         if ":" in name and not trust_code:  # importing module:Class runs its code
             raise ParameterError(f"{where}: router {name!r} is code from a module; importing it runs that code: "
                                  "pass --trust-code if you trust it")
@@ -229,6 +231,8 @@ def _routers(table: Any, where: str, *, protocols: list[str], seeds: list[int],
                 except (ParameterError, InputError, TypeError) as e:
                     raise ParameterError(f"{where}: routers.{name}: {e}") from None
         out[name] = axes
+    if not out:
+        raise ParameterError(f"{where}: every router is left out (false), so the grid is empty")
     return out
 
 
