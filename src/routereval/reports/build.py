@@ -84,6 +84,7 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
     col = lambda name: ok.column(name).to_pylist()  # noqa: E731
     return Report(tables=tables, protocols=_order(set(col("protocol")), PROTOCOL_ORDER),
                   benchmarks=list(dict.fromkeys(t.benchmark for t in tables)), embeddings=sorted(set(col("embedding"))),
+                  splits=sorted({str(x) for x in col("split")}),
                   seeds=sorted(set(col("seed"))), groups=sorted(set(col("group"))), n_rows=ok.num_rows,
                   n_failed=n_failed, source=str(path), n_boot=n_boot, studies=studies)
 

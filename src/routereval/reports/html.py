@@ -237,7 +237,7 @@ def _table_html(t: ReportTable, report: Report) -> str:
         body.append(f"<tr{row_cls}>" + "".join(tds) + "</tr>")
     note = ('<p class="caption">* fewer cells than the table\'s (failed cells are not averaged)</p>'
             if any(r.incomplete for r in t.rows) else "")
-    return (f'<section id="{_anchor(t.benchmark, t.m, t.embedding)}"><h2>{_e(table_title(t, report))}</h2>'
+    return (f'<section id="{_anchor(t.benchmark, t.m, t.embedding, t.split)}"><h2>{_e(table_title(t, report))}</h2>'
             f'<p class="caption">{_e(table_caption(t, report))}</p>'
             f'<div class="scroll"><table class="sortable"><thead>{"".join(head)}</thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>{note}'
@@ -302,8 +302,9 @@ def render_html(report: Report, **_: object) -> str:
 
     nav: dict[str, list[str]] = {}
     for t in report.tables:
-        label = f"m={t.m}" + (f" {t.embedding}" if len(report.embeddings) > 1 else "")
-        nav.setdefault(t.benchmark, []).append(f'<a href="#{_anchor(t.benchmark, t.m, t.embedding)}">{_e(label)}</a>')
+        label = (f"m={t.m}" + (f" {t.embedding}" if len(report.embeddings) > 1 else "")
+                 + (f" {t.split}" if len(report.splits) > 1 else ""))
+        nav.setdefault(t.benchmark, []).append(f'<a href="#{_anchor(t.benchmark, t.m, t.embedding, t.split)}">{_e(label)}</a>')
     nav_html = "".join(f'<span class="bench"><b>{_e(b)}</b>{"".join(links)}</span>' for b, links in nav.items())
     nav_html += "".join(f'<span class="bench"><a href="#study-{_e(s.kind)}">{_e(s.title)}</a></span>'
                         for s in report.studies)

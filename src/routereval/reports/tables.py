@@ -94,6 +94,7 @@ class ReportTable:
     columns: list[Column]
     rows: list[Row]
     n_cells: int  # cells (seed, group, draw) of the table, per protocol
+    split: str | None = None  # the split kind ("random"; "publisher" where a sweep ran other splits)
 
     @property
     def title(self) -> str:
@@ -109,6 +110,7 @@ class Report:
     benchmarks: list[str]
     embeddings: list[str]
     seeds: list[int]
+    splits: list[str]
     groups: list[str]
     n_rows: int
     n_failed: int
@@ -277,7 +279,7 @@ def build_tables(table, *, n_boot: int = 1000, level: float = 0.95) -> list[Repo
     rows = _Rows(table)
     if rows.n == 0:
         return []
-    key_cols = [rows.col(c) for c in ("benchmark", "m", "embedding")]
+    key_cols = [rows.col(c) for c in ("benchmark", "m", "embedding", "split")]
     by_table: dict[tuple, list[int]] = {}
     for i in range(rows.n):
         by_table.setdefault(tuple(c[i] for c in key_cols), []).append(i)
@@ -287,9 +289,9 @@ def build_tables(table, *, n_boot: int = 1000, level: float = 0.95) -> list[Repo
     from routereval.catalog import BENCHMARKS
 
     order = list(BENCHMARKS)  # the paper's benchmark order; others follow alphabetically
-    for (bench, m, emb) in sorted(by_table, key=lambda k: (order.index(k[0]) if k[0] in order else len(order),
-                                                           k[0], k[1], k[2])):
-        idx = by_table[(bench, m, emb)]
+    for (bench, m, emb, split) in sorted(by_table, key=lambda k: (
+            order.index(k[0]) if k[0] in order else len(order), k[0], k[1], k[2], str(k[3]))):
+        idx = by_table[(bench, m, emb, split)]
         protocols = [p for p in protocols_all if any(rows.col("protocol")[i] == p for i in idx)]
         columns = columns_for(protocols, cost=any(rows.col(COST)[i] is not None for i in idx))
         by_row: dict[tuple[str, str], dict[str, list[int]]] = {}
@@ -322,7 +324,7 @@ def build_tables(table, *, n_boot: int = 1000, level: float = 0.95) -> list[Repo
         groups = _order({rows.col("group")[i] for i in idx}, GROUP_ORDER)
         seeds = sorted({rows.col("seed")[i] for i in idx})
         out.append(ReportTable(bench, int(m), emb, protocols, groups, seeds, columns, report_rows,
-                               max(len(c) for c in cells_per_protocol.values())))
+                               max(len(c) for c in cells_per_protocol.values()), split))
     return out
 
 
@@ -351,7 +353,7 @@ def tidy_rows(report: Report) -> list[dict[str, Any]]:
                 v = r.values.get((c.metric, c.protocol))
                 if v is None:
                     continue
-                out.append({"benchmark": t.benchmark, "m": t.m, "embedding": t.embedding,
+                out.append({"benchmark": t.benchmark, "m": t.m, "embedding": t.embedding, "split": t.split,
                             "groups": ",".join(t.groups), "router": r.router, "params": r.params, "label": r.label,
                             "oracle_type": r.oracle_type, "protocol": c.protocol, "metric": c.metric,
                             "value": v.value, "std": v.std, "lo": v.lo, "hi": v.hi, "n": v.n,

@@ -13,7 +13,7 @@ from typing import Any
 
 from routereval.reports.tables import COST, DELTA_PROTOCOL, DESCRIPTIONS, LABELS, Column, Report, ReportTable, Value, tidy_rows
 
-TIDY_FIELDS = ("benchmark", "m", "embedding", "groups", "router", "params", "label", "oracle_type", "protocol",
+TIDY_FIELDS = ("benchmark", "m", "embedding", "split", "groups", "router", "params", "label", "oracle_type", "protocol",
                "metric", "value", "std", "lo", "hi", "n", "n_seeds", "bold", "text")
 
 
@@ -51,7 +51,9 @@ def table_caption(t: ReportTable, report: Report) -> str:
 
 
 def table_title(t: ReportTable, report: Report) -> str:
-    return t.title + (f" ({t.embedding})" if len(report.embeddings) > 1 else "")
+    extra = [x for x, several in ((t.embedding, len(report.embeddings) > 1), (f"{t.split} split", len(report.splits) > 1))
+             if several]
+    return t.title + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _legend_lines(report: Report) -> list[str]:
