@@ -39,8 +39,8 @@ section{margin:22px 0 30px;scroll-margin-top:44px}
 h2{font-size:18px;margin:0 0 2px}
 h3{font-size:16px}
 .caption{color:var(--muted);margin:0 0 8px;font-size:13px}
-.scroll{overflow-x:auto;border:1px solid var(--line);border-radius:6px}
-table{border-collapse:separate;border-spacing:0;font-size:13px;font-variant-numeric:tabular-nums;min-width:100%}
+.scroll{display:inline-block;max-width:100%;vertical-align:top;overflow-x:auto;border:1px solid var(--line);border-radius:6px}
+table{border-collapse:separate;border-spacing:0;font-size:13px;font-variant-numeric:tabular-nums}
 th,td{padding:4px 8px;text-align:right;white-space:nowrap;border-bottom:1px solid var(--line)}
 thead th{background:var(--head);font-weight:600;position:sticky;top:0}
 thead tr.top th{text-align:center;border-bottom:1px solid var(--line);color:var(--muted);font-weight:500}
@@ -312,9 +312,10 @@ def render_html(report: Report, **_: object) -> str:
     legend = "".join(f"<dt>{_HTML_LABELS[k]}</dt><dd>{_e(DESCRIPTIONS[k])}</dd>" for k in DESCRIPTIONS if k in shown)
     legend += ("<dt>bold</dt><dd>the best non-oracle router; oracle-type routers (grey, italic) see the test "
                "scores and are not candidates</dd>"
-               f"<dt>Δ</dt><dd>paper - clean: how much choosing pools on test prompts flatters a figure "
-               "(amber: higher under paper, blue: lower)</dd>"
-               f"<dt>bootstrap</dt><dd>{report.n_boot} resamples of each cell's stored test prompts</dd>")
+               + ("<dt>Δ</dt><dd>paper - clean: how much choosing pools on test prompts flatters a figure "
+                  "(amber: higher under paper, blue: lower)</dd>" if any(len(t.protocols) == 2 for t in report.tables)
+                  else "")
+               + f"<dt>bootstrap</dt><dd>{report.n_boot} resamples of each cell's stored test prompts</dd>")
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = "<br>".join(_e(x) for x in _header_lines(report))
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
