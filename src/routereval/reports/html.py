@@ -35,7 +35,7 @@ nav a:hover{text-decoration:underline}
 nav .bench{margin-right:14px;display:inline-block}
 nav b{font-weight:600;margin-right:4px}
 main{padding:4px 28px 40px;max-width:1680px}
-section{margin:22px 0 30px;scroll-margin-top:44px}
+section{margin:22px 0 30px;scroll-margin-top:76px}
 h2{font-size:18px;margin:0 0 2px}
 h3{font-size:16px}
 .caption{color:var(--muted);margin:0 0 8px;font-size:13px}
