@@ -470,7 +470,7 @@ def test_report_of_a_real_sweep_equals_eval_json_for_the_same_cells(cli, mmlu_pr
     cfg.write_text(f'corpus = "{mmlu_pro_sample}"\n' + REAL_SWEEP)
     res = cli("sweep", cfg, "--out", tmp_path / "R", "--json")
     assert res.code == 0 and res.json()["ok"] == 3 * 2 * 3 * 2, res.err
-    rep = cli("report", tmp_path / "R", "--format", "json", "--n-boot", 200)
+    rep = cli("report", tmp_path / "R", "--format", "json")  # n_boot: the sweep's (200, from _sweep.json)
     assert rep.code == 0, rep.err
     cells = {(d["router"], d["protocol"], d["metric"]): d for d in rep.json()}
     routers = ("oracle", "best_single", "knn")

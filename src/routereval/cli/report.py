@@ -17,7 +17,8 @@ def report_cmd(
     benchmarks: Annotated[Optional[list[str]], typer.Option("--benchmarks", "-b", help="Only these benchmarks (comma-separated or repeated).")] = None,
     scaling: Annotated[Optional[Path], typer.Option("--scaling", help="Include a `routereval scaling` output directory (summary and plots).")] = None,
     coldstart: Annotated[Optional[Path], typer.Option("--coldstart", help="Include a `routereval coldstart` output directory (summary and plots).")] = None,
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the CIs and the wins' p-values.")] = 1000,
+    n_boot: Annotated[Optional[int], typer.Option("--n-boot", help="Bootstrap resamples for the CIs and the wins' p-values "
+                                                  "(default: the sweep's n_boot, else 1000).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Per benchmark and m, routers as rows: µ_o, V_R, V_B, E_p averaged over the groups, with CIs and wins."""

@@ -32,7 +32,7 @@ def _split_values(values: Sequence[str] | str | None) -> list[str] | None:
 
 def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | None = None,
                 benchmarks: Sequence[str] | str | None = None, scaling: str | os.PathLike | None = None,
-                coldstart: str | os.PathLike | None = None, n_boot: int = 1000) -> Report:
+                coldstart: str | os.PathLike | None = None, n_boot: int | None = None) -> Report:
     """The report of the results store ``results``.
 
     Parameters
@@ -46,14 +46,15 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
         Study directories (``routereval scaling`` / ``coldstart`` output) whose summary and
         plots the report includes.
     n_boot
-        Bootstrap resamples behind the CIs and the wins' p-values.
+        Bootstrap resamples behind the CIs and the wins' p-values; default the sweep's own
+        ``n_boot`` (from ``RESULTS/_sweep.json``, so the p-values are the stored ones), else 1000.
     """
     import pyarrow.compute as pc
 
     from routereval.experiments.results import read_results
     from routereval.reports.studies import load_study
 
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+    if n_boot is not None and (isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1):
         raise ParameterError(f"--n-boot must be an int >= 1. Got {n_boot!r}.")
     protocols = _split_values(protocols)
     benchmarks = _split_values(benchmarks)
@@ -65,6 +66,8 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
     if not path.is_dir():
         raise InputError("not a results directory (expected the RESULTS directory of `routereval sweep`)", file=path)
     table_all = read_results(path, status=None)
+    if n_boot is None:
+        n_boot = sweep_n_boot(path)
     ok = table_all.filter(pc.equal(table_all.column("status"), "ok"))
     n_failed = table_all.num_rows - ok.num_rows
     if ok.num_rows == 0:
@@ -87,6 +90,15 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
                   splits=sorted({str(x) for x in col("split")}),
                   seeds=sorted(set(col("seed"))), groups=sorted(set(col("group"))), n_rows=ok.num_rows,
                   n_failed=n_failed, source=str(path), n_boot=n_boot, studies=studies)
+
+
+def sweep_n_boot(results: Path, default: int = 1000) -> int:
+    """The ``n_boot`` of the sweep that wrote ``results`` (its ``_sweep.json``), else ``default``."""
+    from routereval.experiments.results import read_metadata
+
+    doc = read_metadata(results) or {}
+    n = (doc.get("config") or {}).get("n_boot")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else default
 
 
 def _strings(values: Sequence[str]):
