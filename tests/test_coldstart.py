@@ -356,12 +356,61 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     (("--anchors", "10,x"), "comma-separated integers"),
     (("--pretrain", "everything"), "--pretrain must be pool or corpus"),
     (("--anchors", "5000"), "exceeds the"),
+    (("--split", "publisher"), "has no publisher split"),
+    (("--split", "mine"), "--split"),
 ])
 def test_study_cli_bad_input(world_corpus, tmp_path, cli, args, message):
     base = ["coldstart", world_corpus, "--benchmark", "mmlu", "--m", "5", "--group", "random", "--out", tmp_path / "o"]
     res = cli(*base, *args)
     assert res.code == 2 and message in res.err and res.err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def publisher_corpus(tmp_path_factory):
+    """The IRT world with a publisher split: every fifth prompt is a test prompt, val carved from train."""
+    from routereval.data.splits import publisher_split_from_labels
+
+    X, S, _, topic = irt_world(n_prompts=800, n_models=12, seed=3)
+    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
+                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic],
+                  texts=[f"question {i}" for i in range(len(X))], scores=S.T.copy(), embeddings={"synth": X})
+    labels = np.where(np.arange(len(X)) % 5 == 0, "test", "train").astype(object)
+    b.saved_splits["publisher"] = publisher_split_from_labels(b, labels, source="the test")
+    out = tmp_path_factory.mktemp("coldstart-pub") / "corpus"
+    write_corpus(Corpus.from_benchmarks([b]), out)
+    return out
+
+
+def test_study_cli_split_option(publisher_corpus, tmp_path, cli):
+    """--split: the publisher's split by default (said in the table, --json, coldstart.csv and summary.md), random on demand."""
+    from routereval.pools import make_pool, make_split
+
+    bench = open_corpus(publisher_corpus)["mmlu"]
+    S = np.asarray(bench.scores, dtype=np.float64)
+    base = ["coldstart", publisher_corpus, "--benchmark", "mmlu", "--router", "irt", "--param", "dim=2",
+            "--param", "max_epochs=10", "--m", "4", "--group", "random", "--anchors", "10", "--method", "random",
+            "--models", "2", "--seeds", "1"]
+    for flag, name in ((None, "publisher"), ("publisher", "publisher"), ("random", "random")):
+        out = tmp_path / f"study-{flag}"
+        args = [*base, "--out", out] + ([] if flag is None else ["--split", flag])
+        res = cli(*args, "--json")
+        assert res.code == 0, res.err
+        meta = res.json()["meta"]
+        split = make_split(bench, split=name)
+        assert meta["split"] == name and meta["n_test"] == len(split.test)
+        assert json.loads((out / "coldstart.json").read_text())["meta"]["split"] == name
+        with open(out / "coldstart.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert rows and all(r["split"] == name for r in rows)
+        pool = make_pool(bench, m=4, group="random", split=split)
+        truth = {str(n): S[i, split.test].mean() for n, i in zip(pool.model_names, pool.models)}
+        assert all(float(r["true_mean"]) == pytest.approx(truth[r["model"]], abs=1e-6) for r in rows)
+        assert f"{name} split" in (out / "summary.md").read_text()
+    assert len(make_split(bench, split="publisher").test) == 160  # every fifth prompt
+    assert set(make_split(bench, split="publisher").test) != set(make_split(bench, split="random").test)
+    res = cli(*base, "--out", tmp_path / "table")  # the table names the split
+    assert res.code == 0 and "publisher split" in res.out
 
 
 @pytest.fixture(scope="module")

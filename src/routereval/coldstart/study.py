@@ -33,8 +33,8 @@ import numpy as np
 from routereval.errors import InputError, ParameterError
 
 PRETRAIN = ("pool", "corpus")
-ROW_KEYS = ("benchmark", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low", "high",
-            "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "mu_added",
+ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
+            "high", "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "mu_added",
             "mu_upper", "mu_lower", "mu_full", "add_ms")
 MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
 
@@ -178,7 +178,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
               seeds: int = 5, pretrain: Sequence[str] = ("pool",), embedding: str | None = None,
               protocol: str = "clean", seed: int = 42, missing: str = "auto", folds: int | None = None,
               corpus_models: int | None = None, calibrate_test: bool = True, level: float = 0.95,
-              progress: Callable[[str, int, int], None] | None = None) -> StudyResult:
+              split: str = "auto", progress: Callable[[str, int, int], None] | None = None) -> StudyResult:
     """Leave-one-model-out cold start of ``router`` on one pool of one benchmark.
 
     Parameters
@@ -187,6 +187,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
         Corpus directory or an open :class:`~routereval.data.model.Corpus`.
     benchmark, m, group, protocol, seed, missing
         The pool and split (:func:`routereval.pools.make_split`, :func:`~routereval.pools.make_pool`).
+    split
+        ``auto`` (the publisher's split when the benchmark has one, else the seeded random
+        one), ``publisher`` or ``random`` (see :func:`routereval.pools.make_split`).
     router, params
         A router that supports ``add_model`` and its hyperparameters (``random_state``
         defaults to ``seed``).
@@ -247,7 +250,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
         probe.add_model("probe", np.zeros((1, 1)), np.zeros(1))  # raises the router's one-line refusal
     c = corpus if isinstance(corpus, Corpus) else open_corpus(corpus, benchmarks=[benchmark])
     bench = c[benchmark]
-    split = make_split(bench, protocol=protocol, seed=seed, missing=missing)
+    split = make_split(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, missing=missing)
     if pool.m < 2:
         raise ParameterError("the pool needs at least 2 models: one is held out, the router is fitted on the rest")
@@ -340,8 +343,8 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                             mu_added = mu_of(added, np.r_[others, h])
                             plain = float(y_tr[pos].mean())
                             rows.append({
-                                "benchmark": bench.name, "pretrain": mode, "router": router, "model": names[h],
-                                "method": method, "k": int(k), "seed": int(s), "true_mean": true,
+                                "benchmark": bench.name, "split": split.name, "pretrain": mode, "router": router,
+                                "model": names[h], "method": method, "k": int(k), "seed": int(s), "true_mean": true,
                                 "estimate": est.mean, "low": est.low, "high": est.high,
                                 "covered": bool(est.low <= true <= est.high), "abs_error": abs(est.mean - true),
                                 "anchor_mean": est.anchor_mean, "plain_mean": plain, "plain_error": abs(plain - true),
@@ -352,7 +355,8 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                 progress("coldstart", step + 1, total)
     add = np.asarray(timings["add_ms"]) if timings["add_ms"] else np.zeros(1)
     meta = {"benchmark": bench.name, "router": router, "params": dict(params or {}), "m": int(pool.m),
-            "group": pool.group, "protocol": pool.protocol, "embedding": emb, "missing": missing, "seed": seed,
+            "group": pool.group, "protocol": pool.protocol, "split": split.name, "split_note": split.note,
+            "embedding": emb, "missing": missing, "seed": seed,
             "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain,
             "pool_models": names, "held_out": [names[h] for h in held], "n_corpus_models": int(len(corpus_rows)),
             "n_train": int(len(split.train)), "n_val": int(len(split.val)), "n_test": int(len(split.test)),
