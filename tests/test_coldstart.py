@@ -141,6 +141,48 @@ def test_item_calibration_recovers_residual_difficulties():
     np.testing.assert_allclose(d, d2)
 
 
+def test_map_logistic_with_a_guessing_floor_matches_a_generic_optimiser():
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(11)
+    Z, o = rng.normal(size=(80, 4)), rng.normal(size=80)
+    floor = rng.choice([0.0, 0.25, 0.5], size=80)
+    y = (rng.random(80) < floor + (1 - floor) * _sig(Z @ np.array([0.5, -1.0, 0.3, 0.8]) + o)).astype(float)
+    mu, cov = np.zeros(4), np.eye(4) * 2.0
+    phi, _ = map_logistic(Z, o, y, mu, cov, floor=floor)
+
+    def neg(f):  # the 3PL log posterior written out directly
+        p = floor + (1 - floor) * _sig(Z @ f + o)
+        return -(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)) - 0.5 * f @ np.linalg.inv(cov) @ f)
+
+    ref = minimize(neg, mu, method="BFGS", options={"gtol": 1e-9}).x
+    np.testing.assert_allclose(phi, ref, atol=1e-4)
+    # floor 0 everywhere is the logistic model
+    np.testing.assert_allclose(map_logistic(Z, o, y, mu, cov, floor=np.zeros(80))[0], map_logistic(Z, o, y, mu, cov)[0],
+                               atol=1e-8)
+
+
+def test_item_floors_recover_floors_slopes_and_difficulties():
+    from routereval.coldstart.calibrate import MIN_FLOOR_MODELS, ItemCalibration, calibrate_floors, item_floors
+
+    rng = np.random.default_rng(12)
+    n, m = 600, 300
+    eta = rng.normal(size=(1, m)) * 2.0 + np.zeros((n, 1))
+    c = rng.choice([0.0, 0.25, 0.5], size=n)
+    a = np.exp(rng.normal(0, 0.3, n))
+    d = rng.normal(size=n)
+    Y = (rng.random((n, m)) < c[:, None] + (1 - c[:, None]) * _sig(a[:, None] * eta + d[:, None])).astype(float)
+    fc, fa, fd, _ = item_floors(eta, Y, 1.0, slope_var=0.1)
+    assert np.mean(np.abs(fc - c) <= 0.1) > 0.7
+    assert np.corrcoef(fa, a)[0, 1] > 0.6 and np.corrcoef(fd, d)[0, 1] > 0.9
+    # the floors need binary answers of enough models
+    cal = ItemCalibration(delta=np.zeros(n), spread=1.0)
+    Zr, Phi = np.ones((n, 1)), eta[0][:, None]
+    assert calibrate_floors(cal, Zr, np.zeros(n), Phi, Y) is not None
+    assert calibrate_floors(cal, Zr, np.zeros(n), Phi[:MIN_FLOOR_MODELS - 1], Y[:, :MIN_FLOOR_MODELS - 1]) is None
+    assert calibrate_floors(cal, Zr, np.zeros(n), Phi, Y * 0.5) is None
+
+
 def test_gp_combine_weighs_by_inverse_mse():
     y = np.array([1, 0, 1, 1, 0, 1, 0, 1], dtype=float)
     p = np.full(8, 0.6)
@@ -239,6 +281,14 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
     live = select_anchors(r, 25, "adaptive", X=X, candidates=split.train, answers=answer, random_state=1)
     np.testing.assert_array_equal(sim.index, live.index)
     assert asked == live.index.tolist()
+    aimed = select_anchors(r, 25, "adaptive", X=X, candidates=split.train, answers=S[:, 0], target=split.test,
+                           random_state=1)
+    t = AdaptiveTest.from_router(r, X[split.train], random_state=1, target=r.model_design(X[split.test]))
+    for _ in range(25):
+        j = t.next()
+        t.tell(j, S[split.train[j], 0])
+    np.testing.assert_array_equal(aimed.index, split.train[np.asarray(t.asked)])
+    assert not set(aimed.index.tolist()) & set(split.test.tolist())
     t = AdaptiveTest.from_router(r, X[split.train], random_state=1)
     i = t.next()
     assert t.next() == i  # asking again before answering gives the same prompt
