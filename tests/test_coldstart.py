@@ -141,6 +141,48 @@ def test_item_calibration_recovers_residual_difficulties():
     np.testing.assert_allclose(d, d2)
 
 
+def test_map_logistic_with_a_guessing_floor_matches_a_generic_optimiser():
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(11)
+    Z, o = rng.normal(size=(80, 4)), rng.normal(size=80)
+    floor = rng.choice([0.0, 0.25, 0.5], size=80)
+    y = (rng.random(80) < floor + (1 - floor) * _sig(Z @ np.array([0.5, -1.0, 0.3, 0.8]) + o)).astype(float)
+    mu, cov = np.zeros(4), np.eye(4) * 2.0
+    phi, _ = map_logistic(Z, o, y, mu, cov, floor=floor)
+
+    def neg(f):  # the 3PL log posterior written out directly
+        p = floor + (1 - floor) * _sig(Z @ f + o)
+        return -(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)) - 0.5 * f @ np.linalg.inv(cov) @ f)
+
+    ref = minimize(neg, mu, method="BFGS", options={"gtol": 1e-9}).x
+    np.testing.assert_allclose(phi, ref, atol=1e-4)
+    # floor 0 everywhere is the logistic model
+    np.testing.assert_allclose(map_logistic(Z, o, y, mu, cov, floor=np.zeros(80))[0], map_logistic(Z, o, y, mu, cov)[0],
+                               atol=1e-8)
+
+
+def test_item_floors_recover_floors_slopes_and_difficulties():
+    from routereval.coldstart.calibrate import MIN_FLOOR_MODELS, ItemCalibration, calibrate_floors, item_floors
+
+    rng = np.random.default_rng(12)
+    n, m = 600, 300
+    eta = rng.normal(size=(1, m)) * 2.0 + np.zeros((n, 1))
+    c = rng.choice([0.0, 0.25, 0.5], size=n)
+    a = np.exp(rng.normal(0, 0.3, n))
+    d = rng.normal(size=n)
+    Y = (rng.random((n, m)) < c[:, None] + (1 - c[:, None]) * _sig(a[:, None] * eta + d[:, None])).astype(float)
+    fc, fa, fd, _ = item_floors(eta, Y, 1.0, slope_var=0.1)
+    assert np.mean(np.abs(fc - c) <= 0.1) > 0.7
+    assert np.corrcoef(fa, a)[0, 1] > 0.6 and np.corrcoef(fd, d)[0, 1] > 0.9
+    # the floors need binary answers of enough models
+    cal = ItemCalibration(delta=np.zeros(n), spread=1.0)
+    Zr, Phi = np.ones((n, 1)), eta[0][:, None]
+    assert calibrate_floors(cal, Zr, np.zeros(n), Phi, Y) is not None
+    assert calibrate_floors(cal, Zr, np.zeros(n), Phi[:MIN_FLOOR_MODELS - 1], Y[:, :MIN_FLOOR_MODELS - 1]) is None
+    assert calibrate_floors(cal, Zr, np.zeros(n), Phi, Y * 0.5) is None
+
+
 def test_gp_combine_weighs_by_inverse_mse():
     y = np.array([1, 0, 1, 1, 0, 1, 0, 1], dtype=float)
     p = np.full(8, 0.6)
@@ -239,6 +281,14 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
     live = select_anchors(r, 25, "adaptive", X=X, candidates=split.train, answers=answer, random_state=1)
     np.testing.assert_array_equal(sim.index, live.index)
     assert asked == live.index.tolist()
+    aimed = select_anchors(r, 25, "adaptive", X=X, candidates=split.train, answers=S[:, 0], target=split.test,
+                           random_state=1)
+    t = AdaptiveTest.from_router(r, X[split.train], random_state=1, target=r.model_design(X[split.test]))
+    for _ in range(25):
+        j = t.next()
+        t.tell(j, S[split.train[j], 0])
+    np.testing.assert_array_equal(aimed.index, split.train[np.asarray(t.asked)])
+    assert not set(aimed.index.tolist()) & set(split.test.tolist())
     t = AdaptiveTest.from_router(r, X[split.train], random_state=1)
     i = t.next()
     assert t.next() == i  # asking again before answering gives the same prompt
@@ -356,12 +406,61 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     (("--anchors", "10,x"), "comma-separated integers"),
     (("--pretrain", "everything"), "--pretrain must be pool or corpus"),
     (("--anchors", "5000"), "exceeds the"),
+    (("--split", "publisher"), "has no publisher split"),
+    (("--split", "mine"), "--split"),
 ])
 def test_study_cli_bad_input(world_corpus, tmp_path, cli, args, message):
     base = ["coldstart", world_corpus, "--benchmark", "mmlu", "--m", "5", "--group", "random", "--out", tmp_path / "o"]
     res = cli(*base, *args)
     assert res.code == 2 and message in res.err and res.err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def publisher_corpus(tmp_path_factory):
+    """The IRT world with a publisher split: every fifth prompt is a test prompt, val carved from train."""
+    from routereval.data.splits import publisher_split_from_labels
+
+    X, S, _, topic = irt_world(n_prompts=800, n_models=12, seed=3)
+    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
+                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic],
+                  texts=[f"question {i}" for i in range(len(X))], scores=S.T.copy(), embeddings={"synth": X})
+    labels = np.where(np.arange(len(X)) % 5 == 0, "test", "train").astype(object)
+    b.saved_splits["publisher"] = publisher_split_from_labels(b, labels, source="the test")
+    out = tmp_path_factory.mktemp("coldstart-pub") / "corpus"
+    write_corpus(Corpus.from_benchmarks([b]), out)
+    return out
+
+
+def test_study_cli_split_option(publisher_corpus, tmp_path, cli):
+    """--split: the publisher's split by default (said in the table, --json, coldstart.csv and summary.md), random on demand."""
+    from routereval.pools import make_pool, make_split
+
+    bench = open_corpus(publisher_corpus)["mmlu"]
+    S = np.asarray(bench.scores, dtype=np.float64)
+    base = ["coldstart", publisher_corpus, "--benchmark", "mmlu", "--router", "irt", "--param", "dim=2",
+            "--param", "max_epochs=10", "--m", "4", "--group", "random", "--anchors", "10", "--method", "random",
+            "--models", "2", "--seeds", "1"]
+    for flag, name in ((None, "publisher"), ("publisher", "publisher"), ("random", "random")):
+        out = tmp_path / f"study-{flag}"
+        args = [*base, "--out", out] + ([] if flag is None else ["--split", flag])
+        res = cli(*args, "--json")
+        assert res.code == 0, res.err
+        meta = res.json()["meta"]
+        split = make_split(bench, split=name)
+        assert meta["split"] == name and meta["n_test"] == len(split.test)
+        assert json.loads((out / "coldstart.json").read_text())["meta"]["split"] == name
+        with open(out / "coldstart.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert rows and all(r["split"] == name for r in rows)
+        pool = make_pool(bench, m=4, group="random", split=split)
+        truth = {str(n): S[i, split.test].mean() for n, i in zip(pool.model_names, pool.models)}
+        assert all(float(r["true_mean"]) == pytest.approx(truth[r["model"]], abs=1e-6) for r in rows)
+        assert f"{name} split" in (out / "summary.md").read_text()
+    assert len(make_split(bench, split="publisher").test) == 160  # every fifth prompt
+    assert set(make_split(bench, split="publisher").test) != set(make_split(bench, split="random").test)
+    res = cli(*base, "--out", tmp_path / "table")  # the table names the split
+    assert res.code == 0 and "publisher split" in res.out
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,9 @@ def study_cmd(
     missing: Annotated[str, typer.Option("--missing", help="auto, models or prompts (see `routereval pools`).")] = "auto",
     calibrate_test: Annotated[bool, typer.Option("--calibrate-test/--no-calibrate-test", help="Calibrate the test "
                               "prompts' difficulty from the other models' answers (never the held-out one's).")] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the split, pool and router fits.")] = 42,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random split (never of a publisher split), pool "
+                                      "and router fits.")] = 42,
+    split: ui.SplitOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Output directory: coldstart.csv, plots, summary.md.")] =
         Path("coldstart"),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -90,7 +92,7 @@ def study_cmd(
                         anchors=_ints(anchors, "--anchors"), methods=_names(method), models=models, seeds=seeds,
                         pretrain=("pool", "corpus") if pretrain == "corpus" else ("pool",), embedding=embedding,
                         seed=seed, missing=missing, folds=folds, corpus_models=corpus_models,
-                        calibrate_test=calibrate_test, progress=update)
+                        calibrate_test=calibrate_test, split=ui.split_name(split), progress=update)
     doc = write_study(res, out)
     if as_json:
         ui.print_json({**doc, "out": str(out)})
@@ -98,8 +100,9 @@ def study_cmd(
     rows = [[s["pretrain"], s["method"], s["k"], s["mae"], s["mae_plain"], f"{100 * s['coverage']:.0f}%", s["mu_added"],
              "-" if s["recovered"] is None else f"{100 * s['recovered']:.0f}%"] for s in doc["summary"]]
     meta = doc["meta"]
+    split_text = ui.split_line(meta["split"], meta["split_note"], (meta["n_train"], meta["n_val"], meta["n_test"]))
     ui.console().print(ui.table(
-        f"cold start: {meta['router']} on {meta['benchmark']}, m={meta['m']} {meta['group']}, "
+        f"cold start: {meta['router']} on {meta['benchmark']}, m={meta['m']} {meta['group']}, {split_text}, "
         f"{len(meta['held_out'])} held-out models x {meta['seeds']} seeds",
         ["pretrain", "method", "k", "error (MAE)", "plain mean MAE", "coverage", "µ added", "recovered"], rows))
     ui.console().print(f"add one model: median {meta['add_ms_median']:.2f} ms; study {meta['total_s']:.1f} s; "

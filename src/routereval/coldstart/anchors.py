@@ -17,7 +17,14 @@ prompts it is given (the train split by default), never a test prompt.
   information at the current posterior of the new model (D-optimal: the largest
   ``p(1-p) z' Sigma z``, i.e. the largest gain in the log-determinant of the posterior
   precision; ``z' Sigma z`` is updated by rank one per answer and recomputed every 10), after a seeded random pick among the most informative at the prior. No design
-  weights: the estimate of the mean comes from the model alone.
+  weights: the estimate of the mean comes from the model alone. Given target prompts (the
+  study's test split), each next anchor instead most reduces the posterior variance
+  ``g' Sigma g`` of the predicted mean score over them (``g`` its gradient in the model's
+  vector): the information that matters for the estimate, not for every direction of the
+  vector. With calibrated guessing floors and slopes (3PL,
+  :func:`~routereval.coldstart.calibrate.calibrate_floors`) the information is the 3PL one:
+  without the per-prompt slope, picking the prompts whose logits vary most picks those whose
+  spread the prompt side overstates, and the estimate is pulled towards the population.
 """
 
 from __future__ import annotations
@@ -177,17 +184,30 @@ class AdaptiveTest:
         The population prior of a model's vector.
     random_state
         Seeds the first pick: uniform among the ``n_first`` most informative at the prior.
+    target : ((n_t, p), (n_t,)), optional
+        Design rows and offsets of the prompts whose mean score is to be estimated: pick the
+        prompt that most reduces the posterior variance of the predicted mean over them.
+        None: D-optimal (the largest gain in the log-determinant of the precision).
+    target_floor : (n_t,), optional
+        Their guessing floors.
     n_first
         How many top candidates the first pick is drawn from (1: fully greedy).
+    floor : (n,), optional
+        Calibrated guessing floors of the candidates (3PL): a prompt a model can guess right
+        tells less about it, and the posterior does not take lucky guesses for ability.
 
     Use ``i = test.next()``, ask the model, ``test.tell(i, score)``; repeat. ``phi`` and
     ``cov`` are the current posterior mode and covariance.
     """
 
     def __init__(self, Z: np.ndarray, offset: np.ndarray, prior_mean: np.ndarray, prior_cov: np.ndarray, *,
-                 random_state: Any = 0, n_first: int = 5) -> None:
+                 random_state: Any = 0, n_first: int = 5, floor: np.ndarray | None = None,
+                 target: tuple[np.ndarray, np.ndarray] | None = None, target_floor: np.ndarray | None = None) -> None:
         self.Z = np.asarray(Z, dtype=np.float64)
         self.offset = np.asarray(offset, dtype=np.float64)
+        self.floor = None if floor is None else np.asarray(floor, dtype=np.float64)
+        self.target = None if target is None else tuple(np.asarray(a, dtype=np.float64) for a in target)
+        self.target_floor = None if target_floor is None else np.asarray(target_floor, dtype=np.float64)
         self.prior_mean = np.asarray(prior_mean, dtype=np.float64)
         self.prior_cov = np.asarray(prior_cov, dtype=np.float64)
         self.phi = self.prior_mean.copy()
@@ -216,8 +236,18 @@ class AdaptiveTest:
 
     def information(self) -> np.ndarray:
         """(n,) information gain ``p(1-p) z' Sigma z`` of each candidate at the current posterior (-inf if asked)."""
-        p = 0.5 * (1.0 + np.tanh(0.5 * (self.Z @ self.phi + self.offset)))
-        info = p * (1 - p) * self._quad
+        from routereval.routers.newmodel import floored_weights
+
+        w = floored_weights(self.Z @ self.phi + self.offset, self.floor)[2]
+        if self.target is None:
+            info = w * self._quad
+        else:  # the drop of the variance g' Sigma g of the predicted mean score when prompt i is answered
+            Zt, ot = self.target
+            s = 1.0 / (1.0 + np.exp(-(Zt @ self.phi + ot)))
+            f = 0.0 if self.target_floor is None else self.target_floor
+            g = ((1 - f) * s * (1 - s)) @ Zt / len(Zt)
+            u = self.Z @ (self.cov @ g)
+            info = w * u * u / (1.0 + w * self._quad)
         info[self._used] = -np.inf
         return info
 
@@ -238,7 +268,7 @@ class AdaptiveTest:
 
     def tell(self, i: int, score: float) -> None:
         """Record the answer ``score`` in [0, 1] to candidate ``i`` and update the posterior."""
-        from routereval.routers.newmodel import map_logistic
+        from routereval.routers.newmodel import floored_weights, map_logistic
 
         if not (0 <= int(i) < len(self.Z)) or self._used[int(i)]:
             raise InputError(f"candidate {i} is out of range or was already asked")
@@ -254,12 +284,13 @@ class AdaptiveTest:
         z = self.Z[i]
         # a warm start from the last mode: a couple of Newton steps suffice after one more answer
         phi, cov = map_logistic(self.Z[idx], self.offset[idx], np.asarray(self.answers), self.prior_mean,
-                                self.prior_cov, start=self.phi, max_iter=2)
+                                self.prior_cov, start=self.phi, max_iter=2,
+                                floor=None if self.floor is None else self.floor[idx])
         if len(self.asked) % self.refresh == 0:
             self._quad = np.einsum("ij,ij->i", self.Z @ cov, self.Z)
         else:  # Sherman-Morrison: the new answer adds c z z' to the precision
-            pi = 0.5 * (1.0 + np.tanh(0.5 * (z @ phi + self.offset[i])))
-            c = pi * (1 - pi)
+            c = float(floored_weights(np.asarray([z @ phi + self.offset[i]]),
+                                      None if self.floor is None else self.floor[i:i + 1])[2][0])
             sz = self.cov @ z
             self._quad = self._quad - c * (self.Z @ sz) ** 2 / (1 + c * float(z @ sz))
         self.phi, self.cov = phi, cov
@@ -280,7 +311,8 @@ def _need_capability(router) -> None:
 def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | None = None,
                    candidates: np.ndarray | None = None, subsets: np.ndarray | None = None,
                    answers: np.ndarray | Callable[[int], float] | None = None,
-                   delta: np.ndarray | None = None, random_state: Any = 0) -> Anchors:
+                   delta: np.ndarray | None = None, target: np.ndarray | None = None,
+                   random_state: Any = 0) -> Anchors:
     """Choose ``k`` anchor prompts for a new model among ``candidates``.
 
     Parameters
@@ -309,6 +341,10 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
     delta : (n,), optional
         Calibrated residual difficulty of each row of ``X`` (:mod:`routereval.coldstart.calibrate`),
         used by ``irt`` and ``adaptive``.
+    target : (n_t,), optional
+        ``adaptive`` only: rows of ``X`` whose mean score the test aims at (each next prompt
+        most reduces the posterior variance of the predicted mean over them, e.g. the test
+        split); None: D-optimal, information on every direction of the model's vector.
     random_state
         Seed: the same seed gives the same anchors.
 
@@ -359,7 +395,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         return Anchors(cand[pos].astype(np.int64), w, method)
     if answers is None:
         raise InputError("the 'adaptive' method needs the new model's answers: an array (simulation) or a function")
-    test = AdaptiveTest.from_router(router, Xc, delta=dc, random_state=random_state)
+    tgt = None if target is None else router.model_design(np.asarray(X)[np.asarray(target)])
+    test = AdaptiveTest.from_router(router, Xc, delta=dc, random_state=random_state, target=tgt)
     ask: Callable[[int], float]
     if callable(answers):
         ask = lambda pos: float(answers(int(cand[pos])))  # noqa: E731

@@ -126,19 +126,25 @@ def estimate_from_posterior(phi: np.ndarray, cov: np.ndarray, Z_anchor: np.ndarr
                             y: np.ndarray, Z_target: np.ndarray, o_target: np.ndarray, *,
                             weights: np.ndarray | None = None, observed: np.ndarray | None = None,
                             target_scale: np.ndarray | float = 1.0, extra_var: float = 0.0,
-                            level: float = 0.95) -> MeanEstimate:
+                            level: float = 0.95, floor_anchor: np.ndarray | None = None,
+                            floor_target: np.ndarray | None = None) -> MeanEstimate:
     """gp-IRT from a fitted posterior (mode ``phi`` (p,), covariance ``cov`` (p, p)) and the design rows.
 
     ``o_anchor`` / ``o_target`` include any calibrated residual difficulties; ``target_scale``
     (scalar or (n,)) multiplies the target logits of prompts whose own difficulty is unknown
     (see :func:`~routereval.coldstart.calibrate.expected_logit_scale`), 1 where it is known.
+    ``floor_anchor`` (k,) / ``floor_target`` (n,): calibrated guessing floors (3PL), None: none.
     """
-    p_anchor = _sigmoid(Z_anchor @ phi + o_anchor)
+    from routereval.routers.newmodel import floored
+
+    p_anchor = floored(Z_anchor @ phi + o_anchor, floor_anchor)
     c = np.broadcast_to(np.asarray(target_scale, dtype=np.float64), (len(Z_target),))
-    p_target = _sigmoid(c * (Z_target @ phi + o_target))
+    s = _sigmoid(c * (Z_target @ phi + o_target))
+    f = np.zeros(len(s)) if floor_target is None else np.asarray(floor_target, dtype=np.float64)
+    p_target = f + (1 - f) * s
     n = len(p_target)
     unseen = np.ones(n, dtype=bool) if observed is None else np.asarray(observed) < 0
-    g = (c[unseen] * p_target[unseen] * (1 - p_target[unseen])) @ Z_target[unseen] / n
+    g = (c[unseen] * (1 - f[unseen]) * s[unseen] * (1 - s[unseen])) @ Z_target[unseen] / n
     return gp_combine(y, p_anchor, p_target, float(g @ cov @ g), weights=weights, observed=observed,
                       extra_var=extra_var, level=level)
 

@@ -33,6 +33,10 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _note(note: str) -> str:
+    return f" ({note})" if note else ""
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
 
@@ -71,7 +75,8 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
     out = [f"# Cold start: {meta['router']} on {meta['benchmark']}", ""]
     out.append(f"Leave-one-model-out over {len(meta['held_out'])} of the {meta['m']} pool models "
                f"(group `{meta['group']}`, protocol `{meta['protocol']}`, embedding `{meta['embedding']}`, missing "
-               f"`{meta['missing']}`); {meta['n_train']} train / {meta['n_test']} test prompts; anchors chosen among "
+               f"`{meta['missing']}`); {meta.get('split', 'random')} split{_note(meta.get('split_note', ''))}: "
+               f"{meta['n_train']} train / {meta['n_test']} test prompts; anchors chosen among "
                f"the train prompts; seeds 0-{meta['seeds'] - 1}; pre-training {', '.join(meta['pretrain'])} "
                f"({meta['n_corpus_models']} corpus models); test prompts' difficulty "
                f"{calib}.")

@@ -8,7 +8,10 @@ prompts, val only stops training early):
    learned from the whole record set, as the RouterEval paper proposes), then restricted to
    the pool without h for routing.
 2. The population's train answers calibrate each train prompt's residual difficulty
-   (:mod:`routereval.coldstart.calibrate`).
+   (:mod:`routereval.coldstart.calibrate`). With a population of binary answers large
+   enough (:data:`~routereval.coldstart.calibrate.MIN_FLOOR_MODELS`) every prompt (train, and
+   test from the population's answers) also gets a guessing floor and a slope (3PL): the
+   mean estimate and the adaptive test use them; routing keeps the router's logistic model.
 3. For each method, seed and k, k anchors are chosen among the train prompts, h is added
    back from its answers on them, its mean test score is estimated (gp-IRT) and the test
    prompts are routed over the whole pool.
@@ -33,8 +36,8 @@ import numpy as np
 from routereval.errors import InputError, ParameterError
 
 PRETRAIN = ("pool", "corpus")
-ROW_KEYS = ("benchmark", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low", "high",
-            "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "mu_added",
+ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
+            "high", "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "mu_added",
             "mu_upper", "mu_lower", "mu_full", "add_ms")
 MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
 
@@ -62,6 +65,14 @@ class _Fitted:
     features: np.ndarray      # item features of the train prompts (irt anchors)
     fit_s: float
     gen_var: float            # the prompt side's error on unseen prompts, measured on the population (val)
+    # the 3PL calibration (guessing floor and residual difficulty per prompt) for the mean estimate; None when
+    # the population cannot pin floors (graded answers, few models) or the test prompts are not calibrated
+    floor_train: np.ndarray | None = None
+    Z3_train: np.ndarray | None = None
+    o3_train: np.ndarray | None = None
+    floor_test: np.ndarray | None = None
+    Z3_test: np.ndarray | None = None
+    o3_test: np.ndarray | None = None
 
 
 def _check_list(values: Sequence, what: str, allowed: Sequence | None = None) -> list:
@@ -103,7 +114,7 @@ def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_va
     difficulty unknown (integrated over, with the prompt side's error measured on val).
     """
     from routereval.coldstart.anchors import item_features
-    from routereval.coldstart.calibrate import calibrate_items, calibrate_more
+    from routereval.coldstart.calibrate import calibrate_floors, calibrate_items, calibrate_more
     from routereval.coldstart.estimate import generalisation_var
     from routereval.routers.newmodel import population_prior
 
@@ -118,8 +129,16 @@ def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_va
     else:
         scale = cal.shrink
         gen = generalisation_var(*router.model_design(X_val), Phi, Y_val_models, scale=scale) if len(X_val) else 0.0
-    return _Fitted(router, np.asarray(models), Zt, o_cal, Zs, os_, scale, population_prior(Phi),
-                   item_features(Zt, o_cal, Phi), fit_s, gen)
+    out = _Fitted(router, np.asarray(models), Zt, o_cal, Zs, os_, scale, population_prior(Phi),
+                  item_features(Zt, o_cal, Phi), fit_s, gen)
+    if Y_test_models is not None:
+        os_raw = router.model_design(X_test)[1]
+        tr = calibrate_floors(cal, Zt, ot, Phi, Y_train_models)
+        te = None if tr is None else calibrate_floors(cal, Zs, os_raw, Phi, Y_test_models, slope_var=tr[3])
+        if te is not None:  # logit a (z . phi + o) + delta under a floor c
+            out.floor_train, out.Z3_train, out.o3_train = tr[0], tr[1][:, None] * Zt, tr[1] * ot + tr[2]
+            out.floor_test, out.Z3_test, out.o3_test = te[0], te[1][:, None] * Zs, te[1] * os_raw + te[2]
+    return out
 
 
 def _pool_without(F: _Fitted, h: int, n_pool: int, S_tr: np.ndarray, names: list[str]):
@@ -153,7 +172,11 @@ def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: int, y_train: np.
     n = len(y_train)
     out = []
     if method == "adaptive":  # one test to the largest k; a smaller k is its prefix (greedy, same seed)
-        test = AdaptiveTest(F.Z_train, F.o_train, *F.prior, random_state=seed)
+        floors = F.floor_train is not None
+        test = AdaptiveTest(F.Z3_train if floors else F.Z_train, F.o3_train if floors else F.o_train, *F.prior,
+                            random_state=seed, floor=F.floor_train,
+                            target=(F.Z3_test, F.o3_test) if floors else (F.Z_test, F.o_test),
+                            target_floor=F.floor_test)
         for _ in range(max(ks)):
             i = test.next()
             test.tell(i, y_train[i])
@@ -178,7 +201,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
               seeds: int = 5, pretrain: Sequence[str] = ("pool",), embedding: str | None = None,
               protocol: str = "clean", seed: int = 42, missing: str = "auto", folds: int | None = None,
               corpus_models: int | None = None, calibrate_test: bool = True, level: float = 0.95,
-              progress: Callable[[str, int, int], None] | None = None) -> StudyResult:
+              split: str = "auto", progress: Callable[[str, int, int], None] | None = None) -> StudyResult:
     """Leave-one-model-out cold start of ``router`` on one pool of one benchmark.
 
     Parameters
@@ -187,6 +210,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
         Corpus directory or an open :class:`~routereval.data.model.Corpus`.
     benchmark, m, group, protocol, seed, missing
         The pool and split (:func:`routereval.pools.make_split`, :func:`~routereval.pools.make_pool`).
+    split
+        ``auto`` (the publisher's split when the benchmark has one, else the seeded random
+        one), ``publisher`` or ``random`` (see :func:`routereval.pools.make_split`).
     router, params
         A router that supports ``add_model`` and its hyperparameters (``random_state``
         defaults to ``seed``).
@@ -247,7 +273,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
         probe.add_model("probe", np.zeros((1, 1)), np.zeros(1))  # raises the router's one-line refusal
     c = corpus if isinstance(corpus, Corpus) else open_corpus(corpus, benchmarks=[benchmark])
     bench = c[benchmark]
-    split = make_split(bench, protocol=protocol, seed=seed, missing=missing)
+    split = make_split(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, missing=missing)
     if pool.m < 2:
         raise ParameterError("the pool needs at least 2 models: one is held out, the router is fitted on the rest")
@@ -334,14 +360,23 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                             added = copy.copy(base).append_model_vector(phi, names[h])
                             add_ms = 1000 * (time.perf_counter() - t0)
                             timings["add_ms"].append(add_ms)
-                            est = estimate_from_posterior(phi, cov, F.Z_train[pos], F.o_train[pos], y_tr[pos], F.Z_test,
-                                                          F.o_test, weights=w, target_scale=F.scale, extra_var=F.gen_var,
-                                                          level=level)
+                            if F.floor_train is None:
+                                est = estimate_from_posterior(phi, cov, F.Z_train[pos], F.o_train[pos], y_tr[pos],
+                                                              F.Z_test, F.o_test, weights=w, target_scale=F.scale,
+                                                              extra_var=F.gen_var, level=level)
+                            else:  # the mean from the 3PL posterior: guesses are not taken for ability
+                                phi3, cov3 = map_logistic(F.Z3_train[pos], F.o3_train[pos], y_tr[pos], *F.prior,
+                                                          floor=F.floor_train[pos])
+                                est = estimate_from_posterior(phi3, cov3, F.Z3_train[pos], F.o3_train[pos], y_tr[pos],
+                                                              F.Z3_test, F.o3_test, weights=w, target_scale=F.scale,
+                                                              extra_var=F.gen_var, level=level,
+                                                              floor_anchor=F.floor_train[pos],
+                                                              floor_target=F.floor_test)
                             mu_added = mu_of(added, np.r_[others, h])
                             plain = float(y_tr[pos].mean())
                             rows.append({
-                                "benchmark": bench.name, "pretrain": mode, "router": router, "model": names[h],
-                                "method": method, "k": int(k), "seed": int(s), "true_mean": true,
+                                "benchmark": bench.name, "split": split.name, "pretrain": mode, "router": router,
+                                "model": names[h], "method": method, "k": int(k), "seed": int(s), "true_mean": true,
                                 "estimate": est.mean, "low": est.low, "high": est.high,
                                 "covered": bool(est.low <= true <= est.high), "abs_error": abs(est.mean - true),
                                 "anchor_mean": est.anchor_mean, "plain_mean": plain, "plain_error": abs(plain - true),
@@ -352,7 +387,8 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                 progress("coldstart", step + 1, total)
     add = np.asarray(timings["add_ms"]) if timings["add_ms"] else np.zeros(1)
     meta = {"benchmark": bench.name, "router": router, "params": dict(params or {}), "m": int(pool.m),
-            "group": pool.group, "protocol": pool.protocol, "embedding": emb, "missing": missing, "seed": seed,
+            "group": pool.group, "protocol": pool.protocol, "split": split.name, "split_note": split.note,
+            "embedding": emb, "missing": missing, "seed": seed,
             "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain,
             "pool_models": names, "held_out": [names[h] for h in held], "n_corpus_models": int(len(corpus_rows)),
             "n_train": int(len(split.train)), "n_val": int(len(split.val)), "n_test": int(len(split.test)),

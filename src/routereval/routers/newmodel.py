@@ -45,19 +45,43 @@ def population_prior(Phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 
+def floored(eta: np.ndarray, floor: np.ndarray | None) -> np.ndarray:
+    """``floor + (1 - floor) * sigmoid(eta)``: the probability of a correct answer with a guessing floor (3PL)."""
+    s = _sigmoid(eta)
+    return s if floor is None else floor + (1.0 - floor) * s
+
+
+def floored_weights(eta: np.ndarray, floor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(p, score weight ``dp/deta / (p (1 - p))``, Fisher weight ``(dp/deta)^2 / (p (1 - p))``) at ``eta``.
+
+    Without a floor these are ``sigmoid(eta)``, 1 and ``p (1 - p)``: the logistic model's.
+    """
+    s = _sigmoid(eta)
+    if floor is None:
+        return s, np.ones_like(s), s * (1 - s)
+    p = floor + (1.0 - floor) * s
+    dp = (1.0 - floor) * s * (1 - s)
+    v = np.clip(p * (1 - p), 1e-12, None)
+    return p, dp / v, dp * dp / v
+
+
 def log_posterior(phi: np.ndarray, Z: np.ndarray, offset: np.ndarray, y: np.ndarray, weights: np.ndarray,
-                  prior_mean: np.ndarray, precision: np.ndarray) -> float:
+                  prior_mean: np.ndarray, precision: np.ndarray, floor: np.ndarray | None = None) -> float:
     """Weighted Bernoulli log-likelihood of soft targets ``y`` plus the Gaussian log-prior (up to a constant)."""
     eta = Z @ phi + offset
-    # y log s(eta) + (1 - y) log(1 - s(eta)) = y eta - log(1 + e^eta)
-    ll = float(np.sum(weights * (y * eta - np.logaddexp(0.0, eta))))
+    if floor is None:
+        # y log s(eta) + (1 - y) log(1 - s(eta)) = y eta - log(1 + e^eta)
+        ll = float(np.sum(weights * (y * eta - np.logaddexp(0.0, eta))))
+    else:
+        p = np.clip(floored(eta, floor), 1e-12, 1 - 1e-12)
+        ll = float(np.sum(weights * (y * np.log(p) + (1 - y) * np.log1p(-p))))
     d = phi - prior_mean
     return ll - 0.5 * float(d @ precision @ d)
 
 
 def map_logistic(Z: np.ndarray, offset: np.ndarray, y: np.ndarray, prior_mean: np.ndarray, prior_cov: np.ndarray, *,
                  weights: np.ndarray | None = None, start: np.ndarray | None = None, max_iter: int = 50,
-                 tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+                 tol: float = 1e-9, floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mode of ``phi`` and its Laplace covariance: Newton's method with step halving.
 
     Maximises ``sum_i w_i [y_i eta_i - log(1 + exp(eta_i))] - (phi - mu)' Sigma^-1 (phi - mu) / 2``
@@ -78,6 +102,10 @@ def map_logistic(Z: np.ndarray, offset: np.ndarray, y: np.ndarray, prior_mean: n
         Likelihood weight of each answer (default 1).
     start : (p,), optional
         Starting point (default the prior mean): a warm start for adaptive testing.
+    floor : (k,), optional
+        Guessing floors ``c_i`` of the anchors: ``P(correct) = c + (1 - c) sigmoid(eta)`` (3PL;
+        Fisher scoring, the likelihood is then not concave but the step halving keeps it
+        increasing). None: the logistic model.
 
     Returns
     -------
@@ -94,24 +122,24 @@ def map_logistic(Z: np.ndarray, offset: np.ndarray, y: np.ndarray, prior_mean: n
     P = np.linalg.inv(np.asarray(prior_cov, dtype=np.float64))
     P = 0.5 * (P + P.T)
     phi = mu.copy() if start is None else np.asarray(start, dtype=np.float64).copy()
-    obj = log_posterior(phi, Z, offset, y, w, mu, P)
+    obj = log_posterior(phi, Z, offset, y, w, mu, P, floor)
     for _ in range(max_iter):
-        p = _sigmoid(Z @ phi + offset)
-        grad = Z.T @ (w * (y - p)) - P @ (phi - mu)
-        H = (Z * (w * p * (1 - p))[:, None]).T @ Z + P  # negative Hessian, positive definite
+        p, u, info = floored_weights(Z @ phi + offset, floor)
+        grad = Z.T @ (w * u * (y - p)) - P @ (phi - mu)
+        H = (Z * (w * info)[:, None]).T @ Z + P  # (expected) negative Hessian, positive definite
         step = np.linalg.solve(H, grad)
         t = 1.0
         while True:
             cand = phi + t * step
-            new = log_posterior(cand, Z, offset, y, w, mu, P)
+            new = log_posterior(cand, Z, offset, y, w, mu, P, floor)
             if new >= obj - 1e-12 or t < 1e-6:
                 break
             t *= 0.5
         phi, gain, obj = cand, new - obj, new
         if abs(gain) < tol and float(np.max(np.abs(t * step))) < 1e-7:
             break
-    p = _sigmoid(Z @ phi + offset)
-    H = (Z * (w * p * (1 - p))[:, None]).T @ Z + P
+    _, _, info = floored_weights(Z @ phi + offset, floor)
+    H = (Z * (w * info)[:, None]).T @ Z + P
     return phi, np.linalg.inv(H)
 
 
