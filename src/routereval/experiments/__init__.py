@@ -1,0 +1,1 @@
+"""Experiments over the evaluation grid: sweeps, the scaling-up study."""
