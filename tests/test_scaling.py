@@ -171,7 +171,8 @@ def tiny(tmp_path_factory):
 def test_synthetic_study_with_routers_costs_and_both_protocols(tiny, tmp_path):
     out = tmp_path / "study"
     code, stdout, err = _run("scaling", tiny, "--benchmark", "arc,truthfulqa", "--m", "1,3,5,100", "--draws", "5",
-                             "--protocol", "both", "--routers", "knn", "--router-m", "3", "--out", out, "--json")
+                             "--protocol", "both", "--routers", "knn", "--router-m", "3", "--weak", "0.5", "--no-plots",
+                             "--out", out, "--json")
     assert code == 0, err
     rows = _csv(out / "curves.csv")
     curves = {r["curve"] for r in rows}
@@ -191,12 +192,22 @@ def test_synthetic_study_with_routers_costs_and_both_protocols(tiny, tmp_path):
             _point(rows, benchmark=b, protocol="clean", group="random", curve="best_single", m=5) - 1e-12
     front = _csv(out / "frontier.csv")
     assert any(r["on_frontier"] == "true" for r in front) and {r["curve"] for r in front} == {"oracle", "knn"}
-    for name in ("scaling_arc.png", "scaling_truthfulqa.svg", "grid.png", "grid.svg", "weak.csv"):
-        assert (out / name).exists()
-    # a second run replaces the study in place
-    code, _, err = _run("scaling", tiny, "--benchmark", "arc", "--m", "1,2", "--no-plots", "--out", out)
+    assert len(_csv(out / "weak.csv")) > 0
+
+
+def test_plots_with_routers_frontier_and_replacing_a_study(tiny, tmp_path):
+    out = tmp_path / "plots"
+    code, _, err = _run("scaling", tiny, "--benchmark", "arc", "--groups", "random,all_strong", "--m", "1,3",
+                        "--draws", "3", "--routers", "knn", "--router-m", "3", "--weak", "0.5", "--out", out)
     assert code == 0, err
-    assert not (out / "scaling_truthfulqa.png").exists() and {r["benchmark"] for r in _csv(out / "curves.csv")} == {"arc"}
+    for name in ("scaling_arc.png", "scaling_arc.svg", "grid.png", "grid.svg", "frontier.csv", "summary.md"):
+        assert (out / name).stat().st_size > 300, name
+    assert "<svg" in (out / "grid.svg").read_text()[:500] and "![arc](scaling_arc.png)" in (out / "summary.md").read_text()
+    # a second run replaces the study in place
+    code, _, err = _run("scaling", tiny, "--benchmark", "truthfulqa", "--m", "1,2", "--no-plots", "--out", out)
+    assert code == 0, err
+    assert not (out / "scaling_arc.png").exists()
+    assert {r["benchmark"] for r in _csv(out / "curves.csv")} == {"truthfulqa"}
 
 
 @pytest.fixture(scope="module")

@@ -45,14 +45,28 @@ def _label(curve: str, protocol: str, protocols: Sequence[str]) -> str:
     return f"{base} ({protocol})" if len(protocols) > 1 else base
 
 
+def m_ticks(hi: int) -> list[int]:
+    """Labelled pool sizes of a log axis up to ``hi``: 1, 2, 3, 5, 10, 20, 50, 100, ... and ``hi`` itself."""
+    ticks, decade = [], 1
+    while decade <= hi:
+        ticks += [t * decade for t in ((1, 2, 3, 5) if decade == 1 else (1, 2, 5)) if t * decade <= hi]
+        decade *= 10
+    if ticks[-1] < hi:
+        if ticks[-1] > hi / 1.4:  # too close to label both
+            ticks.pop()
+        ticks.append(hi)
+    return ticks
+
+
 def _log_m_axis(ax, ms: Sequence[int]) -> None:
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
     ax.set_xscale("log")
-    hi = max(ms) if ms else 10
+    hi = int(max(ms)) if ms else 10
     ax.set_xlim(0.85, hi * 1.18)
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_locator(FixedLocator(m_ticks(hi)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("pool size m (candidate models)")
     ax.grid(True, which="major", alpha=0.3, linewidth=0.6)
@@ -155,7 +169,7 @@ def _frontier_panel(ax, frontier, protocol: str, routers: Sequence[str], unit: s
     ax.set_xlabel(unit or "cost")
     ax.set_ylabel("test score")
     ax.grid(True, alpha=0.3, linewidth=0.6)
-    ax.legend(loc="lower right", frameon=False, fontsize=7)
+    ax.legend(loc="best", frameon=True, framealpha=0.85, fontsize=7)
 
 
 def _legend(fig, axes, ncol: int, spare=None) -> None:
@@ -178,7 +192,7 @@ def _legend(fig, axes, ncol: int, spare=None) -> None:
 def _save(fig, out: Path, stem: str) -> list[str]:
     names = []
     for ext in ("png", "svg"):
-        fig.savefig(out / f"{stem}.{ext}", dpi=150 if ext == "png" else None, bbox_inches="tight")
+        fig.savefig(out / f"{stem}.{ext}", dpi=150 if ext == "png" else None)
         names.append(f"{stem}.{ext}")
     return names
 
