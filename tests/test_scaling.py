@@ -192,6 +192,8 @@ def test_synthetic_study_with_routers_costs_and_both_protocols(tiny, tmp_path):
             _point(rows, benchmark=b, protocol="clean", group="random", curve="best_single", m=5) - 1e-12
     front = _csv(out / "frontier.csv")
     assert any(r["on_frontier"] == "true" for r in front) and {r["curve"] for r in front} == {"oracle", "knn"}
+    knn = [p for b in json.loads(stdout)["benchmarks"] for p in b["points"] if p["curve"] == "knn"]
+    assert len(knn) == 2 * 4 * 2 and all(p["score"] <= p["pool_oracle"] + 1e-12 for p in knn)
     assert len(_csv(out / "weak.csv")) > 0
 
 

@@ -16,7 +16,8 @@ OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green":
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
 COLOURS = {"oracle": OKABE_ITO["blue"], "random": OKABE_ITO["vermillion"], "best_single": OKABE_ITO["black"],
            "weak_oracle": OKABE_ITO["green"], "mix": OKABE_ITO["sky"]}
-ROUTER_COLOURS = (OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["purple"], OKABE_ITO["yellow"])
+# green is the weak-model curve's; routers take the remaining colours first
+ROUTER_COLOURS = (OKABE_ITO["orange"], OKABE_ITO["purple"], OKABE_ITO["yellow"], OKABE_ITO["green"])
 ROUTER_MARKERS = ("o", "s", "^", "D", "v", "P")
 MIX_STYLES = ((0, (6, 2)), (0, (3, 1, 1, 1)), (0, (1, 1.5)), (0, (8, 2, 2, 2)), (0, (2, 3)))
 PROTOCOL_STYLE = {"clean": "-", "paper": "--"}
@@ -129,6 +130,10 @@ def _weak_panel(ax, weak_rows, protocols: Sequence[str], threshold: float) -> No
         if proto == protocols[0]:
             ax.annotate(f"target {s[0]['target']:.3f}", (k[0], s[0]["target"]), xytext=(2, 3),
                         textcoords="offset points", fontsize=8)
+            reached = next((r["k"] for r in s if r["reaches_target"]), None)
+            verdict = (f"reached with {reached} of {len(s)} weak models" if reached is not None
+                       else f"not reached: {s[-1]['oracle']:.3f} with all {len(s)}")
+            ax.text(0.98, 0.04, verdict, ha="right", va="bottom", transform=ax.transAxes, fontsize=8)
     if not weak_rows:
         ax.text(0.5, 0.5, f"no model scores at most {threshold:g}", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(f"weak models (score <= {threshold:g}), added best first")

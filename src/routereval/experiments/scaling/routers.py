@@ -63,7 +63,8 @@ def router_curves(corpus, bench, states, *, routers: Sequence[str], params: dict
             cost = _routed_cost(res, st, cell.pool.models)
             lo, hi = res["mu_ci"]
             out.rows.append({"benchmark": bench.name, "protocol": st.protocol, "group": group, "curve": spec,
-                             "m": int(m), "score": res["mu"], "lo": lo, "hi": hi, "cost": cost})
+                             "m": int(m), "score": res["mu"], "lo": lo, "hi": hi, "cost": cost,
+                             "pool_oracle": res["oracle"]})  # the oracle of this very pool (draw 0 for random)
             out.points.append({"benchmark": bench.name, "protocol": st.protocol, "group": group, "m": int(m),
                                "draw": 0, "curve": spec, "score": res["mu"], "cost": cost})
             out.seconds.append({"router": spec, "m": int(m), "group": group, "protocol": st.protocol,
