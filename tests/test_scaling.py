@@ -119,12 +119,17 @@ def _point(rows, **key) -> float:
     return float(hit[0]["score"])
 
 
-@pytest.fixture(scope="module")
-def mmlu_pro(tmp_path_factory, shared_data):
-    out = tmp_path_factory.mktemp("mmlu_pro") / "corpus"
-    code, _, err = _run("data", "import", ROOT / "examples/sources/mmlu_pro.toml", "--out", out, "--json")
+def _import_real(name: str, tmp_path_factory) -> Path:
+    """Import one real data folder (../shared/data) with its example spec into a temporary corpus."""
+    out = tmp_path_factory.mktemp(name) / "corpus"
+    code, _, err = _run("data", "import", ROOT / f"examples/sources/{name}.toml", "--out", out, "--json")
     assert code == 0, err
     return out
+
+
+@pytest.fixture(scope="module")
+def mmlu_pro(tmp_path_factory, shared_data):
+    return _import_real("mmlu_pro", tmp_path_factory)
 
 
 def test_mmlu_pro_reproduces_the_real_facts(mmlu_pro, tmp_path):
@@ -214,10 +219,7 @@ def test_plots_with_routers_frontier_and_replacing_a_study(tiny, tmp_path):
 
 @pytest.fixture(scope="module")
 def routerbench(tmp_path_factory, shared_data):
-    out = tmp_path_factory.mktemp("routerbench") / "corpus"
-    code, _, err = _run("data", "import", ROOT / "examples/sources/routerbench.toml", "--out", out, "--json")
-    assert code == 0, err
-    return out
+    return _import_real("routerbench", tmp_path_factory)
 
 
 def test_routerbench_cost_frontier(routerbench, tmp_path):

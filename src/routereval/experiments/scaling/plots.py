@@ -169,7 +169,10 @@ def _frontier_panel(ax, frontier, protocol: str, routers: Sequence[str], unit: s
         ax.scatter([cheapest["cost"]], [cheapest["score"]], s=90, facecolors="none", edgecolors=COLOURS["random"],
                    linewidths=1.8, label="cheapest pool reaching best single", zorder=4)
     if len(c) and c.min() > 0 and c.max() / c.min() > 30:
+        from matplotlib.ticker import NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a log axis overlap
     ax.set_title(f"quality-cost frontier ({protocol})")
     ax.set_xlabel(unit or "cost")
     ax.set_ylabel("test score")
@@ -211,17 +214,19 @@ def plot_benchmark(result, info, out: Path) -> list[str]:
               and any(r["group"] == g for r in rows)]
     weak_rows = [r for r in result.weak if r["benchmark"] == info.name]
     frontier = [r for r in result.frontier if r["benchmark"] == info.name]
-    n = len(groups) + 1 + bool(frontier)
+    # no weak model: the summary says so, and the figure keeps its room for the curves
+    n = len(groups) + bool(weak_rows) + bool(frontier)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows + 0.9), squeeze=False)
     flat = list(axes.ravel())
     for ax, g in zip(flat, groups):
         _group_panel(ax, rows, g, s["protocols"], s["ps"], s["routers"], s["draws"])
-    _weak_panel(flat[len(groups)], weak_rows, s["protocols"], s["weak"])
+    if weak_rows:
+        _weak_panel(flat[len(groups)], weak_rows, s["protocols"], s["weak"])
     if frontier:
         p0 = s["protocols"][0]
-        _frontier_panel(flat[len(groups) + 1], frontier, p0, s["routers"], info.cost_unit, info.cheapest.get(p0))
+        _frontier_panel(flat[len(groups) + bool(weak_rows)], frontier, p0, s["routers"], info.cost_unit, info.cheapest.get(p0))
     for ax in flat[n:]:
         ax.set_visible(False)
     spare = flat[n] if len(flat) > n else None
