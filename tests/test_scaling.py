@@ -277,3 +277,18 @@ def test_weak_threshold_no_model_meets_is_a_summary_entry(tiny, tmp_path):
     assert json.loads(stdout)["benchmarks"][0]["weak"]["clean"]["n_weak"] == 0
     assert "no model scores at most 0.01: no weak pool" in (out / "summary.md").read_text()
     assert len(_csv(out / "weak.csv")) == 0
+
+
+def test_group_without_pools_is_skipped_not_fatal(tmp_path):
+    # every model at or under the windows' floor (0.1): the window groups have no pools, random still does
+    from routereval.data.model import Corpus
+    from routereval.experiments.scaling import run_scaling
+
+    rng = np.random.default_rng(0)
+    S = rng.random((8, 120)) < 0.05
+    b = Benchmark("hard", models=[f"m{i}" for i in range(8)], prompt_ids=[f"p{i}" for i in range(120)],
+                  bits=_bits.pack(S))
+    res = run_scaling(Corpus.from_benchmarks([b]), ms=[1, 2], draws=3, weak=0.3)
+    assert {r["group"] for r in res.curves} == {"random", "weak"}
+    reasons = {k["group"]: k["reason"] for k in res.skipped}
+    assert set(reasons) == {"all_strong", "all_weak", "strong_to_weak"} and "no eligible model" in reasons["all_weak"]

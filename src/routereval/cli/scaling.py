@@ -79,6 +79,9 @@ def register(app: typer.Typer) -> None:
         if unknown:
             raise ParameterError(f"--param names router {unknown[0]!r}, which is not in --routers ({', '.join(names) or 'none'})")
         per_router = {n: router_params(params, n, several=len(names) > 1) for n in names}
+        import time
+
+        t0 = time.perf_counter()
         check_out(out)
         c = open_corpus(corpus, texts=bool(names))
         resolve_benchmarks(c, benchmark)  # an unknown name fails before any work
@@ -88,13 +91,14 @@ def register(app: typer.Typer) -> None:
                                  routers=names, router_params=per_router, router_ms=rms, embedding=embedding,
                                  progress=update)
         files = write_outputs(result, out, plots=plots)
+        total = time.perf_counter() - t0
         if as_json:
-            ui.print_json({**result.to_json(), "out": str(out), "files": [f.name for f in files]})
+            ui.print_json({**result.to_json(), "out": str(out), "files": [f.name for f in files], "total_seconds": total})
             return
-        _print(result, out, files)
+        _print(result, out, files, total)
 
 
-def _print(result, out: Path, files) -> None:
+def _print(result, out: Path, files, total: float) -> None:
     con = ui.console()
     for info in result.benchmarks:
         con.print(f"[bold]{info.name}[/bold]: {info.n_eligible} models; missing records: {info.missing}")
@@ -109,4 +113,4 @@ def _print(result, out: Path, files) -> None:
             con.print(f"    weak models: {info.weak[proto].sentence()}")
     if result.skipped:
         con.print(f"{len(result.skipped)} points skipped (pool size larger than the models available): see summary.md")
-    con.print(f"wrote {len(files)} files to {out} ({result.seconds:.1f} s)")
+    con.print(f"wrote {len(files)} files to {out}: curves in {result.seconds:.1f} s, {total:.1f} s in all")

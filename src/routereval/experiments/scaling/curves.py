@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from routereval.errors import InputError
 from routereval.experiments.scaling import maths
 from routereval.experiments.scaling.costs import CostSource
 from routereval.pools import PoolBuilder, Split, make_split
@@ -116,7 +117,12 @@ def scaling_curves(bench, states: Sequence[ProtocolState], *, groups: Sequence[s
     for st in states:
         for group in groups:
             for m in ms:
-                room = st.builder.eligible(group, m)
+                try:
+                    room = st.builder.eligible(group, m)
+                except InputError as e:  # e.g. no model above the windows' floor: this group has no pools
+                    res.skipped.append({"benchmark": bench.name, "protocol": st.protocol, "group": group,
+                                        "m": int(m), "reason": e.reason})
+                    continue
                 if m > room:
                     res.skipped.append({"benchmark": bench.name, "protocol": st.protocol, "group": group, "m": int(m),
                                         "reason": f"only {room} eligible models"})

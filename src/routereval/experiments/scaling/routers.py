@@ -47,7 +47,7 @@ def router_curves(corpus, bench, states, *, routers: Sequence[str], params: dict
     made = {r: make_router_from(r, params.get(r), seed=seed, protocol="clean") for r in routers}  # validate first
     kinds = {r: getattr(made[r], "input_kind", "embedding") for r in routers}
     out = RouterResult()
-    todo = [(st, g, m) for st in states for g in groups for m in ms if m <= st.builder.eligible(g, m)]
+    todo = [(st, g, m) for st in states for g in groups for m in ms if m <= _room(st, g, m)]
     for i, (st, group, m) in enumerate(todo):
         cells: dict[str, Any] = {}
         for spec in routers:
@@ -72,6 +72,15 @@ def router_curves(corpus, bench, states, *, routers: Sequence[str], params: dict
         if progress is not None:
             progress(f"routers on {bench.name}", i + 1, len(todo))
     return out
+
+
+def _room(st, group: str, m: int) -> int:
+    from routereval.errors import InputError
+
+    try:
+        return st.builder.eligible(group, m)
+    except InputError:  # the group has no pools on this benchmark (listed by the curves' skips)
+        return 0
 
 
 def _routed_cost(res: dict, st, pool_models: np.ndarray) -> float:

@@ -16,10 +16,10 @@ import numpy as np
 from routereval.errors import InputError, ParameterError
 from routereval.experiments.scaling import maths
 from routereval.experiments.scaling.costs import cost_source
-from routereval.experiments.scaling.curves import ProtocolState, curve_name, protocol_state, scaling_curves
+from routereval.experiments.scaling.curves import ProtocolState, protocol_state, scaling_curves
 from routereval.experiments.scaling.frontier import cheapest_reaching, frontier_rows
 from routereval.experiments.scaling.weak import WeakResult, weak_analysis
-from routereval.pools import GROUPS, PROTOCOLS, missing_policy
+from routereval.pools import GROUPS, missing_policy
 
 DEFAULT_PS = (0.25, 0.5, 0.75)
 DEFAULT_WEAK = 0.3
