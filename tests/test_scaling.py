@@ -98,6 +98,9 @@ def test_pareto_band_default_ms():
     assert maths.default_ms(31) == [1, 2, 3, 5, 7, 10, 15, 20, 30, 31]
     assert maths.default_ms(5000, 1000)[-3:] == [500, 700, 1000]
     assert maths.default_ms(1) == [1]
+    from routereval.experiments.scaling.plots import m_ticks
+
+    assert m_ticks(31) == [1, 2, 3, 5, 10, 31] and m_ticks(1000) == [1, 3, 10, 30, 100, 300, 1000]
 
 
 # ----------------------------------------------------------------------------- the CLI

@@ -47,13 +47,12 @@ def _label(curve: str, protocol: str, protocols: Sequence[str]) -> str:
 
 
 def m_ticks(hi: int) -> list[int]:
-    """Labelled pool sizes of a log axis up to ``hi``: 1, 2, 3, 5, 10, 20, 50, 100, ... and ``hi`` itself."""
-    ticks, decade = [], 1
-    while decade <= hi:
-        ticks += [t * decade for t in ((1, 2, 3, 5) if decade == 1 else (1, 2, 5)) if t * decade <= hi]
-        decade *= 10
+    """Labelled pool sizes of a log axis up to ``hi``: 1, 2, 3, 5, 10, 20, 50 for short axes,
+    1, 3, 10, 30, 100, ... for long ones (labels must not collide), and ``hi`` itself."""
+    series = (1, 2, 3, 5, 10, 20, 50) if hi <= 60 else tuple(f * 10 ** k for k in range(7) for f in (1, 3))
+    ticks = [t for t in series if t <= hi]
     if ticks[-1] < hi:
-        if ticks[-1] > hi / 1.4:  # too close to label both
+        if ticks[-1] > hi / 1.6:  # too close to label both
             ticks.pop()
         ticks.append(hi)
     return ticks

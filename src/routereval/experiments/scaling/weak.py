@@ -46,7 +46,8 @@ class WeakResult:
         if self.n_weak == 0:
             return f"no model scores at most {t}: no weak pool"
         what = "the best single model" if self.target_kind == "best_single" else "the target"
-        head = (f"{self.n_weak} models score at most {t}; together their oracle is {self.oracle_all:.3f} "
+        who = "1 model scores" if self.n_weak == 1 else f"{self.n_weak} models score"
+        head = (f"{who} at most {t}; together their oracle is {self.oracle_all:.3f} "
                 f"against {what}'s {self.target:.3f}")
         if self.reached_k is None:
             return head + ": not reached"
