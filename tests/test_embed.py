@@ -106,12 +106,12 @@ def test_cache_second_run_computes_nothing(questions, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("encoder called although the embeddings are cached")
 
-    monkeypatch.setattr(E, "_encode_sentence_transformers", boom)
+    monkeypatch.setattr(E.neural, "encode_sentence_transformers", boom)
     np.testing.assert_array_equal(E.embed_prompts(bench, "minilm", corpus_path=tmp_path), first)
     with pytest.raises(AssertionError, match="encoder called"):  # other texts: a cache miss
         E.embed_prompts(_bench(questions[1:7]), "minilm", corpus_path=tmp_path)
     # tfidf is keyed by the texts it was fitted on too
-    monkeypatch.setattr(E, "_encode_tfidf", boom)
+    monkeypatch.setattr(E.tfidf, "encode_tfidf", boom)
     with pytest.raises(AssertionError):
         E.embed_prompts(bench, "tfidf", corpus_path=tmp_path, fit_prompts=np.arange(4))
 

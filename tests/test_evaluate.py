@@ -240,3 +240,93 @@ def test_evaluate_warms_up_the_router_before_timing_its_fit(corpus):
 
     heavy = {n for n, cls in available_routers().items() if cls.warm_up.__func__ is not Router.warm_up.__func__}
     assert heavy == {"kmeans", "linear", "mlp", "mf", "irt", "mlc"}
+
+
+def _overlapping_topics_corpus(seed: int = 1, n: int = 600, n_models: int = 30) -> Corpus:
+    """Six weakly separated topics in 8 dimensions: k-means with k=3 has several local optima, so
+    which k-means++ start is taken (n_init, random_state) changes the clusters and the routes."""
+    rng = np.random.default_rng(seed)
+    topic = np.arange(n) % 6
+    emb = (rng.normal(size=(6, 8))[topic] + rng.normal(size=(n, 8))).astype(np.float32)
+    skill = rng.uniform(0.2, 0.9, size=(n_models, 6))
+    S = (rng.random((n_models, n)) < skill[:, topic]).astype(np.float32)
+    b = Benchmark("mmlu", models=[f"m{i:02d}" for i in range(n_models)], prompt_ids=[f"p{i}" for i in range(n)],
+                  subsets=[f"t{t % 2}" for t in topic], scores=S, embeddings={"synth": emb})
+    return Corpus.from_benchmarks([b])
+
+
+def _reference_cluster_script(train_embed, train_score, test_embed, test_score):
+    """A plain transcription of the reference's router/C-RoBERTa-cluster/cluster.py run as
+    test_router.py runs it (--seed 0 --numcluster 3): acc, acc / best-single-on-test, E_p."""
+    from sklearn.cluster import KMeans
+
+    kmeans = KMeans(n_clusters=3, random_state=0)  # n_init left at scikit-learn's default ("auto": 1 start)
+    labels = kmeans.fit_predict(train_embed)
+    best = {}
+    for k in range(3):
+        idx = np.where(labels == k)[0]
+        if len(idx):
+            best[k] = int(np.argmax(np.mean(train_score[idx], axis=0)))
+    new_labels = kmeans.predict(test_embed)
+    routes = [best[int(c)] for c in new_labels]
+    acc = float(np.mean([test_score[i, routes[i]] for i in range(len(test_embed))]))
+    dist = np.array([np.linalg.norm(test_embed - c, axis=1) for c in kmeans.cluster_centers_]).T
+    prob = 1 / (dist + 1e-10)
+    prob = prob / prob.sum(axis=1, keepdims=True)
+    models = list(set(best.values()))
+    merged = np.zeros(prob.shape)
+    for i in range(prob.shape[1]):
+        merged[:, models.index(best[i])] += prob[:, i]
+    terms = np.where(merged > 1e-4, merged * np.log2(np.where(merged > 0, merged, 1)), 0)
+    ep = -np.sum(terms) / merged.shape[0]
+    return kmeans, routes, acc, acc / np.max(np.mean(test_score, axis=0)), ep
+
+
+def test_paper_kmeans_is_the_reference_cluster_script():
+    from routereval.evaluate import evaluate_cell, make_router_from, prepare_cell
+    from routereval.pools.export import router_dataset
+
+    c = _overlapping_topics_corpus()
+    ref, _ = router_dataset(c["mmlu"], protocol="paper")  # the pickle the reference scripts read
+    emb = ref["embedding"]
+    old_differs = 0
+    for m in (3, 5):
+        for group in ("all_strong", "all_weak", "strong_to_weak"):
+            data = ref["easy"][m][group]["data"]
+            km, routes, acc, vb, ep = _reference_cluster_script(emb["train_embed"], data["train_score"],
+                                                                emb["test_embed"], data["test_score"])
+            router = make_router_from("kmeans", None, seed=42, protocol="paper")
+            cell = prepare_cell(c, benchmark="mmlu", m=m, group=group, protocol="paper")
+            res = evaluate_cell(router, cell, n_boot=10)
+            # same clusters (the same centres, in the same order), routes and figures
+            assert np.allclose(router.cluster_centers_, km.cluster_centers_, atol=1e-5)
+            assert router.route(cell.X_test).tolist() == routes
+            assert res["mu"] == pytest.approx(acc, abs=1e-12)
+            assert res["v_b"] == pytest.approx(vb, abs=1e-12)
+            assert res["e_p"] == pytest.approx(ep, rel=1e-6, abs=1e-7)  # the reference computes distances in float32
+            old = evaluate(c, benchmark="mmlu", router="kmeans", params={"n_init": 10, "random_state": 42}, m=m,
+                           group=group, protocol="paper", n_boot=10)
+            old_differs += old["mu"] != res["mu"]
+    assert old_differs >= 2  # the data tell the settings apart: 10 starts with the cell's seed route otherwise
+
+
+def test_paper_defaults_are_the_reference_scripts_settings():
+    from routereval.evaluate import make_router_from
+
+    km = make_router_from("kmeans", None, seed=7, protocol="paper")
+    assert (km.k, km.n_init, km.random_state) == (3, 1, 0)  # cluster.py --seed 0, whatever the cell's seed
+    assert make_router_from("kmeans", None, seed=7).random_state == 7
+    assert make_router_from("kmeans", {"random_state": 5}, seed=7, protocol="paper").random_state == 5
+    # LinearR / MLPR: test_router.py:20,22 (train.py: Adam, weight decay 0, no validation set)
+    lin = make_router_from("linear", None, seed=7, protocol="paper")
+    assert (lin.lr, lin.max_epochs, lin.batch_size, lin.weight_decay, lin.patience) == (0.01, 10, 1, 0.0, None)
+    mlp = make_router_from("mlp", None, seed=7, protocol="paper")
+    assert (mlp.hidden_size, mlp.lr, mlp.max_epochs, mlp.batch_size, mlp.patience) == (256, 1e-4, 100, 1, None)
+    assert make_router_from("mlp", None, seed=7).patience == 5  # the clean protocol keeps early stopping
+    # MLC: roberta_MLC.py's Trainer settings
+    mlc = make_router_from("mlc", None, seed=7, protocol="paper")
+    assert (mlc.epochs, mlc.batch_size, mlc.lr, mlc.weight_decay, mlc.warmup_steps, mlc.max_grad_norm,
+            mlc.max_length) == (10, 10, 5e-5, 0.01, 500, 1.0, 512)
+    # PRknn k=5 (test_router.py:12) and r_o(0.5) (test_router.py:18) are the plain defaults
+    assert make_router_from("knn", None, seed=7, protocol="paper").k == 5
+    assert make_router_from("mix", None, seed=7, protocol="paper").p == 0.5

@@ -75,6 +75,21 @@ def test_early_stopping_on_noise(name):
     assert bce == pytest.approx(router.best_val_loss_, rel=1e-4)
 
 
+@pytest.mark.parametrize("name", ["linear", "mlp"])
+def test_patience_none_trains_every_epoch_on_train_only(name):
+    """The reference's training (patience=None): validation data change nothing, every epoch runs."""
+    r = np.random.default_rng(3)
+    X = r.standard_normal((300, 16)).astype(np.float32)
+    Y = (r.random((300, 4)) < 0.5).astype(float)
+    kw = dict(random_state=0, max_epochs=30, patience=None, lr=0.01)
+    with_val = make_router(name, **kw).fit(X[:200], Y[:200], X_val=X[200:], Y_val=Y[200:])
+    without = make_router(name, **kw).fit(X[:200], Y[:200])
+    assert with_val.n_epochs_ == 30 and not with_val.stopped_early_ and with_val.best_val_loss_ is None
+    np.testing.assert_array_equal(with_val.decision_function(X[200:]), without.decision_function(X[200:]))
+    # with patience the same noise stops early
+    assert make_router(name, **{**kw, "patience": 2}).fit(X[:200], Y[:200], X_val=X[200:], Y_val=Y[200:]).stopped_early_
+
+
 @pytest.mark.parametrize("name", EMB_ROUTERS)
 def test_determinism_and_state_round_trip(task, name):
     Xtr, Ytr, *_, Xte, _ = task
@@ -184,3 +199,20 @@ def test_mlc_wants_texts(mmlu_texts):
     with pytest.raises(ParameterError, match="'encoder' parameter of mlc must be a local encoder directory"):
         make_router("mlc", encoder="/nonexistent").fit(texts, Y)
     assert make_router("mlc").input_kind == "text"
+
+
+def test_mlc_warmup_steps_and_gradient_clipping_shrink_the_first_step(mmlu_texts):
+    """The reference's Trainer settings act: warmup_steps=500 makes step 1's rate lr / 500, and a
+    gradient clipped to a tiny norm (below Adam's eps) barely moves the weights."""
+    texts, Y = mmlu_texts
+    kw = dict(max_steps=1, batch_size=4, max_length=16, lr=1e-3, random_state=0)
+
+    def moved(**extra):
+        return make_router("mlc", **{**kw, **extra}).fit(texts[:8], Y[:8]).weights_
+
+    start = moved(lr=1e-30)  # the initial weights (the same seed draws the same head)
+    full = np.linalg.norm(moved(warmup_steps=0) - start)
+    warm = np.linalg.norm(moved(warmup_steps=500) - start)
+    clipped = np.linalg.norm(moved(warmup_steps=0, max_grad_norm=1e-12) - start)
+    assert full > 0 and warm == pytest.approx(full / 500, rel=0.05)
+    assert clipped < full / 100

@@ -28,10 +28,11 @@ def test_cli_json_matches_library(cli, corpus):
     assert r.code == 0, r.err
     out = r.json()
     assert out["benchmark"] == "arc" and out["protocol"] == "clean" and out["missing"]["policy"] == "complete"
-    assert [(p["m"], p["group"]) for p in out["pools"]] == [(m, g) for m in (3, 10)
+    assert out["split"] == "random" and (out["n_train"], out["n_val"], out["n_test"]) == (400, 50, 50)
+    assert [(p["m"], p["group"]) for p in out["results"]] == [(m, g) for m in (3, 10)
                                                             for g in ("all_strong", "all_weak", "strong_to_weak")]
     bench = open_corpus(corpus, benchmarks=["arc"])["arc"]
-    for p in out["pools"]:
+    for p in out["results"]:
         pool = make_pool(bench, m=p["m"], group=p["group"])
         te = pool_scores(bench, pool)[2]
         assert p["models"] == pool.model_names.tolist()
@@ -43,8 +44,8 @@ def test_cli_json_matches_library(cli, corpus):
         paper = make_pool(bench, m=p["m"], group=p["group"], protocol="paper")
         assert p["paper_models"] == paper.model_names.tolist()
         # the paper's pools were chosen on all prompts, test included: their test oracle is never lower on average
-    clean = np.mean([p["oracle"] for p in out["pools"]])
-    leaky = np.mean([p["paper_oracle"] for p in out["pools"]])
+    clean = np.mean([p["oracle"] for p in out["results"]])
+    leaky = np.mean([p["paper_oracle"] for p in out["results"]])
     assert leaky >= clean
 
 
@@ -97,7 +98,8 @@ def test_export_router_dataset_round_trip(cli, corpus, tmp_path, name, protocol)
     out = tmp_path / "export"
     r = cli("pools", corpus, "--benchmark", name, "--protocol", protocol, "--export-router-dataset", out, "--json")
     assert r.code == 0, r.err
-    path = out / f"{name}_router_dataset.pkl"
+    # the file the reference's test_router.py reads: data/router_dataset/{scenario}_router_dataset.pkl
+    path = out / ({"arc": "arc", "truthfulqa": "harness_truthfulqa_mc_0"}[name] + "_router_dataset.pkl")
     assert r.json()["export"]["path"] == str(path)
     raw, pools = _read_pickle(path)
     bench = open_corpus(corpus, benchmarks=[name])[name]
@@ -120,6 +122,33 @@ def test_export_router_dataset_round_trip(cli, corpus, tmp_path, name, protocol)
         lab = d["train_label"]
         np.testing.assert_array_equal(lab, d["train_score"] >= 0.95 * d["train_score"].max(axis=1, keepdims=True))
         assert raw["embedding"]["train_embed"].shape == (len(split.train), 0)
+
+
+# test_router.py line 7 of the reference: the names it opens as data/router_dataset/{name}_router_dataset.pkl
+REFERENCE_DATASETS = ['arc', 'hellaswag', 'mmlu', 'harness_truthfulqa_mc_0', 'winogrande', 'gsm8k', 'ifeval', 'bbh',
+                      'gpqa', 'musr', 'math', 'mmlu_pro']
+
+
+def test_export_names_every_catalog_benchmark_as_the_reference_reads_it(tmp_path):
+    from routereval.catalog import BENCHMARKS
+    from routereval.pools.export import export_router_dataset
+    from routereval.sources.pickles import load_router_dataset
+
+    out = tmp_path / "router_dataset"
+    written = {}
+    for i, name in enumerate(BENCHMARKS):
+        bench = _bench(12, 40, seed=i, name=name, graded=not BENCHMARKS[name].binary)
+        path, _ = export_router_dataset(bench, out, protocol="paper")
+        written[name] = path
+    assert len(written) == 12
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{d}_router_dataset.pkl" for d in REFERENCE_DATASETS)
+    assert written["truthfulqa"].name == "harness_truthfulqa_mc_0_router_dataset.pkl"
+    for name, path in written.items():  # each file holds its own benchmark's pools
+        assert path.name == BENCHMARKS[name].file_stem + ".pkl"
+        assert load_router_dataset(path)["easy"][3]["all_strong"]["data"]["test_score"].shape[1] == 3
+    # a benchmark outside the catalog keeps its own name
+    path, _ = export_router_dataset(_bench(12, 40, seed=0, name="custom"), tmp_path / "other")
+    assert path.name == "custom_router_dataset.pkl"
 
 
 def test_exported_router_dataset_imports_back_with_its_split_and_pools(cli, corpus, tmp_path):

@@ -51,8 +51,10 @@ def test_eval_json_has_the_issues_keys(cli, corpus_dir):
     r = cli("eval", corpus_dir, "--benchmark", "mmlu", "--router", "knn", "--param", "k=7", "--m", "5",
             "--group", "strong_to_weak", "--seed", "42", "--json")
     assert r.code == 0, r.err
-    res = r.json()
-    assert set(RESULT_KEYS) <= set(res)
+    doc = r.json()
+    assert doc["benchmark"] == "mmlu" and doc["split"] == "random" and len(doc["results"]) == 1
+    res = doc["results"][0]
+    assert set(RESULT_KEYS) <= set(res) and res["split"] == "random"
     assert res["router"] == "knn" and res["params"] == {"k": 7} and res["m"] == 5 and res["protocol"] == "clean"
     assert len(res["mu_ci"]) == 2 and res["mu_ci"][0] <= res["mu"] <= res["mu_ci"][1]
     assert sum(res["selection"].values()) == pytest.approx(1.0)
@@ -94,7 +96,8 @@ def test_fit_saves_a_router_that_loads_and_routes_like_eval(cli, corpus_dir, tmp
     saved = load_router(out)
     assert saved.spec == "kmeans" and saved.router.k == 4 and saved.encoder == "synth"
     assert saved.pool["models"] == doc["pool"]["models"] and saved.metadata["embedding_dim"] == 16
-    ev = cli("eval", corpus_dir, "-b", "mmlu", "-r", "kmeans", "-p", "k=4", "--m", "5", "-g", "all_strong", "--json").json()
+    ev = cli("eval", corpus_dir, "-b", "mmlu", "-r", "kmeans", "-p", "k=4", "--m", "5", "-g", "all_strong",
+             "--json").json()["results"][0]
     from routereval.data.store import open_corpus
     from routereval.pools import make_split
 
@@ -131,7 +134,8 @@ def test_user_router_works_in_check_router_eval_and_fit(cli, corpus_dir, tmp_pat
              "-g", "strong_to_weak", "--json")
     assert ev.code == 0, ev.err
     rnd = cli("eval", corpus_dir, "-b", "mmlu", "-r", "random", "--m", "5", "-g", "strong_to_weak", "--json").json()
-    assert ev.json()["router"] == "my_router:RidgeRouter" and ev.json()["mu"] > rnd["mu"]
+    [mine], [rnd] = ev.json()["results"], rnd["results"]
+    assert mine["router"] == "my_router:RidgeRouter" and mine["mu"] > rnd["mu"]
     bad = cli("eval", corpus_dir, "-b", "mmlu", "-r", "my_router:RidgeRouter", "-p", "alpha=0", "--m", "5", "-g", "all_strong")
     assert bad.code == 2 and bad.err == "error: The 'alpha' parameter of ridge must be a float in (0, inf). Got 0.\n"
     fit = cli("fit", corpus_dir, "-b", "mmlu", "-r", "my_router:RidgeRouter", "--m", "5", "-g", "all_strong",
@@ -156,10 +160,16 @@ def test_eval_several_routers_gives_one_row_each_with_their_own_params(cli, corp
     base = ("eval", corpus_dir, "-b", "mmlu", "--m", "5", "-g", "strong_to_weak", "--n-boot", "50")
     r = cli(*base, "-r", "random,knn,kmeans", "-p", "knn.k=7", "-p", "kmeans.k=4", "--json")
     assert r.code == 0, r.err
-    rows = r.json()
+    doc = r.json()
+    rows = doc["results"]
     assert [x["router"] for x in rows] == ["random", "knn", "kmeans"]
     assert rows[1]["params"] == {"k": 7} and rows[2]["params"] == {"k": 4} and rows[0]["params"] == {}
-    alone = cli(*base, "-r", "knn", "-p", "k=7", "--json").json()
+    alone_doc = cli(*base, "-r", "knn", "-p", "k=7", "--json").json()
+    # one JSON shape for one router or several: the same cell keys, a list of results
+    assert set(alone_doc) == set(doc) and len(alone_doc["results"]) == 1
+    assert {k: v for k, v in alone_doc.items() if k != "results"} == {k: v for k, v in doc.items() if k != "results"}
+    alone = alone_doc["results"][0]
+    assert set(alone) == set(rows[1])
     assert alone["mu"] == rows[1]["mu"]  # the same cell, whether evaluated alone or with others
     table = cli(*base, "-r", "random,knn")
     assert table.code == 0 and "knn" in table.out and "random" in table.out
@@ -191,7 +201,7 @@ def test_fit_save_never_replaces_what_is_not_a_saved_router(cli, corpus_dir, tmp
 
 def test_eval_reference_score_overrides_v_r(cli, corpus_dir):
     base = ["eval", corpus_dir, "-b", "mmlu", "-r", "random", "--m", "3", "-g", "all_strong", "--n-boot", "10"]
-    res = cli(*base, "--reference-score", "0.5", "--json").json()
+    [res] = cli(*base, "--reference-score", "0.5", "--json").json()["results"]
     assert res["v_r"] == pytest.approx(res["mu"] / 0.5)
     bad = cli(*base, "--reference-score", "0")
     assert bad.code == 2 and bad.err == "error: reference_score must be a float in (0, 1] (the reference model's score). Got 0.0.\n"

@@ -249,6 +249,7 @@ def test_routerbench_cost_frontier(routerbench, tmp_path):
     (["--benchmark", "arc", "--p", "x"], "--p: 'x' is not a number"),
     (["--benchmark", "arc", "--m", "500,900"], "nothing to compute: every requested pool size is too large"),
     (["--benchmark", "arc", "--draws", "0"], "--draws must be an integer >= 1"),
+    (["--benchmark", "arc", "--m", "0,3"], "--m must be an integer >= 1"),
     (["--benchmark", "arc", "--weak", "2"], "--weak must be a score in [0, 1]"),
     (["--benchmark", "arc", "--protocol", "both,x"], "--protocol 'both,x': expected clean, paper or both"),
     (["--benchmark", "arc", "--groups", "best"], "unknown group 'best'"),

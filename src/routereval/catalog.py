@@ -72,6 +72,10 @@ class BenchmarkInfo:
         Score of the GPT-4-class reference model behind V_R.
     choices
         Number of answer options (the guessing floor is 1/choices); 0 for generative tasks.
+    file_stem
+        Stem of the router-dataset pickle the reference scripts read for this benchmark
+        (``data/router_dataset/{file_stem}.pkl``: ``test_router.py`` lines 7 and 35,
+        ``quick_start.ipynb``): the scenario name + ``_router_dataset``.
     """
 
     name: str
@@ -81,6 +85,7 @@ class BenchmarkInfo:
     binary: bool
     reference_score: float
     choices: int
+    file_stem: str
 
     @property
     def prompts(self) -> int:
@@ -92,20 +97,32 @@ def _subsets(fmt: str, counts: dict[str, int]) -> tuple[Subset, ...]:
 
 
 BENCHMARKS: dict[str, BenchmarkInfo] = {b.name: b for b in (
-    BenchmarkInfo("arc", "old", "arc", (Subset("arc_challenge", "harness_arc_challenge_25", 1172),), True, 0.852, 4),
-    BenchmarkInfo("hellaswag", "old", "hellaswag", (Subset("hellaswag", "harness_hellaswag_10", 10042),), True, 0.953, 4),
-    BenchmarkInfo("mmlu", "old", "mmlu", _subsets("harness_hendrycksTest_{}_5", _MMLU), True, 0.864, 4),
+    BenchmarkInfo("arc", "old", "arc", (Subset("arc_challenge", "harness_arc_challenge_25", 1172),), True, 0.852, 4,
+                  file_stem="arc_router_dataset"),
+    BenchmarkInfo("hellaswag", "old", "hellaswag", (Subset("hellaswag", "harness_hellaswag_10", 10042),), True, 0.953, 4,
+                  file_stem="hellaswag_router_dataset"),
+    BenchmarkInfo("mmlu", "old", "mmlu", _subsets("harness_hendrycksTest_{}_5", _MMLU), True, 0.864, 4,
+                  file_stem="mmlu_router_dataset"),
     BenchmarkInfo("truthfulqa", "old", "harness_truthfulqa_mc_0",
-                  (Subset("truthfulqa_mc", "harness_truthfulqa_mc_0", 817),), False, 0.669, 4),
-    BenchmarkInfo("winogrande", "old", "winogrande", (Subset("winogrande", "harness_winogrande_5", 1267),), True, 0.875, 2),
-    BenchmarkInfo("gsm8k", "old", "gsm8k", (Subset("gsm8k", "harness_gsm8k_5", 1319),), True, 0.92, 0),
-    BenchmarkInfo("ifeval", "new", "ifeval", (Subset("ifeval", "ifeval", 541),), True, 0.7689, 0),
-    BenchmarkInfo("bbh", "new", "bbh", _subsets("bbh_{}", _BBH), True, 0.8303, 3),
-    BenchmarkInfo("gpqa", "new", "gpqa", _subsets("gpqa_{}", {"diamond": 198, "extended": 546, "main": 448}), True, 0.397, 4),
-    BenchmarkInfo("math", "new", "math", _subsets("math_{}_hard", _MATH), True, 0.4, 0),
+                  (Subset("truthfulqa_mc", "harness_truthfulqa_mc_0", 817),), False, 0.669, 4,
+                  file_stem="harness_truthfulqa_mc_0_router_dataset"),
+    BenchmarkInfo("winogrande", "old", "winogrande", (Subset("winogrande", "harness_winogrande_5", 1267),), True, 0.875, 2,
+                  file_stem="winogrande_router_dataset"),
+    BenchmarkInfo("gsm8k", "old", "gsm8k", (Subset("gsm8k", "harness_gsm8k_5", 1319),), True, 0.92, 0,
+                  file_stem="gsm8k_router_dataset"),
+    BenchmarkInfo("ifeval", "new", "ifeval", (Subset("ifeval", "ifeval", 541),), True, 0.7689, 0,
+                  file_stem="ifeval_router_dataset"),
+    BenchmarkInfo("bbh", "new", "bbh", _subsets("bbh_{}", _BBH), True, 0.8303, 3,
+                  file_stem="bbh_router_dataset"),
+    BenchmarkInfo("gpqa", "new", "gpqa", _subsets("gpqa_{}", {"diamond": 198, "extended": 546, "main": 448}), True, 0.397, 4,
+                  file_stem="gpqa_router_dataset"),
+    BenchmarkInfo("math", "new", "math", _subsets("math_{}_hard", _MATH), True, 0.4, 0,
+                  file_stem="math_router_dataset"),
     BenchmarkInfo("musr", "new", "musr", _subsets(
-        "musr_{}", {"murder_mysteries": 250, "object_placements": 256, "team_allocation": 250}), True, 0.699, 3),
-    BenchmarkInfo("mmlu_pro", "mmlu_pro", "mmlu_pro", (Subset("mmlu_pro", "mmlu_pro", 12032),), True, 0.637, 10),
+        "musr_{}", {"murder_mysteries": 250, "object_placements": 256, "team_allocation": 250}), True, 0.699, 3,
+                  file_stem="musr_router_dataset"),
+    BenchmarkInfo("mmlu_pro", "mmlu_pro", "mmlu_pro", (Subset("mmlu_pro", "mmlu_pro", 12032),), True, 0.637, 10,
+                  file_stem="mmlu_pro_router_dataset"),
 )}
 
 LEADERBOARDS: dict[str, tuple[str, ...]] = {

@@ -24,7 +24,7 @@ import numpy as np
 from routereval import metrics as M
 from routereval.errors import InputError
 
-RESULT_KEYS = ("router", "benchmark", "m", "group", "protocol", "mu", "mu_ci", "v_r", "v_b", "e_p", "e_sel",
+RESULT_KEYS = ("router", "benchmark", "m", "group", "protocol", "split", "mu", "mu_ci", "v_r", "v_b", "e_p", "e_sel",
                "oracle", "best_single", "oracle_recall", "selection", "n_test", "fit_s", "route_s")
 
 
@@ -72,8 +72,9 @@ def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int, pro
     """The router ``spec`` with ``params``, validated now (before any slow work).
 
     ``random_state`` defaults to ``seed`` when the router has one and it was not given; under
-    ``protocol="paper"`` the router's ``paper_defaults`` (knn: ``tie_break="first"``, the
-    reference's argmax) replace its defaults for parameters not given.
+    ``protocol="paper"`` the router's ``paper_defaults`` (the reference scripts' settings: knn
+    ``tie_break="first"``, kmeans ``n_init=1, random_state=0``, linear/mlp batch 1 without early
+    stopping, ...) replace its defaults for parameters not given.
     """
     from routereval.routers.base import get_router_class, make_router
 
@@ -90,19 +91,22 @@ def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int, pro
 
 def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = "clean",
                  embedding: str | None = None, seed: int = 42, draw: int = 0, input_kind: str = "embedding",
-                 progress: Callable[[str, int, int], None] | None = None, missing: str = "auto") -> Cell:
+                 split: str = "auto", progress: Callable[[str, int, int], None] | None = None,
+                 missing: str = "auto") -> Cell:
     """Split, pool, scores, labels, costs and embeddings of one cell.
 
-    ``corpus`` is a corpus directory or an open :class:`~routereval.data.model.Corpus`;
-    ``missing`` the missing-records policy of the split and pool (see
-    :func:`routereval.pools.missing_policy`).
+    ``corpus`` is a corpus directory or an open :class:`~routereval.data.model.Corpus`.
+    ``split`` names the prompt split (:func:`routereval.pools.make_split`): ``auto`` (the
+    publisher's when the benchmark has one, else the seeded random split), ``publisher``
+    or ``random``; ``cell.pool.split.name`` says which was used. ``missing`` is the
+    missing-records policy of the split and pool (see :func:`routereval.pools.missing_policy`).
     """
     from routereval.pools import make_pool, make_split, pool_scores, training_labels
 
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise InputError(f"m must be an int >= 1 (the pool size). Got {m!r}.")
     bench, corpus_path = _open_bench(corpus, benchmark)
-    split = make_split(bench, protocol=protocol, seed=seed, missing=missing)
+    split = make_split(bench, protocol=protocol, seed=seed, split=split, missing=missing)
     pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, draw=draw,
                      missing=missing)
     split = pool.split
@@ -203,7 +207,7 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
     shares = M.selection_shares(routes, m)
     out: dict[str, Any] = {
         "router": router_name or getattr(router, "name", type(router).__name__),
-        "benchmark": bench.name, "m": m, "group": pool.group, "protocol": pool.protocol,
+        "benchmark": bench.name, "m": m, "group": pool.group, "protocol": pool.protocol, "split": pool.split.name,
         "mu": mu, "mu_ci": list(M.bootstrap_ci(routed, n_boot=n_boot, random_state=seed)),
         "v_r": M.v_r(mu, ref) if ref else None,
         "v_b": M.v_b(mu, best_score),
@@ -218,6 +222,7 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
         "oracle_gap": M.oracle(Y) - mu, "best_single_model": names[pool.best_single],
         "models": names, "embedding": cell.embedding, "params": dict(params or {}), "seed": seed,
         "n_train": int(cell.Y_train.shape[0]), "n_val": int(cell.Y_val.shape[0]), "cost": None,
+        "split_note": pool.split.note,
     }
     if cell.C_test is not None:
         C = cell.C_test
@@ -243,7 +248,7 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
 
 def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
              m: int, group: str, protocol: str = "clean", embedding: str | None = None, seed: int = 42,
-             draw: int = 0, n_boot: int = 1000, reference_score: float | None = None,
+             draw: int = 0, n_boot: int = 1000, reference_score: float | None = None, split: str = "auto",
              progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Fit on train (tune on val), route test and measure one (benchmark, router, params, m, group) cell.
 
@@ -257,7 +262,11 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
         The pool (see :func:`routereval.pools.make_pool`); ``seed`` also seeds the split, the
         router's ``random_state`` (unless given in ``params``) and the bootstrap. Under
         ``protocol="paper"`` a router's ``paper_defaults`` apply to parameters not given
-        (knn breaks ties like the reference: ``tie_break="first"``).
+        (the reference scripts' settings: knn ``tie_break="first"``, kmeans ``n_init=1,
+        random_state=0``, linear/mlp batch 1 without early stopping, ...).
+    split
+        ``auto`` (the publisher's split when the benchmark has one, else the seeded random
+        split), ``publisher`` or ``random``; a seed never changes the publisher split.
     embedding
         Encoder (see :mod:`routereval.embed`); default :func:`default_embedding`.
     n_boot
@@ -271,41 +280,68 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
     Returns
     -------
     dict
-        The keys of :data:`RESULT_KEYS` plus ``v_b_ci``, ``p_beats_best_single``,
+        The keys of :data:`RESULT_KEYS` (``split``: the split used) plus ``split_note``, ``v_b_ci``, ``p_beats_best_single``,
         ``oracle_gap``, ``best_single_model``, ``models``, ``embedding``, ``params``,
         ``seed``, ``n_train``, ``n_val`` and ``cost`` (None without a cost matrix, else
         mean cost per prompt, and for non-oracle routers the quality-cost curve, AIQ, APGR).
     """
     r = make_router_from(router, params, seed=seed, protocol=protocol)
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
-                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), progress=progress)
+                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), split=split,
+                        progress=progress)
     return evaluate_cell(r, cell, router_name=router, n_boot=n_boot, seed=seed, params=params,
                          reference_score=reference_score)
 
 
+CELL_KEYS = ("benchmark", "m", "group", "protocol", "split", "split_note", "seed", "n_train", "n_val", "n_test",
+             "models", "oracle", "best_single", "best_single_model")
+
+
+def results_document(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one JSON shape of ``routereval eval --json``, for one router or several.
+
+    Parameters
+    ----------
+    results
+        Per-router dicts of :func:`evaluate` on the same cell (benchmark, pool, split, seed).
+
+    Returns
+    -------
+    dict
+        The cell's context (:data:`CELL_KEYS`, taken from the first result) and ``results``:
+        the per-router dicts, unchanged (each stays complete on its own).
+    """
+    if not results:
+        raise InputError("no results to report; expected at least one router's result")
+    return {**{k: results[0].get(k) for k in CELL_KEYS}, "results": list(results)}
+
+
 def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
                m: int, group: str, protocol: str = "clean", embedding: str | None = None, seed: int = 42,
-               draw: int = 0, save: str | os.PathLike,
+               draw: int = 0, save: str | os.PathLike, split: str = "auto",
                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Fit on train (tune on val) and save the router with its pool, encoder and metadata to ``save``.
 
-    Returns the JSON description that was saved (``pool``, ``encoder``, ``metadata``).
+    ``split`` as in :func:`evaluate`. Returns the JSON description that was saved (``pool``,
+    with the ``split`` used, ``encoder``, ``metadata``).
     """
     from routereval.routers.persist import check_save_target, router_spec, save_router
 
     check_save_target(save)  # refuse a target that is not ours to replace before any slow work
     r = make_router_from(router, params, seed=seed, protocol=protocol)
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
-                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), progress=progress)
+                        seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), split=split,
+                        progress=progress)
     fit_s = _fit(r, cell)
     pool = cell.pool
     pool_doc = {"benchmark": cell.bench.name, "group": pool.group, "m": int(pool.m), "protocol": pool.protocol,
                 "models": [str(x) for x in pool.model_names], "best_single": int(pool.best_single),
-                "seed": seed, "draw": int(pool.draw)}
+                "seed": seed, "draw": int(pool.draw), "split": pool.split.name}
     dim = None if cell.embedding == "text" else int(np.asarray(cell.X_train).shape[1])
     meta = {"corpus": str(corpus) if not hasattr(corpus, "benchmarks") else str(getattr(corpus, "path", "")),
             "fit_s": fit_s, "embedding_dim": dim, "n_train": int(len(cell.Y_train)), "n_val": int(len(cell.Y_val)),
             "params": dict(params or {})}
     save = save_router(r, save, pool=pool_doc, encoder=cell.embedding, metadata=meta,
                 spec=router if ":" in router else router_spec(r))
-    return {"path": str(save), "router": router, "pool": pool_doc, "encoder": cell.embedding, "metadata": meta}
+    return {"path": str(save), "router": router, "split": pool.split.name, "split_note": pool.split.note,
+            "pool": pool_doc, "encoder": cell.embedding, "metadata": meta}

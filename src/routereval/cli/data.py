@@ -27,10 +27,10 @@ class Part(str, Enum):
     leaderboard_embed = "leaderboard_embed"
 
 
-def _print_info(path: Path, as_json: bool) -> None:
+def _print_info(path: Path, as_json: bool, models: bool = False) -> None:
     from routereval.data.info import corpus_info
 
-    info = corpus_info(path)
+    info = corpus_info(path, models=models)
     if as_json:
         ui.print_json(info)
         return
@@ -39,11 +39,20 @@ def _print_info(path: Path, as_json: bool) -> None:
         ms = b["mean_score"]
         rows.append([name, b["models"], b["prompts"], f"{b['records']:,}", "binary" if b["binary"] else "graded",
                      f"{100 * b['missing']:.2f}%", f"{ms['min']:.3f} / {ms['median']:.3f} / {ms['max']:.3f}",
-                     "yes" if b["cost"] else "no"])
-    ui.console().print(ui.table(
+                     "yes" if b["cost"] else "no", ", ".join(b["splits"])])
+    con = ui.console()
+    con.print(ui.table(
         f"{path}: {info['models']:,} models, {info['records']:,} records",
-        ["benchmark", "models", "prompts", "records", "scores", "missing", "model mean min / median / max", "cost"],
-        rows))
+        ["benchmark", "models", "prompts", "records", "scores", "missing", "model mean min / median / max", "cost",
+         "splits"], rows))
+    for name, b in info["benchmarks"].items():
+        pub = b["publisher_split"]
+        if pub:
+            con.print(f"{name}: publisher split {pub['train']}/{pub['val']}/{pub['test']} ({pub['note']})")
+    if models:
+        for name, b in info["benchmarks"].items():
+            con.print(ui.table(f"{name}: models", ["model", "mean", "records"],
+                               [[r["model"], r["mean"], f"{r['records']:,}"] for r in b["per_model"]]))
 
 
 @data_app.command("import")
@@ -65,10 +74,13 @@ def import_cmd(
 @data_app.command("info")
 def info_cmd(
     corpus: Annotated[Path, typer.Argument(help="Corpus directory.")],
+    models: Annotated[bool, typer.Option(
+        "--models", help="Also every model's mean score and record count per benchmark.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Per benchmark: models, prompts, records, binary or graded, missing share, spread of model means, cost."""
-    _print_info(corpus, as_json)
+    """Per benchmark: models, prompts, records, binary or graded, missing share, spread of model means, cost,
+    splits (publisher, random); with --models every model's mean and record count."""
+    _print_info(corpus, as_json, models)
 
 
 @data_app.command("verify")

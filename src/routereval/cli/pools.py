@@ -24,8 +24,12 @@ def _int_list(text: str, option: str) -> list[int]:
 
 
 def pool_rows(bench, *, protocol: str = "clean", ms: list[int] | None = None, groups: list[str] | None = None,
-              seed: int = 42, missing: str = "auto", draws: int = 1) -> dict:
-    """Everything ``routereval pools`` prints, as a JSON-ready dict (see the command's help)."""
+              seed: int = 42, missing: str = "auto", draws: int = 1, split: str = "auto") -> dict:
+    """Everything ``routereval pools`` prints, as a JSON-ready dict (see the command's help).
+
+    The same shape as ``routereval eval --json``: the cell's context (benchmark, protocol, split,
+    seed, ...) and a ``results`` list, one entry per pool.
+    """
     import numpy as np
 
     from routereval.catalog import REFERENCE_SCORES
@@ -38,13 +42,14 @@ def pool_rows(bench, *, protocol: str = "clean", ms: list[int] | None = None, gr
     ms = list(PAPER_MS) if ms is None else [_check_m(m) for m in ms]
     if isinstance(draws, bool) or draws < 1:
         raise InputError(f"--draws must be an integer >= 1, got {draws!r}")
-    builder = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing)
-    paper = PoolBuilder(bench, protocol="paper", seed=seed, missing=missing) if protocol == "clean" else None
-    ref = REFERENCE_SCORES.get(bench.name)
+    builder = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     sp = builder.split
-    result = {"benchmark": bench.name, "protocol": protocol, "seed": seed,
+    paper = PoolBuilder(bench, protocol="paper", seed=seed, missing=missing, split=sp) if protocol == "clean" else None
+    ref = REFERENCE_SCORES.get(bench.name)
+    result = {"benchmark": bench.name, "protocol": protocol, "split": sp.name, "split_note": sp.note, "seed": seed,
+              "n_train": len(sp.train), "n_val": len(sp.val), "n_test": len(sp.test),
               "missing": {"policy": builder.policy.name, "note": builder.policy.note},
-              "reference_score": ref, "pools": [], "skipped": []}
+              "reference_score": ref, "results": [], "skipped": []}
 
     def measure(pool):
         te = pool_scores(bench, pool)[2]
@@ -78,7 +83,7 @@ def pool_rows(bench, *, protocol: str = "clean", ms: list[int] | None = None, gr
                         pbs = float(np.max(pmeans))
                         row.update(paper_models=pp.model_names.tolist(), paper_oracle=poracle,
                                    paper_v_b=poracle / pbs if pbs > 0 else None)
-                result["pools"].append(row)
+                result["results"].append(row)
     return result
 
 
@@ -109,9 +114,11 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the draws.")] = 42,
         draws: Annotated[int, typer.Option("--draws", help="Seeded draws of each random pool.")] = 1,
         export: Annotated[Optional[Path], typer.Option(
-            "--export-router-dataset", help="Also write DIR/<bench>_router_dataset.pkl in the official structure.")] = None,
+            "--export-router-dataset", help="Also write DIR/<scenario>_router_dataset.pkl (the reference's file name, e.g. "
+                 "harness_truthfulqa_mc_0_router_dataset.pkl) in the official structure.")] = None,
         embedding: Annotated[Optional[str], typer.Option(
             "--embedding", help="Stored embedding for the export (default official/RoBERTa, else synth, else the first).")] = None,
+        split: ui.SplitOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Per (m, group): the pool's models and test means, the test oracle, oracle / reference model (V_R)
@@ -127,12 +134,13 @@ def register(app: typer.Typer) -> None:
         if export is not None and export.exists() and not export.is_dir():
             raise InputError(f"--export-router-dataset {export}: exists and is not a directory")
         bench = open_corpus(corpus, benchmarks=[benchmark], texts=export is not None)[benchmark]
-        res = pool_rows(bench, protocol=protocol, ms=ms, groups=gs, seed=seed, missing=missing, draws=draws)
+        res = pool_rows(bench, protocol=protocol, ms=ms, groups=gs, seed=seed, missing=missing, draws=draws,
+                        split=ui.split_name(split))
         if export is not None:
             from routereval.pools.export import export_router_dataset
 
             path, notes = export_router_dataset(bench, export, protocol=protocol, seed=seed, missing=missing,
-                                                embedding=embedding)
+                                                embedding=embedding, split=res["split"])
             res["export"] = {"path": str(path), "notes": notes}
         if as_json:
             ui.print_json(res)
@@ -144,15 +152,14 @@ def register(app: typer.Typer) -> None:
 
         # wide enough for the pool table even when stdout is not a terminal
         con = Console(file=sys.stdout, soft_wrap=True, width=max(170, shutil.get_terminal_size().columns))
-        p0 = res["pools"][0] if res["pools"] else None
-        sizes = f", split {p0['n_train']}/{p0['n_val']}/{p0['n_test']}" if p0 else ""
-        con.print(f"{bench.name}: {protocol} protocol, seed {seed}{sizes}; missing records: {res['missing']['note']}; "
-                  f"reference model {_fmt(res['reference_score'])}")
+        sizes = (res["n_train"], res["n_val"], res["n_test"])
+        con.print(f"{bench.name}: {protocol} protocol, seed {seed}, {ui.split_line(res['split'], res['split_note'], sizes)}; "
+                  f"missing records: {res['missing']['note']}; reference model {_fmt(res['reference_score'])}")
         clean = protocol == "clean"
         cols = ["m", "group", "models (test mean)", "oracle"] + (["paper oracle"] if clean else []) + \
                ["or/ref", "or/bsm"] + (["paper or/bsm"] if clean else []) + ["best single"]
         rows = []
-        for r in res["pools"]:
+        for r in res["results"]:
             g = r["group"] + (f" #{r['draw']}" if r["group"] == "random" else "")
             row = [r["m"], g, _models_cell(r["models"], r["test_means"]), _fmt(r["oracle"])]
             if clean:

@@ -53,6 +53,10 @@ def _fmt(v) -> str:
     return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
 
 
+def _split_text(res: dict) -> str:
+    return ui.split_line(res["split"], res.get("split_note", ""), (res["n_train"], res["n_val"], res["n_test"]))
+
+
 def _print_result(res: dict) -> None:
     c = ui.console()
     lo, hi = res["mu_ci"]
@@ -74,7 +78,7 @@ def _print_result(res: dict) -> None:
         if "aiq" in cost:
             rows.append(["AIQ / APGR", f"{cost['aiq']:.4f} / {_fmt(cost['apgr'])}"])
     title = (f"{res['router']} on {res['benchmark']}: m={res['m']} {res['group']}, protocol {res['protocol']}, "
-             f"embedding {res['embedding']}")
+             f"embedding {res['embedding']}, {_split_text(res)}")
     c.print(ui.table(title, ["metric", "value"], rows))
     c.print(ui.table("selection shares", ["model", "share"],
                      [[k, v] for k, v in sorted(res["selection"].items(), key=lambda kv: -kv[1])]))
@@ -96,14 +100,18 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the split, pool dr
 def eval_cmd(
     corpus: CorpusArg, benchmark: BenchOpt, router: RouterOpt, m: MOpt, group: GroupOpt,
     param: ParamOpt = None, protocol: ProtoOpt = Protocol.clean, embedding: EmbOpt = None, seed: SeedOpt = 42,
+    split: ui.SplitOpt = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for CIs and the p-value.")] = 1000,
     reference_score: Annotated[Optional[float], typer.Option(
         "--reference-score", help="Reference model's score behind V_R (default: the catalog's for the benchmark).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Fit a router on train (tune on val), route the test prompts and print the metrics."""
+    """Fit a router on train (tune on val), route the test prompts and print the metrics.
+
+    --json prints one shape for one router or several: the cell ({"benchmark", "m", "group",
+    "protocol", "split", "seed", "n_test", ...}) and "results", a list with one entry per router."""
     from routereval.errors import ParameterError
-    from routereval.evaluate import check_reference_score, evaluate
+    from routereval.evaluate import check_reference_score, evaluate, results_document
 
     check_reference_score(reference_score)
 
@@ -122,11 +130,12 @@ def eval_cmd(
         for i, name in enumerate(names):
             results.append(evaluate(corpus, benchmark=benchmark, router=name, params=per_router[name], m=m,
                                     group=group, protocol=protocol.value, embedding=embedding, seed=seed,
-                                    n_boot=n_boot, reference_score=reference_score, progress=update))
+                                    n_boot=n_boot, reference_score=reference_score, split=ui.split_name(split),
+                                    progress=update))
             if len(names) > 1:
                 update("routers", i + 1, len(names))
     if as_json:
-        ui.print_json(results[0] if len(names) == 1 else results)
+        ui.print_json(results_document(results))
     elif len(names) == 1:
         _print_result(results[0])
     else:
@@ -154,8 +163,8 @@ def _print_comparison(results: list[dict]) -> None:
         rows.append([r["router"], f"{r['mu']:.4f} [{lo:.3f}, {hi:.3f}]", _fmt(r["v_r"]), f"{r['v_b']:.4f}",
                      f"{r['e_p']:.3f}", f"{r['e_sel']:.3f}", _fmt(r["oracle_recall"]), f"{r['fit_s']:.2f}"])
     title = (f"{first['benchmark']}: m={first['m']} {first['group']}, protocol {first['protocol']}, "
-             f"embedding {first['embedding']}; oracle {first['oracle']:.4f}, best single {first['best_single']:.4f} "
-             f"({first['best_single_model']}), {first['n_test']} test prompts")
+             f"embedding {first['embedding']}, {_split_text(first)}; oracle {first['oracle']:.4f}, best single "
+             f"{first['best_single']:.4f} ({first['best_single_model']}), {first['n_test']} test prompts")
     ui.console().print(ui.table(title, ["router", "µ [95% CI]", "V_R", "V_B", "E_p", "selection entropy",
                                         "oracle recall", "fit s"], rows))
 
@@ -164,6 +173,7 @@ def fit_cmd(
     corpus: CorpusArg, benchmark: BenchOpt, router: RouterOpt, m: MOpt, group: GroupOpt,
     save: Annotated[Path, typer.Option("--save", help="Directory to write the fitted router to.")],
     param: ParamOpt = None, protocol: ProtoOpt = Protocol.clean, embedding: EmbOpt = None, seed: SeedOpt = 42,
+    split: ui.SplitOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Fit a router on train (tune on val) and save it with its pool, encoder and metadata (no pickle)."""
@@ -171,12 +181,14 @@ def fit_cmd(
 
     with ui.progress(not as_json) as update:
         doc = fit_router(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
-                         protocol=protocol.value, embedding=embedding, seed=seed, save=save, progress=update)
+                         protocol=protocol.value, embedding=embedding, seed=seed, save=save,
+                         split=ui.split_name(split), progress=update)
     if as_json:
         ui.print_json(doc)
     else:
         ui.console().print(f"saved {router} (m={doc['pool']['m']} {doc['pool']['group']} on {doc['pool']['benchmark']}, "
-                           f"embedding {doc['encoder']}, fit in {doc['metadata']['fit_s']:.2f} s) to {save}")
+                           f"embedding {doc['encoder']}, {doc['pool']['split']} split, fit in "
+                           f"{doc['metadata']['fit_s']:.2f} s) to {save}")
 
 
 def routers_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:

@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
         missing: Annotated[str, typer.Option("--missing", help="Missing records: prompts (default: every model, the "
                                                                "prompts all were evaluated on), models or auto.")] = "prompts",
         seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the draws.")] = 42,
+        split: ui.SplitOpt = None,
         out: Annotated[Path, typer.Option("--out", help="Output directory (curves.csv, weak.csv, frontier.csv, "
                                                         "summary.md, plots).")] = Path("scaling"),
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG and SVG figures.")] = True,
@@ -89,7 +90,7 @@ def register(app: typer.Typer) -> None:
             result = run_scaling(c, benchmarks=benchmark, groups=_names(groups), ms=ms, m_max=m_max, draws=draws,
                                  ps=ps, protocols=protocols, weak=weak, target=target, seed=seed, missing=missing,
                                  routers=names, router_params=per_router, router_ms=rms, embedding=embedding,
-                                 progress=update)
+                                 split=ui.split_name(split), progress=update)
         files = write_outputs(result, out, plots=plots)
         total = time.perf_counter() - t0
         if as_json:
@@ -101,7 +102,8 @@ def register(app: typer.Typer) -> None:
 def _print(result, out: Path, files, total: float) -> None:
     con = ui.console()
     for info in result.benchmarks:
-        con.print(f"[bold]{info.name}[/bold]: {info.n_eligible} models; missing records: {info.missing}")
+        con.print(f"[bold]{info.name}[/bold]: {info.n_eligible} models; "
+                  f"{ui.split_line(info.split_name, info.split_note, info.split)}; missing records: {info.missing}")
         for proto in result.settings["protocols"]:
             rnd = sorted((r for r in result.curves if r["benchmark"] == info.name and r["protocol"] == proto
                           and r["group"] == "random" and r["curve"] == "oracle"), key=lambda r: r["m"])

@@ -6,7 +6,33 @@ import contextlib
 import json
 import math
 import sys
-from typing import Any, Callable, Iterator
+from enum import Enum
+from typing import Annotated, Any, Callable, Iterator, Optional
+
+import typer
+
+
+class SplitChoice(str, Enum):
+    """The ``--split`` choices of every command that splits prompts."""
+
+    publisher = "publisher"
+    random = "random"
+
+
+# the same --split option on every command that splits: pass ``split_name(value)`` to the library
+SplitOpt = Annotated[Optional[SplitChoice], typer.Option(
+    "--split", help="publisher: the split the dataset's publisher shipped (the default when the benchmark has one); "
+                    "random: the seeded stratified 80/10/10 split (the default otherwise).")]
+
+
+def split_name(choice: "SplitChoice | None") -> str:
+    """The library's split name for a ``--split`` value: ``auto`` when none was given."""
+    return "auto" if choice is None else choice.value
+
+
+def split_line(name: str, note: str, sizes: tuple[int, int, int]) -> str:
+    """One line saying which split a command used: name, train/val/test sizes and how it was made."""
+    return f"{name} split {sizes[0]}/{sizes[1]}/{sizes[2]}" + (f" ({note})" if note else "")
 
 
 def _clean(obj: Any) -> Any:

@@ -1,20 +1,32 @@
-"""Summaries of a stored corpus, read from its manifest (no scores are loaded)."""
+"""Summaries of a stored corpus: from its manifest, and per model from its dense cache."""
 
 from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from routereval.data.store import read_manifest
 
 
-def corpus_info(path: str | os.PathLike) -> dict:
+def corpus_info(path: str | os.PathLike, *, models: bool = False) -> dict:
     """Per-benchmark summary of the corpus at ``path``.
+
+    Parameters
+    ----------
+    path
+        The corpus directory.
+    models
+        Also give every model's mean score and record count per benchmark (reads the dense
+        cache, memory-mapped; without it only the manifest is read).
 
     Returns
     -------
     dict
         ``{"models": N, "records": R, "benchmarks": {name: {"models", "prompts", "records",
-        "binary", "missing", "cost", "subsets", "mean_score": {"min", "median", "max"}}}}``
+        "binary", "missing", "cost", "subsets", "mean_score": {"min", "median", "max"},
+        "splits": [...], "publisher_split": None | {"train", "val", "test", "note"}
+        [, "per_model": [{"model", "mean", "records"}, ...] best first]}}}``
     """
     m = read_manifest(path)
     benches = {}
@@ -28,5 +40,54 @@ def corpus_info(path: str | os.PathLike) -> dict:
             "cost": b["cost"],
             "subsets": len(b["subsets"]),
             "mean_score": b["mean_score"],
+            "splits": (["publisher"] if "publisher" in b.get("splits", {}) else []) + ["random"],
+            "publisher_split": b.get("publisher_split"),
         }
+    if models:
+        for name, rows in model_table(path).items():
+            benches[name]["per_model"] = rows
     return {"models": m["models"], "records": sum(b["records"] for b in benches.values()), "benchmarks": benches}
+
+
+def model_table(path: str | os.PathLike) -> dict[str, list[dict]]:
+    """Per benchmark, every model's mean score over the prompts it was evaluated on and its record count.
+
+    Returns
+    -------
+    dict
+        benchmark -> ``[{"model", "mean", "records"}, ...]`` sorted by mean, best first (ties by name).
+    """
+    from routereval.data.store import open_corpus
+
+    corpus = open_corpus(path, texts=False)
+    out = {}
+    for bench in corpus:
+        means, counts = model_stats(bench)
+        order = sorted(range(bench.n_models), key=lambda i: (-np.nan_to_num(means[i], nan=-1.0), bench.models[i]))
+        out[bench.name] = [{"model": str(bench.models[i]), "mean": float(means[i]), "records": int(counts[i])}
+                           for i in order]
+    return out
+
+
+def model_stats(bench) -> tuple[np.ndarray, np.ndarray]:
+    """(n_models,) float64 mean over the evaluated prompts (NaN for none) and (n_models,) record counts.
+
+    Binary benchmarks stay packed: the mean is popcount(bits & observed) / popcount(observed).
+    """
+    from routereval.data import bits as _bits
+
+    if bench.binary:
+        bits, obs = np.asarray(bench.bits), bench.observed
+        if obs is None:
+            counts = np.full(bench.n_models, bench.n_prompts, dtype=np.int64)
+            hits = _bits.popcount(bits, axis=1)
+        else:
+            counts = _bits.popcount(obs, axis=1)
+            hits = _bits.popcount(bits & np.asarray(obs), axis=1)
+    else:
+        s = np.asarray(bench.scores)
+        seen = ~np.isnan(s)
+        counts = seen.sum(axis=1).astype(np.int64)
+        hits = np.where(seen, s, 0).sum(axis=1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hits / counts, counts

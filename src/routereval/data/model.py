@@ -9,7 +9,7 @@ mask) so that 200M binary records take 25 MB; ``scores`` unpacks on demand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -93,7 +93,8 @@ class Benchmark:
             self.subsets = np.full(n_prompts, self.name, dtype=object)
         else:
             self.subsets = subsets if isinstance(subsets, np.ndarray) and subsets.dtype == object else _as_str_array(subsets, "subsets")
-        self.texts = None if texts is None else (texts if isinstance(texts, np.ndarray) and texts.dtype == object else _as_str_array(texts, "texts"))
+        self._texts_loader: Callable[[], np.ndarray] | None = None
+        self.texts = texts
         self.gold = None if gold is None else np.asarray(gold, dtype=object)
         if (scores is None) == (bits is None):
             raise InputError(f"benchmark {self.name!r}: give exactly one of scores or bits", file=source)
@@ -103,7 +104,9 @@ class Benchmark:
         self._observed_checked = bits is not None  # with bits given, observed=None means complete
         self.cost = None if cost is None else np.asanyarray(cost)
         self.embeddings: dict[str, np.ndarray] = dict(embeddings or {})
-        self.saved_splits: dict[int, object] = {}  # seed -> stored split file (set by open_corpus)
+        # seed or "publisher" -> stored split file (set by open_corpus) or a reader's Split
+        self.saved_splits: dict[int | str, object] = {}
+        self.legacy_splits = False  # opened from a corpus written before named splits (see data.splits)
         if bits is not None:
             self.binary = True
         elif binary is None:
@@ -125,7 +128,7 @@ class Benchmark:
             )
         _check_unique(self.models, f"model in benchmark {self.name!r}:", src)
         _check_unique(self.prompt_ids, f"prompt id in benchmark {self.name!r}:", src)
-        for what, arr in (("subsets", self.subsets), ("texts", self.texts), ("gold", self.gold)):
+        for what, arr in (("subsets", self.subsets), ("texts", self._texts), ("gold", self.gold)):
             if arr is not None and len(arr) != n_prompts:
                 raise InputError(
                     f"benchmark {self.name!r}: {what} has {len(arr)} entries, expected one per prompt ({n_prompts})",
@@ -157,6 +160,44 @@ class Benchmark:
                 raise InputError(
                     f"benchmark {self.name!r}: embeddings {enc!r} have shape {emb.shape}, expected ({n_prompts}, dim)",
                     file=src)
+
+    # ------------------------------------------------------------------ texts
+    @property
+    def texts(self) -> np.ndarray | None:
+        """(n_prompts,) prompt texts, or None; deferred texts (:meth:`defer_texts`) are read now."""
+        if self._texts_loader is not None:
+            texts = np.asarray(self._texts_loader(), dtype=object)
+            if texts.shape != (self.n_prompts,):
+                raise InputError(f"benchmark {self.name!r}: {texts.shape[0] if texts.ndim else 0} prompt texts read, "
+                                 f"expected one per prompt ({self.n_prompts})", file=self.source)
+            self._texts, self._texts_loader = texts, None
+        return self._texts
+
+    @texts.setter
+    def texts(self, value: Sequence[str] | np.ndarray | None) -> None:
+        self._texts_loader = None
+        if value is None or (isinstance(value, np.ndarray) and value.dtype == object):
+            self._texts = value
+        else:
+            self._texts = _as_str_array(value, "texts")
+
+    def defer_texts(self, loader: Callable[[], np.ndarray]) -> None:
+        """Read the prompt texts with ``loader()`` (returning (n_prompts,) str) on first use of :attr:`texts`.
+
+        A corpus opened from disk defers its texts: most work (pools, stored embeddings,
+        embedding routers) never reads them, and they can be the largest part of a corpus.
+        """
+        self._texts, self._texts_loader = None, loader
+
+    @property
+    def has_texts(self) -> bool:
+        """Whether the benchmark has prompt texts, without reading deferred ones."""
+        return self._texts is not None or self._texts_loader is not None
+
+    @property
+    def texts_loaded(self) -> bool:
+        """Whether the texts are in memory (False while deferred, or when there are none)."""
+        return self._texts is not None
 
     # ------------------------------------------------------------------ shape
     @property

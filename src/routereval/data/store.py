@@ -4,7 +4,8 @@ Layout of a corpus directory::
 
     manifest.json                       schema version, per-benchmark summary, checksums
     models.parquet                      model_id int32, model str, params, price_in, price_out, family
-    prompts.parquet                     benchmark, prompt_id int32 (corpus-wide), prompt str, subset, text, gold
+    prompts.parquet                     benchmark, prompt_id int32 (corpus-wide), prompt str, subset, text, gold;
+                                        one row group per benchmark (opening one reads only its rows)
     records/benchmark=<name>/part-0.parquet   model_id int32, prompt_id int32, score float32[, cost float64]
     cache/<name>/models.npy             (n_models,) int32 model_id of each matrix row
     cache/<name>/bits.npy               binary: (n_models, ceil(n_prompts/8)) uint8, bit-packed
@@ -14,6 +15,8 @@ Layout of a corpus directory::
     embeddings/<name>/<encoder>.npy     optional (n_prompts, dim) float32 prompt embeddings
     splits/<name>/seed-42.npz           the default train/val/test split (prompt indices), so every
                                         router sees the same split whatever numpy draws later
+    splits/<name>/publisher.npz         optional: the split the dataset's publisher shipped
+                                        (train, val, test, seed of a carved val or -1, note)
 
 The Parquet tables are the interchange format (DuckDB reads them as they are); the
 cache is what every hot path uses. Every write goes to a sibling temporary
@@ -35,13 +38,20 @@ from typing import Callable, Iterable
 import numpy as np
 
 from routereval.data.model import Benchmark, Corpus, ModelTable
-from routereval.errors import CorpusError
+from routereval.data.splits import (  # noqa: F401 - load_saved_split: re-exported
+    DEFAULT_SPLIT_SEED,
+    load_saved_split,
+    make_split,
+    missing_policy,
+    publisher_split,
+)
+from routereval.errors import CorpusError, InputError
 
 SCHEMA_VERSION = 1
 FORMAT = "routereval-corpus"
 MANIFEST = "manifest.json"
 _CELLS_PER_ROW_GROUP = 4_000_000
-DEFAULT_SPLIT_SEED = 42
+_PROMPT_COLUMNS = ("benchmark", "prompt_id", "prompt", "subset", "text", "gold")
 
 
 def sha256_file(path: Path) -> str:
@@ -184,7 +194,7 @@ class CorpusWriter:
             for enc, emb in bench.embeddings.items():
                 np.save(edir / f"{_safe_name(enc)}.npy", np.ascontiguousarray(emb, dtype=np.float32))
 
-        split_file = self._save_default_split(bench, tmp)
+        splits, publisher = self._save_splits(bench, tmp)
 
         # long-format records, streamed in chunks of model rows
         rdir = tmp / "records" / f"benchmark={bench.name}"
@@ -238,36 +248,43 @@ class CorpusWriter:
             "binary": bench.binary,
             "missing": round(1.0 - observed_share, 6),
             "cost": bench.cost is not None,
-            "texts": bench.texts is not None,
+            "texts": bench.has_texts,
             "subsets": bench.subset_names,
             "prompt_offset": offset,
             "embeddings": {enc: f"embeddings/{bench.name}/{_safe_name(enc)}.npy" for enc in bench.embeddings},
-            "splits": {} if split_file is None else {"42": split_file},
+            "splits": splits,
+            "publisher_split": publisher,  # always written: its absence marks a corpus from before named splits
             "mean_score": {
                 "min": float(np.nanmin(means)), "median": float(np.nanmedian(means)), "max": float(np.nanmax(means))},
         }
 
     @staticmethod
-    def _save_default_split(bench: Benchmark, tmp: Path) -> str | None:
-        """Store the paper's seed-42 stratified split with the benchmark; None if it has none."""
-        from routereval.errors import InputError
-        from routereval.pools.build import make_split, missing_policy
+    def _save_splits(bench: Benchmark, tmp: Path) -> tuple[dict[str, str], dict | None]:
+        """Store the paper's seed-42 split and the publisher's split, if any, with the benchmark.
 
+        Returns the manifest's ``splits`` ({"42": file, "publisher": file}) and a summary of the
+        publisher split (None without one).
+        """
+        files: dict[str, str] = {}
+        pub = publisher_split(bench)
         try:
             policy = missing_policy(bench).name
-            given = load_saved_split(bench, DEFAULT_SPLIT_SEED)  # e.g. an official router dataset's
-            if given is not None:
-                train, val, test = given[:3]
-                policy = given[3] or policy
-            else:
-                split = make_split(bench, seed=DEFAULT_SPLIT_SEED)
-                train, val, test = split.train, split.val, split.test
+            split = make_split(bench, seed=DEFAULT_SPLIT_SEED, split="random")
         except InputError:  # too few prompts for an 80/10/10 split
-            return None
-        rel = f"splits/{bench.name}/seed-{DEFAULT_SPLIT_SEED}.npz"
+            split = None
+        if split is not None:
+            rel = f"splits/{bench.name}/seed-{DEFAULT_SPLIT_SEED}.npz"
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            np.savez(tmp / rel, train=split.train, val=split.val, test=split.test, policy=np.array(policy))
+            files[str(DEFAULT_SPLIT_SEED)] = rel
+        if pub is None:
+            return files, None
+        rel = f"splits/{bench.name}/publisher.npz"
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp / rel, train=train, val=val, test=test, policy=np.array(policy))
-        return rel
+        np.savez(tmp / rel, train=pub.train, val=pub.val, test=pub.test,
+                 seed=np.array(-1 if pub.seed is None else pub.seed), note=np.array(pub.note))
+        files["publisher"] = rel
+        return files, {"train": len(pub.train), "val": len(pub.val), "test": len(pub.test), "note": pub.note}
 
     @staticmethod
     def _score_block(bench: Benchmark, start: int, stop: int) -> np.ndarray:
@@ -309,7 +326,7 @@ class CorpusWriter:
                 "price_out": pa.array(price_out),
                 "family": pa.array(family.tolist(), type=pa.string()),
             }), tmp / "models.parquet")
-            pq.write_table(self._prompts_table(), tmp / "prompts.parquet", compression="zstd")
+            self._write_prompts(tmp / "prompts.parquet")
             files = {}
             for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
                 rel = f.relative_to(tmp).as_posix()
@@ -330,20 +347,23 @@ class CorpusWriter:
         self._closed = True
         return self.path
 
-    def _prompts_table(self):
+    def _write_prompts(self, file: Path) -> None:
+        """prompts.parquet with one row group per benchmark, so opening one reads only its rows."""
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
-        cols: dict[str, list] = {k: [] for k in ("benchmark", "prompt_id", "prompt", "subset", "text", "gold")}
-        for rows in self._prompt_rows:
-            n = len(rows["prompt"])
-            cols["benchmark"].append(pa.array([rows["benchmark"]] * n, type=pa.string()))
-            cols["prompt_id"].append(pa.array(rows["prompt_id"], type=pa.int32()))
-            for k in ("prompt", "subset", "text", "gold"):
-                v = rows[k]
-                cols[k].append(pa.array([None] * n if v is None else v, type=pa.string()))
-        if not self._prompt_rows:
-            return pa.table({k: pa.array([], type=pa.int32() if k == "prompt_id" else pa.string()) for k in cols})
-        return pa.table({k: pa.concat_arrays(v) for k, v in cols.items()})
+        schema = pa.schema([(k, pa.int32() if k == "prompt_id" else pa.string()) for k in _PROMPT_COLUMNS])
+        with pq.ParquetWriter(file, schema, compression="zstd") as pw:
+            for rows in self._prompt_rows:
+                n = len(rows["prompt"])
+                if n == 0:
+                    continue
+                cols = {"benchmark": pa.array([rows["benchmark"]] * n, type=pa.string()),
+                        "prompt_id": pa.array(rows["prompt_id"], type=pa.int32())}
+                for k in ("prompt", "subset", "text", "gold"):
+                    v = rows[k]
+                    cols[k] = pa.array([None] * n if v is None else v, type=pa.string())
+                pw.write_table(pa.table(cols, schema=schema), row_group_size=n)
 
     def _commit(self) -> None:
         tmp = self._tmp
@@ -402,7 +422,9 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
     benchmarks
         Only these benchmarks (all when None).
     texts
-        Whether to load prompt texts (skip them for pure score work at scale).
+        Whether the benchmarks get their prompt texts. They are read lazily in any case: only
+        the opened benchmark's rows of ``prompts.parquet``, and texts only when
+        ``Benchmark.texts`` is first read (an encoder or a text router); False: none.
 
     Raises
     ------
@@ -432,7 +454,8 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
     import pyarrow.parquet as pq
 
     manifest = read_manifest(path)
-    mt = pq.read_table(path / "models.parquet")
+    with pq.ParquetFile(path / "models.parquet", pre_buffer=False) as pf:  # not read_table: its dataset
+        mt = pf.read(use_threads=False)  # machinery costs ~12 MB of peak memory for a 0.5 MB table
     models = ModelTable(
         ids=np.array(mt.column("model").to_pylist(), dtype=object),
         params=mt.column("params").to_numpy(zero_copy_only=False),
@@ -447,13 +470,12 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
             if b not in manifest["benchmarks"]:
                 raise CorpusError(f"{path}: unknown benchmark {b!r}; expected one of: {', '.join(names)}")
         names = wanted
-    columns = ["benchmark", "prompt", "subset", "gold"] + (["text"] if texts else [])
-    pt = pq.read_table(path / "prompts.parquet", columns=columns)
     out: dict[str, Benchmark] = {}
     for name in names:
         meta = manifest["benchmarks"][name]
         lo, n = meta["prompt_offset"], meta["prompts"]
-        rows = pt.slice(lo, n)  # prompts are stored benchmark by benchmark
+        # only this benchmark's rows (its row group), and no texts: they are read on first use
+        rows = read_prompt_rows(path, lo, n, ["benchmark", "prompt", "subset", "gold"])
         if rows.num_rows != n or (n and rows.column("benchmark")[0].as_py() != name):
             raise CorpusError(f"{path / 'prompts.parquet'}: the rows of benchmark {name!r} are not where the "
                               "manifest says; the corpus is damaged (run 'routereval data verify')")
@@ -467,7 +489,6 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
             models=models.ids[model_rows],
             prompt_ids=np.array(rows.column("prompt").to_pylist(), dtype=object),
             subsets=np.array(rows.column("subset").to_pylist(), dtype=object),
-            texts=np.array(rows.column("text").to_pylist(), dtype=object) if texts and meta.get("texts", True) else None,
             gold=np.array(rows.column("gold").to_pylist(), dtype=object) if rows.column("gold").null_count < n else None,
             cost=(_expect_shape(np.load(cdir / "cost.npy", mmap_mode="r"), dense, cdir / "cost.npy")
                   if meta["cost"] else None),
@@ -475,7 +496,7 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
             source=str(path),
             validate=False,
         )
-        splits = {int(seed): path / rel for seed, rel in meta.get("splits", {}).items()}
+        splits = {int(k) if k.isdigit() else k: path / rel for k, rel in meta.get("splits", {}).items()}
         if meta["binary"]:
             obs = cdir / "observed.npy"
             out[name] = Benchmark(
@@ -486,22 +507,59 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
                 name, scores=_expect_shape(np.load(cdir / "scores.npy", mmap_mode="r"), dense, cdir / "scores.npy"),
                 binary=False, **common)
         out[name].saved_splits = splits
+        out[name].legacy_splits = "publisher_split" not in meta  # written before named splits
+        if texts and meta.get("texts", True):
+            out[name].defer_texts(StoredTexts(path, name, lo, n))
     return Corpus(models=models, benchmarks=out, path=path)
 
 
-def load_saved_split(bench: Benchmark, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
-    """The split stored with ``bench`` for ``seed`` as (train, val, test, policy), or None.
+def read_prompt_rows(path: Path, lo: int, n: int, columns: list[str]):
+    """Rows ``lo`` to ``lo + n`` of ``path/prompts.parquet`` as a pyarrow Table (``columns`` only).
 
-    ``bench.saved_splits[seed]`` is a stored ``.npz`` file (a corpus opened from disk) or a
-    (train, val, test) tuple given by a reader (policy None: decided when it is stored).
+    Only the row groups holding those rows are decoded: one per benchmark in corpora written
+    by this version, so a benchmark costs its own rows; a corpus written before holds all
+    prompts in one row group, which is then read whole (still only ``columns``).
     """
-    f = getattr(bench, "saved_splits", {}).get(int(seed))
-    if f is None:
-        return None
-    if isinstance(f, tuple):
-        return (*(np.asarray(a, dtype=np.int64) for a in f[:3]), None)
-    with np.load(f, allow_pickle=False) as z:
-        return z["train"], z["val"], z["test"], str(z["policy"])
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path / "prompts.parquet", pre_buffer=False) as pf:
+        md = pf.metadata
+        starts = np.concatenate([[0], np.cumsum([md.row_group(i).num_rows for i in range(md.num_row_groups)])])
+        groups = [i for i in range(md.num_row_groups) if starts[i] < lo + n and starts[i + 1] > lo]
+        if not groups:
+            return pf.schema_arrow.empty_table().select(columns)
+        table = pf.read_row_groups(groups, columns=columns, use_threads=False)  # small reads: threads only cost
+    return table.slice(lo - int(starts[groups[0]]), n)
+
+
+class StoredTexts:
+    """The prompt texts of one stored benchmark, read from ``prompts.parquet`` when called.
+
+    :func:`open_corpus` hands one to :meth:`Benchmark.defer_texts`, so texts cost nothing
+    until an encoder or a text router reads ``Benchmark.texts``. Picklable (a path and
+    two ints), unlike a closure.
+    """
+
+    def __init__(self, path: Path, name: str, lo: int, n: int) -> None:
+        self.path, self.name, self.lo, self.n = Path(path), name, int(lo), int(n)
+
+    def __call__(self) -> np.ndarray:
+        """(n,) object array of the benchmark's prompt texts."""
+        import pyarrow as pa
+
+        file = self.path / "prompts.parquet"
+        try:
+            rows = read_prompt_rows(self.path, self.lo, self.n, ["benchmark", "text"])
+        except (OSError, ValueError, KeyError, IndexError, pa.ArrowException) as e:
+            raise CorpusError(f"{file}: cannot read the prompt texts of benchmark {self.name!r} "
+                              f"({type(e).__name__}: {e}); run 'routereval data verify' or rebuild it") from None
+        if rows.num_rows != self.n or (self.n and rows.column("benchmark")[0].as_py() != self.name):
+            raise CorpusError(f"{file}: the rows of benchmark {self.name!r} are not where the manifest says; "
+                              "the corpus is damaged (run 'routereval data verify')")
+        return np.array(rows.column("text").to_pylist(), dtype=object)
+
+    def __repr__(self) -> str:
+        return f"StoredTexts({str(self.path)!r}, {self.name!r}, {self.lo}, {self.n})"
 
 
 def verify_corpus(path: str | os.PathLike) -> list[str]:

@@ -1,18 +1,16 @@
 """Candidate pools and splits: router benchmarks built as the RouterEval paper does.
 
-See :mod:`routereval.pools.build` for the ``paper`` and ``clean`` protocols.
+See :mod:`routereval.pools.build` for the ``paper`` and ``clean`` protocols; the split itself
+lives in :mod:`routereval.data.splits` (the store needs it too) and is re-exported here.
 """
 
+from routereval.data.splits import MissingPolicy, Split, make_kfold, make_split, missing_policy
 from routereval.pools.build import (
     N_DRAWS,
-    MissingPolicy,
     PoolBuilder,
     best_single,
-    make_kfold,
     make_pool,
     make_pools,
-    make_split,
-    missing_policy,
     oracle_score,
     pool_scores,
     training_labels,
@@ -26,7 +24,6 @@ from routereval.pools.types import (
     PAPER_MS,
     PROTOCOLS,
     Pool,
-    Split,
 )
 
 __all__ = [

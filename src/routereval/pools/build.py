@@ -26,15 +26,23 @@ van Herk / Gil-Werman prefix/suffix scan (3 ORs per window whatever m is), and t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from routereval.data import bits as _bits
 from routereval.data.model import Benchmark
+from routereval.data.splits import (  # noqa: F401 - re-exported: the split lives on the floor below pools
+    MissingPolicy,
+    make_kfold,
+    make_split,
+    missing_policy,
+)
+from routereval.data.splits import check_protocol as _check_protocol
+from routereval.data.splits import check_seed as _check_seed
+from routereval.data.splits import split_stream as _split_stream
 from routereval.errors import InputError
-from routereval.pools.types import GROUPS, MISSING_POLICIES, PAPER_GROUPS, PAPER_MS, PROTOCOLS, Pool, Split
+from routereval.pools.types import GROUPS, PAPER_GROUPS, PAPER_MS, Pool, Split
 
 N_DRAWS = 1000  # strong_to_weak: best of this many draws (the reference's constant)
 LOW, HIGH = 0.1, 0.9  # models with a mean at or under LOW / over HIGH leave the ranking's ends
@@ -42,12 +50,6 @@ _CHUNK_BYTES = 32 << 20  # working-set cap of one batched reduction
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_protocol(protocol: str) -> str:
-    if protocol not in PROTOCOLS:
-        raise InputError(f"unknown protocol {protocol!r}; expected one of: {', '.join(PROTOCOLS)}")
-    return protocol
-
-
 def _check_group(group: str) -> str:
     if group not in GROUPS:
         raise InputError(f"unknown group {group!r}; expected one of: {', '.join(GROUPS)}")
@@ -60,187 +62,6 @@ def _check_m(m) -> int:
     if m < 1:
         raise InputError(f"m must be an integer >= 1, got {m}")
     return int(m)
-
-
-# ----------------------------------------------------------------------------- missing records
-@dataclass(frozen=True)
-class MissingPolicy:
-    """Which models and prompts a benchmark's pools use when records are missing.
-
-    Attributes
-    ----------
-    name
-        ``complete`` (nothing missing), ``models`` (only models evaluated on every prompt
-        are eligible; all prompts kept) or ``prompts`` (every model eligible; only the
-        prompts that every model was evaluated on are kept).
-    models
-        (n_eligible,) row indices of the eligible models, ascending.
-    prompts
-        (n_kept,) column indices of the kept prompts, ascending.
-    note
-        One line for the user saying what was dropped.
-    """
-
-    name: str
-    models: np.ndarray
-    prompts: np.ndarray
-    note: str
-
-
-def missing_policy(bench: Benchmark, missing: str = "auto") -> MissingPolicy:
-    """Decide how ``bench``'s missing records are handled.
-
-    ``auto``: ``models`` when at least half of the models were evaluated on every
-    prompt (the reference's corpus is complete, so dropping a few partial models keeps
-    its prompt set), otherwise ``prompts``. After either policy the eligible models x
-    kept prompts block has no missing record.
-
-    Parameters
-    ----------
-    bench
-        The benchmark.
-    missing
-        ``auto``, ``models`` or ``prompts``.
-    """
-    if missing not in MISSING_POLICIES:
-        raise InputError(f"unknown missing-records policy {missing!r}; expected one of: {', '.join(MISSING_POLICIES)}")
-    n_models, n_prompts = bench.shape
-    all_models, all_prompts = np.arange(n_models), np.arange(n_prompts)
-    if bench.binary and bench.observed is None:
-        return MissingPolicy("complete", all_models, all_prompts, "complete: every model evaluated on every prompt")
-    if bench.binary:
-        obs = bench.observed
-        full_rows = _bits.popcount(obs, axis=1) == n_prompts
-        full_cols = _bits.unpack(np.bitwise_and.reduce(obs, axis=0)[None, :], n_prompts, dtype=bool)[0]
-    else:
-        seen = ~np.isnan(np.asarray(bench.scores))
-        full_rows, full_cols = seen.all(axis=1), seen.all(axis=0)
-    if full_rows.all():
-        return MissingPolicy("complete", all_models, all_prompts, "complete: every model evaluated on every prompt")
-    n_full = int(full_rows.sum())
-    if missing == "auto":
-        missing = "models" if 2 * n_full >= n_models else "prompts"
-    if missing == "models":
-        if n_full == 0:
-            raise InputError(f"benchmark {bench.name!r}: no model was evaluated on every prompt; use the 'prompts' missing-records policy")
-        return MissingPolicy("models", np.flatnonzero(full_rows), all_prompts,
-                             f"models: pools draw only the {n_full} of {n_models} models evaluated on every prompt")
-    kept = np.flatnonzero(full_cols)
-    if len(kept) < 3:
-        raise InputError(f"benchmark {bench.name!r}: only {len(kept)} prompts were evaluated by every model; "
-                         "use the 'models' missing-records policy")
-    return MissingPolicy("prompts", all_models, kept,
-                         f"prompts: splits keep only the {len(kept)} of {n_prompts} prompts every model was evaluated on")
-
-
-# ----------------------------------------------------------------------------- splits
-def _subset_order(bench: Benchmark) -> list[str]:
-    """Subsets in the catalog's official order when the benchmark is a catalog one, else as they appear."""
-    from routereval.catalog import BENCHMARKS
-
-    present = bench.subset_names
-    info = BENCHMARKS.get(bench.name)
-    if info is not None:
-        for attr in ("name", "official"):
-            order = [getattr(s, attr) for s in info.subsets]
-            if set(present) <= set(order):
-                return [s for s in order if s in set(present)]
-    return present
-
-
-def _split_stream(bench: Benchmark, prompts: np.ndarray, seed: int) -> tuple[Split, np.random.RandomState]:
-    """The reference's stratified split and the random stream right after it."""
-    rs = np.random.RandomState(seed)
-    codes = bench.subset_codes()
-    names = bench.subset_names
-    keep = np.zeros(bench.n_prompts, dtype=bool)
-    keep[prompts] = True
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for sub in _subset_order(bench):
-        idx = np.flatnonzero((codes == names.index(sub)) & keep)
-        rs.shuffle(idx)
-        a, b = int(0.8 * len(idx)), int(0.9 * len(idx))
-        for part, chunk in zip(parts, (idx[:a], idx[a:b], idx[b:])):
-            part.append(chunk)
-    train, val, test = (np.concatenate(p).astype(np.int64) if p else np.empty(0, np.int64) for p in parts)
-    return Split(train, val, test, seed=seed), rs
-
-
-def _check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise InputError(f"seed must be an int in [0, 2**32 - 1] (numpy's RandomState). Got {seed!r}.")
-
-
-def make_split(bench: Benchmark, *, protocol: str = "clean", seed: int = 42, missing: str = "auto") -> Split:
-    """The stratified 80/10/10 prompt split of ``bench`` (per subset, seeded).
-
-    Both protocols use the reference's split: ``RandomState(seed)``, one shuffle per
-    subset in the official subset order, cut at ``int(0.8 n)`` and ``int(0.9 n)``.
-
-    Parameters
-    ----------
-    bench
-        The benchmark.
-    protocol
-        ``clean`` or ``paper`` (the split is the same; checked for symmetry with pools).
-    seed
-        Seed of the shuffles.
-    missing
-        Missing-records policy (see :func:`missing_policy`); ``prompts`` drops prompts.
-
-    Returns
-    -------
-    Split
-        ``train``, ``val``, ``test``: prompt column indices, in the reference's order.
-    """
-    _check_protocol(protocol)
-    _check_seed(seed)
-    pol = missing_policy(bench, missing)
-    from routereval.data.store import load_saved_split
-
-    saved = load_saved_split(bench, seed)
-    if saved is not None and saved[3] in (pol.name, None):
-        # the split stored with the corpus is the record: every router sees the same one
-        return Split(*(a.astype(np.int64) for a in saved[:3]), seed=seed)
-    split, _ = _split_stream(bench, pol.prompts, seed)
-    if len(split.test) == 0 or len(split.train) == 0:
-        raise InputError(f"benchmark {bench.name!r}: too few prompts ({len(pol.prompts)}) for a train/val/test split")
-    return split
-
-
-def make_kfold(bench: Benchmark, *, k: int = 5, seed: int = 42, missing: str = "auto") -> list[Split]:
-    """Stratified k-fold splits for small benchmarks: fold i is the test set of split i.
-
-    Within each subset the prompts are shuffled once and dealt round-robin into k folds;
-    of the other k-1 folds, one (the next) is the validation set and the rest train.
-
-    Returns
-    -------
-    list[Split]
-        k splits whose test sets partition the kept prompts.
-    """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 3:
-        raise InputError(f"k must be an integer >= 3, got {k!r}")
-    pol = missing_policy(bench, missing)
-    if len(pol.prompts) < k:
-        raise InputError(f"benchmark {bench.name!r}: {len(pol.prompts)} prompts cannot fill k={k} folds")
-    rs = np.random.RandomState(seed)
-    codes = bench.subset_codes()
-    names = bench.subset_names
-    fold = np.full(bench.n_prompts, -1)
-    offset = 0
-    for sub in _subset_order(bench):
-        idx = pol.prompts[codes[pol.prompts] == names.index(sub)]
-        rs.shuffle(idx)
-        fold[idx] = (offset + np.arange(len(idx))) % k  # continue the deal so folds stay balanced
-        offset += len(idx)
-    out = []
-    for i in range(k):
-        v = (i + 1) % k
-        test, val = np.flatnonzero(fold == i), np.flatnonzero(fold == v)
-        train = np.flatnonzero((fold >= 0) & (fold != i) & (fold != v))
-        out.append(Split(train, val, test, seed=seed))
-    return out
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -320,19 +141,22 @@ class _Scorer:
 class PoolBuilder:
     """Everything one (benchmark, protocol, split, missing policy) shares between pools.
 
-    Ranks the eligible models once; :meth:`pool` then builds any (m, group).
+    Ranks the eligible models once; :meth:`pool` then builds any (m, group). ``split`` is a
+    :class:`Split` or a name for :func:`make_split` (``auto``, the default, ``publisher``,
+    ``random``).
     """
 
-    def __init__(self, bench: Benchmark, *, protocol: str = "clean", split: Split | None = None,
+    def __init__(self, bench: Benchmark, *, protocol: str = "clean", split: Split | str | None = None,
                  seed: int = 42, missing: str = "auto") -> None:
         self.bench = bench
         self.protocol = _check_protocol(protocol)
         _check_seed(seed)
         self.seed = int(seed)
         self.policy = missing_policy(bench, missing)
+        # the draws continue the seeded stream whatever split is used: a seed changes the pools
         own_split, self._rs_after_split = _split_stream(bench, self.policy.prompts, self.seed)
-        if split is None:  # the split stored with the corpus, when there is one, is the record
-            split = make_split(bench, protocol=protocol, seed=self.seed, missing=missing)
+        if split is None or isinstance(split, str):  # a name: auto (publisher if any), publisher, random
+            split = make_split(bench, protocol=protocol, seed=self.seed, missing=missing, split=split or "auto")
         self.split = split
         if len(self.split.test) == 0 or len(self.split.train) == 0:
             raise InputError(f"benchmark {bench.name!r}: too few prompts ({len(self.policy.prompts)}) for a train/val/test split")
@@ -458,7 +282,7 @@ def _means(bench: Benchmark, rows: np.ndarray, prompts: np.ndarray) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- public API
-def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", split: Split | None = None,
+def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", split: Split | str | None = None,
               seed: int = 42, draw: int = 0, missing: str = "auto") -> Pool:
     """One candidate pool of ``bench``.
 
@@ -473,7 +297,8 @@ def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", 
     protocol
         ``clean`` (choose on train+val) or ``paper`` (the reference: all prompts).
     split
-        The split to evaluate on (default: :func:`make_split` with ``seed``). The random
+        The split to evaluate on, or its name for :func:`make_split` (default ``auto``: the
+        publisher's when the benchmark has one, else the seeded random split). The random
         stream of the draws is always the reference's (seed, then the split shuffles).
     seed
         Seed of the split and the draws.
@@ -493,17 +318,18 @@ def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", 
 
 
 def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterable[str] = PAPER_GROUPS,
-               protocol: str = "clean", seed: int = 42, missing: str = "auto", skip_too_large: bool = False) -> list[Pool]:
+               protocol: str = "clean", seed: int = 42, missing: str = "auto", skip_too_large: bool = False,
+               split: Split | str | None = None) -> list[Pool]:
     """Every pool of ``bench`` for ``ms`` x ``groups``, in that (the reference's) order.
 
     Each strong_to_weak pool uses the reference's stream position for its m (see
     :meth:`PoolBuilder.draw_picks`), so the paper protocol's pools equal the reference's.
     ``skip_too_large`` leaves out (m, group) pairs with too few eligible models instead of
-    raising.
+    raising. ``split`` as in :func:`make_pool`.
     """
     groups = [_check_group(g) for g in groups]
     ms = [_check_m(m) for m in ms]
-    b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing)
+    b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     out = []
     for m in ms:
         for g in groups:

@@ -51,8 +51,10 @@ def choose_embedding(bench: Benchmark, embedding: str | None = None) -> str | No
 
 
 def router_dataset(bench: Benchmark, *, protocol: str = "clean", seed: int = 42, missing: str = "auto",
-                   embedding: str | None = None) -> tuple[dict, list[str]]:
+                   embedding: str | None = None, split: str = "auto") -> tuple[dict, list[str]]:
     """The official router-dataset dict of ``bench`` and notes on what was left empty.
+
+    ``split``: ``auto`` (the publisher's when the benchmark has one), ``publisher`` or ``random``.
 
     Returns
     -------
@@ -60,7 +62,7 @@ def router_dataset(bench: Benchmark, *, protocol: str = "clean", seed: int = 42,
         The nested dict (see the module docstring) and one line per skipped entry.
     """
     emb_name = choose_embedding(bench, embedding)
-    b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing)
+    b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     sp = b.split
     notes: list[str] = []
     out: dict = {}
@@ -97,15 +99,30 @@ def router_dataset(bench: Benchmark, *, protocol: str = "clean", seed: int = 42,
     return out, notes
 
 
+def router_dataset_filename(name: str) -> str:
+    """The file name the reference scripts read for benchmark ``name``.
+
+    A catalog benchmark gets the catalog's ``file_stem`` (the reference's scenario name:
+    ``truthfulqa`` -> ``harness_truthfulqa_mc_0_router_dataset.pkl``); any other benchmark
+    ``<name>_router_dataset.pkl``.
+    """
+    from routereval.catalog import BENCHMARKS
+
+    info = BENCHMARKS.get(name)
+    return f"{info.file_stem if info is not None else name + '_router_dataset'}.pkl"
+
+
 def export_router_dataset(bench: Benchmark, out_dir: str | os.PathLike, *, protocol: str = "clean", seed: int = 42,
-                          missing: str = "auto", embedding: str | None = None) -> tuple[Path, list[str]]:
-    """Write ``out_dir/<bench>_router_dataset.pkl`` atomically; returns its path and the notes."""
-    data, notes = router_dataset(bench, protocol=protocol, seed=seed, missing=missing, embedding=embedding)
+                          missing: str = "auto", embedding: str | None = None,
+                          split: str = "auto") -> tuple[Path, list[str]]:
+    """Write ``out_dir/<file>`` atomically (:func:`router_dataset_filename`); returns its path and the notes."""
+    data, notes = router_dataset(bench, protocol=protocol, seed=seed, missing=missing, embedding=embedding,
+                                 split=split)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{bench.name}_router_dataset.pkl"
+    path = out_dir / router_dataset_filename(bench.name)
     tmp = out_dir / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         with open(tmp, "wb") as f:

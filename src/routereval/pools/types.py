@@ -6,41 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PROTOCOLS = ("clean", "paper")
+from routereval.data.splits import MISSING_POLICIES, PROTOCOLS, Split  # noqa: F401 - re-exported
+
 GROUPS = ("all_strong", "all_weak", "strong_to_weak", "random")
 PAPER_GROUPS = ("all_strong", "all_weak", "strong_to_weak")
 PAPER_MS = (3, 5, 10, 100, 1000)
 EASY_MS = (3, 5)
 HARD_MS = (10, 100, 1000)
-MISSING_POLICIES = ("auto", "models", "prompts")
-
-
-@dataclass(frozen=True)
-class Split:
-    """A train/val/test split of a benchmark's prompts.
-
-    Attributes
-    ----------
-    train, val, test
-        Prompt (column) indices into the benchmark, disjoint.
-    seed
-        The seed the split was drawn with.
-    """
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    seed: int = 42
-
-    @property
-    def fit_prompts(self) -> np.ndarray:
-        """Train and val prompts: all that the ``clean`` protocol may look at while choosing."""
-        return np.concatenate([self.train, self.val])
-
-    @property
-    def all_prompts(self) -> np.ndarray:
-        """Train, val and test prompts: all that the ``paper`` protocol looks at while choosing."""
-        return np.concatenate([self.train, self.val, self.test])
 
 
 @dataclass(frozen=True)

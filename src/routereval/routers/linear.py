@@ -185,6 +185,8 @@ class _BCERouter(Router):
         device = resolve_device(self.device, self._label())
         init = self._init_params(rng, X, Y)
         fwd = type(self)._forward
+        if self.patience is None:  # no early stopping: train every epoch on train only, as the reference
+            X_val = Y_val = None
         trained, info = fit_bce(init, lambda p, x: fwd(p, x, torch.relu), X, Y, X_val, Y_val,
                                 lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
                                 max_epochs=self.max_epochs, patience=self.patience, rng=rng, device=device,
@@ -215,7 +217,7 @@ _COMMON = {
     "weight_decay": (Interval(float, 0, None, closed="left"),),
     "batch_size": (Interval(int, 1, None),),
     "max_epochs": (Interval(int, 1, None),),
-    "patience": (Interval(int, 1, None),),
+    "patience": (Interval(int, 1, None), Options((None,))),
     "device": DEVICE,
     "n_jobs": (Interval(int, 1, None),),
     "random_state": RANDOM_STATE,
@@ -237,13 +239,20 @@ class LinearR(_BCERouter):
     max_epochs
         Epochs at most.
     patience
-        Epochs without validation-loss improvement before stopping (only with ``X_val``).
+        Epochs without validation-loss improvement before stopping (only with ``X_val``);
+        None: no early stopping, the validation data are not used (the reference's training).
     device
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present).
     n_jobs
         torch CPU threads while training (1 is fastest for these small layers on a shared machine).
     random_state
         Seed of the initial weights and the shuffling order.
+
+    Under ``evaluate(..., protocol="paper")`` the defaults are the reference's
+    (``test_router.py``: ``train.py --lr 0.01 --model linear --epoch 10 --train-batch 1``, Adam,
+    weight decay 0, no validation): ``lr=0.01, max_epochs=10, batch_size=1, weight_decay=0,
+    patience=None``. (Its bias starts at torch's uniform init, here at the logit of the mean
+    score; its shuffling and init come from torch's unseeded generator.)
 
     Attributes
     ----------
@@ -255,8 +264,11 @@ class LinearR(_BCERouter):
 
     name = "linear"
     parameters = dict(_COMMON)
-    ep_threshold = None  # the reference's E_p for LinearR/MLPR keeps every softmax term (utils/eval.py)
+    ep_threshold = None  # the reference's E_p for LinearR/MLPR keeps every softmax term (train.py:132-134)
     _weights = ("coef_", "intercept_")
+    # test_router.py:20 (train.py with argsparser.py's defaults: adam, wd 0, coslr; train.py never reads val)
+    paper_defaults: ClassVar[dict] = {"lr": 0.01, "max_epochs": 10, "batch_size": 1, "weight_decay": 0.0,
+                                      "patience": None}
 
     def __init__(self, *, lr: float = 0.01, weight_decay: float = 0.0, batch_size: int = 256,
                  max_epochs: int = 100, patience: int = 5, device: str = "cpu", n_jobs: int = 1, random_state=None) -> None:
@@ -287,6 +299,10 @@ class MLPR(LinearR):
     """MLPR: two ReLU hidden layers (``hidden_size`` units each) and a linear output layer.
 
     Parameters are those of :class:`LinearR` plus ``hidden_size`` (default 256).
+    Under ``evaluate(..., protocol="paper")`` the defaults are the reference's
+    (``test_router.py``: ``train.py --lr 0.0001 --model FNN --epoch 100 --hidden_size 256
+    --train-batch 1``): ``hidden_size=256, lr=1e-4, max_epochs=100, batch_size=1,
+    weight_decay=0, patience=None``.
 
     Attributes
     ----------
@@ -298,6 +314,8 @@ class MLPR(LinearR):
     name = "mlp"
     parameters = {**_COMMON, "hidden_size": (Interval(int, 1, None),)}
     _weights = ("coef0_", "intercept0_", "coef1_", "intercept1_", "coef2_", "intercept2_")
+    paper_defaults: ClassVar[dict] = {"hidden_size": 256, "lr": 1e-4, "max_epochs": 100, "batch_size": 1,
+                                      "weight_decay": 0.0, "patience": None}  # test_router.py:22
 
     def __init__(self, *, hidden_size: int = 256, lr: float = 0.001, weight_decay: float = 0.0,
                  batch_size: int = 256, max_epochs: int = 100, patience: int = 5, device: str = "cpu",

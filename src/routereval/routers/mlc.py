@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
-from routereval.routers.base import RANDOM_STATE, Interval, OfType, Router, check_XY, register, rng_from
+from routereval.routers.base import RANDOM_STATE, Interval, OfType, Options, Router, check_XY, register, rng_from
 from routereval.routers.linear import DEVICE, resolve_device, sigmoid
 
 
@@ -68,6 +68,12 @@ class MLC(Router):
         AdamW weight decay, not applied to biases and LayerNorm weights (the reference: 0.01).
     warmup_ratio
         Share of the steps with a linear learning-rate warm-up, then linear decay to 0.
+    warmup_steps
+        Warm-up steps; when given, replaces ``warmup_ratio`` (the reference: 500, HF
+        ``TrainingArguments(warmup_steps=500)``; with fewer steps than that the rate only rises).
+    max_grad_norm
+        Gradients are clipped to this global norm before each step; None: no clipping (the
+        reference: HF Trainer's default, 1.0).
     max_length
         Tokens per prompt at most (the reference: 512).
     device
@@ -76,6 +82,13 @@ class MLC(Router):
         torch CPU threads while training and predicting.
     random_state
         Seed of the classifier head, dropout and shuffling.
+
+    Under ``evaluate(..., protocol="paper")`` the defaults follow the reference
+    (``roberta_MLC.py``: HF ``Trainer`` with ``num_train_epochs=10, per_device_train_batch_size=10,
+    warmup_steps=500, weight_decay=0.01``, its defaults ``learning_rate=5e-5,
+    max_grad_norm=1.0``, and ``max_length=512``): ``warmup_steps=500, max_grad_norm=1.0,
+    max_length=512`` on top of the defaults that already match. ``max_steps`` still bounds
+    the run (the reference has no bound).
 
     Attributes
     ----------
@@ -93,6 +106,9 @@ class MLC(Router):
     ep_threshold = 1e-4  # the reference's E_p for MLC drops terms with p <= 1e-4 (roberta_MLC.py)
     state_keys = ("weights_", "weight_names_", "weight_shapes_", "n_steps_", "loss_curve_", "fit_s_")
     check_params = {"max_steps": 4, "batch_size": 8, "max_length": 16}  # cheap settings for the contract checks
+    # roberta_MLC.py:75 (max_length=512), :84-93 (TrainingArguments; lr 5e-5 and max_grad_norm 1.0 are its defaults)
+    paper_defaults = {"epochs": 10, "batch_size": 10, "lr": 5e-5, "weight_decay": 0.01, "warmup_steps": 500,
+                      "max_grad_norm": 1.0, "max_length": 512}
     parameters = {
         "encoder": (OfType((str, Path, type(None))),),
         "max_steps": (Interval(int, 1, None),),
@@ -101,6 +117,8 @@ class MLC(Router):
         "lr": (Interval(float, 0, None, closed="neither"),),
         "weight_decay": (Interval(float, 0, None, closed="left"),),
         "warmup_ratio": (Interval(float, 0, 1, closed="left"),),
+        "warmup_steps": (Interval(int, 0, None), Options((None,))),
+        "max_grad_norm": (Interval(float, 0, None, closed="neither"), Options((None,))),
         "max_length": (Interval(int, 2, None),),
         "device": DEVICE,
         "n_jobs": (Interval(int, 1, None),),
@@ -108,7 +126,8 @@ class MLC(Router):
     }
 
     def __init__(self, *, encoder: str | None = None, max_steps: int = 1000, epochs: int = 10, batch_size: int = 10,
-                 lr: float = 5e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.05, max_length: int = 256,
+                 lr: float = 5e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.05,
+                 warmup_steps: int | None = None, max_grad_norm: float | None = None, max_length: int = 256,
                  device: str = "cpu", n_jobs: int = 1, random_state=None) -> None:
         self.encoder = encoder
         self.max_steps = max_steps
@@ -117,6 +136,8 @@ class MLC(Router):
         self.lr = lr
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
+        self.warmup_steps = warmup_steps
+        self.max_grad_norm = max_grad_norm
         self.max_length = max_length
         self.device = device
         self.n_jobs = n_jobs
@@ -220,7 +241,7 @@ class MLC(Router):
                                          {"params": no_decay, "weight_decay": 0.0}], lr=self.lr)
                 bs = min(self.batch_size, n)
                 total = min(self.max_steps, self.epochs * math.ceil(n / bs))
-                warm = math.ceil(self.warmup_ratio * total)
+                warm = self.warmup_steps if self.warmup_steps is not None else math.ceil(self.warmup_ratio * total)
                 Yt = torch.as_tensor(Y, dtype=torch.float32, device=dev)
                 loss_fn = torch.nn.functional.binary_cross_entropy_with_logits
                 net.train()
@@ -237,6 +258,8 @@ class MLC(Router):
                         loss = loss_fn(logits, Yt[torch.as_tensor(idx, device=dev)])
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
+                        if self.max_grad_norm is not None:
+                            torch.nn.utils.clip_grad_norm_(net.parameters(), self.max_grad_norm)
                         opt.step()
                         run += float(loss.detach()) * len(idx)
                         seen += len(idx)

@@ -54,6 +54,7 @@ import numpy as np
 
 from routereval.catalog import BENCHMARKS, LEADERBOARDS, SCENARIO_TO_NAME, BenchmarkInfo
 from routereval.data.model import Benchmark
+from routereval.data.splits import Split
 from routereval.errors import InputError, ParameterError
 from routereval.sources.safe_pickle import safe_load
 
@@ -494,8 +495,9 @@ def router_dataset_benchmark(raw: dict, *, name: str, source: str | Path | None 
     bench = Benchmark(name, models=np.array(list(order), dtype=object), prompt_ids=ids, subsets=subsets,
                       texts=texts, scores=scores, binary=binary, embeddings={ROUTER_DATASET_EMBEDDING: emb},
                       source=None if source is None else str(source))
-    # the file's split is the record (the reference drew it with seed 42): the corpus keeps it
-    bench.saved_splits[42] = (idx["train"], idx["val"], idx["test"])
+    # the file's split is the publisher's: the corpus keeps it, and no seed changes it
+    bench.saved_splits["publisher"] = Split(idx["train"], idx["val"], idx["test"], seed=None, name="publisher",
+                                            note="the router dataset's split_index")
     return bench
 
 

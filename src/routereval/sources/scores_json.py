@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from routereval.errors import InputError
-from routereval.sources.spec import resolve_paths, table_label
+from routereval.sources.spec import path_split_labels, resolve_paths, table_label
 from routereval.sources.tabular import Records, parse_texts, read_json_rows, records_to_benchmarks
 
 if TYPE_CHECKING:
@@ -37,9 +37,10 @@ def read_scores_json(table: dict, *, base_dir: Path, spec_file: Path) -> list["B
     where = table_label(table)
     files = resolve_paths(table["path"], base_dir=base_dir, spec_file=spec_file, where=where)
     qk, sk, ck, idk = table["question"], table["scores"], table.get("costs"), table.get("prompt")
-    extra = {name: table[name] for name in ("subset", "gold", "benchmark") if name in table}
+    extra = {name: table[name] for name in ("subset", "gold", "benchmark", "split") if name in table}
+    labels = path_split_labels(table["path"], where=where, spec_file=spec_file)
     parts, position = [], 0
-    for f in files:
+    for f, label in zip(files, labels):
         rows = read_json_rows(f)
         model, prompt, score, cost, row = [], [], [], [], []
         meta: dict[str, list] = {name: [] for name in extra}
@@ -85,6 +86,8 @@ def read_scores_json(table: dict, *, base_dir: Path, spec_file: Path) -> list["B
             gold=per_record(meta["gold"]) if "gold" in meta else None,
             bench=per_record(meta["benchmark"]) if "benchmark" in meta else None,
             score_column=None,
+            split=(per_record(meta["split"]) if "split" in meta
+                   else None if label is None else np.full(n, label, dtype=object)),
         ))
     rec = Records.concat(parts)
     return records_to_benchmarks(rec, table, base_dir=base_dir, spec_file=spec_file)

@@ -24,10 +24,12 @@ The two pickle formats are validated by their own reader beyond ``format``.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
 
+from routereval.data.splits import DEFAULT_SPLIT_SEED, DEFAULT_VAL_FRACTION, SPLIT_LABELS
 from routereval.errors import InputError
 
 FORMATS = ("long", "wide", "scores-json", "routereval-pickle", "router-dataset-pickle")
@@ -35,11 +37,14 @@ PICKLE_FORMATS = ("routereval-pickle", "router-dataset-pickle")
 
 # key -> (type check, what it is); ``str`` keys name columns or keys of the data files.
 _STR, _STRS, _NUM, _PATHS, _TABLE = "a string", "a list of strings", "a number", "a string or a list of strings", "a table"
+_INT = "an integer"
+_FILES = "a string, or a list of strings or {file = \"...\", split = \"train\"|\"val\"|\"test\"} tables"
+SCORE_RULES = ("nonzero", "threshold:T")
 
 _COMMON: dict[str, tuple[str, str]] = {
     "name": (_STR, "the benchmark name (the prefix of the names when `benchmark` splits a file)"),
     "format": (_STR, f"one of {', '.join(FORMATS)}"),
-    "path": (_PATHS, "the data file(s), relative to the spec file"),
+    "path": (_FILES, "the data file(s), relative to the spec file, each optionally labelled with its publisher split"),
     "benchmark": (_STR, "a column whose values split the records into several benchmarks"),
     "subset": (_STR, "the column holding each prompt's subset"),
     "text": (_STR, "the column holding the prompt text"),
@@ -51,6 +56,12 @@ _COMMON: dict[str, tuple[str, str]] = {
     "duplicates": (_STR, '"error" (default) or "mean": what to do with several records of one (model, prompt)'),
     "missing": (_STR, '"error" (default) or "skip": what an empty or NaN score (and, in wide files, '
                         'a model column absent from some of the files) means'),
+    "split": (_STR, "the column (key) holding each prompt's publisher split: train, val or test"),
+    "val_fraction": (_NUM, f"share of each subset's train prompts carved into val when the publisher split has "
+                           f"no val prompts, in [0, 1) (default {DEFAULT_VAL_FRACTION})"),
+    "split_seed": (_INT, f"seed of that carving (default {DEFAULT_SPLIT_SEED})"),
+    "score_rule": (_STR, '"nonzero" (score > 0 -> 1, else 0) or "threshold:T" (score >= T -> 1, else 0, '
+                         'T in (0, 1]), applied after score_scale/score_offset'),
     "prompts": (_TABLE, "a prompt table joined on id: path, id, text, gold, subset, text_parser"),
 }
 _BY_FORMAT: dict[str, dict[str, tuple[str, str]]] = {
@@ -112,7 +123,56 @@ def _check_type(value: Any, kind: str) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == _PATHS:
         return isinstance(value, str) or (isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value))
+    if kind == _FILES:
+        return isinstance(value, str) or (isinstance(value, list) and bool(value)
+                                          and all(isinstance(v, (str, dict)) for v in value))
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, dict)
+
+
+def parse_score_rule(rule: str, *, where: str = "", spec_file: Path | None = None) -> tuple[str, float]:
+    """``"nonzero"`` -> ("nonzero", 0.0); ``"threshold:T"`` -> ("threshold", T) with T in (0, 1].
+
+    Anything else is an :class:`InputError` naming the spec file, the table and the key.
+    """
+    kind, sep, raw = rule.partition(":")
+    if rule == "nonzero":
+        return "nonzero", 0.0
+    if kind == "threshold" and sep:
+        try:
+            t = float(raw)
+        except ValueError:
+            t = math.nan
+        if 0 < t <= 1:  # NaN fails too
+            return "threshold", t
+    raise InputError(f"{where}: key 'score_rule' is {rule!r}; expected \"nonzero\" or \"threshold:T\" with T a "
+                     "number in (0, 1], e.g. \"threshold:0.5\"", file=spec_file)
+
+
+def path_split_labels(value: str | list, *, where: str, spec_file: Path) -> list[str | None]:
+    """The publisher-split label of each entry of a ``path`` key (None where unlabelled).
+
+    Entries are file names or ``{file = "...", split = "train"}`` tables; labelling some
+    files and not others is an error (a file's prompts would have no split).
+    """
+    entries = [value] if isinstance(value, str) else list(value)
+    labels: list[str | None] = []
+    for i, e in enumerate(entries, start=1):
+        if isinstance(e, str):
+            labels.append(None)
+            continue
+        keys = sorted(e)
+        if keys != ["file", "split"] or not isinstance(e["file"], str) or e["split"] not in SPLIT_LABELS:
+            raise InputError(f"{where}: path entry {i} is {e!r}; expected a file name or a table "
+                             f"{{file = \"...\", split = \"train\"}} with split one of: {', '.join(SPLIT_LABELS)}",
+                             file=spec_file)
+        labels.append(e["split"])
+    if any(lab is not None for lab in labels) and any(lab is None for lab in labels):
+        i = labels.index(None) + 1
+        raise InputError(f"{where}: path entry {i} has no split label but others do; expected every file labelled "
+                         "{file = ..., split = ...} or none", file=spec_file)
+    return labels
 
 
 def _check_keys(table: dict, allowed: dict[str, tuple[str, str]], required: tuple[str, ...], where: str,
@@ -153,6 +213,7 @@ def normalize_table(table: dict, *, spec_file: Path, index: int | None = None) -
     if "name" in table and not NAME_PATTERN.match(table["name"]):
         raise InputError(f"{where}: name {table['name']!r} is not a valid benchmark name; expected letters, "
                          "digits, '_', '-' or '.'", file=spec_file)
+    _check_split_keys(table, where, spec_file)
     out = {**_DEFAULTS, **_FORMAT_DEFAULTS.get(fmt, {}), **table}
     if "prompts" in table:
         p = table["prompts"]
@@ -162,6 +223,26 @@ def normalize_table(table: dict, *, spec_file: Path, index: int | None = None) -
         raise InputError(f"{where}: key 'text' is not used by the scores-json format; the prompt text is "
                          "the key named by 'question'", file=spec_file)
     return out
+
+
+def _check_split_keys(table: dict, where: str, spec_file: Path) -> None:
+    """Publisher-split and scoring-rule keys: values in range, and used together sensibly."""
+    labelled = any(lab is not None for lab in path_split_labels(table["path"], where=where, spec_file=spec_file))
+    if labelled and "split" in table:
+        raise InputError(f"{where}: both a split column (split = {table['split']!r}) and per-file split labels; "
+                         "expected one of them", file=spec_file)
+    for key in ("val_fraction", "split_seed"):
+        if key in table and not (labelled or "split" in table):
+            raise InputError(f"{where}: key {key!r} is only used with a publisher split; expected a split column "
+                             "(split = \"...\") or per-file split labels in path", file=spec_file)
+    if "val_fraction" in table and not 0 <= table["val_fraction"] < 1:
+        raise InputError(f"{where}: key 'val_fraction' is {table['val_fraction']!r}; expected a number in [0, 1)",
+                         file=spec_file)
+    if "split_seed" in table and not 0 <= table["split_seed"] < 2**32:
+        raise InputError(f"{where}: key 'split_seed' is {table['split_seed']!r}; expected an integer in "
+                         "[0, 2**32 - 1]", file=spec_file)
+    if "score_rule" in table:
+        parse_score_rule(table["score_rule"], where=where, spec_file=spec_file)
 
 
 def load_spec(path: str | Path) -> list[dict]:
@@ -197,9 +278,10 @@ def load_spec(path: str | Path) -> list[dict]:
     return [normalize_table(t, spec_file=spec_file, index=i) for i, t in enumerate(tables)]
 
 
-def resolve_paths(value: str | list[str], *, base_dir: Path, spec_file: Path, where: str) -> list[Path]:
-    """The data files a ``path`` key names, resolved against ``base_dir``; each must exist."""
-    paths = [value] if isinstance(value, str) else list(value)
+def resolve_paths(value: str | list, *, base_dir: Path, spec_file: Path, where: str) -> list[Path]:
+    """The data files a ``path`` key names (``{file, split}`` entries: their file), resolved
+    against ``base_dir``; each must exist."""
+    paths = [value] if isinstance(value, str) else [v["file"] if isinstance(v, dict) else v for v in value]
     out = []
     for p in paths:
         full = (base_dir / p) if not Path(p).is_absolute() else Path(p)

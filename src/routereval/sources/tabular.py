@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from routereval.data.splits import DEFAULT_SPLIT_SEED, DEFAULT_VAL_FRACTION, SPLIT_LABELS, publisher_split_from_labels
 from routereval.errors import InputError
-from routereval.sources.spec import NAME_PATTERN, resolve_paths, table_label
+from routereval.sources.spec import NAME_PATTERN, parse_score_rule, path_split_labels, resolve_paths, table_label
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -249,6 +250,7 @@ class Records:
     bench: np.ndarray | None = None
     score_column: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    split: np.ndarray | None = None  # publisher split label ("train", "val", "test") of each record
 
     @staticmethod
     def concat(parts: list["Records"]) -> "Records":
@@ -272,13 +274,14 @@ class Records:
             src=np.concatenate([p.src + o for p, o in zip(parts, offsets)]), row=np.concatenate([p.row for p in parts]),
             cost=cat("cost"), subset=cat("subset"), text=cat("text"), gold=cat("gold"), bench=cat("bench"),
             score_column=parts[0].score_column if len({p.score_column for p in parts}) == 1 else None,
+            split=cat("split"),
         )
 
     def take(self, idx: np.ndarray) -> "Records":
         sub = lambda a: None if a is None else a[idx]  # noqa: E731
         return Records(self.files, self.model[idx], self.prompt[idx], self.score[idx], self.src[idx], self.row[idx],
                        sub(self.cost), sub(self.subset), sub(self.text), sub(self.gold), sub(self.bench),
-                       self.score_column)
+                       self.score_column, split=sub(self.split))
 
     def error(self, i: int, message: str, *, column: str | None = None) -> InputError:
         """An :class:`InputError` naming the file and row of record ``i``."""
@@ -364,8 +367,18 @@ def records_to_benchmarks(rec: Records, spec: dict, *, base_dir: Path, spec_file
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         how = " after score_scale/score_offset" if (spec["score_scale"], spec["score_offset"]) != (1.0, 0.0) else ""
-        raise rec.error(i, f"score {float(s[i])!r}{how} is outside [0, 1]; expected a score in [0, 1]",
+        rule = f" (score_rule {spec['score_rule']!r} reads scores in [0, 1])" if "score_rule" in spec else ""
+        raise rec.error(i, f"score {float(s[i])!r}{how} is outside [0, 1]; expected a score in [0, 1]{rule}",
                         column=score_col(i))
+    if "score_rule" in spec:  # a publisher's non-linear convention: the benchmark becomes binary
+        kind, t = parse_score_rule(spec["score_rule"], where=where, spec_file=spec_file)
+        rec.score = s = ((s > 0) if kind == "nonzero" else (s >= t)).astype(np.float64)
+    if rec.split is not None:
+        wrong = np.flatnonzero(~np.isin(rec.split, np.array(SPLIT_LABELS, dtype=object)))
+        if wrong.size:
+            i = int(wrong[0])
+            raise rec.error(i, f"split label {rec.split[i]!r}; expected one of: {', '.join(SPLIT_LABELS)}",
+                            column=spec.get("split"))
     if spec["exclude_models"]:
         present = set(rec.model.tolist())
         for m in spec["exclude_models"]:
@@ -465,13 +478,42 @@ def _assemble(name: str, rec: Records, spec: dict, prompts: PromptTable | None, 
     gold = per_prompt(rec.gold, None, None if prompts is None else prompts.gold)
     if texts is not None:
         texts = np.array(["" if t is None else t for t in texts.tolist()], dtype=object)
-    return Benchmark(name, models=models, prompt_ids=prompt_ids, subsets=subsets, texts=texts, gold=gold,
-                     scores=scores, cost=cost_m, source=source)
+    bench = Benchmark(name, models=models, prompt_ids=prompt_ids, subsets=subsets, texts=texts, gold=gold,
+                      scores=scores, cost=cost_m, source=source)
+    if rec.split is not None:
+        labels, conflicts = prompt_split_labels(rec.split, pcode, n_p)
+        how = f"column {spec['split']!r}" if "split" in spec else "per-file labels"
+        bench.saved_splits["publisher"] = publisher_split_from_labels(
+            bench, labels, val_fraction=float(spec.get("val_fraction", DEFAULT_VAL_FRACTION)),
+            seed=int(spec.get("split_seed", DEFAULT_SPLIT_SEED)), conflicts=conflicts, source=how)
+    return bench
+
+
+def prompt_split_labels(record_labels: np.ndarray, pcode: np.ndarray, n_prompts: int) -> tuple[np.ndarray, int]:
+    """Each prompt's publisher-split label from its records' labels.
+
+    A prompt whose records carry several labels (RouterBench ships 6 ARC prompts with some
+    models' records in a train file and the others' in a test file) gets the latest of
+    train < val < test: the publisher evaluates on it, so it must not be trained on.
+
+    Returns
+    -------
+    labels, conflicts
+        (n_prompts,) object array of labels; how many prompts had several.
+    """
+    names = np.array(SPLIT_LABELS)  # precedence order; the labels were checked against it
+    by_name = np.argsort(names)
+    code = by_name[np.searchsorted(names[by_name], record_labels.astype(str))]
+    hi = np.full(n_prompts, -1, dtype=np.int64)
+    lo = np.full(n_prompts, len(SPLIT_LABELS), dtype=np.int64)
+    np.maximum.at(hi, pcode, code)
+    np.minimum.at(lo, pcode, code)
+    return np.array(SPLIT_LABELS, dtype=object)[hi], int(np.count_nonzero(hi != lo))
 
 
 # ---------------------------------------------------------------------------- readers
 def _common_columns(spec: dict) -> dict[str, str]:
-    return {k: spec[k] for k in ("subset", "text", "gold", "benchmark") if k in spec}
+    return {k: spec[k] for k in ("subset", "text", "gold", "benchmark", "split") if k in spec}
 
 
 def read_long(table: dict, *, base_dir: Path, spec_file: Path) -> list["Benchmark"]:
@@ -482,8 +524,9 @@ def read_long(table: dict, *, base_dir: Path, spec_file: Path) -> list["Benchmar
     """
     where = table_label(table)
     files = resolve_paths(table["path"], base_dir=base_dir, spec_file=spec_file, where=where)
+    labels = path_split_labels(table["path"], where=where, spec_file=spec_file)
     parts = []
-    for f in files:
+    for f, label in zip(files, labels):
         tbl = read_table(f, strings=(table["model"], table["prompt"], *_common_columns(table).values()))
         n = tbl.num_rows
         rec = Records(
@@ -494,14 +537,19 @@ def read_long(table: dict, *, base_dir: Path, spec_file: Path) -> list["Benchmar
             src=np.zeros(n, dtype=np.int64), row=np.arange(1, n + 1),
             score_column=table["score"],
         )
-        _fill_optional(rec, tbl, table, f)
+        _fill_optional(rec, tbl, table, f, label)
         if "cost" in table:
             rec.cost = float_column(tbl, table["cost"], f, "the cost in USD")
         parts.append(rec)
     return records_to_benchmarks(Records.concat(parts), table, base_dir=base_dir, spec_file=spec_file)
 
 
-def _fill_optional(rec: Records, tbl: "pa.Table", table: dict, f: Path) -> None:
+def _fill_optional(rec: Records, tbl: "pa.Table", table: dict, f: Path, label: str | None) -> None:
+    """The optional per-row columns of a file, and its publisher-split label (per file or a column)."""
+    if "split" in table:
+        rec.split = str_column(tbl, table["split"], f, "the prompt's publisher split (train, val or test)")
+    elif label is not None:
+        rec.split = np.full(tbl.num_rows, label, dtype=object)
     if "subset" in table:
         rec.subset = str_column(tbl, table["subset"], f, "the prompt's subset")
     if "benchmark" in table:
@@ -528,11 +576,12 @@ def read_wide(table: dict, *, base_dir: Path, spec_file: Path) -> list["Benchmar
 
     where = table_label(table)
     files = resolve_paths(table["path"], base_dir=base_dir, spec_file=spec_file, where=where)
+    labels = path_split_labels(table["path"], where=where, spec_file=spec_file)
     named = {table["prompt"], *_common_columns(table).values()}
     suffix = table.get("cost_suffix")
     parts = []
     columns: list[tuple[Path, list[str], set | None]] = []  # (file, its model columns, its benchmark values)
-    for f in files:
+    for f, label in zip(files, labels):
         tbl = read_table(f, strings=tuple(named))
         if "models" in table:
             models = list(table["models"])
@@ -561,8 +610,8 @@ def read_wide(table: dict, *, base_dir: Path, spec_file: Path) -> list["Benchmar
             for j, m in enumerate(models):
                 cost[:, j] = float_column(tbl, m + suffix, f, f"the cost in USD of model {m!r} (cost_suffix)")
             rec.cost = cost.ravel()
-        _fill_optional(rec, tbl, table, f)
-        for name in ("subset", "bench", "text", "gold"):
+        _fill_optional(rec, tbl, table, f, label)
+        for name in ("subset", "bench", "text", "gold", "split"):
             v = getattr(rec, name)
             if v is not None:
                 setattr(rec, name, np.repeat(v, k))

@@ -24,9 +24,13 @@ def curve_name(p: float) -> str:
     return f"r_o({p:g})"
 
 
-def study_split(bench, *, protocol: str, seed: int, missing: str) -> Split:
-    """The prompt split of the study: the one place it is obtained (``routereval.pools.make_split``)."""
-    return make_split(bench, protocol=protocol, seed=seed, missing=missing)
+def study_split(bench, *, protocol: str, seed: int, missing: str, split: str = "auto") -> Split:
+    """The prompt split of the study: the one place it is obtained (``routereval.pools.make_split``).
+
+    ``split``: ``auto`` (the publisher's when the benchmark has one, else the seeded random
+    split), ``publisher`` or ``random``.
+    """
+    return make_split(bench, protocol=protocol, seed=seed, missing=missing, split=split)
 
 
 @dataclass
@@ -45,21 +49,21 @@ class ProtocolState:
 
 
 def protocol_state(bench, *, protocol: str, seed: int, missing: str, costs: CostSource | None,
-                   previous: ProtocolState | None = None) -> ProtocolState:
+                   previous: ProtocolState | None = None, split: str = "auto") -> ProtocolState:
     """Split, pool builder and test block of ``bench`` under ``protocol``.
 
     The test block of ``previous`` (another protocol's state) is reused when its split has
     the same test prompts (the protocols share the split; only the choices differ).
     """
-    split = study_split(bench, protocol=protocol, seed=seed, missing=missing)
-    builder = PoolBuilder(bench, protocol=protocol, split=split, seed=seed, missing=missing)
+    sp = study_split(bench, protocol=protocol, seed=seed, missing=missing, split=split)
+    builder = PoolBuilder(bench, protocol=protocol, split=sp, seed=seed, missing=missing)
     rows = builder.policy.models
-    if previous is not None and np.array_equal(previous.builder.split.test, split.test) \
+    if previous is not None and np.array_equal(previous.builder.split.test, sp.test) \
             and np.array_equal(previous.builder.policy.models, rows):
         block = previous.block
     else:
-        block = maths.make_block(bench, rows, split.test)
-    cost = None if costs is None else costs.block_cost(rows, split.test)
+        block = maths.make_block(bench, rows, sp.test)
+    cost = None if costs is None else costs.block_cost(rows, sp.test)
     # clean: the best model on train+val, scored on test; paper: the best on test (the reference)
     best = int(np.argmax(builder.fit_means())) if protocol == "clean" else int(np.argmax(block.means))
     return ProtocolState(protocol, builder, block, cost, best)

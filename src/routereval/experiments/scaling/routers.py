@@ -25,7 +25,7 @@ class RouterResult:
 
 def router_curves(corpus, bench, states, *, routers: Sequence[str], params: dict[str, dict[str, Any]],
                   groups: Sequence[str], ms: Sequence[int], seed: int, embedding: str | None = None,
-                  n_boot: int = 200, missing: str = "auto", progress: Callable[[str, int, int], None] | None = None) -> RouterResult:
+                  n_boot: int = 200, missing: str = "auto", split: str = "auto", progress: Callable[[str, int, int], None] | None = None) -> RouterResult:
     """Fit and evaluate each router on each (protocol, group, m) pool that fits.
 
     Parameters
@@ -56,7 +56,7 @@ def router_curves(corpus, bench, states, *, routers: Sequence[str], params: dict
             if kind not in cells:
                 cells[kind] = prepare_cell(corpus, benchmark=bench.name, m=int(m), group=group, protocol=st.protocol,
                                            embedding=embedding, seed=seed, draw=0, input_kind=kind,
-                                           missing=missing)
+                                           missing=missing, split=split)
             cell = cells[kind]
             router = make_router_from(spec, params.get(spec), seed=seed, protocol=st.protocol)
             res = evaluate_cell(router, cell, router_name=spec, n_boot=n_boot, seed=seed, params=params.get(spec))

@@ -42,6 +42,8 @@ class BenchmarkInfo:
     cost_kind: str | None
     cost_unit: str | None
     ms: list[int]
+    split_name: str = "random"
+    split_note: str = ""
     best_single: dict[str, dict] = field(default_factory=dict)   # protocol -> {model, score, cost}
     weak: dict[str, WeakResult] = field(default_factory=dict)    # protocol -> weak pool
     cheapest: dict[str, dict | None] = field(default_factory=dict)  # protocol -> cheapest pool reaching best single
@@ -66,7 +68,7 @@ class ScalingResult:
         for b in self.benchmarks:
             out["benchmarks"].append({
                 "name": b.name, "binary": b.binary, "models": b.n_models, "eligible": b.n_eligible,
-                "missing": b.missing, "split": list(b.split), "cost": b.cost_kind, "ms": b.ms,
+                "missing": b.missing, "split": list(b.split), "split_name": b.split_name, "split_note": b.split_note, "cost": b.cost_kind, "ms": b.ms,
                 "best_single": b.best_single,
                 "weak": {p: {"threshold": w.threshold, "n_weak": w.n_weak, "oracle_all": w.oracle_all,
                              "target": w.target, "reached_k": w.reached_k, "summary": w.sentence()}
@@ -126,6 +128,7 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
                 weak: float = DEFAULT_WEAK, target: float | None = None, seed: int = 42, missing: str = DEFAULT_MISSING,
                 routers: Sequence[str] = (), router_params: dict[str, dict] | None = None,
                 router_ms: Sequence[int] | None = None, embedding: str | None = None, n_boot: int = 200,
+                split: str = "auto",
                 progress: Callable[[str, int, int], None] | None = None) -> ScalingResult:
     """The model-level scaling-up study of ``corpus``'s benchmarks.
 
@@ -157,6 +160,9 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
         Learned routers fitted per point (with their hyperparameters) on the sizes ``router_ms``
         (default: 2, 3, 5, 10, 20, 50, 100 that fit), the prompt embedding and the bootstrap
         resamples of their CI.
+    split
+        The prompt split: ``auto`` (the publisher's when the benchmark has one, else the
+        seeded random split), ``publisher`` or ``random`` (see :func:`routereval.pools.make_split`).
 
     Returns
     -------
@@ -182,7 +188,7 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
         router_ms = sorted({_check_int(m, "--router-m") for m in (router_ms or DEFAULT_ROUTER_MS)})
     settings = {"benchmarks": names, "groups": groups, "protocols": protocols, "ms": ms, "m_max": m_max,
                 "draws": draws, "ps": ps, "weak": weak, "target": target, "seed": seed, "missing": missing,
-                "routers": routers, "router_ms": router_ms if routers else None, "embedding": embedding}
+                "routers": routers, "router_ms": router_ms if routers else None, "embedding": embedding, "split": split}
     curves, weak_rows, points, skipped, infos, secs = [], [], [], [], [], []
     for bench_i, name in enumerate(names):
         bench = corpus[name]
@@ -191,14 +197,15 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
         states: list[ProtocolState] = []
         for protocol in protocols:
             states.append(protocol_state(bench, protocol=protocol, seed=seed, missing=missing, costs=costs,
-                                         previous=states[0] if states else None))
+                                         previous=states[0] if states else None, split=split))
         n_el = states[0].builder.n_eligible
         bms = ms if ms is not None else maths.default_ms(n_el, m_max)
         res = scaling_curves(bench, states, groups=groups, ms=bms, draws=draws, ps=ps)
         sp = states[0].builder.split
         info = BenchmarkInfo(name, bool(bench.binary), bench.n_models, n_el, policy.note,
                              (len(sp.train), len(sp.val), len(sp.test)),
-                             None if costs is None else costs.kind, None if costs is None else costs.unit, list(bms))
+                             None if costs is None else costs.kind, None if costs is None else costs.unit, list(bms),
+                             split_name=getattr(sp, "name", "random"), split_note=getattr(sp, "note", ""))
         bench_points = list(res.points)
         for st in states:
             names_el = bench.models[st.builder.policy.models]
@@ -221,7 +228,7 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
 
             rr = router_curves(corpus, bench, states, routers=routers, params=router_params or {}, groups=groups,
                                ms=[m for m in router_ms if m <= n_el], seed=seed, embedding=embedding,
-                               n_boot=n_boot, missing=missing, progress=progress)
+                               n_boot=n_boot, missing=missing, split=split, progress=progress)
             curves.extend(rr.rows)
             bench_points.extend(rr.points)
             secs.extend({"benchmark": name, **s} for s in rr.seconds)

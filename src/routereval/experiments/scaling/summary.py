@@ -89,7 +89,8 @@ def summary_markdown(result, *, figures: Sequence[str] = ()) -> str:
         rows = [r for r in result.curves if r["benchmark"] == info.name]
         lines += [f"## {info.name}", "",
                   f"{info.n_models} models ({info.n_eligible} eligible), {'binary' if info.binary else 'graded'} "
-                  f"scores, split {info.split[0]}/{info.split[1]}/{info.split[2]}; missing records: {info.missing}; "
+                  f"scores, {info.split_name} split {info.split[0]}/{info.split[1]}/{info.split[2]}"
+                  + (f" ({info.split_note})" if info.split_note else "") + f"; missing records: {info.missing}; "
                   f"costs: {info.cost_unit or 'none'}.", ""]
         fig = f"scaling_{info.name}.png"
         if fig in figures:
