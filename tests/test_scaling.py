@@ -142,6 +142,7 @@ def test_mmlu_pro_reproduces_the_real_facts(mmlu_pro, tmp_path):
     assert code == 0, err
     doc = json.loads(stdout)
     assert doc["benchmarks"][0]["eligible"] == 31  # missing-records policy: every model, complete prompts
+    assert doc["benchmarks"][0]["split_name"] == "random" and doc["benchmarks"][0]["split"][2] == 1039
     rows = _csv(out / "curves.csv")
     assert list(rows[0]) == ["benchmark", "protocol", "group", "curve", "m", "score", "lo", "hi", "cost"]
     key = dict(benchmark="mmlu_pro", protocol="clean", group="random", curve="oracle")
@@ -231,7 +232,7 @@ def test_routerbench_cost_frontier(routerbench, tmp_path):
                              "--out", out, "--json")
     assert code == 0, err
     doc = json.loads(stdout)["benchmarks"][0]
-    assert doc["cost"] == "records"
+    assert doc["cost"] == "records" and doc["split_name"] == "publisher"  # RouterBench ships train/test files
     cheap = doc["cheapest_reaching_best_single"]["clean"]
     front = _csv(out / "frontier.csv")
     on = sorted((r for r in front if r["on_frontier"] == "true"), key=lambda r: float(r["cost"]))
