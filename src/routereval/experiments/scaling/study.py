@@ -208,15 +208,7 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
                              split_name=getattr(sp, "name", "random"), split_note=getattr(sp, "note", ""))
         bench_points = list(res.points)
         for st in states:
-            names_el = bench.models[st.builder.policy.models]
-            bs = st.best_single
-            info.best_single[st.protocol] = {
-                "model": str(names_el[bs]), "score": st.best_single_score,
-                "cost": None if st.cost is None else float(np.mean(st.cost[bs]))}
-            wr = weak_analysis(name, st.protocol, st.block, st.builder.scorer.means, names_el, threshold=weak,
-                               target=st.best_single_score if target is None else target,
-                               target_kind="best_single" if target is None else "given")
-            info.weak[st.protocol] = wr
+            wr = _best_and_weak(bench, st, info, weak=weak, target=target)
             weak_rows.extend(wr.rows)
             curves.extend({"benchmark": name, "protocol": st.protocol, "group": "weak", "curve": "weak_oracle",
                            "m": r["k"], "score": r["oracle"], "lo": np.nan, "hi": np.nan, "cost": np.nan}
@@ -235,14 +227,7 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
             skipped.extend({"benchmark": name, "protocol": "-", "group": "routers", "m": m,
                             "reason": f"only {n_el} eligible models"} for m in router_ms if m > n_el)
         if costs is not None:
-            best = {st.protocol: st.best_single_score for st in states}
-            points.extend(frontier_rows(bench_points, best_single=best))
-            for st in states:
-                mine = [p for p in bench_points if p["protocol"] == st.protocol]
-                c = cheapest_reaching(mine, st.best_single_score)
-                if c is not None and "models" in c:
-                    c = {**c, "models": [str(x) for x in bench.models[st.builder.policy.models[c["models"]]]]}
-                info.cheapest[st.protocol] = c
+            points.extend(_frontier(bench, states, bench_points, info))
         infos.append(info)
         if progress is not None:
             progress("benchmarks", bench_i + 1, len(names))
@@ -251,3 +236,26 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
         raise InputError(f"nothing to compute: every requested pool size is too large for its group ({detail})")
     return ScalingResult(curves, weak_rows, points, skipped, infos, settings, secs, time.perf_counter() - t0)
 
+
+def _best_and_weak(bench, st: ProtocolState, info: BenchmarkInfo, *, weak: float, target: float | None) -> WeakResult:
+    """Record the benchmark-wide best single model of ``st``'s protocol and run its weak-models analysis."""
+    names = bench.models[st.builder.policy.models]
+    bs = st.best_single
+    info.best_single[st.protocol] = {"model": str(names[bs]), "score": st.best_single_score,
+                                     "cost": None if st.cost is None else float(np.mean(st.cost[bs]))}
+    wr = weak_analysis(bench.name, st.protocol, st.block, st.builder.scorer.means, names, threshold=weak,
+                       target=st.best_single_score if target is None else target,
+                       target_kind="best_single" if target is None else "given")
+    info.weak[st.protocol] = wr
+    return wr
+
+
+def _frontier(bench, states: Sequence[ProtocolState], points: list[dict], info: BenchmarkInfo) -> list[dict]:
+    """Frontier rows of one benchmark; records per protocol the cheapest pool reaching its best single model."""
+    for st in states:
+        mine = [p for p in points if p["protocol"] == st.protocol]
+        c = cheapest_reaching(mine, st.best_single_score)
+        if c is not None and "models" in c:
+            c = {**c, "models": [str(x) for x in bench.models[st.builder.policy.models[c["models"]]]]}
+        info.cheapest[st.protocol] = c
+    return frontier_rows(points, best_single={st.protocol: st.best_single_score for st in states})
