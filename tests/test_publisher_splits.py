@@ -163,6 +163,9 @@ def test_a_corpus_written_before_named_splits_keeps_its_imported_split(cli, tmp_
         sp = make_split(bench, seed=seed)
         assert sp.name == "publisher" and "before named splits" in sp.note
         np.testing.assert_array_equal(np.sort(sp.test), np.sort(si["test_indices"]))
+    # data info says so too: the split eval will use by default is listed
+    info = cli("data", "info", corpus, "--json").json()["benchmarks"]["custom_rd"]
+    assert info["splits"] == ["publisher", "random"] and info["publisher_split"]["test"] == len(si["test_indices"])
     # and its random split is the seeded one, not the imported one
     fresh = make_split(open_corpus(tmp_path / "corpus")["custom_rd"], seed=42, split="random")
     np.testing.assert_array_equal(make_split(bench, seed=42, split="random").test, fresh.test)
@@ -267,7 +270,7 @@ def test_carve_val_is_stratified_seeded_and_a_partition():
 
 @pytest.mark.parametrize("extra, labels, match", [
     ('split = "split"\n', "dev", "records.csv: row 17: column 'split': split label 'dev'; expected one of: train, val, test"),
-    ('split = "split"\n', "train", "benchmark 'b': the publisher split column 'split' has no test prompts"),
+    ('split = "split"\n', "train", "records.csv: benchmark 'b': the publisher split (column 'split') has no test prompts"),
     ("val_fraction = 0.1\n", None, "key 'val_fraction' is only used with a publisher split"),
     ('split = "split"\nval_fraction = 1.0\n', "test", "key 'val_fraction' is 1.0; expected a number in [0, 1)"),
     ('split = "split"\nsplit_seed = -1\n', "test", "key 'split_seed' is -1; expected an integer in [0, 2**32 - 1]"),
@@ -288,6 +291,8 @@ def test_bad_publisher_split_specs_are_one_line_exit_2(cli, tmp_path, extra, lab
     ('[{file = "records.csv", split = "training"}]', "path entry 1 is {'file': 'records.csv', 'split': 'training'}"),
     ('[{file = "records.csv", split = "train"}, "records.csv"]', "path entry 2 has no split label but others do"),
     ('[{file = "records.csv"}]', "expected a file name or a table {file = \"...\", split = \"train\"}"),
+    ('[{file = "records.csv", split = "train"}]',
+     "records.csv: benchmark 'b': the publisher split (per-file labels) has no test prompts"),
 ])
 def test_bad_file_labels_are_one_line_exit_2(cli, tmp_path, path, match):
     _long_records(tmp_path)
@@ -340,3 +345,50 @@ def test_prompt_split_labels_take_the_latest_label_of_each_prompt():
         if mine:
             assert got[j] == max(mine, key=rank.get)
     assert conflicts == sum(len({labels[i] for i in range(400) if pcode[i] == j}) > 1 for j in range(50))
+
+
+# --------------------------------------------------------------------------- scores-json (RouterDC, LLMRouter)
+def _scores_json_files(tmp_path: Path) -> dict[str, list[str]]:
+    """RouterDC-style files, one per split: the probability of the answer when right, else 0."""
+    rng = np.random.default_rng(5)
+    ids = {"train": [f"q{j}" for j in range(70)], "test": [f"q{j}" for j in range(70, 100)]}
+    for part, qs in ids.items():
+        rows = [{"id": q, "question": f"question {q}?", "task": "ab"[int(q[1:]) % 2], "part": part,
+                 "scores": {f"m{i}": float(rng.uniform(0.1, 1) if rng.random() < 0.3 + 0.2 * i else 0)
+                            for i in range(4)}} for q in qs]
+        (tmp_path / f"mc_{part}.json").write_text(json.dumps(rows))
+    return ids
+
+
+@pytest.mark.parametrize("how", ["files", "key"])
+def test_scores_json_publisher_split_per_file_or_per_row(cli, tmp_path, how):
+    ids = _scores_json_files(tmp_path)
+    path = ('[{file = "mc_train.json", split = "train"}, {file = "mc_test.json", split = "test"}]' if how == "files"
+            else '["mc_train.json", "mc_test.json"]\nsplit = "part"')
+    r, out = _import(cli, tmp_path, '[[benchmark]]\nname = "mc"\nformat = "scores-json"\nprompt = "id"\n'
+                                    f'subset = "task"\nscore_rule = "nonzero"\npath = {path}\n')
+    assert r.code == 0, r.err
+    bench = open_corpus(out)["mc"]
+    assert bench.binary
+    for seed in (42, 3):
+        sp = make_split(bench, seed=seed)
+        got = {part: set(bench.prompt_ids[getattr(sp, part)].tolist()) for part in ("train", "val", "test")}
+        assert sp.name == "publisher" and got["test"] == set(ids["test"])
+        assert got["train"] | got["val"] == set(ids["train"]) and not got["train"] & got["val"]
+        assert len(got["val"]) == 8  # per task: round(0.1 x 35) = 4
+    res = cli("eval", out, "-b", "mc", "-r", "knn", "--m", "3", "-g", "random", "--embedding", "tfidf",
+              "--n-boot", "10", "--json")
+    assert res.code == 0, res.err
+    assert res.json()["split"] == "publisher" and res.json()["n_test"] == 30
+
+
+@pytest.mark.parametrize("stored, split", [("publisher.npz", "publisher"), ("seed-42.npz", "random")])
+def test_a_damaged_stored_split_is_one_line_exit_2(cli, rb, tmp_path, stored, split):
+    corpus = tmp_path / "rb"
+    shutil.copytree(rb, corpus)
+    f = corpus / "splits" / "routerbench.mbpp" / stored
+    f.write_bytes(f.read_bytes()[:100])  # truncated
+    r = cli("eval", corpus, "-b", "routerbench.mbpp", "-r", "random", "--m", "3", "-g", "all_strong",
+            "--embedding", "tfidf", "--n-boot", "10", "--split", split)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert r.err.startswith(f"error: {f}: cannot read this stored split") and "data verify" in r.err

@@ -140,3 +140,26 @@ def test_data_info_models_gives_per_model_means_and_record_counts(cli, tmp_path,
     assert "per_model" not in cli("data", "info", out, "--json").json()["benchmarks"]["mmlu_pro"]
     text = cli("data", "info", out, "--models")
     assert text.code == 0 and "mmlu_pro: models" in text.out and "10,351" in text.out
+
+
+def test_the_rule_applies_to_averaged_duplicates_so_the_benchmark_stays_binary(cli, tmp_path):
+    """duplicates = "mean" (as AlpacaEval's spec) with a rule: the mean of a (model, prompt)'s
+    records is what the rule reads; ruling each record first would average 0 and 1 into 0.5."""
+    rows = ["model,prompt,score", "m0,p0,0.3", "m0,p0,0.8", "m1,p0,0.9", "m0,p1,0.2", "m0,p1,0.4", "m1,p1,0.1",
+            "m0,p2,0.9", "m1,p2,0.6", "m1,p2,0.2"]
+    (tmp_path / "records.csv").write_text("\n".join(rows) + "\n")
+    r, out = _import(cli, tmp_path, LONG + 'duplicates = "mean"\nscore_rule = "threshold:0.5"\n')
+    assert r.code == 0, r.err
+    bench = open_corpus(out)["b"]
+    assert bench.binary and r.json()["benchmarks"]["b"]["binary"] is True
+    # means: m0 = .55 .3 .9, m1 = .9 .1 .4 -> >= 0.5
+    np.testing.assert_array_equal(bench.scores, [[1, 0, 1], [1, 0, 0]])
+
+
+def test_apply_score_rule_against_a_naive_loop():
+    from routereval.sources.tabular import apply_score_rule
+
+    s = np.random.default_rng(0).choice([0.0, 0.25, 0.5, 0.5000001, 0.75, 1.0], 200)
+    for rule in (("nonzero", 0.0), ("threshold", 0.5), ("threshold", 1.0)):
+        want = [1.0 if (v > 0 if rule[0] == "nonzero" else v >= rule[1]) else 0.0 for v in s]
+        assert apply_score_rule(s, rule).tolist() == want

@@ -179,11 +179,13 @@ def check_reference_score(reference_score: float | None) -> float | None:
 
 
 def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot: int = 1000, seed: int = 42,
-                  params: dict[str, Any] | None = None, reference_score: float | None = None) -> dict[str, Any]:
+                  params: dict[str, Any] | None = None, reference_score: float | None = None,
+                  keep_routes: bool = False) -> dict[str, Any]:
     """Fit ``router`` on the cell's train (labels; val for tuning), route test, compute every metric.
 
     ``reference_score`` overrides the catalog's reference-model score behind V_R (needed for
-    benchmarks outside the catalog, whose V_R is None otherwise).
+    benchmarks outside the catalog, whose V_R is None otherwise). ``keep_routes`` adds
+    ``routes``: the (n_test,) model index chosen per test prompt (the sweep stores them).
     """
     from routereval.catalog import REFERENCE_SCORES
 
@@ -243,6 +245,8 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
                 apgr = M.apgr(share, qq, weak=float(Y[:, weak].mean()), strong=best_score)
             cost.update(curve={"cost": cc.tolist(), "mu": qq.tolist()}, aiq=aiq, apgr=apgr)
         out["cost"] = cost
+    if keep_routes:
+        out["routes"] = routes
     return out
 
 
@@ -337,6 +341,9 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
     pool_doc = {"benchmark": cell.bench.name, "group": pool.group, "m": int(pool.m), "protocol": pool.protocol,
                 "models": [str(x) for x in pool.model_names], "best_single": int(pool.best_single),
                 "seed": seed, "draw": int(pool.draw), "split": pool.split.name}
+    if cell.C_train is not None:
+        # mean train cost (USD) of each pool model: what `serve --cost-weight` trades scores against
+        pool_doc["cost"] = {str(name): float(c) for name, c in zip(pool.model_names, cell.C_train.mean(axis=0))}
     dim = None if cell.embedding == "text" else int(np.asarray(cell.X_train).shape[1])
     meta = {"corpus": str(corpus) if not hasattr(corpus, "benchmarks") else str(getattr(corpus, "path", "")),
             "fit_s": fit_s, "embedding_dim": dim, "n_train": int(len(cell.Y_train)), "n_val": int(len(cell.Y_val)),

@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
         missing: Annotated[str, typer.Option(
             "--missing", help="Missing records: auto, models (only fully evaluated models) or prompts "
                               "(only prompts every model was evaluated on).")] = "auto",
-        seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the draws.")] = 42,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the random split (never of a publisher split) and the draws.")] = 42,
         draws: Annotated[int, typer.Option("--draws", help="Seeded draws of each random pool.")] = 1,
         export: Annotated[Optional[Path], typer.Option(
             "--export-router-dataset", help="Also write DIR/<scenario>_router_dataset.pkl (the reference's file name, e.g. "

@@ -94,7 +94,7 @@ ProtoOpt = Annotated[Protocol, typer.Option("--protocol", help="clean: choose on
 EmbOpt = Annotated[Optional[str], typer.Option("--embedding", "-e",
                                                help="Encoder: synth/official/<name>, minilm, tfidf or a local directory "
                                                     "(default: stored 'synth' if any, else minilm).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the split, pool draws, router and bootstrap.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random split (never of a publisher split), pool draws, router and bootstrap.")]
 
 
 def eval_cmd(
@@ -201,6 +201,7 @@ def routers_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-re
         rows.append({"name": name, "class": f"{cls.__module__}:{cls.__qualname__}",
                      "oracle": bool(getattr(cls, "requires_scores", False)),
                      "input": getattr(cls, "input_kind", "embedding"), "description": doc,
+                     "add_model": bool(getattr(cls, "supports_add_model", False)),
                      "parameters": cls.describe_parameters()})
     if as_json:
         ui.print_json(rows)

@@ -43,10 +43,28 @@ def corpus_info(path: str | os.PathLike, *, models: bool = False) -> dict:
             "splits": (["publisher"] if "publisher" in b.get("splits", {}) else []) + ["random"],
             "publisher_split": b.get("publisher_split"),
         }
+    legacy = [name for name, b in m["benchmarks"].items() if "publisher_split" not in b]
+    if legacy:  # written before named splits: a stored imported split is the publisher's (data.splits)
+        for name, pub in _legacy_publisher_splits(path, legacy).items():
+            benches[name]["splits"] = ["publisher", "random"]
+            benches[name]["publisher_split"] = pub
     if models:
         for name, rows in model_table(path).items():
             benches[name]["per_model"] = rows
     return {"models": m["models"], "records": sum(b["records"] for b in benches.values()), "benchmarks": benches}
+
+
+def _legacy_publisher_splits(path: str | os.PathLike, names: list[str]) -> dict[str, dict]:
+    """The publisher split summaries of ``names`` in a corpus written before named splits (those that have one)."""
+    from routereval.data.splits import publisher_split
+    from routereval.data.store import open_corpus
+
+    out = {}
+    for bench in open_corpus(path, benchmarks=names, texts=False):
+        pub = publisher_split(bench)
+        if pub is not None:
+            out[bench.name] = {"train": len(pub.train), "val": len(pub.val), "test": len(pub.test), "note": pub.note}
+    return out
 
 
 def model_table(path: str | os.PathLike) -> dict[str, list[dict]]:

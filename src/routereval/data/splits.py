@@ -22,7 +22,7 @@ import numpy as np
 
 from routereval.data import bits as _bits
 from routereval.data.model import Benchmark
-from routereval.errors import InputError
+from routereval.errors import CorpusError, InputError
 
 PROTOCOLS = ("clean", "paper")
 MISSING_POLICIES = ("auto", "models", "prompts")
@@ -336,7 +336,8 @@ def carve_val(bench: Benchmark, train: np.ndarray, *, fraction: float = DEFAULT_
 
 
 def publisher_split_from_labels(bench: Benchmark, labels: np.ndarray, *, val_fraction: float = DEFAULT_VAL_FRACTION,
-                                seed: int = DEFAULT_SPLIT_SEED, conflicts: int = 0, source: str = "") -> Split:
+                                seed: int = DEFAULT_SPLIT_SEED, conflicts: int = 0, source: str = "",
+                                file: str | None = None) -> Split:
     """The publisher split of ``bench`` from one label per prompt.
 
     Parameters
@@ -353,6 +354,8 @@ def publisher_split_from_labels(bench: Benchmark, labels: np.ndarray, *, val_fra
         train < val < test by the reader); said in the note.
     source
         Where the labels came from (a column, the files), for the note.
+    file
+        The data file(s) the labels were read from, named by an error.
 
     Returns
     -------
@@ -364,11 +367,11 @@ def publisher_split_from_labels(bench: Benchmark, labels: np.ndarray, *, val_fra
     bad = np.flatnonzero(~np.isin(labels, np.array(SPLIT_LABELS, dtype=object)))
     if bad.size:
         raise InputError(f"benchmark {bench.name!r}: prompt {bench.prompt_ids[bad[0]]!r} has split label "
-                         f"{labels[bad[0]]!r}; expected one of: {', '.join(SPLIT_LABELS)}")
+                         f"{labels[bad[0]]!r}; expected one of: {', '.join(SPLIT_LABELS)}", file=file)
     for lab in ("train", "test"):
         if not len(parts[lab]):
-            raise InputError(f"benchmark {bench.name!r}: the publisher split {source} has no {lab} prompts; "
-                             "expected train and test prompts (val is optional)")
+            raise InputError(f"benchmark {bench.name!r}: the publisher split ({source or 'labels'}) has no {lab} "
+                             "prompts; expected train and test prompts (val is optional)", file=file)
     note = f"the publisher's split ({source})" if source else "the publisher's split"
     carved_seed = None
     if not len(parts["val"]) and val_fraction > 0:
@@ -395,10 +398,10 @@ def publisher_split(bench: Benchmark) -> Split | None:
     if isinstance(f, Split):
         return f
     if f is not None:
-        with np.load(f, allow_pickle=False) as z:
-            seed = int(z["seed"]) if int(z["seed"]) >= 0 else None
-            return Split(*(z[k].astype(np.int64) for k in ("train", "val", "test")), seed=seed,
-                         name="publisher", note=str(z["note"]))
+        z = _read_split_file(f, ("train", "val", "test", "seed", "note"))
+        seed = int(z["seed"]) if int(z["seed"]) >= 0 else None
+        return Split(*(z[k].astype(np.int64) for k in ("train", "val", "test")), seed=seed,
+                     name="publisher", note=str(z["note"]))
     if getattr(bench, "legacy_splits", False):
         bench.legacy_splits = False  # decided once per opened benchmark
         stored = load_saved_split(bench, DEFAULT_SPLIT_SEED)
@@ -430,5 +433,17 @@ def load_saved_split(bench: Benchmark, seed: int) -> tuple[np.ndarray, np.ndarra
         return None
     if isinstance(f, tuple):
         return (*(np.asarray(a, dtype=np.int64) for a in f[:3]), None)
-    with np.load(f, allow_pickle=False) as z:
-        return z["train"], z["val"], z["test"], str(z["policy"])
+    z = _read_split_file(f, ("train", "val", "test", "policy"))
+    return z["train"], z["val"], z["test"], str(z["policy"])
+
+
+def _read_split_file(f, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of a stored split file; a damaged file is a :class:`CorpusError`, not a traceback."""
+    import zipfile
+
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            return {k: z[k] for k in keys}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise CorpusError(f"{f}: cannot read this stored split ({type(e).__name__}); the corpus is damaged "
+                          "(run 'routereval data verify')") from None

@@ -9,6 +9,7 @@ from routereval.metrics.core import (
     apgr,
     bootstrap_ci,
     bootstrap_indices,
+    bootstrap_means,
     e_p,
     mean_cost,
     mu,
@@ -27,7 +28,7 @@ from routereval.metrics.core import (
 )
 
 __all__ = [
-    "aiq", "apgr", "bootstrap_ci", "bootstrap_indices", "e_p", "mean_cost", "mu", "non_decreasing_hull", "oracle", "oracle_gap",
+    "aiq", "apgr", "bootstrap_ci", "bootstrap_indices", "bootstrap_means", "e_p", "mean_cost", "mu", "non_decreasing_hull", "oracle", "oracle_gap",
     "oracle_recall", "paired_bootstrap_p", "routed_scores", "selection_entropy", "selection_shares", "tradeoff_routes", "v_b",
     "v_b_ci", "v_r",
 ]

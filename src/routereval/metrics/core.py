@@ -127,6 +127,11 @@ def _boot_means(values: np.ndarray, n_boot: int, random_state) -> np.ndarray:
     return np.concatenate([values[idx].mean(axis=1) for idx in _batches(len(values), n_boot, random_state)])
 
 
+def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, random_state=0) -> np.ndarray:
+    """(n_boot,) means of ``values`` (n,) over the resamples of :func:`bootstrap_indices`."""
+    return _boot_means(np.asarray(values, dtype=np.float64), n_boot, random_state)
+
+
 def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, random_state=0) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of ``values`` (n,) over resampled prompts."""
     values = np.asarray(values, dtype=np.float64)

@@ -27,6 +27,10 @@ import numpy as np
 
 from routereval.errors import InputError, NotFittedError, ParameterError
 
+
+class CapabilityError(ParameterError):
+    """A router asked for something it cannot do (e.g. ``add_model`` without per-model parameters)."""
+
 # --------------------------------------------------------------------------- constraints
 
 
@@ -118,6 +122,11 @@ class Router:
     paper_defaults: ClassVar[dict[str, Any]] = {}
     # hyperparameters the contract checks use to keep them fast (e.g. a few training steps)
     check_params: ClassVar[dict[str, Any]] = {}
+    # cold start: True when the router has a per-model parameter vector that add_model() can
+    # estimate from a few answers with the prompt side fixed (see routereval.coldstart)
+    supports_add_model: ClassVar[bool] = False
+    # learned state that may be absent from a saved router (e.g. the names of models added later)
+    optional_state_keys: ClassVar[tuple[str, ...]] = ()
 
     # ---- hyperparameters (scikit-learn style)
     @classmethod
@@ -225,6 +234,18 @@ class Router:
         e = np.exp(s - s.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
+    # ---- cold start
+    def add_model(self, name: str, X_anchor: np.ndarray, y_anchor: np.ndarray, **kwargs: Any) -> "Router":
+        """Add a model to the fitted pool from its scores ``y_anchor`` (k,) on prompts ``X_anchor`` (k, d).
+
+        Only routers with ``supports_add_model = True`` can; the others raise
+        :class:`CapabilityError` saying why, in one line.
+        """
+        raise CapabilityError(
+            f"router {self._label()} cannot add a model from a few answers: it has no per-model parameter "
+            f"vector to estimate with the prompt side fixed (routers that can: mf, irt, linear, mlp); "
+            f"refit it with the new model's training answers")
+
     # ---- to implement
     def _fit(self, X, Y, *, X_val, Y_val, cost) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -253,7 +274,8 @@ class Router:
             expected = set(self.state_keys) | {"n_models_"}
             if getattr(self, "input_kind", "embedding") != "text":  # text routers have no feature count
                 expected.add("n_features_in_")
-            unknown, missing = sorted(set(state) - expected), sorted(expected - set(state))
+            optional = set(self.optional_state_keys)
+            unknown, missing = sorted(set(state) - expected - optional), sorted(expected - set(state))
             if unknown or missing:
                 raise InputError(
                     f"router {self._label()}: state has unknown keys {unknown} and lacks {missing}; "

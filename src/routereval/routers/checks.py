@@ -328,6 +328,57 @@ def check_bad_params(cls) -> None:
         raise ContractViolation("an unknown hyperparameter was accepted")
 
 
+def check_add_model(cls) -> None:
+    """``supports_add_model`` is declared; add_model adds one model with the prompt side fixed, or refuses in one line."""
+    from routereval.routers.base import CapabilityError
+
+    declared = getattr(cls, "supports_add_model", None)
+    _expect(isinstance(declared, bool), f"supports_add_model must be a class attribute True or False, got {declared!r}")
+    X, Y, Xt, Yt = _data(cls)
+    r = _fitted(cls)
+    kw = _scores_kw(r, Yt)
+    before = np.asarray(r.predict_scores(Xt, **kw))
+    m = Y.shape[1]
+    if not declared:
+        state = pickle.dumps(r.state_dict())
+        try:
+            r.add_model("new", X[:16], Y[:16, 0])
+        except CapabilityError as e:
+            _expect(bool(str(e)) and "\n" not in str(e), f"add_model's refusal must be one line, got {str(e)!r}")
+        except Exception as e:  # noqa: BLE001
+            raise ContractViolation(f"add_model of a router without the capability raised {type(e).__name__}, "
+                                    f"expected CapabilityError") from None
+        else:
+            raise ContractViolation("supports_add_model is False but add_model succeeded")
+        _expect(pickle.dumps(r.state_dict()) == state, "a refused add_model changed the router's learned state")
+        return
+    out = r.add_model("new", X[:16], Y[:16, 0])
+    _expect(out is r, "add_model must return self")
+    _expect(r.n_models_ == m + 1, f"after add_model n_models_ is {r.n_models_}, expected {m + 1}")
+    s = np.asarray(r.predict_scores(Xt, **kw))
+    _expect(s.shape == (len(Xt), m + 1), f"after add_model predict_scores has shape {s.shape}, expected {(len(Xt), m + 1)}")
+    _expect(np.isfinite(s).all(), "after add_model predict_scores has NaN or infinite values")
+    _expect(np.allclose(s[:, :m], before, rtol=0, atol=1e-9),
+            "add_model changed the predictions of the pool's models (the prompt side must stay fixed)")
+    routes = np.asarray(r.route(Xt, **kw))
+    _expect(routes.min() >= 0 and routes.max() <= m, "after add_model route returned indices outside [0, m + 1)")
+    again = _fitted(cls).add_model("new", X[:16], Y[:16, 0])
+    _expect(np.array_equal(np.asarray(again.predict_scores(Xt, **kw)), s), "add_model is not deterministic")
+    with tempfile.TemporaryDirectory() as d:
+        from routereval.routers.persist import load_router, save_router
+
+        save_router(r, f"{d}/r", spec=f"{cls.__module__}:{cls.__qualname__}")
+        loaded = load_router(f"{d}/r", trust_modules=(cls.__module__,)).router
+    _expect(np.array_equal(np.asarray(loaded.predict_scores(Xt, **kw)), s),
+            "save/load of a router with an added model changes predict_scores")
+    for bad_y, what in ((np.full(16, 1.5), "scores outside [0, 1]"), (Y[:15, 0], "fewer scores than prompts")):
+        try:
+            _fitted(cls).add_model("bad", X[:16], bad_y)
+        except InputError:
+            continue
+        raise ContractViolation(f"add_model accepted {what}")
+
+
 CHECKS: dict[str, Callable[[type], None]] = {
     "init_stores_params": check_init_stores_params,
     "fit_returns_self": check_fit_returns_self,
@@ -342,6 +393,7 @@ CHECKS: dict[str, Callable[[type], None]] = {
     "m2": check_m2,
     "test_scores": check_test_scores,
     "bad_params": check_bad_params,
+    "add_model": check_add_model,
 }
 
 

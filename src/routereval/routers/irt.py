@@ -84,6 +84,15 @@ class IRTRouter(_BCERouter):
         b = x @ p["difficulty_weights_"] + p["difficulty_bias_"]
         return a @ p["ability_"].T - b[:, None]
 
+    # cold start: phi_j = theta_j, z(x) = a(x), o(x) = -b(x)
+    supports_add_model = True
+    _model_axes = {"ability_": 0}
+
+    @staticmethod
+    def _design(p, x):
+        a = _softplus(x @ p["loading_weights_"] + p["loading_bias_"])
+        return a, -(x @ p["difficulty_weights_"] + p["difficulty_bias_"])
+
     def difficulty(self, X: np.ndarray) -> np.ndarray:
         """(n,) predicted difficulty b(x) of each prompt of ``X`` (n, d)."""
         self._check_fitted()

@@ -20,7 +20,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from routereval.errors import ParameterError
+from routereval.errors import InputError, ParameterError
 from routereval.routers.base import RANDOM_STATE, Interval, Options, Router, register, rng_from
 
 DEVICE = (Options(("cpu", "cuda", "auto")),)
@@ -178,7 +178,7 @@ class _BCERouter(Router):
     def warm_up(cls) -> None:
         import torch  # noqa: F401
 
-    def _fit(self, X, Y, *, X_val, Y_val, cost) -> None:
+    def _fit_weights(self, X, Y, *, X_val, Y_val) -> None:
         import torch
 
         rng = rng_from(self.random_state)
@@ -210,6 +210,122 @@ class _BCERouter(Router):
     def _predict_scores(self, X, **kwargs) -> np.ndarray:
         """Predicted probability that each model answers each prompt well (sigmoid of the logits)."""
         return sigmoid(self.decision_function(X))
+
+    # ---- cold start: logit_ij = z(x_i) . phi_j + o(x_i), the prompt side z, o fixed
+    # per-model arrays -> the axis along which the models lie, in the order of the design columns
+    _model_axes: ClassVar[dict[str, int]] = {}
+    optional_state_keys = ("added_models_",)
+
+    @staticmethod
+    def _design(p: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def model_design(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Prompt side of the logits: (n, p) design rows ``z(x)`` and (n,) offsets ``o(x)`` of prompts ``X`` (n, d).
+
+        ``logit_ij = z(x_i) . phi_j + o(x_i)`` with ``phi_j`` row j of :meth:`model_vectors`.
+        """
+        if not self._model_axes:
+            return super().add_model("", X, np.zeros(0))  # raises CapabilityError
+        self._check_fitted()
+        from routereval.routers.base import check_X
+
+        X = check_X(X, n_features=self.n_features_in_).astype(np.float32, copy=False)
+        p = {k: np.asarray(getattr(self, k), dtype=np.float32) for k in self._weights}
+        Z, o = self._design(p, X)
+        return np.asarray(Z, dtype=np.float64), np.asarray(o, dtype=np.float64)
+
+    def model_vectors(self) -> np.ndarray:
+        """(m, p) parameter vector of each pool model (the columns of :meth:`model_design`)."""
+        self._check_fitted()
+        parts = [np.moveaxis(np.asarray(getattr(self, k)), ax, 0).reshape(self.n_models_, -1)
+                 for k, ax in self._model_axes.items()]
+        return np.hstack(parts).astype(np.float64)
+
+    def posterior_model(self, X_anchor: np.ndarray, y_anchor: np.ndarray, *, weights: np.ndarray | None = None,
+                        prior_scale: float = 1.0, offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mode (p,) and Laplace covariance (p, p) of a new model's vector from its anchor answers.
+
+        The prior is the fitted pool's population (:func:`~routereval.routers.newmodel.population_prior`),
+        its covariance scaled by ``prior_scale`` (large: closer to maximum likelihood). ``weights`` (k,)
+        weigh the answers' likelihood terms; ``offsets`` (k,) are added to the anchors' logits (the
+        prompts' residual difficulties, see :mod:`routereval.coldstart.calibrate`).
+        """
+        from routereval.routers.newmodel import check_answers, map_logistic, population_prior
+
+        self._check_fitted()
+        if isinstance(prior_scale, bool) or not isinstance(prior_scale, (int, float)) or not (
+                math.isfinite(prior_scale) and prior_scale > 0):
+            raise ParameterError(f"prior_scale must be a positive finite float. Got {prior_scale!r}.")
+        X, y, w = check_answers(X_anchor, y_anchor, n_features=self.n_features_in_, weights=weights)
+        Z, o = self.model_design(X)
+        if offsets is not None:
+            offsets = np.asarray(offsets, dtype=np.float64)
+            if offsets.shape != o.shape or not np.isfinite(offsets).all():
+                raise InputError(f"offsets must be {len(o)} finite numbers, one per anchor")
+            o = o + offsets
+        mean, cov = population_prior(self.model_vectors())
+        return map_logistic(Z, o, y, mean, cov * float(prior_scale), weights=w)
+
+    def append_model_vector(self, phi: np.ndarray, name: str) -> "_BCERouter":
+        """Append a model with parameter vector ``phi`` (p,) under ``name``; the prompt side is untouched."""
+        phi = np.asarray(phi, dtype=np.float64).ravel()
+        at = 0
+        for k, ax in self._model_axes.items():
+            arr = np.asarray(getattr(self, k))
+            shape = tuple(n for i, n in enumerate(arr.shape) if i != ax)
+            size = int(np.prod(shape)) if shape else 1
+            piece = phi[at:at + size].reshape(shape).astype(arr.dtype)
+            setattr(self, k, np.concatenate([arr, np.expand_dims(piece, ax)], axis=ax))
+            at += size
+        if at != phi.size:
+            raise InputError(f"a model vector of this router has {at} values, got {phi.size}")
+        self.n_models_ = int(self.n_models_) + 1
+        self.added_models_ = [*getattr(self, "added_models_", []), name]
+        return self
+
+    def add_model(self, name: str, X_anchor: np.ndarray, y_anchor: np.ndarray, *, weights: np.ndarray | None = None,
+                  prior_scale: float = 1.0, offsets: np.ndarray | None = None) -> "_BCERouter":
+        """Add a model from its scores ``y_anchor`` (k,) in [0, 1] on anchor prompts ``X_anchor`` (k, d).
+
+        The prompt-side parameters stay fixed; the new model's vector is the posterior mode of a
+        logistic regression on its answers with the fitted population of models as a Gaussian
+        prior, so that a handful of answers already gives a sensible model (a population-average
+        one, pulled towards the answers). ``route`` then chooses among m + 1 models; the new one
+        is the last. ``weights``, ``prior_scale`` and ``offsets`` as in :meth:`posterior_model`.
+        Returns ``self``.
+        """
+        if not self._model_axes:
+            return super().add_model(name, X_anchor, y_anchor)
+        self._check_fitted()
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"the new model's name must be a non-empty string. Got {name!r}.")
+        if name in getattr(self, "added_models_", []):
+            raise InputError(f"a model named {name!r} was already added to this router")
+        phi, _ = self.posterior_model(X_anchor, y_anchor, weights=weights, prior_scale=prior_scale, offsets=offsets)
+        return self.append_model_vector(phi, name)
+
+    def select_models(self, models: np.ndarray) -> "_BCERouter":
+        """A copy of the fitted router restricted to the pool models ``models`` (indices, in that order).
+
+        An empty ``models`` keeps only the prompt side: append models (:meth:`append_model_vector`) before routing.
+        """
+        import copy
+
+        self._check_fitted()
+        idx = np.asarray(models, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_models_):
+            raise InputError(f"models must be indices in [0, {self.n_models_})")
+        out = copy.copy(self)
+        for k, ax in self._model_axes.items():
+            setattr(out, k, np.take(np.asarray(getattr(self, k)), idx, axis=ax))
+        out.n_models_ = int(idx.size)
+        out.__dict__.pop("added_models_", None)
+        return out
+
+    def _fit(self, X, Y, *, X_val, Y_val, cost) -> None:
+        self.__dict__.pop("added_models_", None)  # a refit forgets models added earlier
+        self._fit_weights(X, Y, X_val=X_val, Y_val=Y_val)
 
 
 _COMMON = {
@@ -289,6 +405,13 @@ class LinearR(_BCERouter):
     def _forward(p, x, relu):
         return x @ p["coef_"] + p["intercept_"]
 
+    supports_add_model = True  # phi_j = (w_j, c_j), z(x) = (x, 1)
+    _model_axes = {"coef_": 1, "intercept_": 0}
+
+    @staticmethod
+    def _design(p, x):
+        return np.hstack([x, np.ones((len(x), 1), dtype=x.dtype)]), np.zeros(len(x))
+
     def selection_probabilities(self, X: np.ndarray, *, scores: np.ndarray | None = None) -> np.ndarray:
         """(n, m) softmax of the logits: the reference's E_p for LinearR and MLPR."""
         return softmax(self.decision_function(X))
@@ -335,3 +458,11 @@ class MLPR(LinearR):
         z = relu(x @ p["coef0_"] + p["intercept0_"])
         z = relu(z @ p["coef1_"] + p["intercept1_"])
         return z @ p["coef2_"] + p["intercept2_"]
+
+    _model_axes = {"coef2_": 1, "intercept2_": 0}  # phi_j = the output layer's column j and bias
+
+    @staticmethod
+    def _design(p, x):
+        z = np.maximum(x @ p["coef0_"] + p["intercept0_"], 0)
+        z = np.maximum(z @ p["coef1_"] + p["intercept1_"], 0)
+        return np.hstack([z, np.ones((len(z), 1), dtype=z.dtype)]), np.zeros(len(x))

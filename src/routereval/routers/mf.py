@@ -63,3 +63,12 @@ class MatrixFactorizationRouter(_BCERouter):
     @staticmethod
     def _forward(p, x, relu):
         return (x @ p["projection_"]) @ p["model_embeddings_"].T + p["model_bias_"]
+
+    # cold start: phi_j = (v_j, b_j), z(x) = (x W, 1)
+    supports_add_model = True
+    _model_axes = {"model_embeddings_": 0, "model_bias_": 0}
+
+    @staticmethod
+    def _design(p, x):
+        z = x @ p["projection_"]
+        return np.hstack([z, np.ones((len(z), 1), dtype=z.dtype)]), np.zeros(len(x))

@@ -39,7 +39,6 @@ PICKLE_FORMATS = ("routereval-pickle", "router-dataset-pickle")
 _STR, _STRS, _NUM, _PATHS, _TABLE = "a string", "a list of strings", "a number", "a string or a list of strings", "a table"
 _INT = "an integer"
 _FILES = "a string, or a list of strings or {file = \"...\", split = \"train\"|\"val\"|\"test\"} tables"
-SCORE_RULES = ("nonzero", "threshold:T")
 
 _COMMON: dict[str, tuple[str, str]] = {
     "name": (_STR, "the benchmark name (the prefix of the names when `benchmark` splits a file)"),

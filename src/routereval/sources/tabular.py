@@ -370,9 +370,6 @@ def records_to_benchmarks(rec: Records, spec: dict, *, base_dir: Path, spec_file
         rule = f" (score_rule {spec['score_rule']!r} reads scores in [0, 1])" if "score_rule" in spec else ""
         raise rec.error(i, f"score {float(s[i])!r}{how} is outside [0, 1]; expected a score in [0, 1]{rule}",
                         column=score_col(i))
-    if "score_rule" in spec:  # a publisher's non-linear convention: the benchmark becomes binary
-        kind, t = parse_score_rule(spec["score_rule"], where=where, spec_file=spec_file)
-        rec.score = s = ((s > 0) if kind == "nonzero" else (s >= t)).astype(np.float64)
     if rec.split is not None:
         wrong = np.flatnonzero(~np.isin(rec.split, np.array(SPLIT_LABELS, dtype=object)))
         if wrong.size:
@@ -403,6 +400,28 @@ def records_to_benchmarks(rec: Records, spec: dict, *, base_dir: Path, spec_file
     if not groups:
         groups = [(spec.get("name", "?"), rec)]
     return [_assemble(name, r, spec, prompts, where) for name, r in groups]
+
+
+def apply_score_rule(scores: np.ndarray, rule: tuple[str, float]) -> np.ndarray:
+    """0/1 scores under a publisher's rule (:func:`~routereval.sources.spec.parse_score_rule`).
+
+    ``("nonzero", _)``: 1 where score > 0; ``("threshold", T)``: 1 where score >= T.
+    Applied after duplicates are averaged, so a benchmark with a rule is always binary.
+
+    Parameters
+    ----------
+    scores
+        (n,) scores in [0, 1].
+    rule
+        (kind, T) as parsed from the spec.
+
+    Returns
+    -------
+    np.ndarray
+        (n,) float64 of 0.0 and 1.0.
+    """
+    kind, t = rule
+    return ((scores > 0) if kind == "nonzero" else (scores >= t)).astype(np.float64)
 
 
 def _assemble(name: str, rec: Records, spec: dict, prompts: PromptTable | None, where: str) -> "Benchmark":
@@ -448,6 +467,8 @@ def _assemble(name: str, rec: Records, spec: dict, prompts: PromptTable | None, 
             ok = np.isfinite(cost)
             with np.errstate(invalid="ignore", divide="ignore"):
                 cost = np.bincount(inv, weights=np.where(ok, cost, 0.0)) / np.bincount(inv, weights=ok)
+    if "score_rule" in spec:  # a publisher's non-linear convention, on each (model, prompt)'s score: binary
+        s = apply_score_rule(s, parse_score_rule(spec["score_rule"], where=where))
     scores = np.full((n_m, n_p), np.nan, dtype=np.float32)
     scores.ravel()[key] = s
     cost_m = None
@@ -485,7 +506,7 @@ def _assemble(name: str, rec: Records, spec: dict, prompts: PromptTable | None, 
         how = f"column {spec['split']!r}" if "split" in spec else "per-file labels"
         bench.saved_splits["publisher"] = publisher_split_from_labels(
             bench, labels, val_fraction=float(spec.get("val_fraction", DEFAULT_VAL_FRACTION)),
-            seed=int(spec.get("split_seed", DEFAULT_SPLIT_SEED)), conflicts=conflicts, source=how)
+            seed=int(spec.get("split_seed", DEFAULT_SPLIT_SEED)), conflicts=conflicts, source=how, file=source)
     return bench
 
 

@@ -1,0 +1,208 @@
+"""Cold start: the estimate's error and the routing recovery, and the speed of adding a model.
+
+1. ``synth --scale full`` MMLU (14,042 prompts, 5,000 models; generated in memory): the prompt
+   side of ``irt`` is pre-trained on ``CORPUS_MODELS`` corpus models (all but the held-out
+   ones: ``--pretrain corpus`` with one fold), then ``HELD_OUT`` pool models are added back
+   from k anchors per method and seed. Targets: 100 ``irt`` anchors give a mean absolute
+   error of the estimated score <= 0.02 and beat the plain mean of 100 random answers;
+   ``adaptive`` with half the anchors is at least as good as ``irt``.
+2. Real MMLU-Pro (31 models, all prompts every model answered; TF-IDF embeddings): the full
+   leave-one-model-out study (31 models x 5 k x 4 methods x 5 seeds), one run, timed. Targets:
+   with 100 anchors the error beats the plain mean of 100 random answers; the added model
+   recovers >= 80% of the full refit's gain; the study takes < 5 minutes.
+3. Adding one model from 100 anchors (``router.add_model``, irt and mf on MMLU-Pro): median
+   of 50 calls, against refitting the router with the model (the baseline it replaces).
+
+The machine is shared: the load average is recorded beside the figures.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "examples" / "sources" / "mmlu_pro.toml"
+CORPUS_MODELS = int(os.environ.get("ROUTEREVAL_BENCH_CS_MODELS", "1000"))
+HELD_OUT = 10
+OUT = Path(os.environ.get("ROUTEREVAL_BENCH_DIR", "/tmp/routereval-bench")) / "coldstart"
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _table(summary, ks, methods, pretrain) -> list[str]:
+    by = {(s["method"], s["k"]): s for s in summary if s["pretrain"] == pretrain}
+    lines = ["| method | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+    for meth in methods:
+        lines.append(f"| {meth} | " + " | ".join(f"{by[(meth, k)]['mae']:.4f}" for k in ks) + " |")
+    plain = [by[("random", k)]["mae_plain"] for k in ks]
+    lines.append("| plain mean of k random answers | " + " | ".join(f"{p:.4f}" for p in plain) + " |")
+    return lines
+
+
+def _synth_full() -> list[str]:
+    from routereval.coldstart.output import write_study
+    from routereval.coldstart.study import run_study, summarise
+    from routereval.data.model import Corpus
+    from routereval.sources.synth import synth_benchmarks
+
+    t0 = time.perf_counter()
+    bench = next(synth_benchmarks("full", seed=0, names=["mmlu"]))
+    gen_s = time.perf_counter() - t0
+    ks, methods = [25, 50, 100, 200], ["random", "stratified", "irt", "adaptive"]
+    load0 = _load()
+    res = run_study(Corpus.from_benchmarks([bench]), benchmark="mmlu", router="irt", params={"dim": 4}, m=HELD_OUT,
+                    group="strong_to_weak", anchors=ks, methods=methods, seeds=3, pretrain=("pool", "corpus"),
+                    folds=1, corpus_models=CORPUS_MODELS)
+    write_study(res, OUT / "synth-full-mmlu")
+    summ = summarise(res.rows)
+    by = {(s["pretrain"], s["method"], s["k"]): s for s in summ}
+    irt100, rnd100 = by[("corpus", "irt", 100)], by[("corpus", "random", 100)]
+    ad50 = by[("corpus", "adaptive", 50)]
+    rec = "-" if irt100["recovered"] is None else f"{100 * irt100['recovered']:.0f}%"
+    lines = [f"### synth --scale full, MMLU: prompt side from {res.meta['n_corpus_models'] - HELD_OUT} models",
+             "",
+             f"{bench.n_prompts:,} prompts, {bench.n_models:,} models (generated in {gen_s:.0f} s); router `irt` "
+             f"(`dim=4`: fewer ability dimensions estimate better from 100 answers than the default 16); "
+             f"the pool is m = {HELD_OUT} `strong_to_weak`, each pool model held out "
+             f"(corpus pre-training: one fold without all {HELD_OUT}, on a seeded sample of {CORPUS_MODELS:,} corpus "
+             f"models); 3 seeds; {res.meta['n_train']:,} train / {res.meta['n_test']:,} test prompts. Mean absolute "
+             f"error of the estimated test mean (gp-IRT), `corpus` pre-training:",
+             "", *_table(summ, ks, methods, "corpus"), "",
+             "Same with `pool` pre-training (the prompt side from the other 9 pool models only):", "",
+             *_table(summ, ks, methods, "pool"), "",
+             f"- 100 `irt` anchors: MAE **{irt100['mae']:.4f}** (target <= 0.02: "
+             f"{'met' if irt100['mae'] <= 0.02 else 'NOT met'}); plain mean of 100 random answers "
+             f"{rnd100['mae_plain']:.4f} ({'beaten' if irt100['mae'] < rnd100['mae_plain'] else 'NOT beaten'}).",
+             f"- `adaptive` with 50 anchors: MAE {ad50['mae']:.4f} vs `irt` with 100: {irt100['mae']:.4f} "
+             f"({'at least as good' if ad50['mae'] <= irt100['mae'] else 'NOT as good'}).",
+             f"- routing (corpus, irt, k = 100): µ added {irt100['mu_added']:.4f}, upper {irt100['mu_upper']:.4f}, "
+             f"lower {irt100['mu_lower']:.4f}; recovered {rec} over the {irt100['n_matter']} held-out models whose "
+             f"removal costs the full refit >= 0.005.",
+             f"- {res.meta['n_fits']} fits ({res.meta['fit_s']:.0f} s), study {res.meta['total_s']:.0f} s; "
+             f"load average before {load0}, after {_load()}.", ""]
+    return lines
+
+
+def _mmlu_pro(tmp: Path) -> tuple[list[str], object]:
+    from routereval.coldstart.output import write_study
+    from routereval.coldstart.study import run_study, summarise
+    from routereval.data.store import write_corpus
+    from routereval.embed import embed_prompts
+    from routereval.pools import make_split
+    from routereval.sources import import_spec
+
+    corpus = write_corpus(import_spec(SPEC), tmp / "mmlu_pro")
+    from routereval.data.store import open_corpus
+
+    c = open_corpus(corpus)
+    b = c["mmlu_pro"]
+    t = time.perf_counter()
+    embed_prompts(b, "tfidf", corpus_path=corpus, fit_prompts=make_split(b, missing="prompts").train)
+    emb_s = time.perf_counter() - t
+    ks, methods = [10, 25, 50, 100, 200], ["random", "stratified", "irt", "adaptive"]
+    load0 = _load()
+    t = time.perf_counter()
+    res = run_study(corpus, benchmark="mmlu_pro", router="irt", m=31, group="random", anchors=ks, methods=methods,
+                    seeds=5, embedding="tfidf", missing="prompts")
+    wall = time.perf_counter() - t
+    load1 = _load()
+    write_study(res, OUT / "mmlu_pro-irt")
+    summ = summarise(res.rows)
+    by = {(s["method"], s["k"]): s for s in summ}
+    rec = [(m, by[(m, 100)]) for m in methods]
+    lines = ["### Real MMLU-Pro: 31 models, leave-one-model-out", "",
+             f"Router `irt` on TF-IDF embeddings (fitted on the train prompts; computed once in {emb_s:.0f} s and "
+             f"cached in the corpus), pool = all 31 models (`--m 31 --group random --missing prompts`: the "
+             f"{res.meta['n_train']:,} train / {res.meta['n_test']:,} test prompts every model answered), "
+             f"5 k x 4 methods x 5 seeds. Mean absolute error of the estimated test mean:", "",
+             *_table(summ, ks, methods, "pool"), "",
+             "With 100 anchors (recovered: share of the full refit's gain over the pool without the model, summed "
+             "over the models whose removal costs the full refit >= 0.005; for the others it is refit noise):", "",
+             "| method | MAE | 95% coverage | µ added | recovered (models) | recovered vs same prompt side (models) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for m, s in rec:
+        r1 = "-" if s["recovered"] is None else f"{100 * s['recovered']:.0f}%"
+        r2 = "-" if s["recovered_full"] is None else f"{100 * s['recovered_full']:.0f}%"
+        lines.append(f"| {m} | {s['mae']:.4f} | {100 * s['coverage']:.0f}% | {s['mu_added']:.4f} | {r1} "
+                     f"({s['n_matter']}) | {r2} ({s['n_matter_full']}) |")
+    lines += ["", f"Bounds: upper µ {by[('irt', 100)]['mu_upper']:.4f}, lower µ (mean over held-out models) "
+              f"{by[('irt', 100)]['mu_lower']:.4f}. Plain mean of 100 random answers: MAE "
+              f"{by[('random', 100)]['mae_plain']:.4f}.",
+              f"- whole study: **{wall:.0f} s** wall ({res.meta['n_fits']} router fits, {res.meta['fit_s']:.0f} s of "
+              f"them; target < 300 s: {'met' if wall < 300 else 'NOT met'}); one run (it takes minutes); load "
+              f"average before {load0}, after {load1}.", ""]
+    return lines, corpus
+
+
+def _add_speed(corpus) -> list[str]:
+    from threadpoolctl import threadpool_limits
+
+    from routereval.data.store import open_corpus
+    from routereval.embed import embed_prompts
+    from routereval.pools import make_pool, make_split, pool_scores
+    from routereval.routers import make_router
+
+    b = open_corpus(corpus)["mmlu_pro"]
+    split = make_split(b, missing="prompts")
+    pool = make_pool(b, m=31, group="random", split=split, missing="prompts")
+    Ytr, Yva, _ = pool_scores(b, pool)
+    X = embed_prompts(b, "tfidf", corpus_path=corpus, fit_prompts=split.train)
+    Xtr, Xva = X[split.train], X[split.val]
+    lines = ["### Adding one model from 100 anchors", "",
+             "`router.add_model(name, X_anchor, y_anchor)` on MMLU-Pro (TF-IDF, 256 dims; 30 models fitted, the 31st "
+             "added from 100 random train prompts), median of 50 calls, against refitting the router on the 31 "
+             "models (median of 3):", "", "| router | add_model (ms) | refit (s) | refit / add |", "|---|---:|---:|---:|"]
+    anchors = np.random.default_rng(0).permutation(len(split.train))[:100]
+    for name in ("irt", "mf"):
+        base = make_router(name, random_state=0).fit(Xtr, Ytr[:, 1:], X_val=Xva, Y_val=Yva[:, 1:])
+        state = base.state_dict()
+        times = []
+        with threadpool_limits(1):
+            for i in range(50):
+                r = make_router(name, random_state=0).load_state_dict(dict(state))
+                t = time.perf_counter()
+                r.add_model("new", Xtr[anchors], Ytr[anchors, 0])
+                times.append(time.perf_counter() - t)
+        refit = []
+        for _ in range(3):
+            t = time.perf_counter()
+            make_router(name, random_state=0).fit(Xtr, Ytr, X_val=Xva, Y_val=Yva)
+            refit.append(time.perf_counter() - t)
+        a, f = statistics.median(times), statistics.median(refit)
+        lines.append(f"| {name} | {1000 * a:.2f} | {f:.2f} | {f / a:,.0f}x |")
+    lines += ["", f"Target: under 50 ms. Load average {_load()}.", ""]
+    return lines
+
+
+def main() -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = ["## Cold start (bench_coldstart.py)", "",
+            f"{stamp}, commit {_commit()}, 2 cores shared with other engineers (load average at start "
+            f"{_load()}). Outputs (coldstart.csv, plots, summary.md) under `{OUT}`.", ""]
+    with tempfile.TemporaryDirectory() as d:
+        real, corpus = _mmlu_pro(Path(d))
+        speed = _add_speed(corpus)
+    synth = _synth_full()
+    return "\n".join(head + real + speed + synth)
+
+
+if __name__ == "__main__":
+    print(main())

@@ -1,0 +1,172 @@
+"""``routereval coldstart CORPUS ...`` (the leave-one-model-out study), ``routereval coldstart anchors ROUTER_DIR``
+and ``routereval add-model ROUTER_DIR``: adding a new model to a router from about 100 answers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from routereval.cli import ui
+
+
+class _StudyByDefault(TyperGroup):
+    """``coldstart CORPUS ...`` runs the study; ``coldstart anchors ROUTER_DIR ...`` the subcommand."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["study", *args]
+        return super().parse_args(ctx, args)
+
+
+coldstart_app = typer.Typer(cls=_StudyByDefault, no_args_is_help=True,
+                            help="Cold start: the leave-one-model-out study (coldstart CORPUS ...) and the anchors "
+                                 "a new model should answer (coldstart anchors ROUTER_DIR ...).")
+
+
+def _ints(text: str, what: str) -> list[int]:
+    from routereval.errors import ParameterError
+
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ParameterError(f"{what} must be comma-separated integers, e.g. 10,25,50,100,200. Got {text!r}.") from None
+    if not vals:
+        raise ParameterError(f"{what} must name at least one value")
+    return vals
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+@coldstart_app.command("study")
+def study_cmd(
+    corpus: Annotated[Path, typer.Argument(help="Corpus directory.")],
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="Benchmark name.")],
+    m: Annotated[int, typer.Option("--m", help="Pool size.")],
+    group: Annotated[str, typer.Option("--group", "-g", help="all_strong, all_weak, strong_to_weak or random.")],
+    router: Annotated[str, typer.Option("--router", "-r", help="A router with add_model: irt, mf, linear, mlp.")] = "irt",
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Router hyperparameter NAME=VALUE.")] = None,
+    anchors: Annotated[str, typer.Option("--anchors", help="k values, comma-separated.")] = "10,25,50,100,200",
+    method: Annotated[str, typer.Option("--method", help="Anchor methods: random,stratified,irt,adaptive.")] =
+        "random,stratified,irt,adaptive",
+    models: Annotated[Optional[int], typer.Option("--models", help="Hold out N pool models (spread over the pool's "
+                                                                   "range; default all).")] = None,
+    seeds: Annotated[int, typer.Option("--seeds", help="Anchor seeds per (model, method, k).")] = 5,
+    pretrain: Annotated[str, typer.Option("--pretrain", help="pool: the prompt side from the pool without the "
+                                          "model; corpus: also from every corpus model but it (both reported).")] = "pool",
+    folds: Annotated[Optional[int], typer.Option("--folds", help="corpus pre-training: held-out models in this many "
+                                                 "folds (default one per model: exact leave-one-out).")] = None,
+    corpus_models: Annotated[Optional[int], typer.Option("--corpus-models", help="corpus pre-training on at most N "
+                                                         "corpus models (seeded sample, pool included).")] = None,
+    embedding: Annotated[Optional[str], typer.Option("--embedding", "-e", help="Encoder (default: stored synth, "
+                                                     "else minilm).")] = None,
+    missing: Annotated[str, typer.Option("--missing", help="auto, models or prompts (see `routereval pools`).")] = "auto",
+    calibrate_test: Annotated[bool, typer.Option("--calibrate-test/--no-calibrate-test", help="Calibrate the test "
+                              "prompts' difficulty from the other models' answers (never the held-out one's).")] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random split (never of a publisher split), pool "
+                                      "and router fits.")] = 42,
+    split: ui.SplitOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Output directory: coldstart.csv, plots, summary.md.")] =
+        Path("coldstart"),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Leave-one-model-out: add each pool model back from k anchors; estimate error and routing µ vs bounds."""
+    from routereval.cli.routing import parse_params
+    from routereval.coldstart.output import write_study
+    from routereval.coldstart.study import run_study
+    from routereval.errors import ParameterError
+
+    if pretrain not in ("pool", "corpus"):
+        raise ParameterError(f"--pretrain must be pool or corpus. Got {pretrain!r}.")
+    if out.exists() and not out.is_dir():
+        from routereval.errors import InputError
+
+        raise InputError("exists and is not a directory; choose a directory for --out", file=out)
+    with ui.progress(not as_json) as update:
+        res = run_study(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
+                        anchors=_ints(anchors, "--anchors"), methods=_names(method), models=models, seeds=seeds,
+                        pretrain=("pool", "corpus") if pretrain == "corpus" else ("pool",), embedding=embedding,
+                        seed=seed, missing=missing, folds=folds, corpus_models=corpus_models,
+                        calibrate_test=calibrate_test, split=ui.split_name(split), progress=update)
+    doc = write_study(res, out)
+    if as_json:
+        ui.print_json({**doc, "out": str(out)})
+        return
+    rows = [[s["pretrain"], s["method"], s["k"], s["mae"], s["mae_plain"], f"{100 * s['coverage']:.0f}%", s["mu_added"],
+             "-" if s["recovered"] is None else f"{100 * s['recovered']:.0f}%"] for s in doc["summary"]]
+    meta = doc["meta"]
+    split_text = ui.split_line(meta["split"], meta["split_note"], (meta["n_train"], meta["n_val"], meta["n_test"]))
+    ui.console().print(ui.table(
+        f"cold start: {meta['router']} on {meta['benchmark']}, m={meta['m']} {meta['group']}, {split_text}, "
+        f"{len(meta['held_out'])} held-out models x {meta['seeds']} seeds",
+        ["pretrain", "method", "k", "error (MAE)", "plain mean MAE", "coverage", "µ added", "recovered"], rows))
+    ui.console().print(f"add one model: median {meta['add_ms_median']:.2f} ms; study {meta['total_s']:.1f} s; "
+                       f"written to {out}/ (coldstart.csv, summary.md, plots)")
+
+
+@coldstart_app.command("anchors")
+def anchors_cmd(
+    router_dir: Annotated[Path, typer.Argument(help="A saved router directory (routereval fit --save).")],
+    k: Annotated[int, typer.Option("--k", help="Number of anchors.")] = 100,
+    method: Annotated[str, typer.Option("--method", help="random, stratified or irt.")] = "irt",
+    seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same anchors.")] = 0,
+    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory (default: the one the router "
+                                                   "was fitted on).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the CSV here (default: stdout).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Print the train prompts a new model should answer (CSV: prompt_id, subset, weight, text, score to fill in)."""
+    import io
+
+    from routereval.coldstart.saved import anchor_table, open_router_context, write_anchor_csv
+
+    ctx = open_router_context(router_dir, corpus=corpus)
+    rows = anchor_table(ctx, k, method, seed=seed)
+    if as_json:
+        ui.print_json(rows)
+        return
+    if out is None:
+        write_anchor_csv(rows, sys.stdout)
+        return
+    buf = io.StringIO()
+    write_anchor_csv(rows, buf)
+    from routereval.coldstart.output import _atomic_text
+
+    if out.exists() and out.is_dir():
+        from routereval.errors import InputError
+
+        raise InputError("is a directory; --out names the CSV file to write", file=out)
+    _atomic_text(out, buf.getvalue())
+    sys.stderr.write(f"{len(rows)} anchors written to {out}\n")
+
+
+def add_model_cmd(
+    router_dir: Annotated[Path, typer.Argument(help="A saved router directory.")],
+    name: Annotated[str, typer.Option("--name", help="The new model's name (not already in the pool).")],
+    answers: Annotated[Path, typer.Option("--answers", help="CSV with columns text,score (optional weight).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Directory of the new version (default ROUTER_DIR-vN; "
+                                                "ROUTER_DIR itself replaces it).")] = None,
+    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory (default: the router's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Add a model to a saved router from its answers on a few prompts; save a new version (no pickle)."""
+    from routereval.coldstart.saved import add_model_to_saved
+
+    doc = add_model_to_saved(router_dir, name=name, answers=answers, out=out, corpus=corpus)
+    if as_json:
+        ui.print_json(doc)
+        return
+    e = doc["estimate"]
+    ui.console().print(f"added {doc['model']} from {doc['n_answers']} answers: pool of {doc['m']} models saved to "
+                       f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``coldstart`` (study, anchors) and ``add-model`` to the app."""
+    app.add_typer(coldstart_app, name="coldstart")
+    app.command("add-model")(add_model_cmd)

@@ -1,0 +1,43 @@
+"""``routereval report``: the paper's tables (and study plots) from a sweep's results store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def report_cmd(
+    results: Annotated[Path, typer.Argument(help="RESULTS directory of `routereval sweep`.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, tex, html, csv or json (csv/json: one row per table cell).")] = "md",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file (atomically) instead of stdout.")] = None,
+    protocol: Annotated[Optional[list[str]], typer.Option("--protocol", help="Only these protocols (paper, clean; comma-separated or repeated).")] = None,
+    benchmarks: Annotated[Optional[list[str]], typer.Option("--benchmarks", "-b", help="Only these benchmarks (comma-separated or repeated).")] = None,
+    scaling: Annotated[Optional[Path], typer.Option("--scaling", help="Include a `routereval scaling` output directory (summary and plots).")] = None,
+    coldstart: Annotated[Optional[Path], typer.Option("--coldstart", help="Include a `routereval coldstart` output directory (summary and plots).")] = None,
+    n_boot: Annotated[Optional[int], typer.Option("--n-boot", help="Bootstrap resamples for the CIs and the wins' p-values "
+                                                  "(default: the sweep's n_boot, else 1000).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+) -> None:
+    """Per benchmark and m, routers as rows: µ_o, V_R, V_B, E_p averaged over the groups, with CIs and wins."""
+    from routereval.reports.build import check_out, make_report, render, renderer, write_atomic
+
+    fmt = "json" if as_json else fmt
+    renderer(fmt)  # an unknown format fails before any work
+    if out is not None:
+        check_out(out)
+    report = make_report(results, protocols=protocol, benchmarks=benchmarks, scaling=scaling, coldstart=coldstart,
+                         n_boot=n_boot)
+    text = render(report, fmt, out=out)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(text, out)
+        sys.stderr.write(f"wrote {out} ({fmt}, {len(report.tables)} tables)\n")
+
+
+def register(app: typer.Typer) -> None:
+    """Add report to the app."""
+    app.command("report")(report_cmd)

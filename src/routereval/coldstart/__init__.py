@@ -1,0 +1,31 @@
+"""Cold start: add a new model to a router from about 100 answers and estimate its benchmark score.
+
+- :func:`select_anchors` chooses the prompts a new model answers (``random``, ``stratified``,
+  ``irt``, ``adaptive``), among train prompts only, deterministically by seed;
+- ``router.add_model(name, X_anchor, y_anchor)`` (routers with ``supports_add_model``) adds it
+  with the prompt side fixed;
+- :func:`estimate_mean` estimates its mean score from the anchors (gp-IRT, with an interval);
+- :func:`run_study` is the leave-one-model-out study behind ``routereval coldstart``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["METHODS", "AdaptiveTest", "Anchors", "MeanEstimate", "estimate_mean", "run_study", "select_anchors"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: `import routereval.coldstart` stays light
+    if name in ("METHODS", "AdaptiveTest", "Anchors", "select_anchors"):
+        from routereval.coldstart import anchors
+
+        return getattr(anchors, name)
+    if name in ("MeanEstimate", "estimate_mean"):
+        from routereval.coldstart import estimate
+
+        return getattr(estimate, name)
+    if name == "run_study":
+        from routereval.coldstart.study import run_study
+
+        return run_study
+    raise AttributeError(name)

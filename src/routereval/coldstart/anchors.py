@@ -1,0 +1,409 @@
+"""Choosing the anchor prompts a new model answers: random, stratified, irt (clusters), adaptive (CAT).
+
+Every method is deterministic given ``random_state`` and chooses only among the candidate
+prompts it is given (the train split by default), never a test prompt.
+
+- ``random``: k candidates uniformly without replacement; weights 1/k.
+- ``stratified``: k split over the subsets in proportion to their sizes (largest
+  remainders), random within each; an anchor weighs its subset's share over the subset's
+  anchors.
+- ``irt`` (tinyBenchmarks' anchor points): the candidates are clustered (k-means, k
+  clusters) by their fitted item parameters, one anchor per cluster (the candidate nearest
+  its centre) weighing the cluster's share. The item features are the design rows and
+  offsets ``(z(x), o(x))`` scaled by the Cholesky factor of the population's second moment
+  of ``(phi, 1)``: Euclidean distances between items then equal the root mean square
+  difference of their predicted logits over the fitted models.
+- ``adaptive`` (computerised adaptive testing): each next anchor maximises the Fisher
+  information at the current posterior of the new model (D-optimal: the largest
+  ``p(1-p) z' Sigma z``, i.e. the largest gain in the log-determinant of the posterior
+  precision; ``z' Sigma z`` is updated by rank one per answer and recomputed every 10), after a seeded random pick among the most informative at the prior. No design
+  weights: the estimate of the mean comes from the model alone. Given target prompts (the
+  study's test split), each next anchor instead most reduces the posterior variance
+  ``g' Sigma g`` of the predicted mean score over them (``g`` its gradient in the model's
+  vector): the information that matters for the estimate, not for every direction of the
+  vector. With calibrated guessing floors and slopes (3PL,
+  :func:`~routereval.coldstart.calibrate.calibrate_floors`) the information is the 3PL one:
+  without the per-prompt slope, picking the prompts whose logits vary most picks those whose
+  spread the prompt side overstates, and the estimate is pulled towards the population.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from routereval.errors import InputError, ParameterError
+
+METHODS = ("random", "stratified", "irt", "adaptive")
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """Chosen anchor prompts.
+
+    Attributes
+    ----------
+    index : (k,) int64
+        The chosen candidates (values of ``candidates``: prompt indices of the benchmark, or
+        row indices of ``X``), in the order chosen.
+    weights : (k,) float64 or None
+        Design weights summing to 1 (each anchor's share of the candidate set), None for
+        ``adaptive``.
+    method : str
+    answers : (k,) float64 or None
+        For ``adaptive``: the answers received, in order.
+    """
+
+    index: np.ndarray
+    weights: np.ndarray | None
+    method: str
+    answers: np.ndarray | None = None
+
+
+def _check_k(k: Any, n: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ParameterError(f"k (the number of anchors) must be an int >= 1. Got {k!r}.")
+    if k > n:
+        raise ParameterError(f"k = {k} anchors asked for, but there are only {n} candidate prompts")
+    return int(k)
+
+
+# --------------------------------------------------------------------------- pure selections
+
+
+def random_positions(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """(k,) distinct positions in [0, n), uniformly."""
+    return rng.permutation(n)[:k]
+
+
+def allocate(sizes: np.ndarray, k: int) -> np.ndarray:
+    """Proportional allocation of ``k`` anchors over strata of ``sizes`` (largest remainders, at most a stratum's size)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    quota = k * sizes / sizes.sum()
+    alloc = np.minimum(np.floor(quota).astype(np.int64), sizes)
+    rest = k - int(alloc.sum())
+    order = np.argsort(-(quota - alloc), kind="stable")
+    for s in order:  # at most len(sizes) passes: hand out the remainders
+        if rest == 0:
+            break
+        if alloc[s] < sizes[s]:
+            alloc[s] += 1
+            rest -= 1
+    return alloc
+
+
+def stratified_positions(strata: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(k,) positions drawn per stratum in proportion to its size, and their weights (sum 1)."""
+    strata = np.asarray(strata)
+    labels, inv, sizes = np.unique(strata, return_inverse=True, return_counts=True)
+    alloc = allocate(sizes, k)
+    n = len(strata)
+    pos, w = [], []
+    for s in range(len(labels)):
+        if alloc[s] == 0:
+            continue
+        members = np.flatnonzero(inv == s)
+        pos.append(members[rng.permutation(len(members))[:alloc[s]]])
+        w.append(np.full(alloc[s], sizes[s] / n / alloc[s]))
+    return np.concatenate(pos), np.concatenate(w)
+
+
+def kmeans(F: np.ndarray, k: int, rng: np.random.Generator, *, n_iter: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's k-means with k-means++ seeding: (k, f) centres and (n,) labels of the rows of ``F`` (n, f).
+
+    A few Lloyd iterations suffice here: the clusters only stratify the candidates.
+    """
+    F = np.ascontiguousarray(F, dtype=np.float32)
+    n, f = F.shape
+    sq = np.einsum("ij,ij->i", F, F)
+    centres = np.empty((k, f), dtype=np.float32)
+    first = int(rng.integers(n))
+    centres[0] = F[first]
+    d2 = np.maximum(sq - 2 * F @ F[first] + sq[first], 0)
+    u = rng.random(k)
+    for j in range(1, k):  # k-means++: the next centre with probability proportional to d^2
+        cum = np.cumsum(d2, dtype=np.float64)
+        nxt = int(np.searchsorted(cum, u[j] * cum[-1], side="right")) if cum[-1] > 0 else int(u[j] * n)
+        nxt = min(nxt, n - 1)
+        centres[j] = F[nxt]
+        np.minimum(d2, np.maximum(sq - 2 * F @ F[nxt] + sq[nxt], 0), out=d2)
+    labels = np.full(n, -1, dtype=np.int64)
+    for _ in range(n_iter):
+        new = np.argmin(np.einsum("ij,ij->i", centres, centres)[None, :] - 2 * F @ centres.T, axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        counts = np.bincount(labels, minlength=k)
+        keep = counts > 0  # an emptied cluster keeps its centre
+        sums = np.stack([np.bincount(labels, weights=F[:, c], minlength=k) for c in range(f)], axis=1)
+        centres[keep] = (sums[keep] / counts[keep, None]).astype(np.float32)
+    return centres, labels
+
+
+def _principal(F: np.ndarray, max_dim: int = 8) -> np.ndarray:
+    """``F`` (n, f) projected on its top ``max_dim`` principal axes (distances barely change; k-means is faster)."""
+    if F.shape[1] <= max_dim:
+        return F
+    C = F - F.mean(axis=0)
+    _, vecs = np.linalg.eigh(C.T @ C)
+    return C @ vecs[:, ::-1][:, :max_dim]
+
+
+def cluster_positions(F: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One position per k-means cluster of the rows of ``F`` (the member nearest the centre) and its share."""
+    F = np.asarray(_principal(np.asarray(F, dtype=np.float64)), dtype=np.float32)
+    centres, labels = kmeans(F, k, rng)
+    dist = np.einsum("ij,ij->i", F, F)[:, None] - 2 * F @ centres.T + np.einsum("ij,ij->i", centres, centres)[None, :]
+    counts = np.bincount(labels, minlength=k)
+    pos, w = [], []
+    for c in np.flatnonzero(counts):
+        members = np.flatnonzero(labels == c)
+        pos.append(members[np.argmin(dist[members, c])])
+        w.append(counts[c] / len(F))
+    return np.asarray(pos, dtype=np.int64), np.asarray(w, dtype=np.float64)
+
+
+def item_features(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray) -> np.ndarray:
+    """(n, p + 1) item features whose Euclidean distances are RMS logit differences over the models ``Phi`` (m, p)."""
+    A = np.hstack([np.asarray(Phi, dtype=np.float64), np.ones((len(Phi), 1))])
+    M2 = A.T @ A / len(A)
+    L = np.linalg.cholesky(M2 + np.eye(len(M2)) * 1e-9 * max(float(np.trace(M2)), 1.0))
+    return np.hstack([Z, offset[:, None]]) @ L
+
+
+class AdaptiveTest:
+    """Computerised adaptive testing of a new model over candidate prompts (one answer at a time).
+
+    Parameters
+    ----------
+    Z : (n, p), offset : (n,)
+        Design rows and offsets of the candidate prompts (``router.model_design(X)``).
+    prior_mean : (p,), prior_cov : (p, p)
+        The population prior of a model's vector.
+    random_state
+        Seeds the first pick: uniform among the ``n_first`` most informative at the prior.
+    target : ((n_t, p), (n_t,)), optional
+        Design rows and offsets of the prompts whose mean score is to be estimated: pick the
+        prompt that most reduces the posterior variance of the predicted mean over them.
+        None: D-optimal (the largest gain in the log-determinant of the precision).
+    target_floor : (n_t,), optional
+        Their guessing floors.
+    n_first
+        How many top candidates the first pick is drawn from (1: fully greedy).
+    floor : (n,), optional
+        Calibrated guessing floors of the candidates (3PL): a prompt a model can guess right
+        tells less about it, and the posterior does not take lucky guesses for ability.
+
+    Use ``i = test.next()``, ask the model, ``test.tell(i, score)``; repeat. ``phi`` and
+    ``cov`` are the current posterior mode and covariance.
+    """
+
+    def __init__(self, Z: np.ndarray, offset: np.ndarray, prior_mean: np.ndarray, prior_cov: np.ndarray, *,
+                 random_state: Any = 0, n_first: int = 5, floor: np.ndarray | None = None,
+                 target: tuple[np.ndarray, np.ndarray] | None = None, target_floor: np.ndarray | None = None) -> None:
+        self.Z = np.asarray(Z, dtype=np.float64)
+        self.offset = np.asarray(offset, dtype=np.float64)
+        self.floor = None if floor is None else np.asarray(floor, dtype=np.float64)
+        self.target = None if target is None else tuple(np.asarray(a, dtype=np.float64) for a in target)
+        self.target_floor = None if target_floor is None else np.asarray(target_floor, dtype=np.float64)
+        self.prior_mean = np.asarray(prior_mean, dtype=np.float64)
+        self.prior_cov = np.asarray(prior_cov, dtype=np.float64)
+        self.phi = self.prior_mean.copy()
+        self.cov = self.prior_cov.copy()
+        self.asked: list[int] = []
+        self.answers: list[float] = []
+        self._used = np.zeros(len(self.Z), dtype=bool)
+        self._rng = np.random.default_rng(random_state)
+        self.n_first = n_first
+        self._pending: int | None = None
+        self.refresh = 10  # exact information every this many answers, rank-one updates between
+        self._quad = np.einsum("ij,ij->i", self.Z @ self.cov, self.Z)
+
+    @classmethod
+    def from_router(cls, router, X: np.ndarray, *, delta: np.ndarray | None = None, **kwargs: Any) -> "AdaptiveTest":
+        """A test over the candidate prompts ``X`` (n, d) with ``router``'s prompt side and population prior
+        (``delta`` (n,): calibrated residual difficulties of the candidates)."""
+        from routereval.routers.newmodel import population_prior
+
+        _need_capability(router)
+        Z, o = router.model_design(X)
+        if delta is not None:
+            o = o + np.asarray(delta, dtype=np.float64)
+        mean, cov = population_prior(router.model_vectors())
+        return cls(Z, o, mean, cov, **kwargs)
+
+    def information(self) -> np.ndarray:
+        """(n,) information gain ``p(1-p) z' Sigma z`` of each candidate at the current posterior (-inf if asked)."""
+        from routereval.routers.newmodel import floored_weights
+
+        w = floored_weights(self.Z @ self.phi + self.offset, self.floor)[2]
+        if self.target is None:
+            info = w * self._quad
+        else:  # the drop of the variance g' Sigma g of the predicted mean score when prompt i is answered
+            Zt, ot = self.target
+            s = 1.0 / (1.0 + np.exp(-(Zt @ self.phi + ot)))
+            f = 0.0 if self.target_floor is None else self.target_floor
+            g = ((1 - f) * s * (1 - s)) @ Zt / len(Zt)
+            u = self.Z @ (self.cov @ g)
+            info = w * u * u / (1.0 + w * self._quad)
+        info[self._used] = -np.inf
+        return info
+
+    def next(self) -> int:
+        """The position (row of ``Z``) of the next prompt to ask."""
+        if self._pending is not None:
+            return self._pending
+        if self._used.all():
+            raise InputError("every candidate prompt has been asked")
+        info = self.information()
+        if not self.asked and self.n_first > 1:
+            top = np.argsort(-info, kind="stable")[:self.n_first]
+            i = int(top[self._rng.integers(len(top))])
+        else:
+            i = int(np.argmax(info))
+        self._pending = i
+        return i
+
+    def tell(self, i: int, score: float) -> None:
+        """Record the answer ``score`` in [0, 1] to candidate ``i`` and update the posterior."""
+        from routereval.routers.newmodel import floored_weights, map_logistic
+
+        if not (0 <= int(i) < len(self.Z)) or self._used[int(i)]:
+            raise InputError(f"candidate {i} is out of range or was already asked")
+        score = float(score)
+        if not np.isfinite(score) or not 0 <= score <= 1:
+            raise InputError(f"the answer to candidate {i} must be a score in [0, 1], got {score!r}")
+        i = int(i)
+        self._used[i] = True
+        self._pending = None
+        self.asked.append(i)
+        self.answers.append(score)
+        idx = np.asarray(self.asked)
+        z = self.Z[i]
+        # a warm start from the last mode: a couple of Newton steps suffice after one more answer
+        phi, cov = map_logistic(self.Z[idx], self.offset[idx], np.asarray(self.answers), self.prior_mean,
+                                self.prior_cov, start=self.phi, max_iter=2,
+                                floor=None if self.floor is None else self.floor[idx])
+        if len(self.asked) % self.refresh == 0:
+            self._quad = np.einsum("ij,ij->i", self.Z @ cov, self.Z)
+        else:  # Sherman-Morrison: the new answer adds c z z' to the precision
+            c = float(floored_weights(np.asarray([z @ phi + self.offset[i]]),
+                                      None if self.floor is None else self.floor[i:i + 1])[2][0])
+            sz = self.cov @ z
+            self._quad = self._quad - c * (self.Z @ sz) ** 2 / (1 + c * float(z @ sz))
+        self.phi, self.cov = phi, cov
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _need_capability(router) -> None:
+    from routereval.routers.base import CapabilityError
+
+    if not getattr(router, "supports_add_model", False) or not hasattr(router, "model_design"):
+        label = getattr(router, "name", "") or type(router).__name__
+        raise CapabilityError(f"router {label} has no per-model parameter vector: the irt and adaptive anchor "
+                              f"methods need a router that supports add_model (mf, irt, linear, mlp)")
+
+
+def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | None = None,
+                   candidates: np.ndarray | None = None, subsets: np.ndarray | None = None,
+                   answers: np.ndarray | Callable[[int], float] | None = None,
+                   delta: np.ndarray | None = None, target: np.ndarray | None = None,
+                   random_state: Any = 0) -> Anchors:
+    """Choose ``k`` anchor prompts for a new model among ``candidates``.
+
+    Parameters
+    ----------
+    source
+        A fitted router supporting ``add_model`` (needed by ``irt`` and ``adaptive``) or a
+        :class:`~routereval.data.model.Benchmark` (``random`` and ``stratified``; its subsets
+        stratify, and its train split is the default candidate set).
+    k
+        Number of anchors.
+    method
+        ``random``, ``stratified``, ``irt`` or ``adaptive``.
+    X : (n, d), optional
+        Prompt embeddings, rows indexed by the values of ``candidates`` (all rows when
+        ``candidates`` is None). Needed with a router.
+    candidates : (n_c,), optional
+        Indices (prompts of the benchmark, or rows of ``X``) to choose among: the train
+        prompts. Default: the benchmark's train split, or every row of ``X``.
+    subsets : optional
+        Stratum of each row of ``X`` / prompt of the benchmark (``stratified``); default the
+        benchmark's subsets, else one stratum.
+    answers
+        ``adaptive`` only: the new model's scores, as an array aligned with the rows of ``X``
+        (simulation: every answer known) or a function ``answers(index) -> score`` called
+        once per chosen prompt, in order.
+    delta : (n,), optional
+        Calibrated residual difficulty of each row of ``X`` (:mod:`routereval.coldstart.calibrate`),
+        used by ``irt`` and ``adaptive``.
+    target : (n_t,), optional
+        ``adaptive`` only: rows of ``X`` whose mean score the test aims at (each next prompt
+        most reduces the posterior variance of the predicted mean over them, e.g. the test
+        split); None: D-optimal, information on every direction of the model's vector.
+    random_state
+        Seed: the same seed gives the same anchors.
+
+    Returns
+    -------
+    Anchors
+    """
+    if method not in METHODS:
+        raise ParameterError(f"method must be one of {', '.join(METHODS)}. Got {method!r}.")
+    from routereval.data.model import Benchmark
+
+    bench = source if isinstance(source, Benchmark) else None
+    router = None if bench is not None else source
+    if candidates is None:
+        if bench is not None:
+            from routereval.pools import make_split
+
+            candidates = make_split(bench).train
+        elif X is not None:
+            candidates = np.arange(len(X))
+        else:
+            raise InputError("give the candidate prompts (candidates=) or their embeddings (X=)")
+    cand = np.asarray(candidates)
+    if cand.ndim != 1 or not np.issubdtype(cand.dtype, np.integer) or len(np.unique(cand)) != len(cand):
+        raise InputError("candidates must be distinct integer indices (1-D)")
+    k = _check_k(k, len(cand))
+    rng = np.random.default_rng(random_state)
+    if method == "random":
+        return Anchors(cand[random_positions(len(cand), k, rng)].astype(np.int64), np.full(k, 1.0 / k), method)
+    if method == "stratified":
+        if subsets is None and bench is not None:
+            subsets = bench.subset_codes()
+        strata = np.zeros(len(cand), dtype=np.int64) if subsets is None else np.asarray(subsets)[cand]
+        pos, w = stratified_positions(strata, k, rng)
+        return Anchors(cand[pos].astype(np.int64), w, method)
+    if router is None:
+        raise InputError(f"the {method!r} anchor method needs a fitted router (its item parameters), not a benchmark")
+    _need_capability(router)
+    if X is None:
+        raise InputError(f"the {method!r} anchor method needs the prompt embeddings X")
+    Xc = np.asarray(X)[cand]
+    dc = None if delta is None else np.asarray(delta, dtype=np.float64)[cand]
+    if method == "irt":
+        Z, o = router.model_design(Xc)
+        if dc is not None:
+            o = o + dc
+        pos, w = cluster_positions(item_features(Z, o, router.model_vectors()), k, rng)
+        return Anchors(cand[pos].astype(np.int64), w, method)
+    if answers is None:
+        raise InputError("the 'adaptive' method needs the new model's answers: an array (simulation) or a function")
+    tgt = None if target is None else router.model_design(np.asarray(X)[np.asarray(target)])
+    test = AdaptiveTest.from_router(router, Xc, delta=dc, random_state=random_state, target=tgt)
+    ask: Callable[[int], float]
+    if callable(answers):
+        ask = lambda pos: float(answers(int(cand[pos])))  # noqa: E731
+    else:
+        arr = np.asarray(answers, dtype=np.float64)
+        ask = lambda pos: float(arr[cand[pos]])  # noqa: E731
+    for _ in range(k):
+        pos = test.next()
+        test.tell(pos, ask(pos))
+    return Anchors(cand[np.asarray(test.asked)].astype(np.int64), None, method, np.asarray(test.answers))

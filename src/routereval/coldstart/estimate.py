@@ -1,0 +1,225 @@
+"""A new model's mean score on a whole benchmark (or its test split) from its anchor answers.
+
+As tinyBenchmarks' gp-IRT (Maia Polo et al., 2024), two estimators are combined:
+
+- the anchor estimator ``sum_i w_i y_i`` (design weights of the anchors; unbiased for
+  random, stratified and cluster anchors, noisy: its variance is about ``sum w_i^2 p_i(1-p_i)``);
+- p-IRT: the observed answers where an anchor is a target prompt, the model's predicted
+  probability ``p_i = sigmoid(z_i . phi + o_i)`` elsewhere (``phi`` fitted on the anchors);
+  precise but biased when the prompt side misfits the new model.
+
+``gp = lam * anchor + (1 - lam) * pirt`` with ``lam = mse_pirt / (mse_pirt + var_anchor)``
+(inverse mean squared error weighting). ``mse_pirt`` adds the parameter uncertainty (delta
+method with the Laplace posterior covariance), the Bernoulli noise of the unseen target
+prompts and the squared bias, estimated from the weighted residuals of the anchors:
+``max(0, rbar^2 - var(rbar))`` with ``rbar = sum w_i (y_i - p_i)``. Anchors without design
+weights (adaptive) give ``lam = 0`` (the residuals' plain mean then only widens the interval).
+The interval is normal with the combined standard error, clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from routereval.errors import InputError
+from routereval.routers.linear import sigmoid as _sigmoid
+
+
+@dataclass(frozen=True)
+class MeanEstimate:
+    """The estimated mean score of a new model.
+
+    Attributes
+    ----------
+    mean, low, high
+        The gp-IRT estimate and its interval.
+    se
+        Its standard error.
+    anchor_mean
+        The design-weighted mean of the anchor answers (None without weights).
+    pirt
+        The p-IRT estimate (answers where known, predictions elsewhere).
+    lam
+        Weight of ``anchor_mean`` in ``mean``.
+    n_anchors
+    """
+
+    mean: float
+    low: float
+    high: float
+    se: float
+    anchor_mean: float | None
+    pirt: float
+    lam: float
+    n_anchors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+
+def gp_combine(y: np.ndarray, p_anchor: np.ndarray, p_target: np.ndarray, grad_var: float, *,
+               weights: np.ndarray | None, observed: np.ndarray | None = None, extra_var: float = 0.0,
+               level: float = 0.95) -> MeanEstimate:
+    """Combine the anchor mean and p-IRT into the gp-IRT estimate (a pure function).
+
+    Parameters
+    ----------
+    y : (k,)
+        Anchor answers.
+    p_anchor : (k,)
+        The model's predicted probabilities on the anchors.
+    p_target : (n,)
+        Its predicted probabilities on the target prompts.
+    grad_var
+        Parameter-uncertainty variance of the mean of ``p_target`` over the unobserved
+        targets (delta method), already divided as a mean over all n targets.
+    weights : (k,) or None
+        Design weights (normalised here to sum 1); None: no anchor estimator.
+    observed : (n,) int, optional
+        For each target prompt, the position of its anchor among ``y`` or -1.
+    extra_var
+        Further variance of p-IRT: the prompt side's error on unseen prompts, measured on the
+        population (:func:`generalisation_var`).
+    level
+        Coverage of the interval.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    p_anchor = np.asarray(p_anchor, dtype=np.float64)
+    p_target = np.asarray(p_target, dtype=np.float64)
+    n = len(p_target)
+    known = np.zeros(n, dtype=bool) if observed is None else np.asarray(observed) >= 0
+    vals = p_target.copy()
+    if known.any():
+        vals[known] = y[np.asarray(observed)[known]]
+    pirt = float(vals.mean())
+    unseen = ~known
+    noise = float(np.sum(p_target[unseen] * (1 - p_target[unseen]))) / n ** 2  # Bernoulli noise of the unseen
+    r = y - p_anchor
+    k = len(y)
+    w = np.full(k, 1.0 / k) if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    rbar = float(w @ r)
+    var_rbar = float(np.sum(w ** 2 * (r - rbar) ** 2)) * (k / (k - 1) if k > 1 else 1.0)
+    bias2 = max(0.0, rbar ** 2 - var_rbar) * (unseen.mean() ** 2)
+    mse_pirt = grad_var + noise + bias2 + float(extra_var) * (unseen.mean() ** 2)
+    if weights is None:
+        anchor_mean, lam, var_a = None, 0.0, 0.0
+    else:
+        anchor_mean = float(w @ y)
+        var_a = float(np.sum(w ** 2 * np.clip(p_anchor * (1 - p_anchor), 1e-4, None)))
+        lam = mse_pirt / (mse_pirt + var_a) if mse_pirt + var_a > 0 else 0.0
+    mean = (lam * anchor_mean if anchor_mean is not None else 0.0) + (1 - lam) * pirt
+    se = math.sqrt(lam ** 2 * var_a + (1 - lam) ** 2 * mse_pirt)
+    from statistics import NormalDist
+
+    zq = NormalDist().inv_cdf(0.5 + level / 2)
+    return MeanEstimate(mean=float(np.clip(mean, 0, 1)), low=float(max(0.0, mean - zq * se)),
+                        high=float(min(1.0, mean + zq * se)), se=se, anchor_mean=anchor_mean, pirt=pirt,
+                        lam=float(lam), n_anchors=k)
+
+
+def estimate_from_posterior(phi: np.ndarray, cov: np.ndarray, Z_anchor: np.ndarray, o_anchor: np.ndarray,
+                            y: np.ndarray, Z_target: np.ndarray, o_target: np.ndarray, *,
+                            weights: np.ndarray | None = None, observed: np.ndarray | None = None,
+                            target_scale: np.ndarray | float = 1.0, extra_var: float = 0.0,
+                            level: float = 0.95, floor_anchor: np.ndarray | None = None,
+                            floor_target: np.ndarray | None = None) -> MeanEstimate:
+    """gp-IRT from a fitted posterior (mode ``phi`` (p,), covariance ``cov`` (p, p)) and the design rows.
+
+    ``o_anchor`` / ``o_target`` include any calibrated residual difficulties; ``target_scale``
+    (scalar or (n,)) multiplies the target logits of prompts whose own difficulty is unknown
+    (see :func:`~routereval.coldstart.calibrate.expected_logit_scale`), 1 where it is known.
+    ``floor_anchor`` (k,) / ``floor_target`` (n,): calibrated guessing floors (3PL), None: none.
+    """
+    from routereval.routers.newmodel import floored
+
+    p_anchor = floored(Z_anchor @ phi + o_anchor, floor_anchor)
+    c = np.broadcast_to(np.asarray(target_scale, dtype=np.float64), (len(Z_target),))
+    s = _sigmoid(c * (Z_target @ phi + o_target))
+    f = np.zeros(len(s)) if floor_target is None else np.asarray(floor_target, dtype=np.float64)
+    p_target = f + (1 - f) * s
+    n = len(p_target)
+    unseen = np.ones(n, dtype=bool) if observed is None else np.asarray(observed) < 0
+    g = (c[unseen] * (1 - f[unseen]) * s[unseen] * (1 - s[unseen])) @ Z_target[unseen] / n
+    return gp_combine(y, p_anchor, p_target, float(g @ cov @ g), weights=weights, observed=observed,
+                      extra_var=extra_var, level=level)
+
+
+def generalisation_var(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, Y: np.ndarray, *, scale: float = 1.0) -> float:
+    """Variance of the prompt side's error in a model's mean over unseen prompts, measured on the population.
+
+    For each fitted model j, the gap between its mean score on prompts the router was not
+    trained on (validation: ``Z`` (n, p), ``offset`` (n,), answers ``Y`` (n, m)) and its
+    predicted mean there; the mean squared gap less its Bernoulli part.
+    """
+    P = _sigmoid(scale * (np.asarray(Z) @ np.asarray(Phi).T + np.asarray(offset)[:, None]))
+    Y = np.asarray(Y, dtype=np.float64)
+    n = len(Y)
+    if n == 0:
+        return 0.0
+    gap = Y.mean(axis=0) - P.mean(axis=0)
+    noise = np.sum(P * (1 - P), axis=0) / n ** 2
+    return float(max(0.0, np.mean(gap ** 2 - noise)))
+
+
+def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_target: np.ndarray, *,
+                  weights: np.ndarray | None = None, observed: np.ndarray | None = None,
+                  anchor_delta: np.ndarray | None = None, target_delta: np.ndarray | None = None,
+                  spread: float = 0.0, level: float = 0.95, prior_scale: float = 1.0) -> MeanEstimate:
+    """A new model's mean score over the target prompts, from its answers on the anchors.
+
+    Parameters
+    ----------
+    router
+        A fitted router supporting ``add_model`` (the new model need not be added).
+    X_anchor : (k, d), y_anchor : (k,)
+        The anchor prompts and the new model's scores on them, in [0, 1].
+    X_target : (n, d)
+        The prompts whose mean score is estimated (the whole benchmark, or its test split).
+    weights : (k,), optional
+        The anchors' design weights (:class:`~routereval.coldstart.anchors.Anchors`); None for
+        adaptive anchors (the estimate is then p-IRT alone).
+    observed : (n,) int, optional
+        Position among the anchors of each target prompt that is an anchor, -1 otherwise.
+    anchor_delta : (k,), target_delta : (n,), optional
+        Calibrated residual difficulties (:func:`~routereval.coldstart.calibrate.calibrate_items`)
+        of the anchors and of the target prompts; a target prompt without one (NaN, or no
+        ``target_delta``) has an unknown difficulty of variance ``spread``.
+    spread
+        s^2 of the calibration (0: no calibration).
+    level
+        Coverage of the interval (default 0.95).
+    prior_scale
+        Scales the population prior's covariance (see ``add_model``).
+
+    Returns
+    -------
+    MeanEstimate
+    """
+    from routereval.coldstart.anchors import _need_capability
+    from routereval.coldstart.calibrate import expected_logit_scale
+
+    _need_capability(router)
+    if not 0 < level < 1:
+        raise InputError(f"level must be in (0, 1). Got {level!r}.")
+    phi, cov = router.posterior_model(X_anchor, y_anchor, prior_scale=prior_scale, offsets=anchor_delta)
+    Za, oa = router.model_design(X_anchor)
+    if anchor_delta is not None:
+        oa = oa + np.asarray(anchor_delta, dtype=np.float64)
+    Zt, ot = router.model_design(X_target)
+    if observed is not None and (np.shape(observed) != (len(Zt),)):
+        raise InputError(f"observed must have one entry per target prompt ({len(Zt)})")
+    known = np.zeros(len(Zt), dtype=bool)
+    if target_delta is not None:
+        td = np.asarray(target_delta, dtype=np.float64)
+        if td.shape != (len(Zt),):
+            raise InputError(f"target_delta must have one entry per target prompt ({len(Zt)})")
+        known = ~np.isnan(td)
+        ot = ot + np.where(known, td, 0.0)
+    scale = np.where(known, 1.0, expected_logit_scale(spread))
+    return estimate_from_posterior(phi, cov, Za, oa, np.asarray(y_anchor, dtype=np.float64), Zt, ot,
+                                   weights=weights, observed=observed, target_scale=scale, level=level)

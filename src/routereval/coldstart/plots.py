@@ -1,0 +1,77 @@
+"""Plots of the cold-start study (matplotlib, Agg, imported lazily): error vs k, µ vs k with bounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# Okabe-Ito: distinguishable with every common colour-vision deficiency
+PALETTE = {"random": "#E69F00", "stratified": "#56B4E9", "irt": "#009E73", "adaptive": "#D55E00",
+           "plain": "#000000", "upper": "#0072B2", "lower": "#CC79A7"}
+MARKERS = {"random": "o", "stratified": "s", "irt": "^", "adaptive": "D"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg`` beside each other, each written aside and renamed into place."""
+    written = []
+    for ext in ("png", "svg"):
+        final = out / f"{stem}.{ext}"
+        tmp = out / f".{stem}.{ext}.tmp"
+        fig.savefig(tmp, format=ext, dpi=130, bbox_inches="tight")
+        tmp.replace(final)
+        written.append(final)
+    return written
+
+
+def plot_study(summary: list[dict[str, Any]], out: Path, *, title: str, baseline: dict[int, float]) -> list[Path]:
+    """``error_vs_k`` (MAE of the estimated mean per method; the plain mean of k random answers dashed)
+    and ``mu_vs_k`` (routing µ with the added model between the two bounds, over the held-out models whose
+    removal costs the full refit at least 0.005: elsewhere the bounds coincide), one panel per pre-training.
+
+    ``baseline``: k -> MAE of the plain mean of k random answers (measured in the study).
+    """
+    plt = _pyplot()
+    pretrains = sorted({s["pretrain"] for s in summary}, key=lambda p: ("pool", "corpus").index(p))
+    methods = [m for m in MARKERS if any(s["method"] == m for s in summary)]
+    written: list[Path] = []
+    for stem, key in (("error_vs_k", "mae"), ("mu_vs_k", "mu_added_matter")):
+        fig, axes = plt.subplots(1, len(pretrains), figsize=(5.2 * len(pretrains), 3.8), squeeze=False, sharey=True)
+        for ax, pre in zip(axes[0], pretrains):
+            rows = [s for s in summary if s["pretrain"] == pre]
+            for meth in methods:
+                pts = sorted((s["k"], s[key]) for s in rows if s["method"] == meth)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[meth], color=PALETTE[meth], label=meth)
+            ks = sorted({s["k"] for s in rows})
+            if key == "mae":
+                bl = [(k, baseline[k]) for k in ks if k in baseline]
+                ax.plot([b[0] for b in bl], [b[1] for b in bl], ls="--", color=PALETTE["plain"],
+                        label="plain mean, random")
+                ax.set_ylabel("|estimated - true test mean|")
+            else:
+                up = next(s["mu_upper_matter"] for s in rows)
+                lo = next(s["mu_lower_matter"] for s in rows)
+                n = next(s["n_matter"] for s in rows)
+                ax.axhline(up, ls="--", color=PALETTE["upper"], label="upper: refit with full answers")
+                ax.axhline(lo, ls=":", color=PALETTE["lower"], label="lower: without the model")
+                ax.set_ylabel(f"routing µ on test ({n or 'all'} model{'' if n == 1 else 's'} that matter)")
+            ax.set_xscale("log")
+            ax.minorticks_off()  # only the k values studied are labelled
+            ax.set_xticks(ks)
+            ax.set_xticklabels([str(k) for k in ks])
+            ax.set_xlabel("anchors k")
+            ax.set_title(f"pre-training: {pre}")
+            ax.grid(alpha=0.3)
+        axes[0][-1].legend(fontsize=8)
+        fig.suptitle(title, fontsize=10)
+        written += _save(fig, out, stem)
+        plt.close(fig)
+    return written

@@ -1,0 +1,264 @@
+"""Cold start for a saved router directory: anchors to ask a new model, and adding it from its answers.
+
+The router directory (``routereval fit --save``) names its corpus, benchmark, split seed,
+protocol and encoder; the train prompts of that split are the candidate anchors, embedded
+with the router's encoder (from the corpus's embedding cache), and the pool models' train
+answers calibrate each prompt's residual difficulty. ``add_model_to_saved`` writes a new
+version of the directory in the same format (``router.json`` + ``state.safetensors``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routereval.errors import InputError, ParameterError
+
+
+@dataclass
+class RouterContext:
+    """A saved router with its benchmark, split, embeddings and calibration."""
+
+    path: Path
+    saved: Any                 # routereval.routers.persist.SavedRouter
+    corpus_path: Path
+    bench: Any
+    split: Any
+    X: np.ndarray              # (n_prompts, d) embeddings of every prompt of the benchmark
+    delta: np.ndarray          # (n_prompts,) calibrated residual difficulty; NaN where not calibrated
+    spread: float
+    gen_var: float = 0.0       # the prompt side's error on unseen prompts, measured on the pool (val)
+
+
+def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
+    """Load ``router_dir`` and what cold start needs from its corpus (``corpus`` overrides the saved path)."""
+    from routereval.coldstart.anchors import _need_capability
+    from routereval.coldstart.calibrate import calibrate_items
+    from routereval.coldstart.estimate import generalisation_var
+    from routereval.data.store import open_corpus
+    from routereval.embed import embed_prompts
+    from routereval.pools import make_split, pool_scores
+    from routereval.pools.types import Pool
+    from routereval.routers.persist import load_router
+
+    path = Path(router_dir)
+    saved = load_router(path)
+    _need_capability(saved.router)
+    meta_file = path / "router.json"
+    bname = saved.pool.get("benchmark")
+    cpath = corpus if corpus is not None else saved.metadata.get("corpus")
+    if not isinstance(bname, str) or not cpath:
+        raise InputError("names no benchmark or corpus (pool.benchmark, metadata.corpus); save the router with "
+                         "`routereval fit` or pass --corpus", file=meta_file)
+    if saved.encoder in (None, "text"):
+        raise InputError(f"router encoder {saved.encoder!r} has no prompt embeddings", file=meta_file)
+    c = open_corpus(cpath, benchmarks=[bname])
+    bench = c[bname]
+    split = make_split(bench, protocol=str(saved.pool.get("protocol", "clean")), seed=int(saved.pool.get("seed", 42)))
+    X = embed_prompts(bench, saved.encoder, corpus_path=cpath, fit_prompts=split.train)
+    r = saved.router
+    if X.shape[1] != r.n_features_in_:
+        raise InputError(f"the encoder {saved.encoder!r} gives {X.shape[1]} dimensions, the router expects "
+                         f"{r.n_features_in_}", file=meta_file)
+    # calibrate with the pool models the corpus holds (models added by add-model are not in it)
+    names = [str(x) for x in saved.pool.get("models", [])]
+    index = {str(n): i for i, n in enumerate(bench.models)}
+    pos = [j for j, n in enumerate(names) if n in index and j < r.n_models_]
+    delta = np.full(bench.n_prompts, np.nan)
+    spread, gen_var = 0.0, 0.0
+    if pos:
+        rows = np.asarray([index[names[j]] for j in pos])
+        pool = Pool(benchmark=bname, group="coldstart", m=len(rows), protocol="clean", models=rows,
+                    model_names=np.asarray([names[j] for j in pos]), split=split, best_single=0)
+        Y_tr, Y_va, _ = pool_scores(bench, pool)
+        Z, o = r.model_design(X[split.train])
+        Phi = r.model_vectors()[pos]
+        cal = calibrate_items(Z, o, Phi, Y_tr)
+        delta[split.train] = cal.delta
+        spread = cal.spread
+        if len(split.val) and not np.isnan(Y_va).any():
+            gen_var = generalisation_var(*r.model_design(X[split.val]), Phi, Y_va, scale=cal.shrink)
+    return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var)
+
+
+def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> list[dict[str, Any]]:
+    """The k anchors (train prompts) a new model should answer: prompt id, subset, weight, text."""
+    from routereval.coldstart.anchors import select_anchors
+
+    if method == "adaptive":
+        raise ParameterError("method 'adaptive' asks one prompt at a time, depending on each answer: use "
+                             "routereval.coldstart.AdaptiveTest from Python, or random, stratified or irt here")
+    a = select_anchors(ctx.saved.router, k, method, X=ctx.X, candidates=ctx.split.train,
+                       subsets=ctx.bench.subset_codes(), delta=np.nan_to_num(ctx.delta), random_state=seed)
+    texts = ctx.bench.texts
+    subs = ctx.bench.subset_names
+    codes = ctx.bench.subset_codes()
+    return [{"prompt_id": str(ctx.bench.prompt_ids[i]), "subset": subs[codes[i]] if subs else "",
+             "weight": float(w), "text": "" if texts is None else str(texts[i]), "score": ""}
+            for i, w in zip(a.index, a.weights)]
+
+
+def write_anchor_csv(rows: list[dict[str, Any]], out) -> None:
+    w = csv.DictWriter(out, fieldnames=["prompt_id", "subset", "weight", "text", "score"], lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({**r, "weight": f"{r['weight']:.6g}"})
+
+
+@dataclass
+class Answers:
+    texts: list[str]
+    scores: np.ndarray
+    weights: np.ndarray | None
+    sha256: str
+
+
+def read_answers(path: str | os.PathLike) -> Answers:
+    """Read ANSWERS.csv: columns ``text`` and ``score`` (in [0, 1]), optional ``weight``; one line per prompt."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", file=path) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("is not UTF-8 text", file=path) from None
+    reader = csv.DictReader(text.splitlines(keepends=True))
+    cols = reader.fieldnames or []
+    for need in ("text", "score"):
+        if need not in cols:
+            raise InputError(f"has no {need!r} column (columns: {', '.join(cols) or 'none'}); expected a CSV with "
+                             f"columns text,score", file=path)
+    texts, scores, weights, seen = [], [], [], {}
+    has_w = "weight" in cols
+    for row_no, row in enumerate(reader, start=1):
+        t = row.get("text")
+        if t is None or not t.strip():
+            raise InputError("empty prompt text", file=path, row=row_no, column="text")
+        s_raw = (row.get("score") or "").strip()
+        try:
+            s = float(s_raw)
+        except ValueError:
+            raise InputError(f"score {s_raw!r} is not a number; expected a score in [0, 1]", file=path, row=row_no,
+                             column="score") from None
+        if not math.isfinite(s) or not 0 <= s <= 1:
+            raise InputError(f"score {s_raw} is out of range; expected a score in [0, 1]", file=path, row=row_no,
+                             column="score")
+        if t in seen:
+            raise InputError(f"duplicate prompt (also at row {seen[t]}); expected one score per prompt", file=path,
+                             row=row_no, column="text")
+        seen[t] = row_no
+        if has_w:
+            w_raw = (row.get("weight") or "").strip()
+            try:
+                w = float(w_raw)
+            except ValueError:
+                w = float("nan")
+            if not (math.isfinite(w) and w > 0):
+                raise InputError(f"weight {w_raw!r} is not a positive number", file=path, row=row_no, column="weight")
+            weights.append(w)
+        texts.append(t)
+        scores.append(s)
+    if not texts:
+        raise InputError("holds no answers", file=path)
+    return Answers(texts, np.asarray(scores), np.asarray(weights) if has_w else None, hashlib.sha256(raw).hexdigest())
+
+
+def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings (k, d), calibrated offsets (k,) and benchmark prompt index (-1: not a benchmark prompt) per answer."""
+    from routereval.embed import embed_texts
+    from routereval.embed.stored import stored_embedding
+
+    texts = ctx.bench.texts
+    lookup = {} if texts is None else {str(t): i for i, t in enumerate(texts)}
+    idx = np.asarray([lookup.get(t, -1) for t in ans.texts])
+    X = np.zeros((len(idx), ctx.X.shape[1]), dtype=np.float64)
+    X[idx >= 0] = ctx.X[idx[idx >= 0]]
+    unknown = np.flatnonzero(idx < 0)
+    if len(unknown):
+        enc = ctx.saved.encoder
+        if stored_embedding(ctx.bench, enc) is not None:
+            raise InputError(f"prompt text not among benchmark {ctx.bench.name!r}'s prompts, and the router's encoder "
+                             f"{enc!r} is a stored embedding that cannot embed new text; expected the texts "
+                             f"`routereval coldstart anchors` printed", file=answers_file, row=int(unknown[0]) + 1,
+                             column="text")
+        fit = None if texts is None else [str(t) for t in texts[ctx.split.train]]
+        X[unknown] = embed_texts([ans.texts[i] for i in unknown], enc, fit_texts=fit)
+    offsets = np.where(idx >= 0, np.nan_to_num(ctx.delta[np.maximum(idx, 0)]), 0.0)
+    return X, offsets, idx
+
+
+def default_version_dir(path: Path) -> Path:
+    """``<dir>-v2``, ``<dir>-v3``, ...: the first that does not exist."""
+    path = Path(path).resolve()
+    base = path.name
+    for v in range(2, 10_000):
+        cand = path.with_name(f"{base}-v{v}")
+        if not cand.exists():
+            return cand
+    raise InputError("no free version directory name beside it", file=path)  # pragma: no cover
+
+
+def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str | os.PathLike,
+                       out: str | os.PathLike | None = None, corpus: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Add model ``name`` to the saved router from ANSWERS.csv and save the new version to ``out``.
+
+    Every input is checked before anything is written: a bad file, row, score or name raises
+    :class:`InputError` and leaves every directory as it was. ``out`` defaults to
+    ``<router_dir>-vN``; ``out == router_dir`` replaces the router in place.
+
+    Returns
+    -------
+    dict
+        ``path``, ``model``, ``m`` (the new pool size), ``n_answers``, ``estimate`` (the new
+        model's estimated mean over the benchmark's prompts, with its interval).
+    """
+    from routereval.coldstart.calibrate import expected_logit_scale
+    from routereval.coldstart.estimate import estimate_from_posterior
+    from routereval.routers.persist import check_save_target, save_router
+
+    router_dir = Path(router_dir)
+    target = check_save_target(default_version_dir(router_dir) if out is None else out)
+    if not isinstance(name, str) or not name.strip():
+        raise ParameterError(f"--name must be a non-empty model name. Got {name!r}.")
+    ctx = open_router_context(router_dir, corpus=corpus)
+    pool = dict(ctx.saved.pool)
+    models = [str(x) for x in pool.get("models", [])]
+    if name in models:
+        raise InputError(f"model {name!r} is already in the router's pool; choose another --name",
+                         file=router_dir / "router.json")
+    ans = read_answers(answers)
+    X, offsets, idx = _embed_answers(ctx, ans, Path(answers))
+    r = ctx.saved.router
+    phi, cov = r.posterior_model(X, ans.scores, offsets=offsets)
+    # the estimate over every prompt of the benchmark: answers where given, calibrated train prompts, the rest
+    Zt, ot = r.model_design(ctx.X)
+    known = ~np.isnan(ctx.delta)
+    ot = ot + np.where(known, ctx.delta, 0.0)
+    scale = np.where(known, 1.0, expected_logit_scale(ctx.spread))
+    observed = np.full(ctx.bench.n_prompts, -1)
+    observed[idx[idx >= 0]] = np.flatnonzero(idx >= 0)
+    Za, oa = r.model_design(X)
+    est = estimate_from_posterior(phi, cov, Za, oa + offsets, ans.scores, Zt, ot, weights=ans.weights,
+                                  observed=observed, target_scale=scale, extra_var=ctx.gen_var)
+    r.append_model_vector(phi, name)
+    added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
+             "estimated_mean": est.mean, "interval": [est.low, est.high],
+             "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    pool["models"] = models + [name]
+    pool["m"] = int(r.n_models_)
+    meta = dict(ctx.saved.metadata)
+    meta["added_models"] = [*meta.get("added_models", []), added]
+    meta["previous_version"] = str(router_dir.resolve())
+    path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
+    return {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
+            "estimate": est.to_dict()}

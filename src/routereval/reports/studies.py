@@ -1,0 +1,58 @@
+"""Study directories a report embeds: the output of ``routereval scaling`` and ``routereval coldstart``.
+
+The contract with those commands: the directory holds ``summary.md`` (Markdown), plot files
+``*.png`` and/or ``*.svg`` (one figure may come in both formats: same stem) and data files
+``*.csv``. A report includes the summary and the plots; it never reads anything else there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from routereval.errors import InputError
+
+STUDY_TITLES = {"scaling": "Scaling study", "coldstart": "Cold-start study"}
+PLOT_SUFFIXES = (".png", ".svg")
+
+
+@dataclass
+class Study:
+    """One study directory: ``summary`` the text of its summary.md, ``plots`` stem -> {"png"|"svg": path}
+    (sorted by stem), ``data`` its CSV files (sorted)."""
+
+    kind: str
+    path: Path
+    summary: str
+    plots: dict[str, dict[str, Path]] = field(default_factory=dict)
+    data: list[Path] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return STUDY_TITLES.get(self.kind, self.kind)
+
+
+def load_study(path: str | Path, *, kind: str) -> Study:
+    """Read the study directory ``path`` (``kind``: ``scaling`` or ``coldstart``, the option's name).
+
+    Raises :class:`~routereval.errors.InputError` when ``path`` is not a directory, has no
+    ``summary.md`` or a summary that is not UTF-8 text.
+    """
+    p = Path(path)
+    what = f"--{kind} {p}"
+    if not p.is_dir():
+        raise InputError(f"{what}: not a directory (expected the output directory of `routereval {kind}`: "
+                         f"summary.md and *.png/*.svg plots)")
+    summary_path = p / "summary.md"
+    if not summary_path.is_file():
+        raise InputError(f"{what}: no summary.md (expected the output directory of `routereval {kind}`)")
+    try:
+        summary = summary_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{summary_path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    plots: dict[str, dict[str, Path]] = {}
+    for f in sorted(p.iterdir()):
+        if f.is_file() and f.suffix.lower() in PLOT_SUFFIXES and not f.name.startswith((".", "_")):
+            plots.setdefault(f.stem, {})[f.suffix.lower()[1:]] = f
+    data = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".csv" and not f.name.startswith("."))
+    return Study(kind, p, summary, plots, data)

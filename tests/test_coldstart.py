@@ -1,0 +1,613 @@
+"""Cold start: a model's vector from a few answers, anchors, the mean estimate, the study and add-model."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from routereval.coldstart.anchors import (
+    METHODS,
+    AdaptiveTest,
+    allocate,
+    cluster_positions,
+    item_features,
+    kmeans,
+    select_anchors,
+)
+from routereval.coldstart.calibrate import calibrate_items, expected_logit_scale, item_deltas
+from routereval.coldstart.estimate import estimate_mean, gp_combine
+from routereval.data.model import Benchmark, Corpus
+from routereval.data.store import open_corpus, write_corpus
+from routereval.routers import make_router
+from routereval.routers.base import CapabilityError
+from routereval.routers.newmodel import log_posterior, map_logistic, population_prior
+
+
+def _sig(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def irt_world(n_prompts=1600, n_models=40, d=8, k=2, seed=0):
+    """Prompts with embeddings x, loadings softplus(x A), difficulty x w + item noise; models with abilities theta."""
+    rng = np.random.default_rng(seed)
+    topic = np.arange(n_prompts) % 4
+    centres = rng.normal(size=(4, d))
+    X = (centres[topic] + 0.7 * rng.normal(size=(n_prompts, d))).astype(np.float32)
+    A = rng.normal(size=(d, k)) * 0.6
+    w = rng.normal(size=d) * 0.8
+    a = np.log1p(np.exp(X @ A + 0.5))
+    b = X @ w + 0.3 * rng.normal(size=n_prompts)
+    theta = rng.normal(size=(n_models, k)) * 1.2 + 0.5
+    P = _sig(a @ theta.T - b[:, None])  # (n_prompts, n_models)
+    S = (rng.random(P.shape) < P).astype(np.float32)
+    return X, S, P, topic
+
+
+@pytest.fixture(scope="module")
+def world_corpus(tmp_path_factory):
+    X, S, P, topic = irt_world()
+    words = ("algebra", "poetry", "history", "biology")
+    texts = [f"question {i} on {words[t]} number {i * 7 % 13}" for i, t in enumerate(topic)]
+    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
+                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic], texts=texts,
+                  scores=S.T.copy(), embeddings={"synth": X})
+    out = tmp_path_factory.mktemp("coldstart") / "corpus"
+    write_corpus(Corpus.from_benchmarks([b]), out)
+    return out
+
+
+# --------------------------------------------------------------------------- the maths
+
+
+def test_map_logistic_matches_a_generic_optimiser():
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(1)
+    Z, o = rng.normal(size=(60, 5)), rng.normal(size=60)
+    y = rng.random(60)  # graded scores: soft targets
+    mu, L = rng.normal(size=5), rng.normal(size=(5, 5))
+    cov = L @ L.T + np.eye(5)
+    phi, post = map_logistic(Z, o, y, mu, cov)
+    P = np.linalg.inv(cov)
+    ref = minimize(lambda f: -log_posterior(f, Z, o, y, np.ones(60), mu, P), mu, method="BFGS",
+                   options={"gtol": 1e-10}).x
+    np.testing.assert_allclose(phi, ref, atol=1e-5)
+    # the Laplace covariance is the inverse of the numerical negative Hessian at the mode
+    eps, H = 1e-4, np.zeros((5, 5))
+    for i in range(5):
+        for j in range(5):
+            e_i, e_j = np.eye(5)[i] * eps, np.eye(5)[j] * eps
+            f = lambda v: log_posterior(v, Z, o, y, np.ones(60), mu, P)  # noqa: E731
+            H[i, j] = -(f(phi + e_i + e_j) - f(phi + e_i - e_j) - f(phi - e_i + e_j) + f(phi - e_i - e_j)) / (4 * eps ** 2)
+    np.testing.assert_allclose(post, np.linalg.inv(H), rtol=1e-3, atol=1e-6)
+
+
+def test_population_prior_is_the_shrunk_sample_covariance():
+    rng = np.random.default_rng(2)
+    Phi = rng.normal(size=(30, 4)) @ np.diag([1.0, 2.0, 0.5, 1.0])
+    mean, cov = population_prior(Phi)
+    np.testing.assert_allclose(mean, Phi.mean(axis=0))
+    S = np.cov(Phi, rowvar=False)
+    lam = 4 / 34
+    want = (1 - lam) * S + lam * np.diag(np.diag(S))
+    np.testing.assert_allclose(cov, want + np.eye(4) * 1e-4 * np.trace(want) / 4, rtol=1e-9)
+    assert np.all(np.linalg.eigvalsh(cov) > 0)
+    one_mean, one_cov = population_prior(Phi[:1])  # a single model: a broad proper prior
+    assert np.all(np.linalg.eigvalsh(one_cov) >= 1.0)
+
+
+def test_estimate_converges_to_the_truth_as_k_grows():
+    """Known prompt side and a known new model: the posterior mode, and the mean estimate, approach the truth."""
+    rng = np.random.default_rng(3)
+    n, p = 20000, 3
+    Z = np.hstack([rng.normal(size=(n, p - 1)), np.ones((n, 1))])
+    o = rng.normal(size=n) * 0.5
+    Phi_pop = rng.normal(size=(50, p))
+    mean, cov = population_prior(Phi_pop)
+    true_phi = Phi_pop[0] + 0.3
+    probs = _sig(Z @ true_phi + o)
+    y = (rng.random(n) < probs).astype(float)
+    errs, mean_errs = [], []
+    for k in (10, 100, 1000, 10000):
+        idx = np.random.default_rng(k).permutation(n)[:k]
+        phi, post = map_logistic(Z[idx], o[idx], y[idx], mean, cov)
+        errs.append(np.linalg.norm(phi - true_phi))
+        mean_errs.append(abs(_sig(Z @ phi + o).mean() - probs.mean()))
+    assert errs[-1] < 0.1 and errs[-1] < errs[1] < errs[0]
+    assert mean_errs[-1] < 0.015 and mean_errs[-1] < mean_errs[0]
+
+
+def test_item_calibration_recovers_residual_difficulties():
+    rng = np.random.default_rng(4)
+    n, m = 3000, 200
+    eta = rng.normal(size=(n, 1)) + rng.normal(size=(1, m))
+    delta = rng.normal(size=n) * 1.2
+    Y = (rng.random((n, m)) < _sig(eta + delta[:, None])).astype(float)
+    Z = np.hstack([np.ones((n, 1)), eta[:, :1]])  # eta = z . phi with phi_j = (b_j, 1)
+    Phi = np.column_stack([eta[0] - eta[0, 0], np.ones(m)])
+    cal = calibrate_items(Z, np.zeros(n), Phi, Y)
+    assert np.corrcoef(cal.delta, delta)[0, 1] > 0.95
+    assert 1.0 < cal.spread < 1.9  # the true s^2 is 1.44
+    # the probit approximation of E sigmoid(eta + N(0, s^2))
+    s2, e = 2.0, 0.7
+    mc = _sig(e + np.sqrt(s2) * np.random.default_rng(5).normal(size=400000)).mean()
+    assert abs(_sig(e * expected_logit_scale(s2)) - mc) < 0.01
+    d, v = item_deltas(np.zeros((1, 4)), np.array([[1.0, np.nan, 1.0, 0.0]]), 1.0)  # NaN answers are ignored
+    d2, _ = item_deltas(np.zeros((1, 3)), np.array([[1.0, 1.0, 0.0]]), 1.0)
+    np.testing.assert_allclose(d, d2)
+
+
+def test_map_logistic_with_a_guessing_floor_matches_a_generic_optimiser():
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(11)
+    Z, o = rng.normal(size=(80, 4)), rng.normal(size=80)
+    floor = rng.choice([0.0, 0.25, 0.5], size=80)
+    y = (rng.random(80) < floor + (1 - floor) * _sig(Z @ np.array([0.5, -1.0, 0.3, 0.8]) + o)).astype(float)
+    mu, cov = np.zeros(4), np.eye(4) * 2.0
+    phi, _ = map_logistic(Z, o, y, mu, cov, floor=floor)
+
+    def neg(f):  # the 3PL log posterior written out directly
+        p = floor + (1 - floor) * _sig(Z @ f + o)
+        return -(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)) - 0.5 * f @ np.linalg.inv(cov) @ f)
+
+    ref = minimize(neg, mu, method="BFGS", options={"gtol": 1e-9}).x
+    np.testing.assert_allclose(phi, ref, atol=1e-4)
+    # floor 0 everywhere is the logistic model
+    np.testing.assert_allclose(map_logistic(Z, o, y, mu, cov, floor=np.zeros(80))[0], map_logistic(Z, o, y, mu, cov)[0],
+                               atol=1e-8)
+
+
+def test_item_floors_recover_floors_slopes_and_difficulties():
+    from routereval.coldstart.calibrate import MIN_FLOOR_MODELS, ItemCalibration, calibrate_floors, item_floors
+
+    rng = np.random.default_rng(12)
+    n, m = 600, 300
+    eta = rng.normal(size=(1, m)) * 2.0 + np.zeros((n, 1))
+    c = rng.choice([0.0, 0.25, 0.5], size=n)
+    a = np.exp(rng.normal(0, 0.3, n))
+    d = rng.normal(size=n)
+    Y = (rng.random((n, m)) < c[:, None] + (1 - c[:, None]) * _sig(a[:, None] * eta + d[:, None])).astype(float)
+    fc, fa, fd, _ = item_floors(eta, Y, 1.0, slope_var=0.1)
+    assert np.mean(np.abs(fc - c) <= 0.1) > 0.7
+    assert np.corrcoef(fa, a)[0, 1] > 0.6 and np.corrcoef(fd, d)[0, 1] > 0.9
+    # the floors need binary answers of enough models
+    cal = ItemCalibration(delta=np.zeros(n), spread=1.0)
+    Zr, Phi = np.ones((n, 1)), eta[0][:, None]
+    assert calibrate_floors(cal, Zr, np.zeros(n), Phi, Y) is not None
+    assert calibrate_floors(cal, Zr, np.zeros(n), Phi[:MIN_FLOOR_MODELS - 1], Y[:, :MIN_FLOOR_MODELS - 1]) is None
+    assert calibrate_floors(cal, Zr, np.zeros(n), Phi, Y * 0.5) is None
+
+
+def test_gp_combine_weighs_by_inverse_mse():
+    y = np.array([1, 0, 1, 1, 0, 1, 0, 1], dtype=float)
+    p = np.full(8, 0.6)
+    pt = np.full(1000, 0.6)
+    est = gp_combine(y, p, pt, grad_var=0.001, weights=np.full(8, 1 / 8))
+    var_a = 8 * (1 / 8) ** 2 * 0.24
+    rbar, r = 0.625 - 0.6, y - 0.6
+    var_rbar = np.sum((1 / 8) ** 2 * (r - rbar) ** 2) * 8 / 7
+    mse = 0.001 + 1000 * 0.24 / 1000 ** 2 + max(0, rbar ** 2 - var_rbar)
+    lam = mse / (mse + var_a)
+    assert est.lam == pytest.approx(lam)
+    assert est.mean == pytest.approx(lam * 0.625 + (1 - lam) * 0.6)
+    assert est.low < est.mean < est.high
+    alone = gp_combine(y, p, pt, grad_var=0.001, weights=None)  # adaptive: p-IRT alone
+    assert alone.lam == 0 and alone.anchor_mean is None and alone.mean == pytest.approx(0.6)
+
+
+# --------------------------------------------------------------------------- anchors
+
+
+def test_allocation_and_clusters_against_naive_versions():
+    sizes = np.array([50, 30, 15, 5])
+    for k in (1, 7, 10, 33, 100):
+        a = allocate(sizes, k)
+        assert a.sum() == k and np.all(a <= sizes)
+        assert np.all(np.abs(a - k * sizes / sizes.sum()) < 1 + 1e-9)
+    rng = np.random.default_rng(0)
+    F = np.vstack([rng.normal(loc=c, scale=0.1, size=(40, 2)) for c in ((0, 0), (5, 5), (0, 5))])
+    centres, labels = kmeans(F, 3, np.random.default_rng(1))
+    assert len(set(labels[:40])) == len(set(labels[40:80])) == len(set(labels[80:])) == 1
+    assert len(set(labels)) == 3
+    naive = np.argmin(((F[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_array_equal(labels, naive)
+    pos, w = cluster_positions(F, 3, np.random.default_rng(1))
+    assert sorted(pos // 40) == [0, 1, 2] and w.sum() == pytest.approx(1.0)
+    # item features: distances are RMS logit differences over the models
+    Z, o, Phi = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=(7, 3))
+    Fe = item_features(Z, o, Phi)
+    logits = Z @ Phi.T + o[:, None]
+    want = np.sqrt(((logits[:, None] - logits[None]) ** 2).mean(-1))
+    np.testing.assert_allclose(np.sqrt(((Fe[:, None] - Fe[None]) ** 2).sum(-1)), want, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def fitted(world_corpus):
+    from routereval.pools import make_split
+
+    bench = open_corpus(world_corpus)["mmlu"]
+    split = make_split(bench)
+    X = np.asarray(bench.embeddings["synth"])
+    S = np.asarray(bench.scores, dtype=np.float64).T
+    r = make_router("irt", dim=4, random_state=0, max_epochs=40).fit(X[split.train], S[split.train][:, 1:],
+                                                                   X_val=X[split.val], Y_val=S[split.val][:, 1:])
+    return bench, split, X, S, r
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_anchors_are_deterministic_by_seed_and_never_test_prompts(fitted, method):
+    bench, split, X, S, r = fitted
+    kw = dict(X=X, candidates=split.train, subsets=bench.subset_codes(), answers=S[:, 0])
+    a = select_anchors(r, 40, method, random_state=3, **kw)
+    b = select_anchors(r, 40, method, random_state=3, **kw)
+    c = select_anchors(r, 40, method, random_state=4, **kw)
+    np.testing.assert_array_equal(a.index, b.index)
+    # another seed, other anchors (adaptive: only its first pick is drawn, so at least another order)
+    assert not np.array_equal(a.index if method == "adaptive" else np.sort(a.index),
+                              c.index if method == "adaptive" else np.sort(c.index))
+    assert len(np.unique(a.index)) == 40 and set(a.index) <= set(split.train.tolist())
+    assert not set(a.index) & set(split.test.tolist()) and not set(a.index) & set(split.val.tolist())
+    if method == "adaptive":
+        assert a.weights is None
+        np.testing.assert_array_equal(a.answers, S[a.index, 0])
+    else:
+        assert a.weights.sum() == pytest.approx(1.0) and np.all(a.weights > 0)
+    if method in ("random", "stratified"):  # a benchmark is enough; its train split is the default candidate set
+        np.testing.assert_array_equal(select_anchors(bench, 40, method, random_state=3).index, a.index)
+
+
+def test_stratified_anchors_follow_the_subsets(fitted):
+    bench, split, X, S, r = fitted
+    a = select_anchors(bench, 40, "stratified", random_state=0)
+    codes = bench.subset_codes()
+    counts = np.bincount(codes[a.index], minlength=4)
+    assert counts.tolist() == allocate(np.bincount(codes[split.train], minlength=4), 40).tolist()
+
+
+def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
+    bench, split, X, S, r = fitted
+    asked = []
+
+    def answer(i):
+        asked.append(i)
+        return S[i, 0]
+
+    sim = select_anchors(r, 25, "adaptive", X=X, candidates=split.train, answers=S[:, 0], random_state=1)
+    live = select_anchors(r, 25, "adaptive", X=X, candidates=split.train, answers=answer, random_state=1)
+    np.testing.assert_array_equal(sim.index, live.index)
+    assert asked == live.index.tolist()
+    aimed = select_anchors(r, 25, "adaptive", X=X, candidates=split.train, answers=S[:, 0], target=split.test,
+                           random_state=1)
+    t = AdaptiveTest.from_router(r, X[split.train], random_state=1, target=r.model_design(X[split.test]))
+    for _ in range(25):
+        j = t.next()
+        t.tell(j, S[split.train[j], 0])
+    np.testing.assert_array_equal(aimed.index, split.train[np.asarray(t.asked)])
+    assert not set(aimed.index.tolist()) & set(split.test.tolist())
+    t = AdaptiveTest.from_router(r, X[split.train], random_state=1)
+    i = t.next()
+    assert t.next() == i  # asking again before answering gives the same prompt
+    t.tell(i, 1.0)
+    with pytest.raises(Exception, match="already asked"):
+        t.tell(i, 0.0)
+
+
+def test_irt_and_adaptive_need_a_router_with_the_capability(fitted):
+    bench, split, X, S, r = fitted
+    with pytest.raises(Exception, match="needs a fitted router"):
+        select_anchors(bench, 10, "irt")
+    knn = make_router("knn").fit(X[split.train], S[split.train][:, 1:])
+    with pytest.raises(CapabilityError, match="no per-model parameter vector"):
+        select_anchors(knn, 10, "irt", X=X, candidates=split.train)
+    with pytest.raises(Exception, match="k = 5000"):
+        select_anchors(r, 5000, "random", X=X, candidates=split.train)
+
+
+# --------------------------------------------------------------------------- add_model on routers
+
+
+def test_add_model_then_route_equals_the_router_with_that_model(fitted):
+    """Exact case: answers that are model j's own predicted probabilities, with a flat prior, give back model j."""
+    bench, split, X, S, r = fitted
+    for name in ("irt", "mf"):
+        base = make_router(name, dim=4, random_state=0, max_epochs=30).fit(X[split.train], S[split.train][:, 1:])
+        j = 3
+        P = base.predict_scores(X[split.train])[:, j]
+        added = make_router(name).load_state_dict(base.state_dict()).add_model("copy", X[split.train], P,
+                                                                                 prior_scale=1e8)
+        got = added.predict_scores(X[split.test])
+        np.testing.assert_allclose(got[:, -1], got[:, j], atol=2e-4)
+        sub = base.select_models(np.r_[np.arange(j), np.arange(j + 1, base.n_models_)])
+        again = sub.add_model("copy", X[split.train], P, prior_scale=1e8)
+        # the pool without j plus its copy routes the test prompts as the pool with j does
+        want = np.asarray([*np.arange(j), *np.arange(j + 1, base.n_models_), j])[again.route(X[split.test])]
+        assert np.mean(want == base.route(X[split.test])) > 0.99
+
+
+def test_ten_answers_give_a_sensible_model_and_the_estimate_is_close(fitted):
+    bench, split, X, S, r = fitted
+    P = irt_world()[2]
+    true = P[split.test, 0].mean()  # the held-out model's expected test score, from its known parameters
+    errs = {}
+    for k in (10, 50, 400):
+        e = []
+        for seed in range(6):
+            a = select_anchors(r, k, "random", X=X, candidates=split.train, random_state=seed)
+            est = estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], weights=a.weights)
+            assert 0 <= est.low <= est.mean <= est.high <= 1
+            e.append(abs(est.mean - true))
+        errs[k] = float(np.mean(e))
+    assert errs[400] < errs[10] and errs[400] < 0.04
+    r10 = make_router("irt").load_state_dict(r.state_dict()).add_model("new", X[split.train[:10]], S[split.train[:10], 0])
+    p = r10.predict_scores(X[split.test])[:, -1]
+    assert np.all((p > 0) & (p < 1)) and 0.05 < p.mean() < 0.95
+
+
+def test_routers_without_the_capability_say_so_in_one_line(fitted):
+    bench, split, X, S, r = fitted
+    from routereval.routers import available_routers
+
+    capable = {n for n, c in available_routers().items() if c.supports_add_model}
+    assert {"mf", "irt", "linear", "mlp"} <= capable and "knn" not in capable
+    knn = make_router("knn").fit(X[split.train], S[split.train][:, 1:])
+    with pytest.raises(CapabilityError) as e:
+        knn.add_model("new", X[:5], S[:5, 0])
+    assert "\n" not in str(e.value) and "knn" in str(e.value)
+
+
+# --------------------------------------------------------------------------- the study and the CLI
+
+
+def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
+    out = tmp_path / "study"
+    res = cli("coldstart", world_corpus, "--benchmark", "mmlu", "--router", "irt", "--param", "dim=4",
+              "--param", "max_epochs=30", "--m", "8", "--group", "random", "--anchors", "10,50",
+              "--models", "3", "--seeds", "2", "--pretrain", "corpus", "--out", out, "--json")
+    assert res.code == 0, res.err
+    doc = res.json()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["coldstart.csv", "coldstart.json", "summary.md", "error_vs_k.png", "error_vs_k.svg", "mu_vs_k.png",
+         "mu_vs_k.svg"])
+    with open(out / "coldstart.csv") as f:
+        rows = list(csv.DictReader(f))
+    # one row per pretrain x model x method x k x seed
+    assert len(rows) == 2 * 3 * 4 * 2 * 2
+    assert {r["pretrain"] for r in rows} == {"pool", "corpus"} and {r["method"] for r in rows} == set(METHODS)
+    assert len({(r["pretrain"], r["model"], r["method"], r["k"], r["seed"]) for r in rows}) == len(rows)
+    for r in rows:
+        assert abs(float(r["abs_error"]) - abs(float(r["estimate"]) - float(r["true_mean"]))) < 1e-5
+        assert float(r["low"]) <= float(r["estimate"]) <= float(r["high"])
+    # the true test mean is the held-out model's mean on the test split of the pool, computed independently
+    from routereval.pools import make_pool, make_split
+
+    bench = open_corpus(world_corpus)["mmlu"]
+    split = make_split(bench)
+    pool = make_pool(bench, m=8, group="random", split=split)
+    S = np.asarray(bench.scores, dtype=np.float64)
+    truth = {str(n): S[i, split.test].mean() for n, i in zip(pool.model_names, pool.models)}
+    for r in rows:
+        assert float(r["true_mean"]) == pytest.approx(truth[r["model"]], abs=1e-6)
+    summary = (out / "summary.md").read_text()
+    assert "What 40 models allow" in summary and "![error_vs_k](error_vs_k.png)" in summary
+    assert (out / "error_vs_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert doc["meta"]["n_corpus_models"] == 40 and len(doc["summary"]) == 2 * 4 * 2
+    with_anchors = [s for s in doc["summary"] if s["k"] == 50]
+    assert all(s["mae"] < 0.15 for s in with_anchors)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--router", "knn"), "cannot add a model"),
+    (("--method", "random,oracle"), "unknown value 'oracle'"),
+    (("--anchors", "10,x"), "comma-separated integers"),
+    (("--pretrain", "everything"), "--pretrain must be pool or corpus"),
+    (("--anchors", "5000"), "exceeds the"),
+    (("--split", "publisher"), "has no publisher split"),
+    (("--split", "mine"), "--split"),
+])
+def test_study_cli_bad_input(world_corpus, tmp_path, cli, args, message):
+    base = ["coldstart", world_corpus, "--benchmark", "mmlu", "--m", "5", "--group", "random", "--out", tmp_path / "o"]
+    res = cli(*base, *args)
+    assert res.code == 2 and message in res.err and res.err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def publisher_corpus(tmp_path_factory):
+    """The IRT world with a publisher split: every fifth prompt is a test prompt, val carved from train."""
+    from routereval.data.splits import publisher_split_from_labels
+
+    X, S, _, topic = irt_world(n_prompts=800, n_models=12, seed=3)
+    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
+                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic],
+                  texts=[f"question {i}" for i in range(len(X))], scores=S.T.copy(), embeddings={"synth": X})
+    labels = np.where(np.arange(len(X)) % 5 == 0, "test", "train").astype(object)
+    b.saved_splits["publisher"] = publisher_split_from_labels(b, labels, source="the test")
+    out = tmp_path_factory.mktemp("coldstart-pub") / "corpus"
+    write_corpus(Corpus.from_benchmarks([b]), out)
+    return out
+
+
+def test_study_cli_split_option(publisher_corpus, tmp_path, cli):
+    """--split: the publisher's split by default (said in the table, --json, coldstart.csv and summary.md), random on demand."""
+    from routereval.pools import make_pool, make_split
+
+    bench = open_corpus(publisher_corpus)["mmlu"]
+    S = np.asarray(bench.scores, dtype=np.float64)
+    base = ["coldstart", publisher_corpus, "--benchmark", "mmlu", "--router", "irt", "--param", "dim=2",
+            "--param", "max_epochs=10", "--m", "4", "--group", "random", "--anchors", "10", "--method", "random",
+            "--models", "2", "--seeds", "1"]
+    for flag, name in ((None, "publisher"), ("publisher", "publisher"), ("random", "random")):
+        out = tmp_path / f"study-{flag}"
+        args = [*base, "--out", out] + ([] if flag is None else ["--split", flag])
+        res = cli(*args, "--json")
+        assert res.code == 0, res.err
+        meta = res.json()["meta"]
+        split = make_split(bench, split=name)
+        assert meta["split"] == name and meta["n_test"] == len(split.test)
+        assert json.loads((out / "coldstart.json").read_text())["meta"]["split"] == name
+        with open(out / "coldstart.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert rows and all(r["split"] == name for r in rows)
+        pool = make_pool(bench, m=4, group="random", split=split)
+        truth = {str(n): S[i, split.test].mean() for n, i in zip(pool.model_names, pool.models)}
+        assert all(float(r["true_mean"]) == pytest.approx(truth[r["model"]], abs=1e-6) for r in rows)
+        assert f"{name} split" in (out / "summary.md").read_text()
+    assert len(make_split(bench, split="publisher").test) == 160  # every fifth prompt
+    assert set(make_split(bench, split="publisher").test) != set(make_split(bench, split="random").test)
+    res = cli(*base, "--out", tmp_path / "table")  # the table names the split
+    assert res.code == 0 and "publisher split" in res.out
+
+
+@pytest.fixture(scope="module")
+def saved_router(world_corpus, tmp_path_factory):
+    from routereval.evaluate import fit_router
+
+    d = tmp_path_factory.mktemp("routers")
+    fit_router(world_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+               group="all_strong", save=d / "irt")
+    fit_router(world_corpus, benchmark="mmlu", router="mf", params={"dim": 4, "max_epochs": 30}, m=6,
+               group="all_strong", embedding="tfidf", save=d / "mf-tfidf")
+    fit_router(world_corpus, benchmark="mmlu", router="knn", m=6, group="all_strong", save=d / "knn")
+    return d
+
+
+def _digest(path):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir())}
+
+
+def _answers(world_corpus, anchors_csv, model, path):
+    bench = open_corpus(world_corpus)["mmlu"]
+    row = int(np.flatnonzero(bench.models == model)[0])
+    S = np.asarray(bench.scores)
+    pid = {p: i for i, p in enumerate(bench.prompt_ids)}
+    with open(anchors_csv) as f:
+        rows = list(csv.DictReader(f))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["prompt_id", "subset", "weight", "text", "score"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "score": f"{S[row, pid[r['prompt_id']]]:g}"})
+    return rows
+
+
+def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, saved_router, tmp_path, cli):
+    from routereval.pools import make_split
+    from routereval.routers.persist import load_router
+
+    src = saved_router / "irt"
+    before = _digest(src)
+    pool_models = json.loads((src / "router.json").read_text())["pool"]["models"]
+    new = next(f"org/model-{i:02d}" for i in range(40) if f"org/model-{i:02d}" not in pool_models)
+    res = cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--seed", "1", "--out", tmp_path / "a.csv")
+    assert res.code == 0, res.err
+    again = cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--seed", "1")
+    assert again.out == (tmp_path / "a.csv").read_text()  # deterministic by seed
+    rows = _answers(world_corpus, tmp_path / "a.csv", new, tmp_path / "answers.csv")
+    bench = open_corpus(world_corpus)["mmlu"]
+    split = make_split(bench)
+    train_ids = set(bench.prompt_ids[split.train].tolist())
+    assert len(rows) == 60 and all(r["prompt_id"] in train_ids for r in rows)
+    res = cli("add-model", src, "--name", new, "--answers", tmp_path / "answers.csv", "--out", tmp_path / "v2", "--json")
+    assert res.code == 0, res.err
+    doc = res.json()
+    assert doc["m"] == 7 and doc["n_answers"] == 60
+    assert _digest(src) == before  # the old version is untouched
+    loaded = load_router(tmp_path / "v2")  # what `routereval serve` loads
+    assert loaded.pool["models"] == [*pool_models, new] and loaded.pool["m"] == 7
+    assert loaded.router.n_models_ == 7 and loaded.metadata["added_models"][0]["name"] == new
+    X = np.asarray(bench.embeddings["synth"])
+    pred = loaded.router.predict_scores(X[split.test])
+    row = int(np.flatnonzero(bench.models == new)[0])
+    P = irt_world()[2]  # the models' known probabilities
+    assert np.corrcoef(pred[:, 6], P[split.test, row])[0, 1] > 0.5  # the added model is that model
+    true = np.asarray(bench.scores)[row].mean()
+    assert abs(doc["estimate"]["mean"] - true) < 0.08
+    # --out the same path replaces the router in place; a model that answers every anchor is routed to
+    with open(tmp_path / "perfect.csv", "w") as f:
+        f.write("text,score\n" + "".join(f'"{r["text"]}",1\n' for r in rows))
+    res = cli("add-model", tmp_path / "v2", "--name", "perfect", "--answers", tmp_path / "perfect.csv",
+              "--out", tmp_path / "v2")
+    assert res.code == 0, res.err
+    v3 = load_router(tmp_path / "v2")
+    assert v3.router.n_models_ == 8 and v3.pool["models"][-1] == "perfect"
+    assert np.mean(v3.router.route(X[split.test]) == 7) > 0.5
+    # the default output is a new version beside the router
+    res = cli("add-model", src, "--name", new, "--answers", tmp_path / "answers.csv", "--json")
+    assert res.code == 0 and res.json()["path"].endswith("irt-v2")
+
+
+def test_add_model_embeds_new_texts_when_the_encoder_can(world_corpus, saved_router, tmp_path, cli):
+    src = saved_router / "mf-tfidf"
+    with open(tmp_path / "ans.csv", "w") as f:
+        f.write("text,score\nquestion 3 on history number 8,1\na brand new question on poetry,0\n"
+                "another new one about algebra,1\n")
+    res = cli("add-model", src, "--name", "newbie", "--answers", tmp_path / "ans.csv", "--out", tmp_path / "o", "--json")
+    assert res.code == 0, res.err
+    assert res.json()["m"] == 7
+
+
+def _bad_answers(tmp_path, body):
+    p = tmp_path / "bad.csv"
+    p.write_text(body)
+    return p
+
+
+@pytest.mark.parametrize("body, name, message", [
+    ("text,score\nthis prompt is not in the benchmark,1\n", "new-x",
+     "row 1: column 'text': prompt text not among benchmark 'mmlu'"),
+    ("text,score\nquestion 3 on history number 8,1\nquestion 3 on history number 8,0\n", "new-x",
+     "row 2: column 'text': duplicate prompt (also at row 1)"),
+    ("text,score\nquestion 3 on history number 8,1.5\n", "new-x", "row 1: column 'score': score 1.5 is out of range"),
+    ("text,score\nquestion 3 on history number 8,yes\n", "new-x", "row 1: column 'score': score 'yes' is not a number"),
+    ("prompt,score\nquestion 3 on history number 8,1\n", "new-x", "has no 'text' column"),
+    ("text,score\n", "new-x", "holds no answers"),
+    ("text,score\nquestion 3 on history number 8,1\n", "POOL", "is already in the router's pool"),
+])
+def test_add_model_bad_input_is_one_line_and_writes_nothing(saved_router, tmp_path, cli, body, name, message):
+    src = saved_router / "irt"
+    before = _digest(src)
+    if name == "POOL":
+        name = json.loads((src / "router.json").read_text())["pool"]["models"][0]
+    res = cli("add-model", src, "--name", name, "--answers", _bad_answers(tmp_path, body), "--out", tmp_path / "out")
+    assert res.code == 2, res.err
+    assert message in res.err and res.err.count("\n") == 1
+    assert not (tmp_path / "out").exists() and _digest(src) == before
+    assert not [p for p in src.parent.iterdir() if p.name.startswith(".")]  # no temporaries left behind
+
+
+def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_path, cli):
+    ans = _bad_answers(tmp_path, "text,score\nquestion 3 on history number 8,1\n")
+    res = cli("add-model", saved_router / "knn", "--name", "n", "--answers", ans, "--out", tmp_path / "o")
+    assert res.code == 2 and "knn" in res.err and "per-model parameter vector" in res.err
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    res = cli("add-model", saved_router / "irt", "--name", "n", "--answers", ans, "--out", tmp_path / "busy")
+    assert res.code == 2 and "not a saved router" in res.err
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    res = cli("coldstart", "anchors", saved_router / "irt", "--method", "adaptive")
+    assert res.code == 2 and "one prompt at a time" in res.err
+
+
+def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(world_corpus):
+    """With one fold the prompt side is learned without every held-out model; the pool without h still has them all."""
+    from routereval.coldstart.study import _pool_without, run_study, summarise
+
+    res = run_study(world_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+                    group="all_strong", anchors=(50,), methods=("random",), seeds=1, pretrain=("corpus",), folds=1)
+    assert res.meta["n_fits"] == 2  # the fold without all 6, and the full fit (upper)
+    rows = res.rows
+    assert len(rows) == 6 and all(np.isfinite(r["mu_lower"]) and 0 < r["mu_lower"] <= 1 for r in rows)
+    # the pool without one model routes at least as well as its worst model and at most as the upper bound + noise
+    bench = open_corpus(world_corpus)["mmlu"]
+    from routereval.pools import make_pool, make_split
+
+    split = make_split(bench)
+    pool = make_pool(bench, m=6, group="all_strong", split=split)
+    worst = np.asarray(bench.scores, dtype=np.float64)[pool.models][:, split.test].mean(axis=1).min()
+    assert all(r["mu_lower"] >= worst - 0.02 and r["mu_lower"] <= r["mu_upper"] + 0.05 for r in rows)
+    assert summarise(rows)[0]["n"] == 6
