@@ -91,21 +91,24 @@ def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int, pro
 
 def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = "clean",
                  embedding: str | None = None, seed: int = 42, draw: int = 0, input_kind: str = "embedding",
-                 split: str = "auto", progress: Callable[[str, int, int], None] | None = None) -> Cell:
+                 split: str = "auto", progress: Callable[[str, int, int], None] | None = None,
+                 missing: str = "auto") -> Cell:
     """Split, pool, scores, labels, costs and embeddings of one cell.
 
     ``corpus`` is a corpus directory or an open :class:`~routereval.data.model.Corpus`.
     ``split`` names the prompt split (:func:`routereval.pools.make_split`): ``auto`` (the
     publisher's when the benchmark has one, else the seeded random split), ``publisher``
-    or ``random``; ``cell.pool.split.name`` says which was used.
+    or ``random``; ``cell.pool.split.name`` says which was used. ``missing`` is the
+    missing-records policy of the split and pool (see :func:`routereval.pools.missing_policy`).
     """
     from routereval.pools import make_pool, make_split, pool_scores, training_labels
 
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise InputError(f"m must be an int >= 1 (the pool size). Got {m!r}.")
     bench, corpus_path = _open_bench(corpus, benchmark)
-    split = make_split(bench, protocol=protocol, seed=seed, split=split)
-    pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, draw=draw)
+    split = make_split(bench, protocol=protocol, seed=seed, split=split, missing=missing)
+    pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, draw=draw,
+                     missing=missing)
     split = pool.split
     Y_train, Y_val, Y_test = pool_scores(bench, pool)
     for what, Y in (("train", Y_train), ("val", Y_val), ("test", Y_test)):

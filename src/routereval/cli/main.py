@@ -20,7 +20,7 @@ app = typer.Typer(
 )
 
 # Each module defines ``register(app)``; importing them is cheap (their heavy imports are lazy).
-_COMMAND_MODULES = ("data", "pools", "routing", "sweep", "report", "coldstart", "serve")
+_COMMAND_MODULES = ("data", "pools", "routing", "sweep", "report", "coldstart", "serve", "scaling")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"routereval.cli.{_name}").register(app)

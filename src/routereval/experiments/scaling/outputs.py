@@ -1,0 +1,86 @@
+"""The study's directory: CSV files, ``summary.md`` and plots, written aside and renamed into place."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from routereval.errors import InputError
+from routereval.experiments.scaling.curves import CURVE_COLUMNS
+from routereval.experiments.scaling.frontier import FRONTIER_COLUMNS
+from routereval.experiments.scaling.summary import summary_markdown
+from routereval.experiments.scaling.weak import WEAK_COLUMNS
+
+MARKER = "curves.csv"  # a directory holding it is a scaling directory: it may be replaced
+
+
+def _cell(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else repr(round(v, 10))
+    return str(v)
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> None:
+    """``rows`` as CSV with exactly ``columns`` (NaN as an empty cell)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([_cell(r.get(c, "")) for c in columns])
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise InputError(f"--out {out}: a non-empty directory that is not a scaling study (no {MARKER}); "
+                         "give a new or empty directory, or a scaling directory to replace")
+
+
+def check_out(out: str | os.PathLike) -> Path:
+    """Refuse, before any work, an ``--out`` that is a file or another non-empty directory."""
+    out = Path(out)
+    _check_target(out)
+    return out
+
+
+def write_outputs(result, out: str | os.PathLike, *, plots: bool = True) -> list[Path]:
+    """Write the study's directory ``out`` atomically; returns the files written.
+
+    Everything is written into a hidden sibling directory that replaces ``out`` when complete,
+    so an interrupted run leaves the previous study (or nothing), never half of one.
+    """
+    out = check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        write_csv(tmp / "curves.csv", CURVE_COLUMNS, result.curves)
+        write_csv(tmp / "weak.csv", WEAK_COLUMNS, result.weak)
+        if result.frontier:
+            write_csv(tmp / "frontier.csv", FRONTIER_COLUMNS, result.frontier)
+        figures: list[str] = []
+        if plots:
+            from routereval.experiments.scaling.plots import plot_all
+
+            figures = plot_all(result, tmp)
+        (tmp / "summary.md").write_text(summary_markdown(result, figures=figures), encoding="utf-8")
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return sorted(out.iterdir())
