@@ -502,3 +502,18 @@ k = 3
     whole = embed_texts(texts, "minilm")  # one pass over all prompts, no cache
     np.testing.assert_allclose(np.load(cached[0]), whole, atol=1e-5)
     assert read_results(tmp_path / "r").column("embedding").to_pylist() == ["minilm"]
+
+
+def test_process_backend_keeps_every_worker_busy_while_the_caller_writes():
+    """When a call finishes, the freed worker gets its next call before the result is handed over:
+    while calls wait, ``running`` at a hand-over is the number of workers (the bar shows it, and no
+    worker idles while the parent writes that cell's rows)."""
+    from routereval.experiments.backends import ProcessBackend
+
+    with ProcessBackend(2) as backend:
+        seen = [(item, result, error, backend.running) for item, result, error in backend.run(abs, [-1, -2, -3, -4, -5])]
+    assert sorted(r for _, r, _, _ in seen) == [1, 2, 3, 4, 5] and all(e is None for _, _, e, _ in seen)
+    running = [n for *_, n in seen]
+    # the first hand-over (one or both calls done) comes after the refill: 2 in flight, whatever the timing
+    assert running[0] == 2, running
+    assert running[-1] == 0

@@ -108,16 +108,22 @@ class ProcessBackend(Backend):
                                              initializer=_init_worker, initargs=(self.threads, os.getpid()))
         pending = list(reversed(items))
         futures: dict[Any, Any] = {}
-        # one call per worker at a time, so that "running" is honest and a kill loses little
-        while pending or futures:
+
+        def refill() -> None:
+            # one call per worker at a time, so that "running" is honest and a kill loses little
             while pending and len(futures) < self.workers:
                 item = pending.pop()
                 futures[self._pool.submit(fn, item)] = item
             self.running = len(futures)
+
+        while pending or futures:
+            refill()
             done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-            for fut in done:
-                item = futures.pop(fut)
-                self.running = len(futures)
+            finished = [(futures.pop(fut), fut) for fut in done]
+            # the freed workers start their next call before the caller writes these results
+            # (no worker idles while the parent writes Parquet; the bar counts them as running)
+            refill()
+            for item, fut in finished:
                 yield (item, *_outcome(fut))
         self.running = 0
 
