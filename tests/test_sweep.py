@@ -117,6 +117,13 @@ def test_grid_expansion_and_set_overrides(tiny, tmp_path):
                    corpus_checksum="y")
     assert [r.cell_hash for c in again for r in c.runs] == [r.cell_hash for c in cells2 for r in c.runs]
     assert not {r.cell_hash for c in other for r in c.runs} & {r.cell_hash for c in cells2 for r in c.runs}
+    # a value given twice on an axis (top level or a router's) is one axis value: no row stored twice
+    cfg3 = load_config(cfg_file, overrides=["m=[3,3]", "seeds=[1,1]", "routers.knn.k=[5,5,10]"], trust_code=True)
+    assert cfg3.m == [3] and cfg3.seeds == [1] and cfg3.routers["knn"] == {"k": [5, 10]}
+    hashes3 = [r.cell_hash for c in expand(cfg3, benchmarks=cfg3.benchmarks,
+                                           embeddings={b: ["synth"] for b in cfg3.benchmarks}, corpus_checksum="x")
+               for r in c.runs]
+    assert len(set(hashes3)) == len(hashes3)
     assert parse_set("corpus=some/dir") == (["corpus"], "some/dir")
     assert parse_set("n_boot=10") == (["n_boot"], 10)
 
