@@ -170,6 +170,13 @@ def test_bad_cli_options(cli, tiny, tmp_path):
                           (["--workers", "2", "--cluster", "local:2"], "not both")):
         res = cli("sweep", cfg, "--out", tmp_path / "r", *args)
         assert res.code == 2 and message in res.err and res.err.count("\n") == 1, res.err
+    # a scheduler that cannot be reached: one line, exit 2, and no RESULTS directory made
+    with socket.socket() as s:  # a loopback port with nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = cli("sweep", cfg, "--out", tmp_path / "r", "--cluster", f"tcp://127.0.0.1:{port}")
+    assert res.code == 2 and "cannot reach the dask scheduler" in res.err and res.err.count("\n") == 1, res.err
+    assert not (tmp_path / "r").exists()
     res = cli("sweep", cfg, "--out", tmp_path / "file")
     assert res.code == 2 and "is a file" in res.err
     (tmp_path / "other").mkdir()

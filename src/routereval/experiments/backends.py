@@ -49,6 +49,9 @@ class Backend:
     def run(self, fn: Callable, items: list) -> Iterator[tuple[Any, Any, str | None]]:  # pragma: no cover
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Reach the workers (a cluster); before anything is written. Idempotent."""
+
     def close(self) -> None:
         pass
 
@@ -164,6 +167,10 @@ class DaskBackend(Backend):
             except OSError as e:
                 raise ParameterError(f"--cluster {self.arg}: cannot reach the dask scheduler ({e})") from None
         return self._client
+
+    def start(self) -> None:
+        if self._client is None:
+            self._connect()
 
     def run(self, fn, items):
         import uuid
