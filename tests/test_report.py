@@ -345,12 +345,19 @@ def test_bad_input_is_one_line_and_exit_2(cli, store, studies, tmp_path):
     (junk / "data.parquet").write_text("not parquet")
     nosummary = tmp_path / "nosummary"
     nosummary.mkdir()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    other = tmp_path / "other"  # valid Parquet, but not results (e.g. a corpus directory)
+    other.mkdir()
+    pq.write_table(pa.table({"model_id": [0, 1], "model": ["a", "b"]}), other / "models.parquet")
     out = tmp_path / "out.md"
     cases = {
         (path.parent / "missing",): "not a results directory",
         (tmp_path / "notdir",): "not a results directory",
         (empty,): "no finished cells",
         (junk,): "unreadable results file",
+        (other,): "not a results file",
         (path, "--protocol", "fancy"): "expected one of paper, clean",
         (path, "--benchmarks", "gsm8k"): "not in the results",
         (path, "--format", "pdf"): "expected one of md, tex, html, csv, json",

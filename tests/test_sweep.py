@@ -117,6 +117,13 @@ def test_grid_expansion_and_set_overrides(tiny, tmp_path):
                    corpus_checksum="y")
     assert [r.cell_hash for c in again for r in c.runs] == [r.cell_hash for c in cells2 for r in c.runs]
     assert not {r.cell_hash for c in other for r in c.runs} & {r.cell_hash for c in cells2 for r in c.runs}
+    # a value given twice on an axis (top level or a router's) is one axis value: no row stored twice
+    cfg3 = load_config(cfg_file, overrides=["m=[3,3]", "seeds=[1,1]", "routers.knn.k=[5,5,10]"], trust_code=True)
+    assert cfg3.m == [3] and cfg3.seeds == [1] and cfg3.routers["knn"] == {"k": [5, 10]}
+    hashes3 = [r.cell_hash for c in expand(cfg3, benchmarks=cfg3.benchmarks,
+                                           embeddings={b: ["synth"] for b in cfg3.benchmarks}, corpus_checksum="x")
+               for r in c.runs]
+    assert len(set(hashes3)) == len(hashes3)
     assert parse_set("corpus=some/dir") == (["corpus"], "some/dir")
     assert parse_set("n_boot=10") == (["n_boot"], 10)
 
@@ -163,6 +170,13 @@ def test_bad_cli_options(cli, tiny, tmp_path):
                           (["--workers", "2", "--cluster", "local:2"], "not both")):
         res = cli("sweep", cfg, "--out", tmp_path / "r", *args)
         assert res.code == 2 and message in res.err and res.err.count("\n") == 1, res.err
+    # a scheduler that cannot be reached: one line, exit 2, and no RESULTS directory made
+    with socket.socket() as s:  # a loopback port with nothing listening on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = cli("sweep", cfg, "--out", tmp_path / "r", "--cluster", f"tcp://127.0.0.1:{port}")
+    assert res.code == 2 and "cannot reach the dask scheduler" in res.err and res.err.count("\n") == 1, res.err
+    assert not (tmp_path / "r").exists()
     res = cli("sweep", cfg, "--out", tmp_path / "file")
     assert res.code == 2 and "is a file" in res.err
     (tmp_path / "other").mkdir()
@@ -502,3 +516,18 @@ k = 3
     whole = embed_texts(texts, "minilm")  # one pass over all prompts, no cache
     np.testing.assert_allclose(np.load(cached[0]), whole, atol=1e-5)
     assert read_results(tmp_path / "r").column("embedding").to_pylist() == ["minilm"]
+
+
+def test_process_backend_keeps_every_worker_busy_while_the_caller_writes():
+    """When a call finishes, the freed worker gets its next call before the result is handed over:
+    while calls wait, ``running`` at a hand-over is the number of workers (the bar shows it, and no
+    worker idles while the parent writes that cell's rows)."""
+    from routereval.experiments.backends import ProcessBackend
+
+    with ProcessBackend(2) as backend:
+        seen = [(item, result, error, backend.running) for item, result, error in backend.run(abs, [-1, -2, -3, -4, -5])]
+    assert sorted(r for _, r, _, _ in seen) == [1, 2, 3, 4, 5] and all(e is None for _, _, e, _ in seen)
+    running = [n for *_, n in seen]
+    # the first hand-over (one or both calls done) comes after the refill: 2 in flight, whatever the timing
+    assert running[0] == 2, running
+    assert running[-1] == 0

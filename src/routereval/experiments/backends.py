@@ -49,6 +49,9 @@ class Backend:
     def run(self, fn: Callable, items: list) -> Iterator[tuple[Any, Any, str | None]]:  # pragma: no cover
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Reach the workers (a cluster); before anything is written. Idempotent."""
+
     def close(self) -> None:
         pass
 
@@ -108,16 +111,22 @@ class ProcessBackend(Backend):
                                              initializer=_init_worker, initargs=(self.threads, os.getpid()))
         pending = list(reversed(items))
         futures: dict[Any, Any] = {}
-        # one call per worker at a time, so that "running" is honest and a kill loses little
-        while pending or futures:
+
+        def refill() -> None:
+            # one call per worker at a time, so that "running" is honest and a kill loses little
             while pending and len(futures) < self.workers:
                 item = pending.pop()
                 futures[self._pool.submit(fn, item)] = item
             self.running = len(futures)
+
+        while pending or futures:
+            refill()
             done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-            for fut in done:
-                item = futures.pop(fut)
-                self.running = len(futures)
+            finished = [(futures.pop(fut), fut) for fut in done]
+            # the freed workers start their next call before the caller writes these results
+            # (no worker idles while the parent writes Parquet; the bar counts them as running)
+            refill()
+            for item, fut in finished:
                 yield (item, *_outcome(fut))
         self.running = 0
 
@@ -158,6 +167,10 @@ class DaskBackend(Backend):
             except OSError as e:
                 raise ParameterError(f"--cluster {self.arg}: cannot reach the dask scheduler ({e})") from None
         return self._client
+
+    def start(self) -> None:
+        if self._client is None:
+            self._connect()
 
     def run(self, fn, items):
         import uuid

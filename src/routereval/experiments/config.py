@@ -228,7 +228,8 @@ def _routers(table: Any, where: str, *, protocols: list[str], seeds: list[int],
             if not vals:
                 raise ParameterError(f"{where}: routers.{name}.{p} is empty, so the grid is empty; "
                                      "expected a value or a list of values")
-            axes[p] = vals
+            # as for the top-level axes: a value given twice would store the same row twice
+            axes[p] = [x for i, x in enumerate(vals) if x not in vals[:i]]
         for combo in param_grid(axes):
             for protocol in protocols:
                 try:

@@ -38,6 +38,8 @@ META_VERSION = 1
 FLOAT_FIGURES = ("mu", "mu_lo", "mu_hi", "v_r", "v_b", "v_b_lo", "v_b_hi", "e_p", "e_sel", "oracle",
                  "best_single", "oracle_recall", "p_beats_best_single", "fit_s", "route_s")
 COST_FIGURES = ("mean_cost", "best_single_cost", "aiq", "apgr")
+#: columns every results file has (a cell's identity and outcome)
+IDENTITY = ("benchmark", "protocol", "m", "group", "seed", "router", "params", "cell_hash", "status")
 
 
 class ResultsLockedError(RouterEvalError):
@@ -166,6 +168,11 @@ def _read_all(results: Path, columns: list[str] | None = None):
     tables = []
     for f in files:
         try:
+            # reading with the schema fills absent columns with nulls: a Parquet file that is not a
+            # results file (e.g. a corpus's models.parquet) must be refused, not read as null rows
+            missing = [c for c in IDENTITY if c not in pq.read_schema(f).names]
+            if missing:
+                raise InputError(f"not a results file of `routereval sweep` (no column {', '.join(missing)})", file=f)
             tables.append(pq.read_table(f, columns=columns, schema=sch))
         except (OSError, pa.ArrowException) as e:
             raise InputError(f"unreadable results file ({type(e).__name__}: {e})", file=f) from None

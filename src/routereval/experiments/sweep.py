@@ -163,63 +163,65 @@ def run_sweep(plan: SweepPlan, *, backend, retry_failed: bool = False,
 
     t0 = time.perf_counter()
     out = plan.out
-    out.mkdir(parents=True, exist_ok=True)
-    with ResultsLock(out):
-        check_metadata(out, corpus_checksum=plan.corpus_checksum, force=plan.force)  # again, now that we hold it
-        remove_temporaries(out)
-        write_metadata(out, corpus=str(plan.corpus), corpus_checksum=plan.corpus_checksum,
-                       config={k: v for k, v in plan.config.raw.items()})
-        done = finished_cells(out)
-        skipped = skipped_failed = 0
-        tasks: list[Task] = []
-        for cell in plan.cells:
-            todo = []
-            for run in cell.runs:
-                status = done.get(run.cell_hash, (None, None))[0]
-                if status == "ok":
-                    skipped += 1
-                elif status is not None and not retry_failed:
-                    skipped_failed += 1
-                else:
-                    todo.append(run)
-            if todo:
-                tasks.append(Task(str(plan.corpus), replace(cell, runs=tuple(todo)), backend.threads))
-        summary = {"cells": plan.n_rows, "ok": 0, "failed": 0, "skipped": skipped, "skipped_failed": skipped_failed,
-                   "prepared": len(tasks), "seconds": 0.0, "results": str(out), "backend": backend.description}
-        total = sum(len(t.cell.runs) for t in tasks)
+    with backend:  # a cluster is reached first: one that cannot be reached fails before RESULTS is made
+        backend.start()
+        out.mkdir(parents=True, exist_ok=True)
+        with ResultsLock(out):
+            check_metadata(out, corpus_checksum=plan.corpus_checksum, force=plan.force)  # again, now that we hold it
+            remove_temporaries(out)
+            write_metadata(out, corpus=str(plan.corpus), corpus_checksum=plan.corpus_checksum,
+                           config={k: v for k, v in plan.config.raw.items()})
+            done = finished_cells(out)
+            skipped = skipped_failed = 0
+            tasks: list[Task] = []
+            for cell in plan.cells:
+                todo = []
+                for run in cell.runs:
+                    status = done.get(run.cell_hash, (None, None))[0]
+                    if status == "ok":
+                        skipped += 1
+                    elif status is not None and not retry_failed:
+                        skipped_failed += 1
+                    else:
+                        todo.append(run)
+                if todo:
+                    tasks.append(Task(str(plan.corpus), replace(cell, runs=tuple(todo)), backend.threads))
+            summary = {"cells": plan.n_rows, "ok": 0, "failed": 0, "skipped": skipped, "skipped_failed": skipped_failed,
+                       "prepared": len(tasks), "seconds": 0.0, "results": str(out), "backend": backend.description}
+            total = sum(len(t.cell.runs) for t in tasks)
 
-        def report(phase: str) -> None:
-            if progress is not None:
-                progress({**summary, "phase": phase, "total": total, "running": backend.running,
-                          "done": summary["ok"] + summary["failed"]})
+            def report(phase: str) -> None:
+                if progress is not None:
+                    progress({**summary, "phase": phase, "total": total, "running": backend.running,
+                              "done": summary["ok"] + summary["failed"]})
 
-        with backend:
-            needed = {t.cell.benchmark for t in tasks}
-            encode = [(b, e) for b, e in plan.encode if b in needed]
-            chunks = [t for b, e in encode for t in embed_tasks(str(plan.corpus), b, e, plan.n_prompts[b], backend.threads)]
-            report("embedding")
-            for _ in backend.run(run_embed_task, chunks):  # big benchmarks are shared by all workers
+            with backend:
+                needed = {t.cell.benchmark for t in tasks}
+                encode = [(b, e) for b, e in plan.encode if b in needed]
+                chunks = [t for b, e in encode for t in embed_tasks(str(plan.corpus), b, e, plan.n_prompts[b], backend.threads)]
                 report("embedding")
-            for b, e in encode:
-                try:
-                    assemble_embeddings(str(plan.corpus), b, e)
-                except Exception:  # noqa: BLE001 - the cells of b then fail with the reason, one by one
-                    pass
-            report("cells")
-            for task, rows, error in backend.run(run_task, tasks):
-                if error is not None:
-                    from routereval.experiments.runner import _now, failed_row
-
-                    rows = [failed_row(task.cell, run, error, _now()) for run in task.cell.runs]
-                write_rows(out, rows, stem=task.cell.stem)
-                stale: dict[Path, set[str]] = {}
-                for r in rows:
-                    prev = done.get(r["cell_hash"])
-                    if prev is not None:  # a retried failed row: the new one replaces it
-                        stale.setdefault(prev[1], set()).add(r["cell_hash"])
-                    summary["ok" if r["status"] == "ok" else "failed"] += 1
-                if stale:
-                    drop_rows(out, stale)
+                for _ in backend.run(run_embed_task, chunks):  # big benchmarks are shared by all workers
+                    report("embedding")
+                for b, e in encode:
+                    try:
+                        assemble_embeddings(str(plan.corpus), b, e)
+                    except Exception:  # noqa: BLE001 - the cells of b then fail with the reason, one by one
+                        pass
                 report("cells")
+                for task, rows, error in backend.run(run_task, tasks):
+                    if error is not None:
+                        from routereval.experiments.runner import _now, failed_row
+
+                        rows = [failed_row(task.cell, run, error, _now()) for run in task.cell.runs]
+                    write_rows(out, rows, stem=task.cell.stem)
+                    stale: dict[Path, set[str]] = {}
+                    for r in rows:
+                        prev = done.get(r["cell_hash"])
+                        if prev is not None:  # a retried failed row: the new one replaces it
+                            stale.setdefault(prev[1], set()).add(r["cell_hash"])
+                        summary["ok" if r["status"] == "ok" else "failed"] += 1
+                    if stale:
+                        drop_rows(out, stale)
+                    report("cells")
     summary["seconds"] = time.perf_counter() - t0
     return summary
