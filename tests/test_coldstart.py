@@ -660,3 +660,17 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
     assert best_new.sum() >= len(prompts) // 2  # it answered every anchor: best on most prompts
     assert all(x["model"] == "acme/new-model" for x, b in zip(routes, best_new) if b)
     assert all(x["model"] != "acme/new-model" for x, b in zip(routes, best_new) if not b)
+
+
+def test_answers_csv_keeps_prompts_with_unicode_line_separators(tmp_path):
+    """Prompt texts holding a form feed, NEL or U+2028 (csv does not quote them) read back whole."""
+    from routereval.coldstart.saved import read_answers, write_anchor_csv
+
+    texts = ["a\u2028b, c", "form\x0cfeed", 'line\nbreak "q"', "x\x85y", "gs\x1dz\r\nthen", "plain"]
+    rows = [{"prompt_id": f"p{i}", "subset": "s", "weight": 1.0, "text": t, "score": ""} for i, t in enumerate(texts)]
+    with open(tmp_path / "a.csv", "w", newline="", encoding="utf-8") as f:
+        write_anchor_csv(rows, f)  # what `coldstart anchors --out` writes; the user fills the scores in
+    filled = (tmp_path / "a.csv").read_bytes().replace(b",\n", b",0.5\n")
+    (tmp_path / "ans.csv").write_bytes(filled)
+    ans = read_answers(tmp_path / "ans.csv")
+    assert ans.texts == texts and ans.scores.tolist() == [0.5] * len(texts) and ans.weights.tolist() == [1.0] * 6

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -132,7 +133,8 @@ def read_answers(path: str | os.PathLike) -> Answers:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("is not UTF-8 text", file=path) from None
-    reader = csv.DictReader(text.splitlines(keepends=True))
+    # newline="": csv splits records itself; str.splitlines would also split prompts at \x0c, \x85, \u2028...
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     cols = reader.fieldnames or []
     for need in ("text", "score"):
         if need not in cols:
