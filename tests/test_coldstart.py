@@ -566,6 +566,7 @@ def _bad_answers(tmp_path, body):
     ("text,score\nquestion 3 on history number 8,yes\n", "new-x", "row 1: column 'score': score 'yes' is not a number"),
     ("prompt,score\nquestion 3 on history number 8,1\n", "new-x", "has no 'text' column"),
     ("text,score\n", "new-x", "holds no answers"),
+    ("text,score\nquestion 3 on history number 8,1,0\n", "new-x", "row 1: 3 fields, the header has 2; quote a text"),
     ("text,score\nquestion 3 on history number 8,1\n", "POOL", "is already in the router's pool"),
 ])
 def test_add_model_bad_input_is_one_line_and_writes_nothing(saved_router, tmp_path, cli, body, name, message):

@@ -143,6 +143,9 @@ def read_answers(path: str | os.PathLike) -> Answers:
     texts, scores, weights, seen = [], [], [], {}
     has_w = "weight" in cols
     for row_no, row in enumerate(reader, start=1):
+        if None in row:  # more fields than the header: most often a text with an unquoted comma
+            raise InputError(f"{len(cols) + len(row[None])} fields, the header has {len(cols)}; quote a text that "
+                             "holds a comma", file=path, row=row_no)
         t = row.get("text")
         if t is None or not t.strip():
             raise InputError("empty prompt text", file=path, row=row_no, column="text")
