@@ -619,6 +619,7 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
     from starlette.testclient import TestClient
 
     from routereval.embed import embed_texts
+    from routereval.errors import InputError
     from routereval.routers.persist import load_router
     from routereval.serve import create_app
 
@@ -654,6 +655,11 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
         r = client.post("/v1/route", json={"prompts": prompts})
         assert r.status_code == 200, r.text
         routes = r.json()["routes"]
+        # the added model has no cost: the cost trade-off is refused, naming it
+        r = client.post("/v1/route", json={"prompt": prompts[0], "cost_weight": 1})
+        assert r.status_code == 422 and "no cost for 'acme/new-model'" in r.json()["error"]["message"]
+    with pytest.raises(InputError, match="pool.cost has no cost for 'acme/new-model'"):
+        create_app(tmp_path / "irt-v2", cost_weight=0.5)
     assert [x["model"] for x in routes] == want
     got = np.array([[x["scores"][m] for m in names] for x in routes])
     np.testing.assert_allclose(got, want_scores, rtol=1e-5, atol=1e-6)
