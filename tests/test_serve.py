@@ -446,7 +446,9 @@ def test_a_router_fitted_on_other_embeddings_fails_at_start(saved, tmp_path, cli
     _one_line_error(cli("serve", tmp_path / "dim"), "router.json", "384 features", "expected 100")
 
     save_router(r, tmp_path / "synth", pool=saved.pool, encoder="synth")
-    _one_line_error(cli("serve", tmp_path / "synth"), "'synth' embeddings", "cannot embed a new prompt")
+    _one_line_error(cli("serve", tmp_path / "synth"), "synth/router.json", "'synth' embeddings", "cannot embed a new prompt")
+    save_router(r, tmp_path / "gone", pool=saved.pool, encoder=str(tmp_path / "no-such-encoder"))
+    _one_line_error(cli("serve", tmp_path / "gone"), "gone/router.json", "unknown encoder", "no-such-encoder")
 
 
 def test_faster_encoder_backends_stay_close_to_fp32(real_prompts):
