@@ -568,12 +568,13 @@ def _bad_answers(tmp_path, body):
     ("text,score\n", "new-x", "holds no answers"),
     ("text,score\nquestion 3 on history number 8,1,0\n", "new-x", "row 1: 3 fields, the header has 2; quote a text"),
     ("text,score\nquestion 3 on history number 8,1\n", "POOL", "is already in the router's pool"),
+    ("text,score\nquestion 3 on history number 8,1\n", "POOL ", "must not start or end with white space"),
 ])
 def test_add_model_bad_input_is_one_line_and_writes_nothing(saved_router, tmp_path, cli, body, name, message):
     src = saved_router / "irt"
     before = _digest(src)
-    if name == "POOL":
-        name = json.loads((src / "router.json").read_text())["pool"]["models"][0]
+    if name in ("POOL", "POOL "):
+        name = json.loads((src / "router.json").read_text())["pool"]["models"][0] + name[4:]
     res = cli("add-model", src, "--name", name, "--answers", _bad_answers(tmp_path, body), "--out", tmp_path / "out")
     assert res.code == 2, res.err
     assert message in res.err and res.err.count("\n") == 1

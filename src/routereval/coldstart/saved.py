@@ -235,6 +235,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     target = check_save_target(default_version_dir(router_dir) if out is None else out)
     if not isinstance(name, str) or not name.strip():
         raise ParameterError(f"--name must be a non-empty model name. Got {name!r}.")
+    if name != name.strip():  # 'gpt-4 ' would sit in the pool beside 'gpt-4', indistinguishable in a listing
+        raise ParameterError(f"--name must not start or end with white space. Got {name!r}.")
     ctx = open_router_context(router_dir, corpus=corpus)
     pool = dict(ctx.saved.pool)
     models = [str(x) for x in pool.get("models", [])]
