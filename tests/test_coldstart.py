@@ -566,13 +566,15 @@ def _bad_answers(tmp_path, body):
     ("text,score\nquestion 3 on history number 8,yes\n", "new-x", "row 1: column 'score': score 'yes' is not a number"),
     ("prompt,score\nquestion 3 on history number 8,1\n", "new-x", "has no 'text' column"),
     ("text,score\n", "new-x", "holds no answers"),
+    ("text,score\nquestion 3 on history number 8,1,0\n", "new-x", "row 1: 3 fields, the header has 2; quote a text"),
     ("text,score\nquestion 3 on history number 8,1\n", "POOL", "is already in the router's pool"),
+    ("text,score\nquestion 3 on history number 8,1\n", "POOL ", "must not start or end with white space"),
 ])
 def test_add_model_bad_input_is_one_line_and_writes_nothing(saved_router, tmp_path, cli, body, name, message):
     src = saved_router / "irt"
     before = _digest(src)
-    if name == "POOL":
-        name = json.loads((src / "router.json").read_text())["pool"]["models"][0]
+    if name in ("POOL", "POOL "):
+        name = json.loads((src / "router.json").read_text())["pool"]["models"][0] + name[4:]
     res = cli("add-model", src, "--name", name, "--answers", _bad_answers(tmp_path, body), "--out", tmp_path / "out")
     assert res.code == 2, res.err
     assert message in res.err and res.err.count("\n") == 1
@@ -611,3 +613,72 @@ def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(wor
     worst = np.asarray(bench.scores, dtype=np.float64)[pool.models][:, split.test].mean(axis=1).min()
     assert all(r["mu_lower"] >= worst - 0.02 and r["mu_lower"] <= r["mu_upper"] + 0.05 for r in rows)
     assert summarise(rows)[0]["n"] == 6
+
+
+def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_path, cli):
+    """fit (MiniLM) -> coldstart anchors -> add-model -> serve's create_app routes to the new model where it is best."""
+    from starlette.testclient import TestClient
+
+    from routereval.embed import embed_texts
+    from routereval.errors import InputError
+    from routereval.routers.persist import load_router
+    from routereval.serve import create_app
+
+    _, corpus, bench_name = rb_router  # 120 real RouterBench prompts, MiniLM embeddings cached by the fixture
+    src = tmp_path / "irt"
+    res = cli("fit", corpus, "--benchmark", bench_name, "--router", "irt", "--param", "dim=2",
+              "--param", "max_epochs=20", "--m", "3", "--group", "strong_to_weak", "--embedding", "minilm",
+              "--save", src, "--json")
+    assert res.code == 0, res.err
+    res = cli("coldstart", "anchors", src, "--k", "30", "--method", "irt", "--seed", "0", "--out", tmp_path / "a.csv")
+    assert res.code == 0, res.err
+    with open(tmp_path / "a.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 30 and all(r["text"] for r in rows)
+    with open(tmp_path / "answers.csv", "w", newline="") as f:  # a model that answers every anchor right
+        w = csv.writer(f)
+        w.writerow(["text", "score"])
+        w.writerows([r["text"], 1] for r in rows)
+    res = cli("add-model", src, "--name", "acme/new-model", "--answers", tmp_path / "answers.csv",
+              "--out", tmp_path / "irt-v2", "--json")
+    assert res.code == 0, res.err
+    v2 = load_router(tmp_path / "irt-v2")
+    names = v2.pool["models"]
+    assert names[-1] == "acme/new-model" and len(names) == 4
+
+    prompts = open_corpus(corpus)[bench_name].texts[-12:].tolist()
+    X = embed_texts(prompts, "minilm")
+    want_scores = v2.router.predict_scores(X)
+    want = [names[i] for i in v2.router.route(X)]
+    with TestClient(create_app(tmp_path / "irt-v2")) as client:
+        assert client.get("/healthz").status_code == 200
+        assert "acme/new-model" in [m["id"] for m in client.get("/v1/models").json()["data"]]
+        r = client.post("/v1/route", json={"prompts": prompts})
+        assert r.status_code == 200, r.text
+        routes = r.json()["routes"]
+        # the added model has no cost: the cost trade-off is refused, naming it
+        r = client.post("/v1/route", json={"prompt": prompts[0], "cost_weight": 1})
+        assert r.status_code == 422 and "no cost for 'acme/new-model'" in r.json()["error"]["message"]
+    with pytest.raises(InputError, match="pool.cost has no cost for 'acme/new-model'"):
+        create_app(tmp_path / "irt-v2", cost_weight=0.5)
+    assert [x["model"] for x in routes] == want
+    got = np.array([[x["scores"][m] for m in names] for x in routes])
+    np.testing.assert_allclose(got, want_scores, rtol=1e-5, atol=1e-6)
+    best_new = got.argmax(axis=1) == 3
+    assert best_new.sum() >= len(prompts) // 2  # it answered every anchor: best on most prompts
+    assert all(x["model"] == "acme/new-model" for x, b in zip(routes, best_new) if b)
+    assert all(x["model"] != "acme/new-model" for x, b in zip(routes, best_new) if not b)
+
+
+def test_answers_csv_keeps_prompts_with_unicode_line_separators(tmp_path):
+    """Prompt texts holding a form feed, NEL or U+2028 (csv does not quote them) read back whole."""
+    from routereval.coldstart.saved import read_answers, write_anchor_csv
+
+    texts = ["a\u2028b, c", "form\x0cfeed", 'line\nbreak "q"', "x\x85y", "gs\x1dz\r\nthen", "plain"]
+    rows = [{"prompt_id": f"p{i}", "subset": "s", "weight": 1.0, "text": t, "score": ""} for i, t in enumerate(texts)]
+    with open(tmp_path / "a.csv", "w", newline="", encoding="utf-8") as f:
+        write_anchor_csv(rows, f)  # what `coldstart anchors --out` writes; the user fills the scores in
+    filled = (tmp_path / "a.csv").read_bytes().replace(b",\n", b",0.5\n")
+    (tmp_path / "ans.csv").write_bytes(filled)
+    ans = read_answers(tmp_path / "ans.csv")
+    assert ans.texts == texts and ans.scores.tolist() == [0.5] * len(texts) and ans.weights.tolist() == [1.0] * 6

@@ -389,6 +389,13 @@ def test_bad_options_and_upstreams_fail_at_start(rb_router, saved, tmp_path, cli
     _one_line_error(cli("serve", d, "--upstreams", tmp_path / "part.toml"), "no upstream for pool model", m[1])
     (tmp_path / "url.toml").write_text("\n".join(f'[models."{x}"]\nbase_url = "ftp://h/v1"' for x in m))
     _one_line_error(cli("serve", d, "--upstreams", tmp_path / "url.toml"), "base_url must be an http(s) URL")
+    from routereval.errors import InputError
+    from routereval.serve import create_app
+
+    for url in ("http://:9/v1", "http://127.0.0.1:port/v1", "http://127.0.0.1:70000/v1"):  # no host, bad ports
+        (tmp_path / "url.toml").write_text("\n".join(f'[models."{x}"]\nbase_url = "{url}"' for x in m))
+        with pytest.raises(InputError, match="base_url must be an http"):  # create_app: a regression fails, not serves
+            create_app(d, upstreams=tmp_path / "url.toml")
     (tmp_path / "env.toml").write_text("\n".join(f'[models."{x}"]\nbase_url = "http://h/v1"\n'
                                                  f'api_key_env = "ROUTEREVAL_TEST_UNSET_KEY"' for x in m))
     _one_line_error(cli("serve", d, "--upstreams", tmp_path / "env.toml"), "ROUTEREVAL_TEST_UNSET_KEY", "not set")
@@ -439,7 +446,9 @@ def test_a_router_fitted_on_other_embeddings_fails_at_start(saved, tmp_path, cli
     _one_line_error(cli("serve", tmp_path / "dim"), "router.json", "384 features", "expected 100")
 
     save_router(r, tmp_path / "synth", pool=saved.pool, encoder="synth")
-    _one_line_error(cli("serve", tmp_path / "synth"), "'synth' embeddings", "cannot embed a new prompt")
+    _one_line_error(cli("serve", tmp_path / "synth"), "synth/router.json", "'synth' embeddings", "cannot embed a new prompt")
+    save_router(r, tmp_path / "gone", pool=saved.pool, encoder=str(tmp_path / "no-such-encoder"))
+    _one_line_error(cli("serve", tmp_path / "gone"), "gone/router.json", "unknown encoder", "no-such-encoder")
 
 
 def test_faster_encoder_backends_stay_close_to_fp32(real_prompts):

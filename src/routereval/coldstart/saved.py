@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -132,7 +133,8 @@ def read_answers(path: str | os.PathLike) -> Answers:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("is not UTF-8 text", file=path) from None
-    reader = csv.DictReader(text.splitlines(keepends=True))
+    # newline="": csv splits records itself; str.splitlines would also split prompts at \x0c, \x85, \u2028...
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     cols = reader.fieldnames or []
     for need in ("text", "score"):
         if need not in cols:
@@ -141,6 +143,9 @@ def read_answers(path: str | os.PathLike) -> Answers:
     texts, scores, weights, seen = [], [], [], {}
     has_w = "weight" in cols
     for row_no, row in enumerate(reader, start=1):
+        if None in row:  # more fields than the header: most often a text with an unquoted comma
+            raise InputError(f"{len(cols) + len(row[None])} fields, the header has {len(cols)}; quote a text that "
+                             "holds a comma", file=path, row=row_no)
         t = row.get("text")
         if t is None or not t.strip():
             raise InputError("empty prompt text", file=path, row=row_no, column="text")
@@ -230,6 +235,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     target = check_save_target(default_version_dir(router_dir) if out is None else out)
     if not isinstance(name, str) or not name.strip():
         raise ParameterError(f"--name must be a non-empty model name. Got {name!r}.")
+    if name != name.strip():  # 'gpt-4 ' would sit in the pool beside 'gpt-4', indistinguishable in a listing
+        raise ParameterError(f"--name must not start or end with white space. Got {name!r}.")
     ctx = open_router_context(router_dir, corpus=corpus)
     pool = dict(ctx.saved.pool)
     models = [str(x) for x in pool.get("models", [])]

@@ -54,7 +54,7 @@ class ServeState:
                  limits: Limits | None = None, upstream_timeout: float = 60.0, log_prompts: bool = False,
                  encoder_backend: str = "fp32", threads: int | None = None) -> None:
         from routereval.routers.persist import load_router
-        from routereval.serve.encoder import PromptEncoder
+        from routereval.serve.encoder import PromptEncoder, check_encoder
         from routereval.serve.engine import RoutingEngine, check_cost_weight
         from routereval.serve.metrics import ServeMetrics
         from routereval.serve.upstreams import load_upstreams
@@ -69,6 +69,10 @@ class ServeState:
         self.engine = RoutingEngine.from_saved(saved, source=str(self.router_dir / "router.json"))
         self.cost_weight = self.engine.check_cost_weight(cost_weight, what="--cost-weight")
         text_router = getattr(saved.router, "input_kind", "embedding") == "text"
+        try:  # an encoder that cannot embed a prompt is a property of the router directory: name its file
+            check_encoder("text" if text_router else saved.encoder)
+        except InputError as e:
+            raise InputError(e.reason, file=self.router_dir / "router.json") from None
         self.encoder = PromptEncoder("text" if text_router else saved.encoder, backend=encoder_backend,
                                      threads=threads)
         self.upstreams = ({} if upstreams is None else

@@ -57,6 +57,7 @@ class RoutingEngine:
     router: Any
     models: list[str]
     cost: np.ndarray | None
+    no_cost: tuple[str, ...] = ()  # pool models pool.cost lacks (e.g. added by add-model), when it lists others
 
     @classmethod
     def from_saved(cls, saved: Any, *, source: str = "router.json") -> "RoutingEngine":
@@ -79,10 +80,14 @@ class RoutingEngine:
                        for v in vals):
                 raise InputError("pool.cost must map every pool model to a finite cost >= 0", file=source)
             cost = np.asarray(vals, dtype=np.float64)
-        return cls(router=saved.router, models=list(models), cost=cost)
+        no_cost = tuple(m for m in models if isinstance(raw, dict) and raw and m not in raw)
+        return cls(router=saved.router, models=list(models), cost=cost, no_cost=no_cost)
 
     def check_cost_weight(self, value: Any, *, what: str = "cost_weight") -> float:
         lam = check_cost_weight(value, what=what)
+        if lam > 0 and self.cost is None and self.no_cost:
+            raise InputError(f"{what} is {lam:g} but pool.cost has no cost for {', '.join(map(repr, self.no_cost))} "
+                             "(a model added by add-model has none); only 0 is allowed")
         if lam > 0 and self.cost is None:
             raise InputError(f"{what} is {lam:g} but this router was fitted without model costs; "
                              "only 0 is allowed (fit it on a corpus with costs to trade score against cost)")

@@ -51,6 +51,14 @@ def _timeout(value, file: Path, where: str) -> float:
     return float(value)
 
 
+def _port_ok(parts) -> bool:
+    try:
+        parts.port  # raises ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        return False
+    return True
+
+
 def load_upstreams(path: str | os.PathLike, pool: list[str], *, default_timeout: float = 60.0) -> dict[str, Upstream]:
     """Parse and check ``path`` against the pool's model names.
 
@@ -91,7 +99,7 @@ def load_upstreams(path: str | os.PathLike, pool: list[str], *, default_timeout:
                              file=file)
         base = entry.get("base_url")
         parts = urlsplit(base) if isinstance(base, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
             raise InputError(f"{where}.base_url must be an http(s) URL such as 'https://api.openai.com/v1'; "
                              f"got {base!r}", file=file)
         upstream_model = entry.get("model", name)
