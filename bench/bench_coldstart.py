@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _common import commit
 
 import numpy as np
 
@@ -37,14 +38,6 @@ OUT = Path(os.environ.get("ROUTEREVAL_BENCH_DIR", "/tmp/routereval-bench")) / "c
 
 def _load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _table(summary, ks, methods, pretrain) -> list[str]:
@@ -195,7 +188,7 @@ def _add_speed(corpus) -> list[str]:
 def main() -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = ["## Cold start (bench_coldstart.py)", "",
-            f"{stamp}, commit {_commit()}, 2 cores shared with other engineers (load average at start "
+            f"{stamp}, commit {commit()}, 2 cores shared with other engineers (load average at start "
             f"{_load()}). Outputs (coldstart.csv, plots, summary.md) under `{OUT}`.", ""]
     with tempfile.TemporaryDirectory() as d:
         real, corpus = _mmlu_pro(Path(d))

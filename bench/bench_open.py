@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _common import commit as git_commit
+
 _PEAK = r"""
 import json, sys, time
 def peak_mb():
@@ -141,8 +143,7 @@ def main() -> str:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    commit = git_commit()
     load = os.getloadavg()
     lines = [
         "## open: one benchmark of the full corpus, and a sweep worker's cell",

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import commit
+
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 3
 
@@ -117,12 +119,6 @@ def _router_points(path: Path) -> tuple[int, list[str]]:
     return len(st.builder.split.train), rows
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> str:
@@ -137,7 +133,7 @@ def main() -> str:
     lines = [
         "## Scaling study at full scale (`bench/bench_scaling.py`)",
         "",
-        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {_commit()}. Corpus: `routereval data synth "
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit()}. Corpus: `routereval data synth "
         f"--scale full --seed 0` at `{path}`: {r0['models']:,} models, {r0['records']:,} records"
         + (f" (generated in this run in {t_gen:.0f} s)." if t_gen else " (generated earlier)."),
         f"Load average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after, on 2 cores shared with "

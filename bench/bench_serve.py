@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import commit as git_commit
+
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -242,7 +244,7 @@ def _serve_figures(router: Path, prompts: list[str], *extra: str) -> dict:
 
 
 def main() -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    commit = git_commit()
     WORK.mkdir(parents=True, exist_ok=True)
     router = _router()
     prompts = _short_prompts()

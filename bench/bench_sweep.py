@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import commit
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 BENCH_DIR = Path(os.environ.get("ROUTEREVAL_BENCH_DIR", "/tmp/routereval-bench"))
@@ -50,12 +52,6 @@ def _load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def synth(scale: str) -> Path:
@@ -356,7 +352,7 @@ def main(parts: list[str] | None = None, *, echo: bool = False) -> str:
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = ["## Sweeps (bench_sweep.py)", "",
-           f"{now}, commit {_commit()}, {os.cpu_count()} cores shared with other users (load averages below)."]
+           f"{now}, commit {commit()}, {os.cpu_count()} cores shared with other users (load averages below)."]
     if echo:
         print("\n".join(out), flush=True)
     for name in parts or list(PARTS):
