@@ -21,19 +21,15 @@ import sys
 import time
 from pathlib import Path
 
+from _common import PEAK_KIB_SOURCE
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("ROUTEREVAL_BENCH_DIR", "/tmp/routereval-bench")) / "synth-full"
 REPEATS = 3
 
 _CHILD = r"""
 import json, resource, sys, time
-def _peak_kib():
-    # VmHWM is per address space, so it starts afresh at exec; ru_maxrss would carry the
-    # parent's peak over fork + exec and report the benchmark harness, not this child
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-t0 = time.perf_counter()
+""" + PEAK_KIB_SOURCE + r"""t0 = time.perf_counter()
 from routereval.data.store import open_corpus
 corpus = open_corpus(sys.argv[1], texts=False)
 t_open = time.perf_counter() - t0

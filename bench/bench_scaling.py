@@ -23,18 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-from _common import commit
+from _common import PEAK_KIB_SOURCE, commit
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 3
 
 _CHILD = r"""
 import json, sys, time
-def _peak_kib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-t0 = time.perf_counter()
+""" + PEAK_KIB_SOURCE + r"""t0 = time.perf_counter()
 from routereval.data.store import open_corpus
 from routereval.experiments.scaling.study import run_scaling
 corpus = open_corpus(sys.argv[1], texts=False)

@@ -20,16 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import PEAK_KIB_SOURCE
+
 _CHILD = r"""
 import json, resource, sys, time
 from routereval.sources.synth import synth_benchmarks, synth_corpus
-def _peak_kib():
-    # VmHWM is per address space, so it starts afresh at exec; ru_maxrss would carry the
-    # parent's peak over fork + exec and report the benchmark harness, not this child
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-scale, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+""" + PEAK_KIB_SOURCE + r"""scale, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 t = time.perf_counter()
 if mode == "write":
     synth_corpus(out, scale=scale, seed=0)
