@@ -451,6 +451,27 @@ def test_a_router_fitted_on_other_embeddings_fails_at_start(saved, tmp_path, cli
     _one_line_error(cli("serve", tmp_path / "gone"), "gone/router.json", "unknown encoder", "no-such-encoder")
 
 
+def test_packed_encoder_equals_sentence_transformers_on_mixed_real_prompts(real_prompts, shared_data):
+    """The packed forward (no padding, chunks over two threads) gives sentence-transformers' embeddings:
+    long RouterBench few-shot prompts (truncated at 256 tokens) mixed with short AlpacaEval instructions."""
+    import gzip
+    import json
+
+    from routereval.embed import embed_texts
+    from routereval.serve.encoder import PromptEncoder
+
+    with gzip.open(shared_data / "alpaca_eval" / "instructions.jsonl.gz", "rt") as f:
+        alpaca = [json.loads(line)["instruction"] for _, line in zip(range(40), f)]
+    texts = [t for pair in zip(alpaca, real_prompts * 5) for t in pair] + ["hi", "a"]  # long and short interleaved
+    ref = embed_texts(texts, "minilm")
+    enc = PromptEncoder("minilm", threads=2).load()
+    assert enc.concurrency == 2
+    got = enc.encode(texts)
+    assert got.shape == ref.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    np.testing.assert_allclose(enc.encode([texts[1]])[0], got[1], atol=1e-6)  # alone or in a batch: the same
+
+
 def test_faster_encoder_backends_stay_close_to_fp32(real_prompts):
     """bf16 and int8 MiniLM on real RouterBench prompts; their route agreement is measured in bench_serve."""
     from routereval.embed import embed_texts

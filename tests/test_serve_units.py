@@ -153,3 +153,84 @@ def test_micro_batcher_passes_errors_to_every_waiter_and_keeps_serving():
     res, after = asyncio.run(go())
     assert all(isinstance(r, ValueError) for r in res)
     assert after[1] == 0
+
+
+def test_token_chunks_cover_the_batch_in_order_within_the_budget():
+    from routereval.serve.encoder import token_chunks
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lengths = rng.integers(1, 300, size=int(rng.integers(1, 40))).tolist()
+        budget, parts = int(rng.integers(1, 900)), int(rng.integers(1, 4))
+        chunks = token_chunks(lengths, budget=budget, parts=parts)
+        assert [i for c in chunks for i in c] == list(range(len(lengths)))  # every row once, in order
+        for c in chunks:  # within the budget, unless the chunk is one long prompt
+            assert len(c) == 1 or sum(lengths[i] for i in c) <= budget
+        if len(lengths) >= parts:  # enough chunks for every thread
+            assert len(chunks) >= min(parts, len(lengths)) or max(lengths) * len(chunks) >= sum(lengths)
+    assert token_chunks([10, 10, 10, 10], budget=768, parts=2) == [range(0, 2), range(2, 4)]
+    assert token_chunks([10, 10, 10, 10], budget=15, parts=1) == [range(0, 1), range(1, 2), range(2, 3), range(3, 4)]
+    assert token_chunks([500], budget=100, parts=2) == [range(0, 1)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_micro_batcher_runs_at_most_concurrency_batches_at_once(concurrency):
+    import threading
+    import time
+
+    from routereval.serve.batching import MicroBatcher
+
+    active, peak, lock = 0, 0, threading.Lock()
+
+    def fn(prompts, lam):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.15)
+        with lock:
+            active -= 1
+        return np.zeros((len(prompts), 2)), np.zeros(len(prompts), dtype=int)
+
+    async def go():
+        b = MicroBatcher(fn, max_batch=1, max_wait_s=0.0, concurrency=concurrency)
+        b.start()
+        t = time.perf_counter()
+        await asyncio.gather(*[b.submit(str(i), 0.0) for i in range(4)])
+        wall = time.perf_counter() - t
+        await b.stop()
+        return wall
+
+    wall = asyncio.run(go())
+    assert peak == concurrency
+    assert wall < 4 * 0.15 / concurrency + 0.12  # the batches did overlap
+
+
+def test_micro_batcher_starts_a_lone_prompt_at_once_and_gathers_while_busy():
+    import time
+
+    from routereval.serve.batching import MicroBatcher
+
+    calls = []
+
+    def fn(prompts, lam):
+        calls.append(len(prompts))
+        time.sleep(0.2 if len(calls) == 1 else 0.0)
+        return np.zeros((len(prompts), 2)), np.zeros(len(prompts), dtype=int)
+
+    async def go():
+        b = MicroBatcher(fn, max_batch=8, max_wait_s=0.1, concurrency=2)
+        b.start()
+        t = time.perf_counter()
+        first = asyncio.ensure_future(b.submit("a", 0.0))  # idle encoder: no wait for company
+        await asyncio.sleep(0.02)
+        started = calls[:]
+        rest = [asyncio.ensure_future(b.submit(p, 0.0)) for p in "bcd"]  # one batch runs: these gather
+        await asyncio.gather(first, *rest)
+        wall = time.perf_counter() - t
+        await b.stop()
+        return started, wall
+
+    started, wall = asyncio.run(go())
+    assert started == [1]  # the lone prompt was running 20 ms after it came, though max_wait is 100 ms
+    assert calls == [1, 3] and wall < 0.3

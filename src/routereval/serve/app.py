@@ -98,6 +98,11 @@ class ServeState:
         """Load the encoder and route one prompt end to end (dimension mismatches surface here, one line)."""
         if self.prepared:
             return
+        from threadpoolctl import threadpool_limits
+
+        # the encoder's threads are this process's parallelism: BLAS threads (the router's small
+        # products) would only spin against them
+        threadpool_limits(1, user_api="blas")
         self.encoder.load()
         try:
             scores, choice = self.route_batch(["warm-up prompt"], np.zeros(1))
@@ -117,7 +122,7 @@ class ServeState:
 
         await asyncio.to_thread(self.prepare)
         self.batcher = MicroBatcher(self.route_batch, max_batch=self.max_batch, max_wait_s=self.max_wait_s,
-                                    on_batch=self.metrics.observe_batch)
+                                    concurrency=self.encoder.concurrency, on_batch=self.metrics.observe_batch)
         self.batcher.start()
         if self.upstreams:
             self.proxy = Proxy(self.upstreams, self.metrics)
@@ -140,6 +145,27 @@ class ServeState:
     def check_ready(self) -> None:
         if not self.ready:
             raise ApiError(503, "the router is still loading", type="unavailable", code="loading")
+
+
+def _header(scope: dict, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower-case bytes) of an ASGI request, or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class _AsgiMiddleware:
+    """Runs ``handler(scope, receive, send, call_next)`` around every HTTP request."""
+
+    def __init__(self, app: Any, handler: Any) -> None:
+        self.app, self.handler = app, handler
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        else:
+            await self.handler(scope, receive, send, self.app)
 
 
 def create_app(router_dir: str | os.PathLike, **options: Any) -> Any:
@@ -178,31 +204,40 @@ def create_app(router_dir: str | os.PathLike, **options: Any) -> Any:
     def error_response(e: ApiError) -> JSONResponse:
         return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
+    async def guard(scope, receive, send, call_next):
+        """Auth, request metrics and the access log, as plain ASGI (Starlette's http middleware costs
+        more CPU per request than routing a prompt's scores)."""
         t0 = time.perf_counter()
-        path = request.url.path
+        path = scope["path"]
         endpoint = path if path in _ENDPOINTS else "other"
-        if path != "/healthz" and not state.authorised(request.headers.get("authorization")):
+        status = 500
+        if path != "/healthz" and not state.authorised(_header(scope, b"authorization")):
             response = error_response(ApiError(401, "missing or wrong bearer token", type="authentication_error",
                                                code="unauthorized", headers={"www-authenticate": "Bearer"}))
+            status = response.status_code
+            await response(scope, receive, send)
         else:
-            try:
-                response = await call_next(request)
-            except ApiError as e:
-                response = error_response(e)
+            async def send_status(message):
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            await call_next(scope, receive, send_status)
         seconds = time.perf_counter() - t0
-        metrics.requests.labels(endpoint=endpoint, status=str(response.status_code)).inc()
+        metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
         metrics.latency.labels(endpoint=endpoint).observe(seconds)
         if log.isEnabledFor(logging.INFO):
-            routed = getattr(request.state, "routed", None)
-            line = f"{request.method} {path} {response.status_code} {seconds * 1000:.1f} ms"
+            info = scope.get("state", {})  # what the endpoint put in request.state
+            line = f"{scope['method']} {path} {status} {seconds * 1000:.1f} ms"
+            routed = info.get("routed")
             if routed:
                 line += f" model={','.join(routed[:8])}" + (" ..." if len(routed) > 8 else "")
-            if state.log_prompts and getattr(request.state, "prompts", None):
-                line += f" prompts={[p[:200] for p in request.state.prompts[:8]]!r}"
+            if state.log_prompts and info.get("prompts"):
+                line += f" prompts={[p[:200] for p in info['prompts'][:8]]!r}"
             log.info(line)
-        return response
+
+    app.add_middleware(_AsgiMiddleware, handler=guard)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):

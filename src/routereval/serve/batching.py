@@ -3,8 +3,10 @@
 Requests put ``(prompt, cost_weight, future)`` on a queue; one worker task takes the first
 waiting item, then whatever else is queued, and waits at most ``max_wait_s`` for more,
 up to ``max_batch`` prompts. The batch runs in a worker thread (the event loop keeps
-accepting requests meanwhile), and under load the next batch gathers while the current
-one runs, so an idle server adds no more than ``max_wait_s`` to a lone request.
+accepting requests meanwhile). Up to ``concurrency`` batches run at once (one per encoder
+thread): when one is running, the next gathers and starts on the free thread instead of
+waiting, so a small batch never holds up the cores. Under load a batch gathers while the
+others run; an idle server adds no more than ``max_wait_s`` to a lone request.
 """
 
 from __future__ import annotations
@@ -30,18 +32,22 @@ class MicroBatcher:
         Most prompts per batch.
     max_wait_s
         Longest time the first prompt of a batch waits for others.
+    concurrency
+        Most batches running at once (the encoder's threads).
     on_batch
         Called with the size and seconds of each batch run (metrics).
     """
 
-    def __init__(self, fn: BatchFn, *, max_batch: int = 64, max_wait_s: float = 0.002,
+    def __init__(self, fn: BatchFn, *, max_batch: int = 64, max_wait_s: float = 0.002, concurrency: int = 1,
                  on_batch: Callable[[int, float], None] | None = None) -> None:
         self.fn = fn
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.concurrency = concurrency
         self.on_batch = on_batch
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()
 
     def start(self) -> None:
         """Start the worker on the running event loop."""
@@ -49,13 +55,15 @@ class MicroBatcher:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._running) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
+        self._task = None
 
     async def submit(self, prompt: str, cost_weight: float) -> tuple[np.ndarray, int]:
         """Route one prompt; returns its (m,) scores and chosen model index."""
@@ -79,7 +87,8 @@ class MicroBatcher:
     async def _gather(self) -> list[tuple[str, float, asyncio.Future]]:
         q = self._queue
         batch = [await q.get()]
-        deadline = time.perf_counter() + self.max_wait_s
+        # an idle encoder starts at once: waiting for company only pays while other batches run
+        deadline = time.perf_counter() + (self.max_wait_s if self._running else 0.0)
         while len(batch) < self.max_batch:
             try:
                 batch.append(q.get_nowait())
@@ -96,11 +105,23 @@ class MicroBatcher:
         return batch
 
     async def _run(self) -> None:
+        free = asyncio.Semaphore(self.concurrency)
         while True:
-            batch = await self._gather()
+            await free.acquire()  # gather only when a thread can run the batch: it takes all that queued meanwhile
+            try:
+                batch = await self._gather()
+            except BaseException:
+                free.release()
+                raise
+            task = asyncio.get_running_loop().create_task(self._route(batch, free))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _route(self, batch: list[tuple[str, float, asyncio.Future]], free: asyncio.Semaphore) -> None:
+        try:
             live = [item for item in batch if not item[2].done()]  # a cancelled request needs no answer
             if not live:
-                continue
+                return
             prompts = [p for p, _, _ in live]
             lam = np.array([c for _, c, _ in live], dtype=np.float64)
             try:
@@ -109,7 +130,9 @@ class MicroBatcher:
                 for _, _, fut in live:
                     if not fut.done():
                         fut.set_exception(e)
-                continue
+                return
             for i, (_, _, fut) in enumerate(live):
                 if not fut.done():
                     fut.set_result((scores[i], int(choice[i])))
+        finally:
+            free.release()

@@ -3,16 +3,20 @@
 MiniLM (``"minilm"``) is run directly on its transformer with the same tokenisation
 (256 tokens, a longer prompt keeps its last 256), mean pooling and L2 normalisation as
 :func:`routereval.embed.embed_texts`, so served embeddings equal the ones the router was
-fitted on. Two things make it fast on a CPU:
+fitted on (within float rounding; ``bench/bench_serve.py`` checks the routes). Three things
+make it fast on a CPU:
 
-- a batch is sorted by length and run in sub-batches of similar length, so short prompts
-  are not padded to the longest one of the batch;
-- ``backend="bf16"`` runs the transformer under bfloat16 autocast (about 1.7x less CPU
-  where the CPU has AVX512-BF16 or AMX; embeddings within a cosine of 1e-4 of fp32);
+- a batch runs packed (:class:`routereval.embed.packed.PackedBert`): the linear layers see
+  only the prompts' real tokens, no padding, as one large matrix product per chunk of about
+  ``CHUNK_TOKENS`` tokens;
+- the chunks of a batch run on ``threads`` worker threads at once, each with one torch
+  thread (small matrix products scale badly over torch's own threads);
+- ``backend="bf16"`` runs the transformer under bfloat16 autocast (less CPU where the CPU
+  has AVX512-BF16 or AMX; embeddings within a cosine of 1e-4 of fp32);
   ``backend="int8"`` quantises the linear layers to int8 (per channel, dynamic
-  activations), about 2.3x less CPU, but its embeddings move enough to change some routes.
+  activations), but its embeddings move enough to change some routes.
   ``bench/bench_serve.py`` measures, on real prompts, how often each routes like fp32.
-  ``"fp32"`` (exactly the embeddings the router was fitted on) is the default.
+  ``"fp32"`` (the embeddings the router was fitted on) is the default.
 
 Other local encoder directories go through :func:`routereval.embed.embed_texts`; TF-IDF
 (fitted per corpus, not saved) and stored embeddings (``synth``, ``official/...``) cannot
@@ -31,7 +35,10 @@ import numpy as np
 from routereval.errors import InputError
 
 BACKENDS = ("fp32", "bf16", "int8")
-SUB_BATCH = 8  # prompts per forward pass after sorting by length (less padding)
+CHUNK_TOKENS = 768  # tokens per forward pass: large matrix products whose activations stay in cache
+# a batch splits over the threads only into chunks of at least this many tokens: every chunk
+# streams all the weights (42 MB in fp32) through the cache, worth it for real work only
+MIN_SPLIT_TOKENS = 64
 
 
 class PromptEncoder:
@@ -43,9 +50,10 @@ class PromptEncoder:
         The encoder name saved with the router (``"minilm"``, a local directory, or
         ``"text"`` for routers that read the texts themselves).
     backend
-        ``"fp32"`` or ``"int8"`` (MiniLM only).
+        ``"fp32"``, ``"bf16"`` or ``"int8"`` (MiniLM only).
     threads
-        Torch intra-op threads; None leaves torch's default.
+        Cores the encoder uses (worker threads sharing a batch); None: torch's default
+        thread count (the machine's cores).
     """
 
     def __init__(self, encoder: str, *, backend: str = "fp32", threads: int | None = None) -> None:
@@ -55,7 +63,9 @@ class PromptEncoder:
         self.threads = threads
         self._model = None
         self._tok = None
-        self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+        self._pool = None
+        self._workers = 1
+        self._lock = threading.Lock()  # one batch at a time where no thread pool bounds the work
 
     def load(self) -> "PromptEncoder":
         """Load the weights (seconds); called once when the server starts."""
@@ -69,25 +79,29 @@ class PromptEncoder:
 
         from routereval.embed import minilm_path
         from routereval.embed.neural import _load_sentence_transformer
+        from routereval.embed.packed import PackedBert
 
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
         st = _load_sentence_transformer(str(minilm_path().resolve()))
         tok = st.tokenizer
         # a private copy of the tokenizer settings: keep the prompt's tail like embed_texts does
         tok.truncation_side = "left"
         self._max_length = int(st.max_seq_length)
-        self._pad_id = int(tok.pad_token_id or 0)
-        model = st[0].auto_model.eval()
+        model = PackedBert.from_hf(st[0].auto_model)
         if self.backend == "int8":
-            import copy
             import warnings
 
             from torch.ao import quantization as q
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch.ao's deprecation notice
-                model = q.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear: q.per_channel_dynamic_qconfig})
+                model = q.quantize_dynamic(model, {torch.nn.Linear: q.per_channel_dynamic_qconfig})
+        cores = self.threads or torch.get_num_threads()
+        torch.set_num_threads(1)  # the process serves this encoder: its chunk threads are the parallelism
+        if cores > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(cores, thread_name_prefix="routereval-encoder")
+        self._workers = cores
         self._tok, self._model = tok, model
         return self
 
@@ -113,31 +127,55 @@ class PromptEncoder:
         import torch
 
         enc = self._tok(texts, truncation=True, max_length=self._max_length)["input_ids"]
-        lengths = np.fromiter((len(ids) for ids in enc), dtype=np.int64, count=len(enc))
-        order = np.argsort(lengths, kind="stable")
-        out = np.empty((len(texts), self._model.config.hidden_size), dtype=np.float32)
-        with self._lock, torch.inference_mode():
-            for s in range(0, len(texts), SUB_BATCH):
-                idx = order[s:s + SUB_BATCH]
-                width = int(lengths[idx].max())
-                ids = torch.full((len(idx), width), self._pad_id, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for row, i in enumerate(idx):
-                    ids[row, :lengths[i]] = torch.as_tensor(enc[i])
-                    mask[row, :lengths[i]] = 1
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.backend == "bf16"):
-                    hidden = self._model(input_ids=ids, attention_mask=mask).last_hidden_state
-                out[idx] = mean_pool_normalise(hidden.float(), mask).numpy()
+        lengths = [len(ids) for ids in enc]
+        parts = max(1, min(self._workers, sum(lengths) // MIN_SPLIT_TOKENS))
+        chunks = token_chunks(lengths, budget=CHUNK_TOKENS, parts=parts)
+        out = np.empty((len(texts), self._model.layers[0].hidden), dtype=np.float32)
+
+        def run(rows: range) -> None:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.backend == "bf16"):
+                out[rows.start:rows.stop] = self._model([enc[i] for i in rows]).numpy()
+
+        if self._pool is None:
+            with self._lock:
+                for rows in chunks:
+                    run(rows)
+        else:  # at most one chunk per thread runs at a time, from this batch or a concurrent one
+            list(self._pool.map(run, chunks))  # torch releases the GIL: the threads use every core
         return out
 
+    @property
+    def concurrency(self) -> int:
+        """Batches that can usefully run at once (the encoder's threads; 1 before :meth:`load`)."""
+        return self._workers
 
-def mean_pool_normalise(hidden, mask):
-    """(b, d) L2-normalised mean of ``hidden`` (b, t, d) over the tokens where ``mask`` (b, t) is 1."""
-    import torch
 
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled, p=2, dim=1)
+def token_chunks(lengths: Sequence[int], *, budget: int, parts: int = 1) -> list[range]:
+    """Consecutive row ranges of a batch, each of at most ``budget`` tokens (or one prompt).
+
+    A batch splits into at least ``parts`` chunks when it has that many prompts, so that
+    ``parts`` threads share it; a chunk never splits a prompt.
+
+    Parameters
+    ----------
+    lengths
+        (n,) token count of each prompt.
+    budget
+        Most tokens per chunk (a longer prompt is a chunk of its own).
+    parts
+        Least number of chunks for a batch of at least ``parts`` prompts.
+    """
+    total = int(sum(lengths))
+    budget = max(1, min(budget, -(-total // max(1, min(parts, len(lengths))))))
+    chunks, start, tokens = [], 0, 0
+    for i, n in enumerate(lengths):
+        if i > start and tokens + n > budget:
+            chunks.append(range(start, i))
+            start, tokens = i, 0
+        tokens += n
+    if start < len(lengths):
+        chunks.append(range(start, len(lengths)))
+    return chunks
 
 
 def check_encoder(encoder: str | None, *, backend: str = "fp32") -> None:
