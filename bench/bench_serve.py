@@ -5,8 +5,11 @@ in the same run, is the encoder's raw throughput on the same prompts.
 Router: knn (k = 5) fitted with MiniLM on a seeded sample of 600 RouterBench ARC-Challenge
 prompts (m = 5, strong_to_weak; real USD costs). Prompts: the real AlpacaEval instructions
 shorter than 64 MiniLM tokens. The server is ``routereval serve`` in a subprocess on a free
-127.0.0.1 port; the client is httpx in this process (it shares the machine's cores with the
-server). Every client loop is bounded.
+127.0.0.1 port. The load comes from this process, on the same 2 cores as the server, through
+two clients: a minimal one (asyncio streams speaking just enough HTTP/1.1 keep-alive to POST
+JSON: about 0.1 ms of CPU per request, like ``wrk``, so the figures measure the server) and
+httpx (what a Python caller uses: about 1.4 ms of CPU per request, taken from the server's
+cores). Every client loop is bounded.
 
 Run alone with ``python bench/bench_serve.py`` (about 10 minutes on a busy 2-core machine).
 """
@@ -110,7 +113,8 @@ class Server:
 
 
 def _baseline(prompts: list[str]) -> dict:
-    """The encoder alone, in this process: sentence-transformers as `eval` runs it, and serve's encoder."""
+    """The encoder alone, in this process: sentence-transformers as `eval` runs it (padded batches of 32),
+    and serve's packed encoder on 1 and 2 threads."""
     from routereval.embed import embed_texts
     from routereval.serve.encoder import PromptEncoder
 
@@ -118,18 +122,19 @@ def _baseline(prompts: list[str]) -> dict:
     embed_texts(sample[:8], "minilm")
     out = {}
     t = [_timed(lambda: embed_texts(sample, "minilm", batch_size=32)) for _ in range(RUNS)]
-    out["st"] = len(sample) / statistics.median(t)
-    for backend in BACKENDS:
-        enc = PromptEncoder("minilm", backend=backend).load()
+    out["st"] = len(sample) / statistics.median(t)  # before serve's encoder sets torch to 1 thread
+    for backend, threads in [("fp32", 1), *((b, 2) for b in BACKENDS)]:
+        enc = PromptEncoder("minilm", backend=backend, threads=threads).load()
         enc.encode(sample[:8])
         t = [_timed(lambda: enc.encode(sample)) for _ in range(RUNS)]
-        out[backend] = len(sample) / statistics.median(t)
+        key = backend if threads == 2 else f"{backend}_1t"
+        out[key] = len(sample) / statistics.median(t)
         single = []
         for p in sample[:100]:
             t0 = time.perf_counter()
             enc.encode([p])
             single.append(time.perf_counter() - t0)
-        out[backend + "_single_ms"] = statistics.median(single) * 1000
+        out[key + "_single_ms"] = statistics.median(single) * 1000
     return out
 
 
@@ -145,8 +150,31 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
+class _Conn:
+    """One keep-alive HTTP/1.1 connection that POSTs JSON and reads a Content-Length answer."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.reader, self.writer = port, None, None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writer.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body))
+        head = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        length = next((int(line.split(b":")[1]) for line in head[1:] if line.lower().startswith(b"content-length:")), None)
+        if length is None:
+            raise OSError("answer without Content-Length")
+        return int(head[0].split()[1]), await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 def _latency(base: str, prompts: list[str], n: int) -> tuple[float, float]:
-    """p50, p99 (ms) of n sequential single-prompt requests on one keep-alive connection."""
+    """p50, p99 (ms) of n sequential single-prompt requests on one keep-alive httpx connection."""
     import httpx
 
     lat = []
@@ -159,8 +187,42 @@ def _latency(base: str, prompts: list[str], n: int) -> tuple[float, float]:
     return float(np.percentile(lat, 50) * 1000), float(np.percentile(lat, 99) * 1000)
 
 
-async def _concurrent(base: str, prompts: list[str], clients: int, per_client: int, batch: int = 1) -> dict:
-    """``clients`` tasks each sending ``per_client`` requests of ``batch`` prompts; counts every failure."""
+async def _drive(port: int, prompts: list[str], clients: int, per_client: int, batch: int = 1) -> dict:
+    """The minimal client: ``clients`` connections each sending ``per_client`` requests of ``batch`` prompts."""
+    ok = errors = server_errors = 0
+    lat: list[float] = []
+
+    async def worker(w: int):
+        nonlocal ok, errors, server_errors
+        conn = _Conn(port)
+        for i in range(per_client):
+            k = (w * per_client + i) * batch
+            doc = ({"prompt": prompts[k % len(prompts)]} if batch == 1 else
+                   {"prompts": [prompts[(k + j) % len(prompts)] for j in range(batch)]})
+            t = time.perf_counter()
+            try:
+                status, body = await asyncio.wait_for(conn.post("/v1/route", json.dumps(doc).encode()), 120)
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+                errors += 1
+                await conn.close()
+                continue
+            lat.append(time.perf_counter() - t)
+            if status == 200 and len(json.loads(body).get("routes", [None])) == batch:
+                ok += 1
+            else:
+                errors += 1
+                server_errors += status >= 500
+        await conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[worker(w) for w in range(clients)])
+    wall = time.perf_counter() - t0
+    return {"prompts_s": ok * batch / wall, "ok": ok, "errors": errors, "server_errors": server_errors, "wall": wall,
+            "p50": float(np.percentile(lat, 50) * 1000), "p99": float(np.percentile(lat, 99) * 1000)}
+
+
+async def _concurrent_httpx(base: str, prompts: list[str], clients: int, per_client: int, batch: int = 1) -> dict:
+    """httpx: ``clients`` tasks each sending ``per_client`` requests of ``batch`` prompts; counts every failure."""
     import httpx
 
     ok = errors = server_errors = 0
@@ -193,10 +255,12 @@ async def _concurrent(base: str, prompts: list[str], clients: int, per_client: i
             "p50": float(np.percentile(lat, 50) * 1000), "p99": float(np.percentile(lat, 99) * 1000)}
 
 
-def _route_agreement(router: Path, prompts: list[str]) -> dict:
-    """Share of real prompts each faster encoder routes like fp32: every AlpacaEval instruction (short and
-    long) and 300 RouterBench ARC prompts (long few-shot)."""
+def _route_agreement(router: Path) -> dict:
+    """How many real prompts serve's encoders route like the embeddings the router was fitted on
+    (sentence-transformers): every AlpacaEval instruction (short and long) and 300 RouterBench ARC
+    prompts (long few-shot ones)."""
     from routereval.data.store import open_corpus
+    from routereval.embed import embed_texts
     from routereval.routers.persist import load_router
     from routereval.serve.encoder import PromptEncoder
 
@@ -204,18 +268,18 @@ def _route_agreement(router: Path, prompts: list[str]) -> dict:
     with gzip.open(DATA / "alpaca_eval" / "instructions.jsonl.gz", "rt") as f:
         alpaca = [json.loads(line)["instruction"] for line in f]
     arc = open_corpus(WORK / "corpus")[BENCH].texts[:300].tolist()
-    fp = PromptEncoder("minilm").load()
-    want = {name: saved.router.route(fp.encode(t)) for name, t in (("alpaca", alpaca), ("arc", arc))}
+    sets = (("alpaca", alpaca), ("arc", arc))
+    want = {name: saved.router.route(embed_texts(t, "minilm")) for name, t in sets}
     out = {}
-    for backend in BACKENDS[1:]:
+    for backend in BACKENDS:
         enc = PromptEncoder("minilm", backend=backend).load()
-        for name, texts in (("alpaca", alpaca), ("arc", arc)):
+        for name, texts in sets:
             got = saved.router.route(enc.encode(texts))
             out[backend, name] = (int((got == want[name]).sum()), len(texts))
     return out
 
 
-def _serve_figures(router: Path, prompts: list[str], *extra: str) -> dict:
+def _serve_figures(router: Path, prompts: list[str], *extra: str, httpx_too: bool = False) -> dict:
     """Latency and throughput figures of one server, with the CPU time server and client spent per prompt."""
     res: dict = {"load_before": _load()}
     srv = Server(router, *extra)
@@ -226,17 +290,27 @@ def _serve_figures(router: Path, prompts: list[str], *extra: str) -> dict:
         res[name + "_cpu_ms"] = ((_cpu(srv.proc.pid) - s0) / n_prompts * 1000, (time.process_time() - c0) / n_prompts * 1000)
         return out
 
+    def runs(fn):
+        return [asyncio.run(fn()) for _ in range(RUNS)]
+
     try:
         _latency(srv.base, prompts, 20)  # warm connections and caches
-        lat = phase("single", RUNS * 150, lambda: [_latency(srv.base, prompts, 150) for _ in range(RUNS)])
-        res["p50"] = statistics.median(x[0] for x in lat)
-        res["p99"] = statistics.median(x[1] for x in lat)
-        conc = phase("c16", RUNS * 640, lambda: [asyncio.run(_concurrent(srv.base, prompts, 16, 40)) for _ in range(RUNS)])
+        single = phase("single", RUNS * 200, lambda: runs(lambda: _drive(srv.port, prompts, 1, 200)))
+        res["p50"] = statistics.median(x["p50"] for x in single)
+        res["p99"] = statistics.median(x["p99"] for x in single)
+        conc = phase("c16", RUNS * 960, lambda: runs(lambda: _drive(srv.port, prompts, 16, 60)))
         res["c16"] = statistics.median(x["prompts_s"] for x in conc)
         res["c16_p50"] = statistics.median(x["p50"] for x in conc)
-        b32 = phase("b32", RUNS * 384,
-                    lambda: [asyncio.run(_concurrent(srv.base, prompts, 1, 12, batch=32)) for _ in range(RUNS)])
+        b32 = phase("b32", RUNS * 480, lambda: runs(lambda: _drive(srv.port, prompts, 1, 15, batch=32)))
         res["b32"] = statistics.median(x["prompts_s"] for x in b32)
+        res["errors"] = sum(x["errors"] for x in (*single, *conc, *b32))
+        if httpx_too:
+            lat = phase("httpx_single", RUNS * 200, lambda: [_latency(srv.base, prompts, 200) for _ in range(RUNS)])
+            res["httpx_p50"] = statistics.median(x[0] for x in lat)
+            res["httpx_p99"] = statistics.median(x[1] for x in lat)
+            conc = phase("httpx_c16", RUNS * 960,
+                         lambda: runs(lambda: _concurrent_httpx(srv.base, prompts, 16, 60)))
+            res["httpx_c16"] = statistics.median(x["prompts_s"] for x in conc)
         res["load_after"] = _load()
     finally:
         srv.close()
@@ -250,69 +324,76 @@ def main() -> str:
     prompts = _short_prompts()
     load0 = _load()
     base = _baseline(prompts)
-    agree = _route_agreement(router, prompts)
-    figs = {b: _serve_figures(router, prompts, "--encoder-backend", b) for b in BACKENDS}
-    # 10,000 requests, 16 clients, default (fp32) server
+    agree = _route_agreement(router)
+    figs = {b: _serve_figures(router, prompts, "--encoder-backend", b, httpx_too=b == "fp32") for b in BACKENDS}
+    # 10,000 requests from 16 httpx clients (the heavier, real client library), default (fp32) server
     srv = Server(router)
     try:
-        big = asyncio.run(_concurrent(srv.base, prompts, 16, 625))
+        big = asyncio.run(_concurrent_httpx(srv.base, prompts, 16, 625))
     finally:
         srv.close()
     load_end = _load()
     fp32 = figs["fp32"]
 
-    def row(name, target, key, fmt, ok_if):
+    def row(name, target, fmt, ok_if):
         cells = [fmt(figs[b]) for b in BACKENDS]
         met = " / ".join("met" if ok_if(figs[b]) else "missed" for b in BACKENDS)
         return f"| {name} | {target} | " + " | ".join(cells) + f" | {met} |"
 
     loads = "; ".join(f"{b} server from {figs[b]['load_before']} to {figs[b]['load_after']}" for b in BACKENDS)
+    same = {b: " and ".join(f"{agree[b, n][0]}/{agree[b, n][1]} {label}" for n, label in
+                            (("alpaca", "AlpacaEval instructions"), ("arc", "RouterBench ARC prompts")))
+            for b in BACKENDS}
     lines = [
         "## serve: the routing API under load (loopback)",
         "",
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit `{commit}`. Router: knn (k = 5) fitted with "
         f"MiniLM on {N_FIT} RouterBench ARC-Challenge prompts (m = 5, strong_to_weak). Prompts: the {len(prompts)} real "
-        "AlpacaEval instructions under 64 MiniLM tokens. `routereval serve` in a subprocess on 127.0.0.1, client (httpx) "
-        f"in the bench process on the same cores; medians of {RUNS} runs. **Load average (1, 5, 15 min)**: "
-        f"{load0} at the start, {load_end} at the end ({loads}). The machine has 2 cores shared with other "
-        "engineers' jobs: every figure here is measured under that contention (a load of 10 on 2 cores leaves "
-        "each process a fraction of a core).",
+        "AlpacaEval instructions under 64 MiniLM tokens. `routereval serve` (defaults: 2 encoder threads, "
+        "--max-wait-ms 2) in a subprocess on 127.0.0.1; the load from the bench process on the same 2 cores, "
+        "through a minimal HTTP/1.1 keep-alive client (asyncio streams, ~0.1 ms CPU per request, like `wrk`: the "
+        f"figures measure the server) unless httpx is named; medians of {RUNS} runs. **Load average (1, 5, 15 min)**: "
+        f"{load0} at the start, {load_end} at the end ({loads}). The machine's 2 cores are shared with other "
+        "work; its speed drifts by about 10% between runs.",
         "",
-        "| figure | target | fp32 encoder (default, exact) | bf16 (`--encoder-backend bf16`) | int8 (`--encoder-backend int8`) "
+        "| figure | target | fp32 encoder (default) | bf16 (`--encoder-backend bf16`) | int8 (`--encoder-backend int8`) "
         "| target met (fp32 / bf16 / int8) |",
         "|---|---|---|---|---|---|",
-        row("single short prompt p50", "< 20 ms", "p50", lambda r: f"{r['p50']:.1f} ms", lambda r: r["p50"] < 20),
-        row("single short prompt p99", "< 60 ms", "p99", lambda r: f"{r['p99']:.1f} ms", lambda r: r["p99"] < 60),
-        row("16 concurrent clients (micro-batching)", ">= 150 prompts/s", "c16",
+        row("single short prompt p50", "< 20 ms", lambda r: f"{r['p50']:.1f} ms", lambda r: r["p50"] < 20),
+        row("single short prompt p99", "< 60 ms", lambda r: f"{r['p99']:.1f} ms", lambda r: r["p99"] < 60),
+        row("16 concurrent clients (micro-batching)", ">= 150 prompts/s",
             lambda r: f"{r['c16']:.0f} prompts/s (p50 {r['c16_p50']:.0f} ms)", lambda r: r["c16"] >= 150),
-        row("batches of 32 prompts", ">= 200 prompts/s", "b32", lambda r: f"{r['b32']:.0f} prompts/s",
+        row("batches of 32 prompts", ">= 200 prompts/s", lambda r: f"{r['b32']:.0f} prompts/s",
             lambda r: r["b32"] >= 200),
         "",
-        f"10,000 single-prompt requests from 16 clients (fp32 server): {big['ok']:,} answered 200, "
+        f"Failed requests in these runs: " + ", ".join(f"{b} {figs[b]['errors']}" for b in BACKENDS) + ".",
+        "",
+        f"With httpx as the client (fp32 server; httpx's own CPU comes out of the same 2 cores): single prompt p50 "
+        f"{fp32['httpx_p50']:.1f} ms, p99 {fp32['httpx_p99']:.1f} ms; 16 concurrent clients {fp32['httpx_c16']:.0f} "
+        f"prompts/s (client CPU {fp32['httpx_c16_cpu_ms'][1]:.2f} ms per request, vs "
+        f"{fp32['c16_cpu_ms'][1]:.2f} ms for the minimal client).",
+        "",
+        f"10,000 single-prompt requests from 16 httpx clients (fp32 server): {big['ok']:,} answered 200, "
         f"{big['server_errors']} server errors (5xx), {big['errors']} failed in all, in {big['wall']:.0f} s "
         f"({big['prompts_s']:.0f} prompts/s, p50 {big['p50']:.0f} ms, p99 {big['p99']:.0f} ms).",
         "",
         "Baseline, the encoder alone in one process on the same prompts (one call of 256 prompts, median of "
-        f"{RUNS}): sentence-transformers (what `eval`/`fit` run) {base['st']:.0f} prompts/s; serve's encoder "
-        "(length-sorted sub-batches of 8) "
+        f"{RUNS}): sentence-transformers (what `eval`/`fit` run; padded batches of 32) {base['st']:.0f} prompts/s; "
+        f"serve's packed encoder fp32 on 1 thread {base['fp32_1t']:.0f} prompts/s (single prompt "
+        f"{base['fp32_1t_single_ms']:.1f} ms), on 2 threads "
         + ", ".join(f"{b} {base[b]:.0f} prompts/s ({base[b] / base['st']:.2f}x), single prompt {base[b + '_single_ms']:.1f} ms"
                     for b in BACKENDS)
-        + f". Server throughput / raw encoder throughput (fp32): 16 clients {fp32['c16'] / base['fp32']:.2f}, "
+        + f". Server throughput / raw encoder throughput (fp32, 2 threads): 16 clients {fp32['c16'] / base['fp32']:.2f}, "
         f"batches of 32 {fp32['b32'] / base['fp32']:.2f}.",
         "",
-        "CPU time per prompt (server + client, ms), which contention stretches less than wall time: "
+        "CPU time per prompt (server + client, ms): "
         + "; ".join(f"{label} " + ", ".join(f"{b} {figs[b][k][0]:.1f} + {figs[b][k][1]:.1f}" for b in BACKENDS)
                     for label, k in (("single", "single_cpu_ms"), ("16 clients", "c16_cpu_ms"),
                                      ("batches of 32", "b32_cpu_ms")))
-        + ". On 2 idle cores the server could then do at most about "
-        + ", ".join(f"{2000 / figs[b]['c16_cpu_ms'][0]:.0f} ({b})" for b in BACKENDS) + " prompts/s with 16 clients and "
-        + ", ".join(f"{2000 / figs[b]['b32_cpu_ms'][0]:.0f} ({b})" for b in BACKENDS)
-        + " with batches of 32: a bound from CPU time, not a measurement.",
+        + ".",
         "",
-        "Routes like fp32 (the embeddings the router was fitted on): "
-        + "; ".join(f"{b} on {agree[b, 'alpaca'][0]}/{agree[b, 'alpaca'][1]} AlpacaEval instructions and "
-                    f"{agree[b, 'arc'][0]}/{agree[b, 'arc'][1]} RouterBench ARC prompts" for b in BACKENDS[1:])
-        + ". Neither is route-identical, so fp32 stays the default and the faster backends are opt-in.",
+        "Routes like the sentence-transformers embeddings the router was fitted on: "
+        + "; ".join(f"{b} on {same[b]}" for b in BACKENDS) + ".",
         "",
     ]
     return "\n".join(lines)

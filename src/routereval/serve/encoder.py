@@ -151,31 +151,31 @@ class PromptEncoder:
 
 
 def token_chunks(lengths: Sequence[int], *, budget: int, parts: int = 1) -> list[range]:
-    """Consecutive row ranges of a batch, each of at most ``budget`` tokens (or one prompt).
+    """Consecutive row ranges of a batch with about equal token counts, for ``parts`` threads.
 
-    A batch splits into at least ``parts`` chunks when it has that many prompts, so that
-    ``parts`` threads share it; a chunk never splits a prompt.
+    The batch is cut into ``k = max(parts, ceil(tokens / budget))`` pieces (at most one per
+    prompt), each cut at the prompt boundary nearest to an equal share of the tokens: equal
+    pieces finish together on parallel threads. A prompt is never split.
 
     Parameters
     ----------
     lengths
         (n,) token count of each prompt.
     budget
-        Most tokens per chunk (a longer prompt is a chunk of its own).
+        Most tokens per piece on average (a forward pass's working set).
     parts
-        Least number of chunks for a batch of at least ``parts`` prompts.
+        Least number of pieces (threads to keep busy).
     """
-    total = int(sum(lengths))
-    budget = max(1, min(budget, -(-total // max(1, min(parts, len(lengths))))))
-    chunks, start, tokens = [], 0, 0
-    for i, n in enumerate(lengths):
-        if i > start and tokens + n > budget:
-            chunks.append(range(start, i))
-            start, tokens = i, 0
-        tokens += n
-    if start < len(lengths):
-        chunks.append(range(start, len(lengths)))
-    return chunks
+    n = len(lengths)
+    if n == 0:
+        return []
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # (n,) token offset of each prompt
+    total = int(starts[-1] + lengths[-1])
+    k = int(min(n, max(parts, -(-total // max(1, budget)))))
+    targets = total * np.arange(1, k) / k
+    cuts = np.abs(starts[None, :] - targets[:, None]).argmin(axis=1)  # (k - 1,) nearest prompt boundaries
+    bounds = np.unique(np.concatenate([[0], cuts, [n]]))
+    return [range(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def check_encoder(encoder: str | None, *, backend: str = "fp32") -> None:
