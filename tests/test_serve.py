@@ -180,15 +180,15 @@ def test_bearer_token_is_required(client):
     assert client.post("/v1/route", json={"prompt": "x"}).status_code == 200
 
 
-def test_token_file(rb_router, tmp_path, cli):
+def test_token_file(rb_router, tmp_path, cli, serve_cli):
     from routereval.serve.app import read_token
 
     (tmp_path / "tok").write_text("  abc123\n")
     assert read_token(tmp_path / "tok") == "abc123"
     (tmp_path / "empty").write_text("\n")
-    r = cli("serve", rb_router[0], "--token-file", tmp_path / "empty")
+    r = serve_cli(rb_router[0], "--token-file", tmp_path / "empty")
     assert r.code == 2 and r.err.count("\n") == 1 and "empty" in r.err and "token" in r.err
-    r = cli("serve", rb_router[0], "--token-file", tmp_path / "missing")
+    r = serve_cli(rb_router[0], "--token-file", tmp_path / "missing")
     assert r.code == 2 and "token file not found" in r.err
 
 
@@ -340,6 +340,19 @@ def _copy(rb_router, tmp_path, name):
     return d
 
 
+@pytest.fixture
+def serve_cli(cli):
+    """``routereval serve ARGS`` on a loopback port this test holds: a start-up check that regressed
+    fails on the busy port instead of serving forever."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        yield lambda *args: cli("serve", *args, "--port", port)
+
+
 def _one_line_error(result, *needles):
     assert result.code == 2, result.err
     assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
@@ -347,48 +360,48 @@ def _one_line_error(result, *needles):
         assert n in result.err, result.err
 
 
-def test_tampered_router_dirs_fail_at_start_with_one_line(rb_router, tmp_path, cli):
+def test_tampered_router_dirs_fail_at_start_with_one_line(rb_router, tmp_path, cli, serve_cli):
     d = _copy(rb_router, tmp_path, "badjson")
     (d / "router.json").write_text((d / "router.json").read_text()[:-20])
-    _one_line_error(cli("serve", d), "router.json", "not valid JSON")
+    _one_line_error(serve_cli(d), "router.json", "not valid JSON")
 
     d = _copy(rb_router, tmp_path, "shape")
     doc = json.loads((d / "router.json").read_text())
     doc["state_arrays"]["train_X_"]["shape"][1] += 1
     (d / "router.json").write_text(json.dumps(doc))
-    _one_line_error(cli("serve", d), "state.safetensors", "train_X_", "router.json says")
+    _one_line_error(serve_cli(d), "state.safetensors", "train_X_", "router.json says")
 
     d = _copy(rb_router, tmp_path, "checksum")
     with open(d / "state.safetensors", "r+b") as f:
         f.seek(-3, 2)
         f.write(b"\x00\x01\x02")
-    _one_line_error(cli("serve", d), "checksum")
+    _one_line_error(serve_cli(d), "checksum")
 
     d = _copy(rb_router, tmp_path, "missing")
     (d / "state.safetensors").unlink()
-    _one_line_error(cli("serve", d), "state.safetensors", "missing")
+    _one_line_error(serve_cli(d), "state.safetensors", "missing")
 
     d = _copy(rb_router, tmp_path, "pool")
     doc = json.loads((d / "router.json").read_text())
     doc["pool"]["models"] = doc["pool"]["models"][:2]
     (d / "router.json").write_text(json.dumps(doc))
-    _one_line_error(cli("serve", d), "scores 3 models but pool.models lists 2")
+    _one_line_error(serve_cli(d), "scores 3 models but pool.models lists 2")
 
 
-def test_bad_options_and_upstreams_fail_at_start(rb_router, saved, tmp_path, cli):
+def test_bad_options_and_upstreams_fail_at_start(rb_router, saved, tmp_path, cli, serve_cli):
     d = rb_router[0]
-    _one_line_error(cli("serve", d, "--cost-weight", "-1"), "--cost-weight")
-    _one_line_error(cli("serve", d, "--max-batch", "0"), "--max-batch")
-    _one_line_error(cli("serve", d, "--encoder-backend", "fp8"), "fp32, bf16, int8")
+    _one_line_error(serve_cli(d, "--cost-weight", "-1"), "--cost-weight")
+    _one_line_error(serve_cli(d, "--max-batch", "0"), "--max-batch")
+    _one_line_error(serve_cli(d, "--encoder-backend", "fp8"), "fp32, bf16, int8")
     (tmp_path / "bad.toml").write_text("[models.x\n")
-    _one_line_error(cli("serve", d, "--upstreams", tmp_path / "bad.toml"), "bad.toml", "not valid TOML")
+    _one_line_error(serve_cli(d, "--upstreams", tmp_path / "bad.toml"), "bad.toml", "not valid TOML")
     (tmp_path / "typo.toml").write_text('[models."gpt-17"]\nbase_url = "http://127.0.0.1:9/v1"\n')
-    _one_line_error(cli("serve", d, "--upstreams", tmp_path / "typo.toml"), "gpt-17", "not a model of the router's pool")
+    _one_line_error(serve_cli(d, "--upstreams", tmp_path / "typo.toml"), "gpt-17", "not a model of the router's pool")
     m = saved.pool["models"]
     (tmp_path / "part.toml").write_text(f'[models."{m[0]}"]\nbase_url = "http://127.0.0.1:9/v1"\n')
-    _one_line_error(cli("serve", d, "--upstreams", tmp_path / "part.toml"), "no upstream for pool model", m[1])
+    _one_line_error(serve_cli(d, "--upstreams", tmp_path / "part.toml"), "no upstream for pool model", m[1])
     (tmp_path / "url.toml").write_text("\n".join(f'[models."{x}"]\nbase_url = "ftp://h/v1"' for x in m))
-    _one_line_error(cli("serve", d, "--upstreams", tmp_path / "url.toml"), "base_url must be an http(s) URL")
+    _one_line_error(serve_cli(d, "--upstreams", tmp_path / "url.toml"), "base_url must be an http(s) URL")
     from routereval.errors import InputError
     from routereval.serve import create_app
 
@@ -398,16 +411,16 @@ def test_bad_options_and_upstreams_fail_at_start(rb_router, saved, tmp_path, cli
             create_app(d, upstreams=tmp_path / "url.toml")
     (tmp_path / "env.toml").write_text("\n".join(f'[models."{x}"]\nbase_url = "http://h/v1"\n'
                                                  f'api_key_env = "ROUTEREVAL_TEST_UNSET_KEY"' for x in m))
-    _one_line_error(cli("serve", d, "--upstreams", tmp_path / "env.toml"), "ROUTEREVAL_TEST_UNSET_KEY", "not set")
+    _one_line_error(serve_cli(d, "--upstreams", tmp_path / "env.toml"), "ROUTEREVAL_TEST_UNSET_KEY", "not set")
 
 
-def test_a_router_without_costs_serves_but_refuses_a_cost_weight(rb_router, tmp_path, cli):
+def test_a_router_without_costs_serves_but_refuses_a_cost_weight(rb_router, tmp_path, cli, serve_cli):
     """A router saved before costs were stored (no pool.cost) still loads."""
     d = _copy(rb_router, tmp_path, "nocost")
     doc = json.loads((d / "router.json").read_text())
     del doc["pool"]["cost"]
     (d / "router.json").write_text(json.dumps(doc))
-    _one_line_error(cli("serve", d, "--cost-weight", "2"), "fitted without model costs")
+    _one_line_error(serve_cli(d, "--cost-weight", "2"), "fitted without model costs")
     with _client(d) as c:
         assert c.post("/v1/route", json={"prompt": "x"}).status_code == 200
         r = c.post("/v1/route", json={"prompt": "x", "cost_weight": 1})
@@ -415,7 +428,7 @@ def test_a_router_without_costs_serves_but_refuses_a_cost_weight(rb_router, tmp_
         assert c.get("/healthz").json()["costs"] is False
 
 
-def test_module_class_router_loads_only_with_trust_code(rb_router, tmp_path, cli, monkeypatch):
+def test_module_class_router_loads_only_with_trust_code(rb_router, tmp_path, cli, monkeypatch, serve_cli):
     import sys
     from pathlib import Path
 
@@ -428,14 +441,14 @@ def test_module_class_router_loads_only_with_trust_code(rb_router, tmp_path, cli
     assert run(["fit", str(rb_router[1]), "--benchmark", BENCH, "--router", "my_router:RidgeRouter", "--m", "3",
                 "--group", "strong_to_weak", "--embedding", "minilm", "--save", str(d), "--json"]) == 0
     sys.modules.pop("my_router", None)
-    _one_line_error(cli("serve", d), "my_router:RidgeRouter", "trust")
+    _one_line_error(serve_cli(d), "my_router:RidgeRouter", "trust")
     assert "my_router" not in sys.modules  # refused before any import
     with _client(d, trust_code=True) as c:
         r = c.post("/v1/route", json={"prompt": "Which gas do plants absorb?"})
         assert r.status_code == 200 and len(r.json()["scores"]) == 3
 
 
-def test_a_router_fitted_on_other_embeddings_fails_at_start(saved, tmp_path, cli):
+def test_a_router_fitted_on_other_embeddings_fails_at_start(saved, tmp_path, cli, serve_cli):
     """Consistent files (checksums match) whose arrays do not fit the encoder: 100-dim train_X_ vs MiniLM's 384."""
     from routereval.routers import make_router
     from routereval.routers.persist import save_router
@@ -443,12 +456,12 @@ def test_a_router_fitted_on_other_embeddings_fails_at_start(saved, tmp_path, cli
     rng = np.random.default_rng(0)
     r = make_router("knn", k=3).fit(rng.standard_normal((20, 100)), (rng.random((20, 3)) > 0.5).astype(float))
     save_router(r, tmp_path / "dim", pool=saved.pool, encoder="minilm")
-    _one_line_error(cli("serve", tmp_path / "dim"), "router.json", "384 features", "expected 100")
+    _one_line_error(serve_cli(tmp_path / "dim"), "router.json", "384 features", "expected 100")
 
     save_router(r, tmp_path / "synth", pool=saved.pool, encoder="synth")
-    _one_line_error(cli("serve", tmp_path / "synth"), "synth/router.json", "'synth' embeddings", "cannot embed a new prompt")
+    _one_line_error(serve_cli(tmp_path / "synth"), "synth/router.json", "'synth' embeddings", "cannot embed a new prompt")
     save_router(r, tmp_path / "gone", pool=saved.pool, encoder=str(tmp_path / "no-such-encoder"))
-    _one_line_error(cli("serve", tmp_path / "gone"), "gone/router.json", "unknown encoder", "no-such-encoder")
+    _one_line_error(serve_cli(tmp_path / "gone"), "gone/router.json", "unknown encoder", "no-such-encoder")
 
 
 def test_packed_encoder_equals_sentence_transformers_on_mixed_real_prompts(real_prompts, shared_data):
@@ -486,3 +499,9 @@ def test_faster_encoder_backends_stay_close_to_fp32(real_prompts):
         cos = (got * ref).sum(axis=1)
         assert cos.min() > min_cos, (backend, cos)
         assert np.abs(got - ref).max() > 1e-5, backend  # really a different computation
+
+
+def test_a_busy_port_is_one_line_not_a_server_log(rb_router, serve_cli):
+    r = serve_cli(rb_router[0])  # a good router on the port the fixture holds
+    assert r.code == 2, r.err
+    assert r.err.strip().splitlines()[-1].startswith("error: --host/--port: cannot listen on 127.0.0.1:"), r.err

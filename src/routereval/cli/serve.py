@@ -16,14 +16,14 @@ def serve_cmd(
     token_file: Annotated[Optional[Path], typer.Option("--token-file", help="File holding the bearer token clients must send (no auth without it).")] = None,
     trust_code: Annotated[bool, typer.Option("--trust-code", help="Allow a router directory naming a module:Class (imports and runs that module).")] = False,
     max_batch: Annotated[int, typer.Option("--max-batch", help="Most prompts per micro-batch.")] = 64,
-    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", help="Longest a prompt waits for others to batch with.")] = 2.0,
+    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", help="Longest a prompt waits for others to batch with while the encoder is busy (an idle encoder starts at once).")] = 2.0,
     cost_weight: Annotated[float, typer.Option("--cost-weight", help="Default λ: route to argmax(score - λ·cost in USD) (routers fitted with costs).")] = 0.0,
     upstream_timeout: Annotated[float, typer.Option("--upstream-timeout", help="Seconds to wait for an upstream (unless UPSTREAMS.toml says).")] = 60.0,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Largest request body (413 above).")] = 1_000_000,
     max_prompt_chars: Annotated[int, typer.Option("--max-prompt-chars", help="Longest prompt in characters (413 above).")] = 20_000,
     max_prompts: Annotated[int, typer.Option("--max-prompts", help="Most prompts in one /v1/route batch request (413 above).")] = 256,
-    encoder_backend: Annotated[str, typer.Option("--encoder-backend", help="fp32 (exact, default), bf16 (autocast, ~1.7x less CPU) or int8 (quantised, ~2.3x); the faster ones change a few routes.")] = "fp32",
-    threads: Annotated[Optional[int], typer.Option("--threads", help="Torch threads per worker for the encoder (default: torch's).")] = None,
+    encoder_backend: Annotated[str, typer.Option("--encoder-backend", help="fp32 (default: the routes of the fitted embeddings), bf16 (autocast, ~1.4x less CPU) or int8 (quantised, ~2x); the faster ones change some routes.")] = "fp32",
+    threads: Annotated[Optional[int], typer.Option("--threads", help="Encoder threads per worker: batches split over them, one micro-batch per thread (default: the cores torch sees).")] = None,
     workers: Annotated[int, typer.Option("--workers", help="uvicorn worker processes (each loads the encoder).")] = 1,
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="Log prompt texts (off: logs carry no prompt text).")] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
@@ -71,12 +71,29 @@ def serve_cmd(
     if workers == 1:
         app = create_app(router_dir, limits=limits, **options)
         app.state.serve.prepare()  # load the encoder now: a bad router fails here, in one line
+        _check_listen(host, port)
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
         return
     ServeState(router_dir, limits=limits, **options)  # check everything once, before forking workers
+    _check_listen(host, port)
     os.environ[OPTIONS_ENV] = json.dumps({"router_dir": str(router_dir), "limits": vars(limits), **options})
     uvicorn.run("routereval.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """One line and exit 2, not uvicorn's log and exit 3, when ``host:port`` cannot be listened on."""
+    import socket
+
+    from routereval.errors import ParameterError
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
+            s.bind(address)
+    except OSError as e:
+        raise ParameterError(f"--host/--port: cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 def register(app: typer.Typer) -> None:
