@@ -98,6 +98,33 @@ def anchor_variance(p_anchor: np.ndarray, weights: np.ndarray) -> float:
     return bern + spread
 
 
+def cross_covariance(weights: np.ndarray, Z_anchor: np.ndarray, cov: np.ndarray, grad: np.ndarray,
+                     dp: np.ndarray) -> float:
+    """Covariance of the anchor estimator's error ``sum w_i (y_i - p_i)`` with p-IRT's ``grad' (phi_hat - phi)``.
+
+    To first order ``phi_hat - phi = Sigma sum_i z_i (dp_i / v_i) (y_i - p_i)`` (a Newton step
+    from the truth, ``v_i = p_i (1 - p_i)``), so the covariance is
+    ``sum_i w_i (grad' Sigma z_i) dp_i``.
+
+    Parameters
+    ----------
+    weights : (k,)
+        Design weights (normalised here to sum 1).
+    Z_anchor : (k, p)
+        Design rows of the anchors.
+    cov : (p, p)
+        Posterior covariance of the model's vector.
+    grad : (p,)
+        Gradient of the predicted mean over the unseen targets in the model's vector.
+    dp : (k,)
+        ``dp_i / deta_i`` at the anchors.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / np.sum(w)
+    return float(np.sum(w * (np.asarray(Z_anchor, dtype=np.float64) @ (np.asarray(cov) @ np.asarray(grad))) *
+                        np.asarray(dp, dtype=np.float64)))
+
+
 def gp_combine(y: np.ndarray, p_anchor: np.ndarray, p_target: np.ndarray, grad_var: float, *,
                weights: np.ndarray | None, observed: np.ndarray | None = None, extra_var: float = 0.0,
                cross_cov: float = 0.0, level: float = 0.95) -> MeanEstimate:
@@ -186,13 +213,11 @@ def estimate_from_posterior(phi: np.ndarray, cov: np.ndarray, Z_anchor: np.ndarr
     unseen = np.ones(n, dtype=bool) if observed is None else np.asarray(observed) < 0
     g = (c[unseen] * (1 - f[unseen]) * s[unseen] * (1 - s[unseen])) @ Z_target[unseen] / n
     cross = 0.0
-    if weights is not None:  # Cov(sum w_i (y_i - p_i), g'(phi_hat - phi)) = sum_i w_i (g' Sigma z_i) dp_i/deta
+    if weights is not None:
         from routereval.routers.newmodel import floored_weights
 
         _, u, _ = floored_weights(Z_anchor @ phi + o_anchor, floor_anchor)
-        w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
-        dp = u * p_anchor * (1 - p_anchor)
-        cross = float(np.sum(w * (Z_anchor @ (cov @ g)) * dp))
+        cross = cross_covariance(weights, Z_anchor, cov, g, u * p_anchor * (1 - p_anchor))
     return gp_combine(y, p_anchor, p_target, float(g @ cov @ g), weights=weights, observed=observed,
                       extra_var=extra_var, cross_cov=cross, level=level)
 

@@ -121,7 +121,7 @@ def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_va
     (the held-out model's answers are never among them); None leaves the test prompts'
     difficulty unknown (integrated over, with the prompt side's error measured on val).
     """
-    from routereval.coldstart.anchors import item_features
+    from routereval.coldstart.anchors import response_features
     from routereval.coldstart.calibrate import calibrate_floors, calibrate_items, calibrate_more
     from routereval.coldstart.estimate import generalisation_var
     from routereval.routers.newmodel import population_prior
@@ -138,7 +138,7 @@ def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_va
         scale = cal.shrink
         gen = generalisation_var(*router.model_design(X_val), Phi, Y_val_models, scale=scale) if len(X_val) else 0.0
     out = _Fitted(router, np.asarray(models), Zt, o_cal, Zs, os_, scale, population_prior(Phi),
-                  item_features(Zt, o_cal, Phi), fit_s, gen)
+                  response_features(Zt, o_cal, Phi), fit_s, gen)
     Zv, ov = router.model_design(X_val)
     calib_val = Y_test_models is not None and len(X_val) > 0
     ov_cal = ov + calibrate_more(cal, Zv, ov, Phi, Y_val_models) if calib_val else ov
@@ -153,6 +153,7 @@ def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_va
         if te is not None:  # logit a (z . phi + o) + delta under a floor c
             out.floor_train, out.Z3_train, out.o3_train = tr[0], tr[1][:, None] * Zt, tr[1] * ot + tr[2]
             out.floor_test, out.Z3_test, out.o3_test = te[0], te[1][:, None] * Zs, te[1] * os_raw + te[2]
+            out.features = response_features(out.Z3_train, out.o3_train, Phi, floor=out.floor_train)
             v = va if va is not None else (np.zeros(0), np.ones(0), np.zeros(0))
             out.all_target = (np.vstack([out.Z3_train, v[1][:, None] * Zv, out.Z3_test]),
                               np.concatenate([out.o3_train, v[1] * ov + v[2], out.o3_test]),
