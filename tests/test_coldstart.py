@@ -14,8 +14,8 @@ from routereval.coldstart.anchors import (
     AdaptiveTest,
     allocate,
     cluster_positions,
-    item_features,
     kmeans,
+    response_features,
     select_anchors,
 )
 from routereval.coldstart.calibrate import calibrate_items, expected_logit_scale, item_deltas
@@ -183,21 +183,77 @@ def test_item_floors_recover_floors_slopes_and_difficulties():
     assert calibrate_floors(cal, Zr, np.zeros(n), Phi, Y * 0.5) is None
 
 
-def test_gp_combine_weighs_by_inverse_mse():
+def test_gp_combine_weight_minimises_the_mse_with_correlated_errors():
+    from routereval.coldstart.estimate import anchor_variance, combine_weight
+
     y = np.array([1, 0, 1, 1, 0, 1, 0, 1], dtype=float)
-    p = np.full(8, 0.6)
+    p = np.array([0.6, 0.5, 0.7, 0.6, 0.3, 0.8, 0.4, 0.6])
     pt = np.full(1000, 0.6)
-    est = gp_combine(y, p, pt, grad_var=0.001, weights=np.full(8, 1 / 8))
-    var_a = 8 * (1 / 8) ** 2 * 0.24
-    rbar, r = 0.625 - 0.6, y - 0.6
-    var_rbar = np.sum((1 / 8) ** 2 * (r - rbar) ** 2) * 8 / 7
-    mse = 0.001 + 1000 * 0.24 / 1000 ** 2 + max(0, rbar ** 2 - var_rbar)
-    lam = mse / (mse + var_a)
-    assert est.lam == pytest.approx(lam)
-    assert est.mean == pytest.approx(lam * 0.625 + (1 - lam) * 0.6)
-    assert est.low < est.mean < est.high
+    w = np.full(8, 1 / 8)
+    # naive: the anchor estimator's variance and p-IRT's MSE written out term by term
+    pbar = sum(w[i] * p[i] for i in range(8))
+    var_a = sum(w[i] ** 2 * p[i] * (1 - p[i]) for i in range(8)) + sum(w[i] ** 2 * (p[i] - pbar) ** 2 for i in range(8)) * 8 / 7
+    assert anchor_variance(p, w) == pytest.approx(var_a)
+    r = y - p
+    rbar = float(w @ r)
+    var_rbar = sum(w[i] ** 2 * (r[i] - rbar) ** 2 for i in range(8)) * 8 / 7
+    mse = 0.001 + max(0, rbar ** 2 - var_rbar)
+    for cross in (0.0, 0.0008, -0.0005):
+        est = gp_combine(y, p, pt, grad_var=0.001, weights=w, cross_cov=cross)
+        grid = np.linspace(0, 1, 100001)  # the weight of the smallest MSE of lam A + (1 - lam) P, by search
+        want = grid[np.argmin(grid ** 2 * var_a + (1 - grid) ** 2 * mse + 2 * grid * (1 - grid) * cross)]
+        assert est.lam == pytest.approx(want, abs=1e-4) and combine_weight(var_a, mse, cross) == pytest.approx(want, abs=1e-4)
+        assert est.mean == pytest.approx(est.lam * 0.625 + (1 - est.lam) * 0.6)
+        noise = 1000 * 0.24 / 1000 ** 2
+        se2 = est.lam ** 2 * var_a + (1 - est.lam) ** 2 * mse + 2 * est.lam * (1 - est.lam) * cross + noise
+        assert est.se == pytest.approx(np.sqrt(se2))
+        assert est.low < est.mean < est.high
+    assert gp_combine(y, p, pt, grad_var=0.001, weights=w).lam == pytest.approx(mse / (mse + var_a))  # no covariance
+    assert combine_weight(0.001, 0.002, 0.003) == 0.0 and combine_weight(0.001, 0.004, 0.0015) == 1.0  # clipped
     alone = gp_combine(y, p, pt, grad_var=0.001, weights=None)  # adaptive: p-IRT alone
     assert alone.lam == 0 and alone.anchor_mean is None and alone.mean == pytest.approx(0.6)
+
+
+def test_cross_covariance_matches_a_simulation():
+    from routereval.coldstart.estimate import cross_covariance
+
+    rng = np.random.default_rng(5)
+    k, p = 60, 2
+    Z, o = rng.normal(size=(k, p)), rng.normal(size=k) * 0.5
+    Zt, ot = rng.normal(size=(300, p)), rng.normal(size=300) * 0.5
+    mu, cov0 = np.zeros(p), np.eye(p) * 0.5
+    phi_true = np.array([0.4, -0.3])
+    pa = _sig(Z @ phi_true + o)
+    w = rng.uniform(0.5, 1.5, k)
+    w /= w.sum()
+    ea, ep = [], []
+    for _ in range(1500):
+        y = (rng.random(k) < pa).astype(float)
+        phi, _ = map_logistic(Z, o, y, mu, cov0)
+        ea.append(w @ (y - pa))
+        ep.append(_sig(Zt @ phi + ot).mean() - _sig(Zt @ phi_true + ot).mean())
+    _, cov = map_logistic(Z, o, pa, mu, cov0)  # the posterior covariance of the expected answers
+    st = _sig(Zt @ phi_true + ot)
+    g = (st * (1 - st)) @ Zt / len(Zt)
+    want = np.cov(ea, ep)[0, 1]
+    got = cross_covariance(w, Z, cov, g, pa * (1 - pa))
+    assert got == pytest.approx(want, rel=0.25)
+    # naive sum
+    assert got == pytest.approx(sum(w[i] * (g @ cov @ Z[i]) * pa[i] * (1 - pa[i]) for i in range(k)))
+
+
+def test_clustered_standard_error_against_naive_sums():
+    from routereval.coldstart.study import clustered_se
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=12)
+    assert clustered_se(v, list(range(12))) == pytest.approx(v.std(ddof=1) / np.sqrt(12))  # singletons: the usual SE
+    cl = ["a", "a", "b", "b", "b", "c", "c", "d", "d", "d", "d", "e"]
+    m = v.mean()
+    sums = {c: sum(v[i] - m for i in range(12) if cl[i] == c) for c in set(cl)}
+    naive = np.sqrt(sum(x ** 2 for x in sums.values()) * 5 / 4) / 12
+    assert clustered_se(v, cl) == pytest.approx(naive)
+    assert np.isnan(clustered_se(v, ["a"] * 12))
 
 
 # --------------------------------------------------------------------------- anchors
@@ -218,12 +274,22 @@ def test_allocation_and_clusters_against_naive_versions():
     np.testing.assert_array_equal(labels, naive)
     pos, w = cluster_positions(F, 3, np.random.default_rng(1))
     assert sorted(pos // 40) == [0, 1, 2] and w.sum() == pytest.approx(1.0)
-    # item features: distances are RMS logit differences over the models
+    # item features: distances are RMS differences of predicted probabilities over the models (with floors: 3PL)
     Z, o, Phi = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=(7, 3))
-    Fe = item_features(Z, o, Phi)
-    logits = Z @ Phi.T + o[:, None]
-    want = np.sqrt(((logits[:, None] - logits[None]) ** 2).mean(-1))
-    np.testing.assert_allclose(np.sqrt(((Fe[:, None] - Fe[None]) ** 2).sum(-1)), want, atol=1e-6)
+    c = rng.uniform(0, 0.4, 5)
+    for floor, max_models, rows in ((None, 128, range(7)), (c, 128, range(7)), (c, 4, (0, 2, 4, 6))):
+        Fe = response_features(Z, o, Phi, floor=floor, max_models=max_models)
+        naive = np.empty((5, 5))
+        for i in range(5):
+            for j in range(5):
+                d2 = []
+                for mdl in rows:
+                    pi, pj = (1 / (1 + np.exp(-(Z[q] @ Phi[mdl] + o[q]))) for q in (i, j))
+                    if floor is not None:
+                        pi, pj = floor[i] + (1 - floor[i]) * pi, floor[j] + (1 - floor[j]) * pj
+                    d2.append((pi - pj) ** 2)
+                naive[i, j] = np.sqrt(np.mean(d2))
+        np.testing.assert_allclose(np.sqrt(((Fe[:, None] - Fe[None]) ** 2).sum(-1)), naive, atol=1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -390,8 +456,17 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     pool = make_pool(bench, m=8, group="random", split=split)
     S = np.asarray(bench.scores, dtype=np.float64)
     truth = {str(n): S[i, split.test].mean() for n, i in zip(pool.model_names, pool.models)}
+    every = np.concatenate([split.train, split.val, split.test])  # the whole benchmark (tinyBenchmarks' figure)
+    truth_all = {str(n): S[i, every].mean() for n, i in zip(pool.model_names, pool.models)}
+    assert len(every) == bench.n_prompts
     for r in rows:
         assert float(r["true_mean"]) == pytest.approx(truth[r["model"]], abs=1e-6)
+        assert float(r["true_mean_all"]) == pytest.approx(truth_all[r["model"]], abs=1e-6)
+        assert float(r["abs_error_all"]) == pytest.approx(abs(float(r["estimate_all"]) - float(r["true_mean_all"])),
+                                                          abs=1e-5)
+    # the summary: model-clustered standard errors, signed bias and the whole-benchmark error
+    for s in doc["summary"]:
+        assert s["mae_se"] > 0 and s["mae_all"] < 0.2 and abs(s["bias"]) <= s["mae"] + 1e-12
     summary = (out / "summary.md").read_text()
     assert "What 40 models allow" in summary and "![error_vs_k](error_vs_k.png)" in summary
     assert (out / "error_vs_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

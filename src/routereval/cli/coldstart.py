@@ -97,14 +97,16 @@ def study_cmd(
     if as_json:
         ui.print_json({**doc, "out": str(out)})
         return
-    rows = [[s["pretrain"], s["method"], s["k"], s["mae"], s["mae_plain"], f"{100 * s['coverage']:.0f}%", s["mu_added"],
-             "-" if s["recovered"] is None else f"{100 * s['recovered']:.0f}%"] for s in doc["summary"]]
+    rows = [[s["pretrain"], s["method"], s["k"], f"{s['mae']:.4f} ± {s['mae_se']:.4f}", f"{s['bias']:+.4f}",
+             "-" if s["mae_all"] is None else f"{s['mae_all']:.4f}", s["mae_plain"], f"{100 * s['coverage']:.0f}%",
+             s["mu_added"], "-" if s["recovered"] is None else f"{100 * s['recovered']:.0f}%"] for s in doc["summary"]]
     meta = doc["meta"]
     split_text = ui.split_line(meta["split"], meta["split_note"], (meta["n_train"], meta["n_val"], meta["n_test"]))
     ui.console().print(ui.table(
         f"cold start: {meta['router']} on {meta['benchmark']}, m={meta['m']} {meta['group']}, {split_text}, "
         f"{len(meta['held_out'])} held-out models x {meta['seeds']} seeds",
-        ["pretrain", "method", "k", "error (MAE)", "plain mean MAE", "coverage", "µ added", "recovered"], rows))
+        ["pretrain", "method", "k", "error (MAE ± SE)", "bias", "whole-benchmark MAE", "plain mean MAE", "coverage",
+         "µ added", "recovered"], rows))
     ui.console().print(f"add one model: median {meta['add_ms_median']:.2f} ms; study {meta['total_s']:.1f} s; "
                        f"written to {out}/ (coldstart.csv, summary.md, plots)")
 

@@ -9,10 +9,15 @@ prompts it is given (the train split by default), never a test prompt.
   anchors.
 - ``irt`` (tinyBenchmarks' anchor points): the candidates are clustered (k-means, k
   clusters) by their fitted item parameters, one anchor per cluster (the candidate nearest
-  its centre) weighing the cluster's share. The item features are the design rows and
-  offsets ``(z(x), o(x))`` scaled by the Cholesky factor of the population's second moment
-  of ``(phi, 1)``: Euclidean distances between items then equal the root mean square
-  difference of their predicted logits over the fitted models.
+  its centre) weighing the cluster's share. An item is described by its fitted item
+  response function evaluated at the population's abilities: its predicted probabilities of
+  success for (up to 128, evenly spread) fitted models, so Euclidean distances between items
+  are root mean square differences of predicted probabilities (tinyBenchmarks clusters on
+  the item parameters or on the training models' correctness; this is the model's version
+  of the latter). Distances of logits (the item parameters themselves) spent clusters on
+  the many prompts every model gets right or wrong, whose answers tell nothing: on synth
+  MMLU (validation corpus, 30 held-out models x 5 draws) 100 anchors clustered on
+  probabilities gave a mean absolute error 0.026 against 0.031 on logits.
 - ``adaptive`` (computerised adaptive testing): each next anchor maximises the Fisher
   information at the current posterior of the new model (D-optimal: the largest
   ``p(1-p) z' Sigma z``, i.e. the largest gain in the log-determinant of the posterior
@@ -165,12 +170,27 @@ def cluster_positions(F: np.ndarray, k: int, rng: np.random.Generator) -> tuple[
     return np.asarray(pos, dtype=np.int64), np.asarray(w, dtype=np.float64)
 
 
-def item_features(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray) -> np.ndarray:
-    """(n, p + 1) item features whose Euclidean distances are RMS logit differences over the models ``Phi`` (m, p)."""
-    A = np.hstack([np.asarray(Phi, dtype=np.float64), np.ones((len(Phi), 1))])
-    M2 = A.T @ A / len(A)
-    L = np.linalg.cholesky(M2 + np.eye(len(M2)) * 1e-9 * max(float(np.trace(M2)), 1.0))
-    return np.hstack([Z, offset[:, None]]) @ L
+def response_features(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, *, floor: np.ndarray | None = None,
+                       max_models: int = 128) -> np.ndarray:
+    """(n, m') item features whose Euclidean distances are RMS differences of predicted probabilities.
+
+    Parameters
+    ----------
+    Z : (n, p), offset : (n,)
+        Design rows and offsets of the items (calibrated).
+    Phi : (m, p)
+        The fitted models' vectors; at most ``max_models`` of them, evenly spaced, are used.
+    floor : (n,), optional
+        The items' guessing floors (3PL).
+    """
+    from routereval.routers.newmodel import floored
+
+    Phi = np.asarray(Phi, dtype=np.float64)
+    if len(Phi) > max_models:
+        Phi = Phi[np.linspace(0, len(Phi) - 1, max_models).round().astype(int)]
+    f = None if floor is None else np.asarray(floor, dtype=np.float64)[:, None]
+    P = floored(np.asarray(Z, dtype=np.float64) @ Phi.T + np.asarray(offset, dtype=np.float64)[:, None], f)
+    return P / np.sqrt(len(Phi))
 
 
 class AdaptiveTest:
@@ -391,7 +411,7 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         Z, o = router.model_design(Xc)
         if dc is not None:
             o = o + dc
-        pos, w = cluster_positions(item_features(Z, o, router.model_vectors()), k, rng)
+        pos, w = cluster_positions(response_features(Z, o, router.model_vectors()), k, rng)
         return Anchors(cand[pos].astype(np.int64), w, method)
     if answers is None:
         raise InputError("the 'adaptive' method needs the new model's answers: an array (simulation) or a function")

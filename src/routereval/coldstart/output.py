@@ -82,7 +82,10 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                f"{calib}.")
     out.append("")
     out.append("Error: |estimated - true test mean| of the held-out model (gp-IRT estimate), beside the plain mean of "
-               "the same anchors' answers. µ: routing the test prompts over the whole pool with the model added from "
+               "the same anchors' answers; ± its standard error clustered by held-out model, and the mean signed "
+               "error (bias). Whole-benchmark MAE: the same estimator aimed at the model's mean over every prompt "
+               "(train, val and test; what tinyBenchmarks reports), against that mean: an extra column, not the "
+               "target. µ: routing the test prompts over the whole pool with the model added from "
                "its anchors; recovered = share of the full refit's gain over the pool without the model, summed over "
                "the held-out models whose removal costs the full refit at least 0.005 (n: how many; for the others "
                "the difference is refit noise); recovered (same side) = the same against the router without the "
@@ -101,11 +104,13 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                    f"lower (the pool without the model, mean over held-out models) µ = {lo:.4f}; the router without "
                    f"the model plus the model fitted on all its train answers µ = {full:.4f}.")
         out.append("")
-        out.append("| method | k | error (MAE) | plain mean MAE | 95% coverage | µ added | recovered (n) "
-                   "| recovered, same side (n) |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("| method | k | error (MAE ± SE) | bias | whole-benchmark MAE | plain mean MAE | 95% coverage "
+                   "| µ added | recovered (n) | recovered, same side (n) |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in rows:
-            out.append(f"| {s['method']} | {s['k']} | {s['mae']:.4f} | {s['mae_plain']:.4f} | {_pct(s['coverage'])} | "
+            whole = "-" if s.get("mae_all") is None else f"{s['mae_all']:.4f}"
+            out.append(f"| {s['method']} | {s['k']} | {s['mae']:.4f} ± {s['mae_se']:.4f} | {s['bias']:+.4f} | {whole} | "
+                       f"{s['mae_plain']:.4f} | {_pct(s['coverage'])} | "
                        f"{s['mu_added']:.4f} | {_pct(s['recovered'])} ({s['n_matter']}) | "
                        f"{_pct(s['recovered_full'])} ({s['n_matter_full']}) |")
         out.append("")

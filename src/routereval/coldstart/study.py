@@ -14,7 +14,13 @@ prompts, val only stops training early):
    mean estimate and the adaptive test use them; routing keeps the router's logistic model.
 3. For each method, seed and k, k anchors are chosen among the train prompts, h is added
    back from its answers on them, its mean test score is estimated (gp-IRT) and the test
-   prompts are routed over the whole pool.
+   prompts are routed over the whole pool. The anchor draws of seed s are seeded by
+   (s, held-out model), so every model gets its own draw and the rows of a seed are
+   independent (one shared draw per seed made every model's error ride on the same few anchor
+   sets, and the study's standard error understate it).
+   Besides the test mean (the target), the same estimator aims at the model's mean over every
+   prompt of the benchmark (train, val and test: what tinyBenchmarks reports); its error is
+   the ``*_all`` columns.
 4. Bounds on the same test prompts: the router fitted with h's full training answers
    (upper) and the router without h (lower).
 
@@ -37,8 +43,8 @@ from routereval.errors import InputError, ParameterError
 
 PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
-            "high", "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "mu_added",
-            "mu_upper", "mu_lower", "mu_full", "add_ms")
+            "high", "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "true_mean_all",
+            "estimate_all", "abs_error_all", "mu_added", "mu_upper", "mu_lower", "mu_full", "add_ms")
 MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
 
 
@@ -73,6 +79,8 @@ class _Fitted:
     floor_test: np.ndarray | None = None
     Z3_test: np.ndarray | None = None
     o3_test: np.ndarray | None = None
+    # every prompt of the benchmark (train, val, test rows, in that order): the whole-benchmark estimate
+    all_target: tuple | None = None  # (Z, offset, logit scale, floor or None), in the design the estimate uses
 
 
 def _check_list(values: Sequence, what: str, allowed: Sequence | None = None) -> list:
@@ -113,7 +121,7 @@ def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_va
     (the held-out model's answers are never among them); None leaves the test prompts'
     difficulty unknown (integrated over, with the prompt side's error measured on val).
     """
-    from routereval.coldstart.anchors import item_features
+    from routereval.coldstart.anchors import response_features
     from routereval.coldstart.calibrate import calibrate_floors, calibrate_items, calibrate_more
     from routereval.coldstart.estimate import generalisation_var
     from routereval.routers.newmodel import population_prior
@@ -130,14 +138,26 @@ def _prepare(router, models, fit_s, X_train, X_test, Y_train_models, X_val, Y_va
         scale = cal.shrink
         gen = generalisation_var(*router.model_design(X_val), Phi, Y_val_models, scale=scale) if len(X_val) else 0.0
     out = _Fitted(router, np.asarray(models), Zt, o_cal, Zs, os_, scale, population_prior(Phi),
-                  item_features(Zt, o_cal, Phi), fit_s, gen)
+                  response_features(Zt, o_cal, Phi), fit_s, gen)
+    Zv, ov = router.model_design(X_val)
+    calib_val = Y_test_models is not None and len(X_val) > 0
+    ov_cal = ov + calibrate_more(cal, Zv, ov, Phi, Y_val_models) if calib_val else ov
+    sv = 1.0 if calib_val else scale
+    out.all_target = (np.vstack([Zt, Zv, Zs]), np.concatenate([o_cal, ov_cal, os_]),
+                      np.concatenate([np.ones(len(Zt)), np.full(len(Zv), sv), np.full(len(Zs), scale)]), None)
     if Y_test_models is not None:
         os_raw = router.model_design(X_test)[1]
         tr = calibrate_floors(cal, Zt, ot, Phi, Y_train_models)
         te = None if tr is None else calibrate_floors(cal, Zs, os_raw, Phi, Y_test_models, slope_var=tr[3])
+        va = None if te is None or not len(X_val) else calibrate_floors(cal, Zv, ov, Phi, Y_val_models, slope_var=tr[3])
         if te is not None:  # logit a (z . phi + o) + delta under a floor c
             out.floor_train, out.Z3_train, out.o3_train = tr[0], tr[1][:, None] * Zt, tr[1] * ot + tr[2]
             out.floor_test, out.Z3_test, out.o3_test = te[0], te[1][:, None] * Zs, te[1] * os_raw + te[2]
+            out.features = response_features(out.Z3_train, out.o3_train, Phi, floor=out.floor_train)
+            v = va if va is not None else (np.zeros(0), np.ones(0), np.zeros(0))
+            out.all_target = (np.vstack([out.Z3_train, v[1][:, None] * Zv, out.Z3_test]),
+                              np.concatenate([out.o3_train, v[1] * ov + v[2], out.o3_test]),
+                              np.ones(len(Zt) + len(v[0]) + len(Zs)), np.concatenate([tr[0], v[0], te[0]]))
     return out
 
 
@@ -164,9 +184,10 @@ def _pool_without(F: _Fitted, h: int, n_pool: int, S_tr: np.ndarray, names: list
     return base, np.asarray(in_fit + missing, dtype=np.int64)
 
 
-def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: int, y_train: np.ndarray, subsets: np.ndarray
+def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: Any, y_train: np.ndarray, subsets: np.ndarray
                  ) -> list[tuple[int, np.ndarray, np.ndarray | None]]:
-    """(k, train positions, weights) for each k: what select_anchors returns for the same seed."""
+    """(k, train positions, weights) for each k: what select_anchors returns for the same seed
+    (an int, or a sequence of ints such as (seed, model) that ``np.random.default_rng`` takes)."""
     from routereval.coldstart.anchors import AdaptiveTest, cluster_positions, random_positions, stratified_positions
 
     n = len(y_train)
@@ -193,6 +214,13 @@ def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: int, y_train: np.
             pos, w = cluster_positions(F.features, k, rng)
             out.append((k, pos, w))
     return out
+
+
+def _observed(pos: np.ndarray, n: int) -> np.ndarray:
+    """(n,) position among the anchors of each target row (train rows first), -1 where not an anchor."""
+    obs = np.full(n, -1, dtype=np.int64)
+    obs[np.asarray(pos)] = np.arange(len(pos))
+    return obs
 
 
 def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = "irt", params: dict | None = None,
@@ -349,12 +377,13 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                 mu_lower = mu_of(base, others)
                 y_tr = S_tr[:, h].astype(np.float64)
                 true = float(Y_te_pool[:, h].mean())
+                true_all = float(np.concatenate([S_tr[:, h], S_va[:, h], S_te[:, h]]).astype(np.float64).mean())
                 # the same prompt side with the model fitted on all its train answers: what anchors approximate
                 phi_all, _ = map_logistic(F.Z_train, F.o_train, y_tr, *F.prior)
                 mu_full = mu_of(copy.copy(base).append_model_vector(phi_all, names[h]), np.r_[others, h])
                 for method in methods:
                     for s in range(seeds):
-                        for k, pos, w in _anchor_runs(F, method, ks, s, y_tr, subsets):
+                        for k, pos, w in _anchor_runs(F, method, ks, [s, int(h)], y_tr, subsets):
                             t0 = time.perf_counter()
                             phi, cov = map_logistic(F.Z_train[pos], F.o_train[pos], y_tr[pos], *F.prior)
                             added = copy.copy(base).append_model_vector(phi, names[h])
@@ -372,6 +401,14 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                                                               extra_var=F.gen_var, level=level,
                                                               floor_anchor=F.floor_train[pos],
                                                               floor_target=F.floor_test)
+                            # the whole benchmark: anchors observed, every other prompt predicted
+                            Za_, oa_ = (F.Z_train, F.o_train) if F.floor_train is None else (F.Z3_train, F.o3_train)
+                            ph, cv = (phi, cov) if F.floor_train is None else (phi3, cov3)
+                            Zall, oall, sall, fall = F.all_target
+                            est_all = estimate_from_posterior(
+                                ph, cv, Za_[pos], oa_[pos], y_tr[pos], Zall, oall, weights=w,
+                                observed=_observed(pos, len(Zall)), target_scale=sall, level=level,
+                                floor_anchor=None if F.floor_train is None else F.floor_train[pos], floor_target=fall)
                             mu_added = mu_of(added, np.r_[others, h])
                             plain = float(y_tr[pos].mean())
                             rows.append({
@@ -380,7 +417,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                                 "estimate": est.mean, "low": est.low, "high": est.high,
                                 "covered": bool(est.low <= true <= est.high), "abs_error": abs(est.mean - true),
                                 "anchor_mean": est.anchor_mean, "plain_mean": plain, "plain_error": abs(plain - true),
-                                "pirt": est.pirt, "lam": est.lam, "mu_added": mu_added,
+                                "pirt": est.pirt, "lam": est.lam, "true_mean_all": true_all,
+                                "estimate_all": est_all.mean, "abs_error_all": abs(est_all.mean - true_all),
+                                "mu_added": mu_added,
                                 "mu_upper": upper_mu[mode], "mu_lower": mu_lower, "mu_full": mu_full,
                                 "add_ms": add_ms})
             if progress is not None:
@@ -408,6 +447,27 @@ def _recovered(rs: list[dict[str, Any]], upper: str, min_gain: float) -> tuple[f
     return (got / gain if keep else None), len({r["model"] for r in keep})
 
 
+def clustered_se(values: Sequence[float], clusters: Sequence[Any]) -> float:
+    """Standard error of the mean of ``values`` with rows of one cluster (a held-out model) correlated.
+
+    The rows of a model share its test prompts' noise and its misfit, so they are not
+    independent: ``sqrt(sum_c (sum_{i in c} (v_i - mean))^2) / n`` (the cluster-robust sandwich,
+    scaled by ``C / (C - 1)`` for C clusters); NaN with one cluster.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    _, inv = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    n_c = int(inv.max()) + 1 if len(v) else 0
+    if n_c < 2:
+        return float("nan")
+    sums = np.bincount(inv, weights=v - v.mean(), minlength=n_c)
+    return float(np.sqrt(np.sum(sums ** 2) * n_c / (n_c - 1)) / len(v))
+
+
+def _mean_or_none(vals: list) -> float | None:
+    vals = [v for v in vals if v is not None and v == v]
+    return float(np.mean(vals)) if vals else None
+
+
 def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list[dict[str, Any]]:
     """One line per (benchmark, pretrain, method, k): errors, coverage, routing µ and the share of the gain recovered.
 
@@ -415,7 +475,10 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
     models whose full refit gains at least ``min_gain`` over the pool without them (removing a
     model the router never picks changes µ only by the noise of refitting; those models are
     left out) and their seeds; ``n_matter`` counts them. ``recovered_full`` is the same against
-    ``mu_full`` (the same prompt side, the model fitted on all its train answers).
+    ``mu_full`` (the same prompt side, the model fitted on all its train answers). ``mae_se``
+    and ``bias_se`` are standard errors clustered by held-out model (:func:`clustered_se`);
+    ``bias`` is the mean signed error; ``mae_all`` the error of the whole-benchmark estimate
+    against the model's mean over every prompt (train, val and test).
     """
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -425,9 +488,13 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
         rec, n_matter = _recovered(rs, "mu_upper", min_gain)
         rec_full, n_full = _recovered(rs, "mu_full", min_gain)
         matter = [r for r in rs if r["mu_upper"] - r["mu_lower"] >= min_gain] or rs
+        err = [r["estimate"] - r["true_mean"] for r in rs]
         out.append({
             "benchmark": b, "pretrain": pre, "method": method, "k": k, "n": len(rs),
             "mae": float(np.mean([r["abs_error"] for r in rs])),
+            "mae_se": clustered_se([r["abs_error"] for r in rs], [r["model"] for r in rs]),
+            "bias": float(np.mean(err)), "bias_se": clustered_se(err, [r["model"] for r in rs]),
+            "mae_all": _mean_or_none([r.get("abs_error_all") for r in rs]),
             "mae_plain": float(np.mean([r["plain_error"] for r in rs])),
             "coverage": float(np.mean([r["covered"] for r in rs])),
             "mu_added": float(np.mean([r["mu_added"] for r in rs])),
