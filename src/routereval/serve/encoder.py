@@ -53,7 +53,8 @@ class PromptEncoder:
         ``"fp32"``, ``"bf16"`` or ``"int8"`` (MiniLM only).
     threads
         Cores the encoder uses (worker threads sharing a batch); None: torch's default
-        thread count (the machine's cores).
+        thread count (the machine's cores). MiniLM's :meth:`load` sets torch's own
+        intra-op threads to 1 for the whole process: the encoder's threads are its parallelism.
     """
 
     def __init__(self, encoder: str, *, backend: str = "fp32", threads: int | None = None) -> None:
