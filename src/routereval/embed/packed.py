@@ -1,13 +1,14 @@
 """A BERT encoder run on packed prompts: the tokens of a batch end to end, with no padding.
 
 Hugging Face's ``BertModel`` pads a batch to its longest prompt and runs every linear layer
-on the padding too; on a CPU, where the linear layers are nearly all the work, that is most
-of the cost of a batch of short prompts of mixed length. :class:`PackedBert` takes the same
+on the padding too; on a CPU, where the linear layers are nearly all the work, that can be
+a large share of the cost of a batch of short prompts of mixed length. :class:`PackedBert` takes the same
 weights and runs each linear layer once on the (T, d) matrix of the batch's real tokens
 (one large matrix product instead of several small ones: faster per token as well), and
 attention per prompt. It computes the same function as ``BertModel`` followed by mean
-pooling (within float rounding: about 1e-7, like a change of batch size) and measured 1.6x
-sentence-transformers' prompts/s on short prompts (``bench/bench_serve.py``).
+pooling (within float rounding: about 1e-7, like a change of batch size); on short prompts
+``bench/bench_serve.py`` measured 1.3x sentence-transformers' prompts/s (which sorts a batch by
+length and pads each group of 32).
 
 Imported lazily (torch) by :mod:`routereval.serve.encoder`.
 """
@@ -26,7 +27,7 @@ class PackedLayer(nn.Module):
 
     def __init__(self, hidden: int, heads: int, intermediate: int, eps: float) -> None:
         super().__init__()
-        self.heads, self.hidden, self.eps = heads, hidden, eps
+        self.heads, self.hidden = heads, hidden
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.attn_out = nn.Linear(hidden, hidden)
         self.norm1 = nn.LayerNorm(hidden, eps=eps)
