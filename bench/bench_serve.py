@@ -38,7 +38,7 @@ DATA = ROOT.parent / "shared" / "data"
 WORK = Path(os.environ.get("ROUTEREVAL_BENCH_SERVE_DIR", "/tmp/routereval-bench-serve"))
 BENCH = "routerbench.arc-challenge"
 N_FIT = 600
-RUNS = 3
+RUNS = 5
 BACKENDS = ("fp32", "bf16", "int8")
 
 
@@ -279,10 +279,9 @@ def _route_agreement(router: Path) -> dict:
     return out
 
 
-def _serve_figures(router: Path, prompts: list[str], *extra: str, httpx_too: bool = False) -> dict:
-    """Latency and throughput figures of one server, with the CPU time server and client spent per prompt."""
-    res: dict = {"load_before": _load()}
-    srv = Server(router, *extra)
+def _round(srv: Server, prompts: list[str], *, httpx_too: bool) -> dict:
+    """One run of every figure on one server, with the CPU time server and client spent per prompt."""
+    res: dict = {}
 
     def phase(name, n_prompts, fn):
         s0, c0 = _cpu(srv.proc.pid), time.process_time()
@@ -290,31 +289,45 @@ def _serve_figures(router: Path, prompts: list[str], *extra: str, httpx_too: boo
         res[name + "_cpu_ms"] = ((_cpu(srv.proc.pid) - s0) / n_prompts * 1000, (time.process_time() - c0) / n_prompts * 1000)
         return out
 
-    def runs(fn):
-        return [asyncio.run(fn()) for _ in range(RUNS)]
-
-    try:
-        _latency(srv.base, prompts, 20)  # warm connections and caches
-        single = phase("single", RUNS * 200, lambda: runs(lambda: _drive(srv.port, prompts, 1, 200)))
-        res["p50"] = statistics.median(x["p50"] for x in single)
-        res["p99"] = statistics.median(x["p99"] for x in single)
-        conc = phase("c16", RUNS * 960, lambda: runs(lambda: _drive(srv.port, prompts, 16, 60)))
-        res["c16"] = statistics.median(x["prompts_s"] for x in conc)
-        res["c16_p50"] = statistics.median(x["p50"] for x in conc)
-        b32 = phase("b32", RUNS * 480, lambda: runs(lambda: _drive(srv.port, prompts, 1, 15, batch=32)))
-        res["b32"] = statistics.median(x["prompts_s"] for x in b32)
-        res["errors"] = sum(x["errors"] for x in (*single, *conc, *b32))
-        if httpx_too:
-            lat = phase("httpx_single", RUNS * 200, lambda: [_latency(srv.base, prompts, 200) for _ in range(RUNS)])
-            res["httpx_p50"] = statistics.median(x[0] for x in lat)
-            res["httpx_p99"] = statistics.median(x[1] for x in lat)
-            conc = phase("httpx_c16", RUNS * 960,
-                         lambda: runs(lambda: _concurrent_httpx(srv.base, prompts, 16, 60)))
-            res["httpx_c16"] = statistics.median(x["prompts_s"] for x in conc)
-        res["load_after"] = _load()
-    finally:
-        srv.close()
+    single = phase("single", 200, lambda: asyncio.run(_drive(srv.port, prompts, 1, 200)))
+    conc = phase("c16", 960, lambda: asyncio.run(_drive(srv.port, prompts, 16, 60)))
+    b32 = phase("b32", 480, lambda: asyncio.run(_drive(srv.port, prompts, 1, 15, batch=32)))
+    res.update(p50=single["p50"], p99=single["p99"], c16=conc["prompts_s"], c16_p50=conc["p50"],
+               b32=b32["prompts_s"], errors=single["errors"] + conc["errors"] + b32["errors"])
+    if httpx_too:
+        res["httpx_p50"], res["httpx_p99"] = phase("httpx_single", 200, lambda: _latency(srv.base, prompts, 200))
+        res["httpx_c16"] = phase("httpx_c16", 960,
+                                 lambda: asyncio.run(_concurrent_httpx(srv.base, prompts, 16, 60)))["prompts_s"]
     return res
+
+
+def _serve_figures(router: Path, prompts: list[str]) -> dict:
+    """Every backend's figures: one server each, all up at once, measured in rounds (fp32, bf16,
+    int8, fp32, ...) so that a slow minute of the shared machine does not fall on one backend;
+    medians over the rounds."""
+    servers = {}
+    try:
+        for b in BACKENDS:
+            servers[b] = Server(router, "--encoder-backend", b)
+            _latency(servers[b].base, prompts, 20)  # warm connections and caches
+        rounds: dict = {b: [] for b in BACKENDS}
+        load_before = _load()
+        for _ in range(RUNS):
+            for b in BACKENDS:
+                rounds[b].append(_round(servers[b], prompts, httpx_too=b == "fp32"))
+        load_after = _load()
+    finally:
+        for srv in servers.values():
+            srv.close()
+    figs = {}
+    for b, rs in rounds.items():
+        figs[b] = {k: (tuple(statistics.median(r[k][i] for r in rs) for i in range(2)) if isinstance(rs[0][k], tuple)
+                       else sum(r[k] for r in rs) if k == "errors" else statistics.median(r[k] for r in rs))
+                   for k in rs[0]}
+        figs[b]["c16_runs"] = [r["c16"] for r in rs]
+        figs[b]["b32_runs"] = [r["b32"] for r in rs]
+    figs["load"] = (load_before, load_after)
+    return figs
 
 
 def main() -> str:
@@ -325,7 +338,7 @@ def main() -> str:
     load0 = _load()
     base = _baseline(prompts)
     agree = _route_agreement(router)
-    figs = {b: _serve_figures(router, prompts, "--encoder-backend", b, httpx_too=b == "fp32") for b in BACKENDS}
+    figs = _serve_figures(router, prompts)
     # 10,000 requests from 16 httpx clients (the heavier, real client library), default (fp32) server
     srv = Server(router)
     try:
@@ -340,7 +353,7 @@ def main() -> str:
         met = " / ".join("met" if ok_if(figs[b]) else "missed" for b in BACKENDS)
         return f"| {name} | {target} | " + " | ".join(cells) + f" | {met} |"
 
-    loads = "; ".join(f"{b} server from {figs[b]['load_before']} to {figs[b]['load_after']}" for b in BACKENDS)
+    loads = f"the servers' rounds from {figs['load'][0]} to {figs['load'][1]}"
     same = {b: " and ".join(f"{agree[b, n][0]}/{agree[b, n][1]} {label}" for n, label in
                             (("alpaca", "AlpacaEval instructions"), ("arc", "RouterBench ARC prompts")))
             for b in BACKENDS}
@@ -352,7 +365,8 @@ def main() -> str:
         "AlpacaEval instructions under 64 MiniLM tokens. `routereval serve` (defaults: 2 encoder threads, "
         "--max-wait-ms 2) in a subprocess on 127.0.0.1; the load from the bench process on the same 2 cores, "
         "through a minimal HTTP/1.1 keep-alive client (asyncio streams, ~0.1 ms CPU per request, like `wrk`: the "
-        f"figures measure the server) unless httpx is named; medians of {RUNS} runs. **Load average (1, 5, 15 min)**: "
+        f"figures measure the server) unless httpx is named. The three servers run at once and are measured in {RUNS} "
+        "rounds (fp32, bf16, int8, fp32, ...); medians over the rounds. **Load average (1, 5, 15 min)**: "
         f"{load0} at the start, {load_end} at the end ({loads}). The machine's 2 cores are shared with other "
         "work; its speed drifts by about 10% between runs.",
         "",
@@ -366,7 +380,9 @@ def main() -> str:
         row("batches of 32 prompts", ">= 200 prompts/s", lambda r: f"{r['b32']:.0f} prompts/s",
             lambda r: r["b32"] >= 200),
         "",
-        f"Failed requests in these runs: " + ", ".join(f"{b} {figs[b]['errors']}" for b in BACKENDS) + ".",
+        "Failed requests in these runs: " + ", ".join(f"{b} {figs[b]['errors']}" for b in BACKENDS) + ". The rounds "
+        "one by one, fp32: 16 clients " + ", ".join(f"{x:.0f}" for x in fp32["c16_runs"]) + " prompts/s; batches of "
+        "32 " + ", ".join(f"{x:.0f}" for x in fp32["b32_runs"]) + " prompts/s.",
         "",
         f"With httpx as the client (fp32 server; httpx's own CPU comes out of the same 2 cores): single prompt p50 "
         f"{fp32['httpx_p50']:.1f} ms, p99 {fp32['httpx_p99']:.1f} ms; 16 concurrent clients {fp32['httpx_c16']:.0f} "
