@@ -187,14 +187,31 @@ def _latency(base: str, prompts: list[str], n: int) -> tuple[float, float]:
     return float(np.percentile(lat, 50) * 1000), float(np.percentile(lat, 99) * 1000)
 
 
-async def _drive(port: int, prompts: list[str], clients: int, per_client: int, batch: int = 1) -> dict:
-    """The minimal client: ``clients`` connections each sending ``per_client`` requests of ``batch`` prompts."""
+class _HttpxConn:
+    """:class:`_Conn`'s interface over a shared ``httpx.AsyncClient`` (its pool of keep-alive connections)."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        r = await self.client.post(path, content=body, headers={"Content-Type": "application/json"})
+        return r.status_code, r.content
+
+    async def close(self) -> None:
+        pass
+
+
+async def _drive(srv: Server, prompts: list[str], clients: int, per_client: int, batch: int = 1, *,
+                 client: str = "minimal") -> dict:
+    """``clients`` tasks each sending ``per_client`` requests of ``batch`` prompts through the minimal
+    client (a connection each) or httpx (one pooled client); counts every failure."""
+    import httpx
+
     ok = errors = server_errors = 0
     lat: list[float] = []
 
-    async def worker(w: int):
+    async def worker(w: int, conn) -> None:
         nonlocal ok, errors, server_errors
-        conn = _Conn(port)
         for i in range(per_client):
             k = (w * per_client + i) * batch
             doc = ({"prompt": prompts[k % len(prompts)]} if batch == 1 else
@@ -202,7 +219,7 @@ async def _drive(port: int, prompts: list[str], clients: int, per_client: int, b
             t = time.perf_counter()
             try:
                 status, body = await asyncio.wait_for(conn.post("/v1/route", json.dumps(doc).encode()), 120)
-            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, httpx.HTTPError):
                 errors += 1
                 await conn.close()
                 continue
@@ -215,42 +232,13 @@ async def _drive(port: int, prompts: list[str], clients: int, per_client: int, b
         await conn.close()
 
     t0 = time.perf_counter()
-    await asyncio.gather(*[worker(w) for w in range(clients)])
+    if client == "httpx":
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=srv.base, timeout=120, limits=limits) as c:
+            await asyncio.gather(*[worker(w, _HttpxConn(c)) for w in range(clients)])
+    else:
+        await asyncio.gather(*[worker(w, _Conn(srv.port)) for w in range(clients)])
     wall = time.perf_counter() - t0
-    return {"prompts_s": ok * batch / wall, "ok": ok, "errors": errors, "server_errors": server_errors, "wall": wall,
-            "p50": float(np.percentile(lat, 50) * 1000), "p99": float(np.percentile(lat, 99) * 1000)}
-
-
-async def _concurrent_httpx(base: str, prompts: list[str], clients: int, per_client: int, batch: int = 1) -> dict:
-    """httpx: ``clients`` tasks each sending ``per_client`` requests of ``batch`` prompts; counts every failure."""
-    import httpx
-
-    ok = errors = server_errors = 0
-    lat: list[float] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as c:
-        async def worker(w: int):
-            nonlocal ok, errors, server_errors
-            for i in range(per_client):
-                k = (w * per_client + i) * batch
-                body = ({"prompt": prompts[k % len(prompts)]} if batch == 1 else
-                        {"prompts": [prompts[(k + j) % len(prompts)] for j in range(batch)]})
-                t = time.perf_counter()
-                try:
-                    r = await c.post("/v1/route", json=body)
-                except httpx.HTTPError:
-                    errors += 1
-                    continue
-                lat.append(time.perf_counter() - t)
-                if r.status_code == 200:
-                    ok += 1
-                else:
-                    errors += 1
-                    server_errors += r.status_code >= 500
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*[worker(w) for w in range(clients)])
-        wall = time.perf_counter() - t0
     return {"prompts_s": ok * batch / wall, "ok": ok, "errors": errors, "server_errors": server_errors, "wall": wall,
             "p50": float(np.percentile(lat, 50) * 1000), "p99": float(np.percentile(lat, 99) * 1000)}
 
@@ -289,15 +277,15 @@ def _round(srv: Server, prompts: list[str], *, httpx_too: bool) -> dict:
         res[name + "_cpu_ms"] = ((_cpu(srv.proc.pid) - s0) / n_prompts * 1000, (time.process_time() - c0) / n_prompts * 1000)
         return out
 
-    single = phase("single", 200, lambda: asyncio.run(_drive(srv.port, prompts, 1, 200)))
-    conc = phase("c16", 960, lambda: asyncio.run(_drive(srv.port, prompts, 16, 60)))
-    b32 = phase("b32", 480, lambda: asyncio.run(_drive(srv.port, prompts, 1, 15, batch=32)))
+    single = phase("single", 200, lambda: asyncio.run(_drive(srv, prompts, 1, 200)))
+    conc = phase("c16", 960, lambda: asyncio.run(_drive(srv, prompts, 16, 60)))
+    b32 = phase("b32", 480, lambda: asyncio.run(_drive(srv, prompts, 1, 15, batch=32)))
     res.update(p50=single["p50"], p99=single["p99"], c16=conc["prompts_s"], c16_p50=conc["p50"],
                b32=b32["prompts_s"], errors=single["errors"] + conc["errors"] + b32["errors"])
     if httpx_too:
         res["httpx_p50"], res["httpx_p99"] = phase("httpx_single", 200, lambda: _latency(srv.base, prompts, 200))
         res["httpx_c16"] = phase("httpx_c16", 960,
-                                 lambda: asyncio.run(_concurrent_httpx(srv.base, prompts, 16, 60)))["prompts_s"]
+                                 lambda: asyncio.run(_drive(srv, prompts, 16, 60, client="httpx")))["prompts_s"]
     return res
 
 
@@ -342,7 +330,7 @@ def main() -> str:
     # 10,000 requests from 16 httpx clients (the heavier, real client library), default (fp32) server
     srv = Server(router)
     try:
-        big = asyncio.run(_concurrent_httpx(srv.base, prompts, 16, 625))
+        big = asyncio.run(_drive(srv, prompts, 16, 625, client="httpx"))
     finally:
         srv.close()
     load_end = _load()

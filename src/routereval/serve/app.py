@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request  # this module is imported only when an app is built
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
 from routereval.errors import InputError
@@ -147,14 +148,6 @@ class ServeState:
             raise ApiError(503, "the router is still loading", type="unavailable", code="loading")
 
 
-def _header(scope: dict, name: bytes) -> str | None:
-    """The first value of header ``name`` (lower-case bytes) of an ASGI request, or None."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
 class _AsgiMiddleware:
     """Runs ``handler(scope, receive, send, call_next)`` around every HTTP request."""
 
@@ -211,7 +204,7 @@ def create_app(router_dir: str | os.PathLike, **options: Any) -> Any:
         path = scope["path"]
         endpoint = path if path in _ENDPOINTS else "other"
         status = 500
-        if path != "/healthz" and not state.authorised(_header(scope, b"authorization")):
+        if path != "/healthz" and not state.authorised(Headers(scope=scope).get("authorization")):
             response = error_response(ApiError(401, "missing or wrong bearer token", type="authentication_error",
                                                code="unauthorized", headers={"www-authenticate": "Bearer"}))
             status = response.status_code
