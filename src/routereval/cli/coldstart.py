@@ -126,7 +126,10 @@ def anchors_cmd(
     import io
 
     from routereval.coldstart.saved import anchor_table, open_router_context, write_anchor_csv
+    from routereval.reports.build import check_out, write_atomic
 
+    if out is not None and not as_json:
+        check_out(out)  # a bad --out fails before the anchors are chosen
     ctx = open_router_context(router_dir, corpus=corpus)
     rows = anchor_table(ctx, k, method, seed=seed)
     if as_json:
@@ -137,13 +140,7 @@ def anchors_cmd(
         return
     buf = io.StringIO()
     write_anchor_csv(rows, buf)
-    from routereval.coldstart.output import _atomic_text
-
-    if out.exists() and out.is_dir():
-        from routereval.errors import InputError
-
-        raise InputError("is a directory; --out names the CSV file to write", file=out)
-    _atomic_text(out, buf.getvalue())
+    write_atomic(buf.getvalue(), out)
     sys.stderr.write(f"{len(rows)} anchors written to {out}\n")
 
 

@@ -16,12 +16,6 @@ from typing import Any
 from routereval.errors import InputError
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def rows_csv(rows: list[dict[str, Any]]) -> str:
     from routereval.coldstart.study import ROW_KEYS
 
@@ -165,7 +159,9 @@ def write_study(result, out: str | os.PathLike) -> dict[str, Any]:
     plots = [p.name for p in plot_study(summary, out, title=title, baseline=plain)]
     doc = {"meta": result.meta, "summary": summary, "baseline": {str(k): v for k, v in plain.items()},
            "files": ["coldstart.csv", "coldstart.json", "summary.md", *plots]}
-    _atomic_text(out / "coldstart.csv", rows_csv(result.rows))
-    _atomic_text(out / "coldstart.json", json.dumps(doc, indent=2))
-    _atomic_text(out / "summary.md", summary_markdown(result, summary, plain, se, plots))
+    from routereval.reports.build import write_atomic
+
+    write_atomic(rows_csv(result.rows), out / "coldstart.csv")
+    write_atomic(json.dumps(doc, indent=2), out / "coldstart.json")
+    write_atomic(summary_markdown(result, summary, plain, se, plots), out / "summary.md")
     return doc
