@@ -672,7 +672,7 @@ def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_p
 
 def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(world_corpus):
     """With one fold the prompt side is learned without every held-out model; the pool without h still has them all."""
-    from routereval.coldstart.study import _pool_without, run_study, summarise
+    from routereval.coldstart.study import run_study, summarise
 
     res = run_study(world_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
                     group="all_strong", anchors=(50,), methods=("random",), seeds=1, pretrain=("corpus",), folds=1)
