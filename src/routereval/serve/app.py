@@ -96,7 +96,10 @@ class ServeState:
         return self.engine.route(self.encoder.encode(prompts), cost_weights)
 
     def prepare(self) -> None:
-        """Load the encoder and route one prompt end to end (dimension mismatches surface here, one line)."""
+        """Load the encoder and route one prompt end to end (dimension mismatches surface here, one line).
+
+        Serving owns the process's threads: BLAS gets one thread here, torch one per encoder thread.
+        """
         if self.prepared:
             return
         from threadpoolctl import threadpool_limits
@@ -173,7 +176,7 @@ def create_app(router_dir: str | os.PathLike, **options: Any) -> Any:
         ``upstreams`` (UPSTREAMS.toml path), ``token`` or ``token_file`` (bearer auth),
         ``trust_code``, ``max_batch`` (64), ``max_wait_ms`` (2.0), ``cost_weight`` (0.0),
         ``limits`` (:class:`~routereval.serve.requests.Limits`), ``upstream_timeout`` (60 s),
-        ``log_prompts`` (False), ``encoder_backend`` (``"fp32"`` | ``"int8"``), ``threads``.
+        ``log_prompts`` (False), ``encoder_backend`` (``"fp32"`` | ``"bf16"`` | ``"int8"``), ``threads``.
 
     Returns
     -------
