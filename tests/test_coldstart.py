@@ -14,14 +14,16 @@ from routereval.coldstart.anchors import (
     AdaptiveTest,
     allocate,
     cluster_positions,
+    design_positions,
     kmeans,
     response_features,
     select_anchors,
 )
 from routereval.coldstart.calibrate import calibrate_items, expected_logit_scale, item_deltas
-from routereval.coldstart.estimate import estimate_mean, gp_combine
+from routereval.coldstart.estimate import MeanEstimate, estimate_mean, gp_combine, neighbour_correction
 from routereval.data.model import Benchmark, Corpus
 from routereval.data.store import open_corpus, write_corpus
+from routereval.errors import InputError
 from routereval.routers import make_router
 from routereval.routers.base import CapabilityError
 from routereval.routers.newmodel import log_posterior, map_logistic, population_prior
@@ -292,6 +294,86 @@ def test_allocation_and_clusters_against_naive_versions():
         np.testing.assert_allclose(np.sqrt(((Fe[:, None] - Fe[None]) ** 2).sum(-1)), naive, atol=1e-9)
 
 
+def test_neighbour_correction_against_a_naive_version():
+    rng = np.random.default_rng(3)
+    k, n_ref = 30, 12
+    y = (rng.random(k) < 0.6).astype(float)
+    Y = (rng.random((k, n_ref)) < 0.6).astype(float)
+    target = rng.random(n_ref)
+
+    def est(a):
+        return float(a.mean()) * 0.9 + 0.05
+
+    got = neighbour_correction(y, Y, target, est, neighbours=5, bandwidth=0.05)
+    agree = [sum(1 - abs(y[i] - Y[i, j]) for i in range(k)) / k for j in range(n_ref)]
+    top = sorted(range(n_ref), key=lambda j: -agree[j])[:5]
+    w = [np.exp((agree[j] - max(agree)) / 0.05) for j in top]
+    naive = sum(wj * (target[j] - est(Y[:, j])) for wj, j in zip(w, top)) / sum(w)
+    assert got == pytest.approx(naive, abs=1e-12)
+    # q sets of targets at once: one correction per set, the same weights
+    both = neighbour_correction(y, Y, np.column_stack([target, 2 * target]), lambda a: [est(a), 2 * est(a)],
+                                neighbours=5, bandwidth=0.05)
+    np.testing.assert_allclose(both, [naive, 2 * naive], atol=1e-12)
+    assert neighbour_correction(y, np.zeros((k, 0)), np.zeros(0), est) == 0.0
+    with pytest.raises(InputError, match="references"):
+        neighbour_correction(y, Y[:-1], target, est)
+
+
+def test_neighbour_correction_takes_the_luck_a_twin_shares():
+    # a twin answered the anchors exactly as the new model did (same luck); strangers did not. The plain
+    # anchor mean misses the twin's known target mean by its residual, and the new model's by the same.
+    rng = np.random.default_rng(0)
+    k = 50
+    y = (rng.random(k) < 0.7).astype(float)
+    strangers = (rng.random((k, 30)) < 0.5).astype(float)
+    Y = np.column_stack([y, strangers])
+    target = np.r_[0.55, rng.random(30)]  # the twin's (and so the new model's) true mean is 0.55
+
+    def plain(a):
+        return float(a.mean())
+
+    corr = neighbour_correction(y, Y, target, plain)
+    assert plain(y) + corr == pytest.approx(0.55, abs=1e-3)
+    est = MeanEstimate(mean=plain(y), low=plain(y) - 0.1, high=plain(y) + 0.1, se=0.05, anchor_mean=None,
+                       pirt=plain(y), lam=0.0, n_anchors=k)
+    moved = est.corrected(corr)
+    assert moved.mean == pytest.approx(0.55, abs=1e-3) and moved.correction == corr
+    assert moved.high - moved.low == pytest.approx(0.2) and moved.corrected(0.0).mean == pytest.approx(est.mean)
+    assert est.corrected(5.0).mean == 1.0 and est.corrected(5.0).low == 1.0  # clipped to [0, 1]
+
+
+def test_fisher_design_is_a_greedy_prefix_and_beats_random_anchors():
+    # the A-optimal criterion the design minimises (the population's mean posterior variance of the
+    # predicted mean score), computed naively for the design and for random anchor sets of the same size
+    rng = np.random.default_rng(1)
+    n, p, m = 400, 3, 40
+    Z = np.column_stack([rng.normal(size=(n, p - 1)) * rng.uniform(0.2, 2.0, (n, 1)), np.ones(n)])
+    o = rng.normal(0, 2.5, n)
+    Phi = np.column_stack([rng.normal(size=(m, p - 1)), rng.normal(0, 1, m)])
+    cov = np.cov(Phi, rowvar=False) + 1e-3 * np.eye(p)
+
+    def criterion(pos):
+        total = 0.0
+        for phi in Phi:
+            s = _sig(Z @ phi + o)
+            g = (s * (1 - s)) @ Z / n
+            prec = np.linalg.inv(cov) + (Z[pos] * (s[pos] * (1 - s[pos]))[:, None]).T @ Z[pos]
+            total += g @ np.linalg.solve(prec, g)
+        return total / m
+
+    d20 = design_positions(Z, o, Phi, 20, np.random.default_rng(5), prior_cov=cov, population=m, share=1.0)
+    d10 = design_positions(Z, o, Phi, 10, np.random.default_rng(5), prior_cov=cov, population=m, share=1.0)
+    np.testing.assert_array_equal(d20[:10], d10)
+    assert len(np.unique(d20)) == 20
+    randoms = [criterion(rng.choice(n, 20, replace=False)) for _ in range(20)]
+    assert criterion(d20) < min(randoms)
+    # a seeded share of the candidates: deterministic by seed, another seed another design
+    a = design_positions(Z, o, Phi, 20, np.random.default_rng(7), prior_cov=cov)
+    np.testing.assert_array_equal(a, design_positions(Z, o, Phi, 20, np.random.default_rng(7), prior_cov=cov))
+    assert not np.array_equal(np.sort(a), np.sort(design_positions(Z, o, Phi, 20, np.random.default_rng(8),
+                                                                   prior_cov=cov)))
+
+
 @pytest.fixture(scope="module")
 def fitted(world_corpus):
     from routereval.pools import make_split
@@ -321,6 +403,8 @@ def test_anchors_are_deterministic_by_seed_and_never_test_prompts(fitted, method
     if method == "adaptive":
         assert a.weights is None
         np.testing.assert_array_equal(a.answers, S[a.index, 0])
+    elif method == "fisher":  # a design, not a probability sample: no weights
+        assert a.weights is None and a.answers is None
     else:
         assert a.weights.sum() == pytest.approx(1.0) and np.all(a.weights > 0)
     if method in ("random", "stratified"):  # a benchmark is enough; its train split is the default candidate set
@@ -442,12 +526,16 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     with open(out / "coldstart.csv") as f:
         rows = list(csv.DictReader(f))
     # one row per pretrain x model x method x k x seed
-    assert len(rows) == 2 * 3 * 4 * 2 * 2
+    assert len(rows) == 2 * 3 * len(METHODS) * 2 * 2
     assert {r["pretrain"] for r in rows} == {"pool", "corpus"} and {r["method"] for r in rows} == set(METHODS)
     assert len({(r["pretrain"], r["model"], r["method"], r["k"], r["seed"]) for r in rows}) == len(rows)
     for r in rows:
         assert abs(float(r["abs_error"]) - abs(float(r["estimate"]) - float(r["true_mean"]))) < 1e-5
         assert float(r["low"]) <= float(r["estimate"]) <= float(r["high"])
+        # the estimate is gp-IRT plus the neighbours' correction (no clipping at these means)
+        assert float(r["estimate"]) == pytest.approx(float(r["estimate_gp"]) + float(r["correction"]), abs=1e-5)
+        assert float(r["abs_error_gp"]) == pytest.approx(abs(float(r["estimate_gp"]) - float(r["true_mean"])), abs=1e-5)
+    assert any(abs(float(r["correction"])) > 1e-4 for r in rows)
     # the true test mean is the held-out model's mean on the test split of the pool, computed independently
     from routereval.pools import make_pool, make_split
 
@@ -470,7 +558,7 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     summary = (out / "summary.md").read_text()
     assert "What 40 models allow" in summary and "![error_vs_k](error_vs_k.png)" in summary
     assert (out / "error_vs_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert doc["meta"]["n_corpus_models"] == 40 and len(doc["summary"]) == 2 * 4 * 2
+    assert doc["meta"]["n_corpus_models"] == 40 and len(doc["summary"]) == 2 * len(METHODS) * 2
     with_anchors = [s for s in doc["summary"] if s["k"] == 50]
     assert all(s["mae"] < 0.15 for s in with_anchors)
 
@@ -616,6 +704,24 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     assert res.code == 0 and res.json()["path"].endswith("irt-v2")
 
 
+def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_pool(world_corpus, saved_router, tmp_path,
+                                                                            cli):
+    src = saved_router / "irt"
+    pool_models = json.loads((src / "router.json").read_text())["pool"]["models"]
+    new = next(f"org/model-{i:02d}" for i in range(40) if f"org/model-{i:02d}" not in pool_models)
+    res = cli("coldstart", "anchors", src, "--k", "40", "--method", "fisher", "--seed", "2", "--out", tmp_path / "f.csv")
+    assert res.code == 0, res.err
+    rows = _answers(world_corpus, tmp_path / "f.csv", new, tmp_path / "answers.csv")
+    assert len(rows) == 40 and all(r["weight"] == "" for r in rows)  # a design: no design weights
+    res = cli("add-model", src, "--name", new, "--answers", tmp_path / "answers.csv", "--out", tmp_path / "v2", "--json")
+    assert res.code == 0, res.err
+    est = res.json()["estimate"]
+    assert est["anchor_mean"] is None and est["lam"] == 0.0  # the estimate comes from the model
+    assert est["correction"] != 0.0  # the pool models that answered the anchors correct it
+    true = np.asarray(open_corpus(world_corpus)["mmlu"].scores)[int(new.split("-")[-1])].mean()
+    assert abs(est["mean"] - true) < 0.08 and est["low"] <= est["mean"] <= est["high"]
+
+
 def test_add_model_embeds_new_texts_when_the_encoder_can(world_corpus, saved_router, tmp_path, cli):
     src = saved_router / "mf-tfidf"
     with open(tmp_path / "ans.csv", "w") as f:
@@ -641,6 +747,10 @@ def _bad_answers(tmp_path, body):
     ("text,score\nquestion 3 on history number 8,yes\n", "new-x", "row 1: column 'score': score 'yes' is not a number"),
     ("prompt,score\nquestion 3 on history number 8,1\n", "new-x", "has no 'text' column"),
     ("text,score\n", "new-x", "holds no answers"),
+    ("text,score,weight\nquestion 3 on history number 8,1,\nquestion 5 on history number 9,0,0.5\n", "new-x",
+     "row 2: column 'weight': weight is empty on row 1 but not here"),
+    ("text,score,weight\nquestion 3 on history number 8,1,0.5\nquestion 5 on history number 9,0,\n", "new-x",
+     "row 2: column 'weight': weight '' is not a positive number"),
     ("text,score\nquestion 3 on history number 8,1,0\n", "new-x", "row 1: 3 fields, the header has 2; quote a text"),
     ("text,score\nquestion 3 on history number 8,1\n", "POOL", "is already in the router's pool"),
     ("text,score\nquestion 3 on history number 8,1\n", "POOL ", "must not start or end with white space"),
@@ -695,7 +805,6 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
     from starlette.testclient import TestClient
 
     from routereval.embed import embed_texts
-    from routereval.errors import InputError
     from routereval.routers.persist import load_router
     from routereval.serve import create_app
 

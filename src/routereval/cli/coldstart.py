@@ -52,8 +52,8 @@ def study_cmd(
     router: Annotated[str, typer.Option("--router", "-r", help="A router with add_model: irt, mf, linear, mlp.")] = "irt",
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Router hyperparameter NAME=VALUE.")] = None,
     anchors: Annotated[str, typer.Option("--anchors", help="k values, comma-separated.")] = "10,25,50,100,200",
-    method: Annotated[str, typer.Option("--method", help="Anchor methods: random,stratified,irt,adaptive.")] =
-        "random,stratified,irt,adaptive",
+    method: Annotated[str, typer.Option("--method", help="Anchor methods: random,stratified,irt,fisher,adaptive.")] =
+        "random,stratified,irt,fisher,adaptive",
     models: Annotated[Optional[int], typer.Option("--models", help="Hold out N pool models (spread over the pool's "
                                                                    "range; default all).")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Anchor seeds per (model, method, k).")] = 5,
@@ -115,7 +115,7 @@ def study_cmd(
 def anchors_cmd(
     router_dir: Annotated[Path, typer.Argument(help="A saved router directory (routereval fit --save).")],
     k: Annotated[int, typer.Option("--k", help="Number of anchors.")] = 100,
-    method: Annotated[str, typer.Option("--method", help="random, stratified or irt.")] = "irt",
+    method: Annotated[str, typer.Option("--method", help="random, stratified, irt or fisher.")] = "irt",
     seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same anchors.")] = 0,
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory (default: the one the router "
                                                    "was fitted on).")] = None,

@@ -1,4 +1,4 @@
-"""Choosing the anchor prompts a new model answers: random, stratified, irt (clusters), adaptive (CAT).
+"""Choosing the anchor prompts a new model answers: random, stratified, irt (clusters), fisher (design), adaptive (CAT).
 
 Every method is deterministic given ``random_state`` and chooses only among the candidate
 prompts it is given (the train split by default), never a test prompt.
@@ -18,6 +18,17 @@ prompts it is given (the train split by default), never a test prompt.
   the many prompts every model gets right or wrong, whose answers tell nothing: on synth
   MMLU (validation corpus, 30 held-out models x 5 draws) 100 anchors clustered on
   probabilities gave a mean absolute error 0.026 against 0.031 on logits.
+- ``fisher`` (a fixed design, the same for every new model): the anchors that, chosen greedily,
+  most reduce the fitted population's posterior variance of the predicted mean score over the
+  target prompts (A-optimal for the estimate, averaged over up to ``population`` fitted models
+  standing in for the unknown new one: the expected Fisher information, 3PL where calibrated).
+  Random anchors and clusters spend most of their answers on prompts every model gets right
+  or wrong; this design asks the prompts that separate the population. For the seed's
+  variety, it chooses among a seeded half of the candidates and a seeded sample of the
+  population. No design weights (not a probability sample): the estimate comes from the
+  model, as for ``adaptive``. On synth MMLU (validation corpus, 30 held-out models x 5
+  seeds, with the neighbours' correction of the estimate) 100 anchors gave a mean absolute
+  error of 0.0186 against 0.0219 for ``irt``.
 - ``adaptive`` (computerised adaptive testing): each next anchor maximises the Fisher
   information at the current posterior of the new model (D-optimal: the largest
   ``p(1-p) z' Sigma z``, i.e. the largest gain in the log-determinant of the posterior
@@ -41,7 +52,7 @@ import numpy as np
 
 from routereval.errors import InputError, ParameterError
 
-METHODS = ("random", "stratified", "irt", "adaptive")
+METHODS = ("random", "stratified", "irt", "fisher", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ class Anchors:
         row indices of ``X``), in the order chosen.
     weights : (k,) float64 or None
         Design weights summing to 1 (each anchor's share of the candidate set), None for
-        ``adaptive``.
+        ``fisher`` and ``adaptive``.
     method : str
     answers : (k,) float64 or None
         For ``adaptive``: the answers received, in order.
@@ -191,6 +202,81 @@ def response_features(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, *, flo
     f = None if floor is None else np.asarray(floor, dtype=np.float64)[:, None]
     P = floored(np.asarray(Z, dtype=np.float64) @ Phi.T + np.asarray(offset, dtype=np.float64)[:, None], f)
     return P / np.sqrt(len(Phi))
+
+
+def design_positions(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, k: int, rng: np.random.Generator, *,
+                     prior_cov: np.ndarray, floor: np.ndarray | None = None,
+                     target: tuple[np.ndarray, np.ndarray] | None = None, target_floor: np.ndarray | None = None,
+                     population: int = 64, share: float = 0.5, shortlist: int = 2000) -> np.ndarray:
+    """(k,) positions of a fixed anchor design: greedy A-optimal for the mean score, averaged over a population.
+
+    Each step adds the candidate that most reduces ``sum_c g_c' Sigma_c g_c`` over the sampled
+    population models c (``Sigma_c`` the posterior covariance of model c's vector after the
+    anchors so far, from the prior and the expected Fisher information; ``g_c`` the gradient
+    of its predicted mean over the target prompts). The greedy order makes the first j
+    anchors of a design of k the design of j.
+
+    Parameters
+    ----------
+    Z : (n, p), offset : (n,)
+        Design rows and offsets of the candidates.
+    Phi : (m, p)
+        The fitted models' vectors (the population).
+    k
+        Number of anchors.
+    rng
+        Draws the candidates considered (a ``share`` of them) and the population sample.
+    prior_cov : (p, p)
+        The population prior's covariance (the information before any answer).
+    floor : (n,), optional
+        Guessing floors of the candidates (3PL).
+    target : ((n_t, p), (n_t,)), optional
+        Design rows and offsets of the prompts whose mean is estimated (default: the candidates).
+    target_floor : (n_t,), optional
+    population
+        How many fitted models to average over (a seeded sample; all when fewer).
+    share
+        Share of the candidates considered (at least k).
+    shortlist
+        Only the candidates most informative at the prior compete (the rest never win: a
+        prompt no model of the population is unsure of stays uninformative).
+    """
+    from routereval.routers.newmodel import floored_weights
+    from routereval.routers.linear import sigmoid
+
+    Z = np.asarray(Z, dtype=np.float64)
+    offset = np.asarray(offset, dtype=np.float64)
+    Phi = np.asarray(Phi, dtype=np.float64)
+    n = len(Z)
+    cand = np.sort(rng.choice(n, max(k, int(round(share * n))), replace=False)) if share < 1 else np.arange(n)
+    pop = Phi[np.sort(rng.choice(len(Phi), population, replace=False))] if len(Phi) > population else Phi
+    Zt, ot = (Z, offset) if target is None else (np.asarray(target[0], dtype=np.float64),
+                                                 np.asarray(target[1], dtype=np.float64))
+    ft = (floor if target is None else target_floor)
+    st = sigmoid(Zt @ pop.T + ot[:, None])
+    dpt = st * (1 - st) if ft is None else (1 - np.asarray(ft, dtype=np.float64))[:, None] * st * (1 - st)
+    G = dpt.T @ Zt / len(Zt)                                               # (m, p)
+    fc = None if floor is None else np.asarray(floor, dtype=np.float64)[cand][:, None]
+    V = floored_weights(Z[cand] @ pop.T + offset[cand][:, None], fc)[2]    # (n_c, m) Fisher weights
+    Zc = Z[cand]
+    cov = np.asarray(prior_cov, dtype=np.float64)
+    gain0 = (Zc @ cov @ G.T) ** 2 * V / (1 + V * np.einsum("ip,pq,iq->i", Zc, cov, Zc)[:, None])
+    keep = np.argsort(-gain0.sum(axis=1), kind="stable")[:max(shortlist, k)]
+    Zc, V, cand = Zc[keep], V[keep], cand[keep]
+    S = np.repeat(cov[None], len(pop), axis=0)                              # (m, p, p) posterior covariances
+    used = np.zeros(len(cand), dtype=bool)
+    chosen = []
+    for _ in range(k):
+        SZ = np.einsum("cpq,iq->icp", S, Zc)                               # Sigma_c z_i
+        num = np.einsum("icp,cp->ic", SZ, G) ** 2 * V
+        gain = (num / (1 + V * np.einsum("icp,ip->ic", SZ, Zc))).sum(axis=1)
+        gain[used] = -np.inf
+        i = int(np.argmax(gain))
+        used[i] = True
+        chosen.append(i)
+        u, v = SZ[i], V[i]                                                  # Sherman-Morrison per model
+        S -= (v / (1 + v * (u @ Zc[i])))[:, None, None] * u[:, :, None] * u[:, None, :]
+    return cand[np.asarray(chosen, dtype=np.int64)]
 
 
 class AdaptiveTest:
@@ -344,7 +430,7 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
     k
         Number of anchors.
     method
-        ``random``, ``stratified``, ``irt`` or ``adaptive``.
+        ``random``, ``stratified``, ``irt``, ``fisher`` or ``adaptive``.
     X : (n, d), optional
         Prompt embeddings, rows indexed by the values of ``candidates`` (all rows when
         ``candidates`` is None). Needed with a router.
@@ -360,11 +446,12 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         once per chosen prompt, in order.
     delta : (n,), optional
         Calibrated residual difficulty of each row of ``X`` (:mod:`routereval.coldstart.calibrate`),
-        used by ``irt`` and ``adaptive``.
+        used by ``irt``, ``fisher`` and ``adaptive``.
     target : (n_t,), optional
-        ``adaptive`` only: rows of ``X`` whose mean score the test aims at (each next prompt
-        most reduces the posterior variance of the predicted mean over them, e.g. the test
-        split); None: D-optimal, information on every direction of the model's vector.
+        ``fisher`` and ``adaptive``: rows of ``X`` whose mean score the anchors aim at (each
+        next prompt most reduces the posterior variance of the predicted mean over them, e.g.
+        the test split). None: ``fisher`` aims at the candidates' mean, ``adaptive`` is
+        D-optimal (information on every direction of the model's vector).
     random_state
         Seed: the same seed gives the same anchors.
 
@@ -413,6 +500,16 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
             o = o + dc
         pos, w = cluster_positions(response_features(Z, o, router.model_vectors()), k, rng)
         return Anchors(cand[pos].astype(np.int64), w, method)
+    if method == "fisher":
+        from routereval.routers.newmodel import population_prior
+
+        Z, o = router.model_design(Xc)
+        if dc is not None:
+            o = o + dc
+        Phi = router.model_vectors()
+        tgt = None if target is None else router.model_design(np.asarray(X)[np.asarray(target)])
+        pos = design_positions(Z, o, Phi, k, rng, prior_cov=population_prior(Phi)[1], target=tgt)
+        return Anchors(cand[pos].astype(np.int64), None, method)
     if answers is None:
         raise InputError("the 'adaptive' method needs the new model's answers: an array (simulation) or a function")
     tgt = None if target is None else router.model_design(np.asarray(X)[np.asarray(target)])

@@ -24,13 +24,26 @@ where the rule without ``C`` gave about 0.4). The Bernoulli noise of the unseen 
 prompts is common to both estimators: it leaves ``lam`` alone and widens the interval.
 Anchors without design weights (adaptive) give ``lam = 0`` (the residuals' plain mean then
 only widens the interval). The interval is normal with the combined standard error, clipped to [0, 1].
+
+The neighbours' correction (:func:`neighbour_correction`). Known models whose full answers
+are on record (the corpus the prompt side was learned from) answered the same anchors: the
+same estimator applied to their anchor answers misses their known mean by a residual, and the
+new model's error is most like the residuals of the models that answered the anchors most
+like it (fine-tunes of one base get the same prompts right and wrong, beyond what their
+fitted vectors say: their errors share that luck). The estimate adds the residuals' mean
+weighted by ``exp((a_j - max a) / bandwidth)``, ``a_j`` the share of the anchors on which
+reference j agrees with the new model. On synth MMLU (validation corpus, 970 reference
+models, 30 held-out x 5 draws, 100 ``irt`` anchors) it cut the mean absolute error from
+0.0257 to 0.0219 (``fisher`` anchors: 0.0243 to 0.0186; a bandwidth of 0.05 or 0.01 did worse or
+no better). The interval keeps the gp-IRT standard error (the correction's own error is not
+modelled), shifted with the estimate.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable
 
 import numpy as np
 
@@ -55,6 +68,8 @@ class MeanEstimate:
     lam
         Weight of ``anchor_mean`` in ``mean``.
     n_anchors
+    correction
+        The neighbours' correction included in ``mean`` (0 without references).
     """
 
     mean: float
@@ -65,10 +80,75 @@ class MeanEstimate:
     pirt: float
     lam: float
     n_anchors: int
+    correction: float = 0.0
+
+    def corrected(self, correction: float) -> "MeanEstimate":
+        """This estimate moved by ``correction`` (interval shifted with it, all clipped to [0, 1])."""
+        c = float(correction)
+        gp = self.mean - self.correction
+        return replace(self, mean=float(np.clip(gp + c, 0, 1)), low=float(np.clip(self.low - self.correction + c, 0, 1)),
+                       high=float(np.clip(self.high - self.correction + c, 0, 1)), correction=c)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+
+NEIGHBOURS = 20     # references whose residuals are weighed (the most agreeing)
+BANDWIDTH = 0.02    # of the agreement share: a reference agreeing on 2% fewer anchors weighs e^-1 as much
+
+
+def agreement(y: np.ndarray, Y_ref: np.ndarray) -> np.ndarray:
+    """(n_ref,) share of agreement ``1 - mean_i |y_i - Y_ref[i, j]|`` of answers ``y`` (k,) with each column of ``Y_ref`` (k, n_ref)."""
+    y = np.asarray(y, dtype=np.float64)
+    return 1.0 - np.abs(np.asarray(Y_ref, dtype=np.float64) - y[:, None]).mean(axis=0)
+
+
+def neighbour_weights(agree: np.ndarray, *, bandwidth: float = BANDWIDTH) -> np.ndarray:
+    """(n,) weights summing to 1, ``exp((a_j - max a) / bandwidth)`` normalised."""
+    a = np.asarray(agree, dtype=np.float64)
+    w = np.exp((a - a.max()) / bandwidth)
+    return w / w.sum()
+
+
+def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarray,
+                         estimate: Callable[[np.ndarray], Any], *, neighbours: int = NEIGHBOURS,
+                         bandwidth: float = BANDWIDTH) -> Any:
+    """The neighbours' correction of an estimate from answers ``y``: their residuals' weighted mean.
+
+    Parameters
+    ----------
+    y : (k,)
+        The new model's anchor answers.
+    Y_ref : (k, n_ref)
+        Reference models' answers on the same anchors.
+    target_ref : (n_ref,) or (n_ref, q)
+        Their known mean scores over the target prompts (q sets of targets at once).
+    estimate
+        The estimator applied to each reference's answers: ``estimate(answers (k,))`` -> a
+        float, or (q,) estimates of the q targets.
+    neighbours
+        How many of the most agreeing references are weighed.
+    bandwidth
+        Of the agreement share (see :func:`neighbour_weights`).
+
+    Returns
+    -------
+    float or (q,) ndarray
+        ``sum_j w_j (target_ref[j] - estimate(Y_ref[:, j]))``; 0 without references.
+    """
+    Y_ref = np.asarray(Y_ref, dtype=np.float64)
+    target_ref = np.asarray(target_ref, dtype=np.float64)
+    if Y_ref.ndim != 2 or Y_ref.shape[0] != len(y) or Y_ref.shape[1] != len(target_ref):
+        raise InputError(f"references: answers must be (k={len(y)}, n_ref) with one known mean per reference; "
+                         f"got answers {Y_ref.shape} and {len(target_ref)} means")
+    if Y_ref.shape[1] == 0:
+        return 0.0 if target_ref.ndim == 1 else np.zeros(target_ref.shape[1])
+    a = agreement(y, Y_ref)
+    top = np.argsort(-a, kind="stable")[:neighbours]
+    resid = target_ref[top] - np.array([estimate(Y_ref[:, j]) for j in top], dtype=np.float64)
+    out = neighbour_weights(a[top], bandwidth=bandwidth) @ resid
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def combine_weight(var_anchor: float, mse_pirt: float, cross_cov: float) -> float:
@@ -242,7 +322,8 @@ def generalisation_var(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, Y: np
 def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_target: np.ndarray, *,
                   weights: np.ndarray | None = None, observed: np.ndarray | None = None,
                   anchor_delta: np.ndarray | None = None, target_delta: np.ndarray | None = None,
-                  spread: float = 0.0, level: float = 0.95, prior_scale: float = 1.0) -> MeanEstimate:
+                  spread: float = 0.0, level: float = 0.95, prior_scale: float = 1.0,
+                  references: tuple[np.ndarray, np.ndarray] | None = None) -> MeanEstimate:
     """A new model's mean score over the target prompts, from its answers on the anchors.
 
     Parameters
@@ -268,6 +349,11 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
         Coverage of the interval (default 0.95).
     prior_scale
         Scales the population prior's covariance (see ``add_model``).
+    references : ((k, n_ref), (n_ref,)), optional
+        Known models' answers on the same anchors and their mean scores over the same target
+        prompts (e.g. the corpus models the router was fitted on): the estimate then includes
+        the neighbours' correction (:func:`neighbour_correction`). The new model's own
+        answers on the targets must not be among them.
 
     Returns
     -------
@@ -279,7 +365,6 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     _need_capability(router)
     if not 0 < level < 1:
         raise InputError(f"level must be in (0, 1). Got {level!r}.")
-    phi, cov = router.posterior_model(X_anchor, y_anchor, prior_scale=prior_scale, offsets=anchor_delta)
     Za, oa = router.model_design(X_anchor)
     if anchor_delta is not None:
         oa = oa + np.asarray(anchor_delta, dtype=np.float64)
@@ -294,5 +379,16 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
         known = ~np.isnan(td)
         ot = ot + np.where(known, td, 0.0)
     scale = np.where(known, 1.0, expected_logit_scale(spread))
-    return estimate_from_posterior(phi, cov, Za, oa, np.asarray(y_anchor, dtype=np.float64), Zt, ot,
-                                   weights=weights, observed=observed, target_scale=scale, level=level)
+
+    def gp(y: np.ndarray) -> MeanEstimate:
+        phi, cov = router.posterior_model(X_anchor, y, prior_scale=prior_scale, offsets=anchor_delta)
+        return estimate_from_posterior(phi, cov, Za, oa, y, Zt, ot, weights=weights, observed=observed,
+                                       target_scale=scale, level=level)
+
+    y = np.asarray(y_anchor, dtype=np.float64)
+    est = gp(y)
+    if references is None:
+        return est
+    Y_ref, target_ref = references
+    return est.corrected(neighbour_correction(y, Y_ref, np.asarray(target_ref, dtype=np.float64),
+                                              lambda yy: gp(yy).mean))

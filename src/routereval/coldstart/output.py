@@ -75,7 +75,9 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                f"({meta['n_corpus_models']} corpus models); test prompts' difficulty "
                f"{calib}.")
     out.append("")
-    out.append("Error: |estimated - true test mean| of the held-out model (gp-IRT estimate), beside the plain mean of "
+    out.append("Error: |estimated - true test mean| of the held-out model (gp-IRT estimate with the neighbours' "
+               "correction: the residuals of the fitted models that answered the anchors most alike), beside gp-IRT "
+               "alone and the plain mean of "
                "the same anchors' answers; ± its standard error clustered by held-out model, and the mean signed "
                "error (bias). Whole-benchmark MAE: the same estimator aimed at the model's mean over every prompt "
                "(train, val and test; what tinyBenchmarks reports), against that mean: an extra column, not the "
@@ -98,12 +100,13 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                    f"lower (the pool without the model, mean over held-out models) µ = {lo:.4f}; the router without "
                    f"the model plus the model fitted on all its train answers µ = {full:.4f}.")
         out.append("")
-        out.append("| method | k | error (MAE ± SE) | bias | whole-benchmark MAE | plain mean MAE | 95% coverage "
-                   "| µ added | recovered (n) | recovered, same side (n) |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("| method | k | error (MAE ± SE) | bias | gp-IRT alone MAE | whole-benchmark MAE | plain mean MAE "
+                   "| 95% coverage | µ added | recovered (n) | recovered, same side (n) |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in rows:
             whole = "-" if s.get("mae_all") is None else f"{s['mae_all']:.4f}"
-            out.append(f"| {s['method']} | {s['k']} | {s['mae']:.4f} ± {s['mae_se']:.4f} | {s['bias']:+.4f} | {whole} | "
+            gp = "-" if s.get("mae_gp") is None else f"{s['mae_gp']:.4f}"
+            out.append(f"| {s['method']} | {s['k']} | {s['mae']:.4f} ± {s['mae_se']:.4f} | {s['bias']:+.4f} | {gp} | {whole} | "
                        f"{s['mae_plain']:.4f} | {_pct(s['coverage'])} | "
                        f"{s['mu_added']:.4f} | {_pct(s['recovered'])} ({s['n_matter']}) | "
                        f"{_pct(s['recovered_full'])} ({s['n_matter_full']}) |")
@@ -114,7 +117,7 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
         if k in baseline:
             lines.append(f"- plain mean of {k} random answers: MAE {baseline[k]:.4f} (standard error about "
                          f"{se_random[k]:.3f}).")
-        for meth in ("random", "stratified", "irt", "adaptive"):
+        for meth in ("random", "stratified", "irt", "fisher", "adaptive"):
             if (meth, k) in by:
                 s = by[(meth, k)]
                 lines.append(f"- {meth}, k = {k}: MAE {s['mae']:.4f}, recovered {_pct(s['recovered'])}.")

@@ -37,6 +37,7 @@ class RouterContext:
     delta: np.ndarray          # (n_prompts,) calibrated residual difficulty; NaN where not calibrated
     spread: float
     gen_var: float = 0.0       # the prompt side's error on unseen prompts, measured on the pool (val)
+    ref_rows: np.ndarray | None = None  # benchmark rows of the pool models the corpus holds (the references)
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
@@ -75,6 +76,7 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     pos = [j for j, n in enumerate(names) if n in index and j < r.n_models_]
     delta = np.full(bench.n_prompts, np.nan)
     spread, gen_var = 0.0, 0.0
+    rows = np.zeros(0, dtype=np.int64)
     if pos:
         rows = np.asarray([index[names[j]] for j in pos])
         pool = Pool(benchmark=bname, group="coldstart", m=len(rows), protocol="clean", models=rows,
@@ -87,7 +89,23 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
         spread = cal.spread
         if len(split.val) and not np.isnan(Y_va).any():
             gen_var = generalisation_var(*r.model_design(X[split.val]), Phi, Y_va, scale=cal.shrink)
-    return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var)
+    return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var, rows)
+
+
+def references(ctx: RouterContext, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pool models' answers on the answered prompts ``idx`` (k,) and their means over every prompt.
+
+    Only the models that answered every one of them are references; None when an answer is
+    not a benchmark prompt (-1) or no model qualifies.
+    """
+    if ctx.ref_rows is None or not len(ctx.ref_rows) or (np.asarray(idx) < 0).any():
+        return None
+    S = ctx.bench.scores[ctx.ref_rows]
+    Y = S[:, idx].T.astype(np.float64)  # (k, n_ref)
+    ok = ~np.isnan(Y).any(axis=0)
+    if not ok.any():
+        return None
+    return Y[:, ok], ctx.bench.model_means()[ctx.ref_rows][ok]
 
 
 def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> list[dict[str, Any]]:
@@ -96,22 +114,24 @@ def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> l
 
     if method == "adaptive":
         raise ParameterError("method 'adaptive' asks one prompt at a time, depending on each answer: use "
-                             "routereval.coldstart.AdaptiveTest from Python, or random, stratified or irt here")
+                             "routereval.coldstart.AdaptiveTest from Python, or random, stratified, irt or fisher here")
     a = select_anchors(ctx.saved.router, k, method, X=ctx.X, candidates=ctx.split.train,
-                       subsets=ctx.bench.subset_codes(), delta=np.nan_to_num(ctx.delta), random_state=seed)
+                       subsets=ctx.bench.subset_codes(), delta=np.nan_to_num(ctx.delta), random_state=seed,
+                       target=np.arange(ctx.bench.n_prompts) if method == "fisher" else None)
+    weights = [None] * len(a.index) if a.weights is None else a.weights.tolist()
     texts = ctx.bench.texts
     subs = ctx.bench.subset_names
     codes = ctx.bench.subset_codes()
     return [{"prompt_id": str(ctx.bench.prompt_ids[i]), "subset": subs[codes[i]] if subs else "",
-             "weight": float(w), "text": "" if texts is None else str(texts[i]), "score": ""}
-            for i, w in zip(a.index, a.weights)]
+             "weight": None if w is None else float(w), "text": "" if texts is None else str(texts[i]), "score": ""}
+            for i, w in zip(a.index, weights)]
 
 
 def write_anchor_csv(rows: list[dict[str, Any]], out) -> None:
     w = csv.DictWriter(out, fieldnames=["prompt_id", "subset", "weight", "text", "score"], lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({**r, "weight": f"{r['weight']:.6g}"})
+        w.writerow({**r, "weight": "" if r["weight"] is None else f"{r['weight']:.6g}"})
 
 
 @dataclass
@@ -123,7 +143,11 @@ class Answers:
 
 
 def read_answers(path: str | os.PathLike) -> Answers:
-    """Read ANSWERS.csv: columns ``text`` and ``score`` (in [0, 1]), optional ``weight``; one line per prompt."""
+    """Read ANSWERS.csv: columns ``text`` and ``score`` (in [0, 1]), optional ``weight``; one line per prompt.
+
+    The weights are the anchors' design weights: a ``weight`` column left empty on every row
+    (``fisher`` anchors have none) means no weights; empty on some rows only is an error.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -140,7 +164,7 @@ def read_answers(path: str | os.PathLike) -> Answers:
         if need not in cols:
             raise InputError(f"has no {need!r} column (columns: {', '.join(cols) or 'none'}); expected a CSV with "
                              f"columns text,score", file=path)
-    texts, scores, weights, seen = [], [], [], {}
+    texts, scores, weights, seen, blank_w = [], [], [], {}, []
     has_w = "weight" in cols
     for row_no, row in enumerate(reader, start=1):
         if None in row:  # more fields than the header: most often a text with an unquoted comma
@@ -164,18 +188,26 @@ def read_answers(path: str | os.PathLike) -> Answers:
         seen[t] = row_no
         if has_w:
             w_raw = (row.get("weight") or "").strip()
-            try:
-                w = float(w_raw)
-            except ValueError:
-                w = float("nan")
-            if not (math.isfinite(w) and w > 0):
-                raise InputError(f"weight {w_raw!r} is not a positive number", file=path, row=row_no, column="weight")
-            weights.append(w)
+            if not w_raw and not weights:
+                blank_w.append(row_no)
+            elif blank_w:
+                raise InputError(f"weight is empty on row {blank_w[0]} but not here; give every anchor its weight "
+                                 f"or leave the column empty on every row", file=path, row=row_no, column="weight")
+            else:
+                try:
+                    w = float(w_raw)
+                except ValueError:
+                    w = float("nan")
+                if not (math.isfinite(w) and w > 0):
+                    raise InputError(f"weight {w_raw!r} is not a positive number", file=path, row=row_no,
+                                     column="weight")
+                weights.append(w)
         texts.append(t)
         scores.append(s)
     if not texts:
         raise InputError("holds no answers", file=path)
-    return Answers(texts, np.asarray(scores), np.asarray(weights) if has_w else None, hashlib.sha256(raw).hexdigest())
+    return Answers(texts, np.asarray(scores), np.asarray(weights) if has_w and weights else None,
+                   hashlib.sha256(raw).hexdigest())
 
 
 def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -228,7 +260,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         model's estimated mean over the benchmark's prompts, with its interval).
     """
     from routereval.coldstart.calibrate import expected_logit_scale
-    from routereval.coldstart.estimate import estimate_from_posterior
+    from routereval.coldstart.estimate import estimate_from_posterior, neighbour_correction
     from routereval.routers.persist import check_save_target, save_router
 
     router_dir = Path(router_dir)
@@ -246,7 +278,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     ans = read_answers(answers)
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers))
     r = ctx.saved.router
-    phi, cov = r.posterior_model(X, ans.scores, offsets=offsets)
+    phi, _ = r.posterior_model(X, ans.scores, offsets=offsets)
     # the estimate over every prompt of the benchmark: answers where given, calibrated train prompts, the rest
     Zt, ot = r.model_design(ctx.X)
     known = ~np.isnan(ctx.delta)
@@ -255,8 +287,16 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     observed = np.full(ctx.bench.n_prompts, -1)
     observed[idx[idx >= 0]] = np.flatnonzero(idx >= 0)
     Za, oa = r.model_design(X)
-    est = estimate_from_posterior(phi, cov, Za, oa + offsets, ans.scores, Zt, ot, weights=ans.weights,
-                                  observed=observed, target_scale=scale, extra_var=ctx.gen_var)
+
+    def gp(y: np.ndarray):
+        phi_y, cov_y = r.posterior_model(X, y, offsets=offsets)
+        return estimate_from_posterior(phi_y, cov_y, Za, oa + offsets, y, Zt, ot, weights=ans.weights,
+                                       observed=observed, target_scale=scale, extra_var=ctx.gen_var)
+
+    est = gp(ans.scores)
+    ref = references(ctx, idx)
+    if ref is not None:  # the pool models that answered the same prompts most alike correct the estimate
+        est = est.corrected(neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean))
     r.append_model_vector(phi, name)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high],

@@ -20,7 +20,10 @@ prompts, val only stops training early):
    sets, and the study's standard error understate it).
    Besides the test mean (the target), the same estimator aims at the model's mean over every
    prompt of the benchmark (train, val and test: what tinyBenchmarks reports); its error is
-   the ``*_all`` columns.
+   the ``*_all`` columns. Both estimates include the neighbours' correction
+   (:func:`~routereval.coldstart.estimate.neighbour_correction`) with the fitted models as
+   references (their anchor answers and known means; never the held-out model's);
+   ``estimate_gp`` is the test estimate without it.
 4. Bounds on the same test prompts: the router fitted with h's full training answers
    (upper) and the router without h (lower).
 
@@ -43,7 +46,8 @@ from routereval.errors import InputError, ParameterError
 
 PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
-            "high", "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "true_mean_all",
+            "high", "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "estimate_gp",
+            "abs_error_gp", "correction", "true_mean_all",
             "estimate_all", "abs_error_all", "mu_added", "mu_upper", "mu_lower", "mu_full", "add_ms")
 MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
 
@@ -81,6 +85,9 @@ class _Fitted:
     o3_test: np.ndarray | None = None
     # every prompt of the benchmark (train, val, test rows, in that order): the whole-benchmark estimate
     all_target: tuple | None = None  # (Z, offset, logit scale, floor or None), in the design the estimate uses
+    # (n_fitted, 2) the fitted models' known means over the test prompts and every prompt: the references
+    # of the neighbours' correction
+    ref_means: np.ndarray | None = None
 
 
 def _check_list(values: Sequence, what: str, allowed: Sequence | None = None) -> list:
@@ -188,7 +195,8 @@ def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: Any, y_train: np.
                  ) -> list[tuple[int, np.ndarray, np.ndarray | None]]:
     """(k, train positions, weights) for each k: what select_anchors returns for the same seed
     (an int, or a sequence of ints such as (seed, model) that ``np.random.default_rng`` takes)."""
-    from routereval.coldstart.anchors import AdaptiveTest, cluster_positions, random_positions, stratified_positions
+    from routereval.coldstart.anchors import (AdaptiveTest, cluster_positions, design_positions, random_positions,
+                                              stratified_positions)
 
     n = len(y_train)
     out = []
@@ -203,6 +211,13 @@ def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: Any, y_train: np.
             test.tell(i, y_train[i])
         asked = np.asarray(test.asked)
         return [(k, asked[:k], None) for k in ks]
+    if method == "fisher":  # one design to the largest k; a smaller k is its prefix (greedy)
+        floors = F.floor_train is not None
+        pos = design_positions(F.Z3_train if floors else F.Z_train, F.o3_train if floors else F.o_train,
+                               F.router.model_vectors(), max(ks), np.random.default_rng(seed), prior_cov=F.prior[1],
+                               floor=F.floor_train, target=(F.Z3_test, F.o3_test) if floors else (F.Z_test, F.o_test),
+                               target_floor=F.floor_test)
+        return [(k, pos[:k], None) for k in ks]
     for k in ks:
         rng = np.random.default_rng(seed)
         if method == "random":
@@ -216,6 +231,35 @@ def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: Any, y_train: np.
     return out
 
 
+def _estimator(F: _Fitted, pos: np.ndarray, w: np.ndarray | None, level: float) -> Callable:
+    """The gp-IRT estimator of one anchor set: answers (k,) -> (test, every prompt) MeanEstimates.
+
+    ``test`` aims at the test prompts' mean, ``every`` at the mean over every prompt of the
+    benchmark (anchors observed); both from one posterior. With a 3PL calibration the
+    posterior is under the guessing floors (guesses are not taken for ability).
+    """
+    from routereval.coldstart.estimate import estimate_from_posterior
+    from routereval.routers.newmodel import map_logistic
+
+    three = F.floor_train is not None
+    Za, oa = (F.Z3_train, F.o3_train) if three else (F.Z_train, F.o_train)
+    Za, oa = Za[pos], oa[pos]
+    fa = F.floor_train[pos] if three else None
+    Zt, ot = (F.Z3_test, F.o3_test) if three else (F.Z_test, F.o_test)
+    Zall, oall, sall, fall = F.all_target
+    observed = _observed(pos, len(Zall))
+
+    def estimate(y: np.ndarray):
+        phi, cov = map_logistic(Za, oa, y, *F.prior, floor=fa)
+        test = estimate_from_posterior(phi, cov, Za, oa, y, Zt, ot, weights=w, target_scale=F.scale,
+                                       extra_var=F.gen_var, level=level, floor_anchor=fa, floor_target=F.floor_test)
+        every = estimate_from_posterior(phi, cov, Za, oa, y, Zall, oall, weights=w, observed=observed,
+                                        target_scale=sall, level=level, floor_anchor=fa, floor_target=fall)
+        return test, every
+
+    return estimate
+
+
 def _observed(pos: np.ndarray, n: int) -> np.ndarray:
     """(n,) position among the anchors of each target row (train rows first), -1 where not an anchor."""
     obs = np.full(n, -1, dtype=np.int64)
@@ -225,7 +269,7 @@ def _observed(pos: np.ndarray, n: int) -> np.ndarray:
 
 def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = "irt", params: dict | None = None,
               m: int, group: str, anchors: Sequence[int] = (10, 25, 50, 100, 200),
-              methods: Sequence[str] = ("random", "stratified", "irt", "adaptive"), models: int | None = None,
+              methods: Sequence[str] = ("random", "stratified", "irt", "fisher", "adaptive"), models: int | None = None,
               seeds: int = 5, pretrain: Sequence[str] = ("pool",), embedding: str | None = None,
               protocol: str = "clean", seed: int = 42, missing: str = "auto", folds: int | None = None,
               corpus_models: int | None = None, calibrate_test: bool = True, level: float = 0.95,
@@ -276,7 +320,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     from threadpoolctl import threadpool_limits
 
     from routereval.coldstart.anchors import METHODS
-    from routereval.coldstart.estimate import estimate_from_posterior
+    from routereval.coldstart.estimate import neighbour_correction
     from routereval.data.model import Corpus
     from routereval.data.store import open_corpus
     from routereval.embed import embed_prompts
@@ -333,8 +377,11 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
 
     def fit_on(cols: np.ndarray) -> _Fitted:
         r, fs = _fit(router, params or {}, seed, X_tr, S_tr[:, cols], X_va, S_va[:, cols])
-        return _prepare(r, cols, fs, X_tr, X_te, S_tr[:, cols], X_va, S_va[:, cols],
-                        S_te[:, cols] if calibrate_test else None)
+        F = _prepare(r, cols, fs, X_tr, X_te, S_tr[:, cols], X_va, S_va[:, cols],
+                     S_te[:, cols] if calibrate_test else None)
+        every = np.concatenate([S_tr[:, cols], S_va[:, cols], S_te[:, cols]]).astype(np.float64)
+        F.ref_means = np.column_stack([S_te[:, cols].astype(np.float64).mean(axis=0), every.mean(axis=0)])
+        return F
 
     def mu_of(r, cols_pool: np.ndarray) -> float:
         routes = r.route(X_te)
@@ -385,30 +432,16 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                     for s in range(seeds):
                         for k, pos, w in _anchor_runs(F, method, ks, [s, int(h)], y_tr, subsets):
                             t0 = time.perf_counter()
-                            phi, cov = map_logistic(F.Z_train[pos], F.o_train[pos], y_tr[pos], *F.prior)
+                            phi, _ = map_logistic(F.Z_train[pos], F.o_train[pos], y_tr[pos], *F.prior)
                             added = copy.copy(base).append_model_vector(phi, names[h])
                             add_ms = 1000 * (time.perf_counter() - t0)
                             timings["add_ms"].append(add_ms)
-                            if F.floor_train is None:
-                                est = estimate_from_posterior(phi, cov, F.Z_train[pos], F.o_train[pos], y_tr[pos],
-                                                              F.Z_test, F.o_test, weights=w, target_scale=F.scale,
-                                                              extra_var=F.gen_var, level=level)
-                            else:  # the mean from the 3PL posterior: guesses are not taken for ability
-                                phi3, cov3 = map_logistic(F.Z3_train[pos], F.o3_train[pos], y_tr[pos], *F.prior,
-                                                          floor=F.floor_train[pos])
-                                est = estimate_from_posterior(phi3, cov3, F.Z3_train[pos], F.o3_train[pos], y_tr[pos],
-                                                              F.Z3_test, F.o3_test, weights=w, target_scale=F.scale,
-                                                              extra_var=F.gen_var, level=level,
-                                                              floor_anchor=F.floor_train[pos],
-                                                              floor_target=F.floor_test)
-                            # the whole benchmark: anchors observed, every other prompt predicted
-                            Za_, oa_ = (F.Z_train, F.o_train) if F.floor_train is None else (F.Z3_train, F.o3_train)
-                            ph, cv = (phi, cov) if F.floor_train is None else (phi3, cov3)
-                            Zall, oall, sall, fall = F.all_target
-                            est_all = estimate_from_posterior(
-                                ph, cv, Za_[pos], oa_[pos], y_tr[pos], Zall, oall, weights=w,
-                                observed=_observed(pos, len(Zall)), target_scale=sall, level=level,
-                                floor_anchor=None if F.floor_train is None else F.floor_train[pos], floor_target=fall)
+                            estimate = _estimator(F, pos, w, level)
+                            y_a = y_tr[pos]
+                            gp, gp_all = estimate(y_a)
+                            corr = neighbour_correction(y_a, S_tr[pos][:, F.models], F.ref_means,
+                                                        lambda yy: [e.mean for e in estimate(yy)])
+                            est, est_all = gp.corrected(corr[0]), gp_all.corrected(corr[1])
                             mu_added = mu_of(added, np.r_[others, h])
                             plain = float(y_tr[pos].mean())
                             rows.append({
@@ -417,7 +450,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                                 "estimate": est.mean, "low": est.low, "high": est.high,
                                 "covered": bool(est.low <= true <= est.high), "abs_error": abs(est.mean - true),
                                 "anchor_mean": est.anchor_mean, "plain_mean": plain, "plain_error": abs(plain - true),
-                                "pirt": est.pirt, "lam": est.lam, "true_mean_all": true_all,
+                                "pirt": est.pirt, "lam": est.lam, "estimate_gp": gp.mean,
+                                "abs_error_gp": abs(gp.mean - true), "correction": est.correction,
+                                "true_mean_all": true_all,
                                 "estimate_all": est_all.mean, "abs_error_all": abs(est_all.mean - true_all),
                                 "mu_added": mu_added,
                                 "mu_upper": upper_mu[mode], "mu_lower": mu_lower, "mu_full": mu_full,
@@ -477,7 +512,8 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
     left out) and their seeds; ``n_matter`` counts them. ``recovered_full`` is the same against
     ``mu_full`` (the same prompt side, the model fitted on all its train answers). ``mae_se``
     and ``bias_se`` are standard errors clustered by held-out model (:func:`clustered_se`);
-    ``bias`` is the mean signed error; ``mae_all`` the error of the whole-benchmark estimate
+    ``bias`` is the mean signed error; ``mae_gp`` that of gp-IRT without the neighbours'
+    correction; ``mae_all`` the error of the whole-benchmark estimate
     against the model's mean over every prompt (train, val and test).
     """
     groups: dict[tuple, list[dict]] = {}
@@ -495,6 +531,7 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
             "mae_se": clustered_se([r["abs_error"] for r in rs], [r["model"] for r in rs]),
             "bias": float(np.mean(err)), "bias_se": clustered_se(err, [r["model"] for r in rs]),
             "mae_all": _mean_or_none([r.get("abs_error_all") for r in rs]),
+            "mae_gp": _mean_or_none([r.get("abs_error_gp") for r in rs]),
             "mae_plain": float(np.mean([r["plain_error"] for r in rs])),
             "coverage": float(np.mean([r["covered"] for r in rs])),
             "mu_added": float(np.mean([r["mu_added"] for r in rs])),
