@@ -294,50 +294,75 @@ def test_allocation_and_clusters_against_naive_versions():
         np.testing.assert_allclose(np.sqrt(((Fe[:, None] - Fe[None]) ** 2).sum(-1)), naive, atol=1e-9)
 
 
+def _naive_shrinkage(Y, r, bw):
+    n = Y.shape[1]
+    agree = [[sum(1 - abs(Y[i, j] - Y[i, l]) for i in range(len(Y))) / len(Y) for l in range(n)] for j in range(n)]
+    c = []
+    for j in range(n):
+        others = [l for l in range(n) if l != j]
+        best = max(agree[j][l] for l in others)
+        w = {l: np.exp((agree[j][l] - best) / bw) for l in others}
+        c.append(sum(w[l] * r[l] for l in others) / sum(w.values()))
+    b = sum(rj * cj for rj, cj in zip(r, c)) / sum(cj * cj for cj in c)
+    s2 = sum((rj - b * cj) ** 2 for rj, cj in zip(r, c)) / (n - 1)
+    t2 = b * b * sum(cj * cj for cj in c) / s2
+    return min(1.0, max(0.0, b * max(0.0, 1 - 1 / t2)))
+
+
 def test_neighbour_correction_against_a_naive_version():
     rng = np.random.default_rng(3)
     k, n_ref = 30, 12
     y = (rng.random(k) < 0.6).astype(float)
     Y = (rng.random((k, n_ref)) < 0.6).astype(float)
+    Y[:, :4] = np.where(rng.random((k, 4)) < 0.8, y[:, None], Y[:, :4])  # a family that answers like y
     target = rng.random(n_ref)
+    target[:4] = 0.3 + Y[:, :4].mean(axis=0)  # whose estimates all miss by about 0.3
 
     def est(a):
         return float(a.mean()) * 0.9 + 0.05
 
-    got = neighbour_correction(y, Y, target, est, neighbours=5, bandwidth=0.05)
+    got = neighbour_correction(y, Y, target, est, neighbours=8, bandwidth=0.05)
     agree = [sum(1 - abs(y[i] - Y[i, j]) for i in range(k)) / k for j in range(n_ref)]
-    top = sorted(range(n_ref), key=lambda j: -agree[j])[:5]
+    top = sorted(range(n_ref), key=lambda j: -agree[j])[:8]
     w = [np.exp((agree[j] - max(agree)) / 0.05) for j in top]
-    naive = sum(wj * (target[j] - est(Y[:, j])) for wj, j in zip(w, top)) / sum(w)
-    assert got == pytest.approx(naive, abs=1e-12)
+    resid = [target[j] - est(Y[:, j]) for j in top]
+    shrink = _naive_shrinkage(Y[:, top], resid, 0.05)
+    naive = shrink * sum(wj * rj for wj, rj in zip(w, resid)) / sum(w)
+    assert 0 < shrink <= 1 and got == pytest.approx(naive, abs=1e-12)
     # q sets of targets at once: one correction per set, the same weights
     both = neighbour_correction(y, Y, np.column_stack([target, 2 * target]), lambda a: [est(a), 2 * est(a)],
-                                neighbours=5, bandwidth=0.05)
+                                neighbours=8, bandwidth=0.05)
     np.testing.assert_allclose(both, [naive, 2 * naive], atol=1e-12)
     assert neighbour_correction(y, np.zeros((k, 0)), np.zeros(0), est) == 0.0
     with pytest.raises(InputError, match="references"):
         neighbour_correction(y, Y[:-1], target, est)
 
 
-def test_neighbour_correction_takes_the_luck_a_twin_shares():
-    # a twin answered the anchors exactly as the new model did (same luck); strangers did not. The plain
-    # anchor mean misses the twin's known target mean by its residual, and the new model's by the same.
+def test_neighbour_correction_takes_the_luck_a_family_shares_and_ignores_strangers():
+    # a family answered the anchors as the new model did (the same luck) and the plain anchor mean misses
+    # their known means by the same amount as the new model's; strangers' residuals are noise
     rng = np.random.default_rng(0)
-    k = 50
+    k = 60
     y = (rng.random(k) < 0.7).astype(float)
+    family = np.where(rng.random((k, 6)) < 0.95, y[:, None], 1 - y[:, None])
     strangers = (rng.random((k, 30)) < 0.5).astype(float)
-    Y = np.column_stack([y, strangers])
-    target = np.r_[0.55, rng.random(30)]  # the twin's (and so the new model's) true mean is 0.55
 
     def plain(a):
         return float(a.mean())
 
-    corr = neighbour_correction(y, Y, target, plain)
-    assert plain(y) + corr == pytest.approx(0.55, abs=1e-3)
+    fam_target = family.mean(axis=0) - 0.08   # the family is 0.08 below its anchor mean ...
+    true = plain(y) - 0.08                    # ... and so is the new model
+    noise = strangers.mean(axis=0) + rng.normal(0, 0.02, 30)  # the estimator's usual error
+    corr = neighbour_correction(y, np.column_stack([family, strangers]), np.r_[fam_target, noise], plain)
+    assert abs(plain(y) + corr - true) < 0.5 * abs(plain(y) - true)
+    # strangers alone: their residuals do not predict one another, so (almost) nothing is applied
+    alone = neighbour_correction(y, strangers, noise, plain)
+    top_mean = abs(np.mean(noise - strangers.mean(axis=0)))
+    assert abs(alone) < 0.01 and abs(alone) <= top_mean + 0.01
     est = MeanEstimate(mean=plain(y), low=plain(y) - 0.1, high=plain(y) + 0.1, se=0.05, anchor_mean=None,
                        pirt=plain(y), lam=0.0, n_anchors=k)
     moved = est.corrected(corr)
-    assert moved.mean == pytest.approx(0.55, abs=1e-3) and moved.correction == corr
+    assert moved.mean == pytest.approx(plain(y) + corr) and moved.correction == corr
     assert moved.high - moved.low == pytest.approx(0.2) and moved.corrected(0.0).mean == pytest.approx(est.mean)
     assert est.corrected(5.0).mean == 1.0 and est.corrected(5.0).low == 1.0  # clipped to [0, 1]
 

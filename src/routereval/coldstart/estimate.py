@@ -32,10 +32,13 @@ new model's error is most like the residuals of the models that answered the anc
 like it (fine-tunes of one base get the same prompts right and wrong, beyond what their
 fitted vectors say: their errors share that luck). The estimate adds the residuals' mean
 weighted by ``exp((a_j - max a) / bandwidth)``, ``a_j`` the share of the anchors on which
-reference j agrees with the new model. On synth MMLU (validation corpus, 970 reference
-models, 30 held-out x 5 draws, 100 ``irt`` anchors) it cut the mean absolute error from
-0.0257 to 0.0219 (``fisher`` anchors: 0.0243 to 0.0186; a bandwidth of 0.05 or 0.01 did worse or
-no better). The interval keeps the gp-IRT standard error (the correction's own error is not
+reference j agrees with the new model, times the share to apply: how well the references'
+residuals predict one another (:func:`neighbour_shrinkage`; near 0 among unrelated models,
+whose residuals are only noise). On synth MMLU (validation corpus, 970 reference
+models, 30 held-out x 5 draws, 100 anchors) it cut the mean absolute error from 0.0257 to
+0.0219 (``irt``), 0.0281 to 0.0227 (``random``), 0.0251 to 0.0176 (``fisher``) and 0.0225 to
+0.0119 (``adaptive``); a bandwidth of 0.05 did worse, 0.01 about the same (0.0229 ``irt``,
+0.0173 ``fisher``). The interval keeps the gp-IRT standard error (the correction's own error is not
 modelled), shifted with the estimate.
 """
 
@@ -147,8 +150,50 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
     a = agreement(y, Y_ref)
     top = np.argsort(-a, kind="stable")[:neighbours]
     resid = target_ref[top] - np.array([estimate(Y_ref[:, j]) for j in top], dtype=np.float64)
-    out = neighbour_weights(a[top], bandwidth=bandwidth) @ resid
+    out = neighbour_shrinkage(Y_ref[:, top], resid, bandwidth=bandwidth) * (
+        neighbour_weights(a[top], bandwidth=bandwidth) @ resid)
     return float(out) if np.ndim(out) == 0 else out
+
+
+def neighbour_shrinkage(Y: np.ndarray, resid: np.ndarray, *, bandwidth: float = BANDWIDTH) -> np.ndarray | float:
+    """How far the references' residuals predict one another: the share of the correction to apply, in [0, 1].
+
+    Each reference's residual is predicted by the others' (weighted by their agreement with it on
+    the anchors, as the new model's correction is); ``b`` is the least-squares slope of the
+    residuals on those predictions (through 0), shrunk by ``max(0, 1 - 1/t^2)`` (``t`` its
+    t statistic) and clipped to [0, 1]. Near-duplicate models (fine-tunes of one base) share
+    their luck and predict one another (``b`` near 1); unrelated models do not, and the
+    correction would only add their noise (on real MMLU-Pro, 30 models of different families,
+    the unshrunk correction raised the error of 100 ``irt`` anchors from 0.0277 to 0.0304).
+
+    Parameters
+    ----------
+    Y : (k, n)
+        The references' answers on the anchors.
+    resid : (n,) or (n, q)
+        Their residuals (q sets of targets).
+
+    Returns
+    -------
+    float or (q,) ndarray
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    r = np.asarray(resid, dtype=np.float64)
+    n = Y.shape[1]
+    if n < 3:
+        return 0.0 if r.ndim == 1 else np.zeros(r.shape[1])
+    A = 1.0 - np.abs(Y[:, :, None] - Y[:, None, :]).mean(axis=0)
+    np.fill_diagonal(A, -np.inf)  # a reference does not predict itself
+    W = np.exp((A - A.max(axis=1, keepdims=True)) / bandwidth)
+    W /= W.sum(axis=1, keepdims=True)
+    c = W @ r
+    cc = np.sum(c * c, axis=0)
+    b = np.where(cc > 0, np.sum(r * c, axis=0) / np.where(cc > 0, cc, 1.0), 0.0)
+    s2 = np.sum((r - b * c) ** 2, axis=0) / (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t2 = np.where(s2 > 0, b * b * cc / s2, np.inf)
+        shrink = np.clip(b * np.maximum(0.0, 1.0 - 1.0 / t2), 0.0, 1.0)
+    return float(shrink) if np.ndim(shrink) == 0 else shrink
 
 
 def combine_weight(var_anchor: float, mse_pirt: float, cross_cov: float) -> float:
