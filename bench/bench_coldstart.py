@@ -11,7 +11,7 @@
    error of the estimated score <= 0.02 and beat the plain mean of 100 random answers;
    ``adaptive`` with half the anchors is at least as good as ``irt``.
 2. Real MMLU-Pro (31 models, all prompts every model answered; TF-IDF embeddings): the full
-   leave-one-model-out study (31 models x 5 k x 4 methods x 5 seeds), one run, timed. Targets:
+   leave-one-model-out study (31 models x 5 k x 5 methods x 5 seeds), one run, timed. Targets:
    with 100 anchors the error beats the plain mean of 100 random answers; the added model
    recovers >= 80% of the full refit's gain; the study takes < 5 minutes.
 3. Adding one model from 100 anchors (``router.add_model``, irt and mf on MMLU-Pro): median
@@ -46,11 +46,12 @@ def _load() -> str:
 
 
 def _table(summary, ks, methods, pretrain, what: str = "mae") -> list[str]:
-    """Rows per method, a column per k: ``mae`` (MAE ± SE), ``bias`` (mean signed error ± SE) or ``mae_all``."""
+    """Rows per method, a column per k: ``mae`` (MAE ± SE), ``bias`` (mean signed error ± SE), ``mae_all`` or
+    ``mae_gp`` (gp-IRT without the neighbours' correction)."""
     by = {(s["method"], s["k"]): s for s in summary if s["pretrain"] == pretrain}
     cell = {"mae": lambda s: f"{s['mae']:.4f} ± {s['mae_se']:.4f}",
             "bias": lambda s: f"{s['bias']:+.4f} ± {s['bias_se']:.4f}",
-            "mae_all": lambda s: f"{s['mae_all']:.4f}"}[what]
+            "mae_all": lambda s: f"{s['mae_all']:.4f}", "mae_gp": lambda s: f"{s['mae_gp']:.4f}"}[what]
     lines = ["| method | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
     for meth in methods:
         lines.append(f"| {meth} | " + " | ".join(cell(by[(meth, k)]) for k in ks) + " |")
@@ -69,7 +70,7 @@ def _synth_full() -> list[str]:
     t0 = time.perf_counter()
     bench = next(synth_benchmarks("full", seed=0, names=["mmlu"]))
     gen_s = time.perf_counter() - t0
-    ks, methods = [25, 50, 100, 200], ["random", "stratified", "irt", "adaptive"]
+    ks, methods = [25, 50, 100, 200], ["random", "stratified", "irt", "fisher", "adaptive"]
     load0 = _load()
     res = run_study(Corpus.from_benchmarks([bench]), benchmark="mmlu", router="irt", params={"dim": 4}, m=HELD_OUT,
                     group="strong_to_weak", anchors=ks, methods=methods, seeds=SEEDS, pretrain=("pool", "corpus"),
@@ -78,7 +79,7 @@ def _synth_full() -> list[str]:
     summ = summarise(res.rows)
     by = {(s["pretrain"], s["method"], s["k"]): s for s in summ}
     irt100, rnd100 = by[("corpus", "irt", 100)], by[("corpus", "random", 100)]
-    ad50 = by[("corpus", "adaptive", 50)]
+    ad50, fi100 = by[("corpus", "adaptive", 50)], by[("corpus", "fisher", 100)]
     rec = "-" if irt100["recovered"] is None else f"{100 * irt100['recovered']:.0f}%"
     lines = [f"### synth --scale full, MMLU: prompt side from {res.meta['n_corpus_models'] - HELD_OUT} models, "
              f"{HELD_OUT} held-out models x {SEEDS} anchor draws",
@@ -90,9 +91,11 @@ def _synth_full() -> list[str]:
              f"(corpus pre-training: one fold without all {HELD_OUT}, on a seeded sample of {CORPUS_MODELS:,} corpus "
              f"models); {SEEDS} anchor draws per held-out model ({HELD_OUT * SEEDS} rows per method and k); "
              f"{res.meta['n_train']:,} train / {res.meta['n_test']:,} test prompts. Mean absolute "
-             f"error of the estimated test mean (gp-IRT) ± its standard error (clustered by held-out model), "
-             f"`corpus` pre-training:",
+             f"error of the estimated test mean (gp-IRT with the neighbours' correction) ± its standard error "
+             f"(clustered by held-out model), `corpus` pre-training:",
              "", *_table(summ, ks, methods, "corpus"), "",
+             "gp-IRT alone (without the neighbours' correction), `corpus`:", "",
+             *_table(summ, ks, methods, "corpus", "mae_gp"), "",
              "Mean signed error (estimate - true test mean) ± standard error, `corpus`:", "",
              *_table(summ, ks, methods, "corpus", "bias"), "",
              "Extra, not the target: the same estimator aimed at the model's mean over all "
@@ -105,6 +108,8 @@ def _synth_full() -> list[str]:
              f"{'met' if irt100['mae'] <= 0.02 else 'NOT met'}; minus two standard errors: "
              f"{irt100['mae'] - 2 * irt100['mae_se']:.4f}); plain mean of 100 random answers "
              f"{rnd100['mae_plain']:.4f} ({'beaten' if irt100['mae'] < rnd100['mae_plain'] else 'NOT beaten'}).",
+             f"- 100 `fisher` anchors (the population design): MAE {fi100['mae']:.4f} ± {fi100['mae_se']:.4f} "
+             f"({'<= 0.02' if fi100['mae'] <= 0.02 else '> 0.02'}).",
              f"- `adaptive` with 50 anchors: MAE {ad50['mae']:.4f} vs `irt` with 100: {irt100['mae']:.4f} "
              f"({'at least as good' if ad50['mae'] <= irt100['mae'] else 'NOT as good'}).",
              f"- routing (corpus, irt, k = 100): µ added {irt100['mu_added']:.4f}, upper {irt100['mu_upper']:.4f}, "
@@ -131,7 +136,7 @@ def _mmlu_pro(tmp: Path) -> tuple[list[str], object]:
     t = time.perf_counter()
     embed_prompts(b, "tfidf", corpus_path=corpus, fit_prompts=make_split(b, missing="prompts").train)
     emb_s = time.perf_counter() - t
-    ks, methods = [10, 25, 50, 100, 200], ["random", "stratified", "irt", "adaptive"]
+    ks, methods = [10, 25, 50, 100, 200], ["random", "stratified", "irt", "fisher", "adaptive"]
     load0 = _load()
     t = time.perf_counter()
     res = run_study(corpus, benchmark="mmlu_pro", router="irt", m=31, group="random", anchors=ks, methods=methods,
@@ -146,9 +151,12 @@ def _mmlu_pro(tmp: Path) -> tuple[list[str], object]:
              f"Router `irt` on TF-IDF embeddings (fitted on the train prompts; computed once in {emb_s:.0f} s and "
              f"cached in the corpus), pool = all 31 models (`--m 31 --group random --missing prompts`: the "
              f"{res.meta['n_train']:,} train / {res.meta['n_test']:,} test prompts every model answered), "
-             f"5 k x 4 methods x 5 seeds (each model its own anchor draws). Mean absolute error of the estimated "
-             f"test mean ± its standard error (clustered by held-out model):", "",
+             f"5 k x {len(methods)} methods x 5 seeds (each model its own anchor draws). Mean absolute error of the "
+             f"estimated test mean (gp-IRT with the neighbours' correction) ± its standard error (clustered by "
+             f"held-out model):", "",
              *_table(summ, ks, methods, "pool"), "",
+             "gp-IRT alone (without the neighbours' correction), mean absolute error:", "",
+             *_table(summ, ks, methods, "pool", "mae_gp"), "",
              "Mean signed error ± standard error:", "", *_table(summ, ks, methods, "pool", "bias"), "",
              "With 100 anchors (recovered: share of the full refit's gain over the pool without the model, summed "
              "over the models whose removal costs the full refit >= 0.005; for the others it is refit noise):", "",

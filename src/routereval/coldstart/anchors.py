@@ -263,19 +263,27 @@ def design_positions(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, k: int,
     gain0 = (Zc @ cov @ G.T) ** 2 * V / (1 + V * np.einsum("ip,pq,iq->i", Zc, cov, Zc)[:, None])
     keep = np.argsort(-gain0.sum(axis=1), kind="stable")[:max(shortlist, k)]
     Zc, V, cand = Zc[keep], V[keep], cand[keep]
+    # per population model c and candidate i: gz = g_c' Sigma_c z_i and zz = z_i' Sigma_c z_i, kept up to date
+    # by rank-one (Sherman-Morrison) updates as each anchor adds v z z' to every model's precision
     S = np.repeat(cov[None], len(pop), axis=0)                              # (m, p, p) posterior covariances
+    SZt = S[0] @ Zc.T                                                       # (p, n_c), the same prior for all
+    gz = G @ SZt                                                            # (m, n_c)
+    zz = np.repeat(np.einsum("ip,pi->i", Zc, SZt)[None], len(pop), axis=0)  # (m, n_c)
+    Vt = V.T                                                                # (m, n_c)
     used = np.zeros(len(cand), dtype=bool)
     chosen = []
     for _ in range(k):
-        SZ = np.einsum("cpq,iq->icp", S, Zc)                               # Sigma_c z_i
-        num = np.einsum("icp,cp->ic", SZ, G) ** 2 * V
-        gain = (num / (1 + V * np.einsum("icp,ip->ic", SZ, Zc))).sum(axis=1)
+        gain = (gz * gz * Vt / (1 + Vt * zz)).sum(axis=0)
         gain[used] = -np.inf
         i = int(np.argmax(gain))
         used[i] = True
         chosen.append(i)
-        u, v = SZ[i], V[i]                                                  # Sherman-Morrison per model
-        S -= (v / (1 + v * (u @ Zc[i])))[:, None, None] * u[:, :, None] * u[:, None, :]
+        u = S @ Zc[i]                                                       # (m, p) Sigma_c z_i
+        beta = Vt[:, i] / (1 + Vt[:, i] * zz[:, i])                         # (m,)
+        uZ = u @ Zc.T                                                       # (m, n_c) z_i' Sigma_c z_j
+        gz -= (beta * np.einsum("cp,cp->c", G, u))[:, None] * uZ
+        zz -= beta[:, None] * uZ * uZ
+        S -= beta[:, None, None] * u[:, :, None] * u[:, None, :]
     return cand[np.asarray(chosen, dtype=np.int64)]
 
 
