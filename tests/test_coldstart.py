@@ -523,6 +523,20 @@ def test_ten_answers_give_a_sensible_model_and_the_estimate_is_close(fitted):
     assert np.all((p > 0) & (p < 1)) and 0.05 < p.mean() < 0.95
 
 
+def test_estimate_mean_with_references_adds_their_correction(fitted):
+    bench, split, X, S, r = fitted
+    tr, te = split.train, split.test
+    a = select_anchors(r, 60, "random", X=X, candidates=tr, random_state=0)
+    y = S[a.index, 0]
+    refs = (S[a.index][:, 1:], S[te][:, 1:].mean(axis=0))  # the fitted models: answers on the anchors, test means
+    plain = estimate_mean(r, X[a.index], y, X[te], weights=a.weights)
+    est = estimate_mean(r, X[a.index], y, X[te], weights=a.weights, references=refs)
+    expect = neighbour_correction(y, *refs, lambda yy: estimate_mean(r, X[a.index], yy, X[te], weights=a.weights).mean)
+    assert plain.correction == 0.0 and est.correction == pytest.approx(expect, abs=1e-12)
+    assert est.mean == pytest.approx(float(np.clip(plain.mean + expect, 0, 1)), abs=1e-12)
+    assert est.high - est.low == pytest.approx(plain.high - plain.low, abs=1e-9)
+
+
 def test_routers_without_the_capability_say_so_in_one_line(fitted):
     bench, split, X, S, r = fitted
     from routereval.routers import available_routers

@@ -39,8 +39,9 @@ models, 30 held-out x 5 draws, 100 anchors) it cut the mean absolute error from 
 0.0228 (``irt``), 0.0281 to 0.0225 (``random``), 0.0251 to 0.0189 (``fisher``) and 0.0225 to
 0.0128 (``adaptive``); applied whole (no shrinkage) a bandwidth of 0.05 did worse than 0.02,
 0.01 about the same. On real MMLU-Pro (30 references of different families) it is 0 for about
-half the anchor sets and changes the error little (``irt`` 0.0277 to 0.0270). The interval keeps the gp-IRT standard error (the correction's own error is not
-modelled), shifted with the estimate.
+half the anchor sets and changes the error little (``irt`` 0.0277 to 0.0270). The interval
+keeps the gp-IRT standard error (the correction's own error is not modelled), shifted with the
+estimate.
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ class MeanEstimate:
         return asdict(self)
 
 
-
 NEIGHBOURS = 20     # references whose residuals are weighed (the most agreeing)
 BANDWIDTH = 0.02    # of the agreement share: a reference agreeing on 2% fewer anchors weighs e^-1 as much
 
@@ -139,7 +139,9 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
     Returns
     -------
     float or (q,) ndarray
-        ``sum_j w_j (target_ref[j] - estimate(Y_ref[:, j]))``; 0 without references.
+        ``s * sum_j w_j (target_ref[j] - estimate(Y_ref[:, j]))`` over the ``neighbours`` most
+        agreeing references, ``s`` the share to apply (:func:`neighbour_shrinkage`); 0 without
+        references.
     """
     Y_ref = np.asarray(Y_ref, dtype=np.float64)
     target_ref = np.asarray(target_ref, dtype=np.float64)
