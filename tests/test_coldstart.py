@@ -33,8 +33,9 @@ def _sig(z):
     return 1 / (1 + np.exp(-z))
 
 
-def irt_world(n_prompts=1600, n_models=40, d=8, k=2, seed=0):
-    """Prompts with embeddings x, loadings softplus(x A), difficulty x w + item noise; models with abilities theta."""
+def irt_world(n_prompts=1600, n_models=40, d=8, k=2, seed=0, guess=0.0):
+    """Prompts with embeddings x, loadings softplus(x A), difficulty x w + item noise; models with abilities theta;
+    ``guess``: every prompt's guessing floor."""
     rng = np.random.default_rng(seed)
     topic = np.arange(n_prompts) % 4
     centres = rng.normal(size=(4, d))
@@ -44,20 +45,23 @@ def irt_world(n_prompts=1600, n_models=40, d=8, k=2, seed=0):
     a = np.log1p(np.exp(X @ A + 0.5))
     b = X @ w + 0.3 * rng.normal(size=n_prompts)
     theta = rng.normal(size=(n_models, k)) * 1.2 + 0.5
-    P = _sig(a @ theta.T - b[:, None])  # (n_prompts, n_models)
+    P = guess + (1 - guess) * _sig(a @ theta.T - b[:, None])  # (n_prompts, n_models)
     S = (rng.random(P.shape) < P).astype(np.float32)
     return X, S, P, topic
 
 
 @pytest.fixture(scope="module")
 def world_corpus(tmp_path_factory):
-    X, S, P, topic = irt_world()
+    return _world_corpus(tmp_path_factory.mktemp("coldstart") / "corpus")
+
+
+def _world_corpus(out, **world):
+    X, S, P, topic = irt_world(**world)
     words = ("algebra", "poetry", "history", "biology")
     texts = [f"question {i} on {words[t]} number {i * 7 % 13}" for i, t in enumerate(topic)]
     b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
                   prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic], texts=texts,
                   scores=S.T.copy(), embeddings={"synth": X})
-    out = tmp_path_factory.mktemp("coldstart") / "corpus"
     write_corpus(Corpus.from_benchmarks([b]), out)
     return out
 
@@ -718,6 +722,7 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     assert res.code == 0, res.err
     doc = res.json()
     assert doc["m"] == 7 and doc["n_answers"] == 60
+    assert doc["calibration"] == "logistic"  # 6 pool models cannot pin guessing floors
     assert _digest(src) == before  # the old version is untouched
     loaded = load_router(tmp_path / "v2")  # what `routereval serve` loads
     assert loaded.pool["models"] == [*pool_models, new] and loaded.pool["m"] == 7
@@ -768,6 +773,33 @@ def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_pool(world
     full = res.json()["estimate"]
     assert full["correction"] != 0.0 and abs(full["correction"]) > abs(est["correction"])
     assert full["mean"] - full["correction"] == pytest.approx(est["mean"] - est["correction"], abs=1e-9)
+
+
+def test_add_model_uses_the_3pl_calibration_with_a_pool_of_100_models(tmp_path_factory, tmp_path, cli):
+    # 4-choice questions (a guessing floor of 0.25) answered by 130 models, 120 of them in the router's pool:
+    # enough answers to pin every prompt's floor and slope, so the estimate does not take guesses for ability
+    from routereval.evaluate import fit_router
+
+    d = tmp_path_factory.mktemp("big-world")
+    corpus = _world_corpus(d / "corpus", n_models=130, guess=0.25)
+    fit_router(corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=120,
+               group="random", save=d / "irt")
+    pool_models = json.loads((d / "irt" / "router.json").read_text())["pool"]["models"]
+    res = cli("coldstart", "anchors", d / "irt", "--k", "100", "--method", "irt", "--out", tmp_path / "a.csv")
+    assert res.code == 0, res.err
+    S = np.asarray(open_corpus(corpus)["mmlu"].scores)
+    errors = []
+    for new in [f"org/model-{i:02d}" for i in range(130) if f"org/model-{i:02d}" not in pool_models]:
+        _answers(corpus, tmp_path / "a.csv", new, tmp_path / "answers.csv")
+        res = cli("add-model", d / "irt", "--name", new, "--answers", tmp_path / "answers.csv", "--out",
+                  tmp_path / new.replace("/", "_"), "--json")
+        assert res.code == 0, res.err
+        doc = res.json()
+        assert doc["calibration"] == "3pl"
+        added = json.loads((tmp_path / new.replace("/", "_") / "router.json").read_text())["metadata"]["added_models"]
+        assert added[-1]["calibration"] == "3pl"
+        errors.append(abs(doc["estimate"]["mean"] - S[int(new.split("-")[-1])].mean()))
+    assert len(errors) == 10 and np.mean(errors) < 0.04, errors  # 100 answers; measured 0.026
 
 
 def test_add_model_embeds_new_texts_when_the_encoder_can(world_corpus, saved_router, tmp_path, cli):

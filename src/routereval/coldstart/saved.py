@@ -38,12 +38,15 @@ class RouterContext:
     spread: float
     gen_var: float = 0.0       # the prompt side's error on unseen prompts, measured on the pool (val)
     ref_rows: np.ndarray | None = None  # benchmark rows of the pool models the corpus holds (the references)
+    # (floor, slope, 3PL residual difficulty), each (n_prompts,), from the pool's answers on every prompt;
+    # None when they cannot be pinned (graded or missing answers, fewer than MIN_FLOOR_MODELS pool models)
+    floors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
     """Load ``router_dir`` and what cold start needs from its corpus (``corpus`` overrides the saved path)."""
     from routereval.coldstart.anchors import _need_capability
-    from routereval.coldstart.calibrate import calibrate_items
+    from routereval.coldstart.calibrate import calibrate_floors, calibrate_items
     from routereval.coldstart.estimate import generalisation_var
     from routereval.data.store import open_corpus
     from routereval.embed import embed_prompts
@@ -77,6 +80,7 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     delta = np.full(bench.n_prompts, np.nan)
     spread, gen_var = 0.0, 0.0
     rows = np.zeros(0, dtype=np.int64)
+    floors = None
     if pos:
         rows = np.asarray([index[names[j]] for j in pos])
         pool = Pool(benchmark=bname, group="coldstart", m=len(rows), protocol="clean", models=rows,
@@ -89,7 +93,11 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
         spread = cal.spread
         if len(split.val) and not np.isnan(Y_va).any():
             gen_var = generalisation_var(*r.model_design(X[split.val]), Phi, Y_va, scale=cal.shrink)
-    return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var, rows)
+        tr = calibrate_floors(cal, Z, o, Phi, Y_tr)  # None below MIN_FLOOR_MODELS binary answers
+        if tr is not None:  # every prompt under the train prompts' slope prior, as the study does
+            every = calibrate_floors(cal, *r.model_design(X), Phi, bench.scores[rows].T, slope_var=tr[3])
+            floors = None if every is None else every[:3]
+    return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var, rows, floors)
 
 
 def references(ctx: RouterContext, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -257,10 +265,14 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     -------
     dict
         ``path``, ``model``, ``m`` (the new pool size), ``n_answers``, ``estimate`` (the new
-        model's estimated mean over the benchmark's prompts, with its interval).
+        model's estimated mean over the benchmark's prompts, with its interval) and
+        ``calibration``: ``3pl`` when the pool's answers pinned every prompt's guessing floor and
+        slope (binary answers from at least ``MIN_FLOOR_MODELS`` pool models) and every answer is a
+        benchmark prompt, else ``logistic``.
     """
     from routereval.coldstart.calibrate import expected_logit_scale
     from routereval.coldstart.estimate import estimate_from_posterior, neighbour_correction
+    from routereval.routers.newmodel import map_logistic, population_prior
     from routereval.routers.persist import check_save_target, save_router
 
     router_dir = Path(router_dir)
@@ -278,6 +290,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     ans = read_answers(answers)
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers))
     r = ctx.saved.router
+    prior = population_prior(r.model_vectors())
     phi, _ = r.posterior_model(X, ans.scores, offsets=offsets)
     # the estimate over every prompt of the benchmark: answers where given, calibrated train prompts, the rest
     Zt, ot = r.model_design(ctx.X)
@@ -287,8 +300,15 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     observed = np.full(ctx.bench.n_prompts, -1)
     observed[idx[idx >= 0]] = np.flatnonzero(idx >= 0)
     Za, oa = r.model_design(X)
+    three = ctx.floors is not None and bool((idx >= 0).all())  # every answer a calibrated benchmark prompt
 
     def gp(y: np.ndarray):
+        if three:  # the 3PL posterior: lucky guesses are not taken for ability (routing keeps the logistic phi)
+            c, a, d = ctx.floors
+            Z3, o3 = a[:, None] * Zt, a * r.model_design(ctx.X)[1] + d
+            phi3, cov3 = map_logistic(Z3[idx], o3[idx], y, *prior, floor=c[idx])
+            return estimate_from_posterior(phi3, cov3, Z3[idx], o3[idx], y, Z3, o3, weights=ans.weights,
+                                           observed=observed, floor_anchor=c[idx], floor_target=c)
         phi_y, cov_y = r.posterior_model(X, y, offsets=offsets)
         return estimate_from_posterior(phi_y, cov_y, Za, oa + offsets, y, Zt, ot, weights=ans.weights,
                                        observed=observed, target_scale=scale, extra_var=ctx.gen_var)
@@ -300,6 +320,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     r.append_model_vector(phi, name)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high],
+             "calibration": "3pl" if three else "logistic",
              "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     pool["models"] = models + [name]
     pool["m"] = int(r.n_models_)
@@ -308,4 +329,4 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     meta["previous_version"] = str(router_dir.resolve())
     path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
     return {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
-            "estimate": est.to_dict()}
+            "estimate": est.to_dict(), "calibration": added["calibration"]}
