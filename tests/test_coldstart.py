@@ -601,6 +601,11 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     summary = (out / "summary.md").read_text()
     assert "What 40 models allow" in summary and "![error_vs_k](error_vs_k.png)" in summary
     assert (out / "error_vs_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from routereval.coldstart.plots import MARKERS, PALETTE
+
+    assert list(MARKERS) == list(METHODS) and set(METHODS) <= set(PALETTE)  # every method gets its line
+    svg = (out / "error_vs_k.svg").read_text()
+    assert all(f"<!-- {m} -->" in svg for m in METHODS)  # matplotlib writes each legend text as a comment
     assert doc["meta"]["n_corpus_models"] == 40 and len(doc["summary"]) == 2 * len(METHODS) * 2
     with_anchors = [s for s in doc["summary"] if s["k"] == 50]
     assert all(s["mae"] < 0.15 for s in with_anchors)

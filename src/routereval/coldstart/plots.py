@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency
-PALETTE = {"random": "#E69F00", "stratified": "#56B4E9", "irt": "#009E73", "adaptive": "#D55E00",
-           "plain": "#000000", "upper": "#0072B2", "lower": "#CC79A7"}
-MARKERS = {"random": "o", "stratified": "s", "irt": "^", "adaptive": "D"}
+PALETTE = {"random": "#E69F00", "stratified": "#56B4E9", "irt": "#009E73", "fisher": "#CC79A7",
+           "adaptive": "#D55E00", "plain": "#000000", "upper": "#0072B2", "lower": "#000000"}
+MARKERS = {"random": "o", "stratified": "s", "irt": "^", "fisher": "v", "adaptive": "D"}  # one per anchor method
 
 
 def _pyplot():
