@@ -257,23 +257,26 @@ def design_positions(Z: np.ndarray, offset: np.ndarray, Phi: np.ndarray, k: int,
     dpt = st * (1 - st) if ft is None else (1 - np.asarray(ft, dtype=np.float64))[:, None] * st * (1 - st)
     G = dpt.T @ Zt / len(Zt)                                               # (m, p)
     fc = None if floor is None else np.asarray(floor, dtype=np.float64)[cand][:, None]
-    V = floored_weights(Z[cand] @ pop.T + offset[cand][:, None], fc)[2]    # (n_c, m) Fisher weights
     Zc = Z[cand]
+    Vt = floored_weights(Zc @ pop.T + offset[cand][:, None], fc)[2].T      # (m, n_c) Fisher weights
+    # per population model c and candidate i: gz = g_c' Sigma_c z_i and zz = z_i' Sigma_c z_i, at the prior
+    # (the same for every model), then kept up to date by rank-one (Sherman-Morrison) updates as each
+    # anchor adds v z z' to every model's precision
     cov = np.asarray(prior_cov, dtype=np.float64)
-    gain0 = (Zc @ cov @ G.T) ** 2 * V / (1 + V * np.einsum("ip,pq,iq->i", Zc, cov, Zc)[:, None])
-    keep = np.argsort(-gain0.sum(axis=1), kind="stable")[:max(shortlist, k)]
-    Zc, V, cand = Zc[keep], V[keep], cand[keep]
-    # per population model c and candidate i: gz = g_c' Sigma_c z_i and zz = z_i' Sigma_c z_i, kept up to date
-    # by rank-one (Sherman-Morrison) updates as each anchor adds v z z' to every model's precision
+    SZt = cov @ Zc.T                                                        # (p, n_c)
+    gz, zz = G @ SZt, np.einsum("ip,pi->i", Zc, SZt)
+
+    def gains(gz, zz):
+        return (gz * gz * Vt / (1 + Vt * zz)).sum(axis=0)
+
+    keep = np.argsort(-gains(gz, zz), kind="stable")[:max(shortlist, k)]
+    Zc, Vt, cand, gz = Zc[keep], Vt[:, keep], cand[keep], gz[:, keep]
+    zz = np.repeat(zz[keep][None], len(pop), axis=0)                        # (m, n_c)
     S = np.repeat(cov[None], len(pop), axis=0)                              # (m, p, p) posterior covariances
-    SZt = S[0] @ Zc.T                                                       # (p, n_c), the same prior for all
-    gz = G @ SZt                                                            # (m, n_c)
-    zz = np.repeat(np.einsum("ip,pi->i", Zc, SZt)[None], len(pop), axis=0)  # (m, n_c)
-    Vt = V.T                                                                # (m, n_c)
     used = np.zeros(len(cand), dtype=bool)
     chosen = []
     for _ in range(k):
-        gain = (gz * gz * Vt / (1 + Vt * zz)).sum(axis=0)
+        gain = gains(gz, zz)
         gain[used] = -np.inf
         i = int(np.argmax(gain))
         used[i] = True
@@ -502,25 +505,21 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         raise InputError(f"the {method!r} anchor method needs the prompt embeddings X")
     Xc = np.asarray(X)[cand]
     dc = None if delta is None else np.asarray(delta, dtype=np.float64)[cand]
-    if method == "irt":
-        Z, o = router.model_design(Xc)
-        if dc is not None:
-            o = o + dc
-        pos, w = cluster_positions(response_features(Z, o, router.model_vectors()), k, rng)
-        return Anchors(cand[pos].astype(np.int64), w, method)
-    if method == "fisher":
+    tgt = None if target is None else router.model_design(np.asarray(X)[np.asarray(target)])
+    if method in ("irt", "fisher"):
         from routereval.routers.newmodel import population_prior
 
         Z, o = router.model_design(Xc)
         if dc is not None:
             o = o + dc
         Phi = router.model_vectors()
-        tgt = None if target is None else router.model_design(np.asarray(X)[np.asarray(target)])
+        if method == "irt":
+            pos, w = cluster_positions(response_features(Z, o, Phi), k, rng)
+            return Anchors(cand[pos].astype(np.int64), w, method)
         pos = design_positions(Z, o, Phi, k, rng, prior_cov=population_prior(Phi)[1], target=tgt)
         return Anchors(cand[pos].astype(np.int64), None, method)
     if answers is None:
         raise InputError("the 'adaptive' method needs the new model's answers: an array (simulation) or a function")
-    tgt = None if target is None else router.model_design(np.asarray(X)[np.asarray(target)])
     test = AdaptiveTest.from_router(router, Xc, delta=dc, random_state=random_state, target=tgt)
     ask: Callable[[int], float]
     if callable(answers):

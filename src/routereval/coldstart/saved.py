@@ -38,15 +38,14 @@ class RouterContext:
     spread: float
     gen_var: float = 0.0       # the prompt side's error on unseen prompts, measured on the pool (val)
     ref_rows: np.ndarray | None = None  # benchmark rows of the pool models the corpus holds (the references)
-    # (floor, slope, 3PL residual difficulty), each (n_prompts,), from the pool's answers on every prompt;
-    # None when they cannot be pinned (graded or missing answers, fewer than MIN_FLOOR_MODELS pool models)
-    floors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    ref_cols: np.ndarray | None = None  # their columns in the router
+    calibration: Any = None             # the train prompts' ItemCalibration (None without pool models)
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
     """Load ``router_dir`` and what cold start needs from its corpus (``corpus`` overrides the saved path)."""
     from routereval.coldstart.anchors import _need_capability
-    from routereval.coldstart.calibrate import calibrate_floors, calibrate_items
+    from routereval.coldstart.calibrate import calibrate_items
     from routereval.coldstart.estimate import generalisation_var
     from routereval.data.store import open_corpus
     from routereval.embed import embed_prompts
@@ -80,7 +79,7 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     delta = np.full(bench.n_prompts, np.nan)
     spread, gen_var = 0.0, 0.0
     rows = np.zeros(0, dtype=np.int64)
-    floors = None
+    cal = None
     if pos:
         rows = np.asarray([index[names[j]] for j in pos])
         pool = Pool(benchmark=bname, group="coldstart", m=len(rows), protocol="clean", models=rows,
@@ -93,11 +92,29 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
         spread = cal.spread
         if len(split.val) and not np.isnan(Y_va).any():
             gen_var = generalisation_var(*r.model_design(X[split.val]), Phi, Y_va, scale=cal.shrink)
-        tr = calibrate_floors(cal, Z, o, Phi, Y_tr)  # None below MIN_FLOOR_MODELS binary answers
-        if tr is not None:  # every prompt under the train prompts' slope prior, as the study does
-            every = calibrate_floors(cal, *r.model_design(X), Phi, bench.scores[rows].T, slope_var=tr[3])
-            floors = None if every is None else every[:3]
-    return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var, rows, floors)
+    return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var, rows,
+                         np.asarray(pos, dtype=np.int64), cal)
+
+
+def prompt_floors(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(floor, slope, 3PL residual difficulty), each (n_prompts,), of every prompt from the pool's answers.
+
+    The train prompts set the slopes' prior, every prompt is then calibrated under it, as the
+    study does. None when floors cannot be pinned (graded or missing answers, fewer than
+    :data:`~routereval.coldstart.calibrate.MIN_FLOOR_MODELS` pool models in the corpus).
+    """
+    from routereval.coldstart.calibrate import calibrate_floors
+
+    if ctx.calibration is None:
+        return None
+    r = ctx.saved.router
+    Phi = r.model_vectors()[ctx.ref_cols]
+    Y = ctx.bench.scores[ctx.ref_rows].T  # (n_prompts, m)
+    tr = calibrate_floors(ctx.calibration, *r.model_design(ctx.X[ctx.split.train]), Phi, Y[ctx.split.train])
+    if tr is None:
+        return None
+    every = calibrate_floors(ctx.calibration, *r.model_design(ctx.X), Phi, Y, slope_var=tr[3])
+    return None if every is None else every[:3]
 
 
 def references(ctx: RouterContext, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -293,19 +310,22 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     prior = population_prior(r.model_vectors())
     phi, _ = r.posterior_model(X, ans.scores, offsets=offsets)
     # the estimate over every prompt of the benchmark: answers where given, calibrated train prompts, the rest
-    Zt, ot = r.model_design(ctx.X)
+    Zt, ot_raw = r.model_design(ctx.X)
     known = ~np.isnan(ctx.delta)
-    ot = ot + np.where(known, ctx.delta, 0.0)
+    ot = ot_raw + np.where(known, ctx.delta, 0.0)
     scale = np.where(known, 1.0, expected_logit_scale(ctx.spread))
     observed = np.full(ctx.bench.n_prompts, -1)
     observed[idx[idx >= 0]] = np.flatnonzero(idx >= 0)
     Za, oa = r.model_design(X)
-    three = ctx.floors is not None and bool((idx >= 0).all())  # every answer a calibrated benchmark prompt
+    # with every answer a benchmark prompt and floors pinned by the pool: the 3PL posterior, so lucky guesses
+    # are not taken for ability (routing keeps the logistic phi)
+    floors = prompt_floors(ctx) if (idx >= 0).all() else None
+    if floors is not None:
+        c, a, d = floors
+        Z3, o3 = a[:, None] * Zt, a * ot_raw + d
 
     def gp(y: np.ndarray):
-        if three:  # the 3PL posterior: lucky guesses are not taken for ability (routing keeps the logistic phi)
-            c, a, d = ctx.floors
-            Z3, o3 = a[:, None] * Zt, a * r.model_design(ctx.X)[1] + d
+        if floors is not None:
             phi3, cov3 = map_logistic(Z3[idx], o3[idx], y, *prior, floor=c[idx])
             return estimate_from_posterior(phi3, cov3, Z3[idx], o3[idx], y, Z3, o3, weights=ans.weights,
                                            observed=observed, floor_anchor=c[idx], floor_target=c)
@@ -320,7 +340,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     r.append_model_vector(phi, name)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high],
-             "calibration": "3pl" if three else "logistic",
+             "calibration": "logistic" if floors is None else "3pl",
              "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     pool["models"] = models + [name]
     pool["m"] = int(r.n_models_)
