@@ -14,6 +14,8 @@
    leave-one-model-out study (31 models x 5 k x 5 methods x 5 seeds), one run, timed. Targets:
    with 100 anchors the error beats the plain mean of 100 random answers; the added model
    recovers >= 80% of the full refit's gain; the study takes < 5 minutes.
+   The other MMLU-sized benchmarks of the corpus (HellaSwag, 10,042 prompts; MMLU-Pro, 12,032)
+   get the same protocol for ``random``, ``irt``, ``fisher`` and ``adaptive`` at k = 50 and 100.
 3. Adding one model from 100 anchors (``router.add_model``, irt and mf on MMLU-Pro): median
    of 50 calls, against refitting the router with the model (the baseline it replaces).
 
@@ -216,6 +218,49 @@ def _add_speed(corpus) -> list[str]:
     return lines
 
 
+SIZED = ("hellaswag", "mmlu_pro")  # the corpus's other MMLU-sized benchmarks (10-12k prompts)
+
+
+def _synth_sized() -> list[str]:
+    """The same study on the other MMLU-sized benchmarks of synth full: k = 50 and 100, four methods."""
+    from routereval.coldstart.study import run_study, summarise
+    from routereval.data.model import Corpus
+    from routereval.sources.synth import synth_benchmarks
+
+    ks, methods = [50, 100], ["random", "irt", "fisher", "adaptive"]
+    lines = ["### synth --scale full: the other MMLU-sized benchmarks", "",
+             f"Same protocol as MMLU above (`corpus` pre-training on a seeded sample of {CORPUS_MODELS:,} models, "
+             f"m = {HELD_OUT} `strong_to_weak` held out, {SEEDS} anchor draws each), four methods, k = 50 and 100. "
+             "Mean absolute error of the estimated test mean ± its standard error (clustered by held-out model); "
+             "gp-IRT alone and the error against the whole-benchmark mean at k = 100 beside it:", "",
+             "| benchmark | method | k=50 | k=100 | gp-IRT alone, k=100 | whole benchmark, k=100 |",
+             "|---|---|---:|---:|---:|---:|"]
+    notes = []
+    for name in SIZED:
+        bench = next(synth_benchmarks("full", seed=0, names=[name]))
+        load0 = _load()
+        res = run_study(Corpus.from_benchmarks([bench]), benchmark=name, router="irt", params={"dim": 4},
+                        m=HELD_OUT, group="strong_to_weak", anchors=ks, methods=methods, seeds=SEEDS,
+                        pretrain=("corpus",), folds=1, corpus_models=CORPUS_MODELS)
+        by = {(s["method"], s["k"]): s for s in summarise(res.rows)}
+        label = (f"{name} ({bench.n_prompts:,} prompts; {res.meta['n_train']:,} train / "
+                 f"{res.meta['n_test']:,} test)")
+        for meth in methods:
+            a, b = by[(meth, 50)], by[(meth, 100)]
+            lines.append(f"| {label} | {meth} | {a['mae']:.4f} ± {a['mae_se']:.4f} | {b['mae']:.4f} ± "
+                         f"{b['mae_se']:.4f} | {b['mae_gp']:.4f} | {b['mae_all']:.4f} |")
+            label = ""
+        plain = [by[("random", k)]["mae_plain"] for k in ks]
+        lines.append(f"| | plain mean of k random answers | {plain[0]:.4f} | {plain[1]:.4f} | | |")
+        irt100, ad50 = by[("irt", 100)], by[("adaptive", 50)]
+        notes.append(f"- {name}: 100 `irt` anchors **{irt100['mae']:.4f} ± {irt100['mae_se']:.4f}** (target <= 0.02: "
+                     f"{'met' if irt100['mae'] <= 0.02 else 'NOT met'}; plain mean of 100 random answers "
+                     f"{plain[1]:.4f}: {'beaten' if irt100['mae'] < plain[1] else 'NOT beaten'}); `adaptive` with 50 "
+                     f"{ad50['mae']:.4f} ({'at least as good' if ad50['mae'] <= irt100['mae'] else 'NOT as good'}); "
+                     f"study {res.meta['total_s']:.0f} s, load average before {load0}, after {_load()}.")
+    return lines + [""] + notes + [""]
+
+
 def main() -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = ["## Cold start (bench_coldstart.py)", "",
@@ -224,7 +269,7 @@ def main() -> str:
     with tempfile.TemporaryDirectory() as d:
         real, corpus = _mmlu_pro(Path(d))
         speed = _add_speed(corpus)
-    synth = _synth_full()
+    synth = _synth_full() + _synth_sized()
     return "\n".join(head + real + speed + synth)
 
 
