@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from routereval.coldstart.anchors import (
     kmeans,
     response_features,
     select_anchors,
+    stratified_positions,
 )
 from routereval.coldstart.calibrate import calibrate_items, expected_logit_scale, item_deltas
 from routereval.coldstart.estimate import MeanEstimate, estimate_mean, gp_combine, neighbour_correction
@@ -369,6 +371,9 @@ def test_neighbour_correction_takes_the_luck_a_family_shares_and_ignores_strange
     assert moved.mean == pytest.approx(plain(y) + corr) and moved.correction == corr
     assert moved.high - moved.low == pytest.approx(0.2) and moved.corrected(0.0).mean == pytest.approx(est.mean)
     assert est.corrected(5.0).mean == 1.0 and est.corrected(5.0).low == 1.0  # clipped to [0, 1]
+    edge = MeanEstimate(mean=0.02, low=0.0, high=0.07, se=0.0255, anchor_mean=None, pirt=0.02, lam=0.0, n_anchors=10)
+    up = edge.corrected(0.05)  # the bound clipped at 0 does not narrow the moved interval
+    assert (up.low, up.mean, up.high) == pytest.approx((0.02, 0.07, 0.12))
 
 
 def test_fisher_design_is_a_greedy_prefix_and_beats_random_anchors():
@@ -445,7 +450,30 @@ def test_stratified_anchors_follow_the_subsets(fitted):
     a = select_anchors(bench, 40, "stratified", random_state=0)
     codes = bench.subset_codes()
     counts = np.bincount(codes[a.index], minlength=4)
-    assert counts.tolist() == allocate(np.bincount(codes[split.train], minlength=4), 40).tolist()
+    sizes = np.bincount(codes[split.train], minlength=4)
+    assert counts.sum() == 40 and np.all(np.abs(counts - 40 * sizes / sizes.sum()) < 1)
+
+
+def test_stratified_with_fewer_anchors_than_subsets_varies_the_subsets_by_seed():
+    strata = np.repeat(np.arange(57), 10)  # MMLU's 57 subjects, k below that
+    drawn = []
+    for seed in range(4):
+        pos, w = stratified_positions(strata, 25, np.random.default_rng(seed))
+        assert len(pos) == 25 and len(set(strata[pos])) == 25 and w.sum() == pytest.approx(1.0)
+        drawn.append(frozenset(strata[pos].tolist()))
+    assert len(set(drawn)) == 4 and drawn[0] != frozenset(range(25))  # not always the first subsets
+    rng = np.random.default_rng(0)
+    for k in (1, 7, 33, 100):
+        a = allocate(np.array([50, 30, 15, 5]), k, rng)
+        assert a.sum() == k and np.all(np.abs(a - k * np.array([50, 30, 15, 5]) / 100) < 1)
+
+
+def test_cluster_anchors_are_k_even_with_tied_prompts():
+    rng = np.random.default_rng(0)
+    for F, k in ((np.repeat(rng.normal(size=(20, 3)), 5, axis=0), 30),  # 20 distinct rows, 30 anchors
+                 (np.vstack([np.zeros((50, 3)), rng.normal(size=(50, 3))]), 60)):
+        pos, w = cluster_positions(F, k, np.random.default_rng(1))
+        assert len(pos) == k and len(set(pos.tolist())) == k and w.sum() == pytest.approx(1.0)
 
 
 def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
@@ -488,6 +516,50 @@ def test_irt_and_adaptive_need_a_router_with_the_capability(fitted):
 
 
 # --------------------------------------------------------------------------- add_model on routers
+
+
+def test_select_anchors_with_a_flat_3pl_calibration_equals_the_logistic_one(fitted):
+    """calibration=(floor 0, slope 1, delta) is the logistic model with offsets delta: the same irt and fisher anchors."""
+    bench, split, X, S, r = fitted
+    delta = np.random.default_rng(0).normal(0, 0.5, len(X))
+    flat = (np.zeros(len(X)), np.ones(len(X)), delta)
+    for method, target in (("irt", None), ("fisher", split.test)):
+        kw = dict(X=X, candidates=split.train, target=target, random_state=2)
+        a = select_anchors(r, 30, method, delta=delta, **kw)
+        np.testing.assert_array_equal(select_anchors(r, 30, method, calibration=flat, **kw).index, a.index)
+    floors = (np.full(len(X), 0.25), np.ones(len(X)), delta)  # guessing floors change the design
+    b = select_anchors(r, 30, "fisher", X=X, candidates=split.train, target=split.test, calibration=floors)
+    assert len(b.index) == 30 and set(b.index) <= set(split.train.tolist())
+
+
+def test_bad_arguments_to_the_python_api_are_input_errors(fitted):
+    bench, split, X, S, r = fitted
+    a = select_anchors(r, 20, "irt", X=X, candidates=split.train)
+    with pytest.raises(InputError, match="weights must be 20 positive design weights"):
+        estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], weights=a.weights[:5])
+    with pytest.raises(InputError, match="weights must be 20 positive"):
+        estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], weights=-a.weights)
+    with pytest.raises(InputError, match=r"y_anchor must be 20 scores in \[0, 1\]"):
+        estimate_mean(r, X[a.index], S[a.index, 0] * 2, X[split.test])
+    with pytest.raises(InputError, match="candidates must index the"):
+        select_anchors(r, 5, "irt", X=X, candidates=np.array([-1, -2, 3, 4, 5, 6]))
+    with pytest.raises(InputError, match="candidates must index the"):
+        select_anchors(bench, 5, "random", candidates=np.arange(bench.n_prompts - 2, bench.n_prompts + 5))
+    with pytest.raises(InputError, match="answers must be one score per row of X"):
+        select_anchors(r, 5, "adaptive", X=X, candidates=split.train, answers=S[:10, 0])
+
+
+def test_append_model_vector_of_the_wrong_size_leaves_the_router_as_it_was(fitted):
+    import copy
+
+    r = copy.deepcopy(fitted[4])
+    before = {k: np.array(v, copy=True) for k, v in r.state_dict().items() if isinstance(v, np.ndarray)}
+    p = r.model_vectors().shape[1]
+    for size in (p + 3, p - 1):
+        with pytest.raises(InputError, match=f"has {p} values, got {size}"):
+            r.append_model_vector(np.zeros(size), "bad")
+        after = r.state_dict()
+        assert all(np.array_equal(after[k], v) for k, v in before.items()) and r.n_models_ == fitted[4].n_models_
 
 
 def test_add_model_then_route_equals_the_router_with_that_model(fitted):
@@ -560,7 +632,7 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     out = tmp_path / "study"
     res = cli("coldstart", world_corpus, "--benchmark", "mmlu", "--router", "irt", "--param", "dim=4",
               "--param", "max_epochs=30", "--m", "8", "--group", "random", "--anchors", "10,50",
-              "--models", "3", "--seeds", "2", "--pretrain", "corpus", "--out", out, "--json")
+              "--models", "3", "--seeds", "2", "--pretrain", "pool,corpus", "--out", out, "--json")
     assert res.code == 0, res.err
     doc = res.json()
     assert sorted(p.name for p in out.iterdir()) == sorted(
@@ -615,7 +687,7 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     (("--router", "knn"), "cannot add a model"),
     (("--method", "random,oracle"), "unknown value 'oracle'"),
     (("--anchors", "10,x"), "comma-separated integers"),
-    (("--pretrain", "everything"), "--pretrain must be pool or corpus"),
+    (("--pretrain", "everything"), "--pretrain must be pool, corpus or pool,corpus"),
     (("--anchors", "5000"), "exceeds the"),
     (("--split", "publisher"), "has no publisher split"),
     (("--split", "mine"), "--split"),
@@ -641,6 +713,39 @@ def publisher_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("coldstart-pub") / "corpus"
     write_corpus(Corpus.from_benchmarks([b]), out)
     return out
+
+
+def test_saved_router_anchors_come_from_the_split_it_was_fitted_on(publisher_corpus, tmp_path, cli, monkeypatch):
+    """A router fitted with --split random on a benchmark with a publisher split takes its anchors from the random
+    split's train prompts; its corpus is saved as an absolute path, and a corpus that moved is one clear line."""
+    from routereval.evaluate import fit_router
+    from routereval.pools import make_split
+
+    monkeypatch.chdir(publisher_corpus.parent)
+    fit_router(publisher_corpus.name, benchmark="mmlu", router="irt", params={"dim": 2, "max_epochs": 10}, m=4,
+               group="random", split="random", save=tmp_path / "r")
+    doc = json.loads((tmp_path / "r" / "router.json").read_text())
+    assert doc["pool"]["split"] == "random" and doc["metadata"]["corpus"] == str(publisher_corpus.resolve())
+    monkeypatch.chdir(tmp_path)  # from anywhere
+    res = cli("coldstart", "anchors", tmp_path / "r", "--k", "40", "--method", "random", "--json")
+    assert res.code == 0, res.err
+    bench = open_corpus(publisher_corpus)["mmlu"]
+    ids = {p: i for i, p in enumerate(bench.prompt_ids)}
+    got = {ids[r["prompt_id"]] for r in res.json()}
+    assert got <= set(make_split(bench, split="random").train.tolist())
+    assert not got <= set(make_split(bench, split="publisher").train.tolist())
+    doc["metadata"]["corpus"] = str(tmp_path / "moved")
+    (tmp_path / "r" / "router.json").write_text(json.dumps(doc))
+    res = cli("coldstart", "anchors", tmp_path / "r", "--k", "5", "--method", "random")
+    assert res.code == 2 and res.err.count("\n") == 1 and "metadata.corpus names" in res.err and "--corpus" in res.err
+
+
+def test_default_version_directory_counts_on():
+    from routereval.coldstart.saved import default_version_dir
+
+    assert default_version_dir(Path("/nowhere/r")).name == "r-v2"
+    assert default_version_dir(Path("/nowhere/r-v2")).name == "r-v3"
+    assert default_version_dir(Path("/nowhere/r-v9")).name == "r-v10"
 
 
 def test_study_cli_split_option(publisher_corpus, tmp_path, cli):
@@ -718,6 +823,10 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     assert res.code == 0, res.err
     again = cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--seed", "1")
     assert again.out == (tmp_path / "a.csv").read_text()  # deterministic by seed
+    both = cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--seed", "1", "--json",
+               "--out", tmp_path / "b.csv")  # --json and --out: the JSON on stdout, the CSV written as well
+    assert both.code == 0 and len(both.json()) == 60
+    assert (tmp_path / "b.csv").read_text() == (tmp_path / "a.csv").read_text()
     rows = _answers(world_corpus, tmp_path / "a.csv", new, tmp_path / "answers.csv")
     bench = open_corpus(world_corpus)["mmlu"]
     split = make_split(bench)
@@ -747,6 +856,7 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     assert res.code == 0, res.err
     v3 = load_router(tmp_path / "v2")
     assert v3.router.n_models_ == 8 and v3.pool["models"][-1] == "perfect"
+    assert v3.metadata["previous_version"] == str(src.resolve())  # in place: not itself
     assert np.mean(v3.router.route(X[split.test]) == 7) > 0.5
     # the default output is a new version beside the router
     res = cli("add-model", src, "--name", new, "--answers", tmp_path / "answers.csv", "--json")
@@ -807,12 +917,18 @@ def test_add_model_uses_the_3pl_calibration_with_a_pool_of_100_models(tmp_path_f
     assert len(errors) == 10 and np.mean(errors) < 0.04, errors  # 100 answers; measured 0.026
 
 
-def test_add_model_embeds_new_texts_when_the_encoder_can(world_corpus, saved_router, tmp_path, cli):
+def test_add_model_embeds_new_texts_only_when_allowed(world_corpus, saved_router, tmp_path, cli):
     src = saved_router / "mf-tfidf"
-    with open(tmp_path / "ans.csv", "w") as f:
-        f.write("text,score\nquestion 3 on history number 8,1\na brand new question on poetry,0\n"
-                "another new one about algebra,1\n")
-    res = cli("add-model", src, "--name", "newbie", "--answers", tmp_path / "ans.csv", "--out", tmp_path / "o", "--json")
+    known = str(open_corpus(world_corpus)["mmlu"].texts[0])  # a prompt of the benchmark, then two new ones
+    with open(tmp_path / "ans.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["text", "score"], [known, 1], ["a brand new question on poetry", 0],
+                                 ["another new one about algebra", 1]])
+    args = ["add-model", src, "--name", "newbie", "--answers", tmp_path / "ans.csv", "--out", tmp_path / "o", "--json"]
+    res = cli(*args)  # by default a text outside the benchmark is an error (an edited prompt), even for tfidf
+    assert res.code == 2 and res.err.count("\n") == 1
+    assert "row 2: column 'text': prompt text not among the prompts of benchmark 'mmlu'" in res.err
+    assert "--allow-new-prompts" in res.err and not (tmp_path / "o").exists()
+    res = cli(*args, "--allow-new-prompts")
     assert res.code == 0, res.err
     assert res.json()["m"] == 7
 
@@ -825,7 +941,7 @@ def _bad_answers(tmp_path, body):
 
 @pytest.mark.parametrize("body, name, message", [
     ("text,score\nthis prompt is not in the benchmark,1\n", "new-x",
-     "row 1: column 'text': prompt text not among benchmark 'mmlu'"),
+     "row 1: column 'text': prompt text not among the prompts of benchmark 'mmlu'"),
     ("text,score\nquestion 3 on history number 8,1\nquestion 3 on history number 8,0\n", "new-x",
      "row 2: column 'text': duplicate prompt (also at row 1)"),
     ("text,score\nquestion 3 on history number 8,1.5\n", "new-x", "row 1: column 'score': score 1.5 is out of range"),
@@ -861,6 +977,10 @@ def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_p
     res = cli("add-model", saved_router / "irt", "--name", "n", "--answers", ans, "--out", tmp_path / "busy")
     assert res.code == 2 and "not a saved router" in res.err
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    other = _digest(saved_router / "mf-tfidf")  # another saved router is never replaced
+    res = cli("add-model", saved_router / "irt", "--name", "n", "--answers", ans, "--out", saved_router / "mf-tfidf")
+    assert res.code == 2 and "holds another saved router" in res.err and res.err.count("\n") == 1
+    assert _digest(saved_router / "mf-tfidf") == other
     res = cli("coldstart", "anchors", saved_router / "irt", "--method", "adaptive")
     assert res.code == 2 and "one prompt at a time" in res.err
 

@@ -345,7 +345,9 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
         # mean train cost (USD) of each pool model: what `serve --cost-weight` trades scores against
         pool_doc["cost"] = {str(name): float(c) for name, c in zip(pool.model_names, cell.C_train.mean(axis=0))}
     dim = None if cell.embedding == "text" else int(np.asarray(cell.X_train).shape[1])
-    meta = {"corpus": str(corpus) if not hasattr(corpus, "benchmarks") else str(getattr(corpus, "path", "")),
+    # absolute: coldstart and add-model open the corpus from wherever they are run
+    where = corpus if not hasattr(corpus, "benchmarks") else getattr(corpus, "path", None)
+    meta = {"corpus": str(Path(where).resolve()) if where else "",
             "fit_s": fit_s, "embedding_dim": dim, "n_train": int(len(cell.Y_train)), "n_val": int(len(cell.Y_val)),
             "params": dict(params or {})}
     save = save_router(r, save, pool=pool_doc, encoder=cell.embedding, metadata=meta,

@@ -58,7 +58,8 @@ def study_cmd(
                                                                    "range; default all).")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Anchor seeds per (model, method, k).")] = 5,
     pretrain: Annotated[str, typer.Option("--pretrain", help="pool: the prompt side from the pool without the "
-                                          "model; corpus: also from every corpus model but it (both reported).")] = "pool",
+                                          "model; corpus (or pool,corpus): also from every corpus model but it, "
+                                          "both reported side by side.")] = "pool",
     folds: Annotated[Optional[int], typer.Option("--folds", help="corpus pre-training: held-out models in this many "
                                                  "folds (default one per model: exact leave-one-out).")] = None,
     corpus_models: Annotated[Optional[int], typer.Option("--corpus-models", help="corpus pre-training on at most N "
@@ -81,8 +82,10 @@ def study_cmd(
     from routereval.coldstart.study import run_study
     from routereval.errors import ParameterError
 
-    if pretrain not in ("pool", "corpus"):
-        raise ParameterError(f"--pretrain must be pool or corpus. Got {pretrain!r}.")
+    chosen = set(_names(pretrain))
+    if not chosen or not chosen <= {"pool", "corpus"}:
+        raise ParameterError(f"--pretrain must be pool, corpus or pool,corpus. Got {pretrain!r}.")
+    pretrain = "corpus" if "corpus" in chosen else "pool"  # corpus pre-training is always reported beside pool
     if out.exists() and not out.is_dir():
         from routereval.errors import InputError
 
@@ -128,20 +131,20 @@ def anchors_cmd(
     from routereval.coldstart.saved import anchor_table, open_router_context, write_anchor_csv
     from routereval.reports.build import check_out, write_atomic
 
-    if out is not None and not as_json:
+    if out is not None:
         check_out(out)  # a bad --out fails before the anchors are chosen
     ctx = open_router_context(router_dir, corpus=corpus)
     rows = anchor_table(ctx, k, method, seed=seed)
+    if out is not None:  # the CSV to fill in; with --json as well, the JSON still goes to stdout
+        buf = io.StringIO()
+        write_anchor_csv(rows, buf)
+        write_atomic(buf.getvalue(), out)
+        if not as_json:
+            sys.stderr.write(f"{len(rows)} anchors written to {out}\n")
     if as_json:
         ui.print_json(rows)
-        return
-    if out is None:
+    elif out is None:
         write_anchor_csv(rows, sys.stdout)
-        return
-    buf = io.StringIO()
-    write_anchor_csv(rows, buf)
-    write_atomic(buf.getvalue(), out)
-    sys.stderr.write(f"{len(rows)} anchors written to {out}\n")
 
 
 def add_model_cmd(
@@ -151,12 +154,15 @@ def add_model_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Directory of the new version (default ROUTER_DIR-vN; "
                                                 "ROUTER_DIR itself replaces it).")] = None,
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory (default: the router's).")] = None,
+    allow_new_prompts: Annotated[bool, typer.Option("--allow-new-prompts", help="Embed answer texts that are not "
+                                                    "prompts of the router's benchmark (default: an error).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Add a model to a saved router from its answers on a few prompts; save a new version (no pickle)."""
     from routereval.coldstart.saved import add_model_to_saved
 
-    doc = add_model_to_saved(router_dir, name=name, answers=answers, out=out, corpus=corpus)
+    doc = add_model_to_saved(router_dir, name=name, answers=answers, out=out, corpus=corpus,
+                             allow_new_prompts=allow_new_prompts)
     if as_json:
         ui.print_json(doc)
         return

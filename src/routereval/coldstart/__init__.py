@@ -1,7 +1,7 @@
 """Cold start: add a new model to a router from about 100 answers and estimate its benchmark score.
 
 - :func:`select_anchors` chooses the prompts a new model answers (``random``, ``stratified``,
-  ``irt``, ``adaptive``), among train prompts only, deterministically by seed;
+  ``irt``, ``fisher``, ``adaptive``), among train prompts only, deterministically by seed;
 - ``router.add_model(name, X_anchor, y_anchor)`` (routers with ``supports_add_model``) adds it
   with the prompt side fixed;
 - :func:`estimate_mean` estimates its mean score from the anchors (gp-IRT, with an interval);

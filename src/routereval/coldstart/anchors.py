@@ -94,27 +94,41 @@ def random_positions(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(n)[:k]
 
 
-def allocate(sizes: np.ndarray, k: int) -> np.ndarray:
-    """Proportional allocation of ``k`` anchors over strata of ``sizes`` (largest remainders, at most a stratum's size)."""
+def allocate(sizes: np.ndarray, k: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Proportional allocation of ``k`` anchors over strata of ``sizes`` (at most a stratum's size).
+
+    Each stratum gets the integer part of its quota ``k * size / n``; the anchors left over go to
+    strata drawn without replacement with probabilities proportional to their remainders (by
+    ``rng``; without one, the largest remainders, ties by order). With fewer anchors than strata
+    the drawn strata thus vary with the seed instead of always being the first ones.
+    """
     sizes = np.asarray(sizes, dtype=np.int64)
     quota = k * sizes / sizes.sum()
     alloc = np.minimum(np.floor(quota).astype(np.int64), sizes)
     rest = k - int(alloc.sum())
-    order = np.argsort(-(quota - alloc), kind="stable")
-    for s in order:  # at most len(sizes) passes: hand out the remainders
-        if rest == 0:
-            break
-        if alloc[s] < sizes[s]:
-            alloc[s] += 1
-            rest -= 1
+    if rest == 0:
+        return alloc
+    frac = quota - alloc
+    if rng is None:
+        order = np.argsort(-frac, kind="stable")
+    else:
+        order = rng.choice(len(sizes), size=rest, replace=False, p=frac / frac.sum())
+    # one more anchor each for ``rest`` strata with a remainder (there are at least ``rest`` of them, as the
+    # remainders, each < 1, sum to ``rest``; a stratum with a remainder is below its size, since quota <= size)
+    alloc[np.asarray(order[:rest], dtype=np.int64)] += 1
     return alloc
 
 
 def stratified_positions(strata: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(k,) positions drawn per stratum in proportion to its size, and their weights (sum 1)."""
+    """(k,) positions drawn per stratum in proportion to its size (:func:`allocate`), and their weights.
+
+    A stratum's share ``size / n`` is split over its anchors; with fewer anchors than strata some
+    strata get none (drawn by remainder), and the weights are renormalised to sum 1 over the strata
+    that got one (a ratio estimator).
+    """
     strata = np.asarray(strata)
     labels, inv, sizes = np.unique(strata, return_inverse=True, return_counts=True)
-    alloc = allocate(sizes, k)
+    alloc = allocate(sizes, k, rng)
     n = len(strata)
     pos, w = [], []
     for s in range(len(labels)):
@@ -123,7 +137,8 @@ def stratified_positions(strata: np.ndarray, k: int, rng: np.random.Generator) -
         members = np.flatnonzero(inv == s)
         pos.append(members[rng.permutation(len(members))[:alloc[s]]])
         w.append(np.full(alloc[s], sizes[s] / n / alloc[s]))
-    return np.concatenate(pos), np.concatenate(w)
+    w_all = np.concatenate(w)
+    return np.concatenate(pos), w_all / w_all.sum()
 
 
 def kmeans(F: np.ndarray, k: int, rng: np.random.Generator, *, n_iter: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -168,16 +183,27 @@ def _principal(F: np.ndarray, max_dim: int = 8) -> np.ndarray:
 
 
 def cluster_positions(F: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One position per k-means cluster of the rows of ``F`` (the member nearest the centre) and its share."""
+    """(k,) positions, one per k-means cluster of the rows of ``F`` (the member nearest the centre), and their shares.
+
+    Tied rows (duplicate prompts, items every model gets right) can leave clusters empty; the
+    missing anchors then go to the clusters with the largest share per anchor (their next
+    nearest members), and a cluster's share is split over its anchors, so there are always k.
+    """
     F = np.asarray(_principal(np.asarray(F, dtype=np.float64)), dtype=np.float32)
     centres, labels = kmeans(F, k, rng)
     dist = np.einsum("ij,ij->i", F, F)[:, None] - 2 * F @ centres.T + np.einsum("ij,ij->i", centres, centres)[None, :]
     counts = np.bincount(labels, minlength=k)
-    pos, w = [], []
-    for c in np.flatnonzero(counts):
-        members = np.flatnonzero(labels == c)
-        pos.append(members[np.argmin(dist[members, c])])
-        w.append(counts[c] / len(F))
+    used = np.flatnonzero(counts)
+    ranked = {int(c): np.flatnonzero(labels == c)[np.argsort(dist[labels == c, c], kind="stable")] for c in used}
+    taken = {int(c): 1 for c in used}
+    pos = [int(ranked[int(c)][0]) for c in used]
+    while len(pos) < k:  # only with empty clusters
+        open_ = [c for c in taken if taken[c] < len(ranked[c])]
+        c = max(open_, key=lambda c: (counts[c] / taken[c], -c))
+        pos.append(int(ranked[c][taken[c]]))
+        taken[c] += 1
+    owner = labels[np.asarray(pos)]
+    w = counts[owner] / len(F) / np.array([taken[int(c)] for c in owner])
     return np.asarray(pos, dtype=np.int64), np.asarray(w, dtype=np.float64)
 
 
@@ -421,21 +447,23 @@ def _need_capability(router) -> None:
 
     if not getattr(router, "supports_add_model", False) or not hasattr(router, "model_design"):
         label = getattr(router, "name", "") or type(router).__name__
-        raise CapabilityError(f"router {label} has no per-model parameter vector: the irt and adaptive anchor "
-                              f"methods need a router that supports add_model (mf, irt, linear, mlp)")
+        raise CapabilityError(f"router {label} has no per-model parameter vector: cold start (adding a model, and "
+                              f"the irt, fisher and adaptive anchors) needs a router that supports add_model "
+                              f"(mf, irt, linear, mlp)")
 
 
 def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | None = None,
                    candidates: np.ndarray | None = None, subsets: np.ndarray | None = None,
                    answers: np.ndarray | Callable[[int], float] | None = None,
                    delta: np.ndarray | None = None, target: np.ndarray | None = None,
+                   calibration: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                    random_state: Any = 0) -> Anchors:
     """Choose ``k`` anchor prompts for a new model among ``candidates``.
 
     Parameters
     ----------
     source
-        A fitted router supporting ``add_model`` (needed by ``irt`` and ``adaptive``) or a
+        A fitted router supporting ``add_model`` (needed by ``irt``, ``fisher`` and ``adaptive``) or a
         :class:`~routereval.data.model.Benchmark` (``random`` and ``stratified``; its subsets
         stratify, and its train split is the default candidate set).
     k
@@ -463,6 +491,11 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         next prompt most reduces the posterior variance of the predicted mean over them, e.g.
         the test split). None: ``fisher`` aims at the candidates' mean, ``adaptive`` is
         D-optimal (information on every direction of the model's vector).
+    calibration : ((n,), (n,), (n,)), optional
+        ``irt`` and ``fisher``: the 3PL calibration of every row of ``X`` (guessing floor, slope
+        and residual difficulty, as :func:`routereval.coldstart.saved.prompt_floors` gives):
+        the items are then ``c + (1 - c) sigmoid(a (z . phi + o) + d)``, as in the study.
+        It replaces ``delta`` for these two methods.
     random_state
         Seed: the same seed gives the same anchors.
 
@@ -488,6 +521,10 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
     cand = np.asarray(candidates)
     if cand.ndim != 1 or not np.issubdtype(cand.dtype, np.integer) or len(np.unique(cand)) != len(cand):
         raise InputError("candidates must be distinct integer indices (1-D)")
+    n_rows = len(X) if X is not None else (bench.n_prompts if bench is not None else None)
+    if n_rows is not None and len(cand) and (cand.min() < 0 or cand.max() >= n_rows):
+        raise InputError(f"candidates must index the {n_rows} prompts (0 to {n_rows - 1}); got values from "
+                         f"{cand.min()} to {cand.max()}")
     k = _check_k(k, len(cand))
     rng = np.random.default_rng(random_state)
     if method == "random":
@@ -505,19 +542,34 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         raise InputError(f"the {method!r} anchor method needs the prompt embeddings X")
     Xc = np.asarray(X)[cand]
     dc = None if delta is None else np.asarray(delta, dtype=np.float64)[cand]
-    tgt = None if target is None else router.model_design(np.asarray(X)[np.asarray(target)])
+    tix = None if target is None else np.asarray(target)
     if method in ("irt", "fisher"):
         from routereval.routers.newmodel import population_prior
 
-        Z, o = router.model_design(Xc)
-        if dc is not None:
-            o = o + dc
+        def design(rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            """Design rows, offsets and floors of the rows ``idx`` of X (embeddings ``rows``)."""
+            Z, o = router.model_design(rows)
+            if calibration is not None:
+                c3, a3, d3 = (np.asarray(v, dtype=np.float64)[idx] for v in calibration)
+                return a3[:, None] * Z, a3 * o + d3, c3
+            return Z, (o if delta is None else o + np.asarray(delta, dtype=np.float64)[idx]), None
+
+        Z, o, floor = design(Xc, cand)
         Phi = router.model_vectors()
         if method == "irt":
-            pos, w = cluster_positions(response_features(Z, o, Phi), k, rng)
+            pos, w = cluster_positions(response_features(Z, o, Phi, floor=floor), k, rng)
             return Anchors(cand[pos].astype(np.int64), w, method)
-        pos = design_positions(Z, o, Phi, k, rng, prior_cov=population_prior(Phi)[1], target=tgt)
+        tgt, tfloor = None, None
+        if tix is not None:
+            Zt, ot, tfloor = design(np.asarray(X)[tix], tix)
+            tgt = (Zt, ot)
+        pos = design_positions(Z, o, Phi, k, rng, prior_cov=population_prior(Phi)[1], floor=floor, target=tgt,
+                               target_floor=tfloor)
         return Anchors(cand[pos].astype(np.int64), None, method)
+    tgt = None
+    if tix is not None:  # the targets with their calibrated difficulties, as the candidates
+        Zt, ot = router.model_design(np.asarray(X)[tix])
+        tgt = (Zt, ot if delta is None else ot + np.asarray(delta, dtype=np.float64)[tix])
     if answers is None:
         raise InputError("the 'adaptive' method needs the new model's answers: an array (simulation) or a function")
     test = AdaptiveTest.from_router(router, Xc, delta=dc, random_state=random_state, target=tgt)
@@ -526,6 +578,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         ask = lambda pos: float(answers(int(cand[pos])))  # noqa: E731
     else:
         arr = np.asarray(answers, dtype=np.float64)
+        if arr.ndim != 1 or len(arr) != len(X):
+            raise InputError(f"answers must be one score per row of X ({len(X)}); got shape {arr.shape}")
         ask = lambda pos: float(arr[cand[pos]])  # noqa: E731
     for _ in range(k):
         pos = test.next()

@@ -88,11 +88,16 @@ class MeanEstimate:
     correction: float = 0.0
 
     def corrected(self, correction: float) -> "MeanEstimate":
-        """This estimate moved by ``correction`` (interval shifted with it, all clipped to [0, 1])."""
+        """This estimate moved by ``correction``, its interval moved with it (all clipped to [0, 1]).
+
+        The interval is symmetric before clipping: its half-width is the wider side, so a bound
+        clipped at 0 or 1 does not narrow the moved interval.
+        """
         c = float(correction)
-        gp = self.mean - self.correction
-        return replace(self, mean=float(np.clip(gp + c, 0, 1)), low=float(np.clip(self.low - self.correction + c, 0, 1)),
-                       high=float(np.clip(self.high - self.correction + c, 0, 1)), correction=c)
+        half = max(self.mean - self.low, self.high - self.mean)
+        centre = self.mean - self.correction + c
+        return replace(self, mean=float(np.clip(centre, 0, 1)), low=float(np.clip(centre - half, 0, 1)),
+                       high=float(np.clip(centre + half, 0, 1)), correction=c)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -414,7 +419,18 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     if not 0 < level < 1:
         raise InputError(f"level must be in (0, 1). Got {level!r}.")
     Za, oa = router.model_design(X_anchor)
+    k = len(Za)
+    y = np.asarray(y_anchor, dtype=np.float64)
+    if y.shape != (k,) or not np.all((y >= 0) & (y <= 1)):
+        raise InputError(f"y_anchor must be {k} scores in [0, 1], one per anchor; got shape {y.shape}"
+                         + ("" if y.shape != (k,) else f" with values from {np.nanmin(y)} to {np.nanmax(y)}"))
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (k,) or not np.all(np.isfinite(w) & (w > 0)):
+            raise InputError(f"weights must be {k} positive design weights, one per anchor; got shape {w.shape}")
     if anchor_delta is not None:
+        if np.shape(anchor_delta) != (k,):
+            raise InputError(f"anchor_delta must have one entry per anchor ({k})")
         oa = oa + np.asarray(anchor_delta, dtype=np.float64)
     Zt, ot = router.model_design(X_target)
     if observed is not None and (np.shape(observed) != (len(Zt),)):
@@ -433,7 +449,6 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
         return estimate_from_posterior(phi, cov, Za, oa, y, Zt, ot, weights=weights, observed=observed,
                                        target_scale=scale, level=level)
 
-    y = np.asarray(y_anchor, dtype=np.float64)
     est = gp(y)
     if references is None:
         return est

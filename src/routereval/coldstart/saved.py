@@ -64,9 +64,15 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
                          "`routereval fit` or pass --corpus", file=meta_file)
     if saved.encoder in (None, "text"):
         raise InputError(f"router encoder {saved.encoder!r} has no prompt embeddings", file=meta_file)
+    if corpus is None and not Path(cpath).is_dir():
+        raise InputError(f"metadata.corpus names {str(cpath)!r}, which is not a directory (from here); pass --corpus "
+                         "with the corpus the router was fitted on", file=meta_file)
     c = open_corpus(cpath, benchmarks=[bname])
     bench = c[bname]
-    split = make_split(bench, protocol=str(saved.pool.get("protocol", "clean")), seed=int(saved.pool.get("seed", 42)))
+    # the split the router was fitted on (a router fitted with --split random on a benchmark with a publisher
+    # split must not take its anchors, or its calibration, from the publisher's train prompts)
+    split = make_split(bench, protocol=str(saved.pool.get("protocol", "clean")), seed=int(saved.pool.get("seed", 42)),
+                       split=str(saved.pool.get("split", "auto")))
     X = embed_prompts(bench, saved.encoder, corpus_path=cpath, fit_prompts=split.train)
     r = saved.router
     if X.shape[1] != r.n_features_in_:
@@ -140,9 +146,11 @@ def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> l
     if method == "adaptive":
         raise ParameterError("method 'adaptive' asks one prompt at a time, depending on each answer: use "
                              "routereval.coldstart.AdaptiveTest from Python, or random, stratified, irt or fisher here")
+    # irt and fisher use the pool's 3PL calibration of every prompt when it can be pinned, as the study does
+    calib = prompt_floors(ctx) if method in ("irt", "fisher") else None
     a = select_anchors(ctx.saved.router, k, method, X=ctx.X, candidates=ctx.split.train,
                        subsets=ctx.bench.subset_codes(), delta=np.nan_to_num(ctx.delta), random_state=seed,
-                       target=np.arange(ctx.bench.n_prompts) if method == "fisher" else None)
+                       target=np.arange(ctx.bench.n_prompts) if method == "fisher" else None, calibration=calib)
     weights = [None] * len(a.index) if a.weights is None else a.weights.tolist()
     texts = ctx.bench.texts
     subs = ctx.bench.subset_names
@@ -235,8 +243,14 @@ def read_answers(path: str | os.PathLike) -> Answers:
                    hashlib.sha256(raw).hexdigest())
 
 
-def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Embeddings (k, d), calibrated offsets (k,) and benchmark prompt index (-1: not a benchmark prompt) per answer."""
+def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allow_new_prompts: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings (k, d), calibrated offsets (k,) and benchmark prompt index (-1: not a benchmark prompt) per answer.
+
+    A text that is not one of the benchmark's prompts is an error (most often a prompt edited on
+    its way through a spreadsheet) unless ``allow_new_prompts``: then it is embedded with the
+    router's encoder, when the encoder can embed new text.
+    """
     from routereval.embed import embed_texts
     from routereval.embed.stored import stored_embedding
 
@@ -248,11 +262,15 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path) -> tupl
     unknown = np.flatnonzero(idx < 0)
     if len(unknown):
         enc = ctx.saved.encoder
+        where = dict(file=answers_file, row=int(unknown[0]) + 1, column="text")
+        if not allow_new_prompts:
+            raise InputError(f"prompt text not among the prompts of benchmark {ctx.bench.name!r}; expected the texts "
+                             "`routereval coldstart anchors` printed, unchanged (--allow-new-prompts embeds other "
+                             "texts)", **where)
         if stored_embedding(ctx.bench, enc) is not None:
-            raise InputError(f"prompt text not among benchmark {ctx.bench.name!r}'s prompts, and the router's encoder "
-                             f"{enc!r} is a stored embedding that cannot embed new text; expected the texts "
-                             f"`routereval coldstart anchors` printed", file=answers_file, row=int(unknown[0]) + 1,
-                             column="text")
+            raise InputError(f"prompt text not among the prompts of benchmark {ctx.bench.name!r}, and the router's "
+                             f"encoder {enc!r} is a stored embedding that cannot embed new text; expected the texts "
+                             "`routereval coldstart anchors` printed", **where)
         fit = None if texts is None else [str(t) for t in texts[ctx.split.train]]
         X[unknown] = embed_texts([ans.texts[i] for i in unknown], enc, fit_texts=fit)
     offsets = np.where(idx >= 0, np.nan_to_num(ctx.delta[np.maximum(idx, 0)]), 0.0)
@@ -260,10 +278,15 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path) -> tupl
 
 
 def default_version_dir(path: Path) -> Path:
-    """``<dir>-v2``, ``<dir>-v3``, ...: the first that does not exist."""
+    """``<dir>-v2``, ``<dir>-v3``, ...: the first that does not exist (a version ``<dir>-vN`` counts on from N)."""
+    import re
+
     path = Path(path).resolve()
-    base = path.name
-    for v in range(2, 10_000):
+    base, start = path.name, 2
+    numbered = re.fullmatch(r"(.+)-v(\d+)", base)
+    if numbered:
+        base, start = numbered.group(1), int(numbered.group(2)) + 1
+    for v in range(start, start + 10_000):
         cand = path.with_name(f"{base}-v{v}")
         if not cand.exists():
             return cand
@@ -271,12 +294,15 @@ def default_version_dir(path: Path) -> Path:
 
 
 def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str | os.PathLike,
-                       out: str | os.PathLike | None = None, corpus: str | os.PathLike | None = None) -> dict[str, Any]:
+                       out: str | os.PathLike | None = None, corpus: str | os.PathLike | None = None,
+                       allow_new_prompts: bool = False) -> dict[str, Any]:
     """Add model ``name`` to the saved router from ANSWERS.csv and save the new version to ``out``.
 
     Every input is checked before anything is written: a bad file, row, score or name raises
     :class:`InputError` and leaves every directory as it was. ``out`` defaults to
-    ``<router_dir>-vN``; ``out == router_dir`` replaces the router in place.
+    ``<router_dir>-vN``; ``out == router_dir`` replaces the router in place; another saved
+    router is never replaced. Texts must be prompts of the router's benchmark unless
+    ``allow_new_prompts`` (then they are embedded, when the encoder can).
 
     Returns
     -------
@@ -294,6 +320,10 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
 
     router_dir = Path(router_dir)
     target = check_save_target(default_version_dir(router_dir) if out is None else out)
+    in_place = target == router_dir.expanduser().resolve()
+    if not in_place and (target / "router.json").exists():
+        raise InputError("holds another saved router; refusing to replace it with this one (--out: a new or empty "
+                         "directory, or ROUTER_DIR itself to replace it in place)", file=target)
     if not isinstance(name, str) or not name.strip():
         raise ParameterError(f"--name must be a non-empty model name. Got {name!r}.")
     if name != name.strip():  # 'gpt-4 ' would sit in the pool beside 'gpt-4', indistinguishable in a listing
@@ -305,7 +335,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         raise InputError(f"model {name!r} is already in the router's pool; choose another --name",
                          file=router_dir / "router.json")
     ans = read_answers(answers)
-    X, offsets, idx = _embed_answers(ctx, ans, Path(answers))
+    X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=allow_new_prompts)
     r = ctx.saved.router
     prior = population_prior(r.model_vectors())
     phi, _ = r.posterior_model(X, ans.scores, offsets=offsets)
@@ -346,7 +376,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     pool["m"] = int(r.n_models_)
     meta = dict(ctx.saved.metadata)
     meta["added_models"] = [*meta.get("added_models", []), added]
-    meta["previous_version"] = str(router_dir.resolve())
+    if not in_place:  # in place, the previous version is gone: keep what it named
+        meta["previous_version"] = str(router_dir.resolve())
     path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
     return {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
             "estimate": est.to_dict(), "calibration": added["calibration"]}

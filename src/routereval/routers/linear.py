@@ -270,16 +270,19 @@ class _BCERouter(Router):
     def append_model_vector(self, phi: np.ndarray, name: str) -> "_BCERouter":
         """Append a model with parameter vector ``phi`` (p,) under ``name``; the prompt side is untouched."""
         phi = np.asarray(phi, dtype=np.float64).ravel()
-        at = 0
+        parts = []  # (attribute, array, axis, shape of one model's slice): checked whole before anything changes
         for k, ax in self._model_axes.items():
             arr = np.asarray(getattr(self, k))
-            shape = tuple(n for i, n in enumerate(arr.shape) if i != ax)
-            size = int(np.prod(shape)) if shape else 1
+            parts.append((k, arr, ax, tuple(n for i, n in enumerate(arr.shape) if i != ax)))
+        total = sum(int(np.prod(shape)) for *_, shape in parts)
+        if phi.size != total:
+            raise InputError(f"a model vector of this router has {total} values, got {phi.size}")
+        at = 0
+        for k, arr, ax, shape in parts:
+            size = int(np.prod(shape))
             piece = phi[at:at + size].reshape(shape).astype(arr.dtype)
             setattr(self, k, np.concatenate([arr, np.expand_dims(piece, ax)], axis=ax))
             at += size
-        if at != phi.size:
-            raise InputError(f"a model vector of this router has {at} values, got {phi.size}")
         self.n_models_ = int(self.n_models_) + 1
         self.added_models_ = [*getattr(self, "added_models_", []), name]
         return self

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,9 +148,12 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
     if not _jsonable(doc["pool"]) or not _jsonable(doc["metadata"]):
         raise InputError("pool and metadata must be JSON values (str, int, float, bool, None, lists, dicts)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    # a hidden sibling made with the user's umask (mkdtemp's 0700 would make a shared router private)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
     try:
         save_file(arrays, str(tmp / "state.safetensors"))
+        os.chmod(tmp / "state.safetensors", tmp.stat().st_mode & 0o666)  # safetensors writes 0600; umask's instead
         doc["sha256"] = sha256_file(tmp / "state.safetensors")
         (tmp / "router.json").write_text(json.dumps(doc, indent=2, sort_keys=True))
         if path.exists():
