@@ -14,6 +14,7 @@ import hashlib
 import io
 import math
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -279,8 +280,6 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allo
 
 def default_version_dir(path: Path) -> Path:
     """``<dir>-v2``, ``<dir>-v3``, ...: the first that does not exist (a version ``<dir>-vN`` counts on from N)."""
-    import re
-
     path = Path(path).resolve()
     base, start = path.name, 2
     numbered = re.fullmatch(r"(.+)-v(\d+)", base)
