@@ -540,39 +540,35 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
     _need_capability(router)
     if X is None:
         raise InputError(f"the {method!r} anchor method needs the prompt embeddings X")
-    Xc = np.asarray(X)[cand]
-    dc = None if delta is None else np.asarray(delta, dtype=np.float64)[cand]
-    tix = None if target is None else np.asarray(target)
+    if method == "adaptive" and answers is None:
+        raise InputError("the 'adaptive' method needs the new model's answers: an array (simulation) or a function")
+    from routereval.routers.newmodel import population_prior
+
+    X = np.asarray(X)
+    three = calibration is not None and method in ("irt", "fisher")
+
+    def design(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Design rows, offsets (calibrated) and floors (3PL only) of the rows ``idx`` of X."""
+        Z, o = router.model_design(X[idx])
+        if three:
+            c3, a3, d3 = (np.asarray(v, dtype=np.float64)[idx] for v in calibration)
+            return a3[:, None] * Z, a3 * o + d3, c3
+        return Z, (o if delta is None else o + np.asarray(delta, dtype=np.float64)[idx]), None
+
+    Z, o, floor = design(cand)
+    tgt, tfloor = None, None
+    if target is not None:
+        Zt, ot, tfloor = design(np.asarray(target))
+        tgt = (Zt, ot)
+    Phi = router.model_vectors()
     if method in ("irt", "fisher"):
-        from routereval.routers.newmodel import population_prior
-
-        def design(rows: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-            """Design rows, offsets and floors of the rows ``idx`` of X (embeddings ``rows``)."""
-            Z, o = router.model_design(rows)
-            if calibration is not None:
-                c3, a3, d3 = (np.asarray(v, dtype=np.float64)[idx] for v in calibration)
-                return a3[:, None] * Z, a3 * o + d3, c3
-            return Z, (o if delta is None else o + np.asarray(delta, dtype=np.float64)[idx]), None
-
-        Z, o, floor = design(Xc, cand)
-        Phi = router.model_vectors()
         if method == "irt":
             pos, w = cluster_positions(response_features(Z, o, Phi, floor=floor), k, rng)
             return Anchors(cand[pos].astype(np.int64), w, method)
-        tgt, tfloor = None, None
-        if tix is not None:
-            Zt, ot, tfloor = design(np.asarray(X)[tix], tix)
-            tgt = (Zt, ot)
         pos = design_positions(Z, o, Phi, k, rng, prior_cov=population_prior(Phi)[1], floor=floor, target=tgt,
                                target_floor=tfloor)
         return Anchors(cand[pos].astype(np.int64), None, method)
-    tgt = None
-    if tix is not None:  # the targets with their calibrated difficulties, as the candidates
-        Zt, ot = router.model_design(np.asarray(X)[tix])
-        tgt = (Zt, ot if delta is None else ot + np.asarray(delta, dtype=np.float64)[tix])
-    if answers is None:
-        raise InputError("the 'adaptive' method needs the new model's answers: an array (simulation) or a function")
-    test = AdaptiveTest.from_router(router, Xc, delta=dc, random_state=random_state, target=tgt)
+    test = AdaptiveTest(Z, o, *population_prior(Phi), random_state=random_state, target=tgt)
     ask: Callable[[int], float]
     if callable(answers):
         ask = lambda pos: float(answers(int(cand[pos])))  # noqa: E731

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from routereval.coldstart.anchors import METHODS
 from routereval.errors import InputError
 
 
@@ -117,7 +118,7 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
         if k in baseline:
             lines.append(f"- plain mean of {k} random answers: MAE {baseline[k]:.4f} (standard error about "
                          f"{se_random[k]:.3f}).")
-        for meth in ("random", "stratified", "irt", "fisher", "adaptive"):
+        for meth in METHODS:
             if (meth, k) in by:
                 s = by[(meth, k)]
                 lines.append(f"- {meth}, k = {k}: MAE {s['mae']:.4f}, recovered {_pct(s['recovered'])}.")

@@ -42,6 +42,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from routereval.coldstart.anchors import METHODS
 from routereval.errors import InputError, ParameterError
 
 PRETRAIN = ("pool", "corpus")
@@ -88,6 +89,14 @@ class _Fitted:
     # (n_fitted, 2) the fitted models' known means over the test prompts and every prompt: the references
     # of the neighbours' correction
     ref_means: np.ndarray | None = None
+
+    def estimate_design(self, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(design rows, offsets, floors or None) of the ``train`` or ``test`` prompts in the design the mean
+        estimate, the adaptive test and the fisher design use: 3PL where calibrated, else logistic."""
+        if self.floor_train is not None:
+            return ((self.Z3_train, self.o3_train, self.floor_train) if part == "train"
+                    else (self.Z3_test, self.o3_test, self.floor_test))
+        return (self.Z_train, self.o_train, None) if part == "train" else (self.Z_test, self.o_test, None)
 
 
 def _check_list(values: Sequence, what: str, allowed: Sequence | None = None) -> list:
@@ -200,23 +209,18 @@ def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: Any, y_train: np.
 
     n = len(y_train)
     out = []
+    Za, oa, fa = F.estimate_design("train")
+    Zt, ot, ft = F.estimate_design("test")
     if method == "adaptive":  # one test to the largest k; a smaller k is its prefix (greedy, same seed)
-        floors = F.floor_train is not None
-        test = AdaptiveTest(F.Z3_train if floors else F.Z_train, F.o3_train if floors else F.o_train, *F.prior,
-                            random_state=seed, floor=F.floor_train,
-                            target=(F.Z3_test, F.o3_test) if floors else (F.Z_test, F.o_test),
-                            target_floor=F.floor_test)
+        test = AdaptiveTest(Za, oa, *F.prior, random_state=seed, floor=fa, target=(Zt, ot), target_floor=ft)
         for _ in range(max(ks)):
             i = test.next()
             test.tell(i, y_train[i])
         asked = np.asarray(test.asked)
         return [(k, asked[:k], None) for k in ks]
     if method == "fisher":  # one design to the largest k; a smaller k is its prefix (greedy)
-        floors = F.floor_train is not None
-        pos = design_positions(F.Z3_train if floors else F.Z_train, F.o3_train if floors else F.o_train,
-                               F.router.model_vectors(), max(ks), np.random.default_rng(seed), prior_cov=F.prior[1],
-                               floor=F.floor_train, target=(F.Z3_test, F.o3_test) if floors else (F.Z_test, F.o_test),
-                               target_floor=F.floor_test)
+        pos = design_positions(Za, oa, F.router.model_vectors(), max(ks), np.random.default_rng(seed),
+                               prior_cov=F.prior[1], floor=fa, target=(Zt, ot), target_floor=ft)
         return [(k, pos[:k], None) for k in ks]
     for k in ks:
         rng = np.random.default_rng(seed)
@@ -241,18 +245,16 @@ def _estimator(F: _Fitted, pos: np.ndarray, w: np.ndarray | None, level: float) 
     from routereval.coldstart.estimate import estimate_from_posterior
     from routereval.routers.newmodel import map_logistic
 
-    three = F.floor_train is not None
-    Za, oa = (F.Z3_train, F.o3_train) if three else (F.Z_train, F.o_train)
-    Za, oa = Za[pos], oa[pos]
-    fa = F.floor_train[pos] if three else None
-    Zt, ot = (F.Z3_test, F.o3_test) if three else (F.Z_test, F.o_test)
+    Za, oa, fa = F.estimate_design("train")
+    Za, oa, fa = Za[pos], oa[pos], None if fa is None else fa[pos]
+    Zt, ot, ft = F.estimate_design("test")
     Zall, oall, sall, fall = F.all_target
     observed = _observed(pos, len(Zall))
 
     def estimate(y: np.ndarray):
         phi, cov = map_logistic(Za, oa, y, *F.prior, floor=fa)
         test = estimate_from_posterior(phi, cov, Za, oa, y, Zt, ot, weights=w, target_scale=F.scale,
-                                       extra_var=F.gen_var, level=level, floor_anchor=fa, floor_target=F.floor_test)
+                                       extra_var=F.gen_var, level=level, floor_anchor=fa, floor_target=ft)
         every = estimate_from_posterior(phi, cov, Za, oa, y, Zall, oall, weights=w, observed=observed,
                                         target_scale=sall, level=level, floor_anchor=fa, floor_target=fall)
         return test, every
@@ -269,7 +271,7 @@ def _observed(pos: np.ndarray, n: int) -> np.ndarray:
 
 def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = "irt", params: dict | None = None,
               m: int, group: str, anchors: Sequence[int] = (10, 25, 50, 100, 200),
-              methods: Sequence[str] = ("random", "stratified", "irt", "fisher", "adaptive"), models: int | None = None,
+              methods: Sequence[str] = METHODS, models: int | None = None,
               seeds: int = 5, pretrain: Sequence[str] = ("pool",), embedding: str | None = None,
               protocol: str = "clean", seed: int = 42, missing: str = "auto", folds: int | None = None,
               corpus_models: int | None = None, calibrate_test: bool = True, level: float = 0.95,
@@ -319,7 +321,6 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     """
     from threadpoolctl import threadpool_limits
 
-    from routereval.coldstart.anchors import METHODS
     from routereval.coldstart.estimate import neighbour_correction
     from routereval.data.model import Corpus
     from routereval.data.store import open_corpus
@@ -379,8 +380,10 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
         r, fs = _fit(router, params or {}, seed, X_tr, S_tr[:, cols], X_va, S_va[:, cols])
         F = _prepare(r, cols, fs, X_tr, X_te, S_tr[:, cols], X_va, S_va[:, cols],
                      S_te[:, cols] if calibrate_test else None)
-        every = np.concatenate([S_tr[:, cols], S_va[:, cols], S_te[:, cols]]).astype(np.float64)
-        F.ref_means = np.column_stack([S_te[:, cols].astype(np.float64).mean(axis=0), every.mean(axis=0)])
+        # their test means and means over every prompt, from per-split sums (no stacked copy of the matrix)
+        n_all = len(S_tr) + len(S_va) + len(S_te)
+        every = sum(S[:, cols].sum(axis=0, dtype=np.float64) for S in (S_tr, S_va, S_te)) / n_all
+        F.ref_means = np.column_stack([S_te[:, cols].mean(axis=0, dtype=np.float64), every])
         return F
 
     def mu_of(r, cols_pool: np.ndarray) -> float:
