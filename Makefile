@@ -29,8 +29,12 @@ demo: setup
 	$(VENV)/bin/routereval sweep examples/sweeps/paper.toml $(DEMO_SWEEP) --workers 2 --out $(DEMO_DIR)/results
 	$(VENV)/bin/routereval report $(DEMO_DIR)/results --benchmarks mmlu,gsm8k
 	$(VENV)/bin/routereval scaling $(DEMO_DIR)/small --benchmark mmlu --protocol both --out $(DEMO_DIR)/scaling
-	$(VENV)/bin/routereval report $(DEMO_DIR)/results --format html --scaling $(DEMO_DIR)/scaling --out $(DEMO_DIR)/report.html
+	$(VENV)/bin/routereval coldstart $(DEMO_DIR)/small --benchmark mmlu --router irt --m 10 --group strong_to_weak \
+	  --anchors 10,25,50,100 --method random,irt,fisher,adaptive --seeds 3 --pretrain corpus --out $(DEMO_DIR)/coldstart
+	$(VENV)/bin/routereval report $(DEMO_DIR)/results --format html --scaling $(DEMO_DIR)/scaling \
+	  --coldstart $(DEMO_DIR)/coldstart --out $(DEMO_DIR)/report.html
 	@echo "scaling plot: $(abspath $(DEMO_DIR))/scaling (PNG and SVG)"
+	@echo "cold start:   $(abspath $(DEMO_DIR))/coldstart (summary.md, coldstart.csv, plots)"
 	@echo "HTML report:  $(abspath $(DEMO_DIR))/report.html"
 
 # The HTML report's tests render it in a real headless Chromium (Debian's package).

@@ -103,6 +103,9 @@ def make_study_dir(path, *, kind: str = "scaling", svg: bool = True):
         "The oracle rises from **0.40** at m = 1 to 0.99 at m = 31.\n\n"
         "| curve | m = 1 | m = 31 |\n|---|---:|---:|\n"
         + "".join(f"| {n} | {ys[0]:.3f} | {ys[-1]:.3f} |\n" for n, ys in curves.items())
-        + f"\n![oracle curve]({kind}_mmlu_pro.png)\n\nSkipped points: none. <script>alert(1)</script>\n",
+        + f"\n![oracle curve]({kind}_mmlu_pro.png)\n\nSkipped points: none. <script>alert(1)</script>\n"
+        # a table wider than a laptop screen, as coldstart's (11 columns with long headers): it must scroll in place
+        + "\n| " + " | ".join(f"a long column header number {i}" for i in range(14)) + " |\n"
+        + "|" + "---:|" * 14 + "\n| " + " | ".join(f"0.{i:04d} ± 0.0012" for i in range(14)) + " |\n",
         encoding="utf-8")
     return path

@@ -413,6 +413,10 @@ def test_html_renders_in_headless_chromium_without_errors_sorts_and_is_not_blank
         assert n_imgs == b.evaluate("document.images.length") >= 4
         # the page fits a laptop screen: no horizontal scroll of the page itself (wide tables scroll in place)
         assert b.evaluate("document.documentElement.scrollWidth") <= 1366
+        # the studies' wide summary tables scroll in their own box, wider than the box
+        assert b.evaluate("Array.from(document.querySelectorAll('.summary table')).map("
+                          "t => [t.parentElement.classList.contains('scroll'), "
+                          "t.parentElement.scrollWidth > t.parentElement.clientWidth])") == [[True, False], [True, True]] * 2
         # click "µ_o clean" of the first table: rows sorted by it, descending, then ascending
         col = b.evaluate("""(() => { const ths = document.querySelector('table.sortable').querySelectorAll('th[data-col]');
             const th = Array.from(ths).find(h => h.textContent.trim() === 'clean'); th.click(); return +th.dataset.col; })()""")

@@ -66,9 +66,9 @@ dl.legend dt{font-weight:600}dl.legend dd{margin:0;color:var(--muted)}
 details.chart{margin-top:8px}
 details.chart summary{cursor:pointer;color:var(--muted);font-size:13px}
 svg.chart{display:block;max-width:100%;height:auto;margin-top:4px;font-family:inherit}
-.summary{max-width:980px}
+.summary>:not(.scroll){max-width:980px}
 .summary img{max-width:100%;height:auto}
-.summary table{min-width:0;border:1px solid var(--line);border-radius:6px;margin:8px 0}
+.summary .scroll{margin:8px 0}
 .summary th,.summary td{text-align:left}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:18px;margin-top:12px}
 figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px;background:#fff}
@@ -270,7 +270,9 @@ def render_markdown(text: str, *, base: Path, inlined: set[Path] | None = None) 
             else:  # the page must load nothing: keep the alt text only
                 alt = "".join(c.content for c in (child.children or [])) or src
                 child.type, child.tag, child.content, child.children, child.attrs = "text", "", f"[{alt}]", None, {}
-    return md.renderer.render(tokens, md.options, {})
+    html = md.renderer.render(tokens, md.options, {})
+    # a wide table scrolls in place instead of widening the page (raw HTML is escaped: these are the tables')
+    return html.replace("<table>", '<div class="scroll"><table>').replace("</table>", "</table></div>")
 
 
 def _study_html(s) -> str:
