@@ -30,6 +30,7 @@ class StandInUpstream:
     def __init__(self, name: str, *, mode: str = "ok", hang_s: float = 20.0) -> None:
         self.name, self.mode, self.hang_s = name, mode, hang_s
         self.received: list[dict] = []
+        self.stream_sent: list[float] = []  # time.monotonic() when each streamed piece was flushed
         self._release = threading.Event()
         owner = self
 
@@ -80,6 +81,7 @@ class StandInUpstream:
                     doc = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": 0,
                            "model": body.get("model"), "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                     chunk(b"data: " + json.dumps(doc).encode() + b"\n\n")
+                    owner.stream_sent.append(time.monotonic())
                     time.sleep(STREAM_PAUSE_S)
                 chunk(b"data: [DONE]\n\n")
                 chunk(b"")
