@@ -227,7 +227,8 @@ def test_micro_batcher_starts_a_lone_prompt_at_once_and_gathers_while_busy():
         b.start()
         t = time.perf_counter()
         first = asyncio.ensure_future(b.submit("a", 0.0))  # idle encoder: no wait for company
-        await asyncio.sleep(0.02)
+        while not calls and time.perf_counter() - t < 0.08:  # well before max_wait (0.1 s), even on a busy machine
+            await asyncio.sleep(0.005)
         started = calls[:]
         rest = [asyncio.ensure_future(b.submit(p, 0.0)) for p in "bcd"]  # one batch runs: these gather
         await asyncio.gather(first, *rest)
@@ -236,5 +237,5 @@ def test_micro_batcher_starts_a_lone_prompt_at_once_and_gathers_while_busy():
         return started, wall
 
     started, wall = asyncio.run(go())
-    assert started == [1]  # the lone prompt was running 20 ms after it came, though max_wait is 100 ms
+    assert started == [1]  # the lone prompt was running within 80 ms of coming, though max_wait is 100 ms
     assert calls == [1, 3] and wall < 0.3
