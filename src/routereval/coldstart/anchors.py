@@ -561,10 +561,10 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         Zt, ot, tfloor = design(np.asarray(target))
         tgt = (Zt, ot)
     Phi = router.model_vectors()
-    if method in ("irt", "fisher"):
-        if method == "irt":
-            pos, w = cluster_positions(response_features(Z, o, Phi, floor=floor), k, rng)
-            return Anchors(cand[pos].astype(np.int64), w, method)
+    if method == "irt":
+        pos, w = cluster_positions(response_features(Z, o, Phi, floor=floor), k, rng)
+        return Anchors(cand[pos].astype(np.int64), w, method)
+    if method == "fisher":
         pos = design_positions(Z, o, Phi, k, rng, prior_cov=population_prior(Phi)[1], floor=floor, target=tgt,
                                target_floor=tfloor)
         return Anchors(cand[pos].astype(np.int64), None, method)

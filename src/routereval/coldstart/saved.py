@@ -336,7 +336,6 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     ans = read_answers(answers)
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=allow_new_prompts)
     r = ctx.saved.router
-    prior = population_prior(r.model_vectors())
     phi, _ = r.posterior_model(X, ans.scores, offsets=offsets)
     # the estimate over every prompt of the benchmark: answers where given, calibrated train prompts, the rest
     Zt, ot_raw = r.model_design(ctx.X)
@@ -352,6 +351,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     if floors is not None:
         c, a, d = floors
         Z3, o3 = a[:, None] * Zt, a * ot_raw + d
+        prior = population_prior(r.model_vectors())
 
     def gp(y: np.ndarray):
         if floors is not None:
