@@ -86,10 +86,7 @@ def study_cmd(
     if not chosen or not chosen <= {"pool", "corpus"}:
         raise ParameterError(f"--pretrain must be pool, corpus or pool,corpus. Got {pretrain!r}.")
     pretrain = "corpus" if "corpus" in chosen else "pool"  # corpus pre-training is always reported beside pool
-    if out.exists() and not out.is_dir():
-        from routereval.errors import InputError
-
-        raise InputError("exists and is not a directory; choose a directory for --out", file=out)
+    ui.check_out_dir(out, "--out")
     with ui.progress(not as_json) as update:
         res = run_study(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
                         anchors=_ints(anchors, "--anchors"), methods=_names(method), models=models, seeds=seeds,
@@ -161,6 +158,7 @@ def add_model_cmd(
     """Add a model to a saved router from its answers on a few prompts; save a new version (no pickle)."""
     from routereval.coldstart.saved import add_model_to_saved
 
+    ui.check_out_dir(out, "--out")
     doc = add_model_to_saved(router_dir, name=name, answers=answers, out=out, corpus=corpus,
                              allow_new_prompts=allow_new_prompts)
     if as_json:

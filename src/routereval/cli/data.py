@@ -65,6 +65,7 @@ def import_cmd(
     from routereval.data.store import write_corpus
     from routereval.sources import import_spec
 
+    ui.check_out_dir(out, "--out")
     corpus = import_spec(spec)
     with ui.progress(not as_json) as update:
         write_corpus(corpus, out, progress=update)
@@ -105,6 +106,7 @@ def synth_cmd(
     """Generate a synthetic corpus with the real RouterEval corpus's shape."""
     from routereval.sources.synth import synth_corpus
 
+    ui.check_out_dir(out, "--out")
     with ui.progress(not as_json) as update:
         synth_corpus(out, scale=scale.value, seed=seed, progress=update)
     _print_info(out, as_json)
@@ -119,6 +121,7 @@ def download_cmd(
     """Fetch the official RouterEval data (dataset linggm/RouterEval) from the Hugging Face hub."""
     from routereval.sources.download import download
 
+    ui.check_out_dir(out, "--out")
     files = download(out, parts=None if not part else [p.value for p in part], progress=not as_json)
     if as_json:
         ui.print_json({"files": [str(f) for f in files]})

@@ -67,6 +67,11 @@ def run(args: list[str] | None = None) -> int:
     except RouterEvalError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError, FileNotFoundError) as e:
+        # a path the file system refused (an output under a file, a read-only directory): one line, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        sys.stderr.write(f"error: {where}{e.strerror or e}\n")
+        return 2
     return result if isinstance(result, int) else 0
 
 

@@ -125,14 +125,12 @@ def register(app: typer.Typer) -> None:
         and oracle / best single model (V_B); under the clean protocol also the paper protocol's pool oracle,
         so the test-set leakage of the reference is visible."""
         from routereval.data.store import open_corpus
-        from routereval.errors import InputError
         from routereval.pools.build import _check_group, _check_protocol
 
         _check_protocol(protocol)
         ms = None if m is None else _int_list(m, "--m")
         gs = None if groups is None else list(dict.fromkeys(_check_group(g.strip()) for g in groups.split(",")))
-        if export is not None and export.exists() and not export.is_dir():
-            raise InputError(f"--export-router-dataset {export}: exists and is not a directory")
+        ui.check_out_dir(export, "--export-router-dataset")
         bench = open_corpus(corpus, benchmarks=[benchmark], texts=export is not None)[benchmark]
         res = pool_rows(bench, protocol=protocol, ms=ms, groups=gs, seed=seed, missing=missing, draws=draws,
                         split=ui.split_name(split))

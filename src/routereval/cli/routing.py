@@ -179,6 +179,7 @@ def fit_cmd(
     """Fit a router on train (tune on val) and save it with its pool, encoder and metadata (no pickle)."""
     from routereval.evaluate import fit_router
 
+    ui.check_out_dir(save, "--save")
     with ui.progress(not as_json) as update:
         doc = fit_router(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
                          protocol=protocol.value, embedding=embedding, seed=seed, save=save,

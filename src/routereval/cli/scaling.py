@@ -83,6 +83,7 @@ def register(app: typer.Typer) -> None:
         import time
 
         t0 = time.perf_counter()
+        ui.check_out_dir(out, "--out")
         check_out(out)
         c = open_corpus(corpus, texts=bool(names))
         resolve_benchmarks(c, benchmark)  # an unknown name fails before any work

@@ -53,6 +53,7 @@ def sweep_cmd(
     from routereval.experiments.backends import make_backend
     from routereval.experiments.sweep import plan_sweep, run_sweep
 
+    ui.check_out_dir(out, "--out")
     backend = make_backend(workers=workers, cluster=cluster)
     plan = plan_sweep(config, out=out, overrides=set_, trust_code=trust_code, force=force)
     with _progress(not as_json) as update:

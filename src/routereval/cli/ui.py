@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
@@ -33,6 +35,29 @@ def split_name(choice: "SplitChoice | None") -> str:
 def split_line(name: str, note: str, sizes: tuple[int, int, int]) -> str:
     """One line saying which split a command used: name, train/val/test sizes and how it was made."""
     return f"{name} split {sizes[0]}/{sizes[1]}/{sizes[2]}" + (f" ({note})" if note else "")
+
+
+def check_out_dir(path: Path | None, option: str) -> None:
+    """Refuse, before any work, an output directory that cannot be made (one line naming ``option``).
+
+    The directory may be missing or exist; its nearest existing ancestor must be a directory
+    this process may write in (a path under a file fails here, not as a traceback after the
+    work). ``None`` passes. What the directory may already hold is the writer's to check.
+    """
+    from routereval.errors import InputError
+
+    if path is None:
+        return
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{option} {p}: exists and is not a directory; choose a new or existing directory")
+    for parent in p.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{option} {p}: {parent} is a file, not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"{option} {p}: cannot write in {parent} (permission denied)")
+            return
 
 
 def _clean(obj: Any) -> Any:

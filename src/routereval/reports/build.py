@@ -132,8 +132,10 @@ def check_out(out: str | os.PathLike) -> Path:
     p = Path(out)
     if p.is_dir():
         raise InputError("--out is a directory; expected a file name", file=p)
-    if not p.resolve().parent.is_dir():
-        raise InputError("--out: its directory does not exist", file=p)
+    parent = p.resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"--out: {parent} is a file, not a directory" if parent.exists()
+                         else "--out: its directory does not exist", file=p)
     return p
 
 

@@ -1,0 +1,67 @@
+"""Output paths the file system refuses: one line naming the option, exit 2, before any work, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "examples" / "sources" / "mmlu_pro.toml"
+
+# every command that writes a directory, with the least else it needs to reach its output check; the
+# corpus, router and answers named do not exist: the output check must come before they are read
+DIR_WRITERS = {
+    "data synth": (["data", "synth", "--scale", "tiny", "--out", "{out}"], "--out"),
+    "data import": (["data", "import", str(SPEC), "--out", "{out}"], "--out"),
+    "data download": (["data", "download", "--out", "{out}"], "--out"),
+    "fit": (["fit", "nocorpus", "--benchmark", "b", "--router", "knn", "--m", "3", "--group", "all_strong",
+             "--save", "{out}"], "--save"),
+    "pools": (["pools", "nocorpus", "--benchmark", "b", "--export-router-dataset", "{out}"],
+              "--export-router-dataset"),
+    "coldstart": (["coldstart", "nocorpus", "--benchmark", "b", "--m", "3", "--group", "all_strong",
+                   "--out", "{out}"], "--out"),
+    "add-model": (["add-model", "norouter", "--name", "n", "--answers", "none.csv", "--out", "{out}"], "--out"),
+    "sweep": (["sweep", "none.toml", "--out", "{out}"], "--out"),
+    "scaling": (["scaling", "nocorpus", "--out", "{out}"], "--out"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(DIR_WRITERS))
+def test_an_output_directory_under_a_file_is_one_line_and_exit_2(cli, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    args, option = DIR_WRITERS[command]
+    res = cli(*[a.replace("{out}", "afile/sub") for a in args])
+    assert res.code == 2, res.err
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert f"{option} afile/sub" in lines[0] and "afile is a file, not a directory" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing written, no temporary left
+
+
+@pytest.mark.parametrize("command", ["data synth", "fit"])
+def test_an_output_directory_that_is_a_file_is_refused(cli, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    args, option = DIR_WRITERS[command]
+    res = cli(*[a.replace("{out}", "afile") for a in args])
+    assert res.code == 2
+    assert f"{option} afile: exists and is not a directory" in res.err
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_report_to_a_file_under_a_file_is_one_line(cli, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    res = cli("report", tmp_path / "noresults", "--out", tmp_path / "afile" / "report.md")
+    assert res.code == 2
+    assert res.err.count("\n") == 1 and "afile is a file, not a directory" in res.err
+
+
+def test_a_path_the_file_system_refuses_later_is_still_one_line(cli, tmp_path):
+    # /proc takes no new directories, though its permission bits may say otherwise (root): the check at the
+    # boundary lets it through and the write fails; the CLI turns the OSError into one line, exit 2
+    res = cli("data", "synth", "--scale", "tiny", "--out", "/proc/routereval-test/out")
+    assert res.code == 2
+    assert res.err.count("\n") == 1 and res.err.startswith("error: /proc/routereval-test")
+    assert "Traceback" not in res.err
