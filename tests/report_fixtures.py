@@ -66,7 +66,7 @@ def sweep_results(tmp_path, corpus: Corpus | None, config: str = SWEEP, *sets: s
 
 
 def make_study_dir(path, *, kind: str = "scaling", svg: bool = True):
-    """A study directory as `routereval scaling`/`coldstart` writes it: curves.csv, real matplotlib
+    """A study directory as `routereval scaling`/`coldstart` writes it: curves.csv (coldstart.csv), real matplotlib
     plots (PNG and SVG of the same figure, plus one PNG only) and summary.md (with a table and an
     image link to one of the plots)."""
     import csv
@@ -79,7 +79,8 @@ def make_study_dir(path, *, kind: str = "scaling", svg: bool = True):
     path.mkdir(parents=True, exist_ok=True)
     ms = np.array([1, 2, 3, 5, 10, 20, 31])
     curves = {"oracle": 1 - 0.6 * np.exp(-ms / 6), "r_o(0.5)": 0.7 - 0.3 * np.exp(-ms / 6), "random": np.full(7, 0.4)}
-    with open(path / "curves.csv", "w", newline="") as f:
+    # each command's own data file: report tells the two kinds of study apart by it
+    with open(path / ("coldstart.csv" if kind == "coldstart" else "curves.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["benchmark", "protocol", "group", "curve", "m", "score", "lo", "hi", "cost"])
         for name, ys in curves.items():

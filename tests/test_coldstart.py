@@ -699,6 +699,29 @@ def test_study_cli_bad_input(world_corpus, tmp_path, cli, args, message):
     assert not (tmp_path / "o").exists()
 
 
+def test_study_output_is_strict_json_and_refuses_a_foreign_directory(world_corpus, tmp_path, cli):
+    # one held-out model: the standard errors clustered by model are undefined, JSON null (never NaN) and no "± nan"
+    base = ["coldstart", world_corpus, "--benchmark", "mmlu", "--m", "5", "--group", "random", "--anchors", "10",
+            "--method", "random", "--models", "1", "--seeds", "1"]
+    res = cli(*base, "--out", tmp_path / "o")
+    assert res.code == 0, res.err
+    assert "nan" not in res.out.lower()
+
+    def no_constant(name):
+        raise AssertionError(f"{name} in coldstart.json")
+
+    doc = json.loads((tmp_path / "o" / "coldstart.json").read_text(), parse_constant=no_constant)
+    assert doc["summary"][0]["mae_se"] is None
+    assert "nan" not in (tmp_path / "o" / "summary.md").read_text().lower()
+    assert cli(*base, "--out", tmp_path / "o").code == 0  # an earlier study's directory is replaced
+    # a directory holding anything else (a corpus, say) is refused before the study runs
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("x")
+    res = cli(*base, "--out", tmp_path / "mine")
+    assert res.code == 2 and "not a cold-start study" in res.err and res.err.count("\n") == 1
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["keep.txt"]
+
+
 @pytest.fixture(scope="module")
 def publisher_corpus(tmp_path_factory):
     """The IRT world with a publisher split: every fifth prompt is a test prompt, val carved from train."""

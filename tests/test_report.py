@@ -363,6 +363,9 @@ def test_bad_input_is_one_line_and_exit_2(cli, store, studies, tmp_path):
         (path, "--format", "pdf"): "expected one of md, tex, html, csv, json",
         (path, "--scaling", nosummary): "no summary.md",
         (path, "--coldstart", tmp_path / "nope"): "not a directory",
+        (path, "--scaling", studies[1]): "not the output directory of `routereval scaling`; it is a `routereval "
+                                         "coldstart` study: pass it as --coldstart",
+        (path, "--coldstart", studies[0]): "no coldstart.csv",
         (path, "--format", "csv", "--scaling", studies[0]): "study directories",
         (path, "--out", tmp_path): "is a directory",
         (path, "--n-boot", "0"): "--n-boot",

@@ -78,7 +78,7 @@ def study_cmd(
 ) -> None:
     """Leave-one-model-out: add each pool model back from k anchors; estimate error and routing µ vs bounds."""
     from routereval.cli.routing import parse_params
-    from routereval.coldstart.output import write_study
+    from routereval.coldstart.output import check_study_dir, write_study
     from routereval.coldstart.study import run_study
     from routereval.errors import ParameterError
 
@@ -87,6 +87,7 @@ def study_cmd(
         raise ParameterError(f"--pretrain must be pool, corpus or pool,corpus. Got {pretrain!r}.")
     pretrain = "corpus" if "corpus" in chosen else "pool"  # corpus pre-training is always reported beside pool
     ui.check_out_dir(out, "--out")
+    check_study_dir(out)  # before the study's minutes, not after
     with ui.progress(not as_json) as update:
         res = run_study(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
                         anchors=_ints(anchors, "--anchors"), methods=_names(method), models=models, seeds=seeds,
@@ -94,10 +95,12 @@ def study_cmd(
                         seed=seed, missing=missing, folds=folds, corpus_models=corpus_models,
                         calibrate_test=calibrate_test, split=ui.split_name(split), progress=update)
     doc = write_study(res, out)
+    from routereval.jsonsafe import plus_minus
+
     if as_json:
         ui.print_json({**doc, "out": str(out)})
         return
-    rows = [[s["pretrain"], s["method"], s["k"], f"{s['mae']:.4f} ± {s['mae_se']:.4f}", f"{s['bias']:+.4f}",
+    rows = [[s["pretrain"], s["method"], s["k"], plus_minus(s["mae"], s["mae_se"]), f"{s['bias']:+.4f}",
              "-" if s["mae_all"] is None else f"{s['mae_all']:.4f}", s["mae_plain"], f"{100 * s['coverage']:.0f}%",
              s["mu_added"], "-" if s["recovered"] is None else f"{100 * s['recovered']:.0f}%"] for s in doc["summary"]]
     meta = doc["meta"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
 from enum import Enum
@@ -60,26 +59,11 @@ def check_out_dir(path: Path | None, option: str) -> None:
             return
 
 
-def _clean(obj: Any) -> Any:
-    """Make numpy scalars/arrays and non-finite floats JSON-safe (NaN -> null)."""
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def print_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout (numpy-aware, NaN as null)."""
-    sys.stdout.write(json.dumps(_clean(obj), indent=2) + "\n")
+    from routereval.jsonsafe import json_safe
+
+    sys.stdout.write(json.dumps(json_safe(obj), indent=2) + "\n")
 
 
 def console():

@@ -15,6 +15,7 @@ from typing import Any
 
 from routereval.coldstart.anchors import METHODS
 from routereval.errors import InputError
+from routereval.jsonsafe import json_safe, plus_minus
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
@@ -107,7 +108,7 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
         for s in rows:
             whole = "-" if s.get("mae_all") is None else f"{s['mae_all']:.4f}"
             gp = "-" if s.get("mae_gp") is None else f"{s['mae_gp']:.4f}"
-            out.append(f"| {s['method']} | {s['k']} | {s['mae']:.4f} ± {s['mae_se']:.4f} | {s['bias']:+.4f} | {gp} | {whole} | "
+            out.append(f"| {s['method']} | {s['k']} | {plus_minus(s['mae'], s['mae_se'])} | {s['bias']:+.4f} | {gp} | {whole} | "
                        f"{s['mae_plain']:.4f} | {_pct(s['coverage'])} | "
                        f"{s['mu_added']:.4f} | {_pct(s['recovered'])} ({s['n_matter']}) | "
                        f"{_pct(s['recovered_full'])} ({s['n_matter_full']}) |")
@@ -139,6 +140,20 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
     return "\n".join(out)
 
 
+MARKER = "coldstart.csv"  # a directory holding it is a cold-start study's: its files may be replaced
+
+
+def check_study_dir(out: str | os.PathLike) -> Path:
+    """``out`` as a Path; refused unless it is missing, an empty directory or an earlier study's directory."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a directory; choose a directory for the study's output", file=out)
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise InputError(f"a non-empty directory that is not a cold-start study (no {MARKER}); give a new or empty "
+                         "directory, or an earlier study's directory to replace", file=out)
+    return out
+
+
 def write_study(result, out: str | os.PathLike) -> dict[str, Any]:
     """Write the study to directory ``out`` (created; our files replaced, nothing else touched).
 
@@ -148,9 +163,7 @@ def write_study(result, out: str | os.PathLike) -> dict[str, Any]:
     from routereval.coldstart.plots import plot_study
     from routereval.coldstart.study import random_mean_se, summarise
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a directory; choose a directory for the study's output", file=out)
+    out = check_study_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(result.rows)
     plain = {}
@@ -166,6 +179,6 @@ def write_study(result, out: str | os.PathLike) -> dict[str, Any]:
     from routereval.reports.build import write_atomic
 
     write_atomic(rows_csv(result.rows), out / "coldstart.csv")
-    write_atomic(json.dumps(doc, indent=2), out / "coldstart.json")
+    write_atomic(json.dumps(json_safe(doc), indent=2), out / "coldstart.json")
     write_atomic(summary_markdown(result, summary, plain, se, plots), out / "summary.md")
     return doc

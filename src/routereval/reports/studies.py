@@ -14,6 +14,8 @@ from routereval.errors import InputError
 
 STUDY_TITLES = {"scaling": "Scaling study", "coldstart": "Cold-start study"}
 PLOT_SUFFIXES = (".png", ".svg")
+# the data file each command always writes: it tells a scaling study from a cold-start one (both have summary.md)
+STUDY_MARKERS = {"scaling": "curves.csv", "coldstart": "coldstart.csv"}
 
 
 @dataclass
@@ -36,7 +38,8 @@ def load_study(path: str | Path, *, kind: str) -> Study:
     """Read the study directory ``path`` (``kind``: ``scaling`` or ``coldstart``, the option's name).
 
     Raises :class:`~routereval.errors.InputError` when ``path`` is not a directory, has no
-    ``summary.md`` or a summary that is not UTF-8 text.
+    ``summary.md``, is not the kind's output (no ``curves.csv``, ``coldstart.csv``) or has a
+    summary that is not UTF-8 text.
     """
     p = Path(path)
     what = f"--{kind} {p}"
@@ -46,6 +49,11 @@ def load_study(path: str | Path, *, kind: str) -> Study:
     summary_path = p / "summary.md"
     if not summary_path.is_file():
         raise InputError(f"{what}: no summary.md (expected the output directory of `routereval {kind}`)")
+    marker = STUDY_MARKERS.get(kind)
+    if marker is not None and not (p / marker).is_file():
+        other = [k for k, m in STUDY_MARKERS.items() if k != kind and (p / m).is_file()]
+        hint = f"; it is a `routereval {other[0]}` study: pass it as --{other[0]}" if other else ""
+        raise InputError(f"{what}: no {marker}, so not the output directory of `routereval {kind}`{hint}")
     try:
         summary = summary_path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
