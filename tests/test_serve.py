@@ -211,6 +211,16 @@ def test_bad_route_requests_are_clear_4xx(client, body, status, needle):
     assert needle in r.json()["error"]["message"]
 
 
+def test_unknown_paths_and_methods_answer_in_the_error_shape(client):
+    r = client.get("/v1/nonexist")
+    assert r.status_code == 404
+    err = r.json()["error"]
+    assert err["code"] == "not_found" and "GET /v1/nonexist" in err["message"] and "/v1/route" in err["message"]
+    r = client.get("/v1/route")  # route is POST only
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in r.headers["allow"]
+
+
 def test_limits_are_413(rb_router):
     from routereval.serve.requests import Limits
 

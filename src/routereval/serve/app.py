@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request  # this module is imported only when an app is built
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from routereval.errors import InputError
@@ -238,6 +239,15 @@ def create_app(router_dir: str | os.PathLike, **options: Any) -> Any:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError):
         return error_response(e)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        # an unknown path or a wrong method: the same error shape as every other answer
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code)
+        message = f"{request.method} {request.url.path}: {e.detail}"
+        if e.status_code == 404:
+            message += f" (the endpoints: {', '.join(sorted(_ENDPOINTS))})"
+        return error_response(ApiError(e.status_code, message, code=code, headers=dict(e.headers or {})))
 
     async def json_body(request: Request) -> dict:
         from routereval.serve.requests import parse_json_object, read_body
