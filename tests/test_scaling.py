@@ -297,3 +297,12 @@ def test_group_without_pools_is_skipped_not_fatal(tmp_path):
     assert {r["group"] for r in res.curves} == {"random", "weak"}
     reasons = {k["group"]: k["reason"] for k in res.skipped}
     assert set(reasons) == {"all_strong", "all_weak", "strong_to_weak"} and "no eligible model" in reasons["all_weak"]
+
+
+def test_run_scaling_takes_a_corpus_directory_as_an_open_corpus(tiny):
+    from routereval.data.store import open_corpus
+    from routereval.experiments.scaling import run_scaling
+
+    by_path = run_scaling(tiny, benchmarks=["arc"], ms=[1, 2], draws=2)
+    by_corpus = run_scaling(open_corpus(tiny), benchmarks=["arc"], ms=[1, 2], draws=2)
+    assert by_path.curves == by_corpus.curves and len(by_path.curves) > 0

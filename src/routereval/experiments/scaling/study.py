@@ -135,7 +135,7 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
     Parameters
     ----------
     corpus
-        An open :class:`~routereval.data.model.Corpus`.
+        A corpus directory or an open :class:`~routereval.data.model.Corpus`.
     benchmarks
         Names, or ``"all"``.
     groups
@@ -170,7 +170,12 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
     """
     from routereval.pools.build import _check_group, _check_protocol
 
+    from routereval.data.model import Corpus
+    from routereval.data.store import open_corpus
+
     t0 = time.perf_counter()
+    if not isinstance(corpus, Corpus):  # a path, as every other entry point takes
+        corpus = open_corpus(corpus, texts=bool(routers))
     names = resolve_benchmarks(corpus, benchmarks)
     groups = list(dict.fromkeys(_check_group(g) for g in groups))
     protocols = list(dict.fromkeys(_check_protocol(p) for p in protocols))
