@@ -29,3 +29,19 @@ def test_cli_startup_loads_no_heavy_dependency():
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "routereval", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "data" in out.stdout
+
+
+def test_saving_and_loading_are_importable_from_routers_lazily():
+    import routereval.routers as routers
+    from routereval.routers import load_router, save_router
+    from routereval.routers.persist import load_router as direct
+
+    assert load_router is direct and callable(save_router) and "load_router" in routers.__all__
+    loaded = _loaded_after("import routereval.routers")
+    assert "safetensors" not in loaded and not {m for m in HEAVY if m in loaded}
+
+
+def test_help_texts_keep_their_square_brackets(cli):
+    # typer renders help as rich markup, where [name] is a style tag: a TOML table name must be escaped
+    res = cli("data", "import", "--help")
+    assert res.code == 0 and "[[benchmark]]" in " ".join(res.out.split())

@@ -57,7 +57,7 @@ def _print_info(path: Path, as_json: bool, models: bool = False) -> None:
 
 @data_app.command("import")
 def import_cmd(
-    spec: Annotated[Path, typer.Argument(help="Source spec (TOML), one [[benchmark]] table per benchmark.")],
+    spec: Annotated[Path, typer.Argument(help="Source spec (TOML), one \\[\\[benchmark]] table per benchmark.")],
     out: Annotated[Path, typer.Option("--out", help="Corpus directory to write.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the corpus info as JSON.")] = False,
 ) -> None:
