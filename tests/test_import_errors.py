@@ -79,6 +79,16 @@ def test_score_outside_unit_interval(tmp_path, fail):
     assert "records.csv: row 2: column 'score'" in line and "1.5" in line and "[0, 1]" in line
 
 
+def test_negative_or_infinite_cost(tmp_path, fail):
+    _records(tmp_path, ["m1,p1,1,0.002", "m1,p2,0,-0.5"], header="model,prompt,score,usd")
+    line = fail(_spec(tmp_path, LONG + 'cost = "usd"\n'))
+    assert "records.csv: row 2: column 'usd'" in line and "-0.5" in line and "cost in USD >= 0" in line
+    (tmp_path / "wide.csv").write_text("id,m1,m1|cost\np1,1,0.01\np2,0,inf\n")
+    line = fail(_spec(tmp_path, '[[benchmark]]\nname = "w"\nformat = "wide"\npath = "wide.csv"\nprompt = "id"\n'
+                                'cost_suffix = "|cost"\n'))
+    assert "wide.csv: row 2: column 'm1|cost'" in line and "inf" in line
+
+
 def test_score_nan(tmp_path, fail):
     _records(tmp_path, ["m1,p1,1", "m1,p2,0", "m2,p1,"])
     line = fail(_spec(tmp_path, LONG))

@@ -370,6 +370,15 @@ def records_to_benchmarks(rec: Records, spec: dict, *, base_dir: Path, spec_file
         rule = f" (score_rule {spec['score_rule']!r} reads scores in [0, 1])" if "score_rule" in spec else ""
         raise rec.error(i, f"score {float(s[i])!r}{how} is outside [0, 1]; expected a score in [0, 1]{rule}",
                         column=score_col(i))
+    if rec.cost is not None:
+        bad_cost = np.flatnonzero((rec.cost < 0) | np.isinf(rec.cost))  # NaN: a record without a cost
+        if bad_cost.size:
+            i = int(bad_cost[0])
+            m = str(rec.model[i])
+            column = spec.get("cost") or (m + spec["cost_suffix"] if spec.get("cost_suffix") else
+                                          f"{spec['costs']}.{m}" if spec.get("costs") else None)
+            raise rec.error(i, f"cost {float(rec.cost[i])!r} is not a price; expected a cost in USD >= 0 (or an "
+                               "empty cell for an unknown cost)", column=column)
     if rec.split is not None:
         wrong = np.flatnonzero(~np.isin(rec.split, np.array(SPLIT_LABELS, dtype=object)))
         if wrong.size:
