@@ -92,6 +92,9 @@ def test_routerbench_eval_reports_the_publishers_test_set_and_seeds_leave_it(cli
     # the table says which split it used
     table = cli(*base[:-1])
     assert table.code == 0 and f"publisher split {a['n_train']}/{a['n_val']}/{n_test}" in table.out
+    # RouterBench has per-query costs: the comparison table shows them for every router, as the JSON has them
+    assert "mean cost (USD)" in table.out and "AIQ / APGR" in table.out
+    assert all(f"{r['cost']['mean_cost']:.6f}" in table.out for r in a["results"])
     # --split random: the seeded 80/10/10 of the same prompts
     rnd = cli(*base, "--split", "random").json()
     assert rnd["split"] == "random" and rnd["n_test"] != n_test

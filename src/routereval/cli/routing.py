@@ -157,16 +157,27 @@ def router_params(params: dict[str, Any], name: str, *, several: bool) -> dict[s
 def _print_comparison(results: list[dict]) -> None:
     """One row per router: the paper's metrics plus the consistent diagnostics."""
     first = results[0]
+    embeddings = list(dict.fromkeys(r["embedding"] for r in results))
+    costs = any(r.get("cost") for r in results)
     rows = []
     for r in results:
         lo, hi = r["mu_ci"]
-        rows.append([r["router"], f"{r['mu']:.4f} [{lo:.3f}, {hi:.3f}]", _fmt(r["v_r"]), f"{r['v_b']:.4f}",
-                     f"{r['e_p']:.3f}", f"{r['e_sel']:.3f}", _fmt(r["oracle_recall"]), f"{r['fit_s']:.2f}"])
+        row = [r["router"], f"{r['mu']:.4f} [{lo:.3f}, {hi:.3f}]", _fmt(r["v_r"]), f"{r['v_b']:.4f}",
+               f"{r['e_p']:.3f}", f"{r['e_sel']:.3f}", _fmt(r["oracle_recall"])]
+        if len(embeddings) > 1:  # routers that need no embedding (mlc reads texts) say so on their row
+            row.append(r["embedding"])
+        if costs:
+            c = r.get("cost") or {}
+            row += ["-" if "mean_cost" not in c else f"{c['mean_cost']:.6f}",
+                    "-" if "aiq" not in c else f"{c['aiq']:.4f} / {_fmt(c['apgr'])}"]
+        rows.append(row + [f"{r['fit_s']:.2f}"])
+    emb = f"embedding {embeddings[0]}, " if len(embeddings) == 1 else ""
     title = (f"{first['benchmark']}: m={first['m']} {first['group']}, protocol {first['protocol']}, "
-             f"embedding {first['embedding']}, {_split_text(first)}; oracle {first['oracle']:.4f}, best single "
+             f"{emb}{_split_text(first)}; oracle {first['oracle']:.4f}, best single "
              f"{first['best_single']:.4f} ({first['best_single_model']}), {first['n_test']} test prompts")
-    ui.console().print(ui.table(title, ["router", "µ [95% CI]", "V_R", "V_B", "E_p", "selection entropy",
-                                        "oracle recall", "fit s"], rows))
+    columns = ["router", "µ [95% CI]", "V_R", "V_B", "E_p", "selection entropy", "oracle recall"]
+    columns += ["embedding"] * (len(embeddings) > 1) + ["mean cost (USD)", "AIQ / APGR"] * costs + ["fit s"]
+    ui.console().print(ui.table(title, columns, rows))
 
 
 def fit_cmd(
