@@ -86,6 +86,12 @@ def study_cmd(
     if not chosen or not chosen <= {"pool", "corpus"}:
         raise ParameterError(f"--pretrain must be pool, corpus or pool,corpus. Got {pretrain!r}.")
     pretrain = "corpus" if "corpus" in chosen else "pool"  # corpus pre-training is always reported beside pool
+    from routereval.coldstart.anchors import METHODS
+
+    unknown = [x for x in _names(method) if x not in METHODS]
+    if unknown or not _names(method):
+        raise ParameterError(f"--method: unknown value {unknown[0]!r}; expected some of {', '.join(METHODS)}, "
+                             "comma-separated" if unknown else "--method names no method")
     ui.check_out_dir(out, "--out")
     check_study_dir(out)  # before the study's minutes, not after
     with ui.progress(not as_json) as update:
@@ -107,7 +113,8 @@ def study_cmd(
     split_text = ui.split_line(meta["split"], meta["split_note"], (meta["n_train"], meta["n_val"], meta["n_test"]))
     ui.console().print(ui.table(
         f"cold start: {meta['router']} on {meta['benchmark']}, m={meta['m']} {meta['group']}, {split_text}, "
-        f"{len(meta['held_out'])} held-out models x {meta['seeds']} seeds",
+        f"{len(meta['held_out'])} held-out model{'s' * (len(meta['held_out']) != 1)} x {meta['seeds']} "
+        f"seed{'s' * (meta['seeds'] != 1)}",
         ["pretrain", "method", "k", "error (MAE ± SE)", "bias", "whole-benchmark MAE", "plain mean MAE", "coverage",
          "µ added", "recovered"], rows))
     ui.console().print(f"add one model: median {meta['add_ms_median']:.2f} ms; study {meta['total_s']:.1f} s; "
