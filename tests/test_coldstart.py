@@ -1007,6 +1007,8 @@ def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_p
     assert _digest(saved_router / "mf-tfidf") == other
     res = cli("coldstart", "anchors", saved_router / "irt", "--method", "adaptive")
     assert res.code == 2 and "one prompt at a time" in res.err
+    res = cli("add-model", saved_router / "irt", "--name", "n", "--answers", ans, "--out", tmp_path / "c", "--cost", "1")
+    assert res.code == 2 and "pool has no costs" in res.err and not (tmp_path / "c").exists()
 
 
 def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(world_corpus):
@@ -1074,6 +1076,21 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
         assert r.status_code == 422 and "no cost for 'acme/new-model'" in r.json()["error"]["message"]
     with pytest.raises(InputError, match="pool.cost has no cost for 'acme/new-model'"):
         create_app(tmp_path / "irt-v2", cost_weight=0.5)
+    # with its cost (--cost), the new pool routes with the cost trade-off; a bad cost writes nothing
+    res = cli("add-model", src, "--name", "acme/new-model", "--answers", tmp_path / "answers.csv",
+              "--out", tmp_path / "irt-v3", "--cost", "0.0005", "--json")
+    assert res.code == 0, res.err
+    assert res.json()["cost"] == 0.0005 and load_router(tmp_path / "irt-v3").pool["cost"]["acme/new-model"] == 0.0005
+    with TestClient(create_app(tmp_path / "irt-v3")) as client:
+        r = client.post("/v1/route", json={"prompt": prompts[0], "cost_weight": 1})
+        assert r.status_code == 200, r.text
+    for bad in ("-1", "nan"):
+        res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "bad",
+                  "--cost", bad)
+        assert res.code == 2 and "--cost must be" in res.err and res.err.count("\n") == 1
+        assert not (tmp_path / "bad").exists()
+    res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "nocost")
+    assert res.code == 0 and "note: the pool has costs but x has none (--cost USD)" in res.err
     assert [x["model"] for x in routes] == want
     got = np.array([[x["scores"][m] for m in names] for x in routes])
     np.testing.assert_allclose(got, want_scores, rtol=1e-5, atol=1e-6)

@@ -163,6 +163,8 @@ def add_model_cmd(
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory (default: the router's).")] = None,
     allow_new_prompts: Annotated[bool, typer.Option("--allow-new-prompts", help="Embed answer texts that are not "
                                                     "prompts of the router's benchmark (default: an error).")] = False,
+    cost: Annotated[Optional[float], typer.Option("--cost", help="The new model's mean cost per prompt in USD, when "
+                                                  "the pool has costs (else cost-aware routing is refused).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Add a model to a saved router from its answers on a few prompts; save a new version (no pickle)."""
@@ -170,13 +172,16 @@ def add_model_cmd(
 
     ui.check_out_dir(out, "--out")
     doc = add_model_to_saved(router_dir, name=name, answers=answers, out=out, corpus=corpus,
-                             allow_new_prompts=allow_new_prompts)
+                             allow_new_prompts=allow_new_prompts, cost=cost)
     if as_json:
         ui.print_json(doc)
         return
     e = doc["estimate"]
     ui.console().print(f"added {doc['model']} from {doc['n_answers']} answers: pool of {doc['m']} models saved to "
                        f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]")
+    if "cost" in doc and doc["cost"] is None:
+        sys.stderr.write(f"note: the pool has costs but {doc['model']} has none (--cost USD): serving with a cost "
+                         "weight above 0 refuses this router until it has one\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -294,19 +294,22 @@ def default_version_dir(path: Path) -> Path:
 
 def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str | os.PathLike,
                        out: str | os.PathLike | None = None, corpus: str | os.PathLike | None = None,
-                       allow_new_prompts: bool = False) -> dict[str, Any]:
+                       allow_new_prompts: bool = False, cost: float | None = None) -> dict[str, Any]:
     """Add model ``name`` to the saved router from ANSWERS.csv and save the new version to ``out``.
 
     Every input is checked before anything is written: a bad file, row, score or name raises
     :class:`InputError` and leaves every directory as it was. ``out`` defaults to
     ``<router_dir>-vN``; ``out == router_dir`` replaces the router in place; another saved
     router is never replaced. Texts must be prompts of the router's benchmark unless
-    ``allow_new_prompts`` (then they are embedded, when the encoder can).
+    ``allow_new_prompts`` (then they are embedded, when the encoder can). ``cost``: the new
+    model's mean cost per prompt in USD, for a router whose pool has costs (``pool.cost``, as
+    ``fit`` saves from a corpus with costs); without it cost-aware routing refuses the new pool.
 
     Returns
     -------
     dict
-        ``path``, ``model``, ``m`` (the new pool size), ``n_answers``, ``estimate`` (the new
+        ``path``, ``model``, ``m`` (the new pool size), ``n_answers``, ``cost`` (the pool
+        has costs: the new model's, or None when not given), ``estimate`` (the new
         model's estimated mean over the benchmark's prompts, with its interval) and
         ``calibration``: ``3pl`` when the pool's answers pinned every prompt's guessing floor and
         slope (binary answers from at least ``MIN_FLOOR_MODELS`` pool models) and every answer is a
@@ -327,12 +330,18 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         raise ParameterError(f"--name must be a non-empty model name. Got {name!r}.")
     if name != name.strip():  # 'gpt-4 ' would sit in the pool beside 'gpt-4', indistinguishable in a listing
         raise ParameterError(f"--name must not start or end with white space. Got {name!r}.")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost)
+                             or cost < 0):
+        raise ParameterError(f"--cost must be the new model's mean cost per prompt in USD, a number >= 0. Got {cost!r}.")
     ctx = open_router_context(router_dir, corpus=corpus)
     pool = dict(ctx.saved.pool)
     models = [str(x) for x in pool.get("models", [])]
     if name in models:
         raise InputError(f"model {name!r} is already in the router's pool; choose another --name",
                          file=router_dir / "router.json")
+    if cost is not None and not pool.get("cost"):
+        raise ParameterError("--cost: the router's pool has no costs (its corpus had none), so one model's cost "
+                             "cannot weigh routing; leave --cost out")
     ans = read_answers(answers)
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=allow_new_prompts)
     r = ctx.saved.router
@@ -373,10 +382,15 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
              "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     pool["models"] = models + [name]
     pool["m"] = int(r.n_models_)
+    if cost is not None:
+        pool["cost"] = {**pool["cost"], name: float(cost)}
     meta = dict(ctx.saved.metadata)
     meta["added_models"] = [*meta.get("added_models", []), added]
     if not in_place:  # in place, the previous version is gone: keep what it named
         meta["previous_version"] = str(router_dir.resolve())
     path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
-    return {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
-            "estimate": est.to_dict(), "calibration": added["calibration"]}
+    doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
+           "estimate": est.to_dict(), "calibration": added["calibration"]}
+    if pool.get("cost"):
+        doc["cost"] = None if cost is None else float(cost)
+    return doc
