@@ -516,3 +516,10 @@ def test_report_of_a_real_sweep_equals_eval_json_for_the_same_cells(cli, mmlu_pr
     assert cells[("oracle", "clean", "wins")]["value"] == 6
     assert cells[("best_single", "clean", "v_b")]["value"] == pytest.approx(1.0)
     assert 0.3 < cells[("knn", "clean", "mu")]["value"] < cells[("oracle", "clean", "mu")]["value"] < 1
+
+
+def test_results_where_every_cell_failed_say_so_and_how_to_retry(cli, tmp_path):
+    path = sweep_results(tmp_path, topic_corpus(), SWEEP_FAILED)  # m = 500 > any window: every cell fails
+    r = cli("report", path)
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert "every row failed (1;" in r.err and "--retry-failed" in r.err and "expected the RESULTS" not in r.err

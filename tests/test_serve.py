@@ -412,6 +412,8 @@ def test_bad_options_and_upstreams_fail_at_start(rb_router, saved, tmp_path, cli
     _one_line_error(serve_cli(d, "--upstreams", tmp_path / "part.toml"), "no upstream for pool model", m[1])
     (tmp_path / "url.toml").write_text("\n".join(f'[models."{x}"]\nbase_url = "ftp://h/v1"' for x in m))
     _one_line_error(serve_cli(d, "--upstreams", tmp_path / "url.toml"), "base_url must be an http(s) URL")
+    (tmp_path / "nourl.toml").write_text("\n".join(f'[models."{x}"]\nmodel = "y"' for x in m))
+    _one_line_error(serve_cli(d, "--upstreams", tmp_path / "nourl.toml"), "missing key 'base_url'")
     from routereval.errors import InputError
     from routereval.serve import create_app
 

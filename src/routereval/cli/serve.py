@@ -22,7 +22,7 @@ def serve_cmd(
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Largest request body (413 above).")] = 1_000_000,
     max_prompt_chars: Annotated[int, typer.Option("--max-prompt-chars", help="Longest prompt in characters (413 above).")] = 20_000,
     max_prompts: Annotated[int, typer.Option("--max-prompts", help="Most prompts in one /v1/route batch request (413 above).")] = 256,
-    encoder_backend: Annotated[str, typer.Option("--encoder-backend", help="fp32 (default: the routes of the fitted embeddings), bf16 (autocast, ~1.4x less CPU) or int8 (quantised, ~2x); the faster ones change some routes.")] = "fp32",
+    encoder_backend: Annotated[str, typer.Option("--encoder-backend", help="fp32 (default: the routes of the fitted embeddings), bf16 (autocast, ~1.5x the throughput on CPUs with AVX512-BF16/AMX) or int8 (quantised, ~2x); the faster ones change some routes.")] = "fp32",
     threads: Annotated[Optional[int], typer.Option("--threads", help="Encoder threads per worker: batches split over them, one micro-batch per thread (default: the cores torch sees).")] = None,
     workers: Annotated[int, typer.Option("--workers", help="uvicorn worker processes (each loads the encoder).")] = 1,
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="Log prompt texts (off: logs carry no prompt text).")] = False,

@@ -70,9 +70,12 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
         n_boot = sweep_n_boot(path)
     ok = table_all.filter(pc.equal(table_all.column("status"), "ok"))
     n_failed = table_all.num_rows - ok.num_rows
+    if ok.num_rows == 0 and n_failed:  # a sweep's results, but nothing to report
+        raise InputError(f"no finished cells to report: every row failed ({n_failed}; their `error` column says why; "
+                         "fix the cause, then `routereval sweep CONFIG --out RESULTS --retry-failed`)", file=path)
     if ok.num_rows == 0:
-        raise InputError(f"no finished cells to report ({table_all.num_rows} rows, {n_failed} failed; "
-                         "expected the RESULTS directory of `routereval sweep`)", file=path)
+        raise InputError("no finished cells to report (expected the RESULTS directory of `routereval sweep`)",
+                         file=path)
     present_p = _order(set(ok.column("protocol").to_pylist()), PROTOCOL_ORDER)
     present_b = sorted(set(ok.column("benchmark").to_pylist()))
     for opt, asked, present in (("--protocol", protocols, present_p), ("--benchmarks", benchmarks, present_b)):

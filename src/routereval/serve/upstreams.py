@@ -97,6 +97,9 @@ def load_upstreams(path: str | os.PathLike, pool: list[str], *, default_timeout:
         if bad:
             raise InputError(f"{where}: unknown key {sorted(bad)[0]!r}; allowed: {', '.join(sorted(_MODEL_KEYS))}",
                              file=file)
+        if "base_url" not in entry:
+            raise InputError(f"{where}: missing key 'base_url' (the upstream's http(s) URL, such as "
+                             "'https://api.openai.com/v1')", file=file)
         base = entry.get("base_url")
         parts = urlsplit(base) if isinstance(base, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
