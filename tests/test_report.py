@@ -369,6 +369,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, store, studies, tmp_path):
         (path, "--format", "csv", "--scaling", studies[0]): "study directories",
         (path, "--out", tmp_path): "is a directory",
         (path, "--n-boot", "0"): "--n-boot",
+        (path, "--format", "md", "--json"): "--json asks for JSON but --format asks for 'md'",
     }
     for args, msg in cases.items():
         r = cli("report", *args, *(() if "--out" in args else ("--out", out)))

@@ -11,7 +11,7 @@ import typer
 
 def report_cmd(
     results: Annotated[Path, typer.Argument(help="RESULTS directory of `routereval sweep`.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md, tex, html, csv or json (csv/json: one row per table cell).")] = "md",
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="md (default), tex, html, csv or json (csv/json: one row per table cell).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file (atomically) instead of stdout.")] = None,
     protocol: Annotated[Optional[list[str]], typer.Option("--protocol", help="Only these protocols (paper, clean; comma-separated or repeated).")] = None,
     benchmarks: Annotated[Optional[list[str]], typer.Option("--benchmarks", "-b", help="Only these benchmarks (comma-separated or repeated).")] = None,
@@ -24,7 +24,11 @@ def report_cmd(
     """Per benchmark and m, routers as rows: µ_o, V_R, V_B, E_p averaged over the groups, with CIs and wins."""
     from routereval.reports.build import check_out, make_report, render, renderer, write_atomic
 
-    fmt = "json" if as_json else fmt
+    if as_json and fmt not in (None, "json"):
+        from routereval.errors import ParameterError
+
+        raise ParameterError(f"--json asks for JSON but --format asks for {fmt!r}; give one of them")
+    fmt = "json" if as_json else (fmt or "md")
     renderer(fmt)  # an unknown format fails before any work
     if out is not None:
         check_out(out)
