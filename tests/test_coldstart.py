@@ -856,6 +856,12 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     split = make_split(bench)
     train_ids = set(bench.prompt_ids[split.train].tolist())
     assert len(rows) == 60 and all(r["prompt_id"] in train_ids for r in rows)
+    # anchors written again over the filled-in answers would lose them: refused; over a blank anchors file, fine
+    filled = (tmp_path / "answers.csv").read_bytes()
+    res = cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--out", tmp_path / "answers.csv")
+    assert res.code == 2 and "holds filled-in scores" in res.err and (tmp_path / "answers.csv").read_bytes() == filled
+    assert cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--seed", "1",
+               "--out", tmp_path / "a.csv").code == 0
     res = cli("add-model", src, "--name", new, "--answers", tmp_path / "answers.csv", "--out", tmp_path / "v2", "--json")
     assert res.code == 0, res.err
     doc = res.json()

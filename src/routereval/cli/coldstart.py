@@ -140,6 +140,11 @@ def anchors_cmd(
 
     if out is not None:
         check_out(out)  # a bad --out fails before the anchors are chosen
+        if _has_scores(out):
+            from routereval.errors import InputError
+
+            raise InputError("holds filled-in scores (answers a model gave); refusing to overwrite them: choose "
+                             "another --out, or delete the file first", file=out)
     ctx = open_router_context(router_dir, corpus=corpus)
     rows = anchor_table(ctx, k, method, seed=seed)
     if out is not None:  # the CSV to fill in; with --json as well, the JSON still goes to stdout
@@ -152,6 +157,19 @@ def anchors_cmd(
         ui.print_json(rows)
     elif out is None:
         write_anchor_csv(rows, sys.stdout)
+
+
+def _has_scores(path: Path) -> bool:
+    """Whether ``path`` is a CSV with a ``score`` column holding some value (an anchors file filled in)."""
+    import csv
+
+    if not path.is_file():
+        return False
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return any((row.get("score") or "").strip() for row in csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False  # not an anchors CSV: the user chose to replace it
 
 
 def add_model_cmd(
