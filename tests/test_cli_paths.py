@@ -65,3 +65,9 @@ def test_a_path_the_file_system_refuses_later_is_still_one_line(cli, tmp_path):
     assert res.code == 2
     assert res.err.count("\n") == 1 and res.err.startswith("error: /proc/routereval-test")
     assert "Traceback" not in res.err
+
+
+def test_a_corpus_path_that_is_a_file_says_so(cli, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    res = cli("data", "info", tmp_path / "afile")
+    assert res.code == 2 and res.err == f"error: {tmp_path / 'afile'}: is a file, not a corpus directory\n"

@@ -51,6 +51,11 @@ def test_data_file_missing(tmp_path, fail):
 def test_spec_file_missing(tmp_path, fail):
     line = fail(tmp_path / "nope.toml")
     assert "nope.toml" in line and "does not exist" in line
+    (tmp_path / "adir").mkdir()
+    line = fail(tmp_path / "adir")
+    assert "adir: is a directory; expected a TOML file" in line
+    line = fail(_spec(tmp_path, LONG.replace('"records.csv"', '"adir"')))
+    assert "data file 'adir' is a directory" in line
 
 
 def test_unknown_format(tmp_path, fail):

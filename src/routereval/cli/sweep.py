@@ -62,7 +62,7 @@ def sweep_cmd(
         ui.print_json(summary)
         return
     ui.console().print(
-        f"{summary['cells']} cells: {summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} already done"
+        f"{summary['cells']} rows (router runs): {summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} already done"
         + (f", {summary['skipped_failed']} failed before (--retry-failed reruns them)" if summary["skipped_failed"] else "")
         + f"; {summary['seconds']:.1f} s on {summary['backend']}; results in {summary['results']}")
 

@@ -395,6 +395,8 @@ def read_manifest(path: str | os.PathLike) -> dict:
     """The manifest of the corpus at ``path``; a :class:`CorpusError` if it is not one."""
     path = Path(path)
     mf = path / MANIFEST
+    if path.exists() and not path.is_dir():
+        raise CorpusError(f"{path}: is a file, not a corpus directory")
     if not path.is_dir():
         raise CorpusError(f"{path}: no such corpus directory (create one with 'routereval data import' or 'routereval data synth')")
     if not mf.is_file():

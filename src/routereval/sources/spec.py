@@ -261,7 +261,8 @@ def load_spec(path: str | Path) -> list[dict]:
 
     spec_file = Path(path)
     if not spec_file.is_file():
-        raise InputError("spec file does not exist; expected a TOML file with [[benchmark]] tables", file=spec_file)
+        what = "is a directory" if spec_file.is_dir() else "spec file does not exist"
+        raise InputError(f"{what}; expected a TOML file with [[benchmark]] tables", file=spec_file)
     try:
         doc = tomllib.loads(spec_file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -285,7 +286,8 @@ def resolve_paths(value: str | list, *, base_dir: Path, spec_file: Path, where: 
     for p in paths:
         full = (base_dir / p) if not Path(p).is_absolute() else Path(p)
         if not full.is_file():
-            raise InputError(f"{where}: data file {p!r} does not exist (looked for {full}); expected a readable file",
+            what = "is a directory" if full.is_dir() else "does not exist"
+            raise InputError(f"{where}: data file {p!r} {what} (looked for {full}); expected a readable file",
                              file=spec_file)
         out.append(full)
     return out
