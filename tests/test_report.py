@@ -249,7 +249,18 @@ def test_markdown_tables_have_the_paper_layout(report, studies, tmp_path):
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert links and all((out.parent / link).is_file() for link in links)
     assert any(link.endswith("scaling_mmlu_pro.png") for link in links)
-    assert "[SVG](" in text and "coldstart_grid.png" in text
+    assert "coldstart_grid.png" in text
+    # a summary's own headings sit under the study's h2; a plot the summary shows is not shown again
+    assert "\n### Scaling study\n" in text and "\n# Scaling study" not in text
+    assert sum(link.endswith("scaling_mmlu_pro.png") for link in links) == 1
+    assert sum(link.endswith("scaling_grid.png") for link in links) == 1  # not in the summary: the plots list
+    # a figure the summary does not show is listed, with its SVG beside the PNG
+    import shutil
+
+    bare = shutil.copytree(studies[0], tmp_path / "bare")
+    (bare / "summary.md").write_text("# Scaling study\n\nNo figure here.\n")
+    text = render(make_report(report.source, n_boot=N_BOOT, scaling=bare), "md", out=out)
+    assert "![scaling_mmlu_pro](" in text and "([SVG](" in text and "scaling_mmlu_pro.svg" in text
 
 
 def test_tex_has_booktabs_tables_and_escapes(report, studies, tmp_path):

@@ -95,6 +95,22 @@ def rebase_links(summary: str, base: Path, out_dir: Path | None) -> str:
     return _LINK.sub(fix, summary)
 
 
+def demote_headings(md: str, levels: int = 2) -> str:
+    """``md`` with its ATX headings ``levels`` deeper (at most h6), outside code fences: a study's summary
+    sits under the report's h2, as in the HTML report."""
+    out, fence = [], None
+    for line in md.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith(("```", "~~~")):
+            mark = stripped[:3]
+            fence = None if fence == mark else (fence or mark)
+        elif fence is None and re.match(r"#{1,6}(\s|$)", stripped):
+            hashes = len(stripped) - len(stripped.lstrip("#"))
+            line = "#" * min(6, hashes + levels) + stripped[hashes:]
+        out.append(line)
+    return "\n".join(out)
+
+
 def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
@@ -120,10 +136,15 @@ def render_md(report: Report, *, out_dir: Path | None = None) -> str:
         lines.append("")
     lines += ["Columns:", ""] + [f"- {x}" for x in _legend_lines(report)] + [""]
     for s in report.studies:
-        lines += [f"## {s.title}", "", f"_from {_rel(s.path, out_dir)}_", "", rebase_links(s.summary, s.path, out_dir).rstrip(), ""]
-        if s.plots:
+        summary = demote_headings(rebase_links(s.summary, s.path, out_dir)).rstrip()
+        lines += [f"## {s.title}", "", f"_from {_rel(s.path, out_dir)}_", "", summary, ""]
+        linked = {m.group(2) for m in _LINK.finditer(summary)}
+        # a plot the summary shows already is not shown twice
+        plots = {stem: files for stem, files in s.plots.items()
+                 if not any(_rel(f, out_dir) in linked for f in files.values())}
+        if plots:
             lines += [f"### {s.title}: plots", ""]
-            for stem, files in s.plots.items():
+            for stem, files in plots.items():
                 shown = files.get("png") or files.get("svg")
                 extra = "" if "svg" not in files or shown == files["svg"] else f" ([SVG]({_rel(files['svg'], out_dir)}))"
                 lines += [f"![{stem}]({_rel(shown, out_dir)}){extra}", ""]
