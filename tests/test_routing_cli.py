@@ -105,6 +105,10 @@ def test_fit_saves_a_router_that_loads_and_routes_like_eval(cli, corpus_dir, tmp
     routes = saved.router.route(b.embeddings["synth"][make_split(b).test])
     shares = np.bincount(routes, minlength=5) / len(routes)
     assert shares == pytest.approx([ev["selection"][n] for n in saved.pool["models"]])
+    # the text output names the split with its sizes, as eval's does
+    again = cli("fit", corpus_dir, "-b", "mmlu", "-r", "kmeans", "-p", "k=4", "--m", "5", "-g", "all_strong", "--save", out)
+    sizes = f"{ev['n_train']}/{ev['n_val']}/{ev['n_test']}"
+    assert again.code == 0 and f"random split {sizes}" in again.out and doc["metadata"]["n_test"] == ev["n_test"]
     # nothing half-written on failure
     bad = cli("fit", corpus_dir, "-b", "mmlu", "-r", "knn", "-p", "k=-1", "--m", "5", "-g", "all_strong",
               "--save", tmp_path / "bad")

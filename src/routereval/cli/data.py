@@ -37,7 +37,7 @@ def _print_info(path: Path, as_json: bool, models: bool = False) -> None:
     rows = []
     for name, b in info["benchmarks"].items():
         ms = b["mean_score"]
-        rows.append([name, b["models"], b["prompts"], f"{b['records']:,}", "binary" if b["binary"] else "graded",
+        rows.append([name, f"{b['models']:,}", f"{b['prompts']:,}", f"{b['records']:,}", "binary" if b["binary"] else "graded",
                      f"{100 * b['missing']:.2f}%", f"{ms['min']:.3f} / {ms['median']:.3f} / {ms['max']:.3f}",
                      "yes" if b["cost"] else "no", ", ".join(b["splits"])])
     con = ui.console()

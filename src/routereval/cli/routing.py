@@ -198,9 +198,10 @@ def fit_cmd(
     if as_json:
         ui.print_json(doc)
     else:
+        md = doc["metadata"]
+        split_text = ui.split_line(doc["split"], doc["split_note"], (md["n_train"], md["n_val"], md["n_test"]))
         ui.console().print(f"saved {router} (m={doc['pool']['m']} {doc['pool']['group']} on {doc['pool']['benchmark']}, "
-                           f"embedding {doc['encoder']}, {doc['pool']['split']} split, fit in "
-                           f"{doc['metadata']['fit_s']:.2f} s) to {save}")
+                           f"embedding {doc['encoder']}, {split_text}, fit in {md['fit_s']:.2f} s) to {save}")
 
 
 def routers_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
