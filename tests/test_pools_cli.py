@@ -107,6 +107,10 @@ def test_export_router_dataset_round_trip(cli, corpus, tmp_path, name, protocol)
     assert sorted((m, g, names) for m, g, names in pools) == sorted((p.m, p.group, p.model_names.tolist()) for p in built)
     assert 1000 not in raw["hard"]  # too few models: left out
     assert any("m=1000" in n for n in r.json()["export"]["notes"])
+    # the table may show one size; the file is still the whole grid, and the text output says so
+    text = cli("pools", corpus, "--benchmark", name, "--protocol", protocol, "--m", "3", "--export-router-dataset", out)
+    assert text.code == 0 and "the reference's grid: easy m = 3, 5; hard m = 10, 100, 1000" in text.out
+    assert "note (the file): m=1000" in text.out and sorted(_read_pickle(path)[0]["hard"]) == sorted(raw["hard"])
     split = make_split(bench)
     np.testing.assert_array_equal(raw["split_index"]["test_indices"], split.test)
     p = built[0]

@@ -171,6 +171,7 @@ def register(app: typer.Typer) -> None:
         for s in res["skipped"]:
             con.print(f"skipped m={s['m']} {s['group']}: {s['reason']}")
         if export is not None:
-            con.print(f"wrote {res['export']['path']}")
+            # the file holds the reference's whole grid, whatever --m and --groups chose for the table above
+            con.print(f"wrote {res['export']['path']} (the reference's grid: easy m = 3, 5; hard m = 10, 100, 1000)")
             for n in res["export"]["notes"]:
-                con.print(f"  note: {n}")
+                con.print(f"  note (the file): {n}")
