@@ -40,14 +40,16 @@ def test_an_output_directory_under_a_file_is_one_line_and_exit_2(cli, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing written, no temporary left
 
 
-@pytest.mark.parametrize("command", ["data synth", "fit"])
-def test_an_output_directory_that_is_a_file_is_refused(cli, tmp_path, monkeypatch, command):
+@pytest.mark.parametrize("command, message", [("data synth", "exists and is a file, not a corpus directory"),
+                                              ("fit", "exists and is not a directory; refusing to replace it"),
+                                              ("data download", "exists and is not a directory")])
+def test_an_output_directory_that_is_a_file_is_refused(cli, tmp_path, monkeypatch, command, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("x")
     args, option = DIR_WRITERS[command]
     res = cli(*[a.replace("{out}", "afile") for a in args])
-    assert res.code == 2
-    assert f"{option} afile: exists and is not a directory" in res.err
+    assert res.code == 2 and res.err.count("\n") == 1
+    assert message in res.err
     assert (tmp_path / "afile").read_text() == "x"
 
 

@@ -39,17 +39,16 @@ def split_line(name: str, note: str, sizes: tuple[int, int, int]) -> str:
 def check_out_dir(path: Path | None, option: str) -> None:
     """Refuse, before any work, an output directory that cannot be made (one line naming ``option``).
 
-    The directory may be missing or exist; its nearest existing ancestor must be a directory
-    this process may write in (a path under a file fails here, not as a traceback after the
-    work). ``None`` passes. What the directory may already hold is the writer's to check.
+    Its nearest existing ancestor must be a directory this process may write in (a path under
+    a file fails here, not as a traceback after the work). ``None`` passes. The path itself (a
+    file there, a directory holding something else) is the writer's to check: each says what
+    it may replace.
     """
     from routereval.errors import InputError
 
     if path is None:
         return
     p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise InputError(f"{option} {p}: exists and is not a directory; choose a new or existing directory")
     for parent in p.absolute().parents:
         if parent.exists():
             if not parent.is_dir():

@@ -245,6 +245,8 @@ def download(out: str | os.PathLike, *, parts: list[str] | None = None, repo_id:
     if bad:
         raise ParameterError(f"unknown part(s) {', '.join(map(repr, bad))}; expected some of: {', '.join(PARTS)}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory; expected the folder to download into")
     ep = _endpoint(endpoint)
     commit, remote = list_remote(repo_id, revision=revision, endpoint=ep)
     files = [f for f in remote if part_of(f.path) in chosen]
