@@ -123,10 +123,12 @@ def _expect(cond: bool, msg: str) -> None:
 
 
 def check_init_stores_params(cls) -> None:
-    sig = inspect.signature(cls.__init__)
-    bad = [p.name for p in sig.parameters.values()
-           if p.name != "self" and p.kind not in (p.KEYWORD_ONLY, p.VAR_KEYWORD)]
-    _expect(not bad, f"hyperparameters must be keyword-only arguments of __init__; positional: {bad}")
+    if cls.__init__ is not object.__init__:  # no __init__ anywhere: a router without hyperparameters
+        sig = inspect.signature(cls.__init__)
+        bad = [("*" if p.kind == p.VAR_POSITIONAL else "") + p.name for p in sig.parameters.values()
+               if p.name != "self" and p.kind not in (p.KEYWORD_ONLY, p.VAR_KEYWORD)]
+        _expect(not bad, f"hyperparameters must be keyword-only arguments of __init__ (def __init__(self, *, "
+                         f"name=default, ...)); positional: {', '.join(bad)}")
     r = _make(cls)
     params = r.get_params()
     for k, v in (getattr(cls, "check_params", {}) or {}).items():
