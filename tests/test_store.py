@@ -228,3 +228,25 @@ def test_temporaries_of_a_killed_write_are_removed_by_the_next_write(tmp_path):
     live.mkdir()
     write_corpus([_binary_bench(np.random.default_rng(10))], tmp_path / "c")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c", live.name])
+
+
+def test_a_temporary_whose_pid_was_reused_is_an_orphan(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    # the pid in the name belongs to a live process that started after the temporary last changed: the
+    # writer died and another process got its pid; one that started before may be the writer, left alone
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        reused = tmp_path / f".c.tmp-{sleeper.pid}-dead"
+        reused.mkdir()
+        old = time.time() - 3600
+        os.utime(reused, (old, old))
+        writer = tmp_path / f".c.tmp-{os.getppid()}-live"  # our parent: started before the temporary
+        writer.mkdir()
+        write_corpus([_binary_bench(np.random.default_rng(11))], tmp_path / "c")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c", writer.name])
+    finally:
+        sleeper.kill()
+        sleeper.wait()

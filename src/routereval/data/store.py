@@ -78,15 +78,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _started_after(pid: int, when: float) -> bool:
+    """Whether process ``pid`` started after the time ``when`` (so it cannot have written then: its pid was
+    reused); False when unknown (not Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK") > when + 1.0
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+
+
 def _remove_orphans(path: Path) -> None:
-    """Delete the hidden temporaries of writes to ``path`` whose process died (a killed import)."""
+    """Delete the hidden temporaries of writes to ``path`` whose process died (a killed import).
+
+    A temporary's writer is the pid in its name; a live process of that pid that started after
+    the temporary was last changed is another process that got the pid again.
+    """
     prefix = f".{path.name}."
     for p in path.parent.iterdir():
         if not p.name.startswith(prefix):
             continue
         kind, _, rest = p.name[len(prefix):].partition("-")
         pid = rest.partition("-")[0]
-        if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if kind not in ("tmp", "old") or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            changed = p.stat().st_mtime
+        except OSError:
+            continue
+        if not _pid_alive(int(pid)) or _started_after(int(pid), changed):
             shutil.rmtree(p, ignore_errors=True)
 
 
