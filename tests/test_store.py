@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -230,23 +231,39 @@ def test_temporaries_of_a_killed_write_are_removed_by_the_next_write(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c", live.name])
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process start times come from /proc")
 def test_a_temporary_whose_pid_was_reused_is_an_orphan(tmp_path):
     import subprocess
-    import sys
-    import time
 
-    # the pid in the name belongs to a live process that started after the temporary last changed: the
-    # writer died and another process got its pid; one that started before may be the writer, left alone
+    from routereval.data.store import _start_ticks
+
+    # a temporary's name holds its writer's pid and start time: a live process with that pid but another
+    # start time got the pid again (the writer died), a matching one is the writer, left alone
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        reused = tmp_path / f".c.tmp-{sleeper.pid}-dead"
-        reused.mkdir()
-        old = time.time() - 3600
-        os.utime(reused, (old, old))
-        writer = tmp_path / f".c.tmp-{os.getppid()}-live"  # our parent: started before the temporary
-        writer.mkdir()
+        started = _start_ticks(sleeper.pid)
+        assert started is not None
+        reused = tmp_path / f".c.tmp-{sleeper.pid}-s{started + 1000}-dead"
+        live = tmp_path / f".c.tmp-{sleeper.pid}-s{started}-live"
+        legacy = tmp_path / f".c.tmp-{sleeper.pid}-0a1b2c3d"  # no start time in the name: the pid alone decides
+        for d in (reused, live, legacy):
+            d.mkdir()
         write_corpus([_binary_bench(np.random.default_rng(11))], tmp_path / "c")
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c", writer.name])
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c", live.name, legacy.name])
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_write_whose_temporary_vanished_fails_instead_of_committing_a_damaged_corpus(tmp_path):
+    import shutil
+
+    from routereval.data.store import CorpusWriter
+
+    w = CorpusWriter(tmp_path / "c")
+    w.add(_binary_bench(np.random.default_rng(12)))
+    shutil.rmtree(w._tmp)  # what a wrong orphan cleanup by another write would do
+    with pytest.raises(FileNotFoundError):
+        w.add(_binary_bench(np.random.default_rng(13), name="b2"))
+    w.abort()
+    assert not (tmp_path / "c").exists()

@@ -78,37 +78,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _started_after(pid: int, when: float) -> bool:
-    """Whether process ``pid`` started after the time ``when`` (so it cannot have written then: its pid was
-    reused); False when unknown (not Linux)."""
+def _start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (the kernel's clock: wall-clock steps do not
+    move it); None where unknown (not Linux, or no such process)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK") > when + 1.0
-    except (OSError, ValueError, IndexError, StopIteration):
-        return False
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _remove_orphans(path: Path) -> None:
     """Delete the hidden temporaries of writes to ``path`` whose process died (a killed import).
 
-    A temporary's writer is the pid in its name; a live process of that pid that started after
-    the temporary was last changed is another process that got the pid again.
+    A temporary is named ``.<name>.tmp-<pid>-s<start>-<random>``: its writer's pid and start
+    time. Its writer is gone when that pid is not alive, or is alive with another start time (a
+    process that got the pid again). Names without a start time (older writes, ``.old-``) go by
+    the pid alone.
     """
     prefix = f".{path.name}."
     for p in path.parent.iterdir():
         if not p.name.startswith(prefix):
             continue
         kind, _, rest = p.name[len(prefix):].partition("-")
-        pid = rest.partition("-")[0]
+        pid, _, rest = rest.partition("-")
         if kind not in ("tmp", "old") or not pid.isdigit() or int(pid) == os.getpid():
             continue
-        try:
-            changed = p.stat().st_mtime
-        except OSError:
-            continue
-        if not _pid_alive(int(pid)) or _started_after(int(pid), changed):
+        start = rest.partition("-")[0]
+        reused = False
+        if kind == "tmp" and start[:1] == "s" and start[1:].isdigit() and int(start[1:]) > 0:
+            now = _start_ticks(int(pid))
+            reused = now is not None and now != int(start[1:])
+        if reused or not _pid_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
 
 
@@ -167,8 +167,10 @@ class CorpusWriter:
             raise CorpusError(f"{self.path}: exists and is not a routereval corpus; refusing to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _remove_orphans(self.path)
-        # the writer's pid is in the name, so a later write can tell an orphan from a live write
-        self._tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # the writer's pid and start time are in the name: a later write can tell an orphan from a live write,
+        # even once another process has the pid
+        self._tmp = self.path.parent / (f".{self.path.name}.tmp-{os.getpid()}-s{_start_ticks(os.getpid()) or 0}-"
+                                        f"{uuid.uuid4().hex[:8]}")
         (self._tmp / "cache").mkdir(parents=True)
         (self._tmp / "records").mkdir()
 
@@ -197,7 +199,7 @@ class CorpusWriter:
 
         # dense cache
         cdir = tmp / "cache" / bench.name
-        cdir.mkdir(parents=True)
+        cdir.mkdir()  # never parents=True under tmp: a temporary that vanished must fail the write, not be remade
         np.save(cdir / "models.npy", row_ids)
         if bench.binary:
             np.save(cdir / "bits.npy", np.ascontiguousarray(bench.bits))
@@ -212,7 +214,8 @@ class CorpusWriter:
 
         if bench.embeddings:
             edir = tmp / "embeddings" / bench.name
-            edir.mkdir(parents=True)
+            edir.parent.mkdir(exist_ok=True)
+            edir.mkdir()
             for enc, emb in bench.embeddings.items():
                 np.save(edir / f"{_safe_name(enc)}.npy", np.ascontiguousarray(emb, dtype=np.float32))
 
@@ -220,7 +223,7 @@ class CorpusWriter:
 
         # long-format records, streamed in chunks of model rows
         rdir = tmp / "records" / f"benchmark={bench.name}"
-        rdir.mkdir(parents=True)
+        rdir.mkdir()
         fields = [("model_id", pa.int32()), ("prompt_id", pa.int32()), ("score", pa.float32())]
         if bench.cost is not None:
             fields.append(("cost", pa.float64()))
