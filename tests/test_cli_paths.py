@@ -60,16 +60,42 @@ def test_report_to_a_file_under_a_file_is_one_line(cli, tmp_path):
     assert res.err.count("\n") == 1 and "afile is a file, not a directory" in res.err
 
 
-def test_a_path_the_file_system_refuses_later_is_still_one_line(cli, tmp_path):
-    # /proc takes no new directories, though its permission bits may say otherwise (root): the check at the
-    # boundary lets it through and the write fails; the CLI turns the OSError into one line, exit 2
-    res = cli("data", "synth", "--scale", "tiny", "--out", "/proc/routereval-test/out")
-    assert res.code == 2
-    assert res.err.count("\n") == 1 and res.err.startswith("error: /proc/routereval-test")
-    assert "Traceback" not in res.err
+def test_a_path_the_file_system_refuses_later_is_still_one_line(cli, tmp_path, monkeypatch):
+    # past the check at the boundary, the file system may still refuse (a read-only mount, a race): the CLI
+    # turns an OSError that names its path into one line, exit 2; one naming no path is a bug: a traceback
+    import routereval.sources.synth as synth
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".o.tmp"), None, str(tmp_path / "o"))
+
+    monkeypatch.setattr(synth, "synth_corpus", refuse)
+    res = cli("data", "synth", "--scale", "tiny", "--out", tmp_path / "o")
+    assert res.code == 2 and res.err == f"error: {tmp_path / '.o.tmp'} -> {tmp_path / 'o'}: Permission denied\n"
+    monkeypatch.setattr(synth, "synth_corpus", lambda *a, **k: open(tmp_path / "missing" / "x"))
+    assert cli("data", "synth", "--scale", "tiny", "--out", tmp_path / "o").code == 2  # names its path
+    monkeypatch.setattr(synth, "synth_corpus", lambda *a, **k: (_ for _ in ()).throw(PermissionError("no path")))
+    with pytest.raises(PermissionError):
+        cli("data", "synth", "--scale", "tiny", "--out", tmp_path / "o")
 
 
 def test_a_corpus_path_that_is_a_file_says_so(cli, tmp_path):
     (tmp_path / "afile").write_text("x")
     res = cli("data", "info", tmp_path / "afile")
     assert res.code == 2 and res.err == f"error: {tmp_path / 'afile'}: is a file, not a corpus directory\n"
+
+
+def test_writability_is_checked_where_the_output_goes(cli, tmp_path, monkeypatch):
+    # os.access stands in for permission bits (the tests may run as root, who may write anywhere)
+    import os as _os
+
+    from routereval.cli import ui
+
+    locked = {str(tmp_path)}
+    monkeypatch.setattr(ui.os, "access", lambda p, mode: not (mode & _os.W_OK and str(p) in locked))
+    (tmp_path / "mine").mkdir()
+    ui.check_out_dir(tmp_path / "mine", "--out")  # an existing writable directory under a locked parent: fine
+    res = cli("data", "synth", "--scale", "tiny", "--out", tmp_path / "new")
+    assert res.code == 2 and res.err == f"error: --out {tmp_path / 'new'}: {tmp_path} is not writable\n"
+    locked.add(str(tmp_path / "mine"))
+    res = cli("sweep", "none.toml", "--out", tmp_path / "mine")
+    assert res.code == 2 and "this directory is not writable" in res.err

@@ -68,9 +68,12 @@ def run(args: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {e}\n")
         return 2
     except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError, FileNotFoundError) as e:
-        # a path the file system refused (an output under a file, a read-only directory): one line, not a traceback
-        where = f"{e.filename}: " if e.filename else ""
-        sys.stderr.write(f"error: {where}{e.strerror or e}\n")
+        # a path the file system refused (an output under a file, a read-only directory): one line, not a traceback;
+        # an error naming no path is not the user's input: it keeps its traceback
+        if not e.filename:
+            raise
+        where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"
+        sys.stderr.write(f"error: {where}: {e.strerror or e}\n")
         return 2
     return result if isinstance(result, int) else 0
 

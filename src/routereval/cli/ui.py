@@ -39,8 +39,9 @@ def split_line(name: str, note: str, sizes: tuple[int, int, int]) -> str:
 def check_out_dir(path: Path | None, option: str) -> None:
     """Refuse, before any work, an output directory that cannot be made (one line naming ``option``).
 
-    Its nearest existing ancestor must be a directory this process may write in (a path under
-    a file fails here, not as a traceback after the work). ``None`` passes. The path itself (a
+    An existing directory must be writable; else its nearest existing ancestor must be a
+    directory this process may write in (a path under a file fails here, not as a traceback
+    after the work). ``None`` passes. The path itself (a
     file there, a directory holding something else) is the writer's to check: each says what
     it may replace.
     """
@@ -49,12 +50,16 @@ def check_out_dir(path: Path | None, option: str) -> None:
     if path is None:
         return
     p = Path(path)
+    if p.is_dir():  # an existing directory: the writer writes in it (or replaces it, which it checks)
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise InputError(f"{option} {p}: this directory is not writable")
+        return
     for parent in p.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
                 raise InputError(f"{option} {p}: {parent} is a file, not a directory")
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise InputError(f"{option} {p}: cannot write in {parent} (permission denied)")
+                raise InputError(f"{option} {p}: {parent} is not writable")
             return
 
 
