@@ -859,7 +859,11 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     # anchors written again over the filled-in answers would lose them: refused; over a blank anchors file, fine
     filled = (tmp_path / "answers.csv").read_bytes()
     res = cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--out", tmp_path / "answers.csv")
-    assert res.code == 2 and "holds filled-in scores" in res.err and (tmp_path / "answers.csv").read_bytes() == filled
+    assert res.code == 2 and "not a blank anchors file" in res.err and (tmp_path / "answers.csv").read_bytes() == filled
+    for other in ("prompt_id;text;score\np1;q;1\n".encode(), "text,score\nq\xe9,1\n".encode("cp1252")):
+        (tmp_path / "other.csv").write_bytes(other)  # a spreadsheet's separator or encoding: kept too
+        res = cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--out", tmp_path / "other.csv")
+        assert res.code == 2 and (tmp_path / "other.csv").read_bytes() == other
     assert cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--seed", "1",
                "--out", tmp_path / "a.csv").code == 0
     res = cli("add-model", src, "--name", new, "--answers", tmp_path / "answers.csv", "--out", tmp_path / "v2", "--json")

@@ -140,11 +140,11 @@ def anchors_cmd(
 
     if out is not None:
         check_out(out)  # a bad --out fails before the anchors are chosen
-        if _has_scores(out):
+        if not _blank_anchors(out):
             from routereval.errors import InputError
 
-            raise InputError("holds filled-in scores (answers a model gave); refusing to overwrite them: choose "
-                             "another --out, or delete the file first", file=out)
+            raise InputError("exists and is not a blank anchors file (it may hold a model's answers); refusing to "
+                             "overwrite it: choose another --out, or delete the file first", file=out)
     ctx = open_router_context(router_dir, corpus=corpus)
     rows = anchor_table(ctx, k, method, seed=seed)
     if out is not None:  # the CSV to fill in; with --json as well, the JSON still goes to stdout
@@ -159,17 +159,21 @@ def anchors_cmd(
         write_anchor_csv(rows, sys.stdout)
 
 
-def _has_scores(path: Path) -> bool:
-    """Whether ``path`` is a CSV with a ``score`` column holding some value (an anchors file filled in)."""
+def _blank_anchors(path: Path) -> bool:
+    """Whether ``path`` may be replaced by anchors: missing, empty, or an anchors CSV whose ``score`` column
+    is blank on every row. Anything else (filled-in scores, a spreadsheet's other encoding or separator,
+    a renamed column) may hold a model's answers."""
     import csv
 
-    if not path.is_file():
-        return False
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        return True
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            return any((row.get("score") or "").strip() for row in csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            return "score" in (reader.fieldnames or []) and not any((r.get("score") or "").strip() for r in rows)
     except (OSError, UnicodeDecodeError, csv.Error):
-        return False  # not an anchors CSV: the user chose to replace it
+        return False
 
 
 def add_model_cmd(
