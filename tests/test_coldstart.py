@@ -721,6 +721,10 @@ def test_study_output_is_strict_json_and_refuses_a_foreign_directory(world_corpu
     res = cli(*base, "--out", tmp_path / "mine")
     assert res.code == 2 and "not a cold-start study" in res.err and res.err.count("\n") == 1
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["keep.txt"]
+    # an interrupted write leaves hidden temporaries only: the rerun may use the directory
+    (tmp_path / "stopped").mkdir()
+    (tmp_path / "stopped" / ".coldstart.csv.tmp-1-abc").write_text("")
+    assert cli(*base, "--out", tmp_path / "stopped").code == 0 and (tmp_path / "stopped" / "coldstart.csv").is_file()
 
 
 @pytest.fixture(scope="module")

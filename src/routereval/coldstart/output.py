@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from routereval.coldstart.anchors import METHODS
-from routereval.errors import InputError
 from routereval.jsonsafe import json_safe, plus_minus
 
 
@@ -140,18 +139,11 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
     return "\n".join(out)
 
 
-MARKER = "coldstart.csv"  # a directory holding it is a cold-start study's: its files may be replaced
-
-
 def check_study_dir(out: str | os.PathLike) -> Path:
-    """``out`` as a Path; refused unless it is missing, an empty directory or an earlier study's directory."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a directory; choose a directory for the study's output", file=out)
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise InputError(f"a non-empty directory that is not a cold-start study (no {MARKER}); give a new or empty "
-                         "directory, or an earlier study's directory to replace", file=out)
-    return out
+    """``out`` as a Path; refused unless it is missing, empty or an earlier study's directory."""
+    from routereval.reports.studies import check_study_target
+
+    return check_study_target(out, "coldstart")
 
 
 def write_study(result, out: str | os.PathLike) -> dict[str, Any]:
@@ -163,8 +155,12 @@ def write_study(result, out: str | os.PathLike) -> dict[str, Any]:
     from routereval.coldstart.plots import plot_study
     from routereval.coldstart.study import random_mean_se, summarise
 
+    from routereval.reports.build import write_atomic
+
     out = check_study_dir(out)
     out.mkdir(parents=True, exist_ok=True)
+    # the rows first: they mark the directory as a study's, so a run stopped while plotting can be rerun into it
+    write_atomic(rows_csv(result.rows), out / "coldstart.csv")
     summary = summarise(result.rows)
     plain = {}
     for s in summary:
@@ -176,9 +172,6 @@ def write_study(result, out: str | os.PathLike) -> dict[str, Any]:
     plots = [p.name for p in plot_study(summary, out, title=title, baseline=plain)]
     doc = {"meta": result.meta, "summary": summary, "baseline": {str(k): v for k, v in plain.items()},
            "files": ["coldstart.csv", "coldstart.json", "summary.md", *plots]}
-    from routereval.reports.build import write_atomic
-
-    write_atomic(rows_csv(result.rows), out / "coldstart.csv")
     write_atomic(json.dumps(json_safe(doc), indent=2), out / "coldstart.json")
     write_atomic(summary_markdown(result, summary, plain, se, plots), out / "summary.md")
     return doc

@@ -14,8 +14,22 @@ from routereval.errors import InputError
 
 STUDY_TITLES = {"scaling": "Scaling study", "coldstart": "Cold-start study"}
 PLOT_SUFFIXES = (".png", ".svg")
-# the data file each command always writes: it tells a scaling study from a cold-start one (both have summary.md)
+# the data file each command always writes (first): it tells a scaling study from a cold-start one (both have
+# summary.md), and a directory holding it is a study its command may write over
 STUDY_MARKERS = {"scaling": "curves.csv", "coldstart": "coldstart.csv"}
+
+
+def check_study_target(out: str | Path, kind: str) -> Path:
+    """``out`` as a Path, refused (one line) unless it is missing, empty (hidden files aside: an interrupted
+    write's temporaries) or an earlier ``routereval {kind}`` study's directory."""
+    out = Path(out)
+    marker = STUDY_MARKERS[kind]
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and not (out / marker).is_file() and any(not p.name.startswith(".") for p in out.iterdir()):
+        raise InputError(f"--out {out}: a non-empty directory that is not a {STUDY_TITLES[kind].lower()} (no {marker}); "
+                         f"give a new or empty directory, or an earlier `routereval {kind}` study's to replace")
+    return out
 
 
 @dataclass

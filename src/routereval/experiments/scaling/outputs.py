@@ -9,13 +9,11 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from routereval.errors import InputError
 from routereval.experiments.scaling.curves import CURVE_COLUMNS
 from routereval.experiments.scaling.frontier import FRONTIER_COLUMNS
 from routereval.experiments.scaling.summary import summary_markdown
 from routereval.experiments.scaling.weak import WEAK_COLUMNS
 
-MARKER = "curves.csv"  # a directory holding it is a scaling directory: it may be replaced
 
 
 def _cell(v) -> str:
@@ -35,19 +33,11 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> None:
             w.writerow([_cell(r.get(c, "")) for c in columns])
 
 
-def _check_target(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise InputError(f"--out {out}: a non-empty directory that is not a scaling study (no {MARKER}); "
-                         "give a new or empty directory, or a scaling directory to replace")
-
-
 def check_out(out: str | os.PathLike) -> Path:
     """Refuse, before any work, an ``--out`` that is a file or another non-empty directory."""
-    out = Path(out)
-    _check_target(out)
-    return out
+    from routereval.reports.studies import check_study_target
+
+    return check_study_target(out, "scaling")
 
 
 def write_outputs(result, out: str | os.PathLike, *, plots: bool = True) -> list[Path]:
