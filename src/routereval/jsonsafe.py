@@ -1,4 +1,4 @@
-"""JSON-safe values: what every JSON the package writes goes through (strict JSON has no NaN)."""
+"""JSON-safe values for the JSON the CLI prints and the studies write (strict JSON has no NaN)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,3 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
-
-
-def plus_minus(value: float, se: float | None, digits: int = 4) -> str:
-    """``value ± se``, or the value alone when the standard error is undefined (one cluster: None or NaN)."""
-    if se is None or not math.isfinite(se):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} ± {se:.{digits}f}"

@@ -101,7 +101,7 @@ def study_cmd(
                         seed=seed, missing=missing, folds=folds, corpus_models=corpus_models,
                         calibrate_test=calibrate_test, split=ui.split_name(split), progress=update)
     doc = write_study(res, out)
-    from routereval.jsonsafe import plus_minus
+    from routereval.coldstart.output import plus_minus
 
     if as_json:
         ui.print_json({**doc, "out": str(out)})

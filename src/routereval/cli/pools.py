@@ -172,6 +172,9 @@ def register(app: typer.Typer) -> None:
             con.print(f"skipped m={s['m']} {s['group']}: {s['reason']}")
         if export is not None:
             # the file holds the reference's whole grid, whatever --m and --groups chose for the table above
-            con.print(f"wrote {res['export']['path']} (the reference's grid: easy m = 3, 5; hard m = 10, 100, 1000)")
+            from routereval.pools.types import EASY_MS, HARD_MS
+
+            con.print(f"wrote {res['export']['path']} (the reference's grid: easy m = {', '.join(map(str, EASY_MS))}; "
+                      f"hard m = {', '.join(map(str, HARD_MS))})")
             for n in res["export"]["notes"]:
                 con.print(f"  note (the file): {n}")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from routereval.coldstart.anchors import METHODS
-from routereval.jsonsafe import json_safe, plus_minus
+from routereval.jsonsafe import json_safe
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
@@ -137,6 +138,13 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
             out.append(f"![{p[:-4]}]({p})")
             out.append("")
     return "\n".join(out)
+
+
+def plus_minus(value: float, se: float | None, digits: int = 4) -> str:
+    """``value ± se``, or the value alone when the standard error is undefined (one cluster: None or NaN)."""
+    if se is None or not math.isfinite(se):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} ± {se:.{digits}f}"
 
 
 def check_study_dir(out: str | os.PathLike) -> Path:
