@@ -75,6 +75,19 @@ def test_model_means_fast_path_matches_nanmean(tmp_path):
     idx = np.array([1, 5, 7, 50, 99])
     np.testing.assert_allclose(got.model_means(idx), b.scores[:, idx].mean(axis=1))
     np.testing.assert_allclose(got.model_means(), b.scores.mean(axis=1))
+    # a boolean mask and repeated positions mean the same on the packed path as on the dense one
+    mask = np.zeros(100, dtype=bool)
+    mask[:10] = True
+    for sel in (mask, np.array([0, 0, 0, 1]), np.array([-1, 3])):
+        fresh = open_corpus(tmp_path / "c")["b1"]  # scores not unpacked yet: the popcount path
+        np.testing.assert_allclose(fresh.model_means(sel), b.scores[:, sel].mean(axis=1))
+    assert np.isnan(open_corpus(tmp_path / "c")["b1"].model_means(np.array([], dtype=int))).all()
+    for bad, msg in ((np.zeros(5, dtype=bool), "one entry per prompt"), (np.array([0, 100]), r"\[0, 100\)"),
+                     (np.array([0.5]), "int positions")):
+        with pytest.raises(InputError, match=msg):
+            got.model_means(bad)
+        with pytest.raises(InputError, match=msg):
+            got.select(prompts=bad)
 
 
 def test_duckdb_queries_the_tables_as_they_are(tmp_path):

@@ -9,7 +9,7 @@ mask) so that 200M binary records take 25 MB; ``scores`` unpacks on demand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -272,9 +272,32 @@ class Benchmark:
     def is_complete(self) -> bool:
         return self.n_records == self.n_models * self.n_prompts
 
+    def _positions(self, index: Any, axis: str) -> np.ndarray:
+        """(k,) int64 positions along ``axis`` ("prompts" or "models") from int indices or a boolean mask."""
+        n = self.n_prompts if axis == "prompts" else self.n_models
+        a = np.asarray(index)
+        if a.dtype == bool:
+            if a.shape != (n,):
+                raise InputError(f"{axis}: a boolean mask must have one entry per {axis[:-1]} ({n}); got shape {a.shape}")
+            return np.flatnonzero(a)
+        if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
+            raise InputError(f"{axis}: expected a 1-d array of int positions or a boolean mask; got "
+                             f"{a.dtype} of shape {a.shape}")
+        a = a.astype(np.int64)
+        if a.size and (a.min() < -n or a.max() >= n):
+            raise InputError(f"{axis}: positions must lie in [0, {n}) for benchmark {self.name!r}; got values from "
+                             f"{a.min()} to {a.max()}")
+        return a % n if a.size else a
+
     def model_means(self, prompts: np.ndarray | None = None) -> np.ndarray:
-        """(n_models,) mean score of each model over ``prompts`` (all when None), NaN ignored."""
-        if self._scores is None and self._observed is None:
+        """(n_models,) mean score of each model over ``prompts`` (int positions, repeats counted, or a
+        boolean mask; all when None), NaN ignored; NaN where no prompt is given."""
+        if prompts is not None:
+            prompts = self._positions(prompts, "prompts")
+            if not len(prompts):
+                return np.full(self.n_models, np.nan)
+        if self._scores is None and self._observed is None and (
+                prompts is None or len(np.unique(prompts)) == len(prompts)):
             # popcount fast path: no unpacking of the full matrix
             mask = _bits.column_mask(self.n_prompts, prompts)
             n = len(prompts) if prompts is not None else self.n_prompts
@@ -306,8 +329,8 @@ class Benchmark:
 
     def select(self, *, models: np.ndarray | None = None, prompts: np.ndarray | None = None) -> "Benchmark":
         """A new benchmark restricted to the given model rows and prompt columns."""
-        mi = slice(None) if models is None else np.asarray(models)
-        pi = slice(None) if prompts is None else np.asarray(prompts)
+        mi = slice(None) if models is None else self._positions(models, "models")
+        pi = slice(None) if prompts is None else self._positions(prompts, "prompts")
         take = lambda a: None if a is None else a[pi]  # noqa: E731
         return Benchmark(
             self.name,
