@@ -255,3 +255,17 @@ def test_bad_requests_raise_one_line_input_errors(kwargs, match):
     with pytest.raises(InputError, match=match) as e:
         make_pool(_bench(40, 60), **kwargs)
     assert "\n" not in str(e.value)
+
+
+def test_pool_scores_refuses_a_pool_of_another_benchmark():
+    from routereval.errors import InputError
+    from routereval.pools import make_pools, pool_scores
+    from routereval.sources.synth import synth_benchmarks
+
+    mmlu, arc = (next(synth_benchmarks("tiny", seed=0, names=[n])) for n in ("mmlu", "arc"))
+    pool = make_pools(mmlu, ms=(3,), groups=("all_strong",))[0]
+    assert pool_scores(mmlu, pool)[0].shape[1] == 3
+    with pytest.raises(InputError, match="built on benchmark 'mmlu', not 'arc'"):
+        pool_scores(arc, pool)
+    with pytest.raises(InputError, match="takes a Benchmark and a Pool"):
+        pool_scores(pool, mmlu)

@@ -347,7 +347,17 @@ def pool_scores(bench: Benchmark, pool: Pool) -> tuple[np.ndarray, np.ndarray, n
     train, val, test
         float64 arrays of shape (n_train, m), (n_val, m), (n_test, m); NaN where missing.
     """
+    if not isinstance(bench, Benchmark) or not isinstance(pool, Pool):
+        raise InputError(f"pool_scores(bench, pool) takes a Benchmark and a Pool; got {type(bench).__name__} and "
+                         f"{type(pool).__name__}")
+    if pool.benchmark != bench.name:
+        raise InputError(f"the pool was built on benchmark {pool.benchmark!r}, not {bench.name!r}: its model rows and "
+                         "split index another benchmark")
     rows = np.asarray(pool.models)
+    n_split = max((int(np.max(i)) + 1 for i in (pool.split.train, pool.split.val, pool.split.test) if len(i)), default=0)
+    if (len(rows) and (rows.min() < 0 or rows.max() >= bench.n_models)) or n_split > bench.n_prompts:
+        raise InputError(f"the pool's models or split do not fit benchmark {bench.name!r} ({bench.n_models} models, "
+                         f"{bench.n_prompts} prompts): it was built on another version of it")
     if bench.binary:
         s = _bits.unpack(np.asarray(bench.bits)[rows], bench.n_prompts, dtype=np.float64)
         if bench.observed is not None:
