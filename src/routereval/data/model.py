@@ -447,6 +447,15 @@ class Corpus:
     def __iter__(self):
         return iter(self.benchmarks.values())
 
+    def __repr__(self) -> str:
+        names = list(self.benchmarks)
+        shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
+        return f"Corpus({len(self.models.ids)} models; benchmarks: {shown})"
+
+    def __contains__(self, name: object) -> bool:
+        """Whether a benchmark of that name is here (as ``corpus[name]`` finds it)."""
+        return name in self.benchmarks
+
     def __len__(self) -> int:
         return len(self.benchmarks)
 

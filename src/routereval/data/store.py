@@ -462,7 +462,9 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
     import pyarrow as pa
 
     try:
-        return _open_corpus(Path(path), benchmarks, texts)
+        from routereval.validate import as_list
+
+        return _open_corpus(Path(path), as_list(benchmarks, "benchmarks"), texts)
     except CorpusError:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError, pa.ArrowException) as e:

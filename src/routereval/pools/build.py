@@ -327,8 +327,10 @@ def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterab
     ``skip_too_large`` leaves out (m, group) pairs with too few eligible models instead of
     raising. ``split`` as in :func:`make_pool`.
     """
-    groups = [_check_group(g) for g in groups]
-    ms = [_check_m(m) for m in ms]
+    from routereval.validate import as_list
+
+    groups = [_check_group(g) for g in as_list(groups, "groups")]
+    ms = [_check_m(m) for m in as_list(ms, "ms")]
     b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     out = []
     for m in ms:

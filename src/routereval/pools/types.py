@@ -60,3 +60,10 @@ class Pool:
     draw: int = 0
     missing: str = "complete"
     choice_oracle: float = float("nan")
+
+    def __repr__(self) -> str:
+        names = [str(x) for x in self.model_names[:4]]
+        more = f", ... ({self.m} in all)" if self.m > 4 else ""
+        return (f"Pool({self.benchmark!r}, m={self.m} {self.group}, protocol {self.protocol}, draw {self.draw}, "
+                f"split {self.split.name} {len(self.split.train)}/{len(self.split.val)}/{len(self.split.test)}; "
+                f"models: {', '.join(names)}{more})")

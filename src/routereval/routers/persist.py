@@ -231,6 +231,9 @@ def load_router(path: str | os.PathLike, *, trust_code: bool = False,
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
+    from routereval.validate import as_list
+
+    trust_modules = tuple(as_list(trust_modules, "trust_modules") or ())
     path = Path(path)
     meta_file, arr_file = path / "router.json", path / "state.safetensors"
     for f in (meta_file, arr_file):

@@ -168,29 +168,29 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
     -------
     ScalingResult
     """
-    from routereval.pools.build import _check_group, _check_protocol
-
     from routereval.data.model import Corpus
     from routereval.data.store import open_corpus
+    from routereval.pools.build import _check_group, _check_protocol
+    from routereval.validate import as_list
 
     t0 = time.perf_counter()
     if not isinstance(corpus, Corpus):  # a path, as every other entry point takes
         corpus = open_corpus(corpus, texts=bool(routers))
     names = resolve_benchmarks(corpus, benchmarks)
-    groups = list(dict.fromkeys(_check_group(g) for g in groups))
-    protocols = list(dict.fromkeys(_check_protocol(p) for p in protocols))
+    groups = list(dict.fromkeys(_check_group(g) for g in as_list(groups, "groups")))
+    protocols = list(dict.fromkeys(_check_protocol(p) for p in as_list(protocols, "protocols")))
     if not groups or not protocols:
         raise InputError("--groups and --protocol must name at least one group and one protocol")
-    ps = _check_ps(ps)
+    ps = _check_ps(as_list(ps, "ps"))
     draws, m_max = _check_int(draws, "--draws"), _check_int(m_max, "--m-max")
-    ms = None if ms is None else sorted({_check_int(m, "--m") for m in ms})
+    ms = None if ms is None else sorted({_check_int(m, "--m") for m in as_list(ms, "ms")})
     weak = _check_unit(weak, "--weak")
     target = None if target is None else _check_unit(target, "--target", allow_zero=False)
-    routers = list(dict.fromkeys(routers))
+    routers = list(dict.fromkeys(as_list(routers, "routers") or []))
     if routers:
         from routereval.experiments.scaling.routers import DEFAULT_ROUTER_MS
 
-        router_ms = sorted({_check_int(m, "--router-m") for m in (router_ms or DEFAULT_ROUTER_MS)})
+        router_ms = sorted({_check_int(m, "--router-m") for m in (as_list(router_ms, "router_ms") or DEFAULT_ROUTER_MS)})
     settings = {"benchmarks": names, "groups": groups, "protocols": protocols, "ms": ms, "m_max": m_max,
                 "draws": draws, "ps": ps, "weak": weak, "target": target, "seed": seed, "missing": missing,
                 "routers": routers, "router_ms": router_ms if routers else None, "embedding": embedding, "split": split}

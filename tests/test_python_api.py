@@ -1,0 +1,43 @@
+"""The Python entry points take one name where they take names, and refuse the wrong kind of argument in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routereval.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from routereval.sources.synth import synth_corpus
+
+    out = tmp_path_factory.mktemp("api") / "tiny"
+    synth_corpus(out, scale="tiny", seed=0)
+    return out
+
+
+def test_one_name_is_one_name_not_its_characters(tiny):
+    from routereval.data.store import open_corpus
+    from routereval.experiments.scaling import run_scaling
+    from routereval.pools import make_pools
+
+    c = open_corpus(tiny, benchmarks="mmlu")
+    assert list(c.benchmarks) == ["mmlu"] and "mmlu" in c and "arc" not in c
+    pools = make_pools(c["mmlu"], ms=3, groups="all_strong")
+    assert [(p.m, p.group) for p in pools] == [(3, "all_strong")]
+    res = run_scaling(c, benchmarks="mmlu", groups="random", protocols="paper", ms=2, ps=0.5, draws=2)
+    assert {r["group"] for r in res.curves} == {"random"} and {r["protocol"] for r in res.curves} == {"paper"}
+    assert {r["m"] for r in res.curves if r["curve"] == "oracle"} == {2}
+    with pytest.raises(InputError, match="groups: expected one value or a list"):
+        make_pools(c["mmlu"], ms=3, groups=object())
+
+
+def test_corpus_and_pool_print_in_a_line(tiny):
+    from routereval.data.store import open_corpus
+    from routereval.pools import make_pools
+
+    c = open_corpus(tiny)
+    assert repr(c).startswith("Corpus(40 models; benchmarks: arc, ") and "(12 in all)" in repr(c)
+    pool = make_pools(c["mmlu"], ms=5, groups="all_strong")[0]
+    assert "\n" not in repr(pool) and "m=5 all_strong" in repr(pool) and "(5 in all)" in repr(pool)
