@@ -190,6 +190,13 @@ def test_token_file(rb_router, tmp_path, cli, serve_cli):
     assert r.code == 2 and r.err.count("\n") == 1 and "empty" in r.err and "token" in r.err
     r = serve_cli(rb_router[0], "--token-file", tmp_path / "missing")
     assert r.code == 2 and "token file not found" in r.err
+    # from Python: an empty token would let "Bearer " in, a newline would shut everyone out
+    from routereval.errors import InputError
+    from routereval.serve import create_app
+
+    for bad in ("", "abc123\n", 123):
+        with pytest.raises(InputError, match="token must be one non-empty string"):
+            create_app(rb_router[0], token=bad)
 
 
 @pytest.mark.parametrize("body, status, needle", [

@@ -81,6 +81,9 @@ class ServeState:
                           load_upstreams(upstreams, self.engine.models, default_timeout=upstream_timeout))
         if token is not None and token_file is not None:
             raise InputError("give a token or a token file, not both")
+        if token is not None and (not isinstance(token, str) or not token or any(c.isspace() for c in token)):
+            raise InputError("token must be one non-empty string without white space (a token read from a file "
+                             "keeps its newline: strip it, or pass token_file=)")
         self.token = read_token(token_file) if token_file is not None else token
         self.limits = limits or Limits()
         self.max_batch, self.max_wait_s = max_batch, max_wait_ms / 1000.0
