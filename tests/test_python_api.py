@@ -41,3 +41,21 @@ def test_corpus_and_pool_print_in_a_line(tiny):
     assert repr(c).startswith("Corpus(40 models; benchmarks: arc, ") and "(12 in all)" in repr(c)
     pool = make_pools(c["mmlu"], ms=5, groups="all_strong")[0]
     assert "\n" not in repr(pool) and "m=5 all_strong" in repr(pool) and "(5 in all)" in repr(pool)
+
+
+def test_evaluate_checks_n_boot_and_one_document_holds_one_cell(tiny):
+    from routereval.errors import ParameterError
+    from routereval.evaluate import evaluate, results_document
+
+    kw = dict(benchmark="mmlu", m=3, group="all_strong", n_boot=20)
+    a = evaluate(tiny, router="random", **kw)
+    b = evaluate(tiny, router="best_single", **kw)
+    assert [r["router"] for r in results_document([a, b])["results"]] == ["random", "best_single"]
+    other = evaluate(tiny, router="random", **{**kw, "m": 5})
+    with pytest.raises(InputError, match="results of different cells"):
+        results_document([a, other])
+    with pytest.raises(InputError, match="non-empty list"):
+        results_document(a)
+    for bad in (0, -1, 10.5):
+        with pytest.raises(ParameterError, match="n_boot"):
+            evaluate(tiny, router="random", **{**kw, "n_boot": bad})

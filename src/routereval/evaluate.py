@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from routereval import metrics as M
-from routereval.errors import InputError
+from routereval.errors import InputError, ParameterError
 
 RESULT_KEYS = ("router", "benchmark", "m", "group", "protocol", "split", "mu", "mu_ci", "v_r", "v_b", "e_p", "e_sel",
                "oracle", "best_single", "oracle_recall", "selection", "n_test", "fit_s", "route_s")
@@ -189,6 +189,9 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
     """
     from routereval.catalog import REFERENCE_SCORES
 
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ParameterError(f"n_boot (bootstrap resamples) must be an int >= 1. Got {n_boot!r}.")
+
     reference_score = check_reference_score(reference_score)
     pool, bench = cell.pool, cell.bench
     fit_s = _fit(router, cell)
@@ -315,8 +318,14 @@ def results_document(results: list[dict[str, Any]]) -> dict[str, Any]:
         The cell's context (:data:`CELL_KEYS`, taken from the first result) and ``results``:
         the per-router dicts, unchanged (each stays complete on its own).
     """
-    if not results:
-        raise InputError("no results to report; expected at least one router's result")
+    if isinstance(results, dict) or not isinstance(results, (list, tuple)) or not results:
+        raise InputError("results: expected a non-empty list of evaluate() results (one per router)")
+    first = results[0]
+    for r in results[1:]:
+        differ = [k for k in CELL_KEYS if r.get(k) != first.get(k) and not (r.get(k) != r.get(k))]  # NaN == NaN
+        if differ:
+            raise InputError(f"results of different cells ({differ[0]}: {first.get(differ[0])!r} vs "
+                             f"{r.get(differ[0])!r}); one document holds the routers of one cell")
     return {**{k: results[0].get(k) for k in CELL_KEYS}, "results": list(results)}
 
 
