@@ -59,3 +59,16 @@ def test_evaluate_checks_n_boot_and_one_document_holds_one_cell(tiny):
     for bad in (0, -1, 10.5):
         with pytest.raises(ParameterError, match="n_boot"):
             evaluate(tiny, router="random", **{**kw, "n_boot": bad})
+
+
+@pytest.mark.parametrize("name", ["oracle", "mix"])
+def test_oracles_refuse_missing_scores(name):
+    from routereval.routers import make_router
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(20, 3)), (rng.random((20, 4)) < 0.5).astype(float)
+    r = make_router(name).fit(X, Y)
+    S = Y[:5].copy()
+    S[0] = [np.nan, 0, 1, 0]
+    with pytest.raises(InputError, match=r"scores\[0, 0\] is nan"):
+        r.route(X[:5], scores=S)

@@ -215,6 +215,10 @@ class Router:
             scores = np.asarray(scores, dtype=np.float64)
             if scores.shape != (X.shape[0], self.n_models_):
                 raise InputError(f"scores have shape {scores.shape}, expected {(X.shape[0], self.n_models_)}")
+            if not np.isfinite(scores).all():
+                bad = np.argwhere(~np.isfinite(scores))[0]
+                raise InputError(f"scores[{bad[0]}, {bad[1]}] is {scores[tuple(bad)]}: an oracle needs every pool "
+                                 "model's score on each routed prompt (drop the prompts with missing records)")
             return self._predict_scores(X, scores=scores)
         if scores is not None:
             raise InputError(f"router {self._label()} is not an oracle: it must not be given the scores of routed prompts")
