@@ -72,3 +72,15 @@ def test_oracles_refuse_missing_scores(name):
     S[0] = [np.nan, 0, 1, 0]
     with pytest.raises(InputError, match=r"scores\[0, 0\] is nan"):
         r.route(X[:5], scores=S)
+
+
+def test_run_scaling_refuses_router_params_it_would_drop_and_records_them(tiny):
+    from routereval.errors import ParameterError
+    from routereval.experiments.scaling import run_scaling
+
+    kw = dict(benchmarks="mmlu", groups="random", ms=2, draws=1, routers="knn", router_ms=2, n_boot=10)
+    for bad in ({"k": 1}, {"KNN": {"k": 1}}):
+        with pytest.raises(ParameterError, match="router_params"):
+            run_scaling(tiny, router_params=bad, **kw)
+    res = run_scaling(tiny, router_params={"knn": {"k": 1}}, **kw)
+    assert res.settings["router_params"] == {"knn": {"k": 1}}

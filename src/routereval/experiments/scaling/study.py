@@ -191,9 +191,14 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
         from routereval.experiments.scaling.routers import DEFAULT_ROUTER_MS
 
         router_ms = sorted({_check_int(m, "--router-m") for m in (as_list(router_ms, "router_ms") or DEFAULT_ROUTER_MS)})
+    router_params = dict(router_params or {})
+    stray = [k for k in router_params if k not in routers or not isinstance(router_params[k], dict)]
+    if stray:  # a flat {"k": 1} or a misspelt router would be dropped silently
+        raise ParameterError(f"router_params: {stray[0]!r} is not one of routers ({', '.join(routers) or 'none'}) "
+                             "with a dict of its parameters; expected e.g. {'knn': {'k': 7}}")
     settings = {"benchmarks": names, "groups": groups, "protocols": protocols, "ms": ms, "m_max": m_max,
                 "draws": draws, "ps": ps, "weak": weak, "target": target, "seed": seed, "missing": missing,
-                "routers": routers, "router_ms": router_ms if routers else None, "embedding": embedding, "split": split}
+                "routers": routers, "router_params": router_params, "router_ms": router_ms if routers else None, "embedding": embedding, "split": split}
     curves, weak_rows, points, skipped, infos, secs = [], [], [], [], [], []
     for bench_i, name in enumerate(names):
         bench = corpus[name]
