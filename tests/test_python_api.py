@@ -84,3 +84,15 @@ def test_run_scaling_refuses_router_params_it_would_drop_and_records_them(tiny):
             run_scaling(tiny, router_params=bad, **kw)
     res = run_scaling(tiny, router_params={"knn": {"k": 1}}, **kw)
     assert res.settings["router_params"] == {"knn": {"k": 1}}
+
+
+def test_write_corpus_takes_one_benchmark_and_refuses_other_things(tmp_path):
+    from routereval.data.store import open_corpus, write_corpus
+    from routereval.sources.synth import synth_benchmarks
+
+    arc = next(synth_benchmarks("tiny", seed=0, names=["arc"]))
+    write_corpus(arc, tmp_path / "one")
+    assert list(open_corpus(tmp_path / "one").benchmarks) == ["arc"]
+    with pytest.raises(InputError, match="takes a Corpus or Benchmarks; got a ndarray"):
+        write_corpus([np.zeros(3)], tmp_path / "two")
+    assert not (tmp_path / "two").exists()

@@ -335,8 +335,23 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Fit on train (tune on val) and save the router with its pool, encoder and metadata to ``save``.
 
-    ``split`` as in :func:`evaluate`. Returns the JSON description that was saved (``pool``,
-    with the ``split`` used, ``encoder``, ``metadata``).
+    Parameters
+    ----------
+    corpus, benchmark, router, params, m, group, protocol, embedding, seed, draw, split
+        As in :func:`evaluate`.
+    save
+        The router directory: missing, empty, or a router saved earlier (replaced); anything
+        else is refused before any work (:class:`InputError`).
+    progress
+        ``progress(task, done, total)``.
+
+    Returns
+    -------
+    dict
+        The JSON description that was saved: ``path``, ``router``, ``split``, ``split_note``,
+        ``pool`` (benchmark, group, m, protocol, models, best_single, seed, draw, split, and
+        ``cost`` when the corpus has costs), ``encoder`` and ``metadata``. Load it back with
+        :func:`routereval.routers.load_router`.
     """
     from routereval.routers.persist import check_save_target, router_spec, save_router
 

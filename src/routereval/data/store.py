@@ -405,11 +405,34 @@ class CorpusWriter:
 def write_corpus(corpus: Corpus | Iterable[Benchmark], path: str | os.PathLike, *,
                  models: ModelTable | None = None,
                  progress: Callable[[str, int, int], None] | None = None) -> Path:
-    """Write a corpus (or benchmarks) to ``path`` atomically; returns the path."""
+    """Write a corpus (or benchmarks) to the directory ``path`` atomically.
+
+    Parameters
+    ----------
+    corpus
+        A :class:`Corpus`, one :class:`Benchmark` or an iterable of them.
+    path
+        The corpus directory: missing, empty, or a corpus to replace (anything else is refused
+        with :class:`CorpusError`). Nothing appears there until every benchmark is written.
+    models
+        Model metadata (sizes, prices); default the corpus's, else unknown.
+    progress
+        ``progress(task, done, total)``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     if isinstance(corpus, Corpus):
         benchmarks, models = list(corpus.benchmarks.values()), corpus.models if models is None else models
+    elif isinstance(corpus, Benchmark):
+        benchmarks = [corpus]
     else:
         benchmarks = list(corpus)
+        bad = [type(b).__name__ for b in benchmarks if not isinstance(b, Benchmark)]
+        if bad:
+            raise InputError(f"write_corpus takes a Corpus or Benchmarks; got a {bad[0]}")
     with CorpusWriter(path, models=models, progress=progress) as w:
         for b in benchmarks:
             w.add(b)
@@ -458,6 +481,11 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
     CorpusError
         When the directory is not a corpus, or a file is missing, unreadable or of the wrong
         shape for the manifest (checked cheaply; ``routereval data verify`` checks every byte).
+
+    Returns
+    -------
+    Corpus
+        ``corpus[name]`` is a :class:`Benchmark`; ``corpus.models`` the model table.
     """
     import pyarrow as pa
 

@@ -324,8 +324,29 @@ def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterab
 
     Each strong_to_weak pool uses the reference's stream position for its m (see
     :meth:`PoolBuilder.draw_picks`), so the paper protocol's pools equal the reference's.
-    ``skip_too_large`` leaves out (m, group) pairs with too few eligible models instead of
-    raising. ``split`` as in :func:`make_pool`.
+
+    Parameters
+    ----------
+    bench
+        The benchmark.
+    ms
+        Pool sizes (one int or several; default the paper's 3, 5, 10, 100, 1000).
+    groups
+        ``all_strong``, ``all_weak``, ``strong_to_weak``, ``random`` (one name or several).
+    protocol
+        ``clean`` (pools and best single model chosen on train+val) or ``paper`` (the reference).
+    seed
+        Seed of the random split (never of a publisher split) and of the draws.
+    missing
+        Missing-records policy: ``auto``, ``models`` or ``prompts`` (see :func:`missing_policy`).
+    skip_too_large
+        Leave out (m, group) pairs with too few eligible models instead of raising.
+    split
+        As in :func:`make_pool`.
+
+    Returns
+    -------
+    list of Pool
     """
     from routereval.validate import as_list
 
@@ -343,6 +364,13 @@ def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterab
 
 def pool_scores(bench: Benchmark, pool: Pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scores of the pool's models on its split, prompt-major like the reference's ``train_score``.
+
+    Parameters
+    ----------
+    bench
+        The benchmark the pool was built on (another one is an :class:`InputError`).
+    pool
+        A pool of :func:`make_pool` / :func:`make_pools`.
 
     Returns
     -------

@@ -414,7 +414,16 @@ def get_router_class(spec: str) -> type[Router]:
 
 
 def make_router(spec: str, **params: Any) -> Router:
-    """Instantiate a router by name or ``module:Class`` with keyword hyperparameters."""
+    """Instantiate a router by name or ``module:Class`` with keyword hyperparameters.
+
+    Unknown parameter names are refused here (:class:`ParameterError`); values are checked by
+    ``fit``, as scikit-learn estimators do. ``module:Class`` imports that module (its code runs).
+
+    Returns
+    -------
+    Router
+        Unfitted.
+    """
     cls = get_router_class(spec)
     valid = set(cls._param_names())
     for k in params:

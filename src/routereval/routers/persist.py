@@ -226,7 +226,14 @@ def load_router(path: str | os.PathLike, *, trust_code: bool = False,
         A saved spec naming a registry router (built-in or installed entry point) always
         loads. A ``module:Class`` spec imports that module, which runs its code, so it loads
         only when the module (or a package above it) is in ``trust_modules``, or with
-        ``trust_code=True``; otherwise :class:`InputError`.
+        ``trust_code=True``; otherwise :class:`InputError`. One module name alone is taken as
+        one name.
+
+    Returns
+    -------
+    SavedRouter
+        ``.router`` (fitted), ``.spec``, ``.pool`` (benchmark, models, split, costs...),
+        ``.encoder`` (the embedding its inputs need) and ``.metadata``.
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
