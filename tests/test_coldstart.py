@@ -513,6 +513,15 @@ def test_irt_and_adaptive_need_a_router_with_the_capability(fitted):
         select_anchors(knn, 10, "irt", X=X, candidates=split.train)
     with pytest.raises(Exception, match="k = 5000"):
         select_anchors(r, 5000, "random", X=X, candidates=split.train)
+    # per-row arrays of the wrong length, targets out of range and a bad seed: one line each, not numpy's
+    n = len(X)
+    for kw, msg in ((dict(subsets=np.zeros(3)), "subsets must have one entry per row"),
+                    (dict(delta=np.zeros(n + 1)), "delta must have one entry per row"),
+                    (dict(calibration=(np.zeros(n), np.ones(n))), "calibration must be"),
+                    (dict(target=np.array([n + 5])), "target must be int indices"),
+                    (dict(random_state="x"), "random_state must be")):
+        with pytest.raises(InputError, match=msg):
+            select_anchors(r, 10, "irt", X=X, candidates=split.train, **kw)
 
 
 # --------------------------------------------------------------------------- add_model on routers

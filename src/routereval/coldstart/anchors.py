@@ -526,7 +526,20 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         raise InputError(f"candidates must index the {n_rows} prompts (0 to {n_rows - 1}); got values from "
                          f"{cand.min()} to {cand.max()}")
     k = _check_k(k, len(cand))
-    rng = np.random.default_rng(random_state)
+    if n_rows is not None:  # per-row arrays must cover every row the candidates and targets index
+        for name, arr in (("subsets", subsets), ("delta", delta)):
+            if arr is not None and len(np.asarray(arr)) != n_rows:
+                raise InputError(f"{name} must have one entry per row ({n_rows}); got {len(np.asarray(arr))}")
+        if calibration is not None and (len(calibration) != 3 or any(len(np.asarray(v)) != n_rows for v in calibration)):
+            raise InputError(f"calibration must be (floor, slope, delta), each with one entry per row ({n_rows})")
+        if target is not None:
+            t = np.asarray(target)
+            if t.ndim != 1 or not np.issubdtype(t.dtype, np.integer) or (len(t) and (t.min() < 0 or t.max() >= n_rows)):
+                raise InputError(f"target must be int indices of the {n_rows} rows")
+    try:
+        rng = np.random.default_rng(random_state)
+    except (TypeError, ValueError):
+        raise ParameterError(f"random_state must be an int >= 0 (or a sequence of them). Got {random_state!r}.") from None
     if method == "random":
         return Anchors(cand[random_positions(len(cand), k, rng)].astype(np.int64), np.full(k, 1.0 / k), method)
     if method == "stratified":
