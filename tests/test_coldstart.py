@@ -550,6 +550,16 @@ def test_bad_arguments_to_the_python_api_are_input_errors(fitted):
         estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], weights=-a.weights)
     with pytest.raises(InputError, match=r"y_anchor must be 20 scores in \[0, 1\]"):
         estimate_mean(r, X[a.index], S[a.index, 0] * 2, X[split.test])
+    y_nan = S[a.index, 0].astype(float)
+    y_nan[3] = np.nan
+    with pytest.raises(InputError, match="with a NaN"):
+        estimate_mean(r, X[a.index], y_nan, X[split.test])
+    with pytest.raises(InputError, match="X_target holds no prompt"):
+        estimate_mean(r, X[a.index], S[a.index, 0], X[split.test][:0])
+    with pytest.raises(InputError, match="observed must hold"):
+        estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], observed=np.full(len(split.test), 99))
+    with pytest.raises(InputError, match="references must be a tuple"):
+        estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], references=[S[a.index][:, 1:]])
     with pytest.raises(InputError, match="candidates must index the"):
         select_anchors(r, 5, "irt", X=X, candidates=np.array([-1, -2, 3, 4, 5, 6]))
     with pytest.raises(InputError, match="candidates must index the"):

@@ -422,8 +422,9 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     k = len(Za)
     y = np.asarray(y_anchor, dtype=np.float64)
     if y.shape != (k,) or not np.all((y >= 0) & (y <= 1)):
-        raise InputError(f"y_anchor must be {k} scores in [0, 1], one per anchor; got shape {y.shape}"
-                         + ("" if y.shape != (k,) else f" with values from {np.nanmin(y)} to {np.nanmax(y)}"))
+        what = "" if y.shape != (k,) else (" with a NaN (a missing answer: leave that anchor out)" if np.isnan(y).any()
+                                           else f" with values from {y.min()} to {y.max()}")
+        raise InputError(f"y_anchor must be {k} scores in [0, 1], one per anchor; got shape {y.shape}{what}")
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (k,) or not np.all(np.isfinite(w) & (w > 0)):
@@ -433,8 +434,14 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
             raise InputError(f"anchor_delta must have one entry per anchor ({k})")
         oa = oa + np.asarray(anchor_delta, dtype=np.float64)
     Zt, ot = router.model_design(X_target)
+    if not len(Zt):
+        raise InputError("X_target holds no prompt; expected the prompts whose mean score is estimated")
     if observed is not None and (np.shape(observed) != (len(Zt),)):
         raise InputError(f"observed must have one entry per target prompt ({len(Zt)})")
+    if observed is not None:
+        obs = np.asarray(observed)
+        if not np.issubdtype(obs.dtype, np.integer) or obs.min() < -1 or obs.max() >= k:
+            raise InputError(f"observed must hold, per target prompt, its position among the {k} anchors or -1")
     known = np.zeros(len(Zt), dtype=bool)
     if target_delta is not None:
         td = np.asarray(target_delta, dtype=np.float64)
@@ -452,6 +459,8 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     est = gp(y)
     if references is None:
         return est
+    if not isinstance(references, tuple) or len(references) != 2:
+        raise InputError("references must be a tuple (Y_ref (k, n_ref) answers, target_ref (n_ref,) known means)")
     Y_ref, target_ref = references
     return est.corrected(neighbour_correction(y, Y_ref, np.asarray(target_ref, dtype=np.float64),
                                               lambda yy: gp(yy).mean))
