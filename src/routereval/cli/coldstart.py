@@ -78,20 +78,18 @@ def study_cmd(
 ) -> None:
     """Leave-one-model-out: add each pool model back from k anchors; estimate error and routing µ vs bounds."""
     from routereval.cli.routing import parse_params
-    from routereval.coldstart.output import check_study_dir, write_study
-    from routereval.coldstart.study import run_study
+    from routereval.coldstart.anchors import METHODS
+    from routereval.coldstart.output import check_study_dir, plus_minus, write_study
+    from routereval.coldstart.study import _check_list, run_study
     from routereval.errors import ParameterError
 
     chosen = set(_names(pretrain))
     if not chosen or not chosen <= {"pool", "corpus"}:
         raise ParameterError(f"--pretrain must be pool, corpus or pool,corpus. Got {pretrain!r}.")
     pretrain = "corpus" if "corpus" in chosen else "pool"  # corpus pre-training is always reported beside pool
-    from routereval.coldstart.anchors import METHODS
-
-    unknown = [x for x in _names(method) if x not in METHODS]
-    if unknown or not _names(method):
-        raise ParameterError(f"--method: unknown value {unknown[0]!r}; expected some of {', '.join(METHODS)}, "
-                             "comma-separated" if unknown else "--method names no method")
+    if not _names(method):
+        raise ParameterError("--method names no method")
+    _check_list(_names(method), "--method", METHODS)  # the study's own check, naming the option
     ui.check_out_dir(out, "--out")
     check_study_dir(out)  # before the study's minutes, not after
     with ui.progress(not as_json) as update:
@@ -101,8 +99,6 @@ def study_cmd(
                         seed=seed, missing=missing, folds=folds, corpus_models=corpus_models,
                         calibrate_test=calibrate_test, split=ui.split_name(split), progress=update)
     doc = write_study(res, out)
-    from routereval.coldstart.output import plus_minus
-
     if as_json:
         ui.print_json({**doc, "out": str(out)})
         return

@@ -41,9 +41,8 @@ def check_out_dir(path: Path | None, option: str) -> None:
 
     An existing directory must be writable; else its nearest existing ancestor must be a
     directory this process may write in (a path under a file fails here, not as a traceback
-    after the work). ``None`` passes. The path itself (a
-    file there, a directory holding something else) is the writer's to check: each says what
-    it may replace.
+    after the work). ``None`` passes. The path itself (a file there, a directory holding
+    something else) is the writer's to check: each says what it may replace.
     """
     from routereval.errors import InputError
 

@@ -63,8 +63,8 @@ def load_study(path: str | Path, *, kind: str) -> Study:
     summary_path = p / "summary.md"
     if not summary_path.is_file():
         raise InputError(f"{what}: no summary.md (expected the output directory of `routereval {kind}`)")
-    marker = STUDY_MARKERS.get(kind)
-    if marker is not None and not (p / marker).is_file():
+    marker = STUDY_MARKERS[kind]
+    if not (p / marker).is_file():
         other = [k for k, m in STUDY_MARKERS.items() if k != kind and (p / m).is_file()]
         hint = f"; it is a `routereval {other[0]}` study: pass it as --{other[0]}" if other else ""
         raise InputError(f"{what}: no {marker}, so not the output directory of `routereval {kind}`{hint}")
