@@ -504,6 +504,25 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
         t.tell(i, 0.0)
 
 
+def test_a_hand_built_adaptive_test_checks_its_arrays():
+    Z, o, mu, cov = np.ones((6, 2)), np.zeros(6), np.zeros(2), np.eye(2)
+    AdaptiveTest(Z, o, mu, cov, target=(np.ones((3, 2)), np.zeros(3)), target_floor=np.full(3, 0.25))
+    for args, kw, msg in (((np.ones(6), o, mu, cov), {}, r"Z must be a 2-D array; got shape \(6,\)"),
+                          ((Z, np.zeros(5), mu, cov), {}, r"offset must have shape \(6,\); got \(5,\)"),
+                          ((Z, o, np.zeros(3), cov), {}, r"prior_mean must have shape \(2,\)"),
+                          ((Z, o, mu, np.eye(3)), {}, r"prior_cov must have shape \(2, 2\)"),
+                          ((Z, o, mu, cov), dict(floor=np.zeros(2)), r"floor must have shape \(6,\)"),
+                          ((Z, o, mu, cov), dict(target=np.ones((3, 2))), "target must be a pair"),
+                          ((Z, o, mu, cov), dict(target=(np.ones((3, 4)), np.zeros(3))),
+                           r"target\[0\] must have shape \(any, 2\)"),
+                          ((Z, o, mu, cov), dict(target_floor=np.zeros(3)), "without a target"),
+                          ((Z, o, mu, cov), dict(n_first=0), "n_first must be an integer >= 1"),
+                          ((Z, np.full(6, np.nan), mu, cov), {}, "offset must be finite"),
+                          ((Z, o, "a", cov), {}, "prior_mean must be a numeric array")):
+        with pytest.raises(InputError, match=msg):
+            AdaptiveTest(*args, **kw)
+
+
 def test_irt_and_adaptive_need_a_router_with_the_capability(fitted):
     bench, split, X, S, r = fitted
     with pytest.raises(Exception, match="needs a fitted router"):

@@ -199,6 +199,36 @@ def test_token_file(rb_router, tmp_path, cli, serve_cli):
             create_app(rb_router[0], token=bad)
 
 
+@pytest.mark.parametrize("option, value, needle", [
+    ("trust_code", "no", r"trust_code \(--trust-code\) must be True or False; got 'no'"),  # "no" is truthy
+    ("log_prompts", 1, r"log_prompts \(--log-prompts\) must be True or False"),
+    ("upstream_timeout", "60", r"upstream_timeout \(--upstream-timeout\) must be a number of seconds > 0"),
+    ("upstream_timeout", float("nan"), "upstream_timeout"),
+    ("threads", 2.0, r"threads \(--threads\) must be an int >= 1"),
+    ("max_wait_ms", 5000, r"max_wait_ms \(--max-wait-ms\) must be a number in \[0, 1000\]"),
+    ("limits", {"max_prompts": 5}, "limits must be a routereval.serve.requests.Limits; got dict"),
+    ("token_file", 3, r"token_file \(--token-file\) must be a path; got int"),
+    ("upstreams", ["u.toml"], r"upstreams \(--upstreams\) must be a path; got list"),
+    ("encoder_backend", "fp8", r"encoder_backend \(--encoder-backend\) must be one of fp32, bf16, int8"),
+])
+def test_create_app_checks_its_options_naming_keyword_and_flag(rb_router, option, value, needle):
+    from routereval.errors import InputError
+    from routereval.serve import create_app
+
+    with pytest.raises(InputError, match=needle):
+        create_app(rb_router[0], **{option: value})
+
+
+def test_limits_check_their_fields():
+    from routereval.errors import InputError
+    from routereval.serve.requests import Limits
+
+    assert Limits(max_prompts=3).max_prompts == 3
+    for field, value in (("max_body_bytes", 0), ("max_prompt_chars", 1.5), ("max_prompts", True)):
+        with pytest.raises(InputError, match=rf"{field} \(--{field.replace('_', '-')}\) must be an int >= 1"):
+            Limits(**{field: value})
+
+
 @pytest.mark.parametrize("body, status, needle", [
     (b"{not json", 400, "not valid JSON"),
     (b"", 400, "empty request body"),
@@ -409,7 +439,10 @@ def test_bad_options_and_upstreams_fail_at_start(rb_router, saved, tmp_path, cli
     d = rb_router[0]
     _one_line_error(serve_cli(d, "--cost-weight", "-1"), "--cost-weight")
     _one_line_error(serve_cli(d, "--max-batch", "0"), "--max-batch")
-    _one_line_error(serve_cli(d, "--encoder-backend", "fp8"), "fp32, bf16, int8")
+    _one_line_error(serve_cli(d, "--encoder-backend", "fp8"), "--encoder-backend", "fp32, bf16, int8")
+    _one_line_error(serve_cli(d, "--threads", "0"), "--threads", "int >= 1")
+    _one_line_error(serve_cli(d, "--upstream-timeout", "0"), "--upstream-timeout", "> 0")
+    _one_line_error(serve_cli(d, "--max-prompts", "0"), "--max-prompts", "int >= 1")
     (tmp_path / "bad.toml").write_text("[models.x\n")
     _one_line_error(serve_cli(d, "--upstreams", tmp_path / "bad.toml"), "bad.toml", "not valid TOML")
     (tmp_path / "typo.toml").write_text('[models."gpt-17"]\nbase_url = "http://127.0.0.1:9/v1"\n')

@@ -47,16 +47,9 @@ def serve_cmd(
         raise ParameterError(f"--log-level must be one of {', '.join(levels)}; got {log_level!r}")
     if not 0 <= port <= 65535:
         raise ParameterError(f"--port must be in [0, 65535]; got {port}")
-    if threads is not None and threads < 1:
-        raise ParameterError(f"--threads must be >= 1; got {threads}")
     if workers < 1:
         raise ParameterError(f"--workers must be >= 1; got {workers}")
-    for name, v in (("--max-body-bytes", max_body_bytes), ("--max-prompt-chars", max_prompt_chars),
-                    ("--max-prompts", max_prompts)):
-        if v < 1:
-            raise ParameterError(f"{name} must be >= 1; got {v}")
-    if not upstream_timeout > 0:
-        raise ParameterError(f"--upstream-timeout must be > 0; got {upstream_timeout}")
+    # the serving options are checked where the Python API checks them too (ServeState, Limits)
     limits = Limits(max_body_bytes=max_body_bytes, max_prompt_chars=max_prompt_chars, max_prompts=max_prompts)
     options = dict(upstreams=None if upstreams is None else str(upstreams),
                    token_file=None if token_file is None else str(token_file), trust_code=trust_code,

@@ -141,6 +141,24 @@ def stratified_positions(strata: np.ndarray, k: int, rng: np.random.Generator) -
     return np.concatenate(pos), w_all / w_all.sum()
 
 
+def _float_array(value: Any, name: str, *, ndim: int | None = None,
+                 shape: tuple[int | None, ...] | None = None) -> np.ndarray:
+    """``value`` as a finite float64 array of ``ndim`` dimensions or of ``shape`` (None: any length there)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a numeric array; got {type(value).__name__}") from None
+    want = ndim if shape is None else len(shape)
+    if arr.ndim != want or (shape is not None and any(s is not None and s != a for s, a in zip(shape, arr.shape))):
+        if shape is None:
+            raise InputError(f"{name} must be a {want}-D array; got shape {arr.shape}")
+        expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ("," if want == 1 else "") + ")"
+        raise InputError(f"{name} must have shape {expected}; got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InputError(f"{name} must be finite; it holds NaN or infinite values")
+    return arr
+
+
 def kmeans(F: np.ndarray, k: int, rng: np.random.Generator, *, n_iter: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd's k-means with k-means++ seeding: (k, f) centres and (n,) labels of the rows of ``F`` (n, f).
 
@@ -346,20 +364,31 @@ class AdaptiveTest:
     def __init__(self, Z: np.ndarray, offset: np.ndarray, prior_mean: np.ndarray, prior_cov: np.ndarray, *,
                  random_state: Any = 0, n_first: int = 5, floor: np.ndarray | None = None,
                  target: tuple[np.ndarray, np.ndarray] | None = None, target_floor: np.ndarray | None = None) -> None:
-        self.Z = np.asarray(Z, dtype=np.float64)
-        self.offset = np.asarray(offset, dtype=np.float64)
-        self.floor = None if floor is None else np.asarray(floor, dtype=np.float64)
-        self.target = None if target is None else tuple(np.asarray(a, dtype=np.float64) for a in target)
-        self.target_floor = None if target_floor is None else np.asarray(target_floor, dtype=np.float64)
-        self.prior_mean = np.asarray(prior_mean, dtype=np.float64)
-        self.prior_cov = np.asarray(prior_cov, dtype=np.float64)
+        self.Z = _float_array(Z, "Z", ndim=2)
+        n, p = self.Z.shape
+        self.offset = _float_array(offset, "offset", shape=(n,))
+        self.floor = None if floor is None else _float_array(floor, "floor", shape=(n,))
+        self.prior_mean = _float_array(prior_mean, "prior_mean", shape=(p,))
+        self.prior_cov = _float_array(prior_cov, "prior_cov", shape=(p, p))
+        self.target = self.target_floor = None
+        if target is not None:
+            if not isinstance(target, tuple) or len(target) != 2:
+                raise InputError("target must be a pair (Z_target (n_t, p) design rows, offsets (n_t,))")
+            Zt = _float_array(target[0], "target[0]", shape=(None, p))
+            self.target = (Zt, _float_array(target[1], "target[1]", shape=(len(Zt),)))
+            if target_floor is not None:
+                self.target_floor = _float_array(target_floor, "target_floor", shape=(len(Zt),))
+        elif target_floor is not None:
+            raise InputError("target_floor is given without a target; give both or neither")
+        if isinstance(n_first, bool) or not isinstance(n_first, (int, np.integer)) or n_first < 1:
+            raise InputError(f"n_first must be an integer >= 1; got {n_first!r}")
         self.phi = self.prior_mean.copy()
         self.cov = self.prior_cov.copy()
         self.asked: list[int] = []
         self.answers: list[float] = []
         self._used = np.zeros(len(self.Z), dtype=bool)
         self._rng = np.random.default_rng(random_state)
-        self.n_first = n_first
+        self.n_first = int(n_first)
         self._pending: int | None = None
         self.refresh = 10  # exact information every this many answers, rank-one updates between
         self._quad = np.einsum("ij,ij->i", self.Z @ self.cov, self.Z)

@@ -29,6 +29,14 @@ class Limits:
     max_prompt_chars: int = 20_000
     max_prompts: int = 256
 
+    def __post_init__(self) -> None:
+        from routereval.errors import InputError
+
+        for name in ("max_body_bytes", "max_prompt_chars", "max_prompts"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"{name} (--{name.replace('_', '-')}) must be an int >= 1; got {v!r}")
+
 
 async def read_body(request: Any, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it exceeds ``limit`` bytes (declared or sent)."""
