@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("torch", "sentence_transformers", "transformers", "sklearn", "fastapi", "dask", "matplotlib",
          "duckdb", "pyarrow", "huggingface_hub", "scipy")
 
@@ -45,3 +47,20 @@ def test_help_texts_keep_their_square_brackets(cli):
     # typer renders help as rich markup, where [name] is a style tag: a TOML table name must be escaped
     res = cli("data", "import", "--help")
     assert res.code == 0 and "[[benchmark]]" in " ".join(res.out.split())
+
+
+def test_argument_helpers():
+    from fractions import Fraction
+
+    import numpy as np
+
+    from routereval.errors import InputError
+    from routereval.validate import as_list, is_real, option
+
+    assert as_list("knn", "routers") == ["knn"] and as_list(("a", "b"), "routers") == ["a", "b"]
+    assert as_list(3, "ms") == [3] and as_list(None, "ms") is None
+    with pytest.raises(InputError, match="routers: expected one value or a list of them; got object"):
+        as_list(object(), "routers")
+    assert [is_real(v) for v in (0, 1.5, -2, np.float64(0.5), np.int64(3))] == [True] * 5
+    assert not any(is_real(v) for v in (True, np.bool_(True), float("nan"), float("inf"), "1", None, Fraction(1, 2)))
+    assert option("max_batch") == "max_batch (--max-batch)" and option("ms", "--m") == "ms (--m)"

@@ -245,13 +245,13 @@ def test_routerbench_cost_frontier(routerbench, tmp_path):
 
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("args,needle", [
-    (["--benchmark", "nope"], "--benchmark 'nope' is not in the corpus; available: arc"),
-    (["--benchmark", "arc", "--p", "0.5,1.5"], "--p 1.5: the oracle probability of r_o(p) must lie in [0, 1]"),
+    (["--benchmark", "nope"], "benchmarks (--benchmark): 'nope' is not in the corpus; available: arc"),
+    (["--benchmark", "arc", "--p", "0.5,1.5"], "ps (--p): 1.5 is not an oracle probability of r_o(p); each must lie in [0, 1]"),
     (["--benchmark", "arc", "--p", "x"], "--p: 'x' is not a number"),
     (["--benchmark", "arc", "--m", "500,900"], "nothing to compute: every requested pool size is too large"),
-    (["--benchmark", "arc", "--draws", "0"], "--draws must be an integer >= 1"),
-    (["--benchmark", "arc", "--m", "0,3"], "--m must be an integer >= 1"),
-    (["--benchmark", "arc", "--weak", "2"], "--weak must be a score in [0, 1]"),
+    (["--benchmark", "arc", "--draws", "0"], "draws (--draws) must be an integer >= 1"),
+    (["--benchmark", "arc", "--m", "0,3"], "ms (--m) must be an integer >= 1"),
+    (["--benchmark", "arc", "--weak", "2"], "weak (--weak) must be a score in [0, 1]"),
     (["--benchmark", "arc", "--protocol", "both,x"], "--protocol 'both,x': expected clean, paper or both"),
     (["--benchmark", "arc", "--groups", "best"], "unknown group 'best'"),
 ])

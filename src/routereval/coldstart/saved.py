@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
+from routereval.validate import is_real
 
 
 @dataclass
@@ -330,8 +331,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         raise ParameterError(f"--name must be a non-empty model name. Got {name!r}.")
     if name != name.strip():  # 'gpt-4 ' would sit in the pool beside 'gpt-4', indistinguishable in a listing
         raise ParameterError(f"--name must not start or end with white space. Got {name!r}.")
-    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost)
-                             or cost < 0):
+    if cost is not None and not (is_real(cost) and cost >= 0):
         raise ParameterError(f"--cost must be the new model's mean cost per prompt in USD, a number >= 0. Got {cost!r}.")
     ctx = open_router_context(router_dir, corpus=corpus)
     pool = dict(ctx.saved.pool)

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 from routereval.errors import InputError, ParameterError
 from routereval.reports.tables import PROTOCOL_ORDER, Report, _order, build_tables
+from routereval.validate import option
 
 FORMATS = ("md", "tex", "html", "csv", "json")
 PROTOCOLS = ("paper", "clean")
@@ -55,12 +56,13 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
     from routereval.reports.studies import load_study
 
     if n_boot is not None and (isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1):
-        raise ParameterError(f"--n-boot must be an int >= 1. Got {n_boot!r}.")
+        raise ParameterError(f"{option('n_boot')} must be an int >= 1. Got {n_boot!r}.")
     protocols = _split_values(protocols)
     benchmarks = _split_values(benchmarks)
     for p in protocols or []:
         if p not in PROTOCOLS:
-            raise ParameterError(f"--protocol {p!r}: expected one of {', '.join(PROTOCOLS)}")
+            raise ParameterError(f"{option('protocols', '--protocol')}: {p!r} is not a protocol; expected one of "
+                                 f"{', '.join(PROTOCOLS)}")
     studies = [load_study(d, kind=k) for k, d in (("scaling", scaling), ("coldstart", coldstart)) if d is not None]
     path = Path(results)
     if not path.is_dir():
@@ -117,15 +119,15 @@ def renderer(fmt: str) -> Callable[..., str]:
     table = {"md": text.render_md, "tex": text.render_tex, "html": html.render_html, "csv": text.render_csv,
              "json": text.render_json}
     if fmt not in table:
-        raise ParameterError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        raise ParameterError(f"{option('fmt', '--format')}: {fmt!r} is not a format; expected one of {', '.join(FORMATS)}")
     return table[fmt]
 
 
 def render(report: Report, fmt: str, *, out: str | os.PathLike | None = None) -> str:
     """The report as text in format ``fmt``; relative links point from ``out``'s directory (else the cwd)."""
     if fmt in ("csv", "json") and report.studies:
-        raise ParameterError(f"--format {fmt} holds the tables' cells only; study directories (--scaling, "
-                             "--coldstart) go into md, tex or html reports")
+        raise ParameterError(f"{option('fmt', '--format')} {fmt} holds the tables' cells only; study directories "
+                             "(scaling=, coldstart=; --scaling, --coldstart) go into md, tex or html reports")
     out_dir = Path(out).resolve().parent if out is not None else None
     return renderer(fmt)(report, out_dir=out_dir)
 
@@ -134,11 +136,11 @@ def check_out(out: str | os.PathLike) -> Path:
     """``out`` as a Path, refused (before any work) when it is a directory or its directory is missing."""
     p = Path(out)
     if p.is_dir():
-        raise InputError("--out is a directory; expected a file name", file=p)
+        raise InputError(f"{option('out')} is a directory; expected a file name", file=p)
     parent = p.resolve().parent
     if not parent.is_dir():
-        raise InputError(f"--out: {parent} is a file, not a directory" if parent.exists()
-                         else "--out: its directory does not exist", file=p)
+        raise InputError(f"{option('out')}: {parent} is a file, not a directory" if parent.exists()
+                         else f"{option('out')}: its directory does not exist", file=p)
     return p
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from routereval.errors import InputError
+from routereval.validate import option
 
 STUDY_TITLES = {"scaling": "Scaling study", "coldstart": "Cold-start study"}
 PLOT_SUFFIXES = (".png", ".svg")
@@ -25,9 +26,9 @@ def check_study_target(out: str | Path, kind: str) -> Path:
     out = Path(out)
     marker = STUDY_MARKERS[kind]
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory")
+        raise InputError(f"{option('out')} {out}: exists and is not a directory")
     if out.is_dir() and not (out / marker).is_file() and any(not p.name.startswith(".") for p in out.iterdir()):
-        raise InputError(f"--out {out}: a non-empty directory that is not a {STUDY_TITLES[kind].lower()} (no {marker}); "
+        raise InputError(f"{option('out')} {out}: a non-empty directory that is not a {STUDY_TITLES[kind].lower()} (no {marker}); "
                          f"give a new or empty directory, or an earlier `routereval {kind}` study's to replace")
     return out
 

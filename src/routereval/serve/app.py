@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import math
 import os
 import time
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from routereval.errors import InputError
 from routereval.serve.requests import ApiError, Limits
+from routereval.validate import is_real, option
 
 log = logging.getLogger("routereval.serve")
 
@@ -48,36 +48,28 @@ def read_token(path: str | os.PathLike) -> str:
     return token
 
 
-def _option(name: str) -> str:
-    """A serving option as both of its spellings: the Python keyword and the CLI flag."""
-    return f"{name} (--{name.replace('_', '-')})"
-
-
 def _check_options(*, max_batch: Any, max_wait_ms: Any, upstream_timeout: Any, threads: Any, limits: Any,
                    trust_code: Any, log_prompts: Any, upstreams: Any, token_file: Any) -> None:
     """One-line errors for serving options of the wrong type or range, before anything is loaded."""
-    def number(v: Any) -> bool:
-        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-
     def integer(v: Any) -> bool:
         return not isinstance(v, bool) and isinstance(v, int)
 
     if not (integer(max_batch) and max_batch >= 1):
-        raise InputError(f"{_option('max_batch')} must be an int >= 1; got {max_batch!r}")
-    if not (number(max_wait_ms) and 0 <= max_wait_ms <= 1000):
-        raise InputError(f"{_option('max_wait_ms')} must be a number in [0, 1000]; got {max_wait_ms!r}")
-    if not (number(upstream_timeout) and upstream_timeout > 0):
-        raise InputError(f"{_option('upstream_timeout')} must be a number of seconds > 0; got {upstream_timeout!r}")
+        raise InputError(f"{option('max_batch')} must be an int >= 1; got {max_batch!r}")
+    if not (is_real(max_wait_ms) and 0 <= max_wait_ms <= 1000):
+        raise InputError(f"{option('max_wait_ms')} must be a number in [0, 1000]; got {max_wait_ms!r}")
+    if not (is_real(upstream_timeout) and upstream_timeout > 0):
+        raise InputError(f"{option('upstream_timeout')} must be a number of seconds > 0; got {upstream_timeout!r}")
     if threads is not None and not (integer(threads) and threads >= 1):
-        raise InputError(f"{_option('threads')} must be an int >= 1 or None (the cores torch sees); got {threads!r}")
+        raise InputError(f"{option('threads')} must be an int >= 1 or None (the cores torch sees); got {threads!r}")
     if limits is not None and not isinstance(limits, Limits):
         raise InputError(f"limits must be a routereval.serve.requests.Limits; got {type(limits).__name__}")
     for name, v in (("trust_code", trust_code), ("log_prompts", log_prompts)):
         if not isinstance(v, bool):  # a truthy string such as "no" must not switch a flag on
-            raise InputError(f"{_option(name)} must be True or False; got {v!r}")
+            raise InputError(f"{option(name)} must be True or False; got {v!r}")
     for name, v in (("upstreams", upstreams), ("token_file", token_file)):
         if v is not None and not isinstance(v, (str, os.PathLike)):
-            raise InputError(f"{_option(name)} must be a path; got {type(v).__name__}")
+            raise InputError(f"{option(name)} must be a path; got {type(v).__name__}")
 
 
 class ServeState:
@@ -97,11 +89,11 @@ class ServeState:
         _check_options(max_batch=max_batch, max_wait_ms=max_wait_ms, upstream_timeout=upstream_timeout,
                        threads=threads, limits=limits, trust_code=trust_code, log_prompts=log_prompts,
                        upstreams=upstreams, token_file=token_file)
-        check_cost_weight(cost_weight, what=_option("cost_weight"))
+        check_cost_weight(cost_weight, what=option("cost_weight"))
         self.router_dir = Path(router_dir)
         saved = load_router(self.router_dir, trust_code=trust_code)
         self.engine = RoutingEngine.from_saved(saved, source=str(self.router_dir / "router.json"))
-        self.cost_weight = self.engine.check_cost_weight(cost_weight, what=_option("cost_weight"))
+        self.cost_weight = self.engine.check_cost_weight(cost_weight, what=option("cost_weight"))
         text_router = getattr(saved.router, "input_kind", "embedding") == "text"
         try:  # an encoder that cannot embed a prompt is a property of the router directory: name its file
             check_encoder("text" if text_router else saved.encoder)

@@ -33,6 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from routereval.errors import InputError
+from routereval.validate import option
 
 BACKENDS = ("fp32", "bf16", "int8")
 CHUNK_TOKENS = 768  # tokens per forward pass: large matrix products whose activations stay in cache
@@ -182,7 +183,7 @@ def token_chunks(lengths: Sequence[int], *, budget: int, parts: int = 1) -> list
 def check_encoder(encoder: str | None, *, backend: str = "fp32") -> None:
     """Refuse, with one line, an encoder that cannot embed a new prompt, or an unknown backend."""
     if backend not in BACKENDS:
-        raise InputError(f"encoder_backend (--encoder-backend) must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        raise InputError(f"{option('encoder_backend')} must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if backend != "fp32" and encoder != "minilm":
         raise InputError(f"encoder backend {backend!r} exists for the minilm encoder only; this router uses {encoder!r}")
     if encoder in ("minilm", "text"):

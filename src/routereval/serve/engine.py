@@ -8,13 +8,13 @@ weight λ, a prompt goes to ``argmax(score - λ * cost)``; with λ = 0 to the ro
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from routereval.errors import InputError
+from routereval.validate import is_real
 
 
 def cost_adjusted_choice(scores: np.ndarray, cost: np.ndarray, cost_weight: float) -> np.ndarray:
@@ -35,7 +35,7 @@ def cost_adjusted_choice(scores: np.ndarray, cost: np.ndarray, cost_weight: floa
 
 def check_cost_weight(value: Any, *, what: str = "cost_weight") -> float:
     """``value`` as a finite float >= 0, else :class:`InputError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not (is_real(value) and value >= 0):
         raise InputError(f"{what} must be a finite number >= 0; got {value!r}")
     return float(value)
 
@@ -76,8 +76,7 @@ class RoutingEngine:
         # pool version): served, but without the cost trade-off
         if isinstance(raw, dict) and set(raw) == set(models):
             vals = [raw[m] for m in models]
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-                       for v in vals):
+            if not all(is_real(v) and v >= 0 for v in vals):
                 raise InputError("pool.cost must map every pool model to a finite cost >= 0", file=source)
             cost = np.asarray(vals, dtype=np.float64)
         no_cost = tuple(m for m in models if isinstance(raw, dict) and raw and m not in raw)

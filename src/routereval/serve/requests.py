@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from routereval.errors import InputError
+from routereval.validate import is_real, option
 
 
 class ApiError(Exception):
@@ -30,12 +32,10 @@ class Limits:
     max_prompts: int = 256
 
     def __post_init__(self) -> None:
-        from routereval.errors import InputError
-
         for name in ("max_body_bytes", "max_prompt_chars", "max_prompts"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"{name} (--{name.replace('_', '-')}) must be an int >= 1; got {v!r}")
+                raise InputError(f"{option(name)} must be an int >= 1; got {v!r}")
 
 
 async def read_body(request: Any, limit: int) -> bytes:
@@ -86,7 +86,7 @@ def cost_weight_of(doc: dict[str, Any], default: float) -> float:
     if "cost_weight" not in doc or doc["cost_weight"] is None:
         return default
     v = doc["cost_weight"]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+    if not (is_real(v) and v >= 0):
         raise ApiError(422, f"cost_weight must be a finite number >= 0, got {v!r}", code="invalid_field")
     return float(v)
 

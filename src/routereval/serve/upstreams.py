@@ -17,7 +17,6 @@ for a model outside the pool is an error too (a typo would otherwise go unnotice
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from routereval.errors import InputError
+from routereval.validate import is_real
 
 _MODEL_KEYS = {"base_url", "model", "api_key", "api_key_env", "timeout"}
 _DEFAULT_KEYS = {"timeout"}
@@ -46,7 +46,7 @@ class Upstream:
 
 
 def _timeout(value, file: Path, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not (is_real(value) and value > 0):
         raise InputError(f"{where}.timeout must be a number of seconds > 0; got {value!r}", file=file)
     return float(value)
 

@@ -40,6 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from routereval.errors import InputError, ParameterError
+from routereval.validate import option
 
 PARTS = ("router_dataset", "leaderboard_score", "leaderboard_prompt", "leaderboard_embed")
 REPO_ID = "linggm/RouterEval"
@@ -246,7 +247,7 @@ def download(out: str | os.PathLike, *, parts: list[str] | None = None, repo_id:
         raise ParameterError(f"unknown part(s) {', '.join(map(repr, bad))}; expected some of: {', '.join(PARTS)}")
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory; expected the folder to download into")
+        raise InputError(f"{option('out')} {out}: exists and is not a directory; expected the folder to download into")
     ep = _endpoint(endpoint)
     commit, remote = list_remote(repo_id, revision=revision, endpoint=ep)
     files = [f for f in remote if part_of(f.path) in chosen]

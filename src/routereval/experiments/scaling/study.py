@@ -20,6 +20,7 @@ from routereval.experiments.scaling.curves import ProtocolState, protocol_state,
 from routereval.experiments.scaling.frontier import cheapest_reaching, frontier_rows
 from routereval.experiments.scaling.weak import WeakResult, weak_analysis
 from routereval.pools import GROUPS, missing_policy
+from routereval.validate import as_list, is_real, option
 
 DEFAULT_PS = (0.25, 0.5, 0.75)
 DEFAULT_WEAK = 0.3
@@ -88,7 +89,8 @@ def _check_ps(ps: Sequence[float]) -> list[float]:
     out = []
     for p in ps:
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not (0.0 <= float(p) <= 1.0) or math.isnan(p):
-            raise ParameterError(f"--p {p!r}: the oracle probability of r_o(p) must lie in [0, 1]")
+            raise ParameterError(f"{option('ps', '--p')}: {p!r} is not an oracle probability of r_o(p); each must "
+                                 "lie in [0, 1]")
         out.append(float(p))
     return list(dict.fromkeys(out))
 
@@ -100,8 +102,7 @@ def _check_int(value, name: str, low: int = 1) -> int:
 
 
 def _check_unit(value, name: str, *, allow_zero: bool = True) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not (0.0 <= value <= 1.0) or (not allow_zero and value == 0):
+    if not is_real(value) or not (0.0 <= value <= 1.0) or (not allow_zero and value == 0):
         raise ParameterError(f"{name} must be a score in {'[0' if allow_zero else '(0'}, 1], got {value!r}")
     return float(value)
 
@@ -112,12 +113,14 @@ def resolve_benchmarks(corpus, names: Sequence[str] | str) -> list[str]:
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     if not names:
-        raise InputError("--benchmark: no benchmark named; expected a name, a comma-separated list or 'all'")
+        raise InputError(f"{option('benchmarks', '--benchmark')}: no benchmark named; expected a name, a "
+                         "comma-separated list or 'all'")
     if list(names) == ["all"]:
         return available
     for n in names:
         if n not in corpus.benchmarks:
-            raise InputError(f"--benchmark {n!r} is not in the corpus; available: {', '.join(available)}")
+            raise InputError(f"{option('benchmarks', '--benchmark')}: {n!r} is not in the corpus; available: "
+                             f"{', '.join(available)}")
     return list(dict.fromkeys(names))
 
 
@@ -171,7 +174,6 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
     from routereval.data.model import Corpus
     from routereval.data.store import open_corpus
     from routereval.pools.build import _check_group, _check_protocol
-    from routereval.validate import as_list
 
     t0 = time.perf_counter()
     if not isinstance(corpus, Corpus):  # a path, as every other entry point takes
@@ -180,17 +182,18 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
     groups = list(dict.fromkeys(_check_group(g) for g in as_list(groups, "groups")))
     protocols = list(dict.fromkeys(_check_protocol(p) for p in as_list(protocols, "protocols")))
     if not groups or not protocols:
-        raise InputError("--groups and --protocol must name at least one group and one protocol")
+        raise InputError(f"{option('groups')} and {option('protocols', '--protocol')} must name at least one group "
+                         "and one protocol")
     ps = _check_ps(as_list(ps, "ps"))
-    draws, m_max = _check_int(draws, "--draws"), _check_int(m_max, "--m-max")
-    ms = None if ms is None else sorted({_check_int(m, "--m") for m in as_list(ms, "ms")})
-    weak = _check_unit(weak, "--weak")
-    target = None if target is None else _check_unit(target, "--target", allow_zero=False)
+    draws, m_max = _check_int(draws, option("draws")), _check_int(m_max, option("m_max"))
+    ms = None if ms is None else sorted({_check_int(m, option("ms", "--m")) for m in as_list(ms, "ms")})
+    weak = _check_unit(weak, option("weak"))
+    target = None if target is None else _check_unit(target, option("target"), allow_zero=False)
     routers = list(dict.fromkeys(as_list(routers, "routers") or []))
     if routers:
         from routereval.experiments.scaling.routers import DEFAULT_ROUTER_MS
 
-        router_ms = sorted({_check_int(m, "--router-m") for m in (as_list(router_ms, "router_ms") or DEFAULT_ROUTER_MS)})
+        router_ms = sorted({_check_int(m, option("router_ms", "--router-m")) for m in (as_list(router_ms, "router_ms") or DEFAULT_ROUTER_MS)})
     router_params = dict(router_params or {})
     stray = [k for k in router_params if k not in routers or not isinstance(router_params[k], dict)]
     if stray:  # a flat {"k": 1} or a misspelt router would be dropped silently
