@@ -1139,7 +1139,7 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
     for bad in ("-1", "nan"):
         res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "bad",
                   "--cost", bad)
-        assert res.code == 2 and "--cost must be" in res.err and res.err.count("\n") == 1
+        assert res.code == 2 and "cost (--cost) must be" in res.err and res.err.count("\n") == 1
         assert not (tmp_path / "bad").exists()
     res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "nocost")
     assert res.code == 0 and "note: the pool has costs but x has none (--cost USD)" in res.err

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
-from routereval.validate import is_real
+from routereval.validate import is_real, option
 
 
 @dataclass
@@ -63,12 +63,12 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     cpath = corpus if corpus is not None else saved.metadata.get("corpus")
     if not isinstance(bname, str) or not cpath:
         raise InputError("names no benchmark or corpus (pool.benchmark, metadata.corpus); save the router with "
-                         "`routereval fit` or pass --corpus", file=meta_file)
+                         f"`routereval fit` or pass {option('corpus')}", file=meta_file)
     if saved.encoder in (None, "text"):
         raise InputError(f"router encoder {saved.encoder!r} has no prompt embeddings", file=meta_file)
     if corpus is None and not Path(cpath).is_dir():
-        raise InputError(f"metadata.corpus names {str(cpath)!r}, which is not a directory (from here); pass --corpus "
-                         "with the corpus the router was fitted on", file=meta_file)
+        raise InputError(f"metadata.corpus names {str(cpath)!r}, which is not a directory (from here); pass "
+                         f"{option('corpus')} with the corpus the router was fitted on", file=meta_file)
     c = open_corpus(cpath, benchmarks=[bname])
     bench = c[bname]
     # the split the router was fitted on (a router fitted with --split random on a benchmark with a publisher
@@ -267,8 +267,8 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allo
         where = dict(file=answers_file, row=int(unknown[0]) + 1, column="text")
         if not allow_new_prompts:
             raise InputError(f"prompt text not among the prompts of benchmark {ctx.bench.name!r}; expected the texts "
-                             "`routereval coldstart anchors` printed, unchanged (--allow-new-prompts embeds other "
-                             "texts)", **where)
+                             "`routereval coldstart anchors` printed, unchanged (allow_new_prompts, "
+                             "--allow-new-prompts, embeds other texts)", **where)
         if stored_embedding(ctx.bench, enc) is not None:
             raise InputError(f"prompt text not among the prompts of benchmark {ctx.bench.name!r}, and the router's "
                              f"encoder {enc!r} is a stored embedding that cannot embed new text; expected the texts "
@@ -325,23 +325,24 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     target = check_save_target(default_version_dir(router_dir) if out is None else out)
     in_place = target == router_dir.expanduser().resolve()
     if not in_place and (target / "router.json").exists():
-        raise InputError("holds another saved router; refusing to replace it with this one (--out: a new or empty "
-                         "directory, or ROUTER_DIR itself to replace it in place)", file=target)
+        raise InputError(f"holds another saved router; refusing to replace it with this one ({option('out')}: a new "
+                         "or empty directory, or ROUTER_DIR itself to replace it in place)", file=target)
     if not isinstance(name, str) or not name.strip():
-        raise ParameterError(f"--name must be a non-empty model name. Got {name!r}.")
+        raise ParameterError(f"{option('name')} must be a non-empty model name. Got {name!r}.")
     if name != name.strip():  # 'gpt-4 ' would sit in the pool beside 'gpt-4', indistinguishable in a listing
-        raise ParameterError(f"--name must not start or end with white space. Got {name!r}.")
+        raise ParameterError(f"{option('name')} must not start or end with white space. Got {name!r}.")
     if cost is not None and not (is_real(cost) and cost >= 0):
-        raise ParameterError(f"--cost must be the new model's mean cost per prompt in USD, a number >= 0. Got {cost!r}.")
+        raise ParameterError(f"{option('cost')} must be the new model's mean cost per prompt in USD, a number >= 0. "
+                             f"Got {cost!r}.")
     ctx = open_router_context(router_dir, corpus=corpus)
     pool = dict(ctx.saved.pool)
     models = [str(x) for x in pool.get("models", [])]
     if name in models:
-        raise InputError(f"model {name!r} is already in the router's pool; choose another --name",
+        raise InputError(f"model {name!r} is already in the router's pool; choose another {option('name')}",
                          file=router_dir / "router.json")
     if cost is not None and not pool.get("cost"):
-        raise ParameterError("--cost: the router's pool has no costs (its corpus had none), so one model's cost "
-                             "cannot weigh routing; leave --cost out")
+        raise ParameterError(f"{option('cost')}: the router's pool has no costs (its corpus had none), so one model's "
+                             "cost cannot weigh routing; leave it out")
     ans = read_answers(answers)
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=allow_new_prompts)
     r = ctx.saved.router

@@ -162,7 +162,8 @@ class CorpusWriter:
         if self._tmp is not None:
             return
         if self.path.exists() and not self.path.is_dir():
-            raise CorpusError(f"{self.path}: exists and is a file, not a corpus directory; choose another directory (--out)")
+            raise CorpusError(f"{self.path}: exists and is a file, not a corpus directory; choose another directory "
+                              "(--out)")
         if self.path.exists() and not (self.path / MANIFEST).exists() and any(self.path.iterdir()):
             raise CorpusError(f"{self.path}: exists and is not a routereval corpus; refusing to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -119,7 +119,8 @@ def renderer(fmt: str) -> Callable[..., str]:
     table = {"md": text.render_md, "tex": text.render_tex, "html": html.render_html, "csv": text.render_csv,
              "json": text.render_json}
     if fmt not in table:
-        raise ParameterError(f"{option('fmt', '--format')}: {fmt!r} is not a format; expected one of {', '.join(FORMATS)}")
+        raise ParameterError(f"{option('fmt', '--format')}: {fmt!r} is not a format; expected one of "
+                             f"{', '.join(FORMATS)}")
     return table[fmt]
 
 

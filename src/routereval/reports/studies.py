@@ -28,8 +28,9 @@ def check_study_target(out: str | Path, kind: str) -> Path:
     if out.exists() and not out.is_dir():
         raise InputError(f"{option('out')} {out}: exists and is not a directory")
     if out.is_dir() and not (out / marker).is_file() and any(not p.name.startswith(".") for p in out.iterdir()):
-        raise InputError(f"{option('out')} {out}: a non-empty directory that is not a {STUDY_TITLES[kind].lower()} (no {marker}); "
-                         f"give a new or empty directory, or an earlier `routereval {kind}` study's to replace")
+        raise InputError(f"{option('out')} {out}: a non-empty directory that is not a {STUDY_TITLES[kind].lower()} "
+                         f"(no {marker}); give a new or empty directory, or an earlier `routereval {kind}` study's "
+                         "to replace")
     return out
 
 

@@ -193,7 +193,8 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
     if routers:
         from routereval.experiments.scaling.routers import DEFAULT_ROUTER_MS
 
-        router_ms = sorted({_check_int(m, option("router_ms", "--router-m")) for m in (as_list(router_ms, "router_ms") or DEFAULT_ROUTER_MS)})
+        router_ms = sorted({_check_int(m, option("router_ms", "--router-m"))
+                            for m in (as_list(router_ms, "router_ms") or DEFAULT_ROUTER_MS)})
     router_params = dict(router_params or {})
     stray = [k for k in router_params if k not in routers or not isinstance(router_params[k], dict)]
     if stray:  # a flat {"k": 1} or a misspelt router would be dropped silently
