@@ -64,3 +64,23 @@ def test_argument_helpers():
     assert [is_real(v) for v in (0, 1.5, -2, np.float64(0.5), np.int64(3))] == [True] * 5
     assert not any(is_real(v) for v in (True, np.bool_(True), float("nan"), float("inf"), "1", None, Fraction(1, 2)))
     assert option("max_batch") == "max_batch (--max-batch)" and option("ms", "--m") == "ms (--m)"
+
+
+def test_bool_int_and_path_checks(tmp_path):
+    import numpy as np
+
+    from routereval.errors import InputError, ParameterError
+    from routereval.validate import as_path, check_bool, check_int
+
+    assert check_bool(True, "texts") is True and check_bool(np.bool_(False), "texts") is False
+    for bad in ("no", 1, None):
+        with pytest.raises(ParameterError, match="texts must be True or False"):
+            check_bool(bad, "texts")
+    assert check_int(np.int64(3), "k", low=1) == 3 and type(check_int(np.int64(3), "k")) is int
+    for bad in (0, 2.0, True, "3"):
+        with pytest.raises(ParameterError, match="k must be an int >= 1"):
+            check_int(bad, "k", low=1)
+    assert as_path(str(tmp_path), "path") == tmp_path and as_path(tmp_path, "path") == tmp_path
+    for bad in (None, "", 3, ["a"]):
+        with pytest.raises(InputError, match="path must be a path"):
+            as_path(bad, "path")

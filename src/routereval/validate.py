@@ -3,16 +3,43 @@
 from __future__ import annotations
 
 import math
+import os
 from numbers import Integral, Number
+from pathlib import Path
 from typing import Any
 
-from routereval.errors import InputError
+from routereval.errors import InputError, ParameterError
 
 
 def is_real(value: Any) -> bool:
     """True for a finite integer or float, numpy's included (a bool is not a number here: ``True`` is no
     cost or timeout)."""
     return isinstance(value, (Integral, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` if it is True or False (numpy's too); a truthy string such as ``"no"`` must not switch
+    an option on, so anything else is a :class:`ParameterError` naming ``name``."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ParameterError(f"{name} must be True or False; got {value!r}")
+
+
+def check_int(value: Any, name: str, *, low: int | None = None) -> int:
+    """``value`` as a Python int (numpy integers too; not a bool or a float), at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or (low is not None and value < low):
+        expected = "an int" if low is None else f"an int >= {low}"
+        raise ParameterError(f"{name} must be {expected}; got {value!r}")
+    return int(value)
+
+
+def as_path(value: Any, name: str) -> Path:
+    """``value`` (a str or os.PathLike) as a Path, else an :class:`InputError` naming ``name``."""
+    if isinstance(value, (str, os.PathLike)) and str(value) != "":
+        return Path(value)
+    raise InputError(f"{name} must be a path (a str or pathlib.Path); got {value!r}")
 
 
 def option(keyword: str, flag: str | None = None) -> str:
