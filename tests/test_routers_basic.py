@@ -231,6 +231,41 @@ def test_load_router_imports_a_module_only_when_trusted(xy, tmp_path, monkeypatc
     assert load_router(d, trust_code=True).router.k == 3
 
 
+def test_trust_code_must_be_a_bool(xy, tmp_path, monkeypatch):
+    X, Y, _, _ = xy
+    marker = _ran_module(tmp_path, monkeypatch, "plugin_mod_c")
+    d = save_router(make_router("knn", k=3).fit(X, Y), tmp_path / "r")
+    doc = json.loads((d / "router.json").read_text())
+    doc["spec"] = "plugin_mod_c:KNN"
+    (d / "router.json").write_text(json.dumps(doc))
+    for bad in ("no", "False", 1):  # truthy, but no permission to run code
+        with pytest.raises(ParameterError, match=f"^trust_code must be True or False; got {bad!r}$"):
+            load_router(d, trust_code=bad)
+    with pytest.raises(InputError, match="trust_modules must be module names"):
+        load_router(d, trust_modules=[5])
+    assert not marker.exists()
+
+
+def test_save_router_refuses_what_load_router_would(xy, tmp_path):
+    X, Y, _, _ = xy
+    r = make_router("knn", k=np.int64(3)).fit(X, Y)  # numpy scalars are saved as JSON numbers
+    for kw, msg in ((dict(pool="mmlu"), "pool must be a dict of JSON values; got str"),
+                    (dict(metadata=[1]), "metadata must be a dict"),
+                    (dict(encoder=5), "encoder must be the encoder's name"),
+                    (dict(metadata={"a": {"b": float("nan")}}), r"metadata\['a'\]\['b'\] = nan: not a JSON value"),
+                    (dict(pool={"models": ["a"]}), r"pool\['models'\] must list the router's 4 models"),
+                    (dict(spec="mlp"), "spec 'mlp' names another router class than KNNRouter"),
+                    (dict(spec="nope"), "unknown router 'nope'")):
+        with pytest.raises(InputError, match=msg):
+            save_router(r, tmp_path / "bad", **kw)
+        assert not (tmp_path / "bad").exists()
+    with pytest.raises(InputError, match="router must be a fitted routereval Router; got str"):
+        save_router("knn", tmp_path / "bad")
+    d = save_router(r, tmp_path / "ok", pool={"models": ["a", "b", "c", "d"]}, metadata={"seed": np.int64(7)})
+    back = load_router(d)
+    assert back.metadata == {"seed": 7} and back.router.get_params()["k"] == 3
+
+
 def test_a_module_class_must_subclass_router(tmp_path, monkeypatch):
     _ran_module(tmp_path, monkeypatch, "plugin_mod_b")
     with pytest.raises(ParameterError, match="^router 'plugin_mod_b:NotARouter' is not a router: subclass "

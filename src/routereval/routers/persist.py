@@ -64,6 +64,30 @@ def _jsonable(v: Any) -> bool:
     return False
 
 
+def _plain(v: Any) -> Any:
+    """``v`` with numpy scalars made Python values (``seed=np.int64(3)`` is a JSON int), containers walked."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _not_json(v: Any, where: str) -> str | None:
+    """Where in ``v`` (named from ``where``) the first value that JSON cannot hold is, or None."""
+    if isinstance(v, dict):
+        for k, x in v.items():
+            bad = f"{where} key {k!r}" if not isinstance(k, str) else _not_json(x, f"{where}[{k!r}]")
+            if bad:
+                return bad
+        return None
+    if isinstance(v, list):
+        return next((b for i, x in enumerate(v) if (b := _not_json(x, f"{where}[{i}]"))), None)
+    return None if _jsonable(v) else f"{where} = {v!r}"
+
+
 def _split_state(state: dict) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     arrays, values = {}, {}
     for k, v in state.items():
@@ -133,20 +157,17 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
     """
     from safetensors.numpy import save_file
 
-    router._check_fitted() if hasattr(router, "_check_fitted") else None
+    if not isinstance(router, Router):
+        raise InputError(f"router must be a fitted routereval Router; got {type(router).__name__}")
+    router._check_fitted()
     path = check_save_target(path)
-    params = router.get_params()
-    if not _jsonable(params):
-        raise InputError(f"router hyperparameters {params!r} are not all JSON values; they cannot be saved")
+    doc = {"format": FORMAT, "version": VERSION, "spec": spec or router_spec(router),
+           "params": _plain(router.get_params()), "pool": _plain(pool or {}), "encoder": encoder,
+           "metadata": _plain(metadata or {})}
+    _check_saved_fields(doc, router)  # everything load_router will check, checked before writing
     arrays, values = _split_state(router.state_dict())
-    doc = {
-        "format": FORMAT, "version": VERSION, "spec": spec or router_spec(router), "params": params,
-        "state_values": values,
-        "state_arrays": {k: {"dtype": str(a.dtype), "shape": list(a.shape)} for k, a in arrays.items()},
-        "pool": pool or {}, "encoder": encoder, "metadata": metadata or {},
-    }
-    if not _jsonable(doc["pool"]) or not _jsonable(doc["metadata"]):
-        raise InputError("pool and metadata must be JSON values (str, int, float, bool, None, lists, dicts)")
+    doc["state_values"] = values
+    doc["state_arrays"] = {k: {"dtype": str(a.dtype), "shape": list(a.shape)} for k, a in arrays.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     # a hidden sibling made with the user's umask (mkdtemp's 0700 would make a shared router private)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}"
@@ -169,6 +190,32 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _check_saved_fields(doc: dict, router: Router) -> None:
+    """One-line :class:`InputError` for a pool, encoder, metadata or spec that :func:`load_router` would refuse."""
+    for key in ("pool", "metadata"):
+        if not isinstance(doc[key], dict):
+            raise InputError(f"{key} must be a dict of JSON values; got {type(doc[key]).__name__}")
+    if doc["encoder"] is not None and not isinstance(doc["encoder"], str):
+        raise InputError(f"encoder must be the encoder's name (a str) or None; got {doc['encoder']!r}")
+    for key in ("params", "pool", "metadata"):
+        bad = _not_json(doc[key], key)
+        if bad:
+            raise InputError(f"{bad}: not a JSON value (str, int, finite float, bool, None, list, dict with str keys); "
+                             "it cannot be saved")
+    models, m = doc["pool"].get("models"), getattr(router, "n_models_", None)
+    if models is not None and m is not None and (not isinstance(models, list) or len(models) != m):
+        raise InputError(f"pool['models'] must list the router's {m} models in its score columns' order; "
+                         f"got {models!r}")
+    spec = doc["spec"]
+    if not isinstance(spec, str):
+        raise InputError(f"spec must be a registry name or 'module:Class'; got {spec!r}")
+    if ":" not in spec:  # a registry name must rebuild this very class (a module:Class is imported only on load)
+        from routereval.routers.base import get_router_class
+
+        if get_router_class(spec) is not type(router):
+            raise InputError(f"spec {spec!r} names another router class than {type(router).__name__}")
 
 
 _DOC_TYPES: dict[str, tuple[type, ...]] = {
@@ -238,10 +285,13 @@ def load_router(path: str | os.PathLike, *, trust_code: bool = False,
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    from routereval.validate import as_list
+    from routereval.validate import as_list, as_path, check_bool
 
+    trust_code = check_bool(trust_code, "trust_code")  # a truthy "no" must not run code
     trust_modules = tuple(as_list(trust_modules, "trust_modules") or ())
-    path = Path(path)
+    if not all(isinstance(t, str) and t for t in trust_modules):
+        raise InputError(f"trust_modules must be module names (str); got {trust_modules!r}")
+    path = as_path(path, "path")
     meta_file, arr_file = path / "router.json", path / "state.safetensors"
     for f in (meta_file, arr_file):
         if not f.is_file():
