@@ -59,6 +59,34 @@ def test_evaluate_checks_n_boot_and_one_document_holds_one_cell(tiny):
     for bad in (0, -1, 10.5):
         with pytest.raises(ParameterError, match="n_boot"):
             evaluate(tiny, router="random", **{**kw, "n_boot": bad})
+    with pytest.raises(InputError, match="non-empty list of evaluate"):
+        results_document([{}])
+
+
+def test_evaluate_takes_numpy_scalars_and_refuses_the_wrong_kind_of_argument(tiny, tmp_path):
+    import json
+
+    from routereval.errors import ParameterError
+    from routereval.evaluate import evaluate, fit_router
+    from routereval.pools import make_split
+    from routereval.data.store import open_corpus
+    from routereval.routers import load_router
+
+    kw = dict(benchmark="mmlu", m=3, group="all_strong", n_boot=20)
+    res = evaluate(tiny, router="knn", params={"k": np.int64(3)}, seed=np.int64(3), **kw)
+    doc = json.loads(json.dumps(res))  # plain JSON: numpy scalars came back as Python numbers
+    assert doc["seed"] == 3 and doc["params"] == {"k": 3}
+    saved = fit_router(tiny, router="knn", params={"k": np.int64(3)}, seed=np.int64(1), save=tmp_path / "r",
+                       benchmark="mmlu", m=3, group="all_strong")
+    assert saved["pool"]["seed"] == 1 and load_router(tmp_path / "r").router.k == 3
+    split = make_split(open_corpus(tiny)["mmlu"])
+    for bad, err, msg in ((dict(params="k=7"), ParameterError, "params must be a dict of the router's hyperparameters"),
+                          (dict(router=["knn", "mlp"]), ParameterError, "router must be a registry name"),
+                          (dict(seed=-1), InputError, "seed must be an int"),
+                          (dict(split=split), InputError, "^split must be a split name: auto, publisher or random; got Split$"),
+                          (dict(progress="yes"), InputError, "progress must be a function")):
+        with pytest.raises(err, match=msg):
+            evaluate(tiny, **{"router": "knn", **kw, **bad})
 
 
 @pytest.mark.parametrize("name", ["oracle", "mix"])

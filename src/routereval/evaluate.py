@@ -17,12 +17,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from routereval import metrics as M
+from routereval.data.splits import check_seed
 from routereval.errors import InputError, ParameterError
+from routereval.jsonsafe import json_safe
 
 RESULT_KEYS = ("router", "benchmark", "m", "group", "protocol", "split", "mu", "mu_ci", "v_r", "v_b", "e_p", "e_sel",
                "oracle", "best_single", "oracle_recall", "selection", "n_test", "fit_s", "route_s")
@@ -68,6 +70,15 @@ def _open_bench(corpus, benchmark: str):
     return c[benchmark], Path(corpus)
 
 
+def _check_params(params: Any) -> dict[str, Any]:
+    """``params`` (a mapping of hyperparameters, or None) as a dict; a string such as ``"k=7"`` is refused."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise ParameterError(f"params must be a dict of the router's hyperparameters, e.g. {{'k': 7}}; got {params!r}")
+    return dict(params)
+
+
 def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int, protocol: str = "clean"):
     """The router ``spec`` with ``params``, validated now (before any slow work).
 
@@ -78,7 +89,8 @@ def make_router_from(spec: str, params: dict[str, Any] | None, *, seed: int, pro
     """
     from routereval.routers.base import get_router_class, make_router
 
-    params = dict(params or {})
+    params = _check_params(params)
+    check_seed(seed)
     if protocol == "paper":
         params = {**getattr(get_router_class(spec), "paper_defaults", {}), **params}
     router = make_router(spec, **params)
@@ -105,6 +117,12 @@ def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = 
 
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise InputError(f"m must be an int >= 1 (the pool size). Got {m!r}.")
+    if not isinstance(split, str):  # a Split object belongs to make_pools(split=); here the split is named
+        raise InputError(f"split must be a split name: auto, publisher or random; got {type(split).__name__}")
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be a function progress(task, done, total) or None; got {progress!r}")
+    if input_kind not in ("embedding", "text"):
+        raise InputError(f"input_kind must be 'embedding' or 'text'; got {input_kind!r}")
     bench, corpus_path = _open_bench(corpus, benchmark)
     split = make_split(bench, protocol=protocol, seed=seed, split=split, missing=missing)
     pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, draw=draw,
@@ -293,6 +311,7 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
         mean cost per prompt, and for non-oracle routers the quality-cost curve, AIQ, APGR).
     """
     r = make_router_from(router, params, seed=seed, protocol=protocol)
+    seed, params = int(seed), json_safe(_check_params(params))  # numpy scalars as Python values in the result
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
                         seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), split=split,
                         progress=progress)
@@ -318,7 +337,8 @@ def results_document(results: list[dict[str, Any]]) -> dict[str, Any]:
         The cell's context (:data:`CELL_KEYS`, taken from the first result) and ``results``:
         the per-router dicts, unchanged (each stays complete on its own).
     """
-    if isinstance(results, dict) or not isinstance(results, (list, tuple)) or not results:
+    if (isinstance(results, dict) or not isinstance(results, (list, tuple)) or not results
+            or not all(isinstance(r, dict) and {"router", "mu", *CELL_KEYS} <= set(r) for r in results)):
         raise InputError("results: expected a non-empty list of evaluate() results (one per router)")
     first = results[0]
     for r in results[1:]:
@@ -357,6 +377,7 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
 
     check_save_target(save)  # refuse a target that is not ours to replace before any slow work
     r = make_router_from(router, params, seed=seed, protocol=protocol)
+    seed, params = int(seed), json_safe(_check_params(params))  # saved as JSON
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
                         seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), split=split,
                         progress=progress)

@@ -396,6 +396,8 @@ def get_router_class(spec: str) -> type[Router]:
 
     ``module:Class`` imports ``module`` (its code runs): pass only specs the user gave.
     """
+    if not isinstance(spec, str):
+        raise ParameterError(f"router must be a registry name such as 'knn' or 'module:Class'; got {spec!r}")
     if ":" in spec:
         mod, _, attr = spec.partition(":")
         try:
