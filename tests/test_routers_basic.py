@@ -358,3 +358,27 @@ def test_negative_and_positive_seeds_route_differently():
     a, b = prompt_uniforms(X, 3, 1), prompt_uniforms(X, 3, -1)
     assert not np.array_equal(a, b)
     np.testing.assert_array_equal(prompt_uniforms(X, 3, -1), b)  # still deterministic
+
+
+@pytest.mark.parametrize("name", ["kmeans", "mlp", "random"])
+def test_random_state_is_a_non_negative_seed_numpy_ints_included(xy, name):
+    X, Y, Xt, _ = xy
+    a = make_router(name, random_state=np.int64(3)).fit(X, Y).route(Xt)
+    np.testing.assert_array_equal(a, make_router(name, random_state=3).fit(X, Y).route(Xt))
+    for bad in (-1, "x", 1.0):
+        with pytest.raises(ParameterError, match=rf"'random_state' parameter of {name} must be an int in \[0, inf\)"):
+            make_router(name, random_state=bad).fit(X, Y)
+
+
+def test_fit_checks_cost_and_route_refuses_text(xy):
+    X, Y, Xt, _ = xy
+    n, m = Y.shape
+    make_router("knn").fit(X, Y, cost=np.ones(m))
+    make_router("knn").fit(X, Y, cost=np.ones((n, m)))
+    for bad, msg in (("cheap", "cost must be a numeric array"), (np.ones(m + 1), "cost must have shape"),
+                     (np.full(m, np.nan), "finite costs >= 0"), (-np.ones((n, m)), "finite costs >= 0")):
+        with pytest.raises(InputError, match=msg):
+            make_router("knn").fit(X, Y, cost=bad)
+    r = make_router("knn").fit(X, Y)
+    with pytest.raises(InputError, match="X must be a numeric array .* of prompt embeddings; got str"):
+        r.route("hello")

@@ -90,7 +90,8 @@ class OfType:
         return "of type " + " or ".join(names)
 
 
-RANDOM_STATE = (OfType((int, type(None), np.random.Generator)),)
+# numpy seeds are non-negative integers (numpy's own included); None draws fresh entropy
+RANDOM_STATE = (Interval(int, 0, None), OfType((type(None), np.random.Generator)))
 
 
 def _describe(constraints: tuple) -> str:
@@ -192,6 +193,7 @@ class Router:
         """
         self._validate_params()
         X, Y = check_XY(X, Y)
+        check_cost(cost, Y.shape)
         if X_val is not None or Y_val is not None:
             if X_val is None or Y_val is None:
                 raise InputError("give both X_val and Y_val, or neither")
@@ -289,8 +291,17 @@ class Router:
         return self
 
 
+def _numeric(a: Any, name: str, shape: str) -> np.ndarray:
+    """``a`` as a float64 array, or a one-line :class:`InputError` (a string of text is not a prompt embedding)."""
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a numeric array {shape}; got {type(a).__name__}") from None
+
+
 def check_X(X: np.ndarray, *, n_features: int | None = None, what: str = "") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64) if not (isinstance(X, np.ndarray) and X.dtype == np.float32) else X
+    if not (isinstance(X, np.ndarray) and X.dtype == np.float32):
+        X = _numeric(X, f"{what}X", "(n_prompts, n_features) of prompt embeddings")
     if X.ndim != 2:
         raise InputError(f"{what}X must be 2-D (n_prompts, n_features), got shape {X.shape}")
     if not np.isfinite(X).all():
@@ -302,7 +313,7 @@ def check_X(X: np.ndarray, *, n_features: int | None = None, what: str = "") -> 
 
 def check_XY(X: np.ndarray, Y: np.ndarray, *, what: str = "") -> tuple[np.ndarray, np.ndarray]:
     X = check_X(X, what=what)
-    Y = np.asarray(Y, dtype=np.float64)
+    Y = _numeric(Y, f"{what}Y", "(n_prompts, n_models) of scores")
     if Y.ndim != 2:
         raise InputError(f"{what}Y must be 2-D (n_prompts, n_models), got shape {Y.shape}")
     if Y.shape[0] != X.shape[0]:
@@ -314,6 +325,18 @@ def check_XY(X: np.ndarray, Y: np.ndarray, *, what: str = "") -> tuple[np.ndarra
     if not np.isfinite(Y).all() or (Y < 0).any() or (Y > 1).any():
         raise InputError(f"{what}Y must hold scores in [0, 1] with no NaN")
     return X, Y
+
+
+def check_cost(cost: Any, shape: tuple[int, int]) -> None:
+    """``cost`` (n, m) per prompt and model or (m,) per model, finite and >= 0; None passes."""
+    if cost is None:
+        return
+    c = _numeric(cost, "cost", "(n_prompts, n_models) or (n_models,)")
+    if c.shape not in (shape, shape[1:]):
+        raise InputError(f"cost must have shape {shape} (per prompt and model) or {shape[1:]} (per model); "
+                         f"got {c.shape}")
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise InputError("cost must hold finite costs >= 0 (USD); it has NaN, infinite or negative values")
 
 
 def rng_from(random_state) -> np.random.Generator:

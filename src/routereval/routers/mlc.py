@@ -28,7 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
-from routereval.routers.base import RANDOM_STATE, Interval, OfType, Options, Router, check_XY, register, rng_from
+from routereval.routers.base import (RANDOM_STATE, Interval, OfType, Options, Router, check_cost, check_XY, register,
+                                     rng_from)
 from routereval.routers.linear import DEVICE, resolve_device, sigmoid
 
 
@@ -216,6 +217,7 @@ class MLC(Router):
         self._validate_params()
         texts = check_texts(X)
         _, Y = check_XY(np.zeros((len(texts), 1)), Y)
+        check_cost(cost, Y.shape)
         from routereval.embed import offline_transformers
 
         offline_transformers()
