@@ -535,12 +535,42 @@ def test_irt_and_adaptive_need_a_router_with_the_capability(fitted):
     # per-row arrays of the wrong length, targets out of range and a bad seed: one line each, not numpy's
     n = len(X)
     for kw, msg in ((dict(subsets=np.zeros(3)), "subsets must have one entry per row"),
-                    (dict(delta=np.zeros(n + 1)), "delta must have one entry per row"),
+                    (dict(delta=np.zeros(n + 1)), r"delta \(one entry per row, \d+\) must have shape"),
                     (dict(calibration=(np.zeros(n), np.ones(n))), "calibration must be"),
                     (dict(target=np.array([n + 5])), "target must be int indices"),
-                    (dict(random_state="x"), "random_state must be")):
+                    (dict(random_state="x"), "random_state must be"),
+                    (dict(subsets="abc"), r"subsets must have one entry per row .* got shape \(\)"),
+                    (dict(delta=np.full(n, np.nan)), "delta .* must be finite")):
         with pytest.raises(InputError, match=msg):
             select_anchors(r, 10, "irt", X=X, candidates=split.train, **kw)
+    # adaptive answers that are not scores: one line naming the row, not float()'s error
+    for answers, msg in ((lambda i: None, r"answer on row \d+ is None; expected a score in \[0, 1\] \(from answers\(row\)\)"),
+                         (lambda i: "yes", "is 'yes'; expected a score"),
+                         (np.full(n, 2.0), r"is np.float64\(2.0\); expected a score in \[0, 1\] \(from answers\[row\]\)"),
+                         ("abc", "answers must be one score per row of X .* got non-numeric str")):
+        with pytest.raises(InputError, match=msg):
+            select_anchors(r, 5, "adaptive", X=X, candidates=split.train, answers=answers)
+    t = AdaptiveTest.from_router(r, X[split.train])
+    for i, score, msg in ((1.7, 1.0, "candidate 1.7 must be the int position"), (0, "yes", "must be a score in"),
+                          (len(split.train), 1.0, "must be the int position of a candidate, 0 to")):
+        with pytest.raises(InputError, match=msg):
+            t.tell(i, score)
+    t.tell(np.int64(3), 1.0)  # any candidate not asked yet, numpy ints included
+    assert t.asked == [3]
+    with pytest.raises(InputError, match="candidate 3 was already asked"):
+        t.tell(3, 0.0)
+    with pytest.raises(Exception, match="random_state must be"):
+        AdaptiveTest.from_router(r, X[split.train], random_state="x")
+
+
+def test_estimate_mean_checks_its_options(fitted):
+    bench, split, X, S, r = fitted
+    a = split.train[:20]
+    for kw, msg in ((dict(spread=-1.0), "spread must be the calibration's variance"), (dict(spread="x"), "spread must"),
+                    (dict(level="0.9"), r"level must be a number in \(0, 1\)"), (dict(level=1.0), "level must"),
+                    (dict(anchor_delta=np.full(20, np.nan)), "anchor_delta .* must be finite")):
+        with pytest.raises(InputError, match=msg):
+            estimate_mean(r, X[a], S[a, 0], X[split.test], **kw)
 
 
 # --------------------------------------------------------------------------- add_model on routers

@@ -46,11 +46,13 @@ prompts it is given (the train split by default), never a test prompt.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any, Callable
 
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
+from routereval.validate import is_real
 
 METHODS = ("random", "stratified", "irt", "fisher", "adaptive")
 
@@ -139,6 +141,14 @@ def stratified_positions(strata: np.ndarray, k: int, rng: np.random.Generator) -
         w.append(np.full(alloc[s], sizes[s] / n / alloc[s]))
     w_all = np.concatenate(w)
     return np.concatenate(pos), w_all / w_all.sum()
+
+
+def _rng(random_state: Any) -> np.random.Generator:
+    """numpy's Generator from a seed, or a one-line :class:`ParameterError`."""
+    try:
+        return np.random.default_rng(random_state)
+    except (TypeError, ValueError):
+        raise ParameterError(f"random_state must be an int >= 0 (or a sequence of them). Got {random_state!r}.") from None
 
 
 def _float_array(value: Any, name: str, *, ndim: int | None = None,
@@ -387,7 +397,7 @@ class AdaptiveTest:
         self.asked: list[int] = []
         self.answers: list[float] = []
         self._used = np.zeros(len(self.Z), dtype=bool)
-        self._rng = np.random.default_rng(random_state)
+        self._rng = _rng(random_state)
         self.n_first = int(n_first)
         self._pending: int | None = None
         self.refresh = 10  # exact information every this many answers, rank-one updates between
@@ -439,14 +449,20 @@ class AdaptiveTest:
         return i
 
     def tell(self, i: int, score: float) -> None:
-        """Record the answer ``score`` in [0, 1] to candidate ``i`` and update the posterior."""
+        """Record the answer ``score`` in [0, 1] to candidate ``i`` and update the posterior.
+
+        ``i`` is usually what :meth:`next` returned; any candidate not asked yet may be told
+        (an answer the caller had already), and ``next`` then still proposes its prompt.
+        """
         from routereval.routers.newmodel import floored_weights, map_logistic
 
-        if not (0 <= int(i) < len(self.Z)) or self._used[int(i)]:
-            raise InputError(f"candidate {i} is out of range or was already asked")
-        score = float(score)
-        if not np.isfinite(score) or not 0 <= score <= 1:
+        if isinstance(i, bool) or not isinstance(i, Integral) or not 0 <= i < len(self.Z):
+            raise InputError(f"candidate {i!r} must be the int position of a candidate, 0 to {len(self.Z) - 1}")
+        if self._used[int(i)]:
+            raise InputError(f"candidate {i} was already asked; tell each answer once")
+        if not (is_real(score) and 0 <= score <= 1):
             raise InputError(f"the answer to candidate {i} must be a score in [0, 1], got {score!r}")
+        score = float(score)
         i = int(i)
         self._used[i] = True
         self._pending = None
@@ -511,7 +527,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
     answers
         ``adaptive`` only: the new model's scores, as an array aligned with the rows of ``X``
         (simulation: every answer known) or a function ``answers(index) -> score`` called
-        once per chosen prompt, in order.
+        once per chosen prompt, in order. The other methods never ask: they ignore it, so one
+        set of arguments serves a loop over every method.
     delta : (n,), optional
         Calibrated residual difficulty of each row of ``X`` (:mod:`routereval.coldstart.calibrate`),
         used by ``irt``, ``fisher`` and ``adaptive``.
@@ -519,7 +536,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         ``fisher`` and ``adaptive``: rows of ``X`` whose mean score the anchors aim at (each
         next prompt most reduces the posterior variance of the predicted mean over them, e.g.
         the test split). None: ``fisher`` aims at the candidates' mean, ``adaptive`` is
-        D-optimal (information on every direction of the model's vector).
+        D-optimal (information on every direction of the model's vector). The other methods
+        ignore it (their anchors do not depend on a target).
     calibration : ((n,), (n,), (n,)), optional
         ``irt`` and ``fisher``: the 3PL calibration of every row of ``X`` (guessing floor, slope
         and residual difficulty, as :func:`routereval.coldstart.saved.prompt_floors` gives):
@@ -556,19 +574,17 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
                          f"{cand.min()} to {cand.max()}")
     k = _check_k(k, len(cand))
     if n_rows is not None:  # per-row arrays must cover every row the candidates and targets index
-        for name, arr in (("subsets", subsets), ("delta", delta)):
-            if arr is not None and len(np.asarray(arr)) != n_rows:
-                raise InputError(f"{name} must have one entry per row ({n_rows}); got {len(np.asarray(arr))}")
+        if subsets is not None and np.shape(subsets) != (n_rows,):
+            raise InputError(f"subsets must have one entry per row ({n_rows}); got shape {np.shape(subsets)}")
+        if delta is not None:
+            delta = _float_array(delta, f"delta (one entry per row, {n_rows})", shape=(n_rows,))
         if calibration is not None and (len(calibration) != 3 or any(len(np.asarray(v)) != n_rows for v in calibration)):
             raise InputError(f"calibration must be (floor, slope, delta), each with one entry per row ({n_rows})")
         if target is not None:
             t = np.asarray(target)
             if t.ndim != 1 or not np.issubdtype(t.dtype, np.integer) or (len(t) and (t.min() < 0 or t.max() >= n_rows)):
                 raise InputError(f"target must be int indices of the {n_rows} rows")
-    try:
-        rng = np.random.default_rng(random_state)
-    except (TypeError, ValueError):
-        raise ParameterError(f"random_state must be an int >= 0 (or a sequence of them). Got {random_state!r}.") from None
+    rng = _rng(random_state)
     if method == "random":
         return Anchors(cand[random_positions(len(cand), k, rng)].astype(np.int64), np.full(k, 1.0 / k), method)
     if method == "stratified":
@@ -611,15 +627,24 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
                                target_floor=tfloor)
         return Anchors(cand[pos].astype(np.int64), None, method)
     test = AdaptiveTest(Z, o, *population_prior(Phi), random_state=random_state, target=tgt)
-    ask: Callable[[int], float]
     if callable(answers):
-        ask = lambda pos: float(answers(int(cand[pos])))  # noqa: E731
+        score_of = answers
     else:
-        arr = np.asarray(answers, dtype=np.float64)
+        try:
+            arr = np.asarray(answers, dtype=np.float64)
+            got = f"shape {arr.shape}"
+        except (TypeError, ValueError):
+            arr, got = np.empty((0, 0)), f"non-numeric {type(answers).__name__}"
         if arr.ndim != 1 or len(arr) != len(X):
-            raise InputError(f"answers must be one score per row of X ({len(X)}); got shape {arr.shape}")
-        ask = lambda pos: float(arr[cand[pos]])  # noqa: E731
+            raise InputError(f"answers must be one score per row of X ({len(X)}) or a function answers(row) -> "
+                             f"score; got {got}")
+        score_of = arr.__getitem__
     for _ in range(k):
         pos = test.next()
-        test.tell(pos, ask(pos))
+        row = int(cand[pos])
+        score = score_of(row)
+        if not (is_real(score) and 0 <= score <= 1):
+            raise InputError(f"the new model's answer on row {row} is {score!r}; expected a score in [0, 1] (from "
+                             f"answers{'(row)' if callable(answers) else '[row]'})")
+        test.tell(pos, float(score))
     return Anchors(cand[np.asarray(test.asked)].astype(np.int64), None, method, np.asarray(test.answers))

@@ -53,6 +53,7 @@ from typing import Any, Callable
 import numpy as np
 
 from routereval.errors import InputError
+from routereval.validate import is_real
 from routereval.routers.linear import sigmoid as _sigmoid
 
 
@@ -412,12 +413,14 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     -------
     MeanEstimate
     """
-    from routereval.coldstart.anchors import _need_capability
+    from routereval.coldstart.anchors import _float_array, _need_capability
     from routereval.coldstart.calibrate import expected_logit_scale
 
     _need_capability(router)
-    if not 0 < level < 1:
-        raise InputError(f"level must be in (0, 1). Got {level!r}.")
+    if not (is_real(level) and 0 < level < 1):
+        raise InputError(f"level must be a number in (0, 1). Got {level!r}.")
+    if not (is_real(spread) and spread >= 0):
+        raise InputError(f"spread must be the calibration's variance s^2, a number >= 0 (0: none). Got {spread!r}.")
     Za, oa = router.model_design(X_anchor)
     k = len(Za)
     y = np.asarray(y_anchor, dtype=np.float64)
@@ -430,9 +433,8 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
         if w.shape != (k,) or not np.all(np.isfinite(w) & (w > 0)):
             raise InputError(f"weights must be {k} positive design weights, one per anchor; got shape {w.shape}")
     if anchor_delta is not None:
-        if np.shape(anchor_delta) != (k,):
-            raise InputError(f"anchor_delta must have one entry per anchor ({k})")
-        oa = oa + np.asarray(anchor_delta, dtype=np.float64)
+        anchor_delta = _float_array(anchor_delta, "anchor_delta (one entry per anchor)", shape=(k,))
+        oa = oa + anchor_delta
     Zt, ot = router.model_design(X_target)
     if not len(Zt):
         raise InputError("X_target holds no prompt; expected the prompts whose mean score is estimated")
