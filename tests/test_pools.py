@@ -267,5 +267,7 @@ def test_pool_scores_refuses_a_pool_of_another_benchmark():
     assert pool_scores(mmlu, pool)[0].shape[1] == 3
     with pytest.raises(InputError, match="built on benchmark 'mmlu', not 'arc'"):
         pool_scores(arc, pool)
-    with pytest.raises(InputError, match="takes a Benchmark and a Pool"):
+    with pytest.raises(InputError, match="bench must be a routereval Benchmark .*; got Pool"):
         pool_scores(pool, mmlu)
+    with pytest.raises(InputError, match="pool must be a Pool .*; got Benchmark"):
+        pool_scores(mmlu, mmlu)

@@ -8,6 +8,7 @@ mask) so that 200M binary records take 25 MB; ``scores`` unpacks on demand.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -15,13 +16,52 @@ import numpy as np
 
 from routereval.data import bits as _bits
 from routereval.errors import InputError
+from routereval.validate import as_list, check_bool
 
 
-def _as_str_array(values: Iterable, what: str) -> np.ndarray:
+def _as_1d(values: Any, what: str) -> np.ndarray:
+    """``values`` (a list or array, one entry each) as a 1-d object array; a str is refused: never its characters."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InputError(f"{what} must be a list or array (one entry each); got {reprlib.repr(values)}")
     arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=object)
     if arr.ndim != 1:
         raise InputError(f"{what} must be one-dimensional, got shape {arr.shape}")
-    return np.array([str(v) for v in arr], dtype=object)
+    return arr
+
+
+def _as_str_array(values: Iterable, what: str) -> np.ndarray:
+    return np.array([str(v) for v in _as_1d(values, what)], dtype=object)
+
+
+def as_numeric(value: Any, what: str, expected: str, *, file: str | None = None) -> np.ndarray:
+    """``value`` as a numeric (bool, int or float) array, else an :class:`InputError`: ``what`` must be
+    numeric (``expected``)."""
+    arr = np.asanyarray(value)
+    if arr.dtype.kind not in "biuf":
+        got = f"dtype {arr.dtype}" if isinstance(value, np.ndarray) else reprlib.repr(value)
+        raise InputError(f"{what} must be numeric ({expected}); got {got}", file=file)
+    return arr
+
+
+def check_benchmark(value: Any, name: str = "bench") -> "Benchmark":
+    """``value`` if it is a :class:`Benchmark`, else an :class:`InputError` naming the parameter ``name``."""
+    if not isinstance(value, Benchmark):
+        how = f"corpus[{value!r}]" if isinstance(value, str) else "corpus['<name>']"
+        raise InputError(f"{name} must be a routereval Benchmark ({how}); got {type(value).__name__}")
+    return value
+
+
+def as_benchmarks(value: Any, takes: str) -> list["Benchmark"]:
+    """``value`` (one :class:`Benchmark` or an iterable of them) as a list, else an :class:`InputError`
+    saying what the caller ``takes``: "write_corpus takes a Corpus or Benchmarks; got a str"."""
+    if isinstance(value, Benchmark):
+        return [value]
+    one = isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable)  # not a list of them
+    items = [value] if one else list(value)
+    bad = [type(b).__name__ for b in items if not isinstance(b, Benchmark)]
+    if bad:
+        raise InputError(f"{takes}; got a {bad[0]}")
+    return items
 
 
 def _check_unique(arr: np.ndarray, what: str, source: str | None) -> None:
@@ -56,14 +96,18 @@ class Benchmark:
         Bit-packed binary scores and the packed mask of evaluated cells (None: all
         evaluated), each (n_models, ceil(n_prompts / 8)) uint8.
     binary
-        Whether every score is 0 or 1; inferred from ``scores`` when None.
+        Whether every score is 0 or 1 (True or False); inferred from ``scores`` when None.
+        True with a score that is neither 0 nor 1 (NaN aside) is an :class:`InputError`.
     cost
-        (n_models, n_prompts) USD per query, NaN where unknown; optional.
+        (n_models, n_prompts) USD per query (>= 0, finite), NaN where unknown; optional.
     embeddings
-        Precomputed prompt embeddings by encoder name, each (n_prompts, dim) float
+        Precomputed prompt embeddings by encoder name, each (n_prompts, dim) finite float
         (e.g. the official RoBERTa embeddings, or a synthetic corpus's own).
     source
         Where the data came from, for error messages.
+
+    ``models``, ``prompt_ids``, ``subsets``, ``texts`` and ``gold`` are lists or arrays; one
+    str is refused (it would be read as one entry per character).
     """
 
     def __init__(
@@ -95,15 +139,17 @@ class Benchmark:
             self.subsets = subsets if isinstance(subsets, np.ndarray) and subsets.dtype == object else _as_str_array(subsets, "subsets")
         self._texts_loader: Callable[[], np.ndarray] | None = None
         self.texts = texts
-        self.gold = None if gold is None else np.asarray(gold, dtype=object)
+        self.gold = None if gold is None else _as_1d(gold, "gold")
         if (scores is None) == (bits is None):
             raise InputError(f"benchmark {self.name!r}: give exactly one of scores or bits", file=source)
+        if validate and scores is not None:
+            scores = self._numeric(scores, "scores", "floats in [0, 1], NaN where not evaluated")
         self._scores = None if scores is None else np.asanyarray(scores)
         self._bits = None if bits is None else np.asanyarray(bits, dtype=np.uint8)
         self._observed = None if observed is None else np.asanyarray(observed, dtype=np.uint8)
         self._observed_checked = bits is not None  # with bits given, observed=None means complete
         self.cost = None if cost is None else np.asanyarray(cost)
-        self.embeddings: dict[str, np.ndarray] = dict(embeddings or {})
+        self.embeddings: dict[str, np.ndarray] = {k: np.asanyarray(v) for k, v in dict(embeddings or {}).items()}
         # seed or "publisher" -> stored split file (set by open_corpus) or a reader's Split
         self.saved_splits: dict[int | str, object] = {}
         self.legacy_splits = False  # opened from a corpus written before named splits (see data.splits)
@@ -113,12 +159,12 @@ class Benchmark:
             finite = self._scores[~np.isnan(self._scores)] if validate else np.array([])
             self.binary = bool(np.all((finite == 0) | (finite == 1)))
         else:
-            self.binary = bool(binary)
+            self.binary = check_bool(binary, "binary")
         if validate:
-            self._validate(n_models, n_prompts)
+            self._validate(n_models, n_prompts, declared_binary=binary is not None)
 
     # ------------------------------------------------------------------ checks
-    def _validate(self, n_models: int, n_prompts: int) -> None:
+    def _validate(self, n_models: int, n_prompts: int, *, declared_binary: bool = False) -> None:
         src = self.source
         if n_models == 0 or n_prompts == 0:
             raise InputError(
@@ -139,27 +185,43 @@ class Benchmark:
             if self._scores.shape != shape:
                 raise InputError(f"benchmark {self.name!r}: scores have shape {self._scores.shape}, expected {shape}", file=src)
             s = self._scores
-            bad = ~np.isnan(s) & ((s < 0) | (s > 1))
-            if bad.any():
-                i, j = map(int, np.argwhere(bad)[0])
-                raise InputError(
-                    f"benchmark {self.name!r}: score {float(s[i, j])!r} of model {self.models[i]!r} on prompt "
-                    f"{self.prompt_ids[j]!r} is outside [0, 1]",
-                    file=src,
-                )
+            self._refuse_cells(~np.isnan(s) & ((s < 0) | (s > 1)), s, "score", "is outside [0, 1]")
+            if self.binary and declared_binary:  # an inferred True was computed from these very scores
+                self._refuse_cells((s != 0) & (s != 1) & ~np.isnan(s), s, "score",
+                                   "is neither 0 nor 1, but binary=True; give binary=False (graded) or None (inferred)")
         else:
             packed = (n_models, (n_prompts + 7) // 8)
             if self._bits.shape != packed:
                 raise InputError(f"benchmark {self.name!r}: bits have shape {self._bits.shape}, expected {packed}", file=src)
             if self._observed is not None and self._observed.shape != packed:
                 raise InputError(f"benchmark {self.name!r}: observed mask has shape {self._observed.shape}, expected {packed}", file=src)
-        if self.cost is not None and self.cost.shape != shape:
-            raise InputError(f"benchmark {self.name!r}: cost has shape {self.cost.shape}, expected {shape}", file=src)
+        if self.cost is not None:
+            c = self.cost = self._numeric(self.cost, "cost", "USD >= 0, NaN where unknown")
+            if c.shape != shape:
+                raise InputError(f"benchmark {self.name!r}: cost has shape {c.shape}, expected {shape}", file=src)
+            self._refuse_cells((c < 0) | np.isinf(c), c, "cost",
+                               "is not a price; expected USD >= 0 (NaN where unknown)")
         for enc, emb in self.embeddings.items():
+            emb = self._numeric(emb, f"embeddings {enc!r}", "finite floats")
             if emb.ndim != 2 or emb.shape[0] != n_prompts:
                 raise InputError(
                     f"benchmark {self.name!r}: embeddings {enc!r} have shape {emb.shape}, expected ({n_prompts}, dim)",
                     file=src)
+            bad = np.flatnonzero(~np.isfinite(emb).all(axis=1))
+            if bad.size:
+                raise InputError(f"benchmark {self.name!r}: embeddings {enc!r} hold NaN or inf for {bad.size} of "
+                                 f"{n_prompts} prompts (first: {self.prompt_ids[bad[0]]!r}); expected finite floats",
+                                 file=src)
+
+    def _numeric(self, value: Any, what: str, expected: str) -> np.ndarray:
+        return as_numeric(value, f"benchmark {self.name!r}: {what}", expected, file=self.source)
+
+    def _refuse_cells(self, bad: np.ndarray, values: np.ndarray, what: str, problem: str) -> None:
+        """An :class:`InputError` naming the first (model, prompt) cell where ``bad`` is True, if any."""
+        if bad.any():
+            i, j = map(int, np.argwhere(bad)[0])
+            raise InputError(f"benchmark {self.name!r}: {what} {float(values[i, j])!r} of model {self.models[i]!r} "
+                             f"on prompt {self.prompt_ids[j]!r} {problem}", file=self.source)
 
     # ------------------------------------------------------------------ texts
     @property
@@ -317,11 +379,14 @@ class Benchmark:
         lookup = {s: i for i, s in enumerate(self.subset_names)}
         return np.fromiter((lookup[s] for s in self.subsets.tolist()), dtype=np.int64, count=self.n_prompts)
 
-    def model_index(self, names: Iterable[str]) -> np.ndarray:
-        """Row indices of the given model ids; unknown ids are an :class:`InputError`."""
+    def model_index(self, names: str | Iterable[str]) -> np.ndarray:
+        """(k,) row indices of the given model ids: one id (a str) or several; unknown ids are an
+        :class:`InputError`."""
+        if names is None:
+            raise InputError("names must be a model id or a list of them; got None")
         lookup = {m: i for i, m in enumerate(self.models.tolist())}
         out = []
-        for n in names:
+        for n in as_list(names, "names"):
             if n not in lookup:
                 raise InputError(f"model {n!r} is not in benchmark {self.name!r}")
             out.append(lookup[n])
@@ -428,7 +493,8 @@ class Corpus:
 
     @classmethod
     def from_benchmarks(cls, benchmarks: Iterable[Benchmark], *, models: ModelTable | None = None) -> "Corpus":
-        benchmarks = list(benchmarks)
+        """A corpus of ``benchmarks`` (one :class:`Benchmark` or several, unique names) and their models."""
+        benchmarks = as_benchmarks(benchmarks, "Corpus.from_benchmarks takes a Benchmark or a list of Benchmarks")
         out: dict[str, Benchmark] = {}
         for b in benchmarks:
             if b.name in out:
@@ -439,7 +505,7 @@ class Corpus:
     def __getitem__(self, name: str) -> Benchmark:
         try:
             return self.benchmarks[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable name, e.g. a list
             raise InputError(
                 f"unknown benchmark {name!r}; expected one of: {', '.join(self.benchmarks) or '(none)'}"
             ) from None

@@ -16,12 +16,12 @@ right after the shuffles is what the reference's pool draws continue with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from routereval.data import bits as _bits
-from routereval.data.model import Benchmark
+from routereval.data.model import Benchmark, check_benchmark
 from routereval.errors import CorpusError, InputError
 
 PROTOCOLS = ("clean", "paper")
@@ -50,6 +50,9 @@ class Split:
         dataset's publisher shipped, stored with the benchmark).
     note
         One line for the user on how the split was made (empty for ``random``).
+    benchmark, n_prompts
+        Name and size of the benchmark the split was made for (set by :func:`make_split` and
+        :func:`make_kfold`; None when unknown); :func:`check_split_of` compares them.
     """
 
     train: np.ndarray
@@ -58,6 +61,8 @@ class Split:
     seed: int | None = 42
     name: str = "random"
     note: str = ""
+    benchmark: str | None = None
+    n_prompts: int | None = None
 
     @property
     def fit_prompts(self) -> np.ndarray:
@@ -68,6 +73,23 @@ class Split:
     def all_prompts(self) -> np.ndarray:
         """Train, val and test prompts: all that the ``paper`` protocol looks at while choosing."""
         return np.concatenate([self.train, self.val, self.test])
+
+
+def check_split_of(split: Split, bench: Benchmark) -> Split:
+    """``split`` if it is a :class:`Split` of ``bench``: made for it (when recorded) and indexing its prompts;
+    else an :class:`InputError`."""
+    if not isinstance(split, Split):
+        raise InputError(f"split must be a Split (make_split(bench)) or one of: {', '.join(SPLIT_CHOICES)}; "
+                         f"got {type(split).__name__}")
+    redo = "make it with make_split(bench) for this benchmark"
+    if split.benchmark not in (None, bench.name) or split.n_prompts not in (None, bench.n_prompts):
+        raise InputError(f"the split was made for benchmark {split.benchmark!r} ({split.n_prompts} prompts), not for "
+                         f"{bench.name!r} ({bench.n_prompts} prompts); {redo}")
+    idx = split.all_prompts
+    if idx.size and (idx.min() < 0 or idx.max() >= bench.n_prompts):
+        raise InputError(f"the split's prompt indices ({idx.min()} to {idx.max()}) do not fit benchmark {bench.name!r} "
+                         f"({bench.n_prompts} prompts): it belongs to another benchmark; {redo}")
+    return split
 
 
 def check_protocol(protocol: str) -> str:
@@ -116,6 +138,7 @@ def missing_policy(bench: Benchmark, missing: str = "auto") -> MissingPolicy:
     missing
         ``auto``, ``models`` or ``prompts``.
     """
+    check_benchmark(bench)
     if missing not in MISSING_POLICIES:
         raise InputError(f"unknown missing-records policy {missing!r}; expected one of: {', '.join(MISSING_POLICIES)}")
     n_models, n_prompts = bench.shape
@@ -220,7 +243,8 @@ def make_split(bench: Benchmark, *, protocol: str = "clean", seed: int = 42, mis
     Returns
     -------
     Split
-        ``train``, ``val``, ``test``: prompt column indices; ``name`` says which split it is.
+        ``train``, ``val``, ``test``: prompt column indices; ``name`` says which split it is;
+        ``benchmark`` and ``n_prompts`` record ``bench``.
     """
     check_protocol(protocol)
     check_seed(seed)
@@ -244,7 +268,7 @@ def make_split(bench: Benchmark, *, protocol: str = "clean", seed: int = 42, mis
     if len(out.test) == 0 or len(out.train) == 0:
         raise InputError(f"benchmark {bench.name!r}: too few prompts ({len(pol.prompts)}) for a train/val/test "
                          f"split ({out.name} split: {len(out.train)} train, {len(out.test)} test)")
-    return out
+    return replace(out, benchmark=bench.name, n_prompts=bench.n_prompts)
 
 
 def _restrict(split: Split, pol: MissingPolicy, n_prompts: int) -> Split:
@@ -291,7 +315,7 @@ def make_kfold(bench: Benchmark, *, k: int = 5, seed: int = 42, missing: str = "
         v = (i + 1) % k
         test, val = np.flatnonzero(fold == i), np.flatnonzero(fold == v)
         train = np.flatnonzero((fold >= 0) & (fold != i) & (fold != v))
-        out.append(Split(train, val, test, seed=seed))
+        out.append(Split(train, val, test, seed=seed, benchmark=bench.name, n_prompts=bench.n_prompts))
     return out
 
 

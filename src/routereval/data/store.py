@@ -37,7 +37,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from routereval.data.model import Benchmark, Corpus, ModelTable
+from routereval.data.model import Benchmark, Corpus, ModelTable, as_benchmarks, check_benchmark
 from routereval.data.splits import (  # noqa: F401 - load_saved_split: re-exported
     DEFAULT_SPLIT_SEED,
     load_saved_split,
@@ -46,6 +46,7 @@ from routereval.data.splits import (  # noqa: F401 - load_saved_split: re-export
     publisher_split,
 )
 from routereval.errors import CorpusError, InputError
+from routereval.validate import as_list, as_path, check_bool
 
 SCHEMA_VERSION = 1
 FORMAT = "routereval-corpus"
@@ -137,7 +138,7 @@ class CorpusWriter:
 
     def __init__(self, path: str | os.PathLike, *, models: ModelTable | None = None,
                  progress: Callable[[str, int, int], None] | None = None) -> None:
-        self.path = Path(path)
+        self.path = as_path(path, "path")
         self._info = models
         self._progress = progress
         self._model_ids: dict[str, int] = {} if models is None else models.index()
@@ -187,6 +188,7 @@ class CorpusWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        check_benchmark(bench)
         self._open()
         if bench.name in self._benchmarks:
             raise CorpusError(f"benchmark {bench.name!r} written twice")
@@ -413,8 +415,9 @@ def write_corpus(corpus: Corpus | Iterable[Benchmark], path: str | os.PathLike, 
     corpus
         A :class:`Corpus`, one :class:`Benchmark` or an iterable of them.
     path
-        The corpus directory: missing, empty, or a corpus to replace (anything else is refused
-        with :class:`CorpusError`). Nothing appears there until every benchmark is written.
+        The corpus directory (a str or Path): missing, empty, or a corpus to replace (anything
+        else is refused with :class:`CorpusError`). Nothing appears there until every benchmark
+        is written.
     models
         Model metadata (sizes, prices); default the corpus's, else unknown.
     progress
@@ -427,17 +430,12 @@ def write_corpus(corpus: Corpus | Iterable[Benchmark], path: str | os.PathLike, 
     """
     if isinstance(corpus, Corpus):
         benchmarks, models = list(corpus.benchmarks.values()), corpus.models if models is None else models
-    elif isinstance(corpus, Benchmark):
-        benchmarks = [corpus]
     else:
-        benchmarks = list(corpus)
-        bad = [type(b).__name__ for b in benchmarks if not isinstance(b, Benchmark)]
-        if bad:
-            raise InputError(f"write_corpus takes a Corpus or Benchmarks; got a {bad[0]}")
+        benchmarks = as_benchmarks(corpus, "write_corpus takes a Corpus or Benchmarks")
     with CorpusWriter(path, models=models, progress=progress) as w:
         for b in benchmarks:
             w.add(b)
-    return Path(path)
+    return w.path
 
 
 def read_manifest(path: str | os.PathLike) -> dict:
@@ -469,16 +467,18 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
     Parameters
     ----------
     path
-        The corpus directory.
+        The corpus directory (a str or Path).
     benchmarks
-        Only these benchmarks (all when None).
+        Only these benchmarks: one name or a list of names (all when None).
     texts
-        Whether the benchmarks get their prompt texts. They are read lazily in any case: only
-        the opened benchmark's rows of ``prompts.parquet``, and texts only when
+        Whether the benchmarks get their prompt texts (True or False). They are read lazily in
+        any case: only the opened benchmark's rows of ``prompts.parquet``, and texts only when
         ``Benchmark.texts`` is first read (an encoder or a text router); False: none.
 
     Raises
     ------
+    InputError
+        When an argument is of the wrong type (checked before the corpus is read).
     CorpusError
         When the directory is not a corpus, or a file is missing, unreadable or of the wrong
         shape for the manifest (checked cheaply; ``routereval data verify`` checks every byte).
@@ -490,10 +490,11 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
     """
     import pyarrow as pa
 
+    path, texts, names = as_path(path, "path"), check_bool(texts, "texts"), as_list(benchmarks, "benchmarks")
+    if not all(isinstance(b, str) for b in names or ()):
+        raise InputError(f"benchmarks must be a benchmark name or a list of names; got {benchmarks!r}")
     try:
-        from routereval.validate import as_list
-
-        return _open_corpus(Path(path), as_list(benchmarks, "benchmarks"), texts)
+        return _open_corpus(path, names, texts)
     except CorpusError:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError, pa.ArrowException) as e:

@@ -31,9 +31,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from routereval.data import bits as _bits
-from routereval.data.model import Benchmark
+from routereval.data.model import Benchmark, as_numeric, check_benchmark
 from routereval.data.splits import (  # noqa: F401 - re-exported: the split lives on the floor below pools
     MissingPolicy,
+    check_split_of,
     make_kfold,
     make_split,
     missing_policy,
@@ -41,8 +42,9 @@ from routereval.data.splits import (  # noqa: F401 - re-exported: the split live
 from routereval.data.splits import check_protocol as _check_protocol
 from routereval.data.splits import check_seed as _check_seed
 from routereval.data.splits import split_stream as _split_stream
-from routereval.errors import InputError
+from routereval.errors import InputError, ParameterError
 from routereval.pools.types import GROUPS, PAPER_GROUPS, PAPER_MS, Pool, Split
+from routereval.validate import as_list, check_bool
 
 N_DRAWS = 1000  # strong_to_weak: best of this many draws (the reference's constant)
 LOW, HIGH = 0.1, 0.9  # models with a mean at or under LOW / over HIGH leave the ranking's ends
@@ -62,6 +64,14 @@ def _check_m(m) -> int:
     if m < 1:
         raise InputError(f"m must be an integer >= 1, got {m}")
     return int(m)
+
+
+def _some(values, name: str, what: str, check) -> list:
+    """``values`` (one or several) checked one by one; none at all is a :class:`ParameterError`."""
+    out = [check(v) for v in as_list(values, name) or ()]
+    if not out:
+        raise ParameterError(f"{name} must name at least one {what}; got {values!r}")
+    return out
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -142,8 +152,8 @@ class PoolBuilder:
     """Everything one (benchmark, protocol, split, missing policy) shares between pools.
 
     Ranks the eligible models once; :meth:`pool` then builds any (m, group). ``split`` is a
-    :class:`Split` or a name for :func:`make_split` (``auto``, the default, ``publisher``,
-    ``random``).
+    :class:`Split` of ``bench`` (a split of another benchmark is an :class:`InputError`) or a
+    name for :func:`make_split` (``auto``, the default, ``publisher``, ``random``).
     """
 
     def __init__(self, bench: Benchmark, *, protocol: str = "clean", split: Split | str | None = None,
@@ -157,7 +167,7 @@ class PoolBuilder:
         own_split, self._rs_after_split = _split_stream(bench, self.policy.prompts, self.seed)
         if split is None or isinstance(split, str):  # a name: auto (publisher if any), publisher, random
             split = make_split(bench, protocol=protocol, seed=self.seed, missing=missing, split=split or "auto")
-        self.split = split
+        self.split = check_split_of(split, bench)
         if len(self.split.test) == 0 or len(self.split.train) == 0:
             raise InputError(f"benchmark {bench.name!r}: too few prompts ({len(self.policy.prompts)}) for a train/val/test split")
         # clean: train+val only; paper: every kept prompt, in benchmark order like the reference
@@ -297,9 +307,10 @@ def make_pool(bench: Benchmark, *, m: int, group: str, protocol: str = "clean", 
     protocol
         ``clean`` (choose on train+val) or ``paper`` (the reference: all prompts).
     split
-        The split to evaluate on, or its name for :func:`make_split` (default ``auto``: the
-        publisher's when the benchmark has one, else the seeded random split). The random
-        stream of the draws is always the reference's (seed, then the split shuffles).
+        The split to evaluate on (a :class:`Split` of ``bench``), or its name for :func:`make_split`
+        (default ``auto``: the publisher's when the benchmark has one, else the seeded random
+        split). The random stream of the draws is always the reference's (seed, then the split
+        shuffles).
     seed
         Seed of the split and the draws.
     draw
@@ -330,9 +341,9 @@ def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterab
     bench
         The benchmark.
     ms
-        Pool sizes (one int or several; default the paper's 3, 5, 10, 100, 1000).
+        Pool sizes (one int or several, at least one; default the paper's 3, 5, 10, 100, 1000).
     groups
-        ``all_strong``, ``all_weak``, ``strong_to_weak``, ``random`` (one name or several).
+        ``all_strong``, ``all_weak``, ``strong_to_weak``, ``random`` (one name or several, at least one).
     protocol
         ``clean`` (pools and best single model chosen on train+val) or ``paper`` (the reference).
     seed
@@ -340,7 +351,7 @@ def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterab
     missing
         Missing-records policy: ``auto``, ``models`` or ``prompts`` (see :func:`missing_policy`).
     skip_too_large
-        Leave out (m, group) pairs with too few eligible models instead of raising.
+        True: leave out (m, group) pairs with too few eligible models instead of raising.
     split
         As in :func:`make_pool`.
 
@@ -348,10 +359,9 @@ def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterab
     -------
     list of Pool
     """
-    from routereval.validate import as_list
-
-    groups = [_check_group(g) for g in as_list(groups, "groups")]
-    ms = [_check_m(m) for m in as_list(ms, "ms")]
+    groups = _some(groups, "groups", "group", _check_group)
+    ms = _some(ms, "ms", "pool size", _check_m)
+    skip_too_large = check_bool(skip_too_large, "skip_too_large")
     b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     out = []
     for m in ms:
@@ -377,17 +387,17 @@ def pool_scores(bench: Benchmark, pool: Pool) -> tuple[np.ndarray, np.ndarray, n
     train, val, test
         float64 arrays of shape (n_train, m), (n_val, m), (n_test, m); NaN where missing.
     """
-    if not isinstance(bench, Benchmark) or not isinstance(pool, Pool):
-        raise InputError(f"pool_scores(bench, pool) takes a Benchmark and a Pool; got {type(bench).__name__} and "
-                         f"{type(pool).__name__}")
+    check_benchmark(bench)
+    if not isinstance(pool, Pool):
+        raise InputError(f"pool must be a Pool (make_pool / make_pools); got {type(pool).__name__}")
     if pool.benchmark != bench.name:
         raise InputError(f"the pool was built on benchmark {pool.benchmark!r}, not {bench.name!r}: its model rows and "
                          "split index another benchmark")
     rows = np.asarray(pool.models)
-    n_split = max((int(np.max(i)) + 1 for i in (pool.split.train, pool.split.val, pool.split.test) if len(i)), default=0)
-    if (len(rows) and (rows.min() < 0 or rows.max() >= bench.n_models)) or n_split > bench.n_prompts:
-        raise InputError(f"the pool's models or split do not fit benchmark {bench.name!r} ({bench.n_models} models, "
-                         f"{bench.n_prompts} prompts): it was built on another version of it")
+    if len(rows) and (rows.min() < 0 or rows.max() >= bench.n_models):
+        raise InputError(f"the pool's models do not fit benchmark {bench.name!r} ({bench.n_models} models): it was "
+                         "built on another version of it")
+    check_split_of(pool.split, bench)
     if bench.binary:
         s = _bits.unpack(np.asarray(bench.bits)[rows], bench.n_prompts, dtype=np.float64)
         if bench.observed is not None:
@@ -399,16 +409,36 @@ def pool_scores(bench: Benchmark, pool: Pool) -> tuple[np.ndarray, np.ndarray, n
 
 
 def training_labels(bench: Benchmark, Y_train: np.ndarray) -> np.ndarray:
-    """Training labels from train scores (n_prompts, m), as the reference's ``process_label``.
+    """Training labels from train scores, as the reference's ``process_label``.
 
     Graded benchmarks: 1.0 where a model scores at least 0.95 of the prompt's best, else
     0.0. Binary benchmarks: the scores themselves.
+
+    Parameters
+    ----------
+    bench
+        The benchmark the scores come from.
+    Y_train
+        (n_prompts, m) scores of a pool's m models (1 <= m <= ``bench.n_models``), finite and in
+        [0, 1] (a pool's scores miss no record); anything else is an :class:`InputError`.
+
+    Returns
+    -------
+    np.ndarray
+        (n_prompts, m) float64 labels.
     """
-    Y = np.asarray(Y_train, dtype=np.float64)
+    check_benchmark(bench)
+    Y = as_numeric(Y_train, "Y_train", "scores in [0, 1]").astype(np.float64)
+    if Y.ndim != 2 or not 1 <= Y.shape[1] <= bench.n_models:
+        raise InputError(f"Y_train must be (n_prompts, m) with 1 <= m <= {bench.n_models} (the models of benchmark "
+                         f"{bench.name!r}); got shape {Y.shape}")
+    bad = ~np.isfinite(Y) | (Y < 0) | (Y > 1)
+    if bad.any():
+        i, j = map(int, np.argwhere(bad)[0])
+        raise InputError(f"Y_train must hold finite scores in [0, 1] (a pool's scores miss no record); "
+                         f"got {float(Y[i, j])!r} at row {i}, column {j}")
     if bench.binary:
         return Y
-    if Y.ndim != 2:
-        raise InputError(f"Y_train must be (n_prompts, m), got shape {Y.shape}")
     return (Y >= 0.95 * Y.max(axis=1, keepdims=True)).astype(Y.dtype)
 
 
