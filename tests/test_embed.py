@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import numpy as np
 import pytest
@@ -97,8 +98,15 @@ def test_no_texts_and_no_stored_embedding_is_an_input_error():
         E.embed_prompts(bench, "minilm")
 
 
+def _corpus_dir(path):
+    """A directory embed_prompts takes as a corpus (it looks for the manifest only)."""
+    (path / "manifest.json").write_text("{}")
+    return path
+
+
 def test_cache_second_run_computes_nothing(questions, tmp_path, monkeypatch):
     bench = _bench(questions[:6])
+    _corpus_dir(tmp_path)
     first = E.embed_prompts(bench, "minilm", corpus_path=tmp_path)
     files = list((tmp_path / E.CACHE_DIR / E.parse_encoder("minilm").key).glob("*.npy"))
     assert len(files) == 1 and not list((tmp_path / E.CACHE_DIR).rglob("*.tmp"))
@@ -143,3 +151,84 @@ def test_a_damaged_cache_file_is_recomputed_and_overwritten(questions, tmp_path,
     again = E.embed_texts(texts, "tfidf", cache_dir=tmp_path)
     np.testing.assert_array_equal(again, good)
     np.testing.assert_array_equal(np.load(f), good)  # the cache was overwritten with the good array
+
+
+# ------------------------------------------------------------------ argument checks: one line, before any work
+def test_one_str_is_one_text_and_no_texts_keep_the_width(questions):
+    one = E.embed_texts(questions[0], "minilm")
+    assert one.shape == (1, 384)  # not one row per character
+    np.testing.assert_allclose(one, E.embed_texts(questions[:1], "minilm"), atol=1e-6)
+    assert E.embed_texts(questions[0], "tfidf", fit_texts=questions[:8]).shape == (1, 256)
+    assert E.embed_texts(np.array(questions[:3]), "minilm").shape == (3, 384)  # numpy str_ texts
+    assert E.embed_texts([], "minilm").shape == (0, 384)
+    assert E.embed_texts([], f"{E.minilm_path()}?pooling=mean").shape == (0, 384)
+    assert E.embed_texts([], "tfidf").shape == (0, 256)
+    assert E.embed_texts(questions[:3], "minilm", batch_size=np.int64(2)).shape == (3, 384)  # numpy ints
+
+
+def test_texts_must_be_strings_and_tfidf_needs_words_to_fit(questions, tmp_path):
+    with pytest.raises(InputError, match="^texts must be strings \\(prompt texts\\); item 0 is NoneType$"):
+        E.embed_texts([None, "x"], "tfidf")
+    with pytest.raises(InputError, match="^texts must be a prompt text or a list of them; got None$"):
+        E.embed_texts(None, "minilm")
+    with pytest.raises(InputError, match="fit_texts must be strings .*item 1 is int"):
+        E.embed_texts(questions[:2], "tfidf", fit_texts=["a question", 3])
+    with pytest.raises(InputError, match="at least 2 distinct terms \\(words of 2\\+ characters\\).*found 0$"):
+        E.embed_texts(["a b", "c d"], "tfidf")
+    with pytest.raises(InputError, match="at least 2 distinct terms.*found 1$"):
+        E.embed_texts(["word", "word"], "tfidf")
+    with pytest.raises(InputError, match="tfidf encoder needs at least 2 texts to fit on .*got 1$"):
+        E.embed_texts("one prompt only", "tfidf")
+    with pytest.raises(ParameterError, match="^batch_size must be an int >= 1; got True$"):
+        E.embed_texts(["x"], "minilm", batch_size=True)
+    with pytest.raises(InputError, match="^cache_dir must be a path"):
+        E.embed_texts(questions[:2], "tfidf", cache_dir=3)
+
+
+def test_options_blame_the_option_not_the_encoder(questions):
+    bench = _bench(questions[:6], {"synth": np.ones((6, 2), dtype=np.float32)})
+    with pytest.raises(ParameterError, match="^unknown encoder option 'poolng' for encoder 'tfidf'; expected one of: "
+                                             "layer, max_length, normalize, pooling$"):
+        E.embed_prompts(bench, "tfidf", poolng="cls")
+    for enc in ("tfidf", "tfidf?pooling=cls"):
+        with pytest.raises(ParameterError, match="^option 'pooling' does not apply to the tfidf encoder"):
+            E.embed_prompts(bench, enc, **({} if "?" in enc else {"pooling": "cls"}))
+    with pytest.raises(ParameterError, match="^option 'pooling' does not apply to the stored embedding 'synth'"):
+        E.embed_prompts(bench, "synth", pooling="cls")
+    with pytest.raises(ParameterError, match="^unknown encoder option 'poolng' for encoder 'synth'"):
+        E.embed_prompts(bench, "synth", poolng="cls")
+    assert E.embed_prompts(bench, "synth", pooling=None).shape == (6, 2)  # None: not given
+    with pytest.raises(ParameterError, match="'layer' option of encoder 'minilm' must be an int; got 2.5$"):
+        E.embed_texts(["x"], "minilm", layer=2.5)
+    with pytest.raises(ParameterError, match="'layer' option of encoder .* must be an int; got 'top'$"):
+        E.embed_texts(["x"], f"{E.minilm_path()}?layer=top")
+    with pytest.raises(ParameterError, match="'normalize' option of encoder 'minilm' must be True or False"):
+        E.embed_texts(["x"], "minilm", normalize="maybe")
+
+
+def test_corpus_path_must_be_a_corpus_and_nothing_is_created(questions, tmp_path):
+    bench = _bench(questions[:6])
+    for path in (tmp_path / "missing", tmp_path):  # no directory; a directory that is no corpus
+        with pytest.raises(InputError, match="^corpus_path must be a routereval corpus directory \\(holding "
+                                             "manifest.json\\); got '.*'$"):
+            E.embed_prompts(bench, "tfidf", corpus_path=path)
+    assert list(tmp_path.iterdir()) == []  # no embeddings-cache made on bad input
+    with pytest.raises(InputError, match="^corpus_path must be a path"):
+        E.embed_prompts(bench, "tfidf", corpus_path=3)
+    emb = E.embed_prompts(bench, "tfidf", corpus_path=str(_corpus_dir(tmp_path)))
+    assert emb.shape == (6, 256) and len(list((tmp_path / E.CACHE_DIR).rglob("*.npy"))) == 1
+
+
+def test_wrong_types_of_bench_and_encoder_are_one_line(questions):
+    bench = _bench(questions[:6])
+    with pytest.raises(InputError, match="^bench must be a routereval Benchmark; got str$"):
+        E.embed_prompts("mmlu", "tfidf")
+    expected = "^encoder must be an encoder name such as 'minilm' or 'tfidf', .*; got "
+    for encoder, got in ((None, "None"), (["tfidf"], "list"), ("", "''")):
+        with pytest.raises(InputError, match=expected + re.escape(got) + "$"):
+            E.embed_prompts(bench, encoder)
+        with pytest.raises(InputError, match=expected + re.escape(got) + "$"):
+            E.embed_texts(["x"], encoder)
+    # a local encoder directory may be a pathlib.Path
+    np.testing.assert_allclose(E.embed_texts(questions[:2], E.minilm_path()), E.embed_texts(questions[:2], "minilm"),
+                               atol=1e-5)

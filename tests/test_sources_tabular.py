@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from routereval.errors import InputError
 from routereval.sources import import_spec
+from routereval.sources.spec import load_spec
 
 
 def _long_rows(seed: int = 0, n_models: int = 5, n_prompts: int = 40, graded: bool = False):
@@ -240,3 +242,21 @@ def test_wide_files_with_different_model_columns_missing_skip(tmp_path):
     # models = [...] naming only the shared columns: the files agree, nothing is missing
     b = import_spec(_spec(tmp_path, spec + 'models = ["a"]\n'))["w"]
     assert b.models.tolist() == ["a"] and b.scores.tolist() == [[1, 0, 1, 0]]
+
+
+def test_load_spec_path_of_a_wrong_type_is_one_line(tmp_path):
+    for bad, got in ((None, "None"), (["spec.toml"], "['spec.toml']"), ("", "''")):
+        with pytest.raises(InputError, match="^path \\(the spec file\\) must be a path \\(a str or pathlib.Path\\); "
+                                             f"got {re.escape(got)}$"):
+            load_spec(bad)
+    _write(_long_rows(), tmp_path / "r.csv")
+    (tmp_path / "spec.toml").write_text(LONG_SPEC.format(path="r.csv"))
+    assert [t["name"] for t in load_spec(str(tmp_path / "spec.toml"))] == ["b"]
+
+
+def test_import_spec_path_of_a_wrong_type_is_one_line():
+    from routereval.sources import import_spec
+
+    for bad in (None, ["spec.toml"]):
+        with pytest.raises(InputError, match=r"^path \(the spec file\) must be a path"):
+            import_spec(bad)

@@ -9,7 +9,7 @@ import pytest
 
 from routereval.catalog import BENCHMARKS, LEADERBOARDS, PAPER_MODELS, PAPER_PROMPTS, PAPER_RECORDS
 from routereval.data.store import open_corpus, read_manifest
-from routereval.errors import ParameterError
+from routereval.errors import InputError, ParameterError
 from routereval.sources.synth import (
     EMBED_DIM, SCALES, synth_benchmarks, synth_corpus, synth_matrix, synth_models,
 )
@@ -110,6 +110,29 @@ def test_bad_parameters():
         synth_matrix([0.5], 10, benchmark="truthfulqa")
     with pytest.raises(ParameterError, match=r"11 models, but the 'mmlu_pro' leaderboard has 10 at scale 'tiny'"):
         synth_matrix([0.5] * 11, 10, scale="tiny")
+
+
+def test_names_str_is_one_name_and_wrong_types_are_one_line(tmp_path):
+    (arc,) = synth_benchmarks("tiny", names="arc")  # one name, not its letters
+    assert arc.name == "arc" and arc.n_prompts > 0
+    with pytest.raises(ParameterError, match="^parameter 'names': unknown benchmark 5; expected one of: arc, "):
+        synth_benchmarks("tiny", names=5)
+    with pytest.raises(ParameterError, match="^parameter 'names': unknown benchmark \\['arc'\\]"):
+        synth_benchmarks("tiny", names=[["arc"]])
+    # checked at the call, not when first iterated
+    with pytest.raises(ParameterError, match="^parameter 'scale': unknown scale \\['tiny'\\]; expected one of: tiny, "):
+        synth_benchmarks(["tiny"])
+    with pytest.raises(ParameterError, match="^parameter 'models': expected the SynthModels .*; got str$"):
+        synth_benchmarks("tiny", models="tiny")
+    with pytest.raises(ParameterError, match="^parameter 'scale': unknown scale \\['tiny'\\]"):
+        synth_models(["tiny"])
+    with pytest.raises(InputError, match="^out must be a path \\(a str or pathlib.Path\\); got None$"):
+        synth_corpus(None, scale="tiny")
+    with pytest.raises(ParameterError, match="^parameter 'accuracies': expected a non-empty 1-d array"):
+        synth_matrix(["high"], 10)
+    with pytest.raises(ParameterError, match="^parameter 'benchmark': unknown benchmark \\['mmlu'\\]"):
+        synth_matrix([0.5], 10, benchmark=["mmlu"])
+    assert list(tmp_path.iterdir()) == []
 
 
 # ------------------------------------------------------------------ determinism

@@ -19,11 +19,14 @@ a local directory, optionally with options: ``"path/to/model?pooling=cls&layer=-
     with any option (or for a plain Hugging Face directory) the tokens of hidden layer
     ``layer`` (default -1, the last; 0 is the input embeddings) are pooled by ``pooling``
     (``mean`` over non-padding tokens, default, or ``cls``: the first token), and L2-normalised
-    when ``normalize=1``. The same options may be given as keyword arguments.
+    when ``normalize=1``. The same options may be given as keyword arguments (None: not given),
+    also to ``"minilm"``; ``"tfidf"`` and stored embeddings take none (an option given to them,
+    or an unknown option name, is a :class:`~routereval.errors.ParameterError` naming it).
 
 Embeddings are cached under ``CORPUS/embeddings-cache/<encoder key>/<sha256>.npy`` where the
 hash covers the prompt texts (and, for TF-IDF, the texts it was fitted on): a second run
-computes nothing.
+computes nothing. ``embed_prompts``'s ``corpus_path`` must be that corpus directory (holding
+``manifest.json``); anything else is refused before anything is written.
 
 Modules, one per job: :mod:`~routereval.embed.spec` (parsing encoder specs),
 :mod:`~routereval.embed.neural` (sentence-transformers and Hugging Face encoders),

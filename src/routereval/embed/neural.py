@@ -52,6 +52,8 @@ def encode_sentence_transformers(texts: list[str], path: Path, batch_size: int, 
     # Few-shot prompts (RouterBench's, say) share a long prefix and put the question last; cut
     # from the left so that a prompt longer than max_seq_length keeps its own question.
     model.tokenizer.truncation_side = "left" if keep_tail else "right"
+    if not texts:  # (0, dim): the width of one embedding, whatever the model
+        return model.encode([""], convert_to_numpy=True, show_progress_bar=False)[:0].astype(np.float32)
     out = []
     for start in range(0, len(texts), batch_size * 16):  # chunks, so progress can be reported
         chunk = texts[start:start + batch_size * 16]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Callable
 
 from routereval.data.model import Benchmark, Corpus
 from routereval.sources.spec import load_spec
+from routereval.validate import as_path
 
 Reader = Callable[..., list[Benchmark]]
 
@@ -51,7 +51,7 @@ def import_spec(path: str | os.PathLike) -> Corpus:
     routereval.errors.InputError
         On any bad input, with one line naming the file, row or column and what was expected.
     """
-    spec_file = Path(path)
+    spec_file = as_path(path, "path (the spec file)")
     tables = load_spec(spec_file)
     base_dir = spec_file.resolve().parent
     benchmarks: list[Benchmark] = []

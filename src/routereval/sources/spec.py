@@ -31,6 +31,7 @@ from typing import Any
 
 from routereval.data.splits import DEFAULT_SPLIT_SEED, DEFAULT_VAL_FRACTION, SPLIT_LABELS
 from routereval.errors import InputError
+from routereval.validate import as_path
 
 FORMATS = ("long", "wide", "scores-json", "routereval-pickle", "router-dataset-pickle")
 PICKLE_FORMATS = ("routereval-pickle", "router-dataset-pickle")
@@ -250,7 +251,7 @@ def load_spec(path: str | Path) -> list[dict]:
     Parameters
     ----------
     path
-        The TOML spec file.
+        The TOML spec file (a str or pathlib.Path).
 
     Returns
     -------
@@ -259,7 +260,7 @@ def load_spec(path: str | Path) -> list[dict]:
     """
     import tomllib
 
-    spec_file = Path(path)
+    spec_file = as_path(path, "path (the spec file)")
     if not spec_file.is_file():
         what = "is a directory" if spec_file.is_dir() else "spec file does not exist"
         raise InputError(f"{what}; expected a TOML file with [[benchmark]] tables", file=spec_file)

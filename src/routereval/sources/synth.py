@@ -52,6 +52,7 @@ from routereval.catalog import BENCHMARKS, LEADERBOARDS, BenchmarkInfo
 from routereval.data import bits as _bits
 from routereval.data.model import Benchmark, ModelTable
 from routereval.errors import ParameterError
+from routereval.validate import as_list, as_path
 
 # ---------------------------------------------------------------------------- the latent space
 SKILLS: tuple[str, ...] = ("knowledge", "science", "math", "reasoning", "commonsense", "instruction")
@@ -174,7 +175,7 @@ SCALES: dict[str, SynthScale] = {s.name: s for s in (
 
 
 def _scale(scale: str) -> SynthScale:
-    if scale not in SCALES:
+    if not isinstance(scale, str) or scale not in SCALES:
         raise ParameterError(f"parameter 'scale': unknown scale {scale!r}; expected one of: {', '.join(SCALES)}")
     return SCALES[scale]
 
@@ -407,7 +408,7 @@ _CELLS_PER_CHUNK = 1 << 21  # model rows are generated in chunks of ~2M cells (8
 def synth_benchmarks(scale: str = "small", *, seed: int = 0, models: SynthModels | None = None,
                      names: Iterable[str] | None = None,
                      progress: Callable[[str, int, int], None] | None = None) -> Iterator[Benchmark]:
-    """Generate the synthetic benchmarks one at a time (in the catalog's order).
+    """The synthetic benchmarks, generated one at a time (in the catalog's order).
 
     Parameters
     ----------
@@ -418,24 +419,34 @@ def synth_benchmarks(scale: str = "small", *, seed: int = 0, models: SynthModels
     models
         The models, as :func:`synth_models` returns them for (scale, seed) (made when None).
     names
-        Benchmarks to generate (all 12 when None); each is the same whichever others are asked for.
+        Benchmark name(s) to generate (one str is one name; all 12 when None); each is the same
+        whichever others are asked for.
     progress
         Optional callback ``progress(task, done_cells, total_cells)``.
 
-    Yields
-    ------
-    Benchmark
-        Binary benchmarks held bit-packed, (n_models, ceil(n_prompts / 8)) uint8, filled chunk by
-        chunk of models so the dense matrix never exists; TruthfulQA graded float32. Each carries
+    Returns
+    -------
+    Iterator[Benchmark]
+        Each benchmark made when it is reached (the arguments are checked at the call). Binary
+        benchmarks held bit-packed, (n_models, ceil(n_prompts / 8)) uint8, filled chunk by chunk
+        of models so the dense matrix never exists; TruthfulQA graded float32. Each carries
         prompt ids, subsets, texts, gold letters (multiple choice) and ``embeddings["synth"]``
         of shape (n_prompts, EMBED_DIM).
     """
     sc, seed = _scale(scale), _check_seed(seed)
-    models = synth_models(scale, seed=seed) if models is None else models
-    wanted = list(BENCHMARKS) if names is None else list(names)
+    if models is not None and not isinstance(models, SynthModels):
+        raise ParameterError("parameter 'models': expected the SynthModels of synth_models(scale, seed=seed); "
+                             f"got {type(models).__name__}")
+    wanted = list(BENCHMARKS) if names is None else as_list(names, "parameter 'names'")
     for name in wanted:
-        if name not in BENCHMARKS:
+        if not isinstance(name, str) or name not in BENCHMARKS:
             raise ParameterError(f"parameter 'names': unknown benchmark {name!r}; expected one of: {', '.join(BENCHMARKS)}")
+    return _generate(wanted, sc, seed, models, progress)  # arguments checked now, benchmarks made when iterated
+
+
+def _generate(wanted: list[str], sc: SynthScale, seed: int, models: SynthModels | None,
+              progress: Callable[[str, int, int], None] | None) -> Iterator[Benchmark]:
+    models = synth_models(sc.name, seed=seed) if models is None else models
     # one embedding projection for the whole corpus, so every benchmark shares one space
     proj = _rng(seed, 1).normal(0.0, 1.0, (len(SKILLS) + 1, EMBED_DIM)) / np.sqrt(len(SKILLS) + 1)
     for name in wanted:
@@ -560,13 +571,14 @@ def synth_corpus(out: str | os.PathLike, *, scale: str = "small", seed: int = 0,
     """
     from routereval.data.store import CorpusWriter
 
+    out = as_path(out, "out")
     _scale(scale)
     seed = _check_seed(seed)
     models = synth_models(scale, seed=seed)
     with CorpusWriter(out, models=models.table, progress=progress) as w:
         for bench in synth_benchmarks(scale, seed=seed, models=models, progress=progress):
             w.add(bench)
-    return Path(out)
+    return out
 
 
 # ---------------------------------------------------------------------------- calibration entry point
@@ -605,12 +617,15 @@ def synth_matrix(accuracies: Sequence[float] | np.ndarray, n_prompts: int, *, be
         sampling noise (standard error about ``sqrt(acc (1 - acc) / n_prompts)``).
     """
     seed = _check_seed(seed)
-    acc = np.asarray(accuracies, dtype=np.float64)
+    try:
+        acc = np.asarray(accuracies, dtype=np.float64)
+    except (TypeError, ValueError):  # not numbers: refused below
+        acc = np.empty(0)
     if acc.ndim != 1 or len(acc) == 0 or not np.all((acc >= 0) & (acc <= 1)):
         raise ParameterError("parameter 'accuracies': expected a non-empty 1-d array of values in [0, 1]")
     if isinstance(n_prompts, bool) or not isinstance(n_prompts, (int, np.integer)) or n_prompts < 1:
         raise ParameterError(f"parameter 'n_prompts': expected a positive integer, got {n_prompts!r}")
-    if benchmark not in BENCHMARKS:
+    if not isinstance(benchmark, str) or benchmark not in BENCHMARKS:
         raise ParameterError(f"parameter 'benchmark': unknown benchmark {benchmark!r}; expected one of: "
                              f"{', '.join(BENCHMARKS)}")
     info = BENCHMARKS[benchmark]
