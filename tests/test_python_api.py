@@ -124,3 +124,22 @@ def test_write_corpus_takes_one_benchmark_and_refuses_other_things(tmp_path):
     with pytest.raises(InputError, match="takes a Corpus or Benchmarks; got a ndarray"):
         write_corpus([np.zeros(3)], tmp_path / "two")
     assert not (tmp_path / "two").exists()
+
+
+def test_run_scaling_and_write_outputs_refuse_what_they_would_ignore(tiny, tmp_path):
+    from routereval.errors import ParameterError
+    from routereval.experiments.scaling import run_scaling, write_outputs
+
+    kw = dict(benchmarks="mmlu", groups="random", ms=2, draws=2)
+    for bad, msg in ((dict(ms=[]), r"ms \(--m\) must name at least one pool size"),
+                     (dict(router_ms=[2]), r"router_ms \(--router-m\) applies to the learned routers' curves"),
+                     (dict(embedding="tfidf"), r"embedding \(--embedding\) applies to the learned routers")):
+        with pytest.raises(ParameterError, match=msg):
+            run_scaling(tiny, **{**kw, **bad})
+    res = run_scaling(tiny, target=np.float32(0.5), **kw)  # numpy floats are numbers
+    assert res.settings["target"] == 0.5
+    with pytest.raises(ParameterError, match="plots must be True or False; got 'no'"):
+        write_outputs(res, tmp_path / "s", plots="no")
+    with pytest.raises(InputError, match="result must be the ScalingResult of run_scaling; got NoneType"):
+        write_outputs(None, tmp_path / "s")
+    assert not (tmp_path / "s").exists()

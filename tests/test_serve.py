@@ -219,6 +219,13 @@ def test_create_app_checks_its_options_naming_keyword_and_flag(rb_router, option
         create_app(rb_router[0], **{option: value})
 
 
+def test_create_app_takes_numpy_integers(rb_router):
+    from routereval.serve import create_app
+
+    state = create_app(rb_router[0], max_batch=np.int64(8), threads=np.int64(1)).state.serve
+    assert state.max_batch == 8 and type(state.max_batch) is int
+
+
 def test_limits_check_their_fields():
     from routereval.errors import InputError
     from routereval.serve.requests import Limits

@@ -59,6 +59,18 @@ def test_oracle_curve_matches_a_naive_loop():
         assert got[m] == pytest.approx(sum(vals) / 4)
 
 
+def test_oracle_curve_checks_its_arguments():
+    from routereval.errors import ParameterError
+
+    s = np.eye(3)
+    assert oracle_curve(s, 2, draws=1) == oracle_curve(s, [2], draws=1)  # one size is one size
+    for args, kw, msg in (((np.full((3, 3), np.nan), [1]), {}, "parameter 'scores'"),
+                          ((np.ones(3), [1]), {}, "parameter 'scores'"), ((s, [4]), {}, "is not an int in \\[1, 3\\]"),
+                          ((s, [1.5]), {}, "pool_sizes': 1.5"), ((s, [1]), dict(draws=0), "parameter 'draws'")):
+        with pytest.raises(ParameterError, match=msg):
+            oracle_curve(*args, **kw)
+
+
 def test_synthetic_oracle_curve_matches_real_mmlu_pro(real):
     acc = real.mean(axis=1)
     real_curve = oracle_curve(real, POOL_SIZES, draws=30, seed=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from numbers import Integral, Number
+from numbers import Integral, Number, Real
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,11 @@ from routereval.errors import InputError, ParameterError
 
 
 def is_real(value: Any) -> bool:
-    """True for a finite integer or float, numpy's included (a bool is not a number here: ``True`` is no
+    """True for a finite real number, numpy's included (a bool is not a number here: ``True`` is no
     cost or timeout)."""
-    return isinstance(value, (Integral, float)) and not isinstance(value, bool) and math.isfinite(value)
+    import numpy as np
+
+    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
 
 
 def check_bool(value: Any, name: str) -> bool:

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from contextlib import asynccontextmanager
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def _check_options(*, max_batch: Any, max_wait_ms: Any, upstream_timeout: Any, t
                    trust_code: Any, log_prompts: Any, upstreams: Any, token_file: Any) -> None:
     """One-line errors for serving options of the wrong type or range, before anything is loaded."""
     def integer(v: Any) -> bool:
-        return not isinstance(v, bool) and isinstance(v, int)
+        return not isinstance(v, bool) and isinstance(v, Integral)
 
     if not (integer(max_batch) and max_batch >= 1):
         raise InputError(f"{option('max_batch')} must be an int >= 1; got {max_batch!r}")
@@ -100,7 +101,7 @@ class ServeState:
         except InputError as e:
             raise InputError(e.reason, file=self.router_dir / "router.json") from None
         self.encoder = PromptEncoder("text" if text_router else saved.encoder, backend=encoder_backend,
-                                     threads=threads)
+                                     threads=None if threads is None else int(threads))
         self.upstreams = ({} if upstreams is None else
                           load_upstreams(upstreams, self.engine.models, default_timeout=upstream_timeout))
         if token is not None and token_file is not None:
@@ -110,7 +111,7 @@ class ServeState:
                              "keeps its newline: strip it, or pass token_file=)")
         self.token = read_token(token_file) if token_file is not None else token
         self.limits = limits or Limits()
-        self.max_batch, self.max_wait_s = max_batch, max_wait_ms / 1000.0
+        self.max_batch, self.max_wait_s = int(max_batch), float(max_wait_ms) / 1000.0
         self.log_prompts = log_prompts
         self.metrics = ServeMetrics()
         self.spec, self.pool = saved.spec, saved.pool

@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from routereval.errors import InputError
-from routereval.validate import is_real, option
+from routereval.validate import check_int, is_real, option
 
 
 class ApiError(Exception):
@@ -32,10 +31,8 @@ class Limits:
     max_prompts: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_prompt_chars", "max_prompts"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"{option(name)} must be an int >= 1; got {v!r}")
+        for name in ("max_body_bytes", "max_prompt_chars", "max_prompts"):  # frozen: set through object
+            object.__setattr__(self, name, check_int(getattr(self, name), option(name), low=1))
 
 
 async def read_body(request: Any, limit: int) -> bytes:

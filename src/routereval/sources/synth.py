@@ -44,6 +44,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from numbers import Integral
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -52,7 +53,7 @@ from routereval.catalog import BENCHMARKS, LEADERBOARDS, BenchmarkInfo
 from routereval.data import bits as _bits
 from routereval.data.model import Benchmark, ModelTable
 from routereval.errors import ParameterError
-from routereval.validate import as_list, as_path
+from routereval.validate import as_list, as_path, check_int
 
 # ---------------------------------------------------------------------------- the latent space
 SKILLS: tuple[str, ...] = ("knowledge", "science", "math", "reasoning", "commonsense", "instruction")
@@ -668,16 +669,30 @@ def oracle_curve(scores: np.ndarray, pool_sizes: Sequence[int], *, draws: int = 
     Parameters
     ----------
     scores
-        (n_models, n_prompts) scores, no NaN.
+        (n_models, n_prompts) scores in [0, 1], no NaN.
     pool_sizes
-        Pool sizes m (each at most n_models).
+        Pool sizes m (one int or several, each in [1, n_models]).
+    draws, seed
+        Random pools per size (>= 1) and the seed of their draws.
+
+    Returns
+    -------
+    dict
+        m -> mean oracle score.
     """
-    s = np.asarray(scores, dtype=np.float32)
-    rng = np.random.default_rng(seed)
+    try:
+        s = np.asarray(scores, dtype=np.float32)
+    except (TypeError, ValueError):
+        s = np.empty(0, dtype=np.float32)
+    if s.ndim != 2 or not s.size or not np.all((s >= 0) & (s <= 1)):  # NaN fails the range test
+        raise ParameterError("parameter 'scores': expected a (n_models, n_prompts) array of scores in [0, 1] "
+                             "without NaN")
+    draws = check_int(draws, "parameter 'draws'", low=1)
+    rng = np.random.default_rng(_check_seed(seed))
     out = {}
-    for m in pool_sizes:
-        if not 1 <= m <= len(s):
-            raise ParameterError(f"parameter 'pool_sizes': {m} is not in [1, {len(s)}]")
+    for m in as_list(pool_sizes, "parameter 'pool_sizes'"):
+        if isinstance(m, bool) or not isinstance(m, Integral) or not 1 <= m <= len(s):
+            raise ParameterError(f"parameter 'pool_sizes': {m!r} is not an int in [1, {len(s)}]")
         out[int(m)] = float(np.mean([s[rng.choice(len(s), m, replace=False)].max(axis=0).mean()
                                      for _ in range(draws)]))
     return out

@@ -9,10 +9,13 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from routereval.errors import InputError
 from routereval.experiments.scaling.curves import CURVE_COLUMNS
 from routereval.experiments.scaling.frontier import FRONTIER_COLUMNS
+from routereval.experiments.scaling.study import ScalingResult
 from routereval.experiments.scaling.summary import summary_markdown
 from routereval.experiments.scaling.weak import WEAK_COLUMNS
+from routereval.validate import check_bool
 
 
 
@@ -40,12 +43,15 @@ def check_out(out: str | os.PathLike) -> Path:
     return check_study_target(out, "scaling")
 
 
-def write_outputs(result, out: str | os.PathLike, *, plots: bool = True) -> list[Path]:
+def write_outputs(result: ScalingResult, out: str | os.PathLike, *, plots: bool = True) -> list[Path]:
     """Write the study's directory ``out`` atomically; returns the files written.
 
     Everything is written into a hidden sibling directory that replaces ``out`` when complete,
     so an interrupted run leaves the previous study (or nothing), never half of one.
     """
+    if not isinstance(result, ScalingResult):
+        raise InputError(f"result must be the ScalingResult of run_scaling; got {type(result).__name__}")
+    plots = check_bool(plots, "plots")
     out = check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"

@@ -187,9 +187,17 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
     ps = _check_ps(as_list(ps, "ps"))
     draws, m_max = _check_int(draws, option("draws")), _check_int(m_max, option("m_max"))
     ms = None if ms is None else sorted({_check_int(m, option("ms", "--m")) for m in as_list(ms, "ms")})
+    if ms == []:
+        raise ParameterError(f"{option('ms', '--m')} must name at least one pool size, or be None for the default "
+                             "sizes")
     weak = _check_unit(weak, option("weak"))
     target = None if target is None else _check_unit(target, option("target"), allow_zero=False)
     routers = list(dict.fromkeys(as_list(routers, "routers") or []))
+    unused = [option(name, flag) for name, flag, v in (("router_ms", "--router-m", router_ms),
+                                                       ("embedding", None, embedding)) if v and not routers]
+    if unused:  # they shape the routers' curves only: without routers they would be ignored silently
+        raise ParameterError(f"{unused[0]} applies to the learned routers' curves; name them with "
+                             f"{option('routers')} or leave it out")
     if routers:
         from routereval.experiments.scaling.routers import DEFAULT_ROUTER_MS
 
