@@ -143,3 +143,30 @@ def test_run_scaling_and_write_outputs_refuse_what_they_would_ignore(tiny, tmp_p
     with pytest.raises(InputError, match="result must be the ScalingResult of run_scaling; got NoneType"):
         write_outputs(None, tmp_path / "s")
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("call", ["corpus_info", "download", "load_config", "plan_sweep", "run_study",
+                                  "add_model_to_saved"])
+def test_flags_refuse_a_truthy_string(tiny, tmp_path, call):
+    from routereval.coldstart.saved import add_model_to_saved
+    from routereval.coldstart.study import run_study
+    from routereval.data.info import corpus_info
+    from routereval.errors import ParameterError
+    from routereval.experiments.config import load_config
+    from routereval.experiments.sweep import plan_sweep
+    from routereval.sources.download import download
+
+    calls = {
+        "corpus_info": (lambda: corpus_info(tiny, models="no"), "models"),
+        "download": (lambda: download(tmp_path / "d", progress="no"), "progress"),
+        "load_config": (lambda: load_config(tmp_path / "sweep.toml", trust_code="no"), "trust_code"),
+        "plan_sweep": (lambda: plan_sweep(tmp_path / "sweep.toml", out=tmp_path / "r", force="no"), "force"),
+        "run_study": (lambda: run_study(tiny, benchmark="mmlu", m=3, group="all_strong", calibrate_test="no"),
+                      "calibrate_test"),
+        "add_model_to_saved": (lambda: add_model_to_saved(tmp_path / "r", name="x", answers=tmp_path / "a.csv",
+                                                          allow_new_prompts="no"), "allow_new_prompts"),
+    }
+    fn, name = calls[call]
+    with pytest.raises(ParameterError, match=rf"^{name}( \(--[a-z-]+\))? must be True or False; got 'no'$"):
+        fn()
+    assert list(tmp_path.iterdir()) == []  # refused before anything was read or written

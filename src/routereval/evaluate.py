@@ -25,6 +25,7 @@ from routereval import metrics as M
 from routereval.data.splits import check_seed
 from routereval.errors import InputError, ParameterError
 from routereval.jsonsafe import json_safe
+from routereval.validate import check_bool
 
 RESULT_KEYS = ("router", "benchmark", "m", "group", "protocol", "split", "mu", "mu_ci", "v_r", "v_b", "e_p", "e_sel",
                "oracle", "best_single", "oracle_recall", "selection", "n_test", "fit_s", "route_s")
@@ -211,6 +212,7 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
         raise ParameterError(f"n_boot (bootstrap resamples) must be an int >= 1. Got {n_boot!r}.")
 
     reference_score = check_reference_score(reference_score)
+    keep_routes = check_bool(keep_routes, "keep_routes")
     pool, bench = cell.pool, cell.bench
     fit_s = _fit(router, cell)
     oracle_type = bool(getattr(router, "requires_scores", False))

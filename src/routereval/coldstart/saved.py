@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
-from routereval.validate import is_real, option
+from routereval.validate import as_path, check_bool, is_real, option
 
 
 @dataclass
@@ -321,7 +321,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     from routereval.routers.newmodel import map_logistic, population_prior
     from routereval.routers.persist import check_save_target, save_router
 
-    router_dir = Path(router_dir)
+    router_dir = as_path(router_dir, "router_dir")
+    allow_new_prompts = check_bool(allow_new_prompts, option("allow_new_prompts"))
     target = check_save_target(default_version_dir(router_dir) if out is None else out)
     in_place = target == router_dir.expanduser().resolve()
     if not in_place and (target / "router.json").exists():

@@ -44,6 +44,7 @@ import numpy as np
 
 from routereval.coldstart.anchors import METHODS
 from routereval.errors import InputError, ParameterError
+from routereval.validate import check_bool
 
 PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
@@ -329,6 +330,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     from routereval.pools import make_pool, make_split, missing_policy, pool_scores
     from routereval.routers.newmodel import map_logistic
 
+    calibrate_test = check_bool(calibrate_test, "calibrate_test")
     ks = sorted(_check_list(anchors, "anchors (k values)"))
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from routereval.data.store import read_manifest
+from routereval.validate import check_bool
 
 
 def corpus_info(path: str | os.PathLike, *, models: bool = False) -> dict:
@@ -28,6 +29,7 @@ def corpus_info(path: str | os.PathLike, *, models: bool = False) -> dict:
         "splits": [...], "publisher_split": None | {"train", "val", "test", "note"}
         [, "per_model": [{"model", "mean", "records"}, ...] best first]}}}``
     """
+    models = check_bool(models, "models")
     m = read_manifest(path)
     benches = {}
     for name, b in m["benchmarks"].items():

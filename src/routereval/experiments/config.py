@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from routereval.errors import InputError, ParameterError
+from routereval.validate import as_path, check_bool
 
 # key -> (what it must be, whether it is an axis)
 KEYS: dict[str, str] = {
@@ -256,7 +257,8 @@ def load_config(path: str | os.PathLike, *, overrides: list[str] | None = None,
     trust_code
         Allow ``module:Class`` routers (their module's code runs when imported).
     """
-    f = Path(path)
+    f = as_path(path, "path (the sweep config)")
+    trust_code = check_bool(trust_code, "trust_code")  # a truthy "no" must not allow running code
     try:
         doc = tomllib.loads(f.read_text())
     except FileNotFoundError:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from routereval.errors import InputError, ParameterError
 from routereval.experiments.config import SweepConfig, load_config
 from routereval.experiments.grid import CellSpec, expand
+from routereval.validate import check_bool
 
 Progress = Callable[[dict[str, Any]], None]
 _NO_WARM_UP = ("tfidf",)  # encoders fitted per split (on its train prompts) and cheap: not embedded ahead
@@ -68,6 +69,7 @@ def plan_sweep(config: str | os.PathLike, *, out: str | os.PathLike, overrides: 
     from routereval.data.store import read_manifest
     from routereval.experiments.results import check_metadata
 
+    force = check_bool(force, "force")
     cfg = load_config(config, overrides=overrides, trust_code=trust_code)
     manifest = read_manifest(cfg.corpus)
     checksum = corpus_checksum(manifest)
@@ -161,6 +163,7 @@ def run_sweep(plan: SweepPlan, *, backend, retry_failed: bool = False,
                                                 remove_temporaries, write_metadata, write_rows)
     from routereval.experiments.runner import Task, assemble_embeddings, embed_tasks, run_embed_task, run_task
 
+    retry_failed = check_bool(retry_failed, "retry_failed")
     t0 = time.perf_counter()
     out = plan.out
     with backend:  # a cluster is reached first: one that cannot be reached fails before RESULTS is made

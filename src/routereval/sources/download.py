@@ -40,7 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from routereval.errors import InputError, ParameterError
-from routereval.validate import option
+from routereval.validate import check_bool, option
 
 PARTS = ("router_dataset", "leaderboard_score", "leaderboard_prompt", "leaderboard_embed")
 REPO_ID = "linggm/RouterEval"
@@ -242,6 +242,7 @@ def download(out: str | os.PathLike, *, parts: list[str] | None = None, repo_id:
     from huggingface_hub import hf_hub_url
 
     chosen = list(PARTS) if not parts else list(dict.fromkeys(parts))
+    progress = check_bool(progress, "progress")
     bad = [p for p in chosen if p not in PARTS]
     if bad:
         raise ParameterError(f"unknown part(s) {', '.join(map(repr, bad))}; expected some of: {', '.join(PARTS)}")
