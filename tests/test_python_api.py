@@ -170,3 +170,13 @@ def test_flags_refuse_a_truthy_string(tiny, tmp_path, call):
     with pytest.raises(ParameterError, match=rf"^{name}( \(--[a-z-]+\))? must be True or False; got 'no'$"):
         fn()
     assert list(tmp_path.iterdir()) == []  # refused before anything was read or written
+
+
+def test_read_results_refuses_a_directory_that_is_no_sweep(tmp_path):
+    from routereval.experiments.results import read_results
+
+    for bad in (tmp_path, tmp_path / "missing"):
+        with pytest.raises(InputError, match="not a results directory"):
+            read_results(bad)
+    with pytest.raises(InputError, match="path must be a path"):
+        read_results(None)

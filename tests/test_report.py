@@ -366,7 +366,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, store, studies, tmp_path):
     cases = {
         (path.parent / "missing",): "not a results directory",
         (tmp_path / "notdir",): "not a results directory",
-        (empty,): "no finished cells",
+        (empty,): "not a results directory (no _sweep.json",
         (junk,): "unreadable results file",
         (other,): "not a results file",
         (path, "--protocol", "fancy"): "expected one of paper, clean",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from routereval.errors import InputError, RouterEvalError
+from routereval.validate import as_path
 
 __all__ = ["LOCK", "SWEEP_META", "ResultsLock", "ResultsLockedError", "canonical_json", "check_metadata",
            "drop_rows", "finished_cells", "read_metadata", "read_results", "remove_temporaries", "schema",
@@ -215,9 +216,10 @@ def read_results(path: str | os.PathLike, *, status: str | None = "ok"):
     """
     import pyarrow.compute as pc
 
-    results = Path(path)
-    if not results.is_dir():
-        raise InputError("not a results directory (expected the RESULTS of `routereval sweep`)", file=results)
+    results = as_path(path, "path")
+    if not results.is_dir() or not (results / SWEEP_META).is_file() and not _data_files(results):
+        raise InputError(f"not a results directory (no {SWEEP_META}; expected the RESULTS of `routereval sweep`)",
+                         file=results)
     if status not in (None, "ok", "failed"):
         raise InputError(f"status must be 'ok', 'failed' or None. Got {status!r}.")
     table = _read_all(results)
