@@ -180,3 +180,22 @@ def test_read_results_refuses_a_directory_that_is_no_sweep(tmp_path):
             read_results(bad)
     with pytest.raises(InputError, match="path must be a path"):
         read_results(None)
+
+
+def test_a_path_of_none_is_named(tiny):
+    import numpy as np
+
+    from routereval.evaluate import fit_router
+    from routereval.experiments.scaling import run_scaling, write_outputs
+    from routereval.routers import make_router
+    from routereval.routers.persist import load_router, save_router
+    from routereval.serve import create_app
+
+    r = make_router("knn").fit(np.eye(3), np.eye(3))
+    res = run_scaling(tiny, benchmarks="mmlu", groups="random", ms=2, draws=2)
+    for call, name in ((lambda: save_router(r, None), "path"), (lambda: load_router(None), "path"),
+                       (lambda: create_app(None), "router_dir"), (lambda: write_outputs(res, None), r"out \(--out\)"),
+                       (lambda: fit_router(tiny, benchmark="mmlu", router="knn", m=3, group="all_strong", save=None),
+                        "save")):
+        with pytest.raises(InputError, match=rf"^{name} must be a path \(a str or pathlib.Path\); got None$"):
+            call()

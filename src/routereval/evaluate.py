@@ -25,7 +25,7 @@ from routereval import metrics as M
 from routereval.data.splits import check_seed
 from routereval.errors import InputError, ParameterError
 from routereval.jsonsafe import json_safe
-from routereval.validate import check_bool
+from routereval.validate import as_path, check_bool
 
 RESULT_KEYS = ("router", "benchmark", "m", "group", "protocol", "split", "mu", "mu_ci", "v_r", "v_b", "e_p", "e_sel",
                "oracle", "best_single", "oracle_recall", "selection", "n_test", "fit_s", "route_s")
@@ -377,7 +377,7 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
     """
     from routereval.routers.persist import check_save_target, router_spec, save_router
 
-    check_save_target(save)  # refuse a target that is not ours to replace before any slow work
+    check_save_target(as_path(save, "save"))  # refuse a target that is not ours to replace before any slow work
     r = make_router_from(router, params, seed=seed, protocol=protocol)
     seed, params = int(seed), json_safe(_check_params(params))  # saved as JSON
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,

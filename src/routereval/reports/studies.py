@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from routereval.errors import InputError
-from routereval.validate import option
+from routereval.validate import as_path, option
 
 STUDY_TITLES = {"scaling": "Scaling study", "coldstart": "Cold-start study"}
 PLOT_SUFFIXES = (".png", ".svg")
@@ -23,7 +23,7 @@ STUDY_MARKERS = {"scaling": "curves.csv", "coldstart": "coldstart.csv"}
 def check_study_target(out: str | Path, kind: str) -> Path:
     """``out`` as a Path, refused (one line) unless it is missing, empty (hidden files aside: an interrupted
     write's temporaries) or an earlier ``routereval {kind}`` study's directory."""
-    out = Path(out)
+    out = as_path(out, option("out"))
     marker = STUDY_MARKERS[kind]
     if out.exists() and not out.is_dir():
         raise InputError(f"{option('out')} {out}: exists and is not a directory")

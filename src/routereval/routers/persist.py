@@ -27,6 +27,7 @@ import numpy as np
 from routereval.data.store import sha256_file
 from routereval.errors import InputError
 from routereval.routers.base import Router, make_router
+from routereval.validate import as_list, as_path, check_bool
 
 FORMAT = "routereval-router"
 VERSION = 1
@@ -119,7 +120,7 @@ def _is_saved_router(path: Path) -> bool:
 
 def check_save_target(path: str | os.PathLike) -> Path:
     """The resolved directory to write to; refuses to replace anything but an empty directory or a saved router."""
-    path = Path(path).expanduser().resolve()  # resolved first: "." has no name to write beside
+    path = as_path(path, "path").expanduser().resolve()  # resolved first: "." has no name to write beside
     if not path.name:
         raise InputError("cannot save a router to the file system root; name a directory", file=path)
     if path.exists() or path.is_symlink():
@@ -284,8 +285,6 @@ def load_router(path: str | os.PathLike, *, trust_code: bool = False,
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
-
-    from routereval.validate import as_list, as_path, check_bool
 
     trust_code = check_bool(trust_code, "trust_code")  # a truthy "no" must not run code
     trust_modules = tuple(as_list(trust_modules, "trust_modules") or ())

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from routereval.errors import InputError
 from routereval.serve.requests import ApiError, Limits
-from routereval.validate import is_real, option
+from routereval.validate import as_path, is_real, option
 
 log = logging.getLogger("routereval.serve")
 
@@ -91,7 +91,7 @@ class ServeState:
                        threads=threads, limits=limits, trust_code=trust_code, log_prompts=log_prompts,
                        upstreams=upstreams, token_file=token_file)
         check_cost_weight(cost_weight, what=option("cost_weight"))
-        self.router_dir = Path(router_dir)
+        self.router_dir = as_path(router_dir, "router_dir")
         saved = load_router(self.router_dir, trust_code=trust_code)
         self.engine = RoutingEngine.from_saved(saved, source=str(self.router_dir / "router.json"))
         self.cost_weight = self.engine.check_cost_weight(cost_weight, what=option("cost_weight"))

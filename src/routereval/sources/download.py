@@ -40,7 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from routereval.errors import InputError, ParameterError
-from routereval.validate import check_bool, option
+from routereval.validate import as_path, check_bool, option
 
 PARTS = ("router_dataset", "leaderboard_score", "leaderboard_prompt", "leaderboard_embed")
 REPO_ID = "linggm/RouterEval"
@@ -246,7 +246,7 @@ def download(out: str | os.PathLike, *, parts: list[str] | None = None, repo_id:
     bad = [p for p in chosen if p not in PARTS]
     if bad:
         raise ParameterError(f"unknown part(s) {', '.join(map(repr, bad))}; expected some of: {', '.join(PARTS)}")
-    out = Path(out)
+    out = as_path(out, option("out"))
     if out.exists() and not out.is_dir():
         raise InputError(f"{option('out')} {out}: exists and is not a directory; expected the folder to download into")
     ep = _endpoint(endpoint)
