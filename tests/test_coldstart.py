@@ -25,7 +25,7 @@ from routereval.coldstart.calibrate import calibrate_items, expected_logit_scale
 from routereval.coldstart.estimate import MeanEstimate, estimate_mean, gp_combine, neighbour_correction
 from routereval.data.model import Benchmark, Corpus
 from routereval.data.store import open_corpus, write_corpus
-from routereval.errors import InputError
+from routereval.errors import InputError, ParameterError
 from routereval.routers import make_router
 from routereval.routers.base import CapabilityError
 from routereval.routers.newmodel import log_posterior, map_logistic, population_prior
@@ -516,7 +516,7 @@ def test_a_hand_built_adaptive_test_checks_its_arrays():
                           ((Z, o, mu, cov), dict(target=(np.ones((3, 4)), np.zeros(3))),
                            r"target\[0\] must have shape \(any, 2\)"),
                           ((Z, o, mu, cov), dict(target_floor=np.zeros(3)), "without a target"),
-                          ((Z, o, mu, cov), dict(n_first=0), "n_first must be an integer >= 1"),
+                          ((Z, o, mu, cov), dict(n_first=0), "n_first must be an int >= 1"),
                           ((Z, np.full(6, np.nan), mu, cov), {}, "offset must be finite"),
                           ((Z, o, "a", cov), {}, "prior_mean must be a numeric array")):
         with pytest.raises(InputError, match=msg):
@@ -559,8 +559,14 @@ def test_irt_and_adaptive_need_a_router_with_the_capability(fitted):
     assert t.asked == [3]
     with pytest.raises(InputError, match="candidate 3 was already asked"):
         t.tell(3, 0.0)
-    with pytest.raises(Exception, match="random_state must be"):
+    with pytest.raises(ParameterError, match="random_state must be"):
         AdaptiveTest.from_router(r, X[split.train], random_state="x")
+    t.tell(5, True)  # a right or wrong answer as a bool
+    assert t.answers[-1] == 1.0
+    right = S[:, 0] >= 0.5
+    by_bool = select_anchors(r, 5, "adaptive", X=X, candidates=split.train, answers=lambda i: right[i])
+    by_float = select_anchors(r, 5, "adaptive", X=X, candidates=split.train, answers=right.astype(float))
+    np.testing.assert_array_equal(by_bool.index, by_float.index)
 
 
 def test_estimate_mean_checks_its_options(fitted):

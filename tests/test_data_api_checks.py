@@ -97,9 +97,17 @@ def test_finite_embeddings_are_kept():
     np.testing.assert_array_equal(_small(embeddings={"e": emb}).embeddings["e"], emb)
 
 
-@pytest.mark.parametrize("scores", [np.full((2, 3), "x"), [[0.1, None, 0.2], [0.0, 1.0, 0.5]]])
+@pytest.mark.parametrize("scores", [np.full((2, 3), "x"), [[0.1, "a", 0.2], [0.0, 1.0, 0.5]]])
 def test_scores_must_be_numeric(scores):
     _one_line(InputError, r"benchmark 'x': scores must be numeric \(floats in \[0, 1\]", _small, scores=scores)
+
+
+def test_none_is_a_missing_score_or_an_unknown_cost():
+    """JSON's null, as built from a JSON file: NaN."""
+    b = _small(scores=[[0.1, None, 0.2], [0.0, 1.0, 0.5]], cost=[[0.001, None, 0.0], [None, 0.002, 0.002]],
+               gold=[["A", "B"], ["C", "D"], ["E", "F"]])
+    assert np.isnan(b.scores[0, 1]) and np.isnan(b.cost[0, 1]) and b.cost[1, 1] == 0.002
+    assert b.gold.shape == (3,) and b.gold[0] == ["A", "B"]  # several gold answers stay one entry
 
 
 # ----------------------------------------------------------------------------- 4. open_corpus arguments

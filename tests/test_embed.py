@@ -221,7 +221,7 @@ def test_corpus_path_must_be_a_corpus_and_nothing_is_created(questions, tmp_path
 
 def test_wrong_types_of_bench_and_encoder_are_one_line(questions):
     bench = _bench(questions[:6])
-    with pytest.raises(InputError, match="^bench must be a routereval Benchmark; got str$"):
+    with pytest.raises(InputError, match=r"^bench must be a routereval Benchmark \(corpus\[.*\]\); got str$"):
         E.embed_prompts("mmlu", "tfidf")
     expected = "^encoder must be an encoder name such as 'minilm' or 'tfidf', .*; got "
     for encoder, got in ((None, "None"), (["tfidf"], "list"), ("", "''")):

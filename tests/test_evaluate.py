@@ -97,7 +97,7 @@ def test_paper_protocol_picks_best_single_on_test(corpus):
 def test_bad_requests(corpus):
     with pytest.raises(ParameterError, match=r"^The 'k' parameter of knn must be an int in \[1, inf\)\. Got 0\.$"):
         evaluate(corpus, benchmark="mmlu", router="knn", params={"k": 0}, m=5, group="all_strong")
-    with pytest.raises(InputError, match="m must be an int >= 1"):
+    with pytest.raises(InputError, match=r"m \(--m\) must be an int >= 1"):
         evaluate(corpus, benchmark="mmlu", router="knn", m=0, group="all_strong")
     with pytest.raises(ParameterError, match="unknown router 'nope'"):
         evaluate(corpus, benchmark="mmlu", router="nope", m=5, group="all_strong")

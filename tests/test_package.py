@@ -84,3 +84,21 @@ def test_bool_int_and_path_checks(tmp_path):
     for bad in (None, "", 3, ["a"]):
         with pytest.raises(InputError, match="path must be a path"):
             as_path(bad, "path")
+
+
+def test_float_array():
+    import numpy as np
+
+    from routereval.errors import InputError
+    from routereval.validate import float_array
+
+    assert float_array([1, 2], "a", shape=(2,)).dtype == np.float64
+    assert float_array(np.ones((3, 2)), "a", shape=(None, 2)).shape == (3, 2)
+    for value, kw, msg in (("x", dict(expected="(n,) of scores"), r"^a must be a numeric array \(n,\) of scores; got str$"),
+                           ([1, 2], dict(ndim=2), r"^a must be a 2-D array; got shape \(2,\)$"),
+                           ([1, 2], dict(shape=(3,)), r"^a must have shape \(3,\); got \(2,\)$"),
+                           (np.ones((2, 2)), dict(shape=(None, 3)), r"^a must have shape \(any, 3\); got \(2, 2\)$"),
+                           ([1, np.nan], {}, "^a must be finite")):
+        with pytest.raises(InputError, match=msg):
+            float_array(value, "a", **kw)
+    assert np.isnan(float_array([np.nan], "a", finite=False)).all()

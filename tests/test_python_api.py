@@ -196,6 +196,6 @@ def test_a_path_of_none_is_named(tiny):
     for call, name in ((lambda: save_router(r, None), "path"), (lambda: load_router(None), "path"),
                        (lambda: create_app(None), "router_dir"), (lambda: write_outputs(res, None), r"out \(--out\)"),
                        (lambda: fit_router(tiny, benchmark="mmlu", router="knn", m=3, group="all_strong", save=None),
-                        "save")):
+                        r"save \(--save\)")):
         with pytest.raises(InputError, match=rf"^{name} must be a path \(a str or pathlib.Path\); got None$"):
             call()

@@ -214,13 +214,19 @@ def _ran_module(tmp_path, monkeypatch, name: str) -> Path:
     return marker
 
 
-def test_load_router_imports_a_module_only_when_trusted(xy, tmp_path, monkeypatch):
-    X, Y, Xt, _ = xy
-    marker = _ran_module(tmp_path, monkeypatch, "plugin_mod_a")
+def _saved_naming_module(xy, tmp_path, monkeypatch, name: str) -> tuple[Path, Path]:
+    """A saved knn router whose spec names ``name:KNN`` (a module that leaves a marker when imported)."""
+    X, Y, _, _ = xy
+    marker = _ran_module(tmp_path, monkeypatch, name)
     d = save_router(make_router("knn", k=3).fit(X, Y), tmp_path / "r")
     doc = json.loads((d / "router.json").read_text())
-    doc["spec"] = "plugin_mod_a:KNN"
+    doc["spec"] = f"{name}:KNN"
     (d / "router.json").write_text(json.dumps(doc))
+    return d, marker
+
+
+def test_load_router_imports_a_module_only_when_trusted(xy, tmp_path, monkeypatch):
+    d, marker = _saved_naming_module(xy, tmp_path, monkeypatch, "plugin_mod_a")
     with pytest.raises(InputError, match=r"router\.json: router class 'plugin_mod_a:KNN' is not a registered router"):
         load_router(d)
     assert not marker.exists()  # refused before any import
@@ -232,12 +238,7 @@ def test_load_router_imports_a_module_only_when_trusted(xy, tmp_path, monkeypatc
 
 
 def test_trust_code_must_be_a_bool(xy, tmp_path, monkeypatch):
-    X, Y, _, _ = xy
-    marker = _ran_module(tmp_path, monkeypatch, "plugin_mod_c")
-    d = save_router(make_router("knn", k=3).fit(X, Y), tmp_path / "r")
-    doc = json.loads((d / "router.json").read_text())
-    doc["spec"] = "plugin_mod_c:KNN"
-    (d / "router.json").write_text(json.dumps(doc))
+    d, marker = _saved_naming_module(xy, tmp_path, monkeypatch, "plugin_mod_c")
     for bad in ("no", "False", 1):  # truthy, but no permission to run code
         with pytest.raises(ParameterError, match=f"^trust_code must be True or False; got {bad!r}$"):
             load_router(d, trust_code=bad)

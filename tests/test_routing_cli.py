@@ -69,7 +69,7 @@ def test_eval_json_has_the_issues_keys(cli, corpus_dir):
     (["--router", "nope"], "error: unknown router 'nope'"),
     (["--router", "knn", "--param", "k"], "error: --param 'k': expected NAME=VALUE"),
     (["--router", "mix", "--param", "p=1.5"], "error: The 'p' parameter of mix must be a float in [0, 1]. Got 1.5.\n"),
-    (["--router", "knn", "--m", "0"], "error: m must be an int >= 1 (the pool size). Got 0.\n"),
+    (["--router", "knn", "--m", "0"], "error: m (--m) must be an int >= 1; got 0\n"),
     (["--router", "knn", "--embedding", "nope-encoder"], "error: "),
     (["--router", "knn,random", "--param", "kn.k=3"], "error: --param names router 'kn', which is not in --router "
                                                         "(knn, random)\n"),

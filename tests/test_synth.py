@@ -126,7 +126,7 @@ def test_names_str_is_one_name_and_wrong_types_are_one_line(tmp_path):
         synth_benchmarks("tiny", models="tiny")
     with pytest.raises(ParameterError, match="^parameter 'scale': unknown scale \\['tiny'\\]"):
         synth_models(["tiny"])
-    with pytest.raises(InputError, match="^out must be a path \\(a str or pathlib.Path\\); got None$"):
+    with pytest.raises(InputError, match="^out \\(--out\\) must be a path \\(a str or pathlib.Path\\); got None$"):
         synth_corpus(None, scale="tiny")
     with pytest.raises(ParameterError, match="^parameter 'accuracies': expected a non-empty 1-d array"):
         synth_matrix(["high"], 10)

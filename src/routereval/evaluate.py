@@ -25,7 +25,7 @@ from routereval import metrics as M
 from routereval.data.splits import check_seed
 from routereval.errors import InputError, ParameterError
 from routereval.jsonsafe import json_safe
-from routereval.validate import as_path, check_bool
+from routereval.validate import as_path, check_bool, check_int, option
 
 RESULT_KEYS = ("router", "benchmark", "m", "group", "protocol", "split", "mu", "mu_ci", "v_r", "v_b", "e_p", "e_sel",
                "oracle", "best_single", "oracle_recall", "selection", "n_test", "fit_s", "route_s")
@@ -63,11 +63,13 @@ def default_embedding(bench) -> str:
 def _open_bench(corpus, benchmark: str):
     from routereval.data.model import Corpus
 
+    if not isinstance(benchmark, str):
+        raise InputError(f"benchmark must be one benchmark's name; got {benchmark!r}")
     if isinstance(corpus, Corpus):
         return corpus[benchmark], corpus.path
     from routereval.data.store import open_corpus
 
-    c = open_corpus(corpus, benchmarks=[benchmark])
+    c = open_corpus(as_path(corpus, "corpus (a directory or an open Corpus)"), benchmarks=[benchmark])
     return c[benchmark], Path(corpus)
 
 
@@ -116,8 +118,7 @@ def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = 
     """
     from routereval.pools import make_pool, make_split, pool_scores, training_labels
 
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise InputError(f"m must be an int >= 1 (the pool size). Got {m!r}.")
+    m = check_int(m, option("m"), low=1)
     if not isinstance(split, str):  # a Split object belongs to make_pools(split=); here the split is named
         raise InputError(f"split must be a split name: auto, publisher or random; got {type(split).__name__}")
     if progress is not None and not callable(progress):
@@ -126,7 +127,7 @@ def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = 
         raise InputError(f"input_kind must be 'embedding' or 'text'; got {input_kind!r}")
     bench, corpus_path = _open_bench(corpus, benchmark)
     split = make_split(bench, protocol=protocol, seed=seed, split=split, missing=missing)
-    pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, draw=draw,
+    pool = make_pool(bench, m=m, group=group, protocol=protocol, split=split, seed=seed, draw=draw,
                      missing=missing)
     split = pool.split
     Y_train, Y_val, Y_test = pool_scores(bench, pool)
@@ -377,7 +378,7 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
     """
     from routereval.routers.persist import check_save_target, router_spec, save_router
 
-    check_save_target(as_path(save, "save"))  # refuse a target that is not ours to replace before any slow work
+    check_save_target(as_path(save, option("save")))  # refuse a target that is not ours to replace before any slow work
     r = make_router_from(router, params, seed=seed, protocol=protocol)
     seed, params = int(seed), json_safe(_check_params(params))  # saved as JSON
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,

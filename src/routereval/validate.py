@@ -6,9 +6,12 @@ import math
 import os
 from numbers import Integral, Number, Real
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routereval.errors import InputError, ParameterError
+
+if TYPE_CHECKING:  # numpy is imported where an array is made, not with routereval
+    import numpy as np
 
 
 def is_real(value: Any) -> bool:
@@ -42,6 +45,32 @@ def as_path(value: Any, name: str) -> Path:
     if isinstance(value, (str, os.PathLike)) and str(value) != "":
         return Path(value)
     raise InputError(f"{name} must be a path (a str or pathlib.Path); got {value!r}")
+
+
+def float_array(value: Any, name: str, *, shape: tuple[int | None, ...] | None = None, ndim: int | None = None,
+                finite: bool = True, expected: str = "") -> "np.ndarray":
+    """``value`` as a float64 array, else a one-line :class:`InputError` naming ``name``.
+
+    ``shape`` (None where any length goes) or ``ndim`` is checked when given, and with
+    ``finite`` every value must be finite; ``expected`` describes the array in the messages.
+    """
+    import numpy as np
+
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a numeric array{' ' + expected if expected else ''}; "
+                         f"got {type(value).__name__}") from None
+    want = ndim if shape is None else len(shape)
+    if want is not None and (arr.ndim != want or any(s is not None and s != a
+                                                      for s, a in zip(shape or (), arr.shape))):
+        if shape is None:
+            raise InputError(f"{name} must be a {want}-D array; got shape {arr.shape}")
+        dims = ", ".join("any" if s is None else str(s) for s in shape) + ("," if want == 1 else "")
+        raise InputError(f"{name} must have shape ({dims}); got {arr.shape}")
+    if finite and not np.isfinite(arr).all():
+        raise InputError(f"{name} must be finite; it holds NaN or infinite values")
+    return arr
 
 
 def option(keyword: str, flag: str | None = None) -> str:

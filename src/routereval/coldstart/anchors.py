@@ -52,7 +52,7 @@ from typing import Any, Callable
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
-from routereval.validate import is_real
+from routereval.validate import check_int, float_array, is_real
 
 METHODS = ("random", "stratified", "irt", "fisher", "adaptive")
 
@@ -151,22 +151,9 @@ def _rng(random_state: Any) -> np.random.Generator:
         raise ParameterError(f"random_state must be an int >= 0 (or a sequence of them). Got {random_state!r}.") from None
 
 
-def _float_array(value: Any, name: str, *, ndim: int | None = None,
-                 shape: tuple[int | None, ...] | None = None) -> np.ndarray:
-    """``value`` as a finite float64 array of ``ndim`` dimensions or of ``shape`` (None: any length there)."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a numeric array; got {type(value).__name__}") from None
-    want = ndim if shape is None else len(shape)
-    if arr.ndim != want or (shape is not None and any(s is not None and s != a for s, a in zip(shape, arr.shape))):
-        if shape is None:
-            raise InputError(f"{name} must be a {want}-D array; got shape {arr.shape}")
-        expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ("," if want == 1 else "") + ")"
-        raise InputError(f"{name} must have shape {expected}; got {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise InputError(f"{name} must be finite; it holds NaN or infinite values")
-    return arr
+def _is_score(value: Any) -> bool:
+    """A score in [0, 1]; a bool is a right (True) or wrong (False) answer."""
+    return isinstance(value, (bool, np.bool_)) or (is_real(value) and 0 <= value <= 1)
 
 
 def kmeans(F: np.ndarray, k: int, rng: np.random.Generator, *, n_iter: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -374,31 +361,29 @@ class AdaptiveTest:
     def __init__(self, Z: np.ndarray, offset: np.ndarray, prior_mean: np.ndarray, prior_cov: np.ndarray, *,
                  random_state: Any = 0, n_first: int = 5, floor: np.ndarray | None = None,
                  target: tuple[np.ndarray, np.ndarray] | None = None, target_floor: np.ndarray | None = None) -> None:
-        self.Z = _float_array(Z, "Z", ndim=2)
+        self.Z = float_array(Z, "Z", ndim=2)
         n, p = self.Z.shape
-        self.offset = _float_array(offset, "offset", shape=(n,))
-        self.floor = None if floor is None else _float_array(floor, "floor", shape=(n,))
-        self.prior_mean = _float_array(prior_mean, "prior_mean", shape=(p,))
-        self.prior_cov = _float_array(prior_cov, "prior_cov", shape=(p, p))
+        self.offset = float_array(offset, "offset", shape=(n,))
+        self.floor = None if floor is None else float_array(floor, "floor", shape=(n,))
+        self.prior_mean = float_array(prior_mean, "prior_mean", shape=(p,))
+        self.prior_cov = float_array(prior_cov, "prior_cov", shape=(p, p))
         self.target = self.target_floor = None
         if target is not None:
             if not isinstance(target, tuple) or len(target) != 2:
                 raise InputError("target must be a pair (Z_target (n_t, p) design rows, offsets (n_t,))")
-            Zt = _float_array(target[0], "target[0]", shape=(None, p))
-            self.target = (Zt, _float_array(target[1], "target[1]", shape=(len(Zt),)))
+            Zt = float_array(target[0], "target[0]", shape=(None, p))
+            self.target = (Zt, float_array(target[1], "target[1]", shape=(len(Zt),)))
             if target_floor is not None:
-                self.target_floor = _float_array(target_floor, "target_floor", shape=(len(Zt),))
+                self.target_floor = float_array(target_floor, "target_floor", shape=(len(Zt),))
         elif target_floor is not None:
             raise InputError("target_floor is given without a target; give both or neither")
-        if isinstance(n_first, bool) or not isinstance(n_first, (int, np.integer)) or n_first < 1:
-            raise InputError(f"n_first must be an integer >= 1; got {n_first!r}")
         self.phi = self.prior_mean.copy()
         self.cov = self.prior_cov.copy()
         self.asked: list[int] = []
         self.answers: list[float] = []
         self._used = np.zeros(len(self.Z), dtype=bool)
         self._rng = _rng(random_state)
-        self.n_first = int(n_first)
+        self.n_first = check_int(n_first, "n_first", low=1)
         self._pending: int | None = None
         self.refresh = 10  # exact information every this many answers, rank-one updates between
         self._quad = np.einsum("ij,ij->i", self.Z @ self.cov, self.Z)
@@ -460,7 +445,7 @@ class AdaptiveTest:
             raise InputError(f"candidate {i!r} must be the int position of a candidate, 0 to {len(self.Z) - 1}")
         if self._used[int(i)]:
             raise InputError(f"candidate {i} was already asked; tell each answer once")
-        if not (is_real(score) and 0 <= score <= 1):
+        if not _is_score(score):
             raise InputError(f"the answer to candidate {i} must be a score in [0, 1], got {score!r}")
         score = float(score)
         i = int(i)
@@ -577,7 +562,7 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         if subsets is not None and np.shape(subsets) != (n_rows,):
             raise InputError(f"subsets must have one entry per row ({n_rows}); got shape {np.shape(subsets)}")
         if delta is not None:
-            delta = _float_array(delta, f"delta (one entry per row, {n_rows})", shape=(n_rows,))
+            delta = float_array(delta, f"delta (one entry per row, {n_rows})", shape=(n_rows,))
         if calibration is not None and (len(calibration) != 3 or any(len(np.asarray(v)) != n_rows for v in calibration)):
             raise InputError(f"calibration must be (floor, slope, delta), each with one entry per row ({n_rows})")
         if target is not None:
@@ -643,7 +628,7 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         pos = test.next()
         row = int(cand[pos])
         score = score_of(row)
-        if not (is_real(score) and 0 <= score <= 1):
+        if not _is_score(score):
             raise InputError(f"the new model's answer on row {row} is {score!r}; expected a score in [0, 1] (from "
                              f"answers{'(row)' if callable(answers) else '[row]'})")
         test.tell(pos, float(score))

@@ -53,8 +53,8 @@ from typing import Any, Callable
 import numpy as np
 
 from routereval.errors import InputError
-from routereval.validate import is_real
 from routereval.routers.linear import sigmoid as _sigmoid
+from routereval.validate import float_array, is_real
 
 
 @dataclass(frozen=True)
@@ -413,7 +413,7 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     -------
     MeanEstimate
     """
-    from routereval.coldstart.anchors import _float_array, _need_capability
+    from routereval.coldstart.anchors import _need_capability
     from routereval.coldstart.calibrate import expected_logit_scale
 
     _need_capability(router)
@@ -433,7 +433,7 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
         if w.shape != (k,) or not np.all(np.isfinite(w) & (w > 0)):
             raise InputError(f"weights must be {k} positive design weights, one per anchor; got shape {w.shape}")
     if anchor_delta is not None:
-        anchor_delta = _float_array(anchor_delta, "anchor_delta (one entry per anchor)", shape=(k,))
+        anchor_delta = float_array(anchor_delta, "anchor_delta (one entry per anchor)", shape=(k,))
         oa = oa + anchor_delta
     Zt, ot = router.model_design(X_target)
     if not len(Zt):

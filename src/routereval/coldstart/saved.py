@@ -80,8 +80,11 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     if X.shape[1] != r.n_features_in_:
         raise InputError(f"the encoder {saved.encoder!r} gives {X.shape[1]} dimensions, the router expects "
                          f"{r.n_features_in_}", file=meta_file)
-    # calibrate with the pool models the corpus holds (models added by add-model are not in it)
     names = [str(x) for x in saved.pool.get("models", [])]
+    if len(names) != r.n_models_:  # add-model extends this list: it must name the router's columns
+        raise InputError(f"pool.models lists {len(names)} models, the router scores {r.n_models_}; save the router "
+                         "with `routereval fit --save` (it records the pool)", file=meta_file)
+    # calibrate with the pool models the corpus holds (models added by add-model are not in it)
     index = {str(n): i for i, n in enumerate(bench.models)}
     pos = [j for j, n in enumerate(names) if n in index and j < r.n_models_]
     delta = np.full(bench.n_prompts, np.nan)
@@ -323,7 +326,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
 
     router_dir = as_path(router_dir, "router_dir")
     allow_new_prompts = check_bool(allow_new_prompts, option("allow_new_prompts"))
-    target = check_save_target(default_version_dir(router_dir) if out is None else out)
+    target = check_save_target(default_version_dir(router_dir) if out is None else as_path(out, option("out")))
     in_place = target == router_dir.expanduser().resolve()
     if not in_place and (target / "router.json").exists():
         raise InputError(f"holds another saved router; refusing to replace it with this one ({option('out')}: a new "

@@ -44,7 +44,7 @@ import numpy as np
 
 from routereval.coldstart.anchors import METHODS
 from routereval.errors import InputError, ParameterError
-from routereval.validate import check_bool
+from routereval.validate import as_list, as_path, check_bool, check_int
 
 PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
@@ -101,7 +101,8 @@ class _Fitted:
 
 
 def _check_list(values: Sequence, what: str, allowed: Sequence | None = None) -> list:
-    vals = list(dict.fromkeys(values))
+    """``values`` (one or several; a str is one value) without repeats, each among ``allowed``."""
+    vals = list(dict.fromkeys(as_list(values, what) or ()))
     if not vals:
         raise ParameterError(f"{what} must not be empty")
     if allowed is not None:
@@ -331,22 +332,17 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     from routereval.routers.newmodel import map_logistic
 
     calibrate_test = check_bool(calibrate_test, "calibrate_test")
-    ks = sorted(_check_list(anchors, "anchors (k values)"))
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ParameterError(f"anchors: every k must be an int >= 1. Got {k!r}.")
+    ks = sorted({check_int(k, "anchors: every k", low=1) for k in _check_list(anchors, "anchors (k values)")})
     methods = _check_list(methods, "methods", METHODS)
     pretrain = _check_list(pretrain, "pretrain", PRETRAIN)
-    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
-        raise ParameterError(f"seeds must be an int >= 1. Got {seeds!r}.")
-    if models is not None and (isinstance(models, bool) or not isinstance(models, (int, np.integer)) or models < 1):
-        raise ParameterError(f"models must be an int >= 1 (how many pool models to hold out). Got {models!r}.")
-    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 1):
-        raise ParameterError(f"folds must be an int >= 1. Got {folds!r}.")
+    seeds = check_int(seeds, "seeds", low=1)
+    models = None if models is None else check_int(models, "models (how many pool models to hold out)", low=1)
+    folds = None if folds is None else check_int(folds, "folds", low=1)
     probe = make_router_from(router, params, seed=seed)
     if not getattr(probe, "supports_add_model", False):
         probe.add_model("probe", np.zeros((1, 1)), np.zeros(1))  # raises the router's one-line refusal
-    c = corpus if isinstance(corpus, Corpus) else open_corpus(corpus, benchmarks=[benchmark])
+    c = (corpus if isinstance(corpus, Corpus)
+         else open_corpus(as_path(corpus, "corpus (a directory or an open Corpus)"), benchmarks=[benchmark]))
     bench = c[benchmark]
     split = make_split(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, missing=missing)

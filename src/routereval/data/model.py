@@ -23,7 +23,11 @@ def _as_1d(values: Any, what: str) -> np.ndarray:
     """``values`` (a list or array, one entry each) as a 1-d object array; a str is refused: never its characters."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise InputError(f"{what} must be a list or array (one entry each); got {reprlib.repr(values)}")
-    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=object)
+    if isinstance(values, np.ndarray):
+        arr = values.astype(object, copy=False)
+    else:  # element by element: an entry that is itself a list (several gold answers) stays one entry
+        items = list(values)
+        arr = np.fromiter(items, dtype=object, count=len(items))
     if arr.ndim != 1:
         raise InputError(f"{what} must be one-dimensional, got shape {arr.shape}")
     return arr
@@ -37,6 +41,11 @@ def as_numeric(value: Any, what: str, expected: str, *, file: str | None = None)
     """``value`` as a numeric (bool, int or float) array, else an :class:`InputError`: ``what`` must be
     numeric (``expected``)."""
     arr = np.asanyarray(value)
+    if arr.dtype == object:  # e.g. lists with None for unknown (JSON's null): None becomes NaN
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
     if arr.dtype.kind not in "biuf":
         got = f"dtype {arr.dtype}" if isinstance(value, np.ndarray) else reprlib.repr(value)
         raise InputError(f"{what} must be numeric ({expected}); got {got}", file=file)
@@ -199,8 +208,10 @@ class Benchmark:
             c = self.cost = self._numeric(self.cost, "cost", "USD >= 0, NaN where unknown")
             if c.shape != shape:
                 raise InputError(f"benchmark {self.name!r}: cost has shape {c.shape}, expected {shape}", file=src)
-            self._refuse_cells((c < 0) | np.isinf(c), c, "cost",
-                               "is not a price; expected USD >= 0 (NaN where unknown)")
+            if c.size and not (np.fmin.reduce(c, axis=None) >= 0 and np.isfinite(np.fmax.reduce(c, axis=None))):
+                # NaN-ignoring min and max first: the cell-by-cell mask only when one is wrong
+                self._refuse_cells((c < 0) | np.isinf(c), c, "cost",
+                                   "is not a price; expected USD >= 0 (NaN where unknown)")
         for enc, emb in self.embeddings.items():
             emb = self._numeric(emb, f"embeddings {enc!r}", "finite floats")
             if emb.ndim != 2 or emb.shape[0] != n_prompts:

@@ -114,11 +114,10 @@ def embed_prompts(bench: "Benchmark", encoder: str = "minilm", *, corpus_path: s
     np.ndarray
         (n_prompts, dim) float32, row i for prompt i of ``bench``.
     """
-    from routereval.data.model import Benchmark
+    from routereval.data.model import check_benchmark
     from routereval.data.store import MANIFEST
 
-    if not isinstance(bench, Benchmark):
-        raise InputError(f"bench must be a routereval Benchmark; got {type(bench).__name__}")
+    check_benchmark(bench)
     encoder = as_encoder(encoder)
     batch_size = check_int(batch_size, "batch_size", low=1)
     if corpus_path is not None:

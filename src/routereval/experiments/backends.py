@@ -13,6 +13,7 @@ import threading
 from typing import Any, Callable, Iterator
 
 from routereval.errors import ParameterError
+from routereval.validate import check_int, option
 
 
 def cpu_count() -> int:
@@ -201,8 +202,7 @@ class DaskBackend(Backend):
 
 def make_backend(*, workers: int = 1, cluster: str | None = None) -> Backend:
     """The backend of ``--workers N`` / ``--cluster SPEC`` (validated here, before any work)."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"--workers must be an int >= 1. Got {workers!r}.")
+    workers = check_int(workers, option("workers"), low=1)
     if cluster is not None:
         if workers != 1:
             raise ParameterError("give --workers or --cluster, not both")

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from routereval.errors import InputError, ParameterError
 from routereval.reports.tables import PROTOCOL_ORDER, Report, _order, build_tables
-from routereval.validate import option
+from routereval.validate import as_path, check_int, option
 
 FORMATS = ("md", "tex", "html", "csv", "json")
 PROTOCOLS = ("paper", "clean")
@@ -55,8 +55,7 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
     from routereval.experiments.results import read_results
     from routereval.reports.studies import load_study
 
-    if n_boot is not None and (isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1):
-        raise ParameterError(f"{option('n_boot')} must be an int >= 1. Got {n_boot!r}.")
+    n_boot = None if n_boot is None else check_int(n_boot, option("n_boot"), low=1)
     protocols = _split_values(protocols)
     benchmarks = _split_values(benchmarks)
     for p in protocols or []:
@@ -64,7 +63,7 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
             raise ParameterError(f"{option('protocols', '--protocol')}: {p!r} is not a protocol; expected one of "
                                  f"{', '.join(PROTOCOLS)}")
     studies = [load_study(d, kind=k) for k, d in (("scaling", scaling), ("coldstart", coldstart)) if d is not None]
-    path = Path(results)
+    path = as_path(results, "results")
     if not path.is_dir():
         raise InputError("not a results directory (expected the RESULTS directory of `routereval sweep`)", file=path)
     table_all = read_results(path, status=None)

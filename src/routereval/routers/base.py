@@ -26,6 +26,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from routereval.errors import InputError, NotFittedError, ParameterError
+from routereval.validate import float_array
 
 
 class CapabilityError(ParameterError):
@@ -291,17 +292,9 @@ class Router:
         return self
 
 
-def _numeric(a: Any, name: str, shape: str) -> np.ndarray:
-    """``a`` as a float64 array, or a one-line :class:`InputError` (a string of text is not a prompt embedding)."""
-    try:
-        return np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a numeric array {shape}; got {type(a).__name__}") from None
-
-
 def check_X(X: np.ndarray, *, n_features: int | None = None, what: str = "") -> np.ndarray:
     if not (isinstance(X, np.ndarray) and X.dtype == np.float32):
-        X = _numeric(X, f"{what}X", "(n_prompts, n_features) of prompt embeddings")
+        X = float_array(X, f"{what}X", expected="(n_prompts, n_features) of prompt embeddings", finite=False)
     if X.ndim != 2:
         raise InputError(f"{what}X must be 2-D (n_prompts, n_features), got shape {X.shape}")
     if not np.isfinite(X).all():
@@ -313,7 +306,7 @@ def check_X(X: np.ndarray, *, n_features: int | None = None, what: str = "") -> 
 
 def check_XY(X: np.ndarray, Y: np.ndarray, *, what: str = "") -> tuple[np.ndarray, np.ndarray]:
     X = check_X(X, what=what)
-    Y = _numeric(Y, f"{what}Y", "(n_prompts, n_models) of scores")
+    Y = float_array(Y, f"{what}Y", expected="(n_prompts, n_models) of scores", finite=False)
     if Y.ndim != 2:
         raise InputError(f"{what}Y must be 2-D (n_prompts, n_models), got shape {Y.shape}")
     if Y.shape[0] != X.shape[0]:
@@ -331,7 +324,7 @@ def check_cost(cost: Any, shape: tuple[int, int]) -> None:
     """``cost`` (n, m) per prompt and model or (m,) per model, finite and >= 0; None passes."""
     if cost is None:
         return
-    c = _numeric(cost, "cost", "(n_prompts, n_models) or (n_models,)")
+    c = float_array(cost, "cost", expected="(n_prompts, n_models) or (n_models,)", finite=False)
     if c.shape not in (shape, shape[1:]):
         raise InputError(f"cost must have shape {shape} (per prompt and model) or {shape[1:]} (per model); "
                          f"got {c.shape}")

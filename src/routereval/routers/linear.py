@@ -22,6 +22,7 @@ import numpy as np
 
 from routereval.errors import InputError, ParameterError
 from routereval.routers.base import RANDOM_STATE, Interval, Options, Router, register, rng_from
+from routereval.validate import is_real
 
 DEVICE = (Options(("cpu", "cuda", "auto")),)
 
@@ -254,8 +255,7 @@ class _BCERouter(Router):
         from routereval.routers.newmodel import check_answers, map_logistic, population_prior
 
         self._check_fitted()
-        if isinstance(prior_scale, bool) or not isinstance(prior_scale, (int, float)) or not (
-                math.isfinite(prior_scale) and prior_scale > 0):
+        if not (is_real(prior_scale) and prior_scale > 0):
             raise ParameterError(f"prior_scale must be a positive finite float. Got {prior_scale!r}.")
         X, y, w = check_answers(X_anchor, y_anchor, n_features=self.n_features_in_, weights=weights)
         Z, o = self.model_design(X)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import reprlib
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -66,9 +67,10 @@ def _jsonable(v: Any) -> bool:
 
 
 def _plain(v: Any) -> Any:
-    """``v`` with numpy scalars made Python values (``seed=np.int64(3)`` is a JSON int), containers walked."""
-    if isinstance(v, np.generic):
-        return v.item()
+    """``v`` with numpy scalars and arrays made Python values (``seed=np.int64(3)`` is a JSON int, an array of
+    model names a list), containers walked."""
+    if isinstance(v, (np.generic, np.ndarray)):
+        return _plain(v.tolist()) if isinstance(v, np.ndarray) else v.item()
     if isinstance(v, dict):
         return {k: _plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
@@ -86,7 +88,7 @@ def _not_json(v: Any, where: str) -> str | None:
         return None
     if isinstance(v, list):
         return next((b for i, x in enumerate(v) if (b := _not_json(x, f"{where}[{i}]"))), None)
-    return None if _jsonable(v) else f"{where} = {v!r}"
+    return None if _jsonable(v) else f"{where} = " + reprlib.repr(v).replace("\n", " ")
 
 
 def _split_state(state: dict) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

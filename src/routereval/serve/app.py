@@ -14,7 +14,6 @@ import logging
 import os
 import time
 from contextlib import asynccontextmanager
-from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from routereval.errors import InputError
+from routereval.errors import InputError, ParameterError
 from routereval.serve.requests import ApiError, Limits
-from routereval.validate import as_path, is_real, option
+from routereval.validate import as_path, check_bool, check_int, is_real, option
 
 log = logging.getLogger("routereval.serve")
 
@@ -50,27 +49,21 @@ def read_token(path: str | os.PathLike) -> str:
 
 
 def _check_options(*, max_batch: Any, max_wait_ms: Any, upstream_timeout: Any, threads: Any, limits: Any,
-                   trust_code: Any, log_prompts: Any, upstreams: Any, token_file: Any) -> None:
-    """One-line errors for serving options of the wrong type or range, before anything is loaded."""
-    def integer(v: Any) -> bool:
-        return not isinstance(v, bool) and isinstance(v, Integral)
-
-    if not (integer(max_batch) and max_batch >= 1):
-        raise InputError(f"{option('max_batch')} must be an int >= 1; got {max_batch!r}")
+                   trust_code: Any, log_prompts: Any) -> dict[str, Any]:
+    """The serving options checked (one-line errors, before anything is loaded) and made plain values."""
     if not (is_real(max_wait_ms) and 0 <= max_wait_ms <= 1000):
-        raise InputError(f"{option('max_wait_ms')} must be a number in [0, 1000]; got {max_wait_ms!r}")
+        raise ParameterError(f"{option('max_wait_ms')} must be a number in [0, 1000]; got {max_wait_ms!r}")
     if not (is_real(upstream_timeout) and upstream_timeout > 0):
-        raise InputError(f"{option('upstream_timeout')} must be a number of seconds > 0; got {upstream_timeout!r}")
-    if threads is not None and not (integer(threads) and threads >= 1):
-        raise InputError(f"{option('threads')} must be an int >= 1 or None (the cores torch sees); got {threads!r}")
+        raise ParameterError(f"{option('upstream_timeout')} must be a number of seconds > 0; got {upstream_timeout!r}")
     if limits is not None and not isinstance(limits, Limits):
-        raise InputError(f"limits must be a routereval.serve.requests.Limits; got {type(limits).__name__}")
-    for name, v in (("trust_code", trust_code), ("log_prompts", log_prompts)):
-        if not isinstance(v, bool):  # a truthy string such as "no" must not switch a flag on
-            raise InputError(f"{option(name)} must be True or False; got {v!r}")
-    for name, v in (("upstreams", upstreams), ("token_file", token_file)):
-        if v is not None and not isinstance(v, (str, os.PathLike)):
-            raise InputError(f"{option(name)} must be a path; got {type(v).__name__}")
+        raise ParameterError(f"limits must be a routereval.serve.requests.Limits; got {type(limits).__name__}")
+    return {"max_batch": check_int(max_batch, option("max_batch"), low=1), "max_wait_ms": float(max_wait_ms),
+            "upstream_timeout": float(upstream_timeout),
+            "threads": None if threads is None else check_int(threads, option("threads"), low=1),
+            "limits": limits or Limits(),
+            # a truthy string such as "no" must not switch a flag on
+            "trust_code": check_bool(trust_code, option("trust_code")),
+            "log_prompts": check_bool(log_prompts, option("log_prompts"))}
 
 
 class ServeState:
@@ -87,12 +80,13 @@ class ServeState:
         from routereval.serve.metrics import ServeMetrics
         from routereval.serve.upstreams import load_upstreams
 
-        _check_options(max_batch=max_batch, max_wait_ms=max_wait_ms, upstream_timeout=upstream_timeout,
-                       threads=threads, limits=limits, trust_code=trust_code, log_prompts=log_prompts,
-                       upstreams=upstreams, token_file=token_file)
+        opts = _check_options(max_batch=max_batch, max_wait_ms=max_wait_ms, upstream_timeout=upstream_timeout,
+                              threads=threads, limits=limits, trust_code=trust_code, log_prompts=log_prompts)
+        upstreams = None if upstreams is None else as_path(upstreams, option("upstreams"))
+        token_file = None if token_file is None else as_path(token_file, option("token_file"))
         check_cost_weight(cost_weight, what=option("cost_weight"))
         self.router_dir = as_path(router_dir, "router_dir")
-        saved = load_router(self.router_dir, trust_code=trust_code)
+        saved = load_router(self.router_dir, trust_code=opts["trust_code"])
         self.engine = RoutingEngine.from_saved(saved, source=str(self.router_dir / "router.json"))
         self.cost_weight = self.engine.check_cost_weight(cost_weight, what=option("cost_weight"))
         text_router = getattr(saved.router, "input_kind", "embedding") == "text"
@@ -101,18 +95,18 @@ class ServeState:
         except InputError as e:
             raise InputError(e.reason, file=self.router_dir / "router.json") from None
         self.encoder = PromptEncoder("text" if text_router else saved.encoder, backend=encoder_backend,
-                                     threads=None if threads is None else int(threads))
+                                     threads=opts["threads"])
         self.upstreams = ({} if upstreams is None else
-                          load_upstreams(upstreams, self.engine.models, default_timeout=upstream_timeout))
+                          load_upstreams(upstreams, self.engine.models, default_timeout=opts["upstream_timeout"]))
         if token is not None and token_file is not None:
             raise InputError("give a token or a token file, not both")
         if token is not None and (not isinstance(token, str) or not token or any(c.isspace() for c in token)):
             raise InputError("token must be one non-empty string without white space (a token read from a file "
                              "keeps its newline: strip it, or pass token_file=)")
         self.token = read_token(token_file) if token_file is not None else token
-        self.limits = limits or Limits()
-        self.max_batch, self.max_wait_s = int(max_batch), float(max_wait_ms) / 1000.0
-        self.log_prompts = log_prompts
+        self.limits = opts["limits"]
+        self.max_batch, self.max_wait_s = opts["max_batch"], opts["max_wait_ms"] / 1000.0
+        self.log_prompts = opts["log_prompts"]
         self.metrics = ServeMetrics()
         self.spec, self.pool = saved.spec, saved.pool
         self.batcher = None

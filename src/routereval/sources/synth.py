@@ -53,7 +53,7 @@ from routereval.catalog import BENCHMARKS, LEADERBOARDS, BenchmarkInfo
 from routereval.data import bits as _bits
 from routereval.data.model import Benchmark, ModelTable
 from routereval.errors import ParameterError
-from routereval.validate import as_list, as_path, check_int
+from routereval.validate import as_list, as_path, check_int, option
 
 # ---------------------------------------------------------------------------- the latent space
 SKILLS: tuple[str, ...] = ("knowledge", "science", "math", "reasoning", "commonsense", "instruction")
@@ -572,7 +572,7 @@ def synth_corpus(out: str | os.PathLike, *, scale: str = "small", seed: int = 0,
     """
     from routereval.data.store import CorpusWriter
 
-    out = as_path(out, "out")
+    out = as_path(out, option("out"))
     _scale(scale)
     seed = _check_seed(seed)
     models = synth_models(scale, seed=seed)

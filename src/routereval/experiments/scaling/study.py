@@ -6,7 +6,6 @@ directory (``curves.csv``, ``weak.csv``, ``frontier.csv``, ``summary.md``, plots
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -20,7 +19,7 @@ from routereval.experiments.scaling.curves import ProtocolState, protocol_state,
 from routereval.experiments.scaling.frontier import cheapest_reaching, frontier_rows
 from routereval.experiments.scaling.weak import WeakResult, weak_analysis
 from routereval.pools import GROUPS, missing_policy
-from routereval.validate import as_list, is_real, option
+from routereval.validate import as_list, as_path, check_int, is_real, option
 
 DEFAULT_PS = (0.25, 0.5, 0.75)
 DEFAULT_WEAK = 0.3
@@ -88,17 +87,11 @@ def _public_point(p: dict | None) -> dict | None:
 def _check_ps(ps: Sequence[float]) -> list[float]:
     out = []
     for p in ps:
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not (0.0 <= float(p) <= 1.0) or math.isnan(p):
+        if not (is_real(p) and 0.0 <= p <= 1.0):
             raise ParameterError(f"{option('ps', '--p')}: {p!r} is not an oracle probability of r_o(p); each must "
                                  "lie in [0, 1]")
         out.append(float(p))
     return list(dict.fromkeys(out))
-
-
-def _check_int(value, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def _check_unit(value, name: str, *, allow_zero: bool = True) -> float:
@@ -177,7 +170,7 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
 
     t0 = time.perf_counter()
     if not isinstance(corpus, Corpus):  # a path, as every other entry point takes
-        corpus = open_corpus(corpus, texts=bool(routers))
+        corpus = open_corpus(as_path(corpus, "corpus (a directory or an open Corpus)"), texts=bool(routers))
     names = resolve_benchmarks(corpus, benchmarks)
     groups = list(dict.fromkeys(_check_group(g) for g in as_list(groups, "groups")))
     protocols = list(dict.fromkeys(_check_protocol(p) for p in as_list(protocols, "protocols")))
@@ -185,8 +178,8 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
         raise InputError(f"{option('groups')} and {option('protocols', '--protocol')} must name at least one group "
                          "and one protocol")
     ps = _check_ps(as_list(ps, "ps"))
-    draws, m_max = _check_int(draws, option("draws")), _check_int(m_max, option("m_max"))
-    ms = None if ms is None else sorted({_check_int(m, option("ms", "--m")) for m in as_list(ms, "ms")})
+    draws, m_max = check_int(draws, option("draws"), low=1), check_int(m_max, option("m_max"), low=1)
+    ms = None if ms is None else sorted({check_int(m, option("ms", "--m"), low=1) for m in as_list(ms, "ms")})
     if ms == []:
         raise ParameterError(f"{option('ms', '--m')} must name at least one pool size, or be None for the default "
                              "sizes")
@@ -201,7 +194,7 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
     if routers:
         from routereval.experiments.scaling.routers import DEFAULT_ROUTER_MS
 
-        router_ms = sorted({_check_int(m, option("router_ms", "--router-m"))
+        router_ms = sorted({check_int(m, option("router_ms", "--router-m"), low=1)
                             for m in (as_list(router_ms, "router_ms") or DEFAULT_ROUTER_MS)})
     router_params = dict(router_params or {})
     stray = [k for k in router_params if k not in routers or not isinstance(router_params[k], dict)]
