@@ -759,7 +759,7 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
 
 @pytest.mark.parametrize("args, message", [
     (("--router", "knn"), "cannot add a model"),
-    (("--method", "random,oracle"), "--method: unknown value 'oracle'; expected some of random, stratified"),
+    (("--method", "random,oracle"), "methods (--method): unknown value 'oracle'; expected some of random, stratified"),
     (("--method", ","), "--method names no method"),
     (("--anchors", "10,x"), "comma-separated integers"),
     (("--pretrain", "everything"), "--pretrain must be pool, corpus or pool,corpus"),

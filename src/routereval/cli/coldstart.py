@@ -81,6 +81,7 @@ def study_cmd(
     from routereval.coldstart.anchors import METHODS
     from routereval.coldstart.output import check_study_dir, plus_minus, write_study
     from routereval.coldstart.study import _check_list, run_study
+    from routereval.validate import option
     from routereval.errors import ParameterError
 
     chosen = set(_names(pretrain))
@@ -89,7 +90,7 @@ def study_cmd(
     pretrain = "corpus" if "corpus" in chosen else "pool"  # corpus pre-training is always reported beside pool
     if not _names(method):
         raise ParameterError("--method names no method")
-    _check_list(_names(method), "--method", METHODS)  # the study's own check, naming the option
+    _check_list(_names(method), option("methods", "--method"), METHODS)  # the study's own check
     ui.check_out_dir(out, "--out")
     check_study_dir(out)  # before the study's minutes, not after
     with ui.progress(not as_json) as update:

@@ -44,7 +44,7 @@ import numpy as np
 
 from routereval.coldstart.anchors import METHODS
 from routereval.errors import InputError, ParameterError
-from routereval.validate import as_list, as_path, check_bool, check_int
+from routereval.validate import as_list, as_path, check_bool, check_int, option
 
 PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
@@ -331,13 +331,14 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     from routereval.pools import make_pool, make_split, missing_policy, pool_scores
     from routereval.routers.newmodel import map_logistic
 
-    calibrate_test = check_bool(calibrate_test, "calibrate_test")
-    ks = sorted({check_int(k, "anchors: every k", low=1) for k in _check_list(anchors, "anchors (k values)")})
-    methods = _check_list(methods, "methods", METHODS)
-    pretrain = _check_list(pretrain, "pretrain", PRETRAIN)
-    seeds = check_int(seeds, "seeds", low=1)
-    models = None if models is None else check_int(models, "models (how many pool models to hold out)", low=1)
-    folds = None if folds is None else check_int(folds, "folds", low=1)
+    calibrate_test = check_bool(calibrate_test, option("calibrate_test", "--no-calibrate-test"))
+    ks = sorted({check_int(k, f"{option('anchors')}: every k", low=1)
+                 for k in _check_list(anchors, f"{option('anchors')} (k values)")})
+    methods = _check_list(methods, option("methods", "--method"), METHODS)
+    pretrain = _check_list(pretrain, option("pretrain"), PRETRAIN)
+    seeds = check_int(seeds, option("seeds"), low=1)
+    models = None if models is None else check_int(models, f"{option('models')} (pool models held out)", low=1)
+    folds = None if folds is None else check_int(folds, option("folds"), low=1)
     probe = make_router_from(router, params, seed=seed)
     if not getattr(probe, "supports_add_model", False):
         probe.add_model("probe", np.zeros((1, 1)), np.zeros(1))  # raises the router's one-line refusal
