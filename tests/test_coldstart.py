@@ -1200,3 +1200,13 @@ def test_answers_csv_keeps_prompts_with_unicode_line_separators(tmp_path):
     (tmp_path / "ans.csv").write_bytes(filled)
     ans = read_answers(tmp_path / "ans.csv")
     assert ans.texts == texts and ans.scores.tolist() == [0.5] * len(texts) and ans.weights.tolist() == [1.0] * 6
+
+
+def test_study_refuses_corpus_models_below_1_and_more_held_out_models_than_the_pool(world_corpus, tmp_path, cli):
+    base = ("coldstart", world_corpus, "--benchmark", "mmlu", "--router", "irt", "--m", "5", "--group", "random",
+            "--anchors", "10", "--method", "random", "--seeds", "1")
+    for extra, msg in ((("--corpus-models", "0", "--pretrain", "corpus"), "corpus_models (--corpus-models)"),
+                       (("--models", "9"), "models (--models): 9 models to hold out, but the pool has 5")):
+        res = cli(*base, *extra, "--out", tmp_path / "s")
+        assert res.code == 2 and msg in res.err and res.err.count("\n") == 1, res.err
+        assert not (tmp_path / "s").exists()

@@ -194,7 +194,7 @@ def test_reference_score_override_gives_v_r_outside_the_catalog():
     over = evaluate(c, benchmark="mmlu", router="random", m=3, group="strong_to_weak", n_boot=10, reference_score=0.8)
     assert over["v_r"] == pytest.approx(over["mu"] / 0.8)  # overrides MMLU's 0.864
     for bad in (0, -0.1, 1.5, float("nan"), "x"):
-        with pytest.raises(ParameterError, match=r"reference_score must be a float in \(0, 1\]"):
+        with pytest.raises(ParameterError, match=r"reference_score \(--reference-score\) must be a float in \(0, 1\]"):
             evaluate(c, benchmark="mmlu", router="random", m=3, group="strong_to_weak", reference_score=bad)
 
 

@@ -244,7 +244,7 @@ def test_missing_records_policies():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(m=0, group="all_weak"), "m must be"),
+    (dict(m=0, group="all_weak"), r"m \(--m\) must be"),
     (dict(m=3, group="bogus"), "unknown group 'bogus'"),
     (dict(m=3, group="all_weak", protocol="dirty"), "unknown protocol 'dirty'"),
     (dict(m=41, group="random"), "m=41 is larger than the 40 models"),

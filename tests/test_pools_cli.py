@@ -62,7 +62,7 @@ def test_cli_table_default_m_skips_with_note_and_no_reference(cli, corpus):
 @pytest.mark.parametrize("args,needle", [
     (["--benchmark", "nope"], "unknown benchmark 'nope'"),
     (["--benchmark", "arc", "--m", "1000"], "m=1000 is larger than"),
-    (["--benchmark", "arc", "--m", "0"], "m must be an integer >= 1"),
+    (["--benchmark", "arc", "--m", "0"], "m (--m) must be an int >= 1"),
     (["--benchmark", "arc", "--m", "3,x"], "--m: 'x' is not an integer"),
     (["--benchmark", "arc", "--groups", "all_medium"], "unknown group 'all_medium'"),
     (["--benchmark", "arc", "--protocol", "leaky"], "unknown protocol 'leaky'"),

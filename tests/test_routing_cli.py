@@ -208,4 +208,4 @@ def test_eval_reference_score_overrides_v_r(cli, corpus_dir):
     [res] = cli(*base, "--reference-score", "0.5", "--json").json()["results"]
     assert res["v_r"] == pytest.approx(res["mu"] / 0.5)
     bad = cli(*base, "--reference-score", "0")
-    assert bad.code == 2 and bad.err == "error: reference_score must be a float in (0, 1] (the reference model's score). Got 0.0.\n"
+    assert bad.code == 2 and bad.err == "error: reference_score (--reference-score) must be a float in (0, 1] (the reference model's score). Got 0.0.\n"

@@ -567,4 +567,5 @@ def test_faster_encoder_backends_stay_close_to_fp32(real_prompts):
 def test_a_busy_port_is_one_line_not_a_server_log(rb_router, serve_cli):
     r = serve_cli(rb_router[0])  # a good router on the port the fixture holds
     assert r.code == 2, r.err
-    assert r.err.strip().splitlines()[-1].startswith("error: --host/--port: cannot listen on 127.0.0.1:"), r.err
+    # checked before the encoder loads: no loading log, no warning, just the error line
+    assert r.err.count("\n") == 1 and r.err.startswith("error: --host/--port: cannot listen on 127.0.0.1:"), r.err

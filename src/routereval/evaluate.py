@@ -25,7 +25,7 @@ from routereval import metrics as M
 from routereval.data.splits import check_seed
 from routereval.errors import InputError, ParameterError
 from routereval.jsonsafe import json_safe
-from routereval.validate import as_path, check_bool, check_int, option
+from routereval.validate import as_path, check_bool, check_int, is_real, option
 
 RESULT_KEYS = ("router", "benchmark", "m", "group", "protocol", "split", "mu", "mu_ci", "v_r", "v_b", "e_p", "e_sel",
                "oracle", "best_single", "oracle_recall", "selection", "n_test", "fit_s", "route_s")
@@ -191,10 +191,9 @@ def check_reference_score(reference_score: float | None) -> float | None:
 
     if reference_score is None:
         return None
-    ok = isinstance(reference_score, (int, float, np.floating)) and not isinstance(reference_score, bool)
-    if not ok or not (0 < float(reference_score) <= 1):
-        raise ParameterError(f"reference_score must be a float in (0, 1] (the reference model's score). "
-                             f"Got {reference_score!r}.")
+    if not (is_real(reference_score) and 0 < reference_score <= 1):
+        raise ParameterError(f"{option('reference_score')} must be a float in (0, 1] (the reference model's "
+                             f"score). Got {reference_score!r}.")
     return float(reference_score)
 
 

@@ -117,7 +117,7 @@ def eval_cmd(
 
     if n_boot < 1:
         raise ParameterError(f"--n-boot must be an int >= 1. Got {n_boot}.")
-    names = [r.strip() for r in router.split(",") if r.strip()]
+    names = list(dict.fromkeys(r.strip() for r in router.split(",") if r.strip()))  # each router once
     if not names:
         raise ParameterError("--router must name at least one router")
     params = parse_params(param)

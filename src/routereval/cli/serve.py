@@ -55,20 +55,25 @@ def serve_cmd(
                    token_file=None if token_file is None else str(token_file), trust_code=trust_code,
                    max_batch=max_batch, max_wait_ms=max_wait_ms, cost_weight=cost_weight,
                    upstream_timeout=upstream_timeout, log_prompts=log_prompts, encoder_backend=encoder_backend, threads=threads)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if host not in ("127.0.0.1", "localhost", "::1") and token_file is None:
-        sys.stderr.write(f"warning: serving on {host} without --token-file: anyone who can reach it can use it\n")
 
     import uvicorn
+
+    def listen_then_log() -> None:
+        """Once the options, the router and the encoder are checked: the address, then logging (set up
+        only now, so that a start-up error stays the one line on stderr)."""
+        _check_listen(host, port)
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if host not in ("127.0.0.1", "localhost", "::1") and token_file is None:
+            sys.stderr.write(f"warning: serving on {host} without --token-file: anyone who can reach it can use it\n")
 
     if workers == 1:
         app = create_app(router_dir, limits=limits, **options)
         app.state.serve.prepare()  # load the encoder now: a bad router fails here, in one line
-        _check_listen(host, port)
+        listen_then_log()
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
         return
     ServeState(router_dir, limits=limits, **options)  # check everything once, before forking workers
-    _check_listen(host, port)
+    listen_then_log()
     os.environ[OPTIONS_ENV] = json.dumps({"router_dir": str(router_dir), "limits": vars(limits), **options})
     uvicorn.run("routereval.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False)

@@ -52,7 +52,7 @@ from typing import Any, Callable
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
-from routereval.validate import check_int, float_array, is_real
+from routereval.validate import check_int, float_array, is_real, option
 
 METHODS = ("random", "stratified", "irt", "fisher", "adaptive")
 
@@ -81,8 +81,7 @@ class Anchors:
 
 
 def _check_k(k: Any, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"k (the number of anchors) must be an int >= 1. Got {k!r}.")
+    k = check_int(k, f"{option('k')} (the number of anchors)", low=1)
     if k > n:
         raise ParameterError(f"k = {k} anchors asked for, but there are only {n} candidate prompts")
     return int(k)
@@ -536,7 +535,7 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
     Anchors
     """
     if method not in METHODS:
-        raise ParameterError(f"method must be one of {', '.join(METHODS)}. Got {method!r}.")
+        raise ParameterError(f"{option('method')} must be one of {', '.join(METHODS)}. Got {method!r}.")
     from routereval.data.model import Benchmark
 
     bench = source if isinstance(source, Benchmark) else None

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
-from routereval.validate import as_path, check_bool, is_real, option
+from routereval.validate import as_path, check_bool, check_int, is_real, option
 
 
 @dataclass
@@ -148,6 +148,7 @@ def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> l
     """The k anchors (train prompts) a new model should answer: prompt id, subset, weight, text."""
     from routereval.coldstart.anchors import select_anchors
 
+    seed = check_int(seed, option("seed"), low=0)
     if method == "adaptive":
         raise ParameterError("method 'adaptive' asks one prompt at a time, depending on each answer: use "
                              "routereval.coldstart.AdaptiveTest from Python, or random, stratified, irt or fisher here")

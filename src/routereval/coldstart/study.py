@@ -339,6 +339,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     seeds = check_int(seeds, option("seeds"), low=1)
     models = None if models is None else check_int(models, f"{option('models')} (pool models held out)", low=1)
     folds = None if folds is None else check_int(folds, option("folds"), low=1)
+    if corpus_models is not None:
+        corpus_models = check_int(corpus_models, f"{option('corpus_models')} (corpus models the prompt side learns "
+                                                 "from)", low=1)
     probe = make_router_from(router, params, seed=seed)
     if not getattr(probe, "supports_add_model", False):
         probe.add_model("probe", np.zeros((1, 1)), np.zeros(1))  # raises the router's one-line refusal
@@ -350,7 +353,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     if pool.m < 2:
         raise ParameterError("the pool needs at least 2 models: one is held out, the router is fitted on the rest")
     if ks[-1] > len(split.train):
-        raise ParameterError(f"anchors: k = {ks[-1]} exceeds the {len(split.train)} train prompts")
+        raise ParameterError(f"{option('anchors')}: k = {ks[-1]} exceeds the {len(split.train)} train prompts")
     emb = embedding or default_embedding(bench)
     X = embed_prompts(bench, emb, corpus_path=getattr(c, "path", None), fit_prompts=split.train, progress=progress)
     X_tr, X_va, X_te = X[split.train], X[split.val], X[split.test]
@@ -372,6 +375,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                          f"try missing='prompts'")
     n_pool = pool.m
     names = [str(x) for x in pool.model_names]
+    if models is not None and models > n_pool:
+        raise ParameterError(f"{option('models')}: {models} models to hold out, but the pool has {n_pool}; give at "
+                             f"most {n_pool}, or leave it out for all of them")
     held = held_out_models(S_tr[:, :n_pool].mean(axis=0), models)
     Y_te_pool = S_te[:, :n_pool].astype(np.float64)
 

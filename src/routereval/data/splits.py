@@ -23,6 +23,7 @@ import numpy as np
 from routereval.data import bits as _bits
 from routereval.data.model import Benchmark, check_benchmark
 from routereval.errors import CorpusError, InputError
+from routereval.validate import option
 
 PROTOCOLS = ("clean", "paper")
 MISSING_POLICIES = ("auto", "models", "prompts")
@@ -205,7 +206,7 @@ def split_stream(bench: Benchmark, prompts: np.ndarray, seed: int) -> tuple[Spli
 
 def check_seed(seed) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise InputError(f"seed must be an int in [0, 2**32 - 1] (numpy's RandomState). Got {seed!r}.")
+        raise InputError(f"{option('seed')} must be an int in [0, 2**32 - 1] (numpy's RandomState). Got {seed!r}.")
 
 
 def check_split(split: str) -> str:

@@ -44,7 +44,7 @@ from routereval.data.splits import check_seed as _check_seed
 from routereval.data.splits import split_stream as _split_stream
 from routereval.errors import InputError, ParameterError
 from routereval.pools.types import GROUPS, PAPER_GROUPS, PAPER_MS, Pool, Split
-from routereval.validate import as_list, check_bool
+from routereval.validate import as_list, check_bool, check_int, option
 
 N_DRAWS = 1000  # strong_to_weak: best of this many draws (the reference's constant)
 LOW, HIGH = 0.1, 0.9  # models with a mean at or under LOW / over HIGH leave the ranking's ends
@@ -59,11 +59,7 @@ def _check_group(group: str) -> str:
 
 
 def _check_m(m) -> int:
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
-        raise InputError(f"m must be an integer >= 1, got {m!r}")
-    if m < 1:
-        raise InputError(f"m must be an integer >= 1, got {m}")
-    return int(m)
+    return check_int(m, option("m"), low=1)
 
 
 def _some(values, name: str, what: str, check) -> list:
