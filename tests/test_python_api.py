@@ -82,7 +82,7 @@ def test_evaluate_takes_numpy_scalars_and_refuses_the_wrong_kind_of_argument(tin
     split = make_split(open_corpus(tiny)["mmlu"])
     for bad, err, msg in ((dict(params="k=7"), ParameterError, "params must be a dict of the router's hyperparameters"),
                           (dict(router=["knn", "mlp"]), ParameterError, "router must be a registry name"),
-                          (dict(seed=-1), InputError, "seed must be an int"),
+                          (dict(seed=-1), InputError, r"seed \(--seed\) must be an int"),
                           (dict(split=split), InputError, "^split must be a split name: auto, publisher or random; got Split$"),
                           (dict(progress="yes"), InputError, "progress must be a function")):
         with pytest.raises(err, match=msg):
