@@ -337,7 +337,11 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     methods = _check_list(methods, option("methods", "--method"), METHODS)
     pretrain = _check_list(pretrain, option("pretrain"), PRETRAIN)
     seeds = check_int(seeds, option("seeds"), low=1)
+    m = check_int(m, option("m"), low=1)
     models = None if models is None else check_int(models, f"{option('models')} (pool models held out)", low=1)
+    if models is not None and models > m:  # checked before any slow work
+        raise ParameterError(f"{option('models')}: {models} models to hold out, but the pool has {m}; give at "
+                             f"most {m}, or leave it out for all of them")
     folds = None if folds is None else check_int(folds, option("folds"), low=1)
     if corpus_models is not None:
         corpus_models = check_int(corpus_models, f"{option('corpus_models')} (corpus models the prompt side learns "
@@ -375,9 +379,6 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                          f"try missing='prompts'")
     n_pool = pool.m
     names = [str(x) for x in pool.model_names]
-    if models is not None and models > n_pool:
-        raise ParameterError(f"{option('models')}: {models} models to hold out, but the pool has {n_pool}; give at "
-                             f"most {n_pool}, or leave it out for all of them")
     held = held_out_models(S_tr[:, :n_pool].mean(axis=0), models)
     Y_te_pool = S_te[:, :n_pool].astype(np.float64)
 
