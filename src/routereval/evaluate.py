@@ -208,9 +208,7 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
     """
     from routereval.catalog import REFERENCE_SCORES
 
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ParameterError(f"n_boot (bootstrap resamples) must be an int >= 1. Got {n_boot!r}.")
-
+    n_boot = check_int(n_boot, f"{option('n_boot')} (bootstrap resamples)", low=1)
     reference_score = check_reference_score(reference_score)
     keep_routes = check_bool(keep_routes, "keep_routes")
     pool, bench = cell.pool, cell.bench
