@@ -207,3 +207,23 @@ def test_make_pools_options(toy):
     _one_line(ParameterError, "ms must name at least one pool size; got None", make_pools, toy, ms=None)
     assert make_pools(toy, ms=[100], skip_too_large=True) == []  # asked for: every pair too large
     assert [(p.m, p.group) for p in make_pools(toy, ms=3, groups="all_weak")] == [(3, "all_weak")]
+
+
+# ----------------------------------------------------------------------------- integers and choices
+def test_integer_options_and_choices_are_named_with_their_flags(toy):
+    from routereval.pools import PoolBuilder
+    from routereval.sources.synth import oracle_curve, synth_matrix
+
+    _one_line(ParameterError, r"^seed \(--seed\) must be an int in \[0, 2\*\*32 - 1\]; got 4294967296$", make_split,
+              toy, seed=2**32)
+    assert make_split(toy, seed=np.uint32(2**32 - 1)).seed == 2**32 - 1
+    _one_line(ParameterError, r"^k must be an int >= 3; got 2$", make_kfold, toy, k=2)
+    _one_line(ParameterError, r"^draw must be an int >= 0; got -1$", PoolBuilder(toy).pool, 3, "random", draw=-1)
+    _one_line(ParameterError, r"^seed \(--seed\) must be an int >= 0; got -2$", synth_matrix, [0.5], 10, seed=-2)
+    _one_line(ParameterError, r"^n_prompts must be an int >= 1; got 0$", synth_matrix, [0.5], 0)
+    _one_line(ParameterError, r"^each of pool_sizes must be an int in \[1, 2\]; got 3$", oracle_curve,
+              np.ones((2, 4)), [1, 3])
+    _one_line(InputError, r"^unknown protocol 'dirty' \(--protocol\); expected one of", make_split, toy,
+              protocol="dirty")
+    _one_line(InputError, r"^unknown missing-records policy 'x' \(--missing\)", make_split, toy, missing="x")
+    _one_line(InputError, r"^unknown group 'best' \(--groups\)", make_pool, toy, m=3, group="best")

@@ -80,6 +80,12 @@ def test_bool_int_and_path_checks(tmp_path):
     for bad in (0, 2.0, True, "3"):
         with pytest.raises(ParameterError, match="k must be an int >= 1"):
             check_int(bad, "k", low=1)
+    assert check_int(np.uint32(2**32 - 1), "seed", low=0, high=2**32 - 1) == 2**32 - 1
+    for bad, msg in ((2**32, r"^seed must be an int in \[0, 2\*\*32 - 1\]; got 4294967296$"), (-1, r"in \[0, ")):
+        with pytest.raises(ParameterError, match=msg):
+            check_int(bad, "seed", low=0, high=2**32 - 1, high_text="2**32 - 1")
+    with pytest.raises(ParameterError, match=r"^n must be an int <= 5; got 6$"):
+        check_int(6, "n", high=5)
     assert as_path(str(tmp_path), "path") == tmp_path and as_path(tmp_path, "path") == tmp_path
     for bad in (None, "", 3, ["a"]):
         with pytest.raises(InputError, match="path must be a path"):

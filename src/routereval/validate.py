@@ -32,10 +32,15 @@ def check_bool(value: Any, name: str) -> bool:
     raise ParameterError(f"{name} must be True or False; got {value!r}")
 
 
-def check_int(value: Any, name: str, *, low: int | None = None) -> int:
-    """``value`` as a Python int (numpy integers too; not a bool or a float), at least ``low``."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or (low is not None and value < low):
-        expected = "an int" if low is None else f"an int >= {low}"
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None,
+              high_text: str | None = None) -> int:
+    """``value`` as a Python int (numpy integers too; not a bool or a float) in ``[low, high]``
+    (either bound optional); ``high_text`` spells the upper bound in the message (``"2**32 - 1"``)."""
+    if (isinstance(value, bool) or not isinstance(value, Integral) or (low is not None and value < low)
+            or (high is not None and value > high)):
+        top = high_text or str(high)
+        expected = ("an int" if low is None and high is None else f"an int >= {low}" if high is None
+                    else f"an int <= {top}" if low is None else f"an int in [{low}, {top}]")
         raise ParameterError(f"{name} must be {expected}; got {value!r}")
     return int(value)
 

@@ -33,15 +33,14 @@ def pool_rows(bench, *, protocol: str = "clean", ms: list[int] | None = None, gr
     import numpy as np
 
     from routereval.catalog import REFERENCE_SCORES
-    from routereval.errors import InputError
     from routereval.pools import PAPER_GROUPS, PAPER_MS, PoolBuilder, oracle_score, pool_scores
     from routereval.pools.build import _check_group, _check_m
+    from routereval.validate import check_int, option
 
     groups = list(PAPER_GROUPS) if groups is None else [_check_group(g) for g in groups]
     explicit = ms is not None
     ms = list(PAPER_MS) if ms is None else [_check_m(m) for m in ms]
-    if isinstance(draws, bool) or draws < 1:
-        raise InputError(f"--draws must be an integer >= 1, got {draws!r}")
+    draws = check_int(draws, option("draws"), low=1)
     builder = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing, split=split)
     sp = builder.split
     paper = PoolBuilder(bench, protocol="paper", seed=seed, missing=missing, split=sp) if protocol == "clean" else None

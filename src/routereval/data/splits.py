@@ -23,7 +23,7 @@ import numpy as np
 from routereval.data import bits as _bits
 from routereval.data.model import Benchmark, check_benchmark
 from routereval.errors import CorpusError, InputError
-from routereval.validate import option
+from routereval.validate import check_int, option
 
 PROTOCOLS = ("clean", "paper")
 MISSING_POLICIES = ("auto", "models", "prompts")
@@ -95,7 +95,7 @@ def check_split_of(split: Split, bench: Benchmark) -> Split:
 
 def check_protocol(protocol: str) -> str:
     if protocol not in PROTOCOLS:
-        raise InputError(f"unknown protocol {protocol!r}; expected one of: {', '.join(PROTOCOLS)}")
+        raise InputError(f"unknown protocol {protocol!r} (--protocol); expected one of: {', '.join(PROTOCOLS)}")
     return protocol
 
 
@@ -141,7 +141,7 @@ def missing_policy(bench: Benchmark, missing: str = "auto") -> MissingPolicy:
     """
     check_benchmark(bench)
     if missing not in MISSING_POLICIES:
-        raise InputError(f"unknown missing-records policy {missing!r}; expected one of: {', '.join(MISSING_POLICIES)}")
+        raise InputError(f"unknown missing-records policy {missing!r} (--missing); expected one of: {', '.join(MISSING_POLICIES)}")
     n_models, n_prompts = bench.shape
     all_models, all_prompts = np.arange(n_models), np.arange(n_prompts)
     if bench.binary and bench.observed is None:
@@ -204,15 +204,15 @@ def split_stream(bench: Benchmark, prompts: np.ndarray, seed: int) -> tuple[Spli
     return Split(train, val, test, seed=seed), rs
 
 
-def check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise InputError(f"{option('seed')} must be an int in [0, 2**32 - 1] (numpy's RandomState). Got {seed!r}.")
+def check_seed(seed) -> int:
+    # numpy's RandomState, which the reference's splits use, takes seeds below 2**32
+    return check_int(seed, option("seed"), low=0, high=2**32 - 1, high_text="2**32 - 1")
 
 
 def check_split(split: str) -> str:
     """``split`` if it is one of :data:`SPLIT_CHOICES`, else an :class:`InputError`."""
     if split not in SPLIT_CHOICES:
-        raise InputError(f"unknown split {split!r}; expected one of: {', '.join(SPLIT_CHOICES)}")
+        raise InputError(f"unknown split {split!r} (--split); expected one of: {', '.join(SPLIT_CHOICES)}")
     return split
 
 
@@ -296,8 +296,7 @@ def make_kfold(bench: Benchmark, *, k: int = 5, seed: int = 42, missing: str = "
     list[Split]
         k splits whose test sets partition the kept prompts.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 3:
-        raise InputError(f"k must be an integer >= 3, got {k!r}")
+    k = check_int(k, "k", low=3)
     pol = missing_policy(bench, missing)
     if len(pol.prompts) < k:
         raise InputError(f"benchmark {bench.name!r}: {len(pol.prompts)} prompts cannot fill k={k} folds")

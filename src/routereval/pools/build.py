@@ -54,7 +54,7 @@ _CHUNK_BYTES = 32 << 20  # working-set cap of one batched reduction
 # ----------------------------------------------------------------------------- checks
 def _check_group(group: str) -> str:
     if group not in GROUPS:
-        raise InputError(f"unknown group {group!r}; expected one of: {', '.join(GROUPS)}")
+        raise InputError(f"unknown group {group!r} (--groups); expected one of: {', '.join(GROUPS)}")
     return group
 
 
@@ -254,9 +254,8 @@ class PoolBuilder:
             pos = picks[best]
             choice_value = self.scorer.to_mean(vals[best])
         else:
-            if isinstance(draw, bool) or not isinstance(draw, (int, np.integer)) or draw < 0:
-                raise InputError(f"draw must be an integer >= 0, got {draw!r}")
-            rng = np.random.default_rng([self.seed, m, int(draw)])
+            draw = check_int(draw, "draw", low=0)
+            rng = np.random.default_rng([self.seed, m, draw])
             pos = np.sort(rng.choice(self.n_eligible, size=m, replace=False))
         rows = self.policy.models[pos]
         if self.protocol == "paper":

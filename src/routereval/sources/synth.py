@@ -44,7 +44,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from numbers import Integral
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -182,9 +181,7 @@ def _scale(scale: str) -> SynthScale:
 
 
 def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"parameter 'seed': expected a non-negative integer, got {seed!r}")
-    return int(seed)
+    return check_int(seed, option("seed"), low=0)
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -624,8 +621,7 @@ def synth_matrix(accuracies: Sequence[float] | np.ndarray, n_prompts: int, *, be
         acc = np.empty(0)
     if acc.ndim != 1 or len(acc) == 0 or not np.all((acc >= 0) & (acc <= 1)):
         raise ParameterError("parameter 'accuracies': expected a non-empty 1-d array of values in [0, 1]")
-    if isinstance(n_prompts, bool) or not isinstance(n_prompts, (int, np.integer)) or n_prompts < 1:
-        raise ParameterError(f"parameter 'n_prompts': expected a positive integer, got {n_prompts!r}")
+    n_prompts = check_int(n_prompts, "n_prompts", low=1)
     if not isinstance(benchmark, str) or benchmark not in BENCHMARKS:
         raise ParameterError(f"parameter 'benchmark': unknown benchmark {benchmark!r}; expected one of: "
                              f"{', '.join(BENCHMARKS)}")
@@ -687,12 +683,11 @@ def oracle_curve(scores: np.ndarray, pool_sizes: Sequence[int], *, draws: int = 
     if s.ndim != 2 or not s.size or not np.all((s >= 0) & (s <= 1)):  # NaN fails the range test
         raise ParameterError("parameter 'scores': expected a (n_models, n_prompts) array of scores in [0, 1] "
                              "without NaN")
-    draws = check_int(draws, "parameter 'draws'", low=1)
+    draws = check_int(draws, "draws", low=1)
     rng = np.random.default_rng(_check_seed(seed))
     out = {}
     for m in as_list(pool_sizes, "parameter 'pool_sizes'"):
-        if isinstance(m, bool) or not isinstance(m, Integral) or not 1 <= m <= len(s):
-            raise ParameterError(f"parameter 'pool_sizes': {m!r} is not an int in [1, {len(s)}]")
-        out[int(m)] = float(np.mean([s[rng.choice(len(s), m, replace=False)].max(axis=0).mean()
+        m = check_int(m, "each of pool_sizes", low=1, high=len(s))
+        out[m] = float(np.mean([s[rng.choice(len(s), m, replace=False)].max(axis=0).mean()
                                      for _ in range(draws)]))
     return out
