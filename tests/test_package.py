@@ -49,6 +49,28 @@ def test_help_texts_keep_their_square_brackets(cli):
     assert res.code == 0 and "[[benchmark]]" in " ".join(res.out.split())
 
 
+def test_help_paragraphs_are_wrapped_by_the_terminal_not_by_the_docstring(cli):
+    # Typer's rich help keeps a docstring's line breaks inside a paragraph: "eval --help" broke its
+    # --json paragraph after '"group",' at any terminal width
+    res = cli("eval", "--help")
+    text = " ".join(res.out.split())
+    assert res.code == 0 and '"m", "group", "protocol", "split"' in text
+    lines = [line.strip(" │") for line in res.out.splitlines()]
+    assert not any(line.endswith('"group",') for line in lines)
+    import typer.main
+
+    from routereval.cli.main import app
+
+    def helps(command, path=()):
+        for name, sub in getattr(command, "commands", {}).items():
+            yield (*path, name), sub.help or ""
+            yield from helps(sub, (*path, name))
+
+    broken = [" ".join(path) for path, text in helps(typer.main.get_command(app))
+              if any("\n" in p for p in text.split("\n\n") if not p.startswith("\b"))]
+    assert broken == []
+
+
 def test_argument_helpers():
     from fractions import Fraction
 

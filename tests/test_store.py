@@ -248,13 +248,13 @@ def test_temporaries_of_a_killed_write_are_removed_by_the_next_write(tmp_path):
 def test_a_temporary_whose_pid_was_reused_is_an_orphan(tmp_path):
     import subprocess
 
-    from routereval.data.store import _start_ticks
+    from routereval.atomic import start_ticks
 
     # a temporary's name holds its writer's pid and start time: a live process with that pid but another
     # start time got the pid again (the writer died), a matching one is the writer, left alone
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        started = _start_ticks(sleeper.pid)
+        started = start_ticks(sleeper.pid)
         assert started is not None
         reused = tmp_path / f".c.tmp-{sleeper.pid}-s{started + 1000}-dead"
         live = tmp_path / f".c.tmp-{sleeper.pid}-s{started}-live"

@@ -65,8 +65,9 @@ def test_oracle_curve_checks_its_arguments():
     s = np.eye(3)
     assert oracle_curve(s, 2, draws=1) == oracle_curve(s, [2], draws=1)  # one size is one size
     for args, kw, msg in (((np.full((3, 3), np.nan), [1]), {}, "parameter 'scores'"),
-                          ((np.ones(3), [1]), {}, "parameter 'scores'"), ((s, [4]), {}, "is not an int in \\[1, 3\\]"),
-                          ((s, [1.5]), {}, "pool_sizes': 1.5"), ((s, [1]), dict(draws=0), "parameter 'draws'")):
+                          ((np.ones(3), [1]), {}, "parameter 'scores'"), ((s, [4]), {}, "pool_sizes must be an int in \\[1, 3\\]; got 4"),
+                          ((s, [1.5]), {}, "pool_sizes must be an int .*; got 1.5"),
+                          ((s, [1]), dict(draws=0), "^draws must be an int >= 1; got 0$")):
         with pytest.raises(ParameterError, match=msg):
             oracle_curve(*args, **kw)
 

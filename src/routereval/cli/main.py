@@ -7,6 +7,7 @@ on stderr and exit status 2.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 
 import typer
@@ -24,6 +25,25 @@ _COMMAND_MODULES = ("data", "pools", "routing", "sweep", "report", "coldstart", 
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"routereval.cli.{_name}").register(app)
+
+
+def _reflow(text: str) -> str:
+    """``text`` with each paragraph on one line: the terminal wraps it (Typer's rich help keeps the
+    docstring's line breaks inside a paragraph, which breaks lines mid-sentence at any width)."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split("\n")) for p in paragraphs)
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    for info in typer_app.registered_commands:
+        doc = info.help or inspect.getdoc(info.callback)
+        if doc:
+            info.help = _reflow(doc)
+    for group in typer_app.registered_groups:
+        _reflow_help(group.typer_instance)
+
+
+_reflow_help(app)
 
 
 def run(args: list[str] | None = None) -> int:

@@ -120,9 +120,11 @@ def register(app: typer.Typer) -> None:
         split: ui.SplitOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
-        """Per (m, group): the pool's models and test means, the test oracle, oracle / reference model (V_R)
-        and oracle / best single model (V_B); under the clean protocol also the paper protocol's pool oracle,
-        so the test-set leakage of the reference is visible."""
+        """Candidate pools per (m, group): their models, test oracle, V_R and V_B.
+
+        Per pool: the models and their test means, the test oracle, oracle / reference model (V_R)
+        and oracle / best single model (V_B); under the clean protocol also the paper protocol's pool
+        oracle, so the test-set leakage of the reference is visible."""
         from routereval.data.store import open_corpus
         from routereval.pools.build import _check_group, _check_protocol
 

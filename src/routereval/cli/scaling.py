@@ -57,10 +57,11 @@ def register(app: typer.Typer) -> None:
         plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG and SVG figures.")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
-        """Curves of the test score against the pool size m: the oracle, r_o(p), random routing, the best
-        single model and learned routers, per pool group and protocol; the weak-models analysis; the
-        quality-cost frontier where costs exist. Writes OUT/curves.csv, weak.csv, frontier.csv, summary.md
-        and plots."""
+        """The scaling-up study: test score against the pool size m, weak models, quality-cost frontier.
+
+        Curves of the oracle, r_o(p), random routing, the best single model and learned routers, per
+        pool group and protocol; the weak-models analysis; the quality-cost frontier where costs
+        exist. Writes OUT/curves.csv, weak.csv, frontier.csv, summary.md and plots."""
         from routereval.cli.pools import _int_list
         from routereval.cli.routing import parse_params, router_params
         from routereval.data.store import open_corpus

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from routereval.atomic import replacing
+
 # Okabe-Ito: distinguishable with every common colour-vision deficiency
 PALETTE = {"random": "#E69F00", "stratified": "#56B4E9", "irt": "#009E73", "fisher": "#CC79A7",
            "adaptive": "#D55E00", "plain": "#000000", "upper": "#0072B2", "lower": "#000000"}
@@ -25,9 +27,8 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
     written = []
     for ext in ("png", "svg"):
         final = out / f"{stem}.{ext}"
-        tmp = out / f".{stem}.{ext}.tmp"
-        fig.savefig(tmp, format=ext, dpi=130, bbox_inches="tight")
-        tmp.replace(final)
+        with replacing(final) as tmp:
+            fig.savefig(tmp, format=ext, dpi=130, bbox_inches="tight")
         written.append(final)
     return written
 

@@ -31,12 +31,12 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
+from routereval.atomic import remove_orphans, swap_directory, temporary_dir
 from routereval.data.model import Benchmark, Corpus, ModelTable, as_benchmarks, check_benchmark
 from routereval.data.splits import (  # noqa: F401 - load_saved_split: re-exported
     DEFAULT_SPLIT_SEED,
@@ -67,50 +67,6 @@ def sha256_file(path: Path) -> str:
 def _safe_name(name: str) -> str:
     """A file-name-safe form of an encoder name ("official/RoBERTa" -> "official__RoBERTa")."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name.replace("/", "__"))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
-def _start_ticks(pid: int) -> int | None:
-    """When process ``pid`` started, in clock ticks since boot (the kernel's clock: wall-clock steps do not
-    move it); None where unknown (not Linux, or no such process)."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _remove_orphans(path: Path) -> None:
-    """Delete the hidden temporaries of writes to ``path`` whose process died (a killed import).
-
-    A temporary is named ``.<name>.tmp-<pid>-s<start>-<random>``: its writer's pid and start
-    time. Its writer is gone when that pid is not alive, or is alive with another start time (a
-    process that got the pid again). Names without a start time (older writes, ``.old-``) go by
-    the pid alone.
-    """
-    prefix = f".{path.name}."
-    for p in path.parent.iterdir():
-        if not p.name.startswith(prefix):
-            continue
-        kind, _, rest = p.name[len(prefix):].partition("-")
-        pid, _, rest = rest.partition("-")
-        if kind not in ("tmp", "old") or not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        start = rest.partition("-")[0]
-        reused = False
-        if kind == "tmp" and start[:1] == "s" and start[1:].isdigit() and int(start[1:]) > 0:
-            now = _start_ticks(int(pid))
-            reused = now is not None and now != int(start[1:])
-        if reused or not _pid_alive(int(pid)):
-            shutil.rmtree(p, ignore_errors=True)
 
 
 class CorpusWriter:
@@ -168,13 +124,10 @@ class CorpusWriter:
         if self.path.exists() and not (self.path / MANIFEST).exists() and any(self.path.iterdir()):
             raise CorpusError(f"{self.path}: exists and is not a routereval corpus; refusing to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_orphans(self.path)
-        # the writer's pid and start time are in the name: a later write can tell an orphan from a live write,
-        # even once another process has the pid
-        self._tmp = self.path.parent / (f".{self.path.name}.tmp-{os.getpid()}-s{_start_ticks(os.getpid()) or 0}-"
-                                        f"{uuid.uuid4().hex[:8]}")
-        (self._tmp / "cache").mkdir(parents=True)
-        (self._tmp / "records").mkdir()
+        remove_orphans(self.path)
+        self._tmp = tmp = temporary_dir(self.path)
+        (tmp / "cache").mkdir()
+        (tmp / "records").mkdir()
 
     def abort(self) -> None:
         """Throw away everything written so far; ``path`` is left as it was."""
@@ -394,15 +347,8 @@ class CorpusWriter:
                 pw.write_table(pa.table(cols, schema=schema), row_group_size=n)
 
     def _commit(self) -> None:
-        tmp = self._tmp
-        assert tmp is not None
-        old = None
-        if self.path.exists():
-            old = self.path.parent / f".{self.path.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            os.replace(self.path, old)
-        os.replace(tmp, self.path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        assert self._tmp is not None
+        swap_directory(self._tmp, self.path)
 
 
 def write_corpus(corpus: Corpus | Iterable[Benchmark], path: str | os.PathLike, *,

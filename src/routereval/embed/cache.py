@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from routereval.atomic import replacing
 
 CACHE_DIR = "embeddings-cache"
 
@@ -26,14 +26,8 @@ def texts_hash(texts: Sequence[str], extra: Sequence[str] | None = None) -> str:
 
 def save_atomic(path: Path, arr: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr)
 
 
 def load_cached(path: Path, n: int, width: int | None) -> np.ndarray | None:

@@ -4,7 +4,7 @@ Layout of ``RESULTS/`` (the contract the reports read; DuckDB's
 ``read_parquet('RESULTS/*.parquet')`` and ``pyarrow.dataset.dataset(RESULTS)`` read it as it is):
 
 - ``<cell>-<unique>.parquet``: the rows of one prepared cell (every router run on it), written
-  atomically: a hidden temporary ``.<name>.tmp-<pid>`` is renamed into place, so a file is
+  atomically: a hidden temporary ``.<name>.tmp-<pid>-…`` (:mod:`routereval.atomic`) is renamed into place, so a file is
   either whole or absent, whatever kills the writer;
 - ``_sweep.json``: metadata (the corpus, its manifest checksum, the config), written atomically;
 - ``_lock``: held (``flock``) by the sweep writing into the directory. The kernel releases the
@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from routereval.atomic import replacing
 from routereval.errors import InputError, RouterEvalError
 from routereval.validate import as_path
 
@@ -75,32 +76,11 @@ def schema():
 # --------------------------------------------------------------------------- writing
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_table_atomic(table, final: Path) -> None:
     import pyarrow.parquet as pq
 
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    try:
+    with replacing(final, fsync=True) as tmp:
         pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(final.parent)
 
 
 def write_rows(results: str | os.PathLike, rows: list[dict[str, Any]], *, stem: str) -> Path:
@@ -284,9 +264,8 @@ def write_metadata(results: str | os.PathLike, *, corpus: str, corpus_checksum: 
     doc = {"format": META_FORMAT, "format_version": META_VERSION, "version": __version__,
            "corpus": corpus, "corpus_checksum": corpus_checksum, "config": config,
            "created": old.get("created", now), "updated": now}
-    tmp = f.parent / f".{f.name}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-    os.replace(tmp, f)
+    with replacing(f) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
 
 
 # --------------------------------------------------------------------------- lock

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from routereval.atomic import replacing
 from routereval.data.model import Benchmark
 from routereval.errors import InputError
 from routereval.pools.build import PoolBuilder, pool_scores, training_labels
@@ -123,12 +123,6 @@ def export_router_dataset(bench: Benchmark, out_dir: str | os.PathLike, *, proto
         raise InputError(f"{out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / router_dataset_filename(bench.name)
-    tmp = out_dir / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(tmp, "wb") as f:
-            pickle.dump(data, f, protocol=4)  # writing only; inputs are never unpickled unrestricted
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        pickle.dump(data, f, protocol=4)  # writing only; inputs are never unpickled unrestricted
     return path, notes

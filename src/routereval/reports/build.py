@@ -7,10 +7,10 @@ anywhere.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
+from routereval.atomic import replacing
 from routereval.errors import InputError, ParameterError
 from routereval.reports.tables import PROTOCOL_ORDER, Report, _order, build_tables
 from routereval.validate import as_path, check_int, option
@@ -147,10 +147,6 @@ def check_out(out: str | os.PathLike) -> Path:
 def write_atomic(text: str, out: str | os.PathLike) -> Path:
     """Write ``text`` to ``out`` atomically: a hidden temporary beside it, then a rename."""
     p = check_out(out)
-    tmp = p.parent / f".{p.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
+    with replacing(p) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
     return p

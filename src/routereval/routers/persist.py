@@ -18,13 +18,13 @@ import json
 import os
 import reprlib
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from routereval.atomic import remove_orphans, temporary_dir
 from routereval.data.store import sha256_file
 from routereval.errors import InputError
 from routereval.routers.base import Router, make_router
@@ -172,9 +172,9 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
     doc["state_values"] = values
     doc["state_arrays"] = {k: {"dtype": str(a.dtype), "shape": list(a.shape)} for k, a in arrays.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphans(path)  # the temporaries of a killed save
     # a hidden sibling made with the user's umask (mkdtemp's 0700 would make a shared router private)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
+    tmp = temporary_dir(path)
     try:
         save_file(arrays, str(tmp / "state.safetensors"))
         os.chmod(tmp / "state.safetensors", tmp.stat().st_mode & 0o666)  # safetensors writes 0600; umask's instead

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from routereval.atomic import remove, remove_orphans, swap_directory, temporary_dir
 from routereval.errors import InputError
 from routereval.experiments.scaling.curves import CURVE_COLUMNS
 from routereval.experiments.scaling.frontier import FRONTIER_COLUMNS
@@ -54,10 +54,8 @@ def write_outputs(result: ScalingResult, out: str | os.PathLike, *, plots: bool 
     plots = check_bool(plots, "plots")
     out = check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    remove_orphans(out)
+    tmp = temporary_dir(out)
     try:
         write_csv(tmp / "curves.csv", CURVE_COLUMNS, result.curves)
         write_csv(tmp / "weak.csv", WEAK_COLUMNS, result.weak)
@@ -69,14 +67,7 @@ def write_outputs(result: ScalingResult, out: str | os.PathLike, *, plots: bool 
 
             figures = plot_all(result, tmp)
         (tmp / "summary.md").write_text(summary_markdown(result, figures=figures), encoding="utf-8")
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        swap_directory(tmp, out)
+    finally:
+        remove(tmp)
     return sorted(out.iterdir())

@@ -1,0 +1,165 @@
+"""Atomic writes: a hidden temporary beside the target, renamed into place.
+
+Every file or directory the package writes for a user (corpora, results, reports, saved
+routers, caches) goes through a temporary named ``.<name>.tmp-<pid>-s<start>-<random>`` in the
+target's directory, so a reader never sees half of it and a killed writer leaves the old one
+(or nothing). The writer's pid and start time in the name let a later write tell the orphan of
+a killed writer from a live write, even once another process has the pid
+(:func:`remove_orphans`). An error of the file system on the temporary names the target: the
+user asked for ``/proc/x``, not for ``/proc/.x.tmp-…``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists (owned by anyone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (the kernel's clock: wall-clock steps do not
+    move it); None where unknown (not Linux, or no such process)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def temporary_path(path: str | os.PathLike, kind: str = "tmp") -> Path:
+    """A fresh hidden name beside ``path``: ``.<name>.<kind>-<pid>-s<start>-<random>``."""
+    path = Path(path)
+    pid = os.getpid()
+    return path.parent / f".{path.name}.{kind}-{pid}-s{start_ticks(pid) or 0}-{uuid.uuid4().hex[:8]}"
+
+
+def temporary_dir(path: str | os.PathLike) -> Path:
+    """Create and return a fresh hidden directory beside ``path`` (see :func:`temporary_path`), made
+    with the user's umask; an error of the file system names ``path``."""
+    tmp = temporary_path(path)
+    try:
+        tmp.mkdir()
+    except OSError as e:
+        raise naming_target(e, tmp, Path(path)) from None
+    return tmp
+
+
+def remove_orphans(path: str | os.PathLike) -> list[Path]:
+    """Delete the hidden temporaries of writes to ``path`` whose writer died; returns them.
+
+    The writer of ``.<name>.tmp-<pid>-s<start>-…`` is gone when that pid is not alive, or is alive
+    with another start time (a process that got the pid again). Names without a start time go by
+    the pid alone; this process's own temporaries are kept.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    gone = []
+    if not path.parent.is_dir():
+        return gone
+    for p in path.parent.iterdir():
+        if not p.name.startswith(prefix):
+            continue
+        kind, _, rest = p.name[len(prefix):].partition("-")
+        pid, _, rest = rest.partition("-")
+        if kind not in ("tmp", "old") or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        start = rest.partition("-")[0]
+        reused = False
+        if start[:1] == "s" and start[1:].isdigit() and int(start[1:]) > 0:
+            now = start_ticks(int(pid))
+            reused = now is not None and now != int(start[1:])
+        if reused or not pid_alive(int(pid)):
+            remove(p)
+            gone.append(p)
+    return gone
+
+
+def remove(p: Path) -> None:
+    """Remove the file or directory ``p`` if it is there."""
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def naming_target(e: OSError, tmp: Path, path: Path) -> OSError:
+    """``e`` itself, or where it names the temporary ``tmp``, the same error naming ``path``."""
+    if e.filename is None or Path(e.filename) != tmp:
+        return e
+    return type(e)(e.errno, e.strerror, str(path), None, str(e.filename2) if e.filename2 else None)
+
+
+@contextmanager
+def replacing(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Path]:
+    """Write ``path`` atomically: ``with replacing(p) as tmp: write(tmp)``.
+
+    The body writes the hidden temporary ``tmp`` (a file, or a directory it creates); when it
+    returns, ``tmp`` replaces ``path`` (a directory only replaces an empty one or nothing: see
+    :func:`swap_directory`); on any error ``tmp`` is removed and ``path`` is left as it was.
+    With ``fsync`` the file's data reach the disk before the rename and the rename before the return.
+    """
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        if fsync and tmp.is_file():
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if fsync:
+            fsync_dir(path.parent)
+    except OSError as e:
+        err = naming_target(e, tmp, path)
+        if err is e:
+            raise
+        raise err from None
+    finally:
+        remove(tmp)
+
+
+def swap_directory(tmp: Path, path: Path) -> None:
+    """Put the finished directory ``tmp`` at ``path``, replacing a directory there.
+
+    A directory cannot be renamed over a non-empty one, so the old one is first renamed aside
+    (``.<name>.old-…``) and removed once the new one is in place; only the moment between the
+    two renames has neither.
+    """
+    old = None
+    if path.exists():
+        old = temporary_path(path, "old")
+        os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        if old is not None:
+            os.replace(old, path)
+        raise
+    if old is not None:
+        remove(old)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory entry (a rename) to disk; a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - not POSIX
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,129 @@
+"""Atomic writes (routereval.atomic): all or nothing, no temporary left, errors that name the target."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routereval.atomic import remove_orphans, replacing, swap_directory, temporary_path
+
+# /proc takes no new entries, even from root (the tests may run as root, who may write anywhere else)
+UNWRITABLE = Path("/proc")
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+
+
+def test_replacing_writes_and_replaces_leaving_no_temporary(tmp_path):
+    target = tmp_path / "f.txt"
+    with replacing(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".f.txt.tmp-") and not target.exists()
+        tmp.write_text("one")
+    with replacing(target, fsync=True) as tmp:
+        tmp.write_text("two")
+    assert target.read_text() == "two" and os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="half way"):
+        with replacing(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("half way")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
+    with pytest.raises(KeyboardInterrupt):  # an interrupted write too
+        with replacing(target) as tmp:
+            tmp.mkdir()
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+@linux_only
+def test_an_error_on_the_temporary_names_the_target():
+    with pytest.raises(FileNotFoundError) as e:
+        with replacing(UNWRITABLE / "routereval-x") as tmp:
+            tmp.write_text("x")
+    assert e.value.filename == "/proc/routereval-x" and e.value.errno is not None
+    # an error about another file keeps its own name
+    with pytest.raises(FileNotFoundError) as e:
+        with replacing(UNWRITABLE / "routereval-x"):
+            open("/nonexistent-dir/y")
+    assert e.value.filename == "/nonexistent-dir/y"
+
+
+def test_swap_directory_replaces_a_full_directory_and_restores_it_when_the_swap_fails(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    new = temporary_path(out)
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    swap_directory(new, out)
+    assert os.listdir(out) == ["new.txt"] and os.listdir(tmp_path) == ["out"]
+    with pytest.raises(FileNotFoundError):  # the new directory vanished: the old one stays in place
+        swap_directory(temporary_path(out), out)
+    assert os.listdir(out) == ["new.txt"] and os.listdir(tmp_path) == ["out"]
+
+
+def test_remove_orphans_removes_the_temporaries_of_dead_writers_only(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    pid = int(dead.stdout)
+    orphan_file = tmp_path / f".c.tmp-{pid}-s1-0a1b2c3d"
+    orphan_dir = tmp_path / f".c.old-{pid}-0a1b2c3d"
+    mine = temporary_path(tmp_path / "c")
+    other_target = tmp_path / f".d.tmp-{pid}-s1-0a1b2c3d"  # a temporary of another target
+    orphan_file.write_text("x")
+    orphan_dir.mkdir()
+    mine.mkdir()
+    other_target.write_text("x")
+    assert sorted(remove_orphans(tmp_path / "c")) == sorted([orphan_file, orphan_dir])
+    assert sorted(os.listdir(tmp_path)) == sorted([mine.name, other_target.name])
+    assert remove_orphans(tmp_path / "missing" / "c") == []
+
+
+@linux_only
+def test_writers_name_their_target_when_the_file_system_refuses(tmp_path):
+    import numpy as np
+
+    from routereval.data.model import Benchmark
+    from routereval.data.store import write_corpus
+    from routereval.reports.build import write_atomic
+    from routereval.routers import make_router, save_router
+
+    bench = Benchmark("b", models=["m1", "m2"], prompt_ids=["p", "q"], scores=np.array([[1.0, 0.0], [0.0, 1.0]]))
+    with pytest.raises(FileNotFoundError) as e:
+        write_corpus([bench], UNWRITABLE / "routereval-corpus")
+    assert e.value.filename == "/proc/routereval-corpus"
+    with pytest.raises(FileNotFoundError) as e:
+        write_atomic("text", UNWRITABLE / "routereval-report.md")
+    assert e.value.filename == "/proc/routereval-report.md"
+    router = make_router("knn", k=1).fit(np.eye(2), np.eye(2))
+    with pytest.raises(FileNotFoundError) as e:
+        save_router(router, UNWRITABLE / "routereval-router")
+    assert e.value.filename == "/proc/routereval-router"
+
+
+@linux_only
+def test_the_cli_names_the_output_not_its_temporary(cli):
+    res = cli("data", "synth", "--scale", "tiny", "--out", "/proc/routereval-x")
+    assert res.code == 2 and res.err == "error: /proc/routereval-x: No such file or directory\n"
+
+
+def test_a_saved_router_replaces_and_cleans_up_after_a_killed_save(tmp_path):
+    import numpy as np
+
+    from routereval.routers import load_router, make_router, save_router
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    orphan = tmp_path / f".r.tmp-{int(dead.stdout)}-s1-0a1b2c3d"
+    orphan.mkdir()
+    (orphan / "router.json").write_text("{")
+    router = make_router("knn", k=1).fit(np.eye(2), np.eye(2))
+    save_router(router, tmp_path / "r")
+    save_router(router, tmp_path / "r")  # replaced in place
+    assert os.listdir(tmp_path) == ["r"] and load_router(tmp_path / "r").router.route(np.eye(2)).tolist() == [0, 1]
