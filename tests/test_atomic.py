@@ -127,3 +127,49 @@ def test_a_saved_router_replaces_and_cleans_up_after_a_killed_save(tmp_path):
     save_router(router, tmp_path / "r")
     save_router(router, tmp_path / "r")  # replaced in place
     assert os.listdir(tmp_path) == ["r"] and load_router(tmp_path / "r").router.route(np.eye(2)).tolist() == [0, 1]
+
+
+def test_remove_orphans_never_touches_a_users_own_hidden_files(tmp_path, monkeypatch):
+    import numpy as np
+
+    from routereval.routers import make_router, save_router
+
+    # names that look like ours but are not: a date where the pid goes (too large for os.kill), no random
+    # suffix, another kind
+    mine = [".r.old-20240105123000", ".r.old-20240105", ".r.tmp-12345-notes", ".r.bak-12345-0a1b2c3d"]
+    for name in mine:
+        (tmp_path / name).mkdir()
+    save_router(make_router("knn", k=1).fit(np.eye(2), np.eye(2)), tmp_path / "r")
+    assert sorted(os.listdir(tmp_path)) == sorted([*mine, "r"])
+    # a directory that cannot be listed (write-only) is no reason to fail the write: clean-up is best effort
+    monkeypatch.setattr(Path, "iterdir", lambda self: (_ for _ in ()).throw(PermissionError(13, "denied", str(self))))
+    assert remove_orphans(tmp_path / "r") == []
+
+
+def test_naming_target_leaves_other_errors_alone(tmp_path):
+    from routereval.atomic import naming_target
+
+    tmp, path = tmp_path / ".t.tmp-1-s1-0a1b2c3d", tmp_path / "t"
+    for e in (OSError(9, "Bad file descriptor", 987654), OSError(2, "No such file", b"/x"), OSError("no path"),
+              FileNotFoundError(2, "No such file", str(tmp_path / "other"))):
+        assert naming_target(e, tmp, path) is e
+    renamed = naming_target(IsADirectoryError(21, "Is a directory", str(tmp), None, str(path)), tmp, path)
+    assert type(renamed) is IsADirectoryError and renamed.errno == 21
+    assert renamed.filename == str(path) and renamed.filename2 is None  # not "t -> t"
+
+
+@linux_only
+def test_replacing_with_fsync_flushes_the_file_and_its_directory(tmp_path, monkeypatch):
+    import routereval.atomic as atomic
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (synced.append(os.path.realpath(f"/proc/self/fd/{fd}")),
+                                                        real(fd))[1])
+    with replacing(tmp_path / "f", fsync=True) as tmp:
+        tmp.write_text("x")
+    assert len(synced) == 2 and synced[0].startswith(str(tmp_path / ".f.tmp-")) and synced[1] == str(tmp_path)
+    synced.clear()
+    with replacing(tmp_path / "f") as tmp:
+        tmp.write_text("y")
+    assert synced == []

@@ -226,4 +226,5 @@ def test_integer_options_and_choices_are_named_with_their_flags(toy):
     _one_line(InputError, r"^unknown protocol 'dirty' \(--protocol\); expected one of", make_split, toy,
               protocol="dirty")
     _one_line(InputError, r"^unknown missing-records policy 'x' \(--missing\)", make_split, toy, missing="x")
-    _one_line(InputError, r"^unknown group 'best' \(--groups\)", make_pool, toy, m=3, group="best")
+    _one_line(InputError, r"^unknown group 'best' \(--group\)", make_pool, toy, m=3, group="best")
+    _one_line(InputError, r"^unknown group 'best' \(--groups\)", make_pools, toy, ms=3, groups=["random", "best"])

@@ -70,6 +70,7 @@ def test_eval_json_has_the_issues_keys(cli, corpus_dir):
     (["--router", "knn", "--param", "k"], "error: --param 'k': expected NAME=VALUE"),
     (["--router", "mix", "--param", "p=1.5"], "error: The 'p' parameter of mix must be a float in [0, 1]. Got 1.5.\n"),
     (["--router", "knn", "--m", "0"], "error: m (--m) must be an int >= 1; got 0\n"),
+    (["--router", "knn", "--group", "best"], "error: unknown group 'best' (--group); expected one of: "),
     (["--router", "knn", "--embedding", "nope-encoder"], "error: "),
     (["--router", "knn,random", "--param", "kn.k=3"], "error: --param names router 'kn', which is not in --router "
                                                         "(knn, random)\n"),

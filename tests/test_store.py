@@ -238,7 +238,7 @@ def test_temporaries_of_a_killed_write_are_removed_by_the_next_write(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=False)
     orphans = [p.name for p in tmp_path.iterdir()]
     assert len(orphans) == 1 and orphans[0].startswith(".c.tmp-")  # nothing at c itself
-    live = tmp_path / f".c.tmp-{os.getpid()}-live"  # a write in progress (this process) is left alone
+    live = tmp_path / f".c.tmp-{os.getpid()}-s1-1111aaaa"  # a write in progress (this process) is left alone
     live.mkdir()
     write_corpus([_binary_bench(np.random.default_rng(10))], tmp_path / "c")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c", live.name])
@@ -256,8 +256,8 @@ def test_a_temporary_whose_pid_was_reused_is_an_orphan(tmp_path):
     try:
         started = start_ticks(sleeper.pid)
         assert started is not None
-        reused = tmp_path / f".c.tmp-{sleeper.pid}-s{started + 1000}-dead"
-        live = tmp_path / f".c.tmp-{sleeper.pid}-s{started}-live"
+        reused = tmp_path / f".c.tmp-{sleeper.pid}-s{started + 1000}-deadbeef"
+        live = tmp_path / f".c.tmp-{sleeper.pid}-s{started}-1111aaaa"
         legacy = tmp_path / f".c.tmp-{sleeper.pid}-0a1b2c3d"  # no start time in the name: the pid alone decides
         for d in (reused, live, legacy):
             d.mkdir()

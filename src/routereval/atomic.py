@@ -12,11 +12,16 @@ user asked for ``/proc/x``, not for ``/proc/.x.tmp-…``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+# Linux's largest pid_max (2**22): a larger number in a name is not a pid
+MAX_PID = 1 << 22
 
 
 def pid_alive(pid: int) -> bool:
@@ -60,29 +65,32 @@ def temporary_dir(path: str | os.PathLike) -> Path:
 def remove_orphans(path: str | os.PathLike) -> list[Path]:
     """Delete the hidden temporaries of writes to ``path`` whose writer died; returns them.
 
-    The writer of ``.<name>.tmp-<pid>-s<start>-…`` is gone when that pid is not alive, or is alive
-    with another start time (a process that got the pid again). Names without a start time go by
-    the pid alone; this process's own temporaries are kept.
+    Only names this module makes count (``.<name>.tmp-<pid>-s<start>-<8 hex>``, and ``.old-`` the
+    same; older writes had no ``-s<start>``): a user's own hidden file is never touched. The writer
+    is gone when that pid is not alive, or is alive with another start time (a process that got the
+    pid again); this process's own temporaries are kept. Cleaning up is best effort: a directory
+    that cannot be listed (write-only) or an entry that cannot be removed is left as it is.
     """
     path = Path(path)
-    prefix = f".{path.name}."
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:tmp|old)-(\d+)(?:-s(\d+))?-[0-9a-f]{{8}}")
     gone = []
-    if not path.parent.is_dir():
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
         return gone
-    for p in path.parent.iterdir():
-        if not p.name.startswith(prefix):
+    for p in entries:
+        match = pattern.fullmatch(p.name)
+        if match is None:
             continue
-        kind, _, rest = p.name[len(prefix):].partition("-")
-        pid, _, rest = rest.partition("-")
-        if kind not in ("tmp", "old") or not pid.isdigit() or int(pid) == os.getpid():
+        pid, start = int(match[1]), int(match[2] or 0)
+        if pid == os.getpid() or not 0 < pid <= MAX_PID:
             continue
-        start = rest.partition("-")[0]
-        reused = False
-        if start[:1] == "s" and start[1:].isdigit() and int(start[1:]) > 0:
-            now = start_ticks(int(pid))
-            reused = now is not None and now != int(start[1:])
-        if reused or not pid_alive(int(pid)):
-            remove(p)
+        now = start_ticks(pid) if start else None
+        if (now is not None and now != start) or not pid_alive(pid):
+            try:
+                remove(p)
+            except OSError:
+                continue
             gone.append(p)
     return gone
 
@@ -97,9 +105,10 @@ def remove(p: Path) -> None:
 
 def naming_target(e: OSError, tmp: Path, path: Path) -> OSError:
     """``e`` itself, or where it names the temporary ``tmp``, the same error naming ``path``."""
-    if e.filename is None or Path(e.filename) != tmp:
+    if not isinstance(e.filename, (str, os.PathLike)) or Path(e.filename) != tmp:
         return e
-    return type(e)(e.errno, e.strerror, str(path), None, str(e.filename2) if e.filename2 else None)
+    other = e.filename2 if isinstance(e.filename2, (str, os.PathLike)) and Path(e.filename2) != path else None
+    return type(e)(e.errno, e.strerror, str(path), None, None if other is None else str(other))
 
 
 @contextmanager
@@ -137,15 +146,17 @@ def swap_directory(tmp: Path, path: Path) -> None:
     (``.<name>.old-…``) and removed once the new one is in place; only the moment between the
     two renames has neither.
     """
-    old = None
-    if path.exists():
-        old = temporary_path(path, "old")
-        os.replace(path, old)
+    old = temporary_path(path, "old") if path.exists() else None
     try:
+        if old is not None:
+            os.replace(path, old)
         os.replace(tmp, path)
     except BaseException:
-        if old is not None:
-            os.replace(old, path)
+        if old is not None and old.exists() and not path.exists():
+            try:
+                os.replace(old, path)
+            except OSError:  # the first error is the one to report
+                pass
         raise
     if old is not None:
         remove(old)

@@ -37,7 +37,7 @@ def pool_rows(bench, *, protocol: str = "clean", ms: list[int] | None = None, gr
     from routereval.pools.build import _check_group, _check_m
     from routereval.validate import check_int, option
 
-    groups = list(PAPER_GROUPS) if groups is None else [_check_group(g) for g in groups]
+    groups = list(PAPER_GROUPS) if groups is None else [_check_group(g, "--groups") for g in groups]
     explicit = ms is not None
     ms = list(PAPER_MS) if ms is None else [_check_m(m) for m in ms]
     draws = check_int(draws, option("draws"), low=1)
@@ -130,7 +130,7 @@ def register(app: typer.Typer) -> None:
 
         _check_protocol(protocol)
         ms = None if m is None else _int_list(m, "--m")
-        gs = None if groups is None else list(dict.fromkeys(_check_group(g.strip()) for g in groups.split(",")))
+        gs = None if groups is None else list(dict.fromkeys(_check_group(g.strip(), "--groups") for g in groups.split(",")))
         ui.check_out_dir(export, "--export-router-dataset")
         bench = open_corpus(corpus, benchmarks=[benchmark], texts=export is not None)[benchmark]
         res = pool_rows(bench, protocol=protocol, ms=ms, groups=gs, seed=seed, missing=missing, draws=draws,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from routereval.atomic import replacing
+from routereval.atomic import remove_orphans, replacing
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency
 PALETTE = {"random": "#E69F00", "stratified": "#56B4E9", "irt": "#009E73", "fisher": "#CC79A7",
@@ -27,6 +27,7 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
     written = []
     for ext in ("png", "svg"):
         final = out / f"{stem}.{ext}"
+        remove_orphans(final)
         with replacing(final) as tmp:
             fig.savefig(tmp, format=ext, dpi=130, bbox_inches="tight")
         written.append(final)

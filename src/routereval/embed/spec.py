@@ -114,7 +114,7 @@ def parse_encoder(encoder: str | os.PathLike, **options) -> EncoderSpec:
         path = Path(base).expanduser()
         if not path.is_dir() or not (path / "config.json").is_file():
             raise ParameterError(
-                f"unknown encoder {encoder!r} (--embedding): expected 'minilm', 'tfidf', a stored embedding of the "
+                f"unknown encoder {encoder!r}: expected 'minilm', 'tfidf', a stored embedding of the "
                 "benchmark or a local encoder directory holding config.json")
     pooling = opts.get("pooling")
     if pooling is not None and pooling not in ("mean", "cls"):

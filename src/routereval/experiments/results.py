@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from routereval.atomic import replacing
+from routereval.atomic import remove, replacing
 from routereval.errors import InputError, RouterEvalError
 from routereval.validate import as_path
 
@@ -102,7 +102,7 @@ def remove_temporaries(results: str | os.PathLike) -> list[Path]:
     """Delete the hidden temporaries a killed writer left (call while holding the lock)."""
     gone = []
     for p in Path(results).glob(".*.tmp-*"):
-        p.unlink(missing_ok=True)
+        remove(p)
         gone.append(p)
     return gone
 

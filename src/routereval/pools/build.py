@@ -52,9 +52,10 @@ _CHUNK_BYTES = 32 << 20  # working-set cap of one batched reduction
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_group(group: str) -> str:
+def _check_group(group: str, flag: str = "--group") -> str:
+    """``group`` if it is a pool group; ``flag``: the option that gave it (``--groups`` for a list)."""
     if group not in GROUPS:
-        raise InputError(f"unknown group {group!r} (--groups); expected one of: {', '.join(GROUPS)}")
+        raise InputError(f"unknown group {group!r} ({flag}); expected one of: {', '.join(GROUPS)}")
     return group
 
 
@@ -354,7 +355,7 @@ def make_pools(bench: Benchmark, *, ms: Sequence[int] = PAPER_MS, groups: Iterab
     -------
     list of Pool
     """
-    groups = _some(groups, "groups", "group", _check_group)
+    groups = _some(groups, "groups", "group", lambda g: _check_group(g, "--groups"))
     ms = _some(ms, "ms", "pool size", _check_m)
     skip_too_large = check_bool(skip_too_large, "skip_too_large")
     b = PoolBuilder(bench, protocol=protocol, seed=seed, missing=missing, split=split)

@@ -172,7 +172,7 @@ def run_scaling(corpus, *, benchmarks: Sequence[str] | str = "all", groups: Sequ
     if not isinstance(corpus, Corpus):  # a path, as every other entry point takes
         corpus = open_corpus(as_path(corpus, "corpus (a directory or an open Corpus)"), texts=bool(routers))
     names = resolve_benchmarks(corpus, benchmarks)
-    groups = list(dict.fromkeys(_check_group(g) for g in as_list(groups, "groups")))
+    groups = list(dict.fromkeys(_check_group(g, "--groups") for g in as_list(groups, "groups")))
     protocols = list(dict.fromkeys(_check_protocol(p) for p in as_list(protocols, "protocols")))
     if not groups or not protocols:
         raise InputError(f"{option('groups')} and {option('protocols', '--protocol')} must name at least one group "
