@@ -271,6 +271,183 @@ def _observed(pos: np.ndarray, n: int) -> np.ndarray:
     return obs
 
 
+@dataclass
+class _StudyData:
+    """The benchmark, split, pool and scores a study runs on.
+
+    ``S_tr``, ``S_va``, ``S_te`` are (n_prompts of the split, n_corpus) float32 scores of the
+    corpus rows ``corpus_rows`` (the pool's models first, in pool order).
+    """
+
+    bench: Any
+    split: Any
+    pool: Any
+    embedding: str
+    X_tr: np.ndarray
+    X_va: np.ndarray
+    X_te: np.ndarray
+    subsets: np.ndarray       # (n_train,) subset codes of the train prompts (stratified anchors)
+    corpus_rows: np.ndarray
+    S_tr: np.ndarray
+    S_va: np.ndarray
+    S_te: np.ndarray
+    names: list[str]          # the pool's model names
+
+    @property
+    def n_pool(self) -> int:
+        return len(self.names)
+
+    def mu_of(self, router: Any, pool_cols: np.ndarray) -> float:
+        """Mean test score of routing with ``router``, whose columns are the pool positions ``pool_cols``."""
+        routes = router.route(self.X_te)
+        return float(self.S_te[np.arange(len(self.X_te)), np.asarray(pool_cols)[routes]].astype(np.float64).mean())
+
+
+def _load_data(corpus: Any, benchmark: str, *, m: int, group: str, protocol: str, seed: int, missing: str,
+               split: str, embedding: str | None, pretrain: list[str], corpus_models: int | None, k_max: int,
+               progress: Callable | None) -> _StudyData:
+    """Open the benchmark, make the split and the pool, embed the prompts, gather the scores."""
+    from routereval.data.model import Corpus
+    from routereval.data.store import open_corpus
+    from routereval.embed import embed_prompts
+    from routereval.evaluate import default_embedding
+    from routereval.pools import make_pool, make_split, missing_policy, pool_scores
+
+    c = (corpus if isinstance(corpus, Corpus)
+         else open_corpus(as_path(corpus, "corpus (a directory or an open Corpus)"), benchmarks=[benchmark]))
+    bench = c[benchmark]
+    sp = make_split(bench, protocol=protocol, seed=seed, missing=missing, split=split)
+    pool = make_pool(bench, m=m, group=group, protocol=protocol, split=sp, seed=seed, missing=missing)
+    if pool.m < 2:
+        raise ParameterError("the pool needs at least 2 models: one is held out, the router is fitted on the rest")
+    if k_max > len(sp.train):
+        raise ParameterError(f"{option('anchors')}: k = {k_max} exceeds the {len(sp.train)} train prompts")
+    emb = embedding or default_embedding(bench)
+    X = embed_prompts(bench, emb, corpus_path=getattr(c, "path", None), fit_prompts=sp.train, progress=progress)
+
+    pool_models = np.asarray(pool.models)
+    corpus_rows = pool_models
+    if "corpus" in pretrain:
+        elig = np.asarray(missing_policy(bench, missing).models)
+        rest = np.setdiff1d(elig, pool_models)
+        if corpus_models is not None and len(rest) > corpus_models - len(pool_models):
+            pick = np.random.default_rng(seed).choice(len(rest), max(corpus_models - len(pool_models), 0), replace=False)
+            rest = rest[np.sort(pick)]
+        corpus_rows = np.concatenate([pool_models, rest])
+    big = dataclasses.replace(pool, models=corpus_rows)
+    S_tr, S_va, S_te = (a.astype(np.float32) for a in pool_scores(bench, big))
+    if np.isnan(S_tr).any() or np.isnan(S_va).any() or np.isnan(S_te[:, :pool.m]).any():
+        raise InputError(f"benchmark {bench.name!r}: some models miss records on the split's prompts; "
+                         f"try missing='prompts'")
+    return _StudyData(bench, sp, pool, emb, X[sp.train], X[sp.val], X[sp.test], bench.subset_codes()[sp.train],
+                      corpus_rows, S_tr, S_va, S_te, [str(x) for x in pool.model_names])
+
+
+def _fit_columns(d: _StudyData, cols: np.ndarray, *, router: str, params: dict, seed: int,
+                 calibrate_test: bool) -> _Fitted:
+    """``router`` fitted on the corpus columns ``cols``, prepared for anchor runs, with the fitted
+    models' known means (the neighbours' correction's references)."""
+    r, fit_s = _fit(router, params, seed, d.X_tr, d.S_tr[:, cols], d.X_va, d.S_va[:, cols])
+    F = _prepare(r, cols, fit_s, d.X_tr, d.X_te, d.S_tr[:, cols], d.X_va, d.S_va[:, cols],
+                 d.S_te[:, cols] if calibrate_test else None)
+    # test means and means over every prompt, from per-split sums (no stacked copy of the matrix)
+    n_all = len(d.S_tr) + len(d.S_va) + len(d.S_te)
+    every = sum(S[:, cols].sum(axis=0, dtype=np.float64) for S in (d.S_tr, d.S_va, d.S_te)) / n_all
+    F.ref_means = np.column_stack([d.S_te[:, cols].mean(axis=0, dtype=np.float64), every])
+    return F
+
+
+class _FitCache:
+    """Fitted routers by their columns: each set of columns is fitted once; counts fits and seconds."""
+
+    def __init__(self, fit: Callable[[np.ndarray], _Fitted]) -> None:
+        self._fit = fit
+        self._cache: dict[tuple, _Fitted] = {}
+        self.n = 0
+        self.seconds = 0.0
+
+    def __call__(self, cols: np.ndarray) -> _Fitted:
+        key = tuple(int(x) for x in cols)
+        if key not in self._cache:
+            self._cache[key] = self._fit(cols)
+            self.n += 1
+            self.seconds += self._cache[key].fit_s
+        return self._cache[key]
+
+
+def _plan(pretrain: list[str], held: np.ndarray, n_pool: int, n_corpus: int, folds: int | None
+          ) -> list[tuple[str, list[int], np.ndarray]]:
+    """(pre-training, held-out pool positions, fitted columns) of every fit the study needs.
+
+    ``pool``: one fit per held-out model, on the rest of the pool. ``corpus``: the held-out
+    models split round-robin into ``folds`` folds (one per model when None), each fitted on
+    every corpus column but its own models.
+    """
+    plan = []
+    if "pool" in pretrain:
+        plan += [("pool", [int(h)], np.setdiff1d(np.arange(n_pool), [h])) for h in held]
+    if "corpus" in pretrain:
+        nf = len(held) if folds is None else min(int(folds), len(held))
+        for f in range(nf):
+            grp = [int(h) for h in held[f::nf]]
+            plan.append(("corpus", grp, np.setdiff1d(np.arange(n_corpus), grp)))
+    return plan
+
+
+def _upper_mu(d: _StudyData, fits: _FitCache, mode: str) -> float:
+    """Routing µ of the router fitted with every pool model's full training answers (the upper bound)."""
+    pool_cols = np.arange(d.n_pool)
+    if mode == "pool" or len(d.corpus_rows) == d.n_pool:  # corpus == pool: the two pre-trainings are one fit
+        return d.mu_of(fits(pool_cols).router, pool_cols)
+    return d.mu_of(fits(np.arange(len(d.corpus_rows))).router.select_models(pool_cols), pool_cols)
+
+
+def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, methods: list[str], ks: list[int],
+                seeds: int, level: float, mu_upper: float, add_ms: list[float]) -> list[dict[str, Any]]:
+    """The rows of held-out pool model ``h`` (one per method, seed and k) on the fit ``F`` made without it."""
+    from routereval.coldstart.estimate import neighbour_correction
+    from routereval.routers.newmodel import map_logistic
+
+    base, others = _pool_without(F, h, d.n_pool, d.S_tr, d.names)
+    with_h = np.r_[others, h]
+    mu_lower = d.mu_of(base, others)
+    y_tr = d.S_tr[:, h].astype(np.float64)
+    true = float(d.S_te[:, h].astype(np.float64).mean())
+    true_all = float(np.concatenate([d.S_tr[:, h], d.S_va[:, h], d.S_te[:, h]]).astype(np.float64).mean())
+    # the same prompt side with the model fitted on all its train answers: what anchors approximate
+    phi_all, _ = map_logistic(F.Z_train, F.o_train, y_tr, *F.prior)
+    mu_full = d.mu_of(copy.copy(base).append_model_vector(phi_all, d.names[h]), with_h)
+    rows = []
+    for method in methods:
+        for s in range(seeds):
+            for k, pos, w in _anchor_runs(F, method, ks, [s, int(h)], y_tr, d.subsets):
+                t0 = time.perf_counter()
+                phi, _ = map_logistic(F.Z_train[pos], F.o_train[pos], y_tr[pos], *F.prior)
+                added = copy.copy(base).append_model_vector(phi, d.names[h])
+                add_ms.append(1000 * (time.perf_counter() - t0))
+                estimate = _estimator(F, pos, w, level)
+                y_a = y_tr[pos]
+                gp, gp_all = estimate(y_a)
+                corr = neighbour_correction(y_a, d.S_tr[pos][:, F.models], F.ref_means,
+                                            lambda yy: [e.mean for e in estimate(yy)])
+                est, est_all = gp.corrected(corr[0]), gp_all.corrected(corr[1])
+                plain = float(y_a.mean())
+                rows.append({
+                    "benchmark": d.bench.name, "split": d.split.name, "pretrain": mode, "router": router,
+                    "model": d.names[h], "method": method, "k": int(k), "seed": int(s), "true_mean": true,
+                    "estimate": est.mean, "low": est.low, "high": est.high,
+                    "covered": bool(est.low <= true <= est.high), "abs_error": abs(est.mean - true),
+                    "anchor_mean": est.anchor_mean, "plain_mean": plain, "plain_error": abs(plain - true),
+                    "pirt": est.pirt, "lam": est.lam, "estimate_gp": gp.mean,
+                    "abs_error_gp": abs(gp.mean - true), "correction": est.correction,
+                    "true_mean_all": true_all,
+                    "estimate_all": est_all.mean, "abs_error_all": abs(est_all.mean - true_all),
+                    "mu_added": d.mu_of(added, with_h),
+                    "mu_upper": mu_upper, "mu_lower": mu_lower, "mu_full": mu_full,
+                    "add_ms": add_ms[-1]})
+    return rows
+
+
 def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = "irt", params: dict | None = None,
               m: int, group: str, anchors: Sequence[int] = (10, 25, 50, 100, 200),
               methods: Sequence[str] = METHODS, models: int | None = None,
@@ -323,13 +500,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     """
     from threadpoolctl import threadpool_limits
 
-    from routereval.coldstart.estimate import neighbour_correction
-    from routereval.data.model import Corpus
-    from routereval.data.store import open_corpus
-    from routereval.embed import embed_prompts
-    from routereval.evaluate import default_embedding, make_router_from
-    from routereval.pools import make_pool, make_split, missing_policy, pool_scores
-    from routereval.routers.newmodel import map_logistic
+    from routereval.evaluate import make_router_from
 
     calibrate_test = check_bool(calibrate_test, option("calibrate_test", "--no-calibrate-test"))
     ks = sorted({check_int(k, f"{option('anchors')}: every k", low=1)
@@ -349,134 +520,38 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     probe = make_router_from(router, params, seed=seed)
     if not getattr(probe, "supports_add_model", False):
         probe.add_model("probe", np.zeros((1, 1)), np.zeros(1))  # raises the router's one-line refusal
-    c = (corpus if isinstance(corpus, Corpus)
-         else open_corpus(as_path(corpus, "corpus (a directory or an open Corpus)"), benchmarks=[benchmark]))
-    bench = c[benchmark]
-    split = make_split(bench, protocol=protocol, seed=seed, missing=missing, split=split)
-    pool = make_pool(bench, m=int(m), group=group, protocol=protocol, split=split, seed=seed, missing=missing)
-    if pool.m < 2:
-        raise ParameterError("the pool needs at least 2 models: one is held out, the router is fitted on the rest")
-    if ks[-1] > len(split.train):
-        raise ParameterError(f"{option('anchors')}: k = {ks[-1]} exceeds the {len(split.train)} train prompts")
-    emb = embedding or default_embedding(bench)
-    X = embed_prompts(bench, emb, corpus_path=getattr(c, "path", None), fit_prompts=split.train, progress=progress)
-    X_tr, X_va, X_te = X[split.train], X[split.val], X[split.test]
-    subsets = bench.subset_codes()[split.train]
-
-    pool_models = np.asarray(pool.models)
-    corpus_rows = pool_models
-    if "corpus" in pretrain:
-        elig = np.asarray(missing_policy(bench, missing).models)
-        rest = np.setdiff1d(elig, pool_models)
-        if corpus_models is not None and len(rest) > corpus_models - len(pool_models):
-            pick = np.random.default_rng(seed).choice(len(rest), max(corpus_models - len(pool_models), 0), replace=False)
-            rest = rest[np.sort(pick)]
-        corpus_rows = np.concatenate([pool_models, rest])
-    big = dataclasses.replace(pool, models=corpus_rows)
-    S_tr, S_va, S_te = (a.astype(np.float32) for a in pool_scores(bench, big))  # (n, n_corpus), pool first
-    if np.isnan(S_tr).any() or np.isnan(S_va).any() or np.isnan(S_te[:, :pool.m]).any():
-        raise InputError(f"benchmark {bench.name!r}: some models miss records on the split's prompts; "
-                         f"try missing='prompts'")
-    n_pool = pool.m
-    names = [str(x) for x in pool.model_names]
-    held = held_out_models(S_tr[:, :n_pool].mean(axis=0), models)
-    Y_te_pool = S_te[:, :n_pool].astype(np.float64)
-
-    def fit_on(cols: np.ndarray) -> _Fitted:
-        r, fs = _fit(router, params or {}, seed, X_tr, S_tr[:, cols], X_va, S_va[:, cols])
-        F = _prepare(r, cols, fs, X_tr, X_te, S_tr[:, cols], X_va, S_va[:, cols],
-                     S_te[:, cols] if calibrate_test else None)
-        # their test means and means over every prompt, from per-split sums (no stacked copy of the matrix)
-        n_all = len(S_tr) + len(S_va) + len(S_te)
-        every = sum(S[:, cols].sum(axis=0, dtype=np.float64) for S in (S_tr, S_va, S_te)) / n_all
-        F.ref_means = np.column_stack([S_te[:, cols].mean(axis=0, dtype=np.float64), every])
-        return F
-
-    def mu_of(r, cols_pool: np.ndarray) -> float:
-        routes = r.route(X_te)
-        return float(Y_te_pool[np.arange(len(X_te)), cols_pool[routes]].mean())
+    d = _load_data(corpus, benchmark, m=m, group=group, protocol=protocol, seed=seed, missing=missing, split=split,
+                   embedding=embedding, pretrain=pretrain, corpus_models=corpus_models, k_max=ks[-1],
+                   progress=progress)
+    held = held_out_models(d.S_tr[:, :d.n_pool].mean(axis=0), models)
+    plan = _plan(pretrain, held, d.n_pool, len(d.corpus_rows), folds)
 
     rows: list[dict[str, Any]] = []
-    timings = {"fits": 0, "fit_s": 0.0, "add_ms": []}
+    add_ms: list[float] = []
     t_start = time.perf_counter()
-    all_cols = np.arange(len(corpus_rows))
-    plan: list[tuple[str, list[int], np.ndarray]] = []  # (pretrain, held-out positions, fitted columns)
-    if "pool" in pretrain:
-        plan += [("pool", [int(h)], np.setdiff1d(np.arange(n_pool), [h])) for h in held]
-    if "corpus" in pretrain:
-        nf = len(held) if folds is None else min(int(folds), len(held))
-        for f in range(nf):
-            grp = [int(h) for h in held[f::nf]]
-            plan.append(("corpus", grp, np.setdiff1d(all_cols, grp)))
-    same_population = len(corpus_rows) == n_pool  # corpus == pool: the two pre-trainings are one fit
     with threadpool_limits(1):  # small dense algebra: threads only spin against each other on a shared box
-        cache: dict[tuple, _Fitted] = {}
-
-        def fitted(cols: np.ndarray) -> _Fitted:
-            key = tuple(int(x) for x in cols)
-            if key not in cache:
-                cache[key] = fit_on(cols)
-                timings["fits"] += 1
-                timings["fit_s"] += cache[key].fit_s
-            return cache[key]
-
-        upper_mu = {"pool": None, "corpus": None}
-        total = len(plan)
+        fits = _FitCache(lambda cols: _fit_columns(d, cols, router=router, params=params or {}, seed=seed,
+                                                   calibrate_test=calibrate_test))
+        upper: dict[str, float] = {}
         for step, (mode, group_h, cols) in enumerate(plan):
-            if upper_mu[mode] is None:
-                full = fitted(np.arange(n_pool) if mode == "pool" or same_population else all_cols)
-                upper_r = full.router if mode == "pool" or same_population else full.router.select_models(np.arange(n_pool))
-                upper_mu[mode] = mu_of(upper_r, np.arange(n_pool))
-            F = fitted(cols)
+            if mode not in upper:
+                upper[mode] = _upper_mu(d, fits, mode)
+            F = fits(cols)
             for h in group_h:
-                base, others = _pool_without(F, h, n_pool, S_tr, names)
-                mu_lower = mu_of(base, others)
-                y_tr = S_tr[:, h].astype(np.float64)
-                true = float(Y_te_pool[:, h].mean())
-                true_all = float(np.concatenate([S_tr[:, h], S_va[:, h], S_te[:, h]]).astype(np.float64).mean())
-                # the same prompt side with the model fitted on all its train answers: what anchors approximate
-                phi_all, _ = map_logistic(F.Z_train, F.o_train, y_tr, *F.prior)
-                mu_full = mu_of(copy.copy(base).append_model_vector(phi_all, names[h]), np.r_[others, h])
-                for method in methods:
-                    for s in range(seeds):
-                        for k, pos, w in _anchor_runs(F, method, ks, [s, int(h)], y_tr, subsets):
-                            t0 = time.perf_counter()
-                            phi, _ = map_logistic(F.Z_train[pos], F.o_train[pos], y_tr[pos], *F.prior)
-                            added = copy.copy(base).append_model_vector(phi, names[h])
-                            add_ms = 1000 * (time.perf_counter() - t0)
-                            timings["add_ms"].append(add_ms)
-                            estimate = _estimator(F, pos, w, level)
-                            y_a = y_tr[pos]
-                            gp, gp_all = estimate(y_a)
-                            corr = neighbour_correction(y_a, S_tr[pos][:, F.models], F.ref_means,
-                                                        lambda yy: [e.mean for e in estimate(yy)])
-                            est, est_all = gp.corrected(corr[0]), gp_all.corrected(corr[1])
-                            mu_added = mu_of(added, np.r_[others, h])
-                            plain = float(y_tr[pos].mean())
-                            rows.append({
-                                "benchmark": bench.name, "split": split.name, "pretrain": mode, "router": router,
-                                "model": names[h], "method": method, "k": int(k), "seed": int(s), "true_mean": true,
-                                "estimate": est.mean, "low": est.low, "high": est.high,
-                                "covered": bool(est.low <= true <= est.high), "abs_error": abs(est.mean - true),
-                                "anchor_mean": est.anchor_mean, "plain_mean": plain, "plain_error": abs(plain - true),
-                                "pirt": est.pirt, "lam": est.lam, "estimate_gp": gp.mean,
-                                "abs_error_gp": abs(gp.mean - true), "correction": est.correction,
-                                "true_mean_all": true_all,
-                                "estimate_all": est_all.mean, "abs_error_all": abs(est_all.mean - true_all),
-                                "mu_added": mu_added,
-                                "mu_upper": upper_mu[mode], "mu_lower": mu_lower, "mu_full": mu_full,
-                                "add_ms": add_ms})
+                rows += _model_rows(d, F, h, mode=mode, router=router, methods=methods, ks=ks, seeds=seeds,
+                                    level=level, mu_upper=upper[mode], add_ms=add_ms)
             if progress is not None:
-                progress("coldstart", step + 1, total)
-    add = np.asarray(timings["add_ms"]) if timings["add_ms"] else np.zeros(1)
-    meta = {"benchmark": bench.name, "router": router, "params": dict(params or {}), "m": int(pool.m),
-            "group": pool.group, "protocol": pool.protocol, "split": split.name, "split_note": split.note,
-            "embedding": emb, "missing": missing, "seed": seed,
+                progress("coldstart", step + 1, len(plan))
+    add = np.asarray(add_ms) if add_ms else np.zeros(1)
+    sp, pool = d.split, d.pool
+    meta = {"benchmark": d.bench.name, "router": router, "params": dict(params or {}), "m": int(pool.m),
+            "group": pool.group, "protocol": pool.protocol, "split": sp.name, "split_note": sp.note,
+            "embedding": d.embedding, "missing": missing, "seed": seed,
             "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain,
-            "pool_models": names, "held_out": [names[h] for h in held], "n_corpus_models": int(len(corpus_rows)),
-            "n_train": int(len(split.train)), "n_val": int(len(split.val)), "n_test": int(len(split.test)),
+            "pool_models": d.names, "held_out": [d.names[h] for h in held], "n_corpus_models": int(len(d.corpus_rows)),
+            "n_train": int(len(sp.train)), "n_val": int(len(sp.val)), "n_test": int(len(sp.test)),
             "folds": None if folds is None else int(folds), "level": level, "calibrate_test": bool(calibrate_test),
-            "n_fits": timings["fits"], "fit_s": round(timings["fit_s"], 3),
+            "n_fits": fits.n, "fit_s": round(fits.seconds, 3),
             "add_ms_median": float(np.median(add)), "add_ms_p95": float(np.percentile(add, 95)),
             "total_s": round(time.perf_counter() - t_start, 3)}
     return StudyResult(rows, meta)
