@@ -531,3 +531,22 @@ def test_process_backend_keeps_every_worker_busy_while_the_caller_writes():
     # the first hand-over (one or both calls done) comes after the refill: 2 in flight, whatever the timing
     assert running[0] == 2, running
     assert running[-1] == 0
+
+
+def test_remove_temporaries_removes_the_sweeps_own_only(tmp_path):
+    from routereval.atomic import temporary_path
+    from routereval.experiments.results import remove_temporaries, write_metadata
+
+    # the names a killed sweep leaves: its writers' temporaries of a data file and of the metadata
+    theirs = [temporary_path(tmp_path / "cell-0a1b2c3d4e5f.parquet"), temporary_path(tmp_path / "_sweep.json")]
+    for p in theirs:
+        p.write_text("half")
+    temporary_path(tmp_path / "cell-ffff.parquet").mkdir()  # a directory is removed too
+    others = [temporary_path(tmp_path / "report.md").name, ".notes", "keep.parquet"]  # not the sweep's
+    for name in others:
+        (tmp_path / name).write_text("x")
+    gone = remove_temporaries(tmp_path)
+    assert len(gone) == 3 and set(theirs) <= set(gone)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others)
+    write_metadata(tmp_path, corpus="c", corpus_checksum="x", config={})  # leaves nothing but _sweep.json
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "_sweep.json"])

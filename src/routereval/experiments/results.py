@@ -99,12 +99,17 @@ def write_rows(results: str | os.PathLike, rows: list[dict[str, Any]], *, stem: 
 
 
 def remove_temporaries(results: str | os.PathLike) -> list[Path]:
-    """Delete the hidden temporaries a killed writer left (call while holding the lock)."""
+    """Delete the hidden temporaries a killed sweep left: of its data files and its metadata.
+
+    Call while holding the lock: only the sweep holding it writes these files. Other files in
+    the directory (a report written there, say) are not the sweep's and are left alone.
+    """
     gone = []
-    for p in Path(results).glob(".*.tmp-*"):
-        remove(p)
-        gone.append(p)
-    return gone
+    for pattern in (".*.parquet.tmp-*", f".{SWEEP_META}.tmp-*"):
+        for p in Path(results).glob(pattern):
+            remove(p)
+            gone.append(p)
+    return sorted(gone)
 
 
 def drop_rows(results: str | os.PathLike, files_hashes: dict[Path, set[str]]) -> None:
