@@ -220,7 +220,7 @@ def test_router_dataset_structure_errors(tmp_path, mutate, match):
 
 def test_router_dataset_name_from_file_or_option(tmp_path):
     raw, _ = random_router_dataset("musr", n_models=12, seed=0, subset_sizes=[10, 10, 10])
-    path = dump_pickle(raw, tmp_path / "my_pools.pkl")
+    dump_pickle(raw, tmp_path / "my_pools.pkl")
     kw = dict(base_dir=tmp_path, spec_file=tmp_path / "s.toml")
     with pytest.raises(ParameterError, match="cannot tell the benchmark"):
         read_router_dataset_pickle({"path": "my_pools.pkl"}, **kw)

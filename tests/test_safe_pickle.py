@@ -80,8 +80,6 @@ def test_refused_global_is_named(tmp_path):
 def test_refusal_via_cli_is_one_line_exit_2(tmp_path, cli):
     import os
 
-    from official_fixtures import write_router_dataset  # noqa: F401 - same helpers the pools tests use
-
     target = tmp_path / "pwned.txt"
     data = tmp_path / "router_dataset"
     data.mkdir()
