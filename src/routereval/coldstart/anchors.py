@@ -557,17 +557,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         raise InputError(f"candidates must index the {n_rows} prompts (0 to {n_rows - 1}); got values from "
                          f"{cand.min()} to {cand.max()}")
     k = _check_k(k, len(cand))
-    if n_rows is not None:  # per-row arrays must cover every row the candidates and targets index
-        if subsets is not None and np.shape(subsets) != (n_rows,):
-            raise InputError(f"subsets must have one entry per row ({n_rows}); got shape {np.shape(subsets)}")
-        if delta is not None:
-            delta = float_array(delta, f"delta (one entry per row, {n_rows})", shape=(n_rows,))
-        if calibration is not None and (len(calibration) != 3 or any(len(np.asarray(v)) != n_rows for v in calibration)):
-            raise InputError(f"calibration must be (floor, slope, delta), each with one entry per row ({n_rows})")
-        if target is not None:
-            t = np.asarray(target)
-            if t.ndim != 1 or not np.issubdtype(t.dtype, np.integer) or (len(t) and (t.min() < 0 or t.max() >= n_rows)):
-                raise InputError(f"target must be int indices of the {n_rows} rows")
+    if n_rows is not None:
+        delta = _check_rows(n_rows, subsets=subsets, delta=delta, calibration=calibration, target=target)
     rng = _rng(random_state)
     if method == "random":
         return Anchors(cand[random_positions(len(cand), k, rng)].astype(np.int64), np.full(k, 1.0 / k), method)
@@ -611,6 +602,27 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
                                target_floor=tfloor)
         return Anchors(cand[pos].astype(np.int64), None, method)
     test = AdaptiveTest(Z, o, *population_prior(Phi), random_state=random_state, target=tgt)
+    return _run_adaptive(test, cand, k, answers, len(X))
+
+
+def _check_rows(n_rows: int, *, subsets: Any, delta: Any, calibration: Any, target: Any) -> np.ndarray | None:
+    """Check that the per-row arrays cover every row the candidates and targets index; ``delta`` as floats."""
+    if subsets is not None and np.shape(subsets) != (n_rows,):
+        raise InputError(f"subsets must have one entry per row ({n_rows}); got shape {np.shape(subsets)}")
+    if delta is not None:
+        delta = float_array(delta, f"delta (one entry per row, {n_rows})", shape=(n_rows,))
+    if calibration is not None and (len(calibration) != 3 or any(len(np.asarray(v)) != n_rows for v in calibration)):
+        raise InputError(f"calibration must be (floor, slope, delta), each with one entry per row ({n_rows})")
+    if target is not None:
+        t = np.asarray(target)
+        if t.ndim != 1 or not np.issubdtype(t.dtype, np.integer) or (len(t) and (t.min() < 0 or t.max() >= n_rows)):
+            raise InputError(f"target must be int indices of the {n_rows} rows")
+    return delta
+
+
+def _run_adaptive(test: AdaptiveTest, cand: np.ndarray, k: int, answers: Any, n_rows: int) -> Anchors:
+    """Ask ``k`` prompts of ``test`` (positions among ``cand``), the answers from an array over the
+    ``n_rows`` rows (simulation) or a function ``answers(row)``."""
     if callable(answers):
         score_of = answers
     else:
@@ -619,8 +631,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
             got = f"shape {arr.shape}"
         except (TypeError, ValueError):
             arr, got = np.empty((0, 0)), f"non-numeric {type(answers).__name__}"
-        if arr.ndim != 1 or len(arr) != len(X):
-            raise InputError(f"answers must be one score per row of X ({len(X)}) or a function answers(row) -> "
+        if arr.ndim != 1 or len(arr) != n_rows:
+            raise InputError(f"answers must be one score per row of X ({n_rows}) or a function answers(row) -> "
                              f"score; got {got}")
         score_of = arr.__getitem__
     for _ in range(k):
@@ -631,4 +643,4 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
             raise InputError(f"the new model's answer on row {row} is {score!r}; expected a score in [0, 1] (from "
                              f"answers{'(row)' if callable(answers) else '[row]'})")
         test.tell(pos, float(score))
-    return Anchors(cand[np.asarray(test.asked)].astype(np.int64), None, method, np.asarray(test.answers))
+    return Anchors(cand[np.asarray(test.asked)].astype(np.int64), None, "adaptive", np.asarray(test.answers))
