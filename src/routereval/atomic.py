@@ -53,7 +53,9 @@ def temporary_path(path: str | os.PathLike, kind: str = "tmp") -> Path:
 
 def temporary_dir(path: str | os.PathLike) -> Path:
     """Create and return a fresh hidden directory beside ``path`` (see :func:`temporary_path`), made
-    with the user's umask; an error of the file system names ``path``."""
+    with the user's umask, after removing the temporaries of killed writes to ``path``
+    (:func:`remove_orphans`); an error of the file system names ``path``."""
+    remove_orphans(path)
     tmp = temporary_path(path)
     try:
         tmp.mkdir()

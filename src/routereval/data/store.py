@@ -36,7 +36,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from routereval.atomic import remove_orphans, swap_directory, temporary_dir
+from routereval.atomic import swap_directory, temporary_dir
 from routereval.data.model import Benchmark, Corpus, ModelTable, as_benchmarks, check_benchmark
 from routereval.data.splits import (  # noqa: F401 - load_saved_split: re-exported
     DEFAULT_SPLIT_SEED,
@@ -124,8 +124,7 @@ class CorpusWriter:
         if self.path.exists() and not (self.path / MANIFEST).exists() and any(self.path.iterdir()):
             raise CorpusError(f"{self.path}: exists and is not a routereval corpus; refusing to overwrite it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        remove_orphans(self.path)
-        self._tmp = tmp = temporary_dir(self.path)
+        self._tmp = tmp = temporary_dir(self.path)  # the temporaries of killed writes go first
         (tmp / "cache").mkdir()
         (tmp / "records").mkdir()
 

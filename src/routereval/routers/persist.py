@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from routereval.atomic import remove_orphans, temporary_dir
+from routereval.atomic import temporary_dir
 from routereval.data.store import sha256_file
 from routereval.errors import InputError
 from routereval.routers.base import Router, make_router
@@ -172,7 +172,6 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
     doc["state_values"] = values
     doc["state_arrays"] = {k: {"dtype": str(a.dtype), "shape": list(a.shape)} for k, a in arrays.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_orphans(path)  # the temporaries of a killed save
     # a hidden sibling made with the user's umask (mkdtemp's 0700 would make a shared router private)
     tmp = temporary_dir(path)
     try:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from routereval.atomic import remove, remove_orphans, swap_directory, temporary_dir
+from routereval.atomic import remove, swap_directory, temporary_dir
 from routereval.errors import InputError
 from routereval.experiments.scaling.curves import CURVE_COLUMNS
 from routereval.experiments.scaling.frontier import FRONTIER_COLUMNS
@@ -54,7 +54,6 @@ def write_outputs(result: ScalingResult, out: str | os.PathLike, *, plots: bool 
     plots = check_bool(plots, "plots")
     out = check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    remove_orphans(out)
     tmp = temporary_dir(out)
     try:
         write_csv(tmp / "curves.csv", CURVE_COLUMNS, result.curves)
