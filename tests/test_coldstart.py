@@ -975,7 +975,7 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     assert res.code == 0 and res.json()["path"].endswith("irt-v2")
 
 
-def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_pool(world_corpus, saved_router, tmp_path,
+def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_corpus(world_corpus, saved_router, tmp_path,
                                                                             cli, monkeypatch):
     src = saved_router / "irt"
     pool_models = json.loads((src / "router.json").read_text())["pool"]["models"]
@@ -990,8 +990,8 @@ def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_pool(world
     assert est["anchor_mean"] is None and est["lam"] == 0.0  # the estimate comes from the model
     true = np.asarray(open_corpus(world_corpus)["mmlu"].scores)[int(new.split("-")[-1])].mean()
     assert abs(est["mean"] - true) < 0.08 and est["low"] <= est["mean"] <= est["high"]
-    # the pool models are the references: with the whole correction applied (these unrelated models'
-    # residuals barely predict one another, so the study's rule applies little of it) it moves the estimate
+    # the corpus's other 39 models are the references: with the whole correction applied (these unrelated
+    # models' residuals barely predict one another, so the study's rule applies little of it) it moves the estimate
     import routereval.coldstart.estimate as estimate_module
 
     monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
@@ -1000,6 +1000,27 @@ def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_pool(world
     full = res.json()["estimate"]
     assert full["correction"] != 0.0 and abs(full["correction"]) > abs(est["correction"])
     assert full["mean"] - full["correction"] == pytest.approx(est["mean"] - est["correction"], abs=1e-9)
+
+
+def test_add_model_references_are_every_corpus_model_but_the_new_one(world_corpus, saved_router):
+    """The references of add-model's correction: every model of the corpus's benchmark that answered the
+    prompts (not only the router's 6 pool models), never one named as the new model (its own records)."""
+    from routereval.coldstart.saved import open_router_context, references
+
+    ctx = open_router_context(saved_router / "irt")
+    bench = open_corpus(world_corpus)["mmlu"]
+    idx = np.arange(0, 400, 8)
+    Y, means = references(ctx, idx)
+    S = np.asarray(bench.scores, dtype=np.float64)
+    np.testing.assert_array_equal(Y, S[:, idx].T)  # all 40 models, the 34 outside the pool too
+    np.testing.assert_allclose(means, S.mean(axis=1))
+    new = "org/model-39"
+    assert new not in json.loads((saved_router / "irt" / "router.json").read_text())["pool"]["models"]
+    Y2, means2 = references(ctx, idx, exclude=new)
+    keep = np.asarray(bench.models) != new
+    np.testing.assert_array_equal(Y2, S[keep][:, idx].T)
+    np.testing.assert_allclose(means2, S[keep].mean(axis=1))
+    assert references(ctx, np.r_[idx, -1]) is None  # an answer that is no benchmark prompt: no references
 
 
 def test_add_model_uses_the_3pl_calibration_with_a_pool_of_100_models(tmp_path_factory, tmp_path, cli):
@@ -1117,6 +1138,35 @@ def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(wor
     worst = np.asarray(bench.scores, dtype=np.float64)[pool.models][:, split.test].mean(axis=1).min()
     assert all(r["mu_lower"] >= worst - 0.02 and r["mu_lower"] <= r["mu_upper"] + 0.05 for r in rows)
     assert summarise(rows)[0]["n"] == 6
+
+
+def test_corpus_references_reach_beyond_the_models_the_prompt_side_learns_from(tmp_path, monkeypatch):
+    """Under corpus pre-training every corpus model but the held-out one is a reference of the neighbours'
+    correction, also those outside the sample the router was fitted on: a twin of a held-out model (the same
+    answers everywhere) left out of that sample still hands it its exact residual."""
+    import routereval.coldstart.estimate as estimate_module
+    from routereval.coldstart.study import run_study
+
+    X, S, _, topic = irt_world()
+    S = np.hstack([S, S[:, :1]])  # org/twin answers as org/model-00 does
+    names = [f"org/model-{i:02d}" for i in range(40)] + ["org/twin"]
+    b = Benchmark("mmlu", models=names, prompt_ids=[f"p{i}" for i in range(len(X))],
+                  subsets=[f"t{t}" for t in topic], texts=[f"q{i}" for i in range(len(X))], scores=S.T.copy(),
+                  embeddings={"synth": X})
+    write_corpus(Corpus.from_benchmarks([b]), tmp_path / "c")
+    monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)  # apply it whole
+    res = run_study(tmp_path / "c", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+                    group="random", seed=45, anchors=(50,), methods=("random",), seeds=1, pretrain=("pool", "corpus"),
+                    folds=1, corpus_models=20)
+    assert "org/model-00" in res.meta["pool_models"] and "org/twin" not in res.meta["pool_models"]
+    assert res.meta["n_corpus_models"] == 20 and res.meta["n_references"] == 40
+    row = {r["pretrain"]: r for r in res.rows if r["model"] == "org/model-00"}
+    # corpus: the twin (not among the 20 fitted models) is the most agreeing reference and its residual is exact
+    assert row["corpus"]["abs_error"] < 1e-4 < row["corpus"]["abs_error_gp"]
+    # pool: the references are the 5 other pool models, strangers to it
+    assert row["pool"]["abs_error"] > 1e-3
+    others = [r for r in res.rows if r["model"] != "org/model-00" and r["pretrain"] == "corpus"]
+    assert all(r["abs_error"] > 1e-4 for r in others)
 
 
 def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_path, cli):

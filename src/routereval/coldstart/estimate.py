@@ -26,7 +26,7 @@ Anchors without design weights (adaptive) give ``lam = 0`` (the residuals' plain
 only widens the interval). The interval is normal with the combined standard error, clipped to [0, 1].
 
 The neighbours' correction (:func:`neighbour_correction`). Known models whose full answers
-are on record (the corpus the prompt side was learned from) answered the same anchors: the
+are on record (the corpus's, not only those the prompt side was learned from) answered the same anchors: the
 same estimator applied to their anchor answers misses their known mean by a residual, and the
 new model's error is most like the residuals of the models that answered the anchors most
 like it (fine-tunes of one base get the same prompts right and wrong, beyond what their

@@ -39,7 +39,7 @@ class RouterContext:
     delta: np.ndarray          # (n_prompts,) calibrated residual difficulty; NaN where not calibrated
     spread: float
     gen_var: float = 0.0       # the prompt side's error on unseen prompts, measured on the pool (val)
-    ref_rows: np.ndarray | None = None  # benchmark rows of the pool models the corpus holds (the references)
+    ref_rows: np.ndarray | None = None  # benchmark rows of the pool models the corpus holds (the calibration's)
     ref_cols: np.ndarray | None = None  # their columns in the router
     calibration: Any = None             # the train prompts' ItemCalibration (None without pool models)
 
@@ -128,20 +128,25 @@ def prompt_floors(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return None if every is None else every[:3]
 
 
-def references(ctx: RouterContext, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The pool models' answers on the answered prompts ``idx`` (k,) and their means over every prompt.
+def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = None
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Known models' answers on the answered prompts ``idx`` (k,) and their means over every prompt.
 
-    Only the models that answered every one of them are references; None when an answer is
-    not a benchmark prompt (-1) or no model qualifies.
+    Every model of the corpus's benchmark that answered all of them is a reference, not only
+    the router's pool: a new model's siblings anywhere in the record set share its luck
+    (:func:`~routereval.coldstart.estimate.neighbour_correction`). A model named ``exclude``
+    (the new model, should the corpus hold its records) is not. None when an answer is not a
+    benchmark prompt (-1) or no model qualifies.
     """
-    if ctx.ref_rows is None or not len(ctx.ref_rows) or (np.asarray(idx) < 0).any():
+    if (np.asarray(idx) < 0).any():
         return None
-    S = ctx.bench.scores[ctx.ref_rows]
-    Y = S[:, idx].T.astype(np.float64)  # (k, n_ref)
+    Y = ctx.bench.scores[:, idx].T.astype(np.float64)  # (k, n_models)
     ok = ~np.isnan(Y).any(axis=0)
+    if exclude is not None:
+        ok &= np.asarray([str(n) for n in ctx.bench.models]) != exclude
     if not ok.any():
         return None
-    return Y[:, ok], ctx.bench.model_means()[ctx.ref_rows][ok]
+    return Y[:, ok], ctx.bench.model_means()[ok]
 
 
 def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> list[dict[str, Any]]:
@@ -378,8 +383,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
                                        observed=observed, target_scale=scale, extra_var=ctx.gen_var)
 
     est = gp(ans.scores)
-    ref = references(ctx, idx)
-    if ref is not None:  # the pool models that answered the same prompts most alike correct the estimate
+    ref = references(ctx, idx, exclude=name)
+    if ref is not None:  # the corpus models that answered the same prompts most alike correct the estimate
         est = est.corrected(neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean))
     r.append_model_vector(phi, name)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,

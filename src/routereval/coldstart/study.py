@@ -21,9 +21,12 @@ prompts, val only stops training early):
    Besides the test mean (the target), the same estimator aims at the model's mean over every
    prompt of the benchmark (train, val and test: what tinyBenchmarks reports); its error is
    the ``*_all`` columns. Both estimates include the neighbours' correction
-   (:func:`~routereval.coldstart.estimate.neighbour_correction`) with the fitted models as
-   references (their anchor answers and known means; never the held-out model's);
-   ``estimate_gp`` is the test estimate without it.
+   (:func:`~routereval.coldstart.estimate.neighbour_correction`): known models' anchor
+   answers and known means, never the held-out model's. Under ``pool`` pre-training the
+   references are the fitted pool models; under ``corpus``, every eligible corpus model but
+   the held-out one, also those beyond the sample the prompt side was learned from (a model's
+   siblings anywhere in the record set share its luck; the references cost one column of
+   answers each, not a fit). ``estimate_gp`` is the test estimate without the correction.
 4. Bounds on the same test prompts: the router fitted with h's full training answers
    (upper) and the router without h (lower).
 
@@ -87,9 +90,6 @@ class _Fitted:
     o3_test: np.ndarray | None = None
     # every prompt of the benchmark (train, val, test rows, in that order): the whole-benchmark estimate
     all_target: tuple | None = None  # (Z, offset, logit scale, floor or None), in the design the estimate uses
-    # (n_fitted, 2) the fitted models' known means over the test prompts and every prompt: the references
-    # of the neighbours' correction
-    ref_means: np.ndarray | None = None
 
     def estimate_design(self, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(design rows, offsets, floors or None) of the ``train`` or ``test`` prompts in the design the mean
@@ -276,7 +276,11 @@ class _StudyData:
     """The benchmark, split, pool and scores a study runs on.
 
     ``S_tr``, ``S_va``, ``S_te`` are (n_prompts of the split, n_corpus) float32 scores of the
-    corpus rows ``corpus_rows`` (the pool's models first, in pool order).
+    corpus rows ``corpus_rows`` (the pool's models first, in pool order), the models a prompt
+    side may be learned from. ``R_tr`` (n_train, n_extra) holds the train scores of the
+    further references ``extra_rows`` (eligible corpus models beyond that sample; none without
+    ``corpus`` pre-training), and ``ref_means`` (n_corpus + n_extra, 2) every one's known mean
+    over the test prompts and over every prompt.
     """
 
     bench: Any
@@ -292,6 +296,18 @@ class _StudyData:
     S_va: np.ndarray
     S_te: np.ndarray
     names: list[str]          # the pool's model names
+    extra_rows: np.ndarray
+    R_tr: np.ndarray
+    ref_means: np.ndarray
+
+    def references(self, pos: np.ndarray, cols: np.ndarray, extra: bool) -> tuple[np.ndarray, np.ndarray]:
+        """((k, n_ref) answers on the train prompts ``pos``, (n_ref, 2) known means) of the corpus columns
+        ``cols``, and of the further references when ``extra``."""
+        Y = self.S_tr[pos][:, cols]
+        if not extra or not len(self.extra_rows):
+            return Y, self.ref_means[cols]
+        return (np.hstack([Y, self.R_tr[pos]]),
+                np.vstack([self.ref_means[cols], self.ref_means[len(self.corpus_rows):]]))
 
     @property
     def n_pool(self) -> int:
@@ -311,7 +327,7 @@ def _load_data(corpus: Any, benchmark: str, *, m: int, group: str, protocol: str
     from routereval.data.store import open_corpus
     from routereval.embed import embed_prompts
     from routereval.evaluate import default_embedding
-    from routereval.pools import make_pool, make_split, missing_policy, pool_scores
+    from routereval.pools import make_pool, make_split, missing_policy
 
     c = (corpus if isinstance(corpus, Corpus)
          else open_corpus(as_path(corpus, "corpus (a directory or an open Corpus)"), benchmarks=[benchmark]))
@@ -326,35 +342,43 @@ def _load_data(corpus: Any, benchmark: str, *, m: int, group: str, protocol: str
     X = embed_prompts(bench, emb, corpus_path=getattr(c, "path", None), fit_prompts=sp.train, progress=progress)
 
     pool_models = np.asarray(pool.models)
-    corpus_rows = pool_models
+    corpus_rows, extra_rows = pool_models, np.zeros(0, dtype=np.int64)
     if "corpus" in pretrain:
         elig = np.asarray(missing_policy(bench, missing).models)
         rest = np.setdiff1d(elig, pool_models)
         if corpus_models is not None and len(rest) > corpus_models - len(pool_models):
-            pick = np.random.default_rng(seed).choice(len(rest), max(corpus_models - len(pool_models), 0), replace=False)
-            rest = rest[np.sort(pick)]
+            pick = np.zeros(len(rest), dtype=bool)
+            pick[np.random.default_rng(seed).choice(len(rest), max(corpus_models - len(pool_models), 0),
+                                                    replace=False)] = True
+            rest, extra_rows = rest[pick], rest[~pick]
         corpus_rows = np.concatenate([pool_models, rest])
-    big = dataclasses.replace(pool, models=corpus_rows)
-    S_tr, S_va, S_te = (a.astype(np.float32) for a in pool_scores(bench, big))
-    if np.isnan(S_tr).any() or np.isnan(S_va).any() or np.isnan(S_te[:, :pool.m]).any():
+    S_tr, S_va, S_te = _scores(bench, pool, corpus_rows)
+    R_tr, R_va, R_te = _scores(bench, pool, extra_rows)
+    if any(np.isnan(a).any() for a in (S_tr, S_va, S_te[:, :pool.m], R_tr, R_va, R_te)):
         raise InputError(f"benchmark {bench.name!r}: some models miss records on the split's prompts; "
                          f"try missing='prompts'")
+    # every reference's known means over the test prompts and over every prompt (per-split sums: no stacked copy)
+    n_all = len(S_tr) + len(S_va) + len(S_te)
+    ref_means = np.vstack([np.column_stack([te.mean(axis=0, dtype=np.float64),
+                                            sum(a.sum(axis=0, dtype=np.float64) for a in (tr, va, te)) / n_all])
+                           for tr, va, te in ((S_tr, S_va, S_te), (R_tr, R_va, R_te))])
     return _StudyData(bench, sp, pool, emb, X[sp.train], X[sp.val], X[sp.test], bench.subset_codes()[sp.train],
-                      corpus_rows, S_tr, S_va, S_te, [str(x) for x in pool.model_names])
+                      corpus_rows, S_tr, S_va, S_te, [str(x) for x in pool.model_names], extra_rows, R_tr, ref_means)
+
+
+def _scores(bench: Any, pool: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) float32 scores, each (n_prompts of the split, len(rows)), of the benchmark rows ``rows``."""
+    from routereval.pools import pool_scores
+
+    return tuple(a.astype(np.float32) for a in pool_scores(bench, dataclasses.replace(pool, models=rows)))
 
 
 def _fit_columns(d: _StudyData, cols: np.ndarray, *, router: str, params: dict, seed: int,
                  calibrate_test: bool) -> _Fitted:
-    """``router`` fitted on the corpus columns ``cols``, prepared for anchor runs, with the fitted
-    models' known means (the neighbours' correction's references)."""
+    """``router`` fitted on the corpus columns ``cols``, prepared for anchor runs."""
     r, fit_s = _fit(router, params, seed, d.X_tr, d.S_tr[:, cols], d.X_va, d.S_va[:, cols])
-    F = _prepare(r, cols, fit_s, d.X_tr, d.X_te, d.S_tr[:, cols], d.X_va, d.S_va[:, cols],
-                 d.S_te[:, cols] if calibrate_test else None)
-    # test means and means over every prompt, from per-split sums (no stacked copy of the matrix)
-    n_all = len(d.S_tr) + len(d.S_va) + len(d.S_te)
-    every = sum(S[:, cols].sum(axis=0, dtype=np.float64) for S in (d.S_tr, d.S_va, d.S_te)) / n_all
-    F.ref_means = np.column_stack([d.S_te[:, cols].mean(axis=0, dtype=np.float64), every])
-    return F
+    return _prepare(r, cols, fit_s, d.X_tr, d.X_te, d.S_tr[:, cols], d.X_va, d.S_va[:, cols],
+                    d.S_te[:, cols] if calibrate_test else None)
 
 
 class _FitCache:
@@ -414,6 +438,8 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
     y_tr = d.S_tr[:, h].astype(np.float64)
     true = float(d.S_te[:, h].astype(np.float64).mean())
     true_all = float(np.concatenate([d.S_tr[:, h], d.S_va[:, h], d.S_te[:, h]]).astype(np.float64).mean())
+    # the neighbours' correction's references: the fitted models (pool), every corpus model but h (corpus)
+    ref_cols = F.models if mode == "pool" else np.delete(np.arange(len(d.corpus_rows)), h)
     # the same prompt side with the model fitted on all its train answers: what anchors approximate
     phi_all, _ = map_logistic(F.Z_train, F.o_train, y_tr, *F.prior)
     mu_full = d.mu_of(copy.copy(base).append_model_vector(phi_all, d.names[h]), with_h)
@@ -428,7 +454,7 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                 estimate = _estimator(F, pos, w, level)
                 y_a = y_tr[pos]
                 gp, gp_all = estimate(y_a)
-                corr = neighbour_correction(y_a, d.S_tr[pos][:, F.models], F.ref_means,
+                corr = neighbour_correction(y_a, *d.references(pos, ref_cols, extra=mode == "corpus"),
                                             lambda yy: [e.mean for e in estimate(yy)])
                 est, est_all = gp.corrected(corr[0]), gp_all.corrected(corr[1])
                 plain = float(y_a.mean())
@@ -549,6 +575,8 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
             "embedding": d.embedding, "missing": missing, "seed": seed,
             "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain,
             "pool_models": d.names, "held_out": [d.names[h] for h in held], "n_corpus_models": int(len(d.corpus_rows)),
+            # references of the neighbours' correction per held-out model under corpus pre-training
+            "n_references": int(len(d.corpus_rows) + len(d.extra_rows) - 1) if "corpus" in pretrain else None,
             "n_train": int(len(sp.train)), "n_val": int(len(sp.val)), "n_test": int(len(sp.test)),
             "folds": None if folds is None else int(folds), "level": level, "calibrate_test": bool(calibrate_test),
             "n_fits": fits.n, "fit_s": round(fits.seconds, 3),
