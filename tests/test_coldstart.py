@@ -746,6 +746,9 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
         assert s["mae_se"] > 0 and s["mae_all"] < 0.2 and abs(s["bias"]) <= s["mae"] + 1e-12
     summary = (out / "summary.md").read_text()
     assert "What 40 models allow" in summary and "![error_vs_k](error_vs_k.png)" in summary
+    # the correction's references: the fitted pool models (pool), every corpus model but the held-out one (corpus)
+    assert ("(`pool`: the 7 other pool models; `corpus`: every corpus model but the held-out one, 39)" in summary
+            and doc["meta"]["n_references"] == 39)
     assert (out / "error_vs_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from routereval.coldstart.plots import MARKERS, PALETTE
 

@@ -29,6 +29,16 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _refs(meta: dict) -> str:
+    """Which models were the neighbours' correction's references, from a study's ``meta``."""
+    parts = []
+    if "pool" in meta["pretrain"]:
+        parts.append(f"`pool`: the {meta['m'] - 1} other pool models")
+    if "corpus" in meta["pretrain"] and meta.get("n_references") is not None:
+        parts.append(f"`corpus`: every corpus model but the held-out one, {meta['n_references']}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _note(note: str) -> str:
     return f" ({note})" if note else ""
 
@@ -78,8 +88,8 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                f"{calib}.")
     out.append("")
     out.append("Error: |estimated - true test mean| of the held-out model (gp-IRT estimate with the neighbours' "
-               "correction: the residuals of the fitted models that answered the anchors most alike), beside gp-IRT "
-               "alone and the plain mean of "
+               f"correction: the residuals of the known models that answered the anchors most alike{_refs(meta)}), "
+               "beside gp-IRT alone and the plain mean of "
                "the same anchors' answers; ± its standard error clustered by held-out model, and the mean signed "
                "error (bias). Whole-benchmark MAE: the same estimator aimed at the model's mean over every prompt "
                "(train, val and test; what tinyBenchmarks reports), against that mean: an extra column, not the "
