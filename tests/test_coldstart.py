@@ -747,7 +747,7 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     summary = (out / "summary.md").read_text()
     assert "What 40 models allow" in summary and "![error_vs_k](error_vs_k.png)" in summary
     # the correction's references: the fitted pool models (pool), every corpus model but the held-out one (corpus)
-    assert ("(`pool`: the 7 other pool models; `corpus`: every corpus model but the held-out one, 39)" in summary
+    assert ("(`pool`: the 7 other pool models; `corpus`: every eligible corpus model but the held-out one, 39)" in summary
             and doc["meta"]["n_references"] == 39)
     assert (out / "error_vs_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from routereval.coldstart.plots import MARKERS, PALETTE
@@ -1026,6 +1026,48 @@ def test_add_model_references_are_every_corpus_model_but_the_new_one(world_corpu
     assert references(ctx, np.r_[idx, -1]) is None  # an answer that is no benchmark prompt: no references
 
 
+def test_add_model_references_need_a_record_on_every_prompt():
+    """A model missing records has no known mean over the whole benchmark (its mean over what it answered aims
+    elsewhere): it is no reference, even where it answered every anchor."""
+    from types import SimpleNamespace
+
+    from routereval.coldstart.saved import references
+
+    S = (np.random.default_rng(0).random((5, 30)) < 0.6).astype(np.float32)
+    S[2, 10] = np.nan  # model m2 missed prompt 10, not an anchor
+    b = Benchmark("b", models=[f"m{i}" for i in range(5)], prompt_ids=[f"p{i}" for i in range(30)], scores=S)
+    Y, means = references(SimpleNamespace(bench=b), np.array([0, 1, 2]))
+    keep = [0, 1, 3, 4]
+    np.testing.assert_array_equal(Y, S[keep][:, :3].T)
+    np.testing.assert_allclose(means, S[keep].mean(axis=1))
+    S[:, 10] = np.nan  # nobody answered prompt 10: no model has a known mean, so no references
+    b = Benchmark("b", models=[f"m{i}" for i in range(5)], prompt_ids=[f"p{i}" for i in range(30)], scores=S)
+    assert references(SimpleNamespace(bench=b), np.array([0, 1, 2])) is None
+
+
+def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_corpus, saved_router, tmp_path,
+                                                                           cli, monkeypatch):
+    """A corpus model outside the pool added under its own name: its records are no reference (they would hand
+    the estimate its exact mean); the same answers under another name do find them (a model outside the pool)."""
+    import routereval.coldstart.estimate as estimate_module
+
+    src = saved_router / "irt"
+    pool_models = json.loads((src / "router.json").read_text())["pool"]["models"]
+    new = next(f"org/model-{i:02d}" for i in range(40) if f"org/model-{i:02d}" not in pool_models)
+    res = cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--out", tmp_path / "a.csv")
+    assert res.code == 0, res.err
+    _answers(world_corpus, tmp_path / "a.csv", new, tmp_path / "answers.csv")
+    true = np.asarray(open_corpus(world_corpus)["mmlu"].scores)[int(new.split("-")[-1])].mean()
+    monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)  # apply it whole
+    err = {}
+    for name in (new, "someone/else"):
+        res = cli("add-model", src, "--name", name, "--answers", tmp_path / "answers.csv", "--out",
+                  tmp_path / name.replace("/", "_"), "--json")
+        assert res.code == 0, res.err
+        err[name] = abs(res.json()["estimate"]["mean"] - true)
+    assert err["someone/else"] < 1e-6 < 1e-3 < err[new]
+
+
 def test_add_model_uses_the_3pl_calibration_with_a_pool_of_100_models(tmp_path_factory, tmp_path, cli):
     # 4-choice questions (a guessing floor of 0.25) answered by 130 models, 120 of them in the router's pool:
     # enough answers to pin every prompt's floor and slope, so the estimate does not take guesses for ability
@@ -1143,22 +1185,32 @@ def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(wor
     assert summarise(rows)[0]["n"] == 6
 
 
-def test_corpus_references_reach_beyond_the_models_the_prompt_side_learns_from(tmp_path, monkeypatch):
+def _twin_corpus(out):
+    """The irt world's 40 models plus org/twin, whose answers are org/model-00's everywhere."""
+    X, S, _, topic = irt_world()
+    S = np.hstack([S, S[:, :1]])
+    names = [f"org/model-{i:02d}" for i in range(40)] + ["org/twin"]
+    b = Benchmark("mmlu", models=names, prompt_ids=[f"p{i}" for i in range(len(X))],
+                  subsets=[f"t{t}" for t in topic], texts=[f"q{i}" for i in range(len(X))], scores=S.T.copy(),
+                  embeddings={"synth": X})
+    write_corpus(Corpus.from_benchmarks([b]), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def twin_corpus(tmp_path_factory):
+    return _twin_corpus(tmp_path_factory.mktemp("twin") / "corpus")
+
+
+def test_corpus_references_reach_beyond_the_models_the_prompt_side_learns_from(twin_corpus, monkeypatch):
     """Under corpus pre-training every corpus model but the held-out one is a reference of the neighbours'
     correction, also those outside the sample the router was fitted on: a twin of a held-out model (the same
     answers everywhere) left out of that sample still hands it its exact residual."""
     import routereval.coldstart.estimate as estimate_module
     from routereval.coldstart.study import run_study
 
-    X, S, _, topic = irt_world()
-    S = np.hstack([S, S[:, :1]])  # org/twin answers as org/model-00 does
-    names = [f"org/model-{i:02d}" for i in range(40)] + ["org/twin"]
-    b = Benchmark("mmlu", models=names, prompt_ids=[f"p{i}" for i in range(len(X))],
-                  subsets=[f"t{t}" for t in topic], texts=[f"q{i}" for i in range(len(X))], scores=S.T.copy(),
-                  embeddings={"synth": X})
-    write_corpus(Corpus.from_benchmarks([b]), tmp_path / "c")
     monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)  # apply it whole
-    res = run_study(tmp_path / "c", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+    res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
                     group="random", seed=45, anchors=(50,), methods=("random",), seeds=1, pretrain=("pool", "corpus"),
                     folds=1, corpus_models=20)
     assert "org/model-00" in res.meta["pool_models"] and "org/twin" not in res.meta["pool_models"]
@@ -1170,6 +1222,23 @@ def test_corpus_references_reach_beyond_the_models_the_prompt_side_learns_from(t
     assert row["pool"]["abs_error"] > 1e-3
     others = [r for r in res.rows if r["model"] != "org/model-00" and r["pretrain"] == "corpus"]
     assert all(r["abs_error"] > 1e-4 for r in others)
+
+
+def test_corpus_references_include_the_other_held_out_models_of_a_fold(twin_corpus, monkeypatch):
+    """With one fold no held-out pool model is fitted, but the others are known models: a twin held out in the
+    same fold is still a reference of the correction."""
+    import routereval.coldstart.estimate as estimate_module
+    from routereval.coldstart.study import run_study
+
+    monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
+    res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+                    group="random", seed=34, anchors=(50,), methods=("random",), seeds=1, pretrain=("corpus",),
+                    folds=1)
+    assert {"org/model-00", "org/twin"} <= set(res.meta["pool_models"]) and res.meta["n_fits"] == 2
+    err = {r["model"]: r["abs_error"] for r in res.rows}
+    # each is the other's reference (model-00's gp-IRT error, 0.063, falls under 0.001)
+    assert err["org/model-00"] < 1e-3 and err["org/twin"] < 1e-3
+    assert all(e > 1e-2 for m, e in err.items() if m not in ("org/model-00", "org/twin"))
 
 
 def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_path, cli):

@@ -35,7 +35,7 @@ def _refs(meta: dict) -> str:
     if "pool" in meta["pretrain"]:
         parts.append(f"`pool`: the {meta['m'] - 1} other pool models")
     if "corpus" in meta["pretrain"] and meta.get("n_references") is not None:
-        parts.append(f"`corpus`: every corpus model but the held-out one, {meta['n_references']}")
+        parts.append(f"`corpus`: every eligible corpus model but the held-out one, {meta['n_references']}")
     return f" ({'; '.join(parts)})" if parts else ""
 
 

@@ -132,21 +132,22 @@ def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = Non
                ) -> tuple[np.ndarray, np.ndarray] | None:
     """Known models' answers on the answered prompts ``idx`` (k,) and their means over every prompt.
 
-    Every model of the corpus's benchmark that answered all of them is a reference, not only
-    the router's pool: a new model's siblings anywhere in the record set share its luck
-    (:func:`~routereval.coldstart.estimate.neighbour_correction`). A model named ``exclude``
-    (the new model, should the corpus hold its records) is not. None when an answer is not a
-    benchmark prompt (-1) or no model qualifies.
+    Every model of the corpus's benchmark with a record on every prompt is a reference, not
+    only the router's pool: a new model's siblings anywhere in the record set share its luck
+    (:func:`~routereval.coldstart.estimate.neighbour_correction`). A model missing records has
+    no known mean over the whole benchmark (its mean over what it answered aims elsewhere), so
+    it is not one; nor is a model named ``exclude`` (the new model, should the corpus hold its
+    records). None when an answer is not a benchmark prompt (-1) or no model qualifies.
     """
     if (np.asarray(idx) < 0).any():
         return None
-    Y = ctx.bench.scores[:, idx].T.astype(np.float64)  # (k, n_models)
-    ok = ~np.isnan(Y).any(axis=0)
+    S = np.asarray(ctx.bench.scores)
+    ok = ~np.isnan(S).any(axis=1)
     if exclude is not None:
         ok &= np.asarray([str(n) for n in ctx.bench.models]) != exclude
     if not ok.any():
         return None
-    return Y[:, ok], ctx.bench.model_means()[ok]
+    return S[:, idx][ok].T.astype(np.float64), ctx.bench.model_means()[ok]
 
 
 def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> list[dict[str, Any]]:

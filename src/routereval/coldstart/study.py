@@ -353,15 +353,11 @@ def _load_data(corpus: Any, benchmark: str, *, m: int, group: str, protocol: str
             rest, extra_rows = rest[pick], rest[~pick]
         corpus_rows = np.concatenate([pool_models, rest])
     S_tr, S_va, S_te = _scores(bench, pool, corpus_rows)
-    R_tr, R_va, R_te = _scores(bench, pool, extra_rows)
-    if any(np.isnan(a).any() for a in (S_tr, S_va, S_te[:, :pool.m], R_tr, R_va, R_te)):
+    R_tr, R_means = _reference_scores(bench, pool, extra_rows)
+    if any(np.isnan(a).any() for a in (S_tr, S_va, S_te[:, :pool.m], R_tr, R_means)):
         raise InputError(f"benchmark {bench.name!r}: some models miss records on the split's prompts; "
                          f"try missing='prompts'")
-    # every reference's known means over the test prompts and over every prompt (per-split sums: no stacked copy)
-    n_all = len(S_tr) + len(S_va) + len(S_te)
-    ref_means = np.vstack([np.column_stack([te.mean(axis=0, dtype=np.float64),
-                                            sum(a.sum(axis=0, dtype=np.float64) for a in (tr, va, te)) / n_all])
-                           for tr, va, te in ((S_tr, S_va, S_te), (R_tr, R_va, R_te))])
+    ref_means = np.vstack([_known_means(S_tr, S_va, S_te), R_means])
     return _StudyData(bench, sp, pool, emb, X[sp.train], X[sp.val], X[sp.test], bench.subset_codes()[sp.train],
                       corpus_rows, S_tr, S_va, S_te, [str(x) for x in pool.model_names], extra_rows, R_tr, ref_means)
 
@@ -371,6 +367,26 @@ def _scores(bench: Any, pool: Any, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     from routereval.pools import pool_scores
 
     return tuple(a.astype(np.float32) for a in pool_scores(bench, dataclasses.replace(pool, models=rows)))
+
+
+def _known_means(S_tr: np.ndarray, S_va: np.ndarray, S_te: np.ndarray) -> np.ndarray:
+    """(n, 2) each column's mean over the test prompts and over every prompt of the split (per-split sums: no
+    stacked copy)."""
+    n_all = len(S_tr) + len(S_va) + len(S_te)
+    every = sum(a.sum(axis=0, dtype=np.float64) for a in (S_tr, S_va, S_te)) / n_all
+    return np.column_stack([S_te.mean(axis=0, dtype=np.float64), every])
+
+
+def _reference_scores(bench: Any, pool: Any, rows: np.ndarray, *, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(n_train, len(rows)) float32 train scores and (len(rows), 2) known means (:func:`_known_means`) of the
+    benchmark rows ``rows``, unpacked ``chunk`` rows at a time: thousands of references are not unpacked whole,
+    and their val and test scores are only summed."""
+    train = np.empty((len(pool.split.train), len(rows)), dtype=np.float32)
+    means = np.empty((len(rows), 2))
+    for i in range(0, len(rows), chunk):
+        tr, va, te = _scores(bench, pool, rows[i:i + chunk])
+        train[:, i:i + chunk], means[i:i + chunk] = tr, _known_means(tr, va, te)
+    return train, means
 
 
 def _fit_columns(d: _StudyData, cols: np.ndarray, *, router: str, params: dict, seed: int,
@@ -438,7 +454,7 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
     y_tr = d.S_tr[:, h].astype(np.float64)
     true = float(d.S_te[:, h].astype(np.float64).mean())
     true_all = float(np.concatenate([d.S_tr[:, h], d.S_va[:, h], d.S_te[:, h]]).astype(np.float64).mean())
-    # the neighbours' correction's references: the fitted models (pool), every corpus model but h (corpus)
+    # the neighbours' correction's references: the fitted models (pool), every eligible corpus model but h (corpus)
     ref_cols = F.models if mode == "pool" else np.delete(np.arange(len(d.corpus_rows)), h)
     # the same prompt side with the model fitted on all its train answers: what anchors approximate
     phi_all, _ = map_logistic(F.Z_train, F.o_train, y_tr, *F.prior)
