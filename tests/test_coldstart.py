@@ -1065,7 +1065,12 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
                   tmp_path / name.replace("/", "_"), "--json")
         assert res.code == 0, res.err
         err[name] = abs(res.json()["estimate"]["mean"] - true)
+        assert res.json()["n_references"] == (39 if name == new else 40)
     assert err["someone/else"] < 1e-6 < 1e-3 < err[new]
+    added = json.loads((tmp_path / new.replace("/", "_") / "router.json").read_text())["metadata"]["added_models"]
+    assert added[-1]["n_references"] == 39
+    res = cli("add-model", src, "--name", "third/one", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "t")
+    assert res.code == 0 and "from 40 reference models)" in " ".join(res.out.split()), res.out  # however wrapped
 
 
 def test_add_model_uses_the_3pl_calibration_with_a_pool_of_100_models(tmp_path_factory, tmp_path, cli):

@@ -197,7 +197,9 @@ def add_model_cmd(
         return
     e = doc["estimate"]
     ui.console().print(f"added {doc['model']} from {doc['n_answers']} answers: pool of {doc['m']} models saved to "
-                       f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]")
+                       f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
+                       + (f" (neighbours' correction {e['correction']:+.3f} from {doc['n_references']} reference models)"
+                          if doc["n_references"] else ""))
     if "cost" in doc and doc["cost"] is None:
         sys.stderr.write(f"note: the pool has costs but {doc['model']} has none (--cost USD): serving with a cost "
                          "weight above 0 refuses this router until it has one\n")

@@ -388,8 +388,9 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     if ref is not None:  # the corpus models that answered the same prompts most alike correct the estimate
         est = est.corrected(neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean))
     r.append_model_vector(phi, name)
+    n_refs = 0 if ref is None else int(ref[0].shape[1])
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
-             "estimated_mean": est.mean, "interval": [est.low, est.high],
+             "estimated_mean": est.mean, "interval": [est.low, est.high], "n_references": n_refs,
              "calibration": "logistic" if floors is None else "3pl",
              "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     pool["models"] = models + [name]
@@ -402,7 +403,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         meta["previous_version"] = str(router_dir.resolve())
     path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
     doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
-           "estimate": est.to_dict(), "calibration": added["calibration"]}
+           "estimate": est.to_dict(), "calibration": added["calibration"], "n_references": n_refs}
     if pool.get("cost"):
         doc["cost"] = None if cost is None else float(cost)
     return doc
