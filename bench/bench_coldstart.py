@@ -18,6 +18,10 @@
    get the same protocol for ``random``, ``irt``, ``fisher`` and ``adaptive`` at k = 50 and 100.
 3. Adding one model from 100 anchors (``router.add_model``, irt and mf on MMLU-Pro): median
    of 50 calls, against refitting the router with the model (the baseline it replaces).
+4. Memory of the study's data (``_load_data`` on synth full MMLU, 1,000 fitted models and the
+   other 4,000 as references of the neighbours' correction), peak RSS of a fresh process,
+   median of 3: the references unpacked in chunks (the code) against unpacking them whole,
+   val and test included (the first version, b572bcf), and against no further references.
 
 The machine is shared: the load average is recorded beside the figures.
 """
@@ -31,7 +35,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _common import commit
+from _common import PEAK_KIB_SOURCE, commit
 
 import numpy as np
 
@@ -218,6 +222,60 @@ def _add_speed(corpus) -> list[str]:
     return lines
 
 
+_LOAD_CHILD = PEAK_KIB_SOURCE + r'''
+import json, sys, time
+import numpy as np
+import routereval.coldstart.study as S
+mode, path = sys.argv[1], sys.argv[2]
+chunked = S._reference_scores
+if mode == "whole":  # b572bcf: every further reference unpacked at once (float64, val and test too), then cast
+    def whole(bench, pool, rows, chunk=256):
+        tr, va, te = S._scores(bench, pool, rows)
+        return tr, S._known_means(tr, va, te)
+    S._reference_scores = whole
+elif mode == "fitted":  # no further references: the fitted models only (before b572bcf)
+    S._reference_scores = lambda bench, pool, rows, chunk=256: chunked(bench, pool, rows[:0])
+t = time.perf_counter()
+d = S._load_data(path, "mmlu", m=30, group="strong_to_weak", protocol="clean", seed=0, missing="auto",
+                 split="auto", embedding=None, pretrain=["corpus"], corpus_models=1000, k_max=100, progress=None)
+print(json.dumps({"seconds": time.perf_counter() - t, "peak_mb": _peak_kib() / 1024,
+                  "fitted": int(len(d.corpus_rows)), "extra": int(len(d.extra_rows))}))
+'''
+
+
+def _load_memory() -> list[str]:
+    """Peak RSS of the study's data loading in fresh processes: chunked references against the baselines."""
+    import json
+    import subprocess
+    import sys
+
+    from routereval.data.model import Corpus
+    from routereval.data.store import write_corpus
+    from routereval.sources.synth import synth_benchmarks
+
+    lines = ["### Memory of the study's data: 5,000 models, 1,000 fitted, the rest references", "",
+             "`_load_data` on synth full MMLU (m = 30 `strong_to_weak`, `--pretrain corpus --corpus-models 1000`: "
+             "1,000 fitted models and 4,000 further references of the neighbours' correction), peak RSS (VmHWM) of a "
+             "fresh process that opens the stored corpus, median of 3:", "",
+             "| further references | peak RSS (MB) | load (s) |", "|---|---:|---:|"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with tempfile.TemporaryDirectory() as d:
+        path = write_corpus(Corpus.from_benchmarks([next(synth_benchmarks("full", seed=0, names=["mmlu"]))]),
+                            Path(d) / "corpus")
+        for mode, label in (("chunked", "unpacked 256 at a time, train prompts kept (the code)"),
+                            ("whole", "unpacked whole, val and test too (b572bcf; baseline)"),
+                            ("fitted", "none: the fitted models only (before b572bcf)")):
+            runs = [json.loads(subprocess.run([sys.executable, "-c", _LOAD_CHILD, mode, str(path)], env=env,
+                                              capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+                    for _ in range(3)]
+            peak = statistics.median(r["peak_mb"] for r in runs)
+            secs = statistics.median(r["seconds"] for r in runs)
+            each = " / ".join(f"{r['peak_mb']:.0f}" for r in runs)
+            lines.append(f"| {label} | {peak:,.0f} ({each}) | {secs:.1f} |")
+    lines += ["", f"Load average {_load()}.", ""]
+    return lines
+
+
 SIZED = ("hellaswag", "mmlu_pro")  # the corpus's other MMLU-sized benchmarks (10-12k prompts)
 
 
@@ -270,8 +328,11 @@ def main() -> str:
         real, corpus = _mmlu_pro(Path(d))
         speed = _add_speed(corpus)
     synth = _synth_full() + _synth_sized()
-    return "\n".join(head + real + speed + synth)
+    return "\n".join(head + real + speed + synth + _load_memory())
 
 
 if __name__ == "__main__":
-    print(main())
+    import sys
+
+    # `python bench_coldstart.py memory`: the memory section alone (a minute, not a quarter of an hour)
+    print("\n".join(_load_memory()) if sys.argv[1:] == ["memory"] else main())
