@@ -1213,11 +1213,14 @@ def twin_corpus(tmp_path_factory):
 def test_corpus_references_reach_beyond_the_models_the_prompt_side_learns_from(twin_corpus, monkeypatch):
     """Under corpus pre-training every corpus model but the held-out one is a reference of the neighbours'
     correction, also those outside the sample the router was fitted on: a twin of a held-out model (the same
-    answers everywhere) left out of that sample still hands it its exact residual."""
+    answers everywhere) left out of that sample still hands it its exact residual (with the guard against
+    copies off: a twin is one)."""
     import routereval.coldstart.estimate as estimate_module
+    import routereval.coldstart.study as study_module
     from routereval.coldstart.study import run_study
 
     monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)  # apply it whole
+    monkeypatch.setattr(study_module, "COPY_AGREEMENT", 1.1)
     res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
                     group="random", seed=45, anchors=(50,), methods=("random",), seeds=1, pretrain=("pool", "corpus"),
                     folds=1, corpus_models=20)
@@ -1234,11 +1237,13 @@ def test_corpus_references_reach_beyond_the_models_the_prompt_side_learns_from(t
 
 def test_corpus_references_include_the_other_held_out_models_of_a_fold(twin_corpus, monkeypatch):
     """With one fold no held-out pool model is fitted, but the others are known models: a twin held out in the
-    same fold is still a reference of the correction."""
+    same fold is still a reference of the correction (with the guard against copies off)."""
     import routereval.coldstart.estimate as estimate_module
+    import routereval.coldstart.study as study_module
     from routereval.coldstart.study import run_study
 
     monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
+    monkeypatch.setattr(study_module, "COPY_AGREEMENT", 1.1)
     res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
                     group="random", seed=34, anchors=(50,), methods=("random",), seeds=1, pretrain=("corpus",),
                     folds=1)
@@ -1247,6 +1252,32 @@ def test_corpus_references_include_the_other_held_out_models_of_a_fold(twin_corp
     # each is the other's reference (model-00's gp-IRT error, 0.063, falls under 0.001)
     assert err["org/model-00"] < 1e-3 and err["org/twin"] < 1e-3
     assert all(e > 1e-2 for m, e in err.items() if m not in ("org/model-00", "org/twin"))
+
+
+def test_a_copy_of_the_held_out_model_is_no_reference(twin_corpus, tmp_path, monkeypatch):
+    """A known model with the held-out model's answers (the same model under another name, as leaderboards hold)
+    would hand it its exact mean: the study leaves such copies out of the references and names them."""
+    import routereval.coldstart.estimate as estimate_module
+    from routereval.coldstart.study import run_study
+
+    monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
+    res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+                    group="random", seed=45, anchors=(50,), methods=("random",), seeds=1, pretrain=("pool", "corpus"),
+                    folds=1, corpus_models=20)
+    assert res.meta["reference_copies"] == {"org/model-00": ["org/twin"]}
+    row = {r["pretrain"]: r for r in res.rows if r["model"] == "org/model-00"}
+    assert row["corpus"]["abs_error"] > 1e-3  # an estimate again, not the copy's known mean
+    # the fold's twin, both held out: each is the other's copy
+    res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+                    group="random", seed=34, anchors=(50,), methods=("random",), seeds=1, pretrain=("pool", "corpus"),
+                    folds=1)
+    assert res.meta["reference_copies"] == {"org/model-00": ["org/twin"], "org/twin": ["org/model-00"]}
+    assert all(r["abs_error"] > 1e-3 for r in res.rows if r["model"] in ("org/model-00", "org/twin"))
+    from routereval.coldstart.output import write_study
+
+    write_study(res, tmp_path / "study")
+    summary = " ".join((tmp_path / "study" / "summary.md").read_text().split())
+    assert "copies of a held-out model left out (2: agreeing on at least 99% of the train prompts)" in summary
 
 
 def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_path, cli):

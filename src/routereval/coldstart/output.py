@@ -36,6 +36,12 @@ def _refs(meta: dict) -> str:
         parts.append(f"`pool`: the {meta['m'] - 1} other pool models")
     if "corpus" in meta["pretrain"] and meta.get("n_references") is not None:
         parts.append(f"`corpus`: every eligible corpus model but the held-out one, {meta['n_references']}")
+    copies = meta.get("reference_copies") or {}
+    if copies:
+        from routereval.coldstart.study import COPY_AGREEMENT
+
+        parts.append(f"copies of a held-out model left out ({sum(map(len, copies.values()))}: agreeing on at least "
+                     f"{100 * COPY_AGREEMENT:.0f}% of the train prompts)")
     return f" ({'; '.join(parts)})" if parts else ""
 
 

@@ -21,12 +21,15 @@ prompts, val only stops training early):
    Besides the test mean (the target), the same estimator aims at the model's mean over every
    prompt of the benchmark (train, val and test: what tinyBenchmarks reports); its error is
    the ``*_all`` columns. Both estimates include the neighbours' correction
-   (:func:`~routereval.coldstart.estimate.neighbour_correction`): known models' anchor
-   answers and known means, never the held-out model's. Under ``pool`` pre-training the
-   references are the fitted pool models; under ``corpus``, every eligible corpus model but
-   the held-out one, also those beyond the sample the prompt side was learned from (a model's
-   siblings anywhere in the record set share its luck; the references cost one column of
-   answers each, not a fit). ``estimate_gp`` is the test estimate without the correction.
+   (:func:`~routereval.coldstart.estimate.neighbour_correction`): known models' anchor answers
+   and known means, never the held-out model's, nor a copy's (a model agreeing with it on at
+   least :data:`COPY_AGREEMENT` of the train prompts: the same model under another name, whose
+   known mean would be the answer; meta ``reference_copies`` names them). Under ``pool``
+   pre-training the references are the fitted pool models; under ``corpus``, every eligible
+   corpus model but the held-out one, also those beyond the sample the prompt side was learned
+   from (a model's siblings anywhere in the record set share its luck; the references cost one
+   column of answers each, not a fit). ``estimate_gp`` is the test estimate without the
+   correction.
 4. Bounds on the same test prompts: the router fitted with h's full training answers
    (upper) and the router without h (lower).
 
@@ -55,6 +58,9 @@ ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", 
             "abs_error_gp", "correction", "true_mean_all",
             "estimate_all", "abs_error_all", "mu_added", "mu_upper", "mu_lower", "mu_full", "add_ms")
 MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
+# a known model agreeing with the held-out one on this share of the train prompts is a copy of it (the same model
+# under another name, as leaderboards hold): no reference, or the study would measure re-uploads, not new models
+COPY_AGREEMENT = 0.99
 
 
 @dataclass
@@ -300,14 +306,31 @@ class _StudyData:
     R_tr: np.ndarray
     ref_means: np.ndarray
 
-    def references(self, pos: np.ndarray, cols: np.ndarray, extra: bool) -> tuple[np.ndarray, np.ndarray]:
+    def reference_set(self, h: int, fitted: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The references of held-out pool model ``h``: (corpus columns, positions among the further references,
+        names of the copies of ``h`` left out).
+
+        ``pool``: the ``fitted`` columns; ``corpus``: every corpus column but ``h`` and every further
+        reference. Either way without the copies of ``h`` (train answers agreeing on at least
+        :data:`COPY_AGREEMENT` of the prompts).
+        """
+        cols = np.asarray(fitted) if mode == "pool" else np.delete(np.arange(len(self.corpus_rows)), h)
+        extra = np.arange(len(self.extra_rows) if mode == "corpus" else 0)
+        y = self.S_tr[:, h]
+        copy_c = _agreement(y, self.S_tr, cols) >= COPY_AGREEMENT
+        copy_e = _agreement(y, self.R_tr, extra) >= COPY_AGREEMENT
+        names = [str(n) for n in np.asarray(self.bench.models)[np.r_[self.corpus_rows[cols[copy_c]],
+                                                                     self.extra_rows[extra[copy_e]]]]]
+        return cols[~copy_c], extra[~copy_e], names
+
+    def references(self, pos: np.ndarray, cols: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """((k, n_ref) answers on the train prompts ``pos``, (n_ref, 2) known means) of the corpus columns
-        ``cols``, and of the further references when ``extra``."""
+        ``cols`` and the further references at positions ``extra``."""
         Y = self.S_tr[pos][:, cols]
-        if not extra or not len(self.extra_rows):
+        if not len(extra):
             return Y, self.ref_means[cols]
-        return (np.hstack([Y, self.R_tr[pos]]),
-                np.vstack([self.ref_means[cols], self.ref_means[len(self.corpus_rows):]]))
+        return (np.hstack([Y, self.R_tr[pos][:, extra]]),
+                np.vstack([self.ref_means[cols], self.ref_means[len(self.corpus_rows) + extra]]))
 
     @property
     def n_pool(self) -> int:
@@ -377,6 +400,16 @@ def _known_means(S_tr: np.ndarray, S_va: np.ndarray, S_te: np.ndarray) -> np.nda
     return np.column_stack([S_te.mean(axis=0, dtype=np.float64), every])
 
 
+def _agreement(y: np.ndarray, S: np.ndarray, cols: np.ndarray, *, chunk: int = 256) -> np.ndarray:
+    """(len(cols),) share of agreement ``1 - mean_i |y_i - S[i, c]|`` of answers ``y`` (n,) with the columns ``cols`` of
+    ``S`` (n, ·), ``chunk`` columns at a time (no (n, len(cols)) temporary)."""
+    y = np.asarray(y, dtype=np.float32)[:, None]
+    out = np.empty(len(cols))
+    for i in range(0, len(cols), chunk):
+        out[i:i + chunk] = 1.0 - np.abs(S[:, cols[i:i + chunk]] - y).mean(axis=0, dtype=np.float64)
+    return out
+
+
 def _reference_scores(bench: Any, pool: Any, rows: np.ndarray, *, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(n_train, len(rows)) float32 train scores and (len(rows), 2) known means (:func:`_known_means`) of the
     benchmark rows ``rows``, unpacked ``chunk`` rows at a time: thousands of references are not unpacked whole,
@@ -443,8 +476,10 @@ def _upper_mu(d: _StudyData, fits: _FitCache, mode: str) -> float:
 
 
 def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, methods: list[str], ks: list[int],
-                seeds: int, level: float, mu_upper: float, add_ms: list[float]) -> list[dict[str, Any]]:
-    """The rows of held-out pool model ``h`` (one per method, seed and k) on the fit ``F`` made without it."""
+                seeds: int, level: float, mu_upper: float, add_ms: list[float],
+                copies: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The rows of held-out pool model ``h`` (one per method, seed and k) on the fit ``F`` made without it; the
+    copies of ``h`` left out of its references are recorded in ``copies`` (by name)."""
     from routereval.coldstart.estimate import neighbour_correction
     from routereval.routers.newmodel import map_logistic
 
@@ -455,7 +490,9 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
     true = float(d.S_te[:, h].astype(np.float64).mean())
     true_all = float(np.concatenate([d.S_tr[:, h], d.S_va[:, h], d.S_te[:, h]]).astype(np.float64).mean())
     # the neighbours' correction's references: the fitted models (pool), every eligible corpus model but h (corpus)
-    ref_cols = F.models if mode == "pool" else np.delete(np.arange(len(d.corpus_rows)), h)
+    ref_cols, ref_extra, copy_names = d.reference_set(h, F.models, mode)
+    if copy_names:
+        copies[d.names[h]] = sorted(set(copies.get(d.names[h], [])) | set(copy_names))
     # the same prompt side with the model fitted on all its train answers: what anchors approximate
     phi_all, _ = map_logistic(F.Z_train, F.o_train, y_tr, *F.prior)
     mu_full = d.mu_of(copy.copy(base).append_model_vector(phi_all, d.names[h]), with_h)
@@ -470,7 +507,7 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                 estimate = _estimator(F, pos, w, level)
                 y_a = y_tr[pos]
                 gp, gp_all = estimate(y_a)
-                corr = neighbour_correction(y_a, *d.references(pos, ref_cols, extra=mode == "corpus"),
+                corr = neighbour_correction(y_a, *d.references(pos, ref_cols, ref_extra),
                                             lambda yy: [e.mean for e in estimate(yy)])
                 est, est_all = gp.corrected(corr[0]), gp_all.corrected(corr[1])
                 plain = float(y_a.mean())
@@ -570,6 +607,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
 
     rows: list[dict[str, Any]] = []
     add_ms: list[float] = []
+    copies: dict[str, list[str]] = {}
     t_start = time.perf_counter()
     with threadpool_limits(1):  # small dense algebra: threads only spin against each other on a shared box
         fits = _FitCache(lambda cols: _fit_columns(d, cols, router=router, params=params or {}, seed=seed,
@@ -581,7 +619,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
             F = fits(cols)
             for h in group_h:
                 rows += _model_rows(d, F, h, mode=mode, router=router, methods=methods, ks=ks, seeds=seeds,
-                                    level=level, mu_upper=upper[mode], add_ms=add_ms)
+                                    level=level, mu_upper=upper[mode], add_ms=add_ms, copies=copies)
             if progress is not None:
                 progress("coldstart", step + 1, len(plan))
     add = np.asarray(add_ms) if add_ms else np.zeros(1)
@@ -591,8 +629,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
             "embedding": d.embedding, "missing": missing, "seed": seed,
             "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain,
             "pool_models": d.names, "held_out": [d.names[h] for h in held], "n_corpus_models": int(len(d.corpus_rows)),
-            # references of the neighbours' correction per held-out model under corpus pre-training
+            # references of the neighbours' correction per held-out model under corpus pre-training (before copies)
             "n_references": int(len(d.corpus_rows) + len(d.extra_rows) - 1) if "corpus" in pretrain else None,
+            "reference_copies": copies,
             "n_train": int(len(sp.train)), "n_val": int(len(sp.val)), "n_test": int(len(sp.test)),
             "folds": None if folds is None else int(folds), "level": level, "calibrate_test": bool(calibrate_test),
             "n_fits": fits.n, "fit_s": round(fits.seconds, 3),
