@@ -38,10 +38,10 @@ def _refs(meta: dict) -> str:
         parts.append(f"`corpus`: every eligible corpus model but the held-out one, {meta['n_references']}")
     copies = meta.get("reference_copies") or {}
     if copies:
-        from routereval.coldstart.study import COPY_AGREEMENT
-
-        parts.append(f"copies of a held-out model left out ({sum(map(len, copies.values()))}: agreeing on at least "
-                     f"{100 * COPY_AGREEMENT:.0f}% of the train prompts)")
+        share = meta.get("copy_agreement")
+        rule = "" if share is None else f": the same score on at least {100 * share:g}% of the train prompts"
+        parts.append(f"copies of held-out models left out ({sum(map(len, copies.values()))} pairs{rule}, beyond "
+                     "chance)")
     return f" ({'; '.join(parts)})" if parts else ""
 
 

@@ -139,15 +139,25 @@ def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = Non
     it is not one; nor is a model named ``exclude`` (the new model, should the corpus hold its
     records). None when an answer is not a benchmark prompt (-1) or no model qualifies.
     """
-    if (np.asarray(idx) < 0).any():
+    idx = np.asarray(idx, dtype=np.int64)
+    if (idx < 0).any():
         return None
-    S = np.asarray(ctx.bench.scores)
-    ok = ~np.isnan(S).any(axis=1)
+    b = ctx.bench
+    means = b.model_means()  # before any unpacking: popcounts of the packed scores
+    if b.binary:  # the anchors' bits, and complete rows by popcount: the matrix is never unpacked here
+        from routereval.data import bits
+
+        Y = ((np.asarray(b.bits)[:, idx // 8] >> (7 - idx % 8).astype(np.uint8)) & 1).astype(np.float64)
+        ok = (np.ones(b.n_models, dtype=bool) if b.observed is None
+              else bits.popcount(b.observed, axis=1) == b.n_prompts)
+    else:
+        S = np.asarray(b.scores)
+        Y, ok = S[:, idx].astype(np.float64), ~np.isnan(S).any(axis=1)
     if exclude is not None:
-        ok &= np.asarray([str(n) for n in ctx.bench.models]) != exclude
+        ok &= np.asarray([str(n) for n in b.models]) != exclude
     if not ok.any():
         return None
-    return S[:, idx][ok].T.astype(np.float64), ctx.bench.model_means()[ok]
+    return Y[ok].T, means[ok]
 
 
 def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> list[dict[str, Any]]:

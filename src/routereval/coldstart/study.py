@@ -22,14 +22,14 @@ prompts, val only stops training early):
    prompt of the benchmark (train, val and test: what tinyBenchmarks reports); its error is
    the ``*_all`` columns. Both estimates include the neighbours' correction
    (:func:`~routereval.coldstart.estimate.neighbour_correction`): known models' anchor answers
-   and known means, never the held-out model's, nor a copy's (a model agreeing with it on at
-   least :data:`COPY_AGREEMENT` of the train prompts: the same model under another name, whose
-   known mean would be the answer; meta ``reference_copies`` names them). Under ``pool``
-   pre-training the references are the fitted pool models; under ``corpus``, every eligible
-   corpus model but the held-out one, also those beyond the sample the prompt side was learned
-   from (a model's siblings anywhere in the record set share its luck; the references cost one
-   column of answers each, not a fit). ``estimate_gp`` is the test estimate without the
-   correction.
+   and known means, never the held-out model's, nor a copy's (a model with its score on at
+   least :data:`COPY_AGREEMENT` of the train prompts, beyond chance: the same model under
+   another name, whose known mean would be the answer; meta ``reference_copies`` names them).
+   Under ``pool`` pre-training the references are the fitted pool models; under ``corpus``,
+   every eligible corpus model but the held-out one, also those beyond the sample the prompt
+   side was learned from (a model's siblings anywhere in the record set share its luck; the
+   references cost one column of answers each, not a fit). ``estimate_gp`` is the test estimate
+   without the correction.
 4. Bounds on the same test prompts: the router fitted with h's full training answers
    (upper) and the router without h (lower).
 
@@ -58,9 +58,12 @@ ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", 
             "abs_error_gp", "correction", "true_mean_all",
             "estimate_all", "abs_error_all", "mu_added", "mu_upper", "mu_lower", "mu_full", "add_ms")
 MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
-# a known model agreeing with the held-out one on this share of the train prompts is a copy of it (the same model
-# under another name, as leaderboards hold): no reference, or the study would measure re-uploads, not new models
+# a known model with the held-out one's score on this share of the train prompts, and at most COPY_CHANCE times
+# the disagreements of two independent models with their score distributions, is a copy of it (the same model
+# under another name, as leaderboards hold): no reference, or the study would measure re-uploads, not new models.
+# The second test keeps two distinct strong models, which agree on 99% of easy prompts by chance alone.
 COPY_AGREEMENT = 0.99
+COPY_CHANCE = 0.1
 
 
 @dataclass
@@ -311,14 +314,13 @@ class _StudyData:
         names of the copies of ``h`` left out).
 
         ``pool``: the ``fitted`` columns; ``corpus``: every corpus column but ``h`` and every further
-        reference. Either way without the copies of ``h`` (train answers agreeing on at least
-        :data:`COPY_AGREEMENT` of the prompts).
+        reference. Either way without the copies of ``h`` (:func:`_copies`, on the train answers).
         """
         cols = np.asarray(fitted) if mode == "pool" else np.delete(np.arange(len(self.corpus_rows)), h)
         extra = np.arange(len(self.extra_rows) if mode == "corpus" else 0)
         y = self.S_tr[:, h]
-        copy_c = _agreement(y, self.S_tr, cols) >= COPY_AGREEMENT
-        copy_e = _agreement(y, self.R_tr, extra) >= COPY_AGREEMENT
+        copy_c = _copies(y, self.S_tr, cols, binary=self.bench.binary)
+        copy_e = _copies(y, self.R_tr, extra, binary=self.bench.binary)
         names = [str(n) for n in np.asarray(self.bench.models)[np.r_[self.corpus_rows[cols[copy_c]],
                                                                      self.extra_rows[extra[copy_e]]]]]
         return cols[~copy_c], extra[~copy_e], names
@@ -400,14 +402,34 @@ def _known_means(S_tr: np.ndarray, S_va: np.ndarray, S_te: np.ndarray) -> np.nda
     return np.column_stack([S_te.mean(axis=0, dtype=np.float64), every])
 
 
-def _agreement(y: np.ndarray, S: np.ndarray, cols: np.ndarray, *, chunk: int = 256) -> np.ndarray:
-    """(len(cols),) share of agreement ``1 - mean_i |y_i - S[i, c]|`` of answers ``y`` (n,) with the columns ``cols`` of
-    ``S`` (n, ·), ``chunk`` columns at a time (no (n, len(cols)) temporary)."""
-    y = np.asarray(y, dtype=np.float32)[:, None]
-    out = np.empty(len(cols))
-    for i in range(0, len(cols), chunk):
-        out[i:i + chunk] = 1.0 - np.abs(S[:, cols[i:i + chunk]] - y).mean(axis=0, dtype=np.float64)
-    return out
+def _copies(y: np.ndarray, S: np.ndarray, cols: np.ndarray, *, binary: bool, chunk: int = 256) -> np.ndarray:
+    """(len(cols),) bool: which columns ``cols`` of ``S`` (n, ·) are copies of the answers ``y`` (n,).
+
+    A copy has the same score on at least :data:`COPY_AGREEMENT` of the prompts, and at most
+    :data:`COPY_CHANCE` times the disagreements of two independent models with the two score
+    distributions (``1 - sum_v f_y(v) f_c(v)``). Binary scores by two matrix-vector products
+    (``|y - c| = y + c - 2 y c``); graded ones ``chunk`` columns at a time.
+    """
+    cols = np.asarray(cols, dtype=np.int64)
+    if not len(cols):
+        return np.zeros(0, dtype=bool)
+    y = np.asarray(y, dtype=S.dtype)
+    n = len(y)
+    if binary:
+        sums = S.sum(axis=0, dtype=np.float64)[cols]
+        same = 1.0 - (y.sum(dtype=np.float64) + sums - 2.0 * (y @ S)[cols].astype(np.float64)) / n
+        p, m = float(y.mean(dtype=np.float64)), sums / n
+        chance = p * m + (1 - p) * (1 - m)
+    else:
+        vals, counts = np.unique(y, return_counts=True)
+        freq = counts / n
+        same, chance = np.empty(len(cols)), np.empty(len(cols))
+        for i in range(0, len(cols), chunk):
+            C = S[:, cols[i:i + chunk]]
+            same[i:i + chunk] = (C == y[:, None]).mean(axis=0)
+            at = np.clip(np.searchsorted(vals, C), 0, len(vals) - 1)
+            chance[i:i + chunk] = np.where(vals[at] == C, freq[at], 0.0).mean(axis=0)
+    return (same >= COPY_AGREEMENT) & (1.0 - same <= COPY_CHANCE * (1.0 - chance))
 
 
 def _reference_scores(bench: Any, pool: Any, rows: np.ndarray, *, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -631,7 +653,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
             "pool_models": d.names, "held_out": [d.names[h] for h in held], "n_corpus_models": int(len(d.corpus_rows)),
             # references of the neighbours' correction per held-out model under corpus pre-training (before copies)
             "n_references": int(len(d.corpus_rows) + len(d.extra_rows) - 1) if "corpus" in pretrain else None,
-            "reference_copies": copies,
+            "reference_copies": copies, "copy_agreement": COPY_AGREEMENT, "copy_chance": COPY_CHANCE,
             "n_train": int(len(sp.train)), "n_val": int(len(sp.val)), "n_test": int(len(sp.test)),
             "folds": None if folds is None else int(folds), "level": level, "calibrate_test": bool(calibrate_test),
             "n_fits": fits.n, "fit_s": round(fits.seconds, 3),
