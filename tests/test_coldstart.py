@@ -1070,7 +1070,8 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
     added = json.loads((tmp_path / new.replace("/", "_") / "router.json").read_text())["metadata"]["added_models"]
     assert added[-1]["n_references"] == 39
     res = cli("add-model", src, "--name", "third/one", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "t")
-    assert res.code == 0 and "from 40 reference models)" in " ".join(res.out.split()), res.out  # however wrapped
+    out = " ".join(res.out.split())  # however wrapped
+    assert res.code == 0 and "the 20 of 40 reference models that answered most alike)" in out, res.out
 
 
 def test_add_model_uses_the_3pl_calibration_with_a_pool_of_100_models(tmp_path_factory, tmp_path, cli):
@@ -1130,7 +1131,7 @@ def _bad_answers(tmp_path, body):
     ("text,score\nquestion 3 on history number 8,1.5\n", "new-x", "row 1: column 'score': score 1.5 is out of range"),
     ("text,score\nquestion 3 on history number 8,yes\n", "new-x", "row 1: column 'score': score 'yes' is not a number"),
     ("text,score\nquestion 3 on history number 8,nan\n", "new-x",
-     "row 1: column 'score': score nan is missing; expected a score in [0, 1] (leave out a prompt"),
+     "row 1: column 'score': score nan is missing; expected a score in [0, 1] (an answer the model failed"),
     ("text,score\nquestion 3 on history number 8,inf\n", "new-x", "row 1: column 'score': score inf is out of range"),
     ("prompt,score\nquestion 3 on history number 8,1\n", "new-x", "has no 'text' column"),
     ("text,score\n", "new-x", "holds no answers"),

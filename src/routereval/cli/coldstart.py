@@ -187,6 +187,7 @@ def add_model_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Add a model to a saved router from its answers on a few prompts; save a new version (no pickle)."""
+    from routereval.coldstart.estimate import NEIGHBOURS
     from routereval.coldstart.saved import add_model_to_saved
 
     ui.check_out_dir(out, "--out")
@@ -198,7 +199,8 @@ def add_model_cmd(
     e = doc["estimate"]
     ui.console().print(f"added {doc['model']} from {doc['n_answers']} answers: pool of {doc['m']} models saved to "
                        f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
-                       + (f" (neighbours' correction {e['correction']:+.3f} from {doc['n_references']} reference models)"
+                       + (f" (neighbours' correction {e['correction']:+.3f}: the {min(NEIGHBOURS, doc['n_references'])} "
+                          f"of {doc['n_references']} reference models that answered most alike)"
                           if doc["n_references"] else ""))
     if "cost" in doc and doc["cost"] is None:
         sys.stderr.write(f"note: the pool has costs but {doc['model']} has none (--cost USD): serving with a cost "

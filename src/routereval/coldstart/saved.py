@@ -234,9 +234,9 @@ def read_answers(path: str | os.PathLike) -> Answers:
         except ValueError:
             raise InputError(f"score {s_raw!r} is not a number; expected a score in [0, 1]", file=path, row=row_no,
                              column="score") from None
-        if math.isnan(s):  # a missing answer: the estimate takes only the prompts answered
-            raise InputError(f"score {s_raw} is missing; expected a score in [0, 1] (leave out a prompt the model did "
-                             "not answer)", file=path, row=row_no, column="score")
+        if math.isnan(s):  # leaving the anchor out would unbalance the design weights of the others
+            raise InputError(f"score {s_raw} is missing; expected a score in [0, 1] (an answer the model failed to "
+                             "give usually scores 0)", file=path, row=row_no, column="score")
         if not math.isfinite(s) or not 0 <= s <= 1:
             raise InputError(f"score {s_raw} is out of range; expected a score in [0, 1]", file=path, row=row_no,
                              column="score")
