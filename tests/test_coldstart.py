@@ -329,7 +329,9 @@ def test_neighbour_correction_against_a_naive_version():
 
     got = neighbour_correction(y, Y, target, est, neighbours=8, bandwidth=0.05)
     agree = [sum(1 - abs(y[i] - Y[i, j]) for i in range(k)) / k for j in range(n_ref)]
-    top = sorted(range(n_ref), key=lambda j: -agree[j])[:8]
+    eighth = sorted(agree, reverse=True)[7]
+    top = [j for j in range(n_ref) if agree[j] >= eighth - 1e-12]  # the 8 most agreeing, and any tied with the 8th
+    assert len(top) >= 8
     w = [np.exp((agree[j] - max(agree)) / 0.05) for j in top]
     resid = [target[j] - est(Y[:, j]) for j in top]
     shrink = _naive_shrinkage(Y[:, top], resid, 0.05)
@@ -342,6 +344,32 @@ def test_neighbour_correction_against_a_naive_version():
     assert neighbour_correction(y, np.zeros((k, 0)), np.zeros(0), est) == 0.0
     with pytest.raises(InputError, match="references"):
         neighbour_correction(y, Y[:-1], target, est)
+
+
+def test_neighbour_correction_does_not_depend_on_the_order_of_the_references():
+    """Binary answers on few anchors tie often: every reference tied with the last weighed one is weighed, so
+    shuffling the references (pool first, or corpus order) leaves the correction as it is."""
+    from routereval.coldstart.estimate import MAX_TIED, most_agreeing
+
+    rng = np.random.default_rng(5)
+    k, n_ref = 20, 300
+    y = (rng.random(k) < 0.6).astype(float)
+    Y = (rng.random((k, n_ref)) < 0.6).astype(float)
+    target = rng.random(n_ref) * 0.2 + Y.mean(axis=0)
+
+    def est(a):
+        return float(a.mean())
+
+    got = neighbour_correction(y, Y, target, est, neighbours=20)
+    for perm in (rng.permutation(n_ref), np.arange(n_ref)[::-1]):
+        assert neighbour_correction(y, Y[:, perm], target[perm], est, neighbours=20) == pytest.approx(got, abs=1e-12)
+    a = 1 - np.abs(Y - y[:, None]).mean(axis=0)
+    top = most_agreeing(a, 20)
+    cut = np.sort(a)[::-1][19]
+    assert len(top) > 20 and set(top) == set(np.flatnonzero(a >= cut)) and a[top].min() == cut  # ties kept
+    assert list(a[top]) == sorted(a[top], reverse=True)
+    assert len(most_agreeing(np.zeros(500), 20)) == MAX_TIED * 20  # all tied: capped
+    assert list(most_agreeing(np.array([0.2, 0.9]), 20)) == [1, 0]
 
 
 def test_neighbour_correction_takes_the_luck_a_family_shares_and_ignores_strangers():

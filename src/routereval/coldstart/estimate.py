@@ -104,7 +104,8 @@ class MeanEstimate:
         return asdict(self)
 
 
-NEIGHBOURS = 20     # references whose residuals are weighed (the most agreeing)
+NEIGHBOURS = 20     # references whose residuals are weighed (the most agreeing, and those tied with the last)
+MAX_TIED = 3        # ... at most this many times NEIGHBOURS of them
 BANDWIDTH = 0.02    # of the agreement share: a reference agreeing on 2% fewer anchors weighs e^-1 as much
 
 
@@ -112,6 +113,20 @@ def agreement(y: np.ndarray, Y_ref: np.ndarray) -> np.ndarray:
     """(n_ref,) share of agreement ``1 - mean_i |y_i - Y_ref[i, j]|`` of answers ``y`` (k,) with each column of ``Y_ref`` (k, n_ref)."""
     y = np.asarray(y, dtype=np.float64)
     return 1.0 - np.abs(np.asarray(Y_ref, dtype=np.float64) - y[:, None]).mean(axis=0)
+
+
+def most_agreeing(agree: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` most agreeing references and of every one tied with the ``n``-th, most agreeing first.
+
+    Among thousands of references, answers on 100 binary anchors take only 101 agreement
+    values: a cut at exactly ``n`` would choose among the tied by their order in the corpus.
+    The ties are all kept (up to ``MAX_TIED * n``), so the set does not depend on that order.
+    """
+    a = np.asarray(agree, dtype=np.float64)
+    order = np.argsort(-a, kind="stable")
+    if len(a) <= n:
+        return order
+    return order[:min(int(np.sum(a >= a[order[n - 1]])), MAX_TIED * n)]
 
 
 def neighbour_weights(agree: np.ndarray, *, bandwidth: float = BANDWIDTH) -> np.ndarray:
@@ -138,7 +153,7 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
         The estimator applied to each reference's answers: ``estimate(answers (k,))`` -> a
         float, or (q,) estimates of the q targets.
     neighbours
-        How many of the most agreeing references are weighed.
+        How many of the most agreeing references are weighed (with those tied with the last).
     bandwidth
         Of the agreement share (see :func:`neighbour_weights`).
 
@@ -146,8 +161,8 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
     -------
     float or (q,) ndarray
         ``s * sum_j w_j (target_ref[j] - estimate(Y_ref[:, j]))`` over the ``neighbours`` most
-        agreeing references, ``s`` the share to apply (:func:`neighbour_shrinkage`); 0 without
-        references.
+        agreeing references and those tied with the last (:func:`most_agreeing`), ``s`` the
+        share to apply (:func:`neighbour_shrinkage`); 0 without references.
     """
     Y_ref = np.asarray(Y_ref, dtype=np.float64)
     target_ref = np.asarray(target_ref, dtype=np.float64)
@@ -157,7 +172,7 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
     if Y_ref.shape[1] == 0:
         return 0.0 if target_ref.ndim == 1 else np.zeros(target_ref.shape[1])
     a = agreement(y, Y_ref)
-    top = np.argsort(-a, kind="stable")[:neighbours]
+    top = most_agreeing(a, neighbours)
     resid = target_ref[top] - np.array([estimate(Y_ref[:, j]) for j in top], dtype=np.float64)
     out = neighbour_shrinkage(Y_ref[:, top], resid, bandwidth=bandwidth) * (
         neighbour_weights(a[top], bandwidth=bandwidth) @ resid)
