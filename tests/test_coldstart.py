@@ -1099,7 +1099,11 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
     assert added[-1]["n_references"] == 39
     res = cli("add-model", src, "--name", "third/one", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "t")
     out = " ".join(res.out.split())  # however wrapped
-    assert res.code == 0 and "the 20 of 40 reference models that answered most alike)" in out, res.out
+    assert res.code == 0 and "from the 20 or so of 40 reference models that answered most alike)" in out, res.out
+    from routereval.cli.coldstart import _correction_note
+
+    assert _correction_note(0.0123, 5) == " (neighbours' correction +0.012, from its 5 reference models)"
+    assert _correction_note(0.0, 0) == ""
 
 
 def test_add_model_uses_the_3pl_calibration_with_a_pool_of_100_models(tmp_path_factory, tmp_path, cli):

@@ -173,6 +173,17 @@ def _blank_anchors(path: Path) -> bool:
         return False
 
 
+def _correction_note(correction: float, n_references: int) -> str:
+    """What the printed line says of the neighbours' correction: its size and how many references it drew on."""
+    from routereval.coldstart.estimate import NEIGHBOURS
+
+    if not n_references:
+        return ""
+    among = (f"its {n_references} reference models" if n_references <= NEIGHBOURS else
+             f"the {NEIGHBOURS} or so of {n_references} reference models that answered most alike")
+    return f" (neighbours' correction {correction:+.3f}, from {among})"
+
+
 def add_model_cmd(
     router_dir: Annotated[Path, typer.Argument(help="A saved router directory.")],
     name: Annotated[str, typer.Option("--name", help="The new model's name (not already in the pool).")],
@@ -187,7 +198,6 @@ def add_model_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Add a model to a saved router from its answers on a few prompts; save a new version (no pickle)."""
-    from routereval.coldstart.estimate import NEIGHBOURS
     from routereval.coldstart.saved import add_model_to_saved
 
     ui.check_out_dir(out, "--out")
@@ -199,9 +209,7 @@ def add_model_cmd(
     e = doc["estimate"]
     ui.console().print(f"added {doc['model']} from {doc['n_answers']} answers: pool of {doc['m']} models saved to "
                        f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
-                       + (f" (neighbours' correction {e['correction']:+.3f}: the {min(NEIGHBOURS, doc['n_references'])} "
-                          f"of {doc['n_references']} reference models that answered most alike)"
-                          if doc["n_references"] else ""))
+                       + _correction_note(e["correction"], doc["n_references"]))
     if "cost" in doc and doc["cost"] is None:
         sys.stderr.write(f"note: the pool has costs but {doc['model']} has none (--cost USD): serving with a cost "
                          "weight above 0 refuses this router until it has one\n")
