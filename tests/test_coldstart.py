@@ -1236,16 +1236,16 @@ def test_copies_are_the_same_scores_beyond_chance():
     cols = np.arange(4)
     for y, want in ((base, [True, True, False, False]), (strong[0], [False, False, False, False])):
         assert np.mean(strong[0] == strong[1]) >= 0.99  # the agreement alone would call them copies
-        got = _copies(y, S, cols, binary=True)
+        got = _copies(y, S, cols, sums=S.sum(axis=0))
         np.testing.assert_array_equal(got, want)
-        np.testing.assert_array_equal(_copies(y, S, cols, binary=False), got)  # the graded path on binary data
+        np.testing.assert_array_equal(_copies(y, S, cols, sums=None), got)  # the graded path on binary data
         np.testing.assert_array_equal(_naive_copies(y, S, cols), got)
     graded = rng.random(n).astype(np.float32)
     G = np.column_stack([graded, np.clip(graded + rng.normal(0, 0.003, n), 0, 1).astype(np.float32), rng.random(n)])
-    got = _copies(graded, G, np.array([0, 1, 2]), binary=False, chunk=2)
+    got = _copies(graded, G, np.array([0, 1, 2]), sums=None, chunk=2)
     np.testing.assert_array_equal(got, [True, False, False])
     np.testing.assert_array_equal(_naive_copies(graded, G, [0, 1, 2]), got)
-    assert _copies(graded, G, np.zeros(0, dtype=int), binary=False).shape == (0,)
+    assert _copies(graded, G, np.zeros(0, dtype=int), sums=None).shape == (0,)
 
 
 def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(world_corpus):

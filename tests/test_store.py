@@ -39,6 +39,7 @@ def test_pack_unpack_popcount_match_naive():
     np.testing.assert_array_equal(bits.popcount(p), a.sum(axis=1))
     cols = np.array([0, 3, 28])
     np.testing.assert_array_equal(bits.popcount(p & bits.column_mask(29, cols)), a[:, cols].sum(axis=1))
+    np.testing.assert_array_equal(bits.take_columns(p, [28, 0, 3, 3], dtype=bool), a[:, [28, 0, 3, 3]])
 
 
 def test_round_trip_binary_graded_and_missing(tmp_path):

@@ -147,7 +147,7 @@ def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = Non
     if b.binary:  # the anchors' bits, and complete rows by popcount: the matrix is never unpacked here
         from routereval.data import bits
 
-        Y = ((np.asarray(b.bits)[:, idx // 8] >> (7 - idx % 8).astype(np.uint8)) & 1).astype(np.float64)
+        Y = bits.take_columns(b.bits, idx, dtype=np.float64)
         ok = (np.ones(b.n_models, dtype=bool) if b.observed is None
               else bits.popcount(b.observed, axis=1) == b.n_prompts)
     else:

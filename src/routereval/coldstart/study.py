@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -319,11 +320,17 @@ class _StudyData:
         cols = np.asarray(fitted) if mode == "pool" else np.delete(np.arange(len(self.corpus_rows)), h)
         extra = np.arange(len(self.extra_rows) if mode == "corpus" else 0)
         y = self.S_tr[:, h]
-        copy_c = _copies(y, self.S_tr, cols, binary=self.bench.binary)
-        copy_e = _copies(y, self.R_tr, extra, binary=self.bench.binary)
+        sums = self.column_sums if self.bench.binary else (None, None)
+        copy_c = _copies(y, self.S_tr, cols, sums=sums[0])
+        copy_e = _copies(y, self.R_tr, extra, sums=sums[1])
         names = [str(n) for n in np.asarray(self.bench.models)[np.r_[self.corpus_rows[cols[copy_c]],
                                                                      self.extra_rows[extra[copy_e]]]]]
         return cols[~copy_c], extra[~copy_e], names
+
+    @functools.cached_property
+    def column_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """Train-score sums of every corpus column and every further reference (the binary copy test's, once)."""
+        return self.S_tr.sum(axis=0, dtype=np.float64), self.R_tr.sum(axis=0, dtype=np.float64)
 
     def references(self, pos: np.ndarray, cols: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """((k, n_ref) answers on the train prompts ``pos``, (n_ref, 2) known means) of the corpus columns
@@ -402,21 +409,23 @@ def _known_means(S_tr: np.ndarray, S_va: np.ndarray, S_te: np.ndarray) -> np.nda
     return np.column_stack([S_te.mean(axis=0, dtype=np.float64), every])
 
 
-def _copies(y: np.ndarray, S: np.ndarray, cols: np.ndarray, *, binary: bool, chunk: int = 256) -> np.ndarray:
+def _copies(y: np.ndarray, S: np.ndarray, cols: np.ndarray, *, sums: np.ndarray | None, chunk: int = 256
+            ) -> np.ndarray:
     """(len(cols),) bool: which columns ``cols`` of ``S`` (n, ·) are copies of the answers ``y`` (n,).
 
     A copy has the same score on at least :data:`COPY_AGREEMENT` of the prompts, and at most
     :data:`COPY_CHANCE` times the disagreements of two independent models with the two score
-    distributions (``1 - sum_v f_y(v) f_c(v)``). Binary scores by two matrix-vector products
-    (``|y - c| = y + c - 2 y c``); graded ones ``chunk`` columns at a time.
+    distributions (``1 - sum_v f_y(v) f_c(v)``). Binary scores (``sums``: every column's sum of
+    ``S``) by one matrix-vector product (``|y - c| = y + c - 2 y c``); graded ones (``sums``
+    None) ``chunk`` columns at a time.
     """
     cols = np.asarray(cols, dtype=np.int64)
     if not len(cols):
         return np.zeros(0, dtype=bool)
     y = np.asarray(y, dtype=S.dtype)
     n = len(y)
-    if binary:
-        sums = S.sum(axis=0, dtype=np.float64)[cols]
+    if sums is not None:
+        sums = np.asarray(sums, dtype=np.float64)[cols]
         same = 1.0 - (y.sum(dtype=np.float64) + sums - 2.0 * (y @ S)[cols].astype(np.float64)) / n
         p, m = float(y.mean(dtype=np.float64)), sums / n
         chance = p * m + (1 - p) * (1 - m)

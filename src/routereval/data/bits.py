@@ -24,6 +24,13 @@ def unpack(packed: np.ndarray, n_cols: int, *, dtype=np.float32) -> np.ndarray:
     return np.unpackbits(np.asarray(packed), axis=-1, count=n_cols).astype(dtype, copy=False)
 
 
+def take_columns(packed: np.ndarray, columns: np.ndarray, *, dtype=np.float32) -> np.ndarray:
+    """Columns ``columns`` (k,) of the packed (n_rows, n_bytes) matrix, as (n_rows, k) of ``dtype``, without unpacking
+    the rest."""
+    c = np.asarray(columns, dtype=np.int64)
+    return ((np.asarray(packed)[:, c // 8] >> (7 - c % 8).astype(np.uint8)) & 1).astype(dtype, copy=False)
+
+
 def popcount(packed: np.ndarray, axis: int | None = -1) -> np.ndarray:
     """Number of set bits along ``axis`` (all bits when ``axis`` is None), as int64."""
     packed = np.asarray(packed, dtype=np.uint8)
