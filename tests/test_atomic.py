@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,26 @@ def test_remove_orphans_removes_the_temporaries_of_dead_writers_only(tmp_path):
     assert sorted(remove_orphans(tmp_path / "c")) == sorted([orphan_file, orphan_dir])
     assert sorted(os.listdir(tmp_path)) == sorted([mine.name, other_target.name])
     assert remove_orphans(tmp_path / "missing" / "c") == []
+
+
+def test_remove_orphans_leaves_another_machines_writes_until_a_day_untouched(tmp_path):
+    """On a shared file system a writer of another machine has a pid that means nothing here."""
+    from routereval.atomic import FOREIGN_ORPHAN_AGE_S, host_tag
+
+    # a process that calls itself another host names a temporary of c, then exits: its pid is dead here
+    code = ("import socket, sys; socket.gethostname = lambda: 'worker-7'; from routereval.atomic import temporary_path;"
+            "p = temporary_path(sys.argv[1]); p.mkdir(); print(p.name)")
+    other = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c")], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert f"-h{host_tag()}-" not in other and f"-h{host_tag()}-" in temporary_path(tmp_path / "c").name
+    dead_here = tmp_path / f".c.tmp-{other.split('-')[1]}-s1-h{host_tag()}-0a1b2c3d"  # the same pid, this host
+    dead_here.write_text("x")
+    assert remove_orphans(tmp_path / "c") == [dead_here]
+    assert os.listdir(tmp_path) == [other]  # a live write for all we know
+    (tmp_path / other / "part").write_text("x")
+    old = time.time() - FOREIGN_ORPHAN_AGE_S - 60
+    os.utime(tmp_path / other, (old, old))
+    assert remove_orphans(tmp_path / "c") == [tmp_path / other] and os.listdir(tmp_path) == []
 
 
 @linux_only

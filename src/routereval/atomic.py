@@ -1,19 +1,24 @@
 """Atomic writes: a hidden temporary beside the target, renamed into place.
 
 Every file or directory the package writes for a user (corpora, results, reports, saved
-routers, caches) goes through a temporary named ``.<name>.tmp-<pid>-s<start>-<random>`` in the
-target's directory, so a reader never sees half of it and a killed writer leaves the old one
-(or nothing). The writer's pid and start time in the name let a later write tell the orphan of
-a killed writer from a live write, even once another process has the pid
+routers, caches) goes through a temporary named ``.<name>.tmp-<pid>-s<start>-h<host>-<random>``
+in the target's directory, so a reader never sees half of it and a killed writer leaves the old
+one (or nothing). The writer's pid, start time and host in the name let a later write tell the
+orphan of a killed writer from a live write, even once another process has the pid, and leave
+alone the live writes of other machines on a shared file system, whose pids mean nothing here
 (:func:`remove_orphans`). An error of the file system on the temporary names the target: the
 user asked for ``/proc/x``, not for ``/proc/.x.tmp-…``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +27,14 @@ from pathlib import Path
 
 # Linux's largest pid_max (2**22): a larger number in a name is not a pid
 MAX_PID = 1 << 22
+# a temporary of another machine is judged by its age: untouched this long, its writer is gone
+FOREIGN_ORPHAN_AGE_S = 24 * 3600
+
+
+@functools.lru_cache(maxsize=1)
+def host_tag() -> str:
+    """8 hex digits naming this machine (a hash of its host name; a container has its own)."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def pid_alive(pid: int) -> bool:
@@ -45,10 +58,10 @@ def start_ticks(pid: int) -> int | None:
 
 
 def temporary_path(path: str | os.PathLike, kind: str = "tmp") -> Path:
-    """A fresh hidden name beside ``path``: ``.<name>.<kind>-<pid>-s<start>-<random>``."""
+    """A fresh hidden name beside ``path``: ``.<name>.<kind>-<pid>-s<start>-h<host>-<random>``."""
     path = Path(path)
     pid = os.getpid()
-    return path.parent / f".{path.name}.{kind}-{pid}-s{start_ticks(pid) or 0}-{uuid.uuid4().hex[:8]}"
+    return path.parent / f".{path.name}.{kind}-{pid}-s{start_ticks(pid) or 0}-h{host_tag()}-{uuid.uuid4().hex[:8]}"
 
 
 def temporary_dir(path: str | os.PathLike) -> Path:
@@ -67,14 +80,17 @@ def temporary_dir(path: str | os.PathLike) -> Path:
 def remove_orphans(path: str | os.PathLike) -> list[Path]:
     """Delete the hidden temporaries of writes to ``path`` whose writer died; returns them.
 
-    Only names this module makes count (``.<name>.tmp-<pid>-s<start>-<8 hex>``, and ``.old-`` the
-    same; older writes had no ``-s<start>``): a user's own hidden file is never touched. The writer
-    is gone when that pid is not alive, or is alive with another start time (a process that got the
-    pid again); this process's own temporaries are kept. Cleaning up is best effort: a directory
-    that cannot be listed (write-only) or an entry that cannot be removed is left as it is.
+    Only names this module makes count (``.<name>.tmp-<pid>-s<start>-h<host>-<8 hex>``, and
+    ``.old-`` the same; older writes had no ``-s<start>`` or ``-h<host>``): a user's own hidden file
+    is never touched. A writer of this machine is gone when its pid is not alive, or is alive with
+    another start time (a process that got the pid again); this process's own temporaries are kept.
+    A writer of another machine (a shared file system: a cluster's workers, containers) cannot be
+    asked: its temporary is removed only when nothing has touched it for
+    :data:`FOREIGN_ORPHAN_AGE_S` (a day). Cleaning up is best effort: a directory that cannot be
+    listed (write-only) or an entry that cannot be removed is left as it is.
     """
     path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:tmp|old)-(\d+)(?:-s(\d+))?-[0-9a-f]{{8}}")
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:tmp|old)-(\d+)(?:-s(\d+))?(?:-h([0-9a-f]{{8}}))?-[0-9a-f]{{8}}")
     gone = []
     try:
         entries = list(path.parent.iterdir())
@@ -84,17 +100,32 @@ def remove_orphans(path: str | os.PathLike) -> list[Path]:
         match = pattern.fullmatch(p.name)
         if match is None:
             continue
-        pid, start = int(match[1]), int(match[2] or 0)
-        if pid == os.getpid() or not 0 < pid <= MAX_PID:
+        if not _writer_gone(p, int(match[1]), int(match[2] or 0), match[3]):
             continue
-        now = start_ticks(pid) if start else None
-        if (now is not None and now != start) or not pid_alive(pid):
-            try:
-                remove(p)
-            except OSError:
-                continue
-            gone.append(p)
+        try:
+            remove(p)
+        except OSError:
+            continue
+        gone.append(p)
     return gone
+
+
+def _writer_gone(p: Path, pid: int, start: int, host: str | None) -> bool:
+    """Whether the writer of temporary ``p`` (its pid, start ticks or 0, host tag or None) is gone."""
+    if host is not None and host != host_tag():  # another machine's pid means nothing here
+        return _untouched_for(p, FOREIGN_ORPHAN_AGE_S)
+    if pid == os.getpid() or not 0 < pid <= MAX_PID:
+        return False
+    now = start_ticks(pid) if start else None
+    return (now is not None and now != start) or not pid_alive(pid)
+
+
+def _untouched_for(p: Path, seconds: float) -> bool:
+    """True when ``p`` was last modified more than ``seconds`` ago (a directory also by an entry added or removed)."""
+    try:
+        return time.time() - p.lstat().st_mtime > seconds
+    except OSError:
+        return False
 
 
 def remove(p: Path) -> None:
