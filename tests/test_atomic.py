@@ -177,6 +177,8 @@ def test_naming_target_leaves_other_errors_alone(tmp_path):
     renamed = naming_target(IsADirectoryError(21, "Is a directory", str(tmp), None, str(path)), tmp, path)
     assert type(renamed) is IsADirectoryError and renamed.errno == 21
     assert renamed.filename == str(path) and renamed.filename2 is None  # not "t -> t"
+    inside = naming_target(OSError(28, "No space left on device", str(tmp / "router.json")), tmp, path)
+    assert inside.errno == 28 and inside.filename == str(path / "router.json")  # a file of a temporary directory
 
 
 @linux_only
@@ -194,3 +196,36 @@ def test_replacing_with_fsync_flushes_the_file_and_its_directory(tmp_path, monke
     with replacing(tmp_path / "f") as tmp:
         tmp.write_text("y")
     assert synced == []
+
+
+def test_a_librarys_error_names_the_target_not_the_temporary(tmp_path, monkeypatch, cli):
+    import numpy as np
+    import pyarrow as pa
+    import safetensors.numpy
+
+    from routereval.experiments.results import _write_table_atomic
+    from routereval.routers import make_router, save_router
+
+    # pyarrow names the file it failed to open in its message only
+    target = tmp_path / "gone" / "x.parquet"
+    with pytest.raises(FileNotFoundError) as e:
+        _write_table_atomic(pa.table({"a": [1]}), target)
+    assert e.value.filename == str(target) and ".tmp-" not in str(e.value) and str(target) in e.value.strerror
+    # safetensors raises its own type, naming a temporary of its own ("... (os error 28)" on a full disk)
+    from safetensors import SafetensorError
+
+    def full(*a, **k):
+        raise SafetensorError('Error while serializing: I/O error: No space left on device (os error 28) at path '
+                              f'"{Path(a[1]).parent / ".tmpAb12Cd"}"')
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", full)
+    router = make_router("knn", k=1).fit(np.eye(2), np.eye(2))
+    with pytest.raises(OSError) as e:
+        save_router(router, tmp_path / "r")
+    assert (e.value.errno, e.value.filename) == (28, str(tmp_path / "r" / "state.safetensors"))
+    assert os.listdir(tmp_path) == []  # nothing half-written
+    # the CLI says it in one line
+    res = cli("data", "synth", "--scale", "tiny", "--out", tmp_path / "c")
+    assert res.code == 0
+    res = cli("fit", tmp_path / "c", "--benchmark", "mmlu", "--router", "knn", "--m", "3", "--group", "random", "--save", tmp_path / "r")
+    assert res.code == 2 and res.err == f"error: {tmp_path / 'r' / 'state.safetensors'}: No space left on device\n"

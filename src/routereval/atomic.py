@@ -137,11 +137,29 @@ def remove(p: Path) -> None:
 
 
 def naming_target(e: OSError, tmp: Path, path: Path) -> OSError:
-    """``e`` itself, or where it names the temporary ``tmp``, the same error naming ``path``."""
-    if not isinstance(e.filename, (str, os.PathLike)) or Path(e.filename) != tmp:
+    """``e`` itself, or where it names the temporary ``tmp`` (or a file in it), the same error naming ``path``.
+
+    Libraries' errors name the temporary in their message instead (pyarrow: "Failed to open
+    local file '<tmp>'"): the message then names ``path``, and the error gets it as its file.
+    """
+    if isinstance(e.filename, (str, os.PathLike)):
+        name = _in_target(Path(e.filename), tmp, path)
+        if name is None:
+            return e
+        other = e.filename2 if isinstance(e.filename2, (str, os.PathLike)) and Path(e.filename2) != path else None
+        return type(e)(e.errno, e.strerror, str(name), None, None if other is None else str(other))
+    if e.filename is not None or e.errno is None or str(tmp) not in str(e.strerror):
         return e
-    other = e.filename2 if isinstance(e.filename2, (str, os.PathLike)) and Path(e.filename2) != path else None
-    return type(e)(e.errno, e.strerror, str(path), None, None if other is None else str(other))
+    return type(e)(e.errno, str(e.strerror).replace(str(tmp), str(path)), str(path))
+
+
+def _in_target(name: Path, tmp: Path, path: Path) -> Path | None:
+    """``name`` with the temporary ``tmp`` it is in (or is) replaced by ``path``; None when it is not in it."""
+    try:
+        rel = name.relative_to(tmp)
+    except ValueError:
+        return None
+    return path / rel if rel.parts else path
 
 
 @contextmanager

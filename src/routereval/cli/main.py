@@ -87,9 +87,9 @@ def run(args: list[str] | None = None) -> int:
     except RouterEvalError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2
-    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError, FileNotFoundError) as e:
-        # a path the file system refused (an output under a file, a read-only directory): one line, not a traceback;
-        # an error naming no path is not the user's input: it keeps its traceback
+    except OSError as e:
+        # a path the file system refused (an output under a file, a read-only directory, a full disk): one line,
+        # not a traceback; an error naming no path is not the user's input: it keeps its traceback
         if not e.filename:
             raise
         where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import reprlib
 import shutil
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from routereval.atomic import temporary_dir
+from routereval.atomic import naming_target, temporary_dir
 from routereval.data.store import sha256_file
 from routereval.errors import InputError
 from routereval.routers.base import Router, make_router
@@ -175,7 +176,12 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
     # a hidden sibling made with the user's umask (mkdtemp's 0700 would make a shared router private)
     tmp = temporary_dir(path)
     try:
-        save_file(arrays, str(tmp / "state.safetensors"))
+        try:
+            save_file(arrays, str(tmp / "state.safetensors"))
+        except Exception as e:  # safetensors' own error type, naming a temporary of its own
+            if (errno := _os_errno(e)) is None:
+                raise
+            raise OSError(errno, os.strerror(errno), str(tmp / "state.safetensors")) from None
         os.chmod(tmp / "state.safetensors", tmp.stat().st_mode & 0o666)  # safetensors writes 0600; umask's instead
         doc["sha256"] = sha256_file(tmp / "state.safetensors")
         (tmp / "router.json").write_text(json.dumps(doc, indent=2, sort_keys=True))
@@ -188,10 +194,22 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
             tmp.rmdir()
         else:
             tmp.rename(path)
+    except OSError as e:  # a full disk, say: the error names the router, not its temporary
+        shutil.rmtree(tmp, ignore_errors=True)
+        err = naming_target(e, tmp, path)
+        if err is e:
+            raise
+        raise err from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _os_errno(e: Exception) -> int | None:
+    """The errno of an I/O error a library reports only in its message ("... (os error 28) ..."), else None."""
+    m = re.search(r"\(os error (\d+)\)", str(e))
+    return int(m[1]) if m else None
 
 
 def _check_saved_fields(doc: dict, router: Router) -> None:
