@@ -1352,8 +1352,39 @@ def test_a_copy_of_the_held_out_model_is_no_reference(twin_corpus, tmp_path, mon
 
     write_study(res, tmp_path / "study")
     summary = " ".join((tmp_path / "study" / "summary.md").read_text().split())
-    assert ("copies of held-out models left out (2 pairs: the same score on at least 99% of the train prompts, "
+    assert ("copies of held-out models left out, of the fits without them too (2 pairs: the same score on at least 99% of the train prompts, "
             "beyond chance)") in summary
+
+
+def test_a_copy_of_the_held_out_model_is_left_out_of_the_fits_without_it(twin_corpus, monkeypatch):
+    """The fits that stand for "the router without h" leave out h's copies too (else the prompt side and the prior
+    would have learned from h's own answers under another name); the full fit (the upper bound) keeps them."""
+    import routereval.coldstart.study as study_module
+    from routereval.coldstart.study import _plan, run_study
+
+    fitted = []
+    real_fit = study_module._fit_columns
+
+    def recording(d, cols, **kw):
+        fitted.append({str(n) for n in np.asarray(d.bench.models)[d.corpus_rows[cols]]})
+        return real_fit(d, cols, **kw)
+
+    monkeypatch.setattr(study_module, "_fit_columns", recording)
+    res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+                    group="random", seed=54, anchors=(50,), methods=("random",), seeds=1, pretrain=("pool", "corpus"),
+                    folds=1, corpus_models=20)
+    assert res.meta["reference_copies"] == {"org/model-00": ["org/twin"]}
+    # under corpus the twin is in the seeded sample of 20 with seed 54; the fold without the pool leaves it out
+    pool = set(res.meta["pool_models"])
+    without = [f for f in fitted if not f & pool]
+    assert len(without) == 1 and "org/twin" not in without[0] and len(without[0]) == 13
+    assert any("org/twin" in f and "org/model-00" in f for f in fitted)  # the full fit keeps both
+    # pool pre-training, a pool of a model and its copy: each fit without one leaves its copy out too, unless
+    # nothing would be left
+    plan = _plan(["pool", "corpus"], np.array([0, 1, 2]), 3, 5, 1, copies={0: np.array([1, 4]), 1: np.array([0])})
+    assert [(m, g, c.tolist()) for m, g, c in plan] == [("pool", [0], [2]), ("pool", [1], [2]), ("pool", [2], [0, 1]),
+                                                       ("corpus", [0, 1, 2], [3])]
+    assert _plan(["pool"], np.array([0]), 2, 2, None, copies={0: np.array([1])})[0][2].tolist() == [1]
 
 
 def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_path, cli):

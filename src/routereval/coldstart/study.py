@@ -25,6 +25,8 @@ prompts, val only stops training early):
    and known means, never the held-out model's, nor a copy's (a model with its score on at
    least :data:`COPY_AGREEMENT` of the train prompts, beyond chance: the same model under
    another name, whose known mean would be the answer; meta ``reference_copies`` names them).
+   Such copies are also left out of the fits that stand for the router without the held-out
+   model (their answers would be its own in its prompt side and prior), unless none would be left.
    Under ``pool`` pre-training the references are the fitted pool models; under ``corpus``,
    every eligible corpus model but the held-out one, also those beyond the sample the prompt
    side was learned from (a model's siblings anywhere in the record set share its luck; the
@@ -61,7 +63,8 @@ ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", 
 MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
 # a known model with the held-out one's score on this share of the train prompts, and at most COPY_CHANCE times
 # the disagreements of two independent models with their score distributions, is a copy of it (the same model
-# under another name, as leaderboards hold): no reference, or the study would measure re-uploads, not new models.
+# under another name, as leaderboards hold): no reference, and not in the fits without it, or the study would
+# measure re-uploads, not new models.
 # The second test keeps two distinct strong models, which agree on 99% of easy prompts by chance alone.
 COPY_AGREEMENT = 0.99
 COPY_CHANCE = 0.1
@@ -309,23 +312,35 @@ class _StudyData:
     extra_rows: np.ndarray
     R_tr: np.ndarray
     ref_means: np.ndarray
+    _copies_cache: dict = field(default_factory=dict, repr=False)
 
-    def reference_set(self, h: int, fitted: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """The references of held-out pool model ``h``: (corpus columns, positions among the further references,
-        names of the copies of ``h`` left out).
+    def copies_of(self, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """The copies of pool model ``h`` (:func:`_copies`, on the train answers): (corpus columns, positions
+        among the further references); computed once per model."""
+        if h not in self._copies_cache:
+            cols = np.delete(np.arange(len(self.corpus_rows)), h)
+            extra = np.arange(len(self.extra_rows))
+            sums = self.column_sums if self.bench.binary else (None, None)
+            y = self.S_tr[:, h]
+            self._copies_cache[h] = (cols[_copies(y, self.S_tr, cols, sums=sums[0])],
+                                     extra[_copies(y, self.R_tr, extra, sums=sums[1])])
+        return self._copies_cache[h]
+
+    def copy_names(self, h: int) -> list[str]:
+        """Names of the copies of pool model ``h``."""
+        cols, extra = self.copies_of(h)
+        return [str(n) for n in np.asarray(self.bench.models)[np.r_[self.corpus_rows[cols], self.extra_rows[extra]]]]
+
+    def reference_set(self, h: int, fitted: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """The references of held-out pool model ``h``: (corpus columns, positions among the further references).
 
         ``pool``: the ``fitted`` columns; ``corpus``: every corpus column but ``h`` and every further
-        reference. Either way without the copies of ``h`` (:func:`_copies`, on the train answers).
+        reference. Either way without the copies of ``h`` (:meth:`copies_of`).
         """
         cols = np.asarray(fitted) if mode == "pool" else np.delete(np.arange(len(self.corpus_rows)), h)
         extra = np.arange(len(self.extra_rows) if mode == "corpus" else 0)
-        y = self.S_tr[:, h]
-        sums = self.column_sums if self.bench.binary else (None, None)
-        copy_c = _copies(y, self.S_tr, cols, sums=sums[0])
-        copy_e = _copies(y, self.R_tr, extra, sums=sums[1])
-        names = [str(n) for n in np.asarray(self.bench.models)[np.r_[self.corpus_rows[cols[copy_c]],
-                                                                     self.extra_rows[extra[copy_e]]]]]
-        return cols[~copy_c], extra[~copy_e], names
+        copy_c, copy_e = self.copies_of(h)
+        return cols[~np.isin(cols, copy_c)], extra[~np.isin(extra, copy_e)]
 
     @functools.cached_property
     def column_sums(self) -> tuple[np.ndarray, np.ndarray]:
@@ -479,22 +494,29 @@ class _FitCache:
         return self._cache[key]
 
 
-def _plan(pretrain: list[str], held: np.ndarray, n_pool: int, n_corpus: int, folds: int | None
-          ) -> list[tuple[str, list[int], np.ndarray]]:
+def _plan(pretrain: list[str], held: np.ndarray, n_pool: int, n_corpus: int, folds: int | None, *,
+          copies: dict[int, np.ndarray] | None = None) -> list[tuple[str, list[int], np.ndarray]]:
     """(pre-training, held-out pool positions, fitted columns) of every fit the study needs.
 
     ``pool``: one fit per held-out model, on the rest of the pool. ``corpus``: the held-out
     models split round-robin into ``folds`` folds (one per model when None), each fitted on
-    every corpus column but its own models.
+    every corpus column but its own models. Either way without the ``copies`` (corpus columns)
+    of its held-out models, unless that leaves no column (a pool of a model and its copy).
     """
+    copies = copies or {}
+
+    def without(cols: np.ndarray, grp: list[int]) -> np.ndarray:
+        rest = np.setdiff1d(cols, np.concatenate([np.asarray(copies.get(h, []), dtype=np.int64) for h in grp]))
+        return rest if len(rest) else cols
+
     plan = []
     if "pool" in pretrain:
-        plan += [("pool", [int(h)], np.setdiff1d(np.arange(n_pool), [h])) for h in held]
+        plan += [("pool", [int(h)], without(np.setdiff1d(np.arange(n_pool), [h]), [int(h)])) for h in held]
     if "corpus" in pretrain:
         nf = len(held) if folds is None else min(int(folds), len(held))
         for f in range(nf):
             grp = [int(h) for h in held[f::nf]]
-            plan.append(("corpus", grp, np.setdiff1d(np.arange(n_corpus), grp)))
+            plan.append(("corpus", grp, without(np.setdiff1d(np.arange(n_corpus), grp), grp)))
     return plan
 
 
@@ -507,10 +529,8 @@ def _upper_mu(d: _StudyData, fits: _FitCache, mode: str) -> float:
 
 
 def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, methods: list[str], ks: list[int],
-                seeds: int, level: float, mu_upper: float, add_ms: list[float],
-                copies: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """The rows of held-out pool model ``h`` (one per method, seed and k) on the fit ``F`` made without it; the
-    copies of ``h`` left out of its references are recorded in ``copies`` (by name)."""
+                seeds: int, level: float, mu_upper: float, add_ms: list[float]) -> list[dict[str, Any]]:
+    """The rows of held-out pool model ``h`` (one per method, seed and k) on the fit ``F`` made without it."""
     from routereval.coldstart.estimate import neighbour_correction
     from routereval.routers.newmodel import map_logistic
 
@@ -521,9 +541,7 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
     true = float(d.S_te[:, h].astype(np.float64).mean())
     true_all = float(np.concatenate([d.S_tr[:, h], d.S_va[:, h], d.S_te[:, h]]).astype(np.float64).mean())
     # the neighbours' correction's references: the fitted models (pool), every eligible corpus model but h (corpus)
-    ref_cols, ref_extra, copy_names = d.reference_set(h, F.models, mode)
-    if copy_names:
-        copies[d.names[h]] = sorted(set(copies.get(d.names[h], [])) | set(copy_names))
+    ref_cols, ref_extra = d.reference_set(h, F.models, mode)
     # the same prompt side with the model fitted on all its train answers: what anchors approximate
     phi_all, _ = map_logistic(F.Z_train, F.o_train, y_tr, *F.prior)
     mu_full = d.mu_of(copy.copy(base).append_model_vector(phi_all, d.names[h]), with_h)
@@ -634,11 +652,13 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                    embedding=embedding, pretrain=pretrain, corpus_models=corpus_models, k_max=ks[-1],
                    progress=progress)
     held = held_out_models(d.S_tr[:, :d.n_pool].mean(axis=0), models)
-    plan = _plan(pretrain, held, d.n_pool, len(d.corpus_rows), folds)
+    # copies of a held-out model (the same model under another name) are left out of its references and of the
+    # fits that stand for "without it"
+    copies = {d.names[h]: d.copy_names(h) for h in held if d.copy_names(h)}
+    plan = _plan(pretrain, held, d.n_pool, len(d.corpus_rows), folds, copies={h: d.copies_of(h)[0] for h in held})
 
     rows: list[dict[str, Any]] = []
     add_ms: list[float] = []
-    copies: dict[str, list[str]] = {}
     t_start = time.perf_counter()
     with threadpool_limits(1):  # small dense algebra: threads only spin against each other on a shared box
         fits = _FitCache(lambda cols: _fit_columns(d, cols, router=router, params=params or {}, seed=seed,
@@ -650,7 +670,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
             F = fits(cols)
             for h in group_h:
                 rows += _model_rows(d, F, h, mode=mode, router=router, methods=methods, ks=ks, seeds=seeds,
-                                    level=level, mu_upper=upper[mode], add_ms=add_ms, copies=copies)
+                                    level=level, mu_upper=upper[mode], add_ms=add_ms)
             if progress is not None:
                 progress("coldstart", step + 1, len(plan))
     add = np.asarray(add_ms) if add_ms else np.zeros(1)
