@@ -86,8 +86,11 @@ def test_remove_orphans_removes_the_temporaries_of_dead_writers_only(tmp_path):
     assert remove_orphans(tmp_path / "missing" / "c") == []
 
 
-def test_remove_orphans_leaves_another_machines_writes_until_a_day_untouched(tmp_path):
+def test_remove_orphans_leaves_another_machines_writes_until_a_day_untouched(tmp_path, monkeypatch):
     """On a shared file system a writer of another machine has a pid that means nothing here."""
+    import types
+
+    import routereval.atomic as atomic
     from routereval.atomic import FOREIGN_ORPHAN_AGE_S, host_tag
 
     # a process that calls itself another host names a temporary of c, then exits: its pid is dead here
@@ -96,14 +99,50 @@ def test_remove_orphans_leaves_another_machines_writes_until_a_day_untouched(tmp
     other = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c")], capture_output=True, text=True,
                            check=True).stdout.strip()
     assert f"-h{host_tag()}-" not in other and f"-h{host_tag()}-" in temporary_path(tmp_path / "c").name
+    # a container with this host name (--uts=host) but its own pids is another machine too
+    code_ns = ("import os, sys; real = os.stat; os.stat = lambda p, *a, **k: os.stat_result((0, 7, 0, 0, 0, 0, 0, 0, 0, "
+               "0)) if p == '/proc/self/ns/pid' else real(p, *a, **k); from routereval.atomic import host_tag;"
+               "print(host_tag())")
+    assert subprocess.run([sys.executable, "-c", code_ns], capture_output=True, text=True,
+                          check=True).stdout.strip() != host_tag()
     dead_here = tmp_path / f".c.tmp-{other.split('-')[1]}-s1-h{host_tag()}-0a1b2c3d"  # the same pid, this host
     dead_here.write_text("x")
     assert remove_orphans(tmp_path / "c") == [dead_here]
     assert os.listdir(tmp_path) == [other]  # a live write for all we know
-    (tmp_path / other / "part").write_text("x")
-    old = time.time() - FOREIGN_ORPHAN_AGE_S - 60
-    os.utime(tmp_path / other, (old, old))
+    # renamed aside just now (a swap's .old-), its content's times old: a rename moves only the ctime
+    aside = tmp_path / other.replace(".tmp-", ".old-")
+    (tmp_path / other).rename(aside)
+    day_ago = time.time() - FOREIGN_ORPHAN_AGE_S - 60
+    os.utime(aside, (day_ago, day_ago))
+    assert remove_orphans(tmp_path / "c") == [] and os.listdir(tmp_path) == [aside.name]
+    aside.rename(tmp_path / other)
+    # a day later: untouched, unless a write streams into a subdirectory
+    (tmp_path / other / "records").mkdir()
+    (tmp_path / other / "records" / "part-0").write_text("x")
+    now = time.time()
+    monkeypatch.setattr(atomic, "time", types.SimpleNamespace(time=lambda: now + FOREIGN_ORPHAN_AGE_S + 60))
+    os.utime(tmp_path / other / "records" / "part-0", (now + FOREIGN_ORPHAN_AGE_S, now + FOREIGN_ORPHAN_AGE_S))
+    assert remove_orphans(tmp_path / "c") == []
+    os.utime(tmp_path / other / "records" / "part-0", (now, now))
     assert remove_orphans(tmp_path / "c") == [tmp_path / other] and os.listdir(tmp_path) == []
+
+
+def test_a_long_target_name_gets_temporaries_within_the_name_limit(tmp_path):
+    """A temporary's name adds about 50 bytes to the target's: a target near 255 bytes still writes, and its
+    orphans are still found (beginning and end of the name kept, around a hash of the whole)."""
+    target = tmp_path / ("r" * 230 + ".parquet")
+    with replacing(target) as tmp:
+        assert len(tmp.name.encode()) <= 255 and tmp.name.startswith(".rrr") and ".parquet.tmp-" in tmp.name
+        tmp.write_text("x")
+    assert target.read_text() == "x"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    orphan = temporary_path(target).name.replace(f".tmp-{os.getpid()}-", f".tmp-{int(dead.stdout)}-")
+    (tmp_path / orphan).write_text("x")
+    twin = tmp_path / temporary_path(tmp_path / ("r" * 230 + "x.parquet")).name.replace(
+        f".tmp-{os.getpid()}-", f".tmp-{int(dead.stdout)}-")  # another long target with the same beginning and end
+    twin.write_text("x")
+    assert remove_orphans(target) == [tmp_path / orphan] and twin.exists()
 
 
 @linux_only
@@ -167,6 +206,18 @@ def test_remove_orphans_never_touches_a_users_own_hidden_files(tmp_path, monkeyp
     assert remove_orphans(tmp_path / "r") == []
 
 
+def test_the_cli_keeps_the_traceback_of_an_error_naming_no_path(monkeypatch):
+    """An OSError naming a descriptor, not a path, is no input of the user's: not one line, its traceback."""
+    import routereval.cli.main as main
+
+    def bad_descriptor(*a, **k):
+        raise OSError(9, "Bad file descriptor", 999)
+
+    monkeypatch.setattr(main, "app", bad_descriptor)
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        main.run(["--help"])
+
+
 def test_naming_target_leaves_other_errors_alone(tmp_path):
     from routereval.atomic import naming_target
 
@@ -179,6 +230,8 @@ def test_naming_target_leaves_other_errors_alone(tmp_path):
     assert renamed.filename == str(path) and renamed.filename2 is None  # not "t -> t"
     inside = naming_target(OSError(28, "No space left on device", str(tmp / "router.json")), tmp, path)
     assert inside.errno == 28 and inside.filename == str(path / "router.json")  # a file of a temporary directory
+    moved = naming_target(IsADirectoryError(21, "Is a directory", str(tmp / "s"), None, str(path / "s")), tmp, path)
+    assert moved.filename == str(path / "s") and moved.filename2 is None  # a file renamed into place: not "s -> s"
 
 
 @linux_only

@@ -31,10 +31,34 @@ MAX_PID = 1 << 22
 FOREIGN_ORPHAN_AGE_S = 24 * 3600
 
 
+# a temporary's name beyond the target's: ".", ".old-", a pid, "-s" and start ticks, "-h" and 8 hex, "-" and 8 hex
+NAME_ROOM = 255 - 60
+
+
 @functools.lru_cache(maxsize=1)
 def host_tag() -> str:
-    """8 hex digits naming this machine (a hash of its host name; a container has its own)."""
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+    """8 hex digits naming where this process's pids mean something: its host name and its pid namespace.
+
+    Machines sharing a file system differ in host name; containers of one machine may share it
+    (``--uts=host``, Kubernetes' ``hostNetwork``) but not their pids.
+    """
+    try:
+        ns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:  # not Linux
+        ns = ""
+    return hashlib.sha1(f"{socket.gethostname()}\0{ns}".encode()).hexdigest()[:8]
+
+
+def _stem(name: str) -> str:
+    """The target's name as its temporaries carry it: whole, or where the temporary's name would pass the file
+    system's 255 bytes, its beginning and end around a hash of the whole (the end keeps a suffix such as
+    ``.parquet``)."""
+    raw = name.encode()
+    if len(raw) <= NAME_ROOM:
+        return name
+    head = raw[:NAME_ROOM - 48].decode(errors="ignore")
+    tail = raw[-40:].decode(errors="ignore")
+    return f"{head}~{hashlib.sha1(raw).hexdigest()[:6]}~{tail}"
 
 
 def pid_alive(pid: int) -> bool:
@@ -61,7 +85,7 @@ def temporary_path(path: str | os.PathLike, kind: str = "tmp") -> Path:
     """A fresh hidden name beside ``path``: ``.<name>.<kind>-<pid>-s<start>-h<host>-<random>``."""
     path = Path(path)
     pid = os.getpid()
-    return path.parent / f".{path.name}.{kind}-{pid}-s{start_ticks(pid) or 0}-h{host_tag()}-{uuid.uuid4().hex[:8]}"
+    return path.parent / f".{_stem(path.name)}.{kind}-{pid}-s{start_ticks(pid) or 0}-h{host_tag()}-{uuid.uuid4().hex[:8]}"
 
 
 def temporary_dir(path: str | os.PathLike) -> Path:
@@ -84,13 +108,13 @@ def remove_orphans(path: str | os.PathLike) -> list[Path]:
     ``.old-`` the same; older writes had no ``-s<start>`` or ``-h<host>``): a user's own hidden file
     is never touched. A writer of this machine is gone when its pid is not alive, or is alive with
     another start time (a process that got the pid again); this process's own temporaries are kept.
-    A writer of another machine (a shared file system: a cluster's workers, containers) cannot be
-    asked: its temporary is removed only when nothing has touched it for
-    :data:`FOREIGN_ORPHAN_AGE_S` (a day). Cleaning up is best effort: a directory that cannot be
+    A writer of another machine or pid namespace (a shared file system: a cluster's workers,
+    containers; see :func:`host_tag`) cannot be asked: its temporary is removed only when nothing
+    in it has been modified, created or renamed for :data:`FOREIGN_ORPHAN_AGE_S` (a day). Cleaning up is best effort: a directory that cannot be
     listed (write-only) or an entry that cannot be removed is left as it is.
     """
     path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:tmp|old)-(\d+)(?:-s(\d+))?(?:-h([0-9a-f]{{8}}))?-[0-9a-f]{{8}}")
+    pattern = re.compile(rf"\.{re.escape(_stem(path.name))}\.(?:tmp|old)-(\d+)(?:-s(\d+))?(?:-h([0-9a-f]{{8}}))?-[0-9a-f]{{8}}")
     gone = []
     try:
         entries = list(path.parent.iterdir())
@@ -121,11 +145,19 @@ def _writer_gone(p: Path, pid: int, start: int, host: str | None) -> bool:
 
 
 def _untouched_for(p: Path, seconds: float) -> bool:
-    """True when ``p`` was last modified more than ``seconds`` ago (a directory also by an entry added or removed)."""
+    """True when neither ``p`` nor anything under it (a write streams into subdirectories) was modified, created
+    or renamed in the last ``seconds``: mtime and ctime, since a rename moves only the ctime. False when
+    something cannot be read."""
+    limit = time.time() - seconds
+    unreadable = []
     try:
-        return time.time() - p.lstat().st_mtime > seconds
+        entries = [p.lstat()]
+        if p.is_dir() and not p.is_symlink():
+            for root, dirs, files in os.walk(p, onerror=unreadable.append):
+                entries += [os.lstat(os.path.join(root, n)) for n in dirs + files]
     except OSError:
         return False
+    return not unreadable and all(max(st.st_mtime, st.st_ctime) < limit for st in entries)
 
 
 def remove(p: Path) -> None:
@@ -146,7 +178,10 @@ def naming_target(e: OSError, tmp: Path, path: Path) -> OSError:
         name = _in_target(Path(e.filename), tmp, path)
         if name is None:
             return e
-        other = e.filename2 if isinstance(e.filename2, (str, os.PathLike)) and Path(e.filename2) != path else None
+        other = None
+        if isinstance(e.filename2, (str, os.PathLike)):  # a rename's second name; not "x -> x"
+            other = _in_target(Path(e.filename2), tmp, path) or Path(e.filename2)
+            other = None if other == name else other
         return type(e)(e.errno, e.strerror, str(name), None, None if other is None else str(other))
     if e.filename is not None or e.errno is None or str(tmp) not in str(e.strerror):
         return e
@@ -187,7 +222,10 @@ def replacing(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Path]
             raise
         raise err from None
     finally:
-        remove(tmp)
+        try:
+            remove(tmp)
+        except OSError:  # the write's own error is the one to report; a later write removes the orphan
+            pass
 
 
 def swap_directory(tmp: Path, path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 
 import typer
@@ -90,9 +91,9 @@ def run(args: list[str] | None = None) -> int:
     except OSError as e:
         # a path the file system refused (an output under a file, a read-only directory, a full disk): one line,
         # not a traceback; an error naming no path is not the user's input: it keeps its traceback
-        if not e.filename:
+        if not isinstance(e.filename, (str, bytes, os.PathLike)) or not e.filename:  # not a path: a descriptor, say
             raise
-        where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"
+        where = os.fsdecode(e.filename) if not e.filename2 else f"{os.fsdecode(e.filename)} -> {os.fsdecode(e.filename2)}"
         sys.stderr.write(f"error: {where}: {e.strerror or e}\n")
         return 2
     return result if isinstance(result, int) else 0

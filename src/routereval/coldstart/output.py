@@ -40,8 +40,8 @@ def _refs(meta: dict) -> str:
     if copies:
         share = meta.get("copy_agreement")
         rule = "" if share is None else f": the same score on at least {100 * share:g}% of the train prompts"
-        parts.append(f"copies of held-out models left out, of the fits without them too "
-                     f"({sum(map(len, copies.values()))} pairs{rule}, beyond chance)")
+        parts.append(f"copies of held-out models left out, of the fits without them too unless no model would be "
+                     f"left ({sum(map(len, copies.values()))} pairs{rule}, beyond chance)")
     return f" ({'; '.join(parts)})" if parts else ""
 
 

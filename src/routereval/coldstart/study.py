@@ -196,7 +196,7 @@ def _pool_without(F: _Fitted, h: int, n_pool: int, S_tr: np.ndarray, names: list
     """The fitted router restricted to the pool without ``h``, and the pool positions of its columns.
 
     Pool models the fit left out (the other members of ``h``'s fold under ``corpus``
-    pre-training) are known models: they get their vectors from all their train answers
+    pre-training, and copies of ``h``) are known models: they get their vectors from all their train answers
     with the same prompt side, appended after the fitted ones.
     """
     from routereval.routers.newmodel import map_logistic
@@ -329,7 +329,7 @@ class _StudyData:
     def copy_names(self, h: int) -> list[str]:
         """Names of the copies of pool model ``h``."""
         cols, extra = self.copies_of(h)
-        return [str(n) for n in np.asarray(self.bench.models)[np.r_[self.corpus_rows[cols], self.extra_rows[extra]]]]
+        return sorted(str(n) for n in np.asarray(self.bench.models)[np.r_[self.corpus_rows[cols], self.extra_rows[extra]]])
 
     def reference_set(self, h: int, fitted: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
         """The references of held-out pool model ``h``: (corpus columns, positions among the further references).
