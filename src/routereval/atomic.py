@@ -149,15 +149,21 @@ def _untouched_for(p: Path, seconds: float) -> bool:
     or renamed in the last ``seconds``: mtime and ctime, since a rename moves only the ctime. False when
     something cannot be read."""
     limit = time.time() - seconds
-    unreadable = []
+
+    def old(st: os.stat_result) -> bool:
+        return max(st.st_mtime, st.st_ctime) < limit
+
+    unreadable: list[OSError] = []
     try:
-        entries = [p.lstat()]
+        if not old(p.lstat()):
+            return False
         if p.is_dir() and not p.is_symlink():
             for root, dirs, files in os.walk(p, onerror=unreadable.append):
-                entries += [os.lstat(os.path.join(root, n)) for n in dirs + files]
+                if not all(old(os.lstat(os.path.join(root, n))) for n in dirs + files):
+                    return False
     except OSError:
         return False
-    return not unreadable and all(max(st.st_mtime, st.st_ctime) < limit for st in entries)
+    return not unreadable
 
 
 def remove(p: Path) -> None:
