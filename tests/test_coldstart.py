@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -530,6 +531,27 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
     t.tell(i, 1.0)
     with pytest.raises(Exception, match="already asked"):
         t.tell(i, 0.0)
+    # a plan of the next 8: the next prompt first, then distinct unasked ones; the test itself unchanged
+    nxt, cov = t.next(), t.cov.copy()
+    plan = t.plan(8)
+    assert plan[0] == nxt and len(set(plan.tolist())) == 8 and i not in plan.tolist()
+    assert t.next() == nxt and np.array_equal(t.cov, cov) and t.asked == [i]
+    # against a naive plan: each planned prompt's expected information p(1-p) z z' added to the precision
+    import copy
+
+    naive, want = copy.deepcopy(t), [nxt]
+    for _ in range(7):
+        j = want[-1]
+        naive._used[j] = True
+        z = naive.Z[j]
+        p = 1 / (1 + np.exp(-(z @ naive.phi + naive.offset[j])))
+        Sz = naive.cov @ z
+        naive.cov = naive.cov - p * (1 - p) * np.outer(Sz, Sz) / (1 + p * (1 - p) * z @ Sz)
+        naive._quad = np.einsum("ij,jk,ik->i", naive.Z, naive.cov, naive.Z)
+        want.append(int(np.argmax(naive.information())))
+    assert plan.tolist() == want
+    a = AdaptiveTest.from_router(r, X[split.train], random_state=1)
+    assert len(a.plan(len(split.train) + 5)) == len(split.train)  # no more than there are
 
 
 def test_a_hand_built_adaptive_test_checks_its_arrays():
@@ -1006,6 +1028,61 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     assert res.code == 0 and res.json()["path"].endswith("irt-v2")
 
 
+def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, saved_router, tmp_path, cli):
+    """`coldstart anchors --method adaptive --answers SO_FAR.csv`, one call per answer, asks what the adaptive test
+    asks in one run (select_anchors' simulation); its estimate is add-model's; --k plans a batch."""
+    from routereval.coldstart.saved import open_router_context, prompt_floors
+    from routereval.pools import make_split
+
+    src = saved_router / "irt"
+    pool_models = json.loads((src / "router.json").read_text())["pool"]["models"]
+    new = next(f"org/model-{i:02d}" for i in range(40) if f"org/model-{i:02d}" not in pool_models)
+    bench = open_corpus(world_corpus)["mmlu"]
+    y = np.asarray(bench.scores, dtype=np.float64)[int(np.flatnonzero(bench.models == new)[0])]
+    pid = {p: i for i, p in enumerate(bench.prompt_ids)}
+    answers = tmp_path / "answers.csv"
+    asked = []
+    res = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3")
+    assert res.code == 0 and res.err.startswith("adaptive test: no answer yet")
+    first = list(csv.DictReader(io.StringIO(res.out)))
+    assert len(first) == 1 and first[0]["weight"] == "" and first[0]["score"] == ""
+    for step in range(12):
+        more = () if not asked else ("--answers", answers)
+        doc = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--json", *more).json()
+        assert doc["answered"] == step and len(doc["next"]) == 1
+        asked.append(doc["next"][0])
+        with open(answers, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["text", "score"])
+            w.writeheader()
+            w.writerows({"text": r["text"], "score": f"{y[pid[r['prompt_id']]]:g}"} for r in asked)
+    assert asked[0]["prompt_id"] == first[0]["prompt_id"]
+    ctx = open_router_context(src)
+    sim = select_anchors(ctx.saved.router, 12, "adaptive", X=ctx.X, candidates=ctx.split.train,
+                         delta=np.nan_to_num(ctx.delta), target=np.arange(bench.n_prompts),
+                         calibration=prompt_floors(ctx), answers=y, random_state=3)
+    assert [r["prompt_id"] for r in asked] == [str(bench.prompt_ids[i]) for i in sim.index]
+    assert set(pid[r["prompt_id"]] for r in asked) <= set(make_split(bench).train.tolist())
+    # after 12 answers: the estimate add-model gives for the same answers, and a batch of the next 5
+    res = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", answers, "--k", "5")
+    assert res.code == 0 and res.err.startswith("adaptive test: 12 answers, estimated mean score ")
+    batch = list(csv.DictReader(io.StringIO(res.out)))
+    assert len(batch) == 5 and len({r["prompt_id"] for r in batch} | {r["prompt_id"] for r in asked}) == 17
+    one = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", answers, "--json",
+              "--name", new).json()  # the corpus holds the model's records: no reference, as in add-model
+    assert one["next"][0]["prompt_id"] == batch[0]["prompt_id"]
+    added = cli("add-model", src, "--name", new, "--answers", answers, "--out", tmp_path / "v2", "--json").json()
+    assert one["estimate"] == added["estimate"] and one["n_references"] == added["n_references"]
+    assert abs(one["estimate"]["mean"] - y.mean()) < 0.15
+    # bad input: --answers with a method that does not use them; a prompt the test never asks (a test prompt)
+    res = cli("coldstart", "anchors", src, "--method", "irt", "--answers", answers)
+    assert res.code == 2 and "only --method adaptive" in res.err and res.err.count("\n") == 1
+    test_text = str(bench.texts[make_split(bench).test[0]])
+    with open(answers, "a", newline="") as f:
+        csv.writer(f).writerow([test_text, "1"])
+    res = cli("coldstart", "anchors", src, "--method", "adaptive", "--answers", answers)
+    assert res.code == 2 and "row 13" in res.err and "train prompts only" in res.err and res.out == ""
+
+
 def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_corpus(world_corpus, saved_router, tmp_path,
                                                                             cli, monkeypatch):
     src = saved_router / "irt"
@@ -1200,8 +1277,6 @@ def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_p
     res = cli("add-model", saved_router / "irt", "--name", "n", "--answers", ans, "--out", saved_router / "mf-tfidf")
     assert res.code == 2 and "holds another saved router" in res.err and res.err.count("\n") == 1
     assert _digest(saved_router / "mf-tfidf") == other
-    res = cli("coldstart", "anchors", saved_router / "irt", "--method", "adaptive")
-    assert res.code == 2 and "one prompt at a time" in res.err
     res = cli("add-model", saved_router / "irt", "--name", "n", "--answers", ans, "--out", tmp_path / "c", "--cost", "1")
     assert res.code == 2 and "pool has no costs" in res.err and not (tmp_path / "c").exists()
 

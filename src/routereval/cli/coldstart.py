@@ -121,19 +121,36 @@ def study_cmd(
 @coldstart_app.command("anchors")
 def anchors_cmd(
     router_dir: Annotated[Path, typer.Argument(help="A saved router directory (routereval fit --save).")],
-    k: Annotated[int, typer.Option("--k", help="Number of anchors.")] = 100,
-    method: Annotated[str, typer.Option("--method", help="random, stratified, irt or fisher.")] = "irt",
+    k: Annotated[Optional[int], typer.Option("--k", help="Number of anchors (default 100; adaptive: the next 1).")
+                 ] = None,
+    method: Annotated[str, typer.Option("--method", help="random, stratified, irt, fisher, or adaptive (one prompt "
+                                        "at a time: give the answers so far with --answers).")] = "irt",
+    answers: Annotated[Optional[Path], typer.Option("--answers", help="adaptive: the new model's answers so far "
+                                                    "(CSV text,score, as add-model reads); none: the test's "
+                                                    "start.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="adaptive: the new model's name, should the corpus "
+                                                "hold its records (they are then no reference of the estimate, as "
+                                                "in add-model).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same anchors.")] = 0,
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory (default: the one the router "
                                                    "was fitted on).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the CSV here (default: stdout).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Print the train prompts a new model should answer (CSV: prompt_id, subset, weight, text, score to fill in)."""
+    """Print the train prompts a new model should answer (CSV: prompt_id, subset, weight, text, score to fill in).
+
+    With --method adaptive, the next prompt(s) of an adaptive test given the answers so far
+    (--answers), and the current estimate of the model's mean score on stderr.
+    """
     import io
 
-    from routereval.coldstart.saved import anchor_table, open_router_context, write_anchor_csv
+    from routereval.coldstart.saved import adaptive_next, anchor_table, open_router_context, write_anchor_csv
+    from routereval.errors import ParameterError
     from routereval.reports.build import check_out, write_atomic
+
+    if (answers is not None or name is not None) and method != "adaptive":
+        raise ParameterError(f"{'--answers' if answers is not None else '--name'}: only --method adaptive depends on "
+                             f"the answers so far; {method} anchors are chosen before any answer (leave it out)")
 
     if out is not None:
         check_out(out)  # a bad --out fails before the anchors are chosen
@@ -143,7 +160,14 @@ def anchors_cmd(
             raise InputError("exists and is not a blank anchors file (it may hold a model's answers); refusing to "
                              "overwrite it: choose another --out, or delete the file first", file=out)
     ctx = open_router_context(router_dir, corpus=corpus)
-    rows = anchor_table(ctx, k, method, seed=seed)
+    doc = None
+    if method == "adaptive":
+        doc = adaptive_next(ctx, 1 if k is None else k, answers=answers, seed=seed, name=name)
+        rows = doc["next"]
+        if not as_json:
+            sys.stderr.write(_adaptive_note(doc))
+    else:
+        rows = anchor_table(ctx, 100 if k is None else k, method, seed=seed)
     if out is not None:  # the CSV to fill in; with --json as well, the JSON still goes to stdout
         buf = io.StringIO()
         write_anchor_csv(rows, buf)
@@ -151,9 +175,20 @@ def anchors_cmd(
         if not as_json:
             sys.stderr.write(f"{len(rows)} anchors written to {out}\n")
     if as_json:
-        ui.print_json(rows)
+        ui.print_json(rows if doc is None else doc)
     elif out is None:
         write_anchor_csv(rows, sys.stdout)
+
+
+def _adaptive_note(doc: dict) -> str:
+    """The line ``coldstart anchors --method adaptive`` writes to stderr: the answers so far and the estimate."""
+    n = doc["answered"]
+    if not n:
+        return "adaptive test: no answer yet; answer the prompt(s) below, add them to --answers, run this again\n"
+    e = doc["estimate"]
+    done = "" if doc["next"] else "; every train prompt is answered"
+    return (f"adaptive test: {n} answer{'s' * (n != 1)}, estimated mean score {e['mean']:.3f} "
+            f"[{e['low']:.3f}, {e['high']:.3f}]{done}\n")
 
 
 def _blank_anchors(path: Path) -> bool:

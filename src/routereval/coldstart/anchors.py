@@ -417,6 +417,34 @@ class AdaptiveTest:
         info[self._used] = -np.inf
         return info
 
+    def plan(self, n: int) -> np.ndarray:
+        """(n,) positions of the next ``n`` prompts to ask before any of their answers (a batch between answers).
+
+        The first is :meth:`next`; each further one is the most informative once those before it
+        are answered, each with the information it is expected to give at the current posterior
+        mode (the mode stays, the covariance shrinks). The test itself is unchanged.
+        """
+        from routereval.routers.newmodel import floored_weights
+
+        n = check_int(n, "n", low=1)
+        out = [self.next()]
+        cov, quad, used = self.cov, self._quad, self._used
+        try:
+            self._used = used.copy()
+            while len(out) < min(n, len(self.Z) - len(self.asked)):
+                i = out[-1]
+                self._used[i] = True
+                z = self.Z[i]
+                c = float(floored_weights(np.asarray([z @ self.phi + self.offset[i]]),
+                                          None if self.floor is None else self.floor[i:i + 1])[2][0])
+                sz = self.cov @ z
+                self._quad = self._quad - c * (self.Z @ sz) ** 2 / (1 + c * float(z @ sz))
+                self.cov = self.cov - c * np.outer(sz, sz) / (1 + c * float(z @ sz))
+                out.append(int(np.argmax(self.information())))
+        finally:
+            self.cov, self._quad, self._used = cov, quad, used
+        return np.asarray(out, dtype=np.int64)
+
     def next(self) -> int:
         """The position (row of ``Z``) of the next prompt to ask."""
         if self._pending is not None:
@@ -523,10 +551,10 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         D-optimal (information on every direction of the model's vector). The other methods
         ignore it (their anchors do not depend on a target).
     calibration : ((n,), (n,), (n,)), optional
-        ``irt`` and ``fisher``: the 3PL calibration of every row of ``X`` (guessing floor, slope
+        ``irt``, ``fisher`` and ``adaptive``: the 3PL calibration of every row of ``X`` (guessing floor, slope
         and residual difficulty, as :func:`routereval.coldstart.saved.prompt_floors` gives):
         the items are then ``c + (1 - c) sigmoid(a (z . phi + o) + d)``, as in the study.
-        It replaces ``delta`` for these two methods.
+        It replaces ``delta`` for these methods.
     random_state
         Seed: the same seed gives the same anchors.
 
@@ -578,21 +606,7 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
     from routereval.routers.newmodel import population_prior
 
     X = np.asarray(X)
-    three = calibration is not None and method in ("irt", "fisher")
-
-    def design(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Design rows, offsets (calibrated) and floors (3PL only) of the rows ``idx`` of X."""
-        Z, o = router.model_design(X[idx])
-        if three:
-            c3, a3, d3 = (np.asarray(v, dtype=np.float64)[idx] for v in calibration)
-            return a3[:, None] * Z, a3 * o + d3, c3
-        return Z, (o if delta is None else o + np.asarray(delta, dtype=np.float64)[idx]), None
-
-    Z, o, floor = design(cand)
-    tgt, tfloor = None, None
-    if target is not None:
-        Zt, ot, tfloor = design(np.asarray(target))
-        tgt = (Zt, ot)
+    (Z, o, floor), tgt, tfloor = _designs(router, X, cand, target, delta, calibration)
     Phi = router.model_vectors()
     if method == "irt":
         pos, w = cluster_positions(response_features(Z, o, Phi, floor=floor), k, rng)
@@ -601,8 +615,51 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         pos = design_positions(Z, o, Phi, k, rng, prior_cov=population_prior(Phi)[1], floor=floor, target=tgt,
                                target_floor=tfloor)
         return Anchors(cand[pos].astype(np.int64), None, method)
-    test = AdaptiveTest(Z, o, *population_prior(Phi), random_state=random_state, target=tgt)
+    test = AdaptiveTest(Z, o, *population_prior(Phi), random_state=random_state, target=tgt, floor=floor,
+                        target_floor=tfloor)
     return _run_adaptive(test, cand, k, answers, len(X))
+
+
+def _designs(router, X: np.ndarray, cand: np.ndarray, target: np.ndarray | None, delta: np.ndarray | None,
+             calibration: tuple | None) -> tuple[tuple, tuple | None, np.ndarray | None]:
+    """((Z, offsets, floors) of the candidates, (Z, offsets) of the target or None, the target's floors): design rows
+    and calibrated offsets of rows of ``X``, 3PL (floors) with a ``calibration``, else logistic with ``delta``."""
+
+    def design(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        Z, o = router.model_design(X[idx])
+        if calibration is not None:
+            c3, a3, d3 = (np.asarray(v, dtype=np.float64)[idx] for v in calibration)
+            return a3[:, None] * Z, a3 * o + d3, c3
+        return Z, (o if delta is None else o + np.asarray(delta, dtype=np.float64)[idx]), None
+
+    if target is None:
+        return design(cand), None, None
+    Zt, ot, tfloor = design(np.asarray(target))
+    return design(cand), (Zt, ot), tfloor
+
+
+def adaptive_test(router: Any, X: np.ndarray, *, candidates: np.ndarray | None = None, delta: np.ndarray | None = None,
+                  target: np.ndarray | None = None, calibration: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                  random_state: Any = 0) -> tuple[AdaptiveTest, np.ndarray]:
+    """The adaptive test of :func:`select_anchors` (``adaptive``), to drive by hand: answers arrive one at a time.
+
+    Arguments as :func:`select_anchors`'s. Returns the test and ``rows`` (n_c,), the rows of ``X``
+    of its candidates: ``test.next()`` is a position ``i``, the prompt ``rows[i]``; answer it with
+    ``test.tell(i, score)``; ``test.plan(n)`` gives the next n to ask at once.
+    """
+    from routereval.routers.newmodel import population_prior
+
+    _need_capability(router)
+    X = np.asarray(X)
+    cand = np.arange(len(X)) if candidates is None else np.asarray(candidates)
+    if cand.ndim != 1 or not np.issubdtype(cand.dtype, np.integer) or len(np.unique(cand)) != len(cand) or (
+            len(cand) and (cand.min() < 0 or cand.max() >= len(X))):
+        raise InputError(f"candidates must be distinct integer indices of the {len(X)} rows of X (1-D)")
+    delta = _check_rows(len(X), subsets=None, delta=delta, calibration=calibration, target=target)
+    (Z, o, floor), tgt, tfloor = _designs(router, X, cand, target, delta, calibration)
+    test = AdaptiveTest(Z, o, *population_prior(router.model_vectors()), random_state=random_state, target=tgt,
+                        floor=floor, target_floor=tfloor)
+    return test, cand.astype(np.int64)
 
 
 def _check_rows(n_rows: int, *, subsets: Any, delta: Any, calibration: Any, target: Any) -> np.ndarray | None:

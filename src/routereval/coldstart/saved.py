@@ -15,7 +15,7 @@ import io
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ class RouterContext:
     ref_rows: np.ndarray | None = None  # benchmark rows of the pool models the corpus holds (the calibration's)
     ref_cols: np.ndarray | None = None  # their columns in the router
     calibration: Any = None             # the train prompts' ItemCalibration (None without pool models)
+    floors: dict = field(default_factory=dict, repr=False)  # prompt_floors' result, once computed
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
@@ -114,10 +115,14 @@ def prompt_floors(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarra
     study does. None when floors cannot be pinned (graded or missing answers, fewer than
     :data:`~routereval.coldstart.calibrate.MIN_FLOOR_MODELS` pool models in the corpus).
     """
+    if "every" not in ctx.floors:  # computed once per context: the adaptive test and its estimate both need it
+        ctx.floors["every"] = None if ctx.calibration is None else _calibrate_every_prompt(ctx)
+    return ctx.floors["every"]
+
+
+def _calibrate_every_prompt(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     from routereval.coldstart.calibrate import calibrate_floors
 
-    if ctx.calibration is None:
-        return None
     r = ctx.saved.router
     Phi = r.model_vectors()[ctx.ref_cols]
     Y = ctx.bench.scores[ctx.ref_rows].T  # (n_prompts, m)
@@ -167,19 +172,70 @@ def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> l
     seed = check_int(seed, option("seed"), low=0)
     if method == "adaptive":
         raise ParameterError("method 'adaptive' asks one prompt at a time, depending on each answer: use "
-                             "routereval.coldstart.AdaptiveTest from Python, or random, stratified, irt or fisher here")
+                             "adaptive_next (the CLI's --method adaptive --answers), or random, stratified, irt or "
+                             "fisher here")
     # irt and fisher use the pool's 3PL calibration of every prompt when it can be pinned, as the study does
     calib = prompt_floors(ctx) if method in ("irt", "fisher") else None
     a = select_anchors(ctx.saved.router, k, method, X=ctx.X, candidates=ctx.split.train,
                        subsets=ctx.bench.subset_codes(), delta=np.nan_to_num(ctx.delta), random_state=seed,
                        target=np.arange(ctx.bench.n_prompts) if method == "fisher" else None, calibration=calib)
-    weights = [None] * len(a.index) if a.weights is None else a.weights.tolist()
+    return _prompt_rows(ctx, a.index, a.weights)
+
+
+def _prompt_rows(ctx: RouterContext, index: np.ndarray, weights: np.ndarray | None) -> list[dict[str, Any]]:
+    """Rows of an anchors CSV (prompt id, subset, weight, text, a blank score) of the benchmark prompts ``index``."""
+    weights = [None] * len(index) if weights is None else np.asarray(weights).tolist()
     texts = ctx.bench.texts
     subs = ctx.bench.subset_names
     codes = ctx.bench.subset_codes()
     return [{"prompt_id": str(ctx.bench.prompt_ids[i]), "subset": subs[codes[i]] if subs else "",
              "weight": None if w is None else float(w), "text": "" if texts is None else str(texts[i]), "score": ""}
-            for i, w in zip(a.index, weights)]
+            for i, w in zip(index, weights)]
+
+
+def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike | None = None, seed: int = 0,
+                  name: str | None = None) -> dict[str, Any]:
+    """The next ``k`` prompts of the adaptive test a new model takes, given its answers so far.
+
+    The test (:func:`~routereval.coldstart.anchors.adaptive_test`) runs over the train prompts,
+    aims at the mean over every prompt of the benchmark and uses the pool's 3PL calibration
+    where it can be pinned, as ``anchor_table`` does for ``fisher``. ANSWERS.csv (``text,score``,
+    as ``add-model`` reads it; None: the test's start) is replayed in its order: the same answers
+    give the same next prompts, so one call per answer (``k = 1``) asks what the test would. With
+    ``k > 1``, the next k are chosen before any of their answers (:meth:`AdaptiveTest.plan`).
+    ``name``: the new model's, should the corpus hold its records (they are then no reference of
+    the estimate, as in ``add-model``).
+
+    Returns
+    -------
+    dict
+        ``answered`` (answers replayed), ``estimate`` (the new model's estimated mean over the
+        benchmark, as ``add-model`` reports it; None before any answer), ``n_references`` and
+        ``next`` (the rows of an anchors CSV; fewer than k when the train prompts run out).
+    """
+    from routereval.coldstart.anchors import adaptive_test
+
+    k = check_int(k, option("k"), low=1)
+    seed = check_int(seed, option("seed"), low=0)
+    test, rows = adaptive_test(ctx.saved.router, ctx.X, candidates=ctx.split.train, delta=np.nan_to_num(ctx.delta),
+                               target=np.arange(ctx.bench.n_prompts), calibration=prompt_floors(ctx),
+                               random_state=seed)
+    doc: dict[str, Any] = {"answered": 0, "estimate": None, "n_references": 0}
+    if answers is not None:
+        ans = read_answers(answers)
+        X, offsets, idx = _embed_answers(ctx, ans, Path(answers))
+        position = {int(r): i for i, r in enumerate(rows)}
+        for row_no, (i, score) in enumerate(zip(idx, ans.scores), start=1):
+            if int(i) not in position:
+                raise InputError("prompt is a test or validation prompt of the router's split; the adaptive test asks "
+                                 "train prompts only (expected the texts this command printed)", file=Path(answers),
+                                 row=row_no, column="text")
+            test.tell(position[int(i)], float(score))
+        est, n_refs, _ = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name)
+        doc.update(answered=len(ans.texts), estimate=est.to_dict(), n_references=n_refs)
+    left = len(rows) - len(test.asked)
+    doc["next"] = _prompt_rows(ctx, rows[test.plan(min(k, left))], None) if left else []
+    return doc
 
 
 def write_anchor_csv(rows: list[dict[str, Any]], out) -> None:
@@ -339,9 +395,6 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         slope (binary answers from at least ``MIN_FLOOR_MODELS`` pool models) and every answer is a
         benchmark prompt, else ``logistic``.
     """
-    from routereval.coldstart.calibrate import expected_logit_scale
-    from routereval.coldstart.estimate import estimate_from_posterior, neighbour_correction
-    from routereval.routers.newmodel import map_logistic, population_prior
     from routereval.routers.persist import check_save_target, save_router
 
     router_dir = as_path(router_dir, "router_dir")
@@ -371,6 +424,45 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=allow_new_prompts)
     r = ctx.saved.router
     phi, _ = r.posterior_model(X, ans.scores, offsets=offsets)
+    est, n_refs, calibration = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name)
+    r.append_model_vector(phi, name)
+    added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
+             "estimated_mean": est.mean, "interval": [est.low, est.high], "n_references": n_refs,
+             "calibration": calibration, "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    pool["models"] = models + [name]
+    pool["m"] = int(r.n_models_)
+    if cost is not None:
+        pool["cost"] = {**pool["cost"], name: float(cost)}
+    meta = dict(ctx.saved.metadata)
+    meta["added_models"] = [*meta.get("added_models", []), added]
+    if not in_place:  # in place, the previous version is gone: keep what it named
+        meta["previous_version"] = str(router_dir.resolve())
+    path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
+    doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
+           "estimate": est.to_dict(), "calibration": calibration, "n_references": n_refs}
+    if pool.get("cost"):
+        doc["cost"] = None if cost is None else float(cost)
+    return doc
+
+
+def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offsets: np.ndarray, idx: np.ndarray, *,
+                          exclude: str | None = None) -> tuple[Any, int, str]:
+    """A new model's estimated mean score over every prompt of the benchmark, from its answers.
+
+    gp-IRT (answers where given, the model's predictions elsewhere; 3PL when the pool pins every
+    prompt's floor and slope and every answer is a benchmark prompt) with the neighbours'
+    correction from the corpus's models (:func:`references`; ``exclude``: the new model's name).
+    ``X`` (k, d), ``offsets`` (k,) and ``idx`` (k,) as :func:`_embed_answers` gives them.
+
+    Returns
+    -------
+    (MeanEstimate, number of reference models, ``"3pl"`` or ``"logistic"``)
+    """
+    from routereval.coldstart.calibrate import expected_logit_scale
+    from routereval.coldstart.estimate import estimate_from_posterior, neighbour_correction
+    from routereval.routers.newmodel import map_logistic, population_prior
+
+    r = ctx.saved.router
     # the estimate over every prompt of the benchmark: answers where given, calibrated train prompts, the rest
     Zt, ot_raw = r.model_design(ctx.X)
     known = ~np.isnan(ctx.delta)
@@ -397,26 +489,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
                                        observed=observed, target_scale=scale, extra_var=ctx.gen_var)
 
     est = gp(ans.scores)
-    ref = references(ctx, idx, exclude=name)
+    ref = references(ctx, idx, exclude=exclude)
     if ref is not None:  # the corpus models that answered the same prompts most alike correct the estimate
         est = est.corrected(neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean))
-    r.append_model_vector(phi, name)
-    n_refs = 0 if ref is None else int(ref[0].shape[1])
-    added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
-             "estimated_mean": est.mean, "interval": [est.low, est.high], "n_references": n_refs,
-             "calibration": "logistic" if floors is None else "3pl",
-             "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    pool["models"] = models + [name]
-    pool["m"] = int(r.n_models_)
-    if cost is not None:
-        pool["cost"] = {**pool["cost"], name: float(cost)}
-    meta = dict(ctx.saved.metadata)
-    meta["added_models"] = [*meta.get("added_models", []), added]
-    if not in_place:  # in place, the previous version is gone: keep what it named
-        meta["previous_version"] = str(router_dir.resolve())
-    path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
-    doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
-           "estimate": est.to_dict(), "calibration": added["calibration"], "n_references": n_refs}
-    if pool.get("cost"):
-        doc["cost"] = None if cost is None else float(cost)
-    return doc
+    return est, 0 if ref is None else int(ref[0].shape[1]), "logistic" if floors is None else "3pl"
