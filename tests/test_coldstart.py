@@ -1083,6 +1083,49 @@ def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, s
     assert res.code == 2 and "row 13" in res.err and "train prompts only" in res.err and res.out == ""
 
 
+def test_prompts_sharing_a_text_are_asked_once_and_an_answer_names_the_train_one(tmp_path, cli):
+    """Real benchmarks repeat prompts (MMLU-Pro: 358 texts held by 2 or more prompts). An answer names its prompt by
+    text, so the anchors hold one prompt per text, and a text shared by a train and a test prompt is the train one:
+    all the anchors can be answered and added (add-model refuses a text twice)."""
+    from routereval.coldstart.saved import open_router_context
+    from routereval.evaluate import fit_router
+    from routereval.pools import make_split
+
+    X, S, _, topic = irt_world(n_prompts=400)
+    texts = [f"question {i}" for i in range(len(X))]
+    for i in range(0, 400, 10):  # 40 pairs share a text
+        texts[i + 1] = texts[i]
+    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
+                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic], texts=texts,
+                  scores=S.T.copy(), embeddings={"synth": X})
+    write_corpus(Corpus.from_benchmarks([b]), tmp_path / "c")
+    fit_router(tmp_path / "c", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+               group="all_strong", save=tmp_path / "r")
+    ctx = open_router_context(tmp_path / "r")
+    split = make_split(open_corpus(tmp_path / "c")["mmlu"])
+    train, test = set(split.train.tolist()), set(split.test.tolist())
+    pairs = [(i, i + 1) for i in range(0, 400, 10)]
+    split_pair = next((i, j) for i, j in pairs if (i in train) != (j in train))
+    shared = texts[split_pair[0]]
+    assert ctx.prompt_index[shared] in train and ctx.prompt_index[shared] in split_pair
+    assert len({texts[i] for i in ctx.askable}) == len(ctx.askable) and set(ctx.askable.tolist()) <= train
+    assert len(ctx.askable) == len({texts[i] for i in train})  # one per text, none lost
+    k = len(ctx.askable)
+    res = cli("coldstart", "anchors", tmp_path / "r", "--k", k, "--method", "random", "--out", tmp_path / "a.csv")
+    assert res.code == 0, res.err
+    with open(tmp_path / "a.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == k and len({r["text"] for r in rows}) == k
+    y = S[:, 30]
+    with open(tmp_path / "answers.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "score"])
+        w.writerows([r["text"], f"{y[int(r['prompt_id'][1:])]:g}"] for r in rows)
+    res = cli("add-model", tmp_path / "r", "--name", "new", "--answers", tmp_path / "answers.csv", "--json")
+    assert res.code == 0, res.err
+    assert not test & {ctx.prompt_index[r["text"]] for r in rows}
+
+
 def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_corpus(world_corpus, saved_router, tmp_path,
                                                                             cli, monkeypatch):
     src = saved_router / "irt"

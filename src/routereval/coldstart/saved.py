@@ -10,6 +10,7 @@ version of the directory in the same format (``router.json`` + ``state.safetenso
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import math
@@ -43,6 +44,29 @@ class RouterContext:
     ref_cols: np.ndarray | None = None  # their columns in the router
     calibration: Any = None             # the train prompts' ItemCalibration (None without pool models)
     floors: dict = field(default_factory=dict, repr=False)  # prompt_floors' result, once computed
+
+    @functools.cached_property
+    def prompt_index(self) -> dict[str, int]:
+        """The benchmark prompt each text names. A text several prompts share (MMLU-Pro holds 358 such) names
+        its first train prompt, else its first prompt: the one the anchors ask."""
+        texts = self.bench.texts
+        if texts is None:
+            return {}
+        train = np.zeros(self.bench.n_prompts, dtype=bool)
+        train[self.split.train] = True
+        index: dict[str, int] = {}
+        for i in np.r_[np.flatnonzero(train), np.flatnonzero(~train)]:
+            index.setdefault(str(texts[i]), int(i))
+        return index
+
+    @functools.cached_property
+    def askable(self) -> np.ndarray:
+        """(n,) the train prompts anchors are chosen among: one per text (a model's answer names its prompt by text)."""
+        texts = self.bench.texts
+        train = np.asarray(self.split.train)
+        if texts is None:
+            return train
+        return np.asarray([i for i in train if self.prompt_index[str(texts[i])] == i], dtype=np.int64)
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
@@ -176,7 +200,7 @@ def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> l
                              "fisher here")
     # irt and fisher use the pool's 3PL calibration of every prompt when it can be pinned, as the study does
     calib = prompt_floors(ctx) if method in ("irt", "fisher") else None
-    a = select_anchors(ctx.saved.router, k, method, X=ctx.X, candidates=ctx.split.train,
+    a = select_anchors(ctx.saved.router, k, method, X=ctx.X, candidates=ctx.askable,
                        subsets=ctx.bench.subset_codes(), delta=np.nan_to_num(ctx.delta), random_state=seed,
                        target=np.arange(ctx.bench.n_prompts) if method == "fisher" else None, calibration=calib)
     return _prompt_rows(ctx, a.index, a.weights)
@@ -217,7 +241,7 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
 
     k = check_int(k, option("k"), low=1)
     seed = check_int(seed, option("seed"), low=0)
-    test, rows = adaptive_test(ctx.saved.router, ctx.X, candidates=ctx.split.train, delta=np.nan_to_num(ctx.delta),
+    test, rows = adaptive_test(ctx.saved.router, ctx.X, candidates=ctx.askable, delta=np.nan_to_num(ctx.delta),
                                target=np.arange(ctx.bench.n_prompts), calibration=prompt_floors(ctx),
                                random_state=seed)
     doc: dict[str, Any] = {"answered": 0, "estimate": None, "n_references": 0}
@@ -336,8 +360,7 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allo
     from routereval.embed.stored import stored_embedding
 
     texts = ctx.bench.texts
-    lookup = {} if texts is None else {str(t): i for i, t in enumerate(texts)}
-    idx = np.asarray([lookup.get(t, -1) for t in ans.texts])
+    idx = np.asarray([ctx.prompt_index.get(t, -1) for t in ans.texts])
     X = np.zeros((len(idx), ctx.X.shape[1]), dtype=np.float64)
     X[idx >= 0] = ctx.X[idx[idx >= 0]]
     unknown = np.flatnonzero(idx < 0)
