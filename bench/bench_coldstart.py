@@ -18,7 +18,11 @@
    get the same protocol for ``random``, ``irt``, ``fisher`` and ``adaptive`` at k = 50 and 100.
 3. Adding one model from 100 anchors (``router.add_model``, irt and mf on MMLU-Pro): median
    of 50 calls, against refitting the router with the model (the baseline it replaces).
-4. Memory of the study's data (``_load_data`` on synth full MMLU, 1,000 fitted models and the
+4. The adaptive test from the CLI (``coldstart anchors --method adaptive --answers``) on a
+   router saved from 20 MMLU-Pro models: the time of one call (opening the router's context,
+   replaying N answers, the estimate so far, the next prompt; median of 5), against the same
+   context with 100 ``irt`` anchors (the non-adaptive command), and one whole CLI process.
+5. Memory of the study's data (``_load_data`` on synth full MMLU, 1,000 fitted models and the
    other 4,000 as references of the neighbours' correction), peak RSS of a fresh process,
    median of 3: the references unpacked in chunks (the code) against unpacking them whole,
    val and test included (the first version, b572bcf), and against no further references.
@@ -126,22 +130,25 @@ def _synth_full() -> list[str]:
     return lines
 
 
-def _mmlu_pro(tmp: Path) -> tuple[list[str], object]:
-    from routereval.coldstart.output import write_study
-    from routereval.coldstart.study import run_study, summarise
-    from routereval.data.store import write_corpus
+def _mmlu_pro_corpus(tmp: Path) -> tuple[Path, float]:
+    """The real MMLU-Pro corpus with its TF-IDF embedding cached, and the seconds the embedding took."""
+    from routereval.data.store import open_corpus, write_corpus
     from routereval.embed import embed_prompts
     from routereval.pools import make_split
     from routereval.sources import import_spec
 
     corpus = write_corpus(import_spec(SPEC), tmp / "mmlu_pro")
-    from routereval.data.store import open_corpus
-
-    c = open_corpus(corpus)
-    b = c["mmlu_pro"]
+    b = open_corpus(corpus)["mmlu_pro"]
     t = time.perf_counter()
     embed_prompts(b, "tfidf", corpus_path=corpus, fit_prompts=make_split(b, missing="prompts").train)
-    emb_s = time.perf_counter() - t
+    return corpus, time.perf_counter() - t
+
+
+def _mmlu_pro(tmp: Path) -> tuple[list[str], object]:
+    from routereval.coldstart.output import write_study
+    from routereval.coldstart.study import run_study, summarise
+
+    corpus, emb_s = _mmlu_pro_corpus(tmp)
     ks, methods = [10, 25, 50, 100, 200], ["random", "stratified", "irt", "fisher", "adaptive"]
     load0 = _load()
     t = time.perf_counter()
@@ -219,6 +226,63 @@ def _add_speed(corpus) -> list[str]:
         a, f = statistics.median(times), statistics.median(refit)
         lines.append(f"| {name} | {1000 * a:.2f} | {f:.2f} | {f / a:,.0f}x |")
     lines += ["", f"Target: under 50 ms. Load average {_load()}.", ""]
+    return lines
+
+
+def _adaptive_cli(corpus: Path, tmp: Path) -> list[str]:
+    import csv
+    import subprocess
+    import sys
+
+    from routereval.coldstart.anchors import select_anchors
+    from routereval.coldstart.saved import adaptive_next, anchor_table, open_router_context, prompt_floors
+    from routereval.data.store import open_corpus
+    from routereval.evaluate import fit_router
+
+    router = tmp / "router"
+    fit_router(corpus, benchmark="mmlu_pro", router="irt", m=20, group="random", embedding="tfidf", save=router)
+    ctx = open_router_context(router)
+    b = open_corpus(corpus)["mmlu_pro"]
+    S = np.asarray(b.scores, dtype=np.float64)
+    pool = set(map(str, ctx.saved.pool["models"]))
+    row = next(i for i, m in enumerate(b.models) if str(m) not in pool and not np.isnan(S[i]).any())
+    # the prompts the test asks, in order (one CLI call per answer asks the same: tests/test_coldstart.py)
+    asked = select_anchors(ctx.saved.router, 100, "adaptive", X=ctx.X, candidates=ctx.askable,
+                           delta=np.nan_to_num(ctx.delta), target=np.arange(b.n_prompts),
+                           calibration=prompt_floors(ctx), answers=S[row], random_state=0).index
+
+    def timed(fn, n=5):
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times), out
+
+    lines = ["### The adaptive test from the CLI", "",
+             f"`coldstart anchors --method adaptive --answers SO_FAR.csv` on a router saved by `fit` from 20 MMLU-Pro "
+             f"models (`irt`, TF-IDF); the new model {b.models[row]} (true mean {S[row].mean():.3f}), its answers "
+             "the prompts the test asks. One call in-process (open the router's context, replay the answers, "
+             "estimate, choose the next prompt), median of 5; the baseline is the same context with 100 `irt` "
+             "anchors (the non-adaptive command):", "",
+             "| answers so far | call (s) | estimate [interval] |", "|---:|---:|---|"]
+    base, _ = timed(lambda: anchor_table(open_router_context(router), 100, "irt"))
+    for n in (0, 25, 50, 100):
+        path = tmp / f"answers-{n}.csv"
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "score"])
+            w.writerows([str(b.texts[i]), f"{S[row, i]:g}"] for i in asked[:n])
+        sec, doc = timed(lambda: adaptive_next(open_router_context(router), answers=path if n else None))
+        e = doc["estimate"]
+        lines.append(f"| {n} | {sec:.2f} | " + ("(none yet)" if e is None else
+                                                 f"{e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]") + " |")
+        if n == 100:
+            cli = [sys.executable, "-m", "routereval", "coldstart", "anchors", str(router), "--method", "adaptive",
+                   "--answers", str(path), "--json"]
+            whole, _ = timed(lambda: subprocess.run(cli, capture_output=True, check=True), n=3)
+    lines += ["", f"Baseline, 100 `irt` anchors from the same context: {base:.2f} s. One whole CLI process with 100 "
+              f"answers (Python's start and imports included, median of 3): {whole:.2f} s. Load average {_load()}.", ""]
     return lines
 
 
@@ -326,7 +390,7 @@ def main() -> str:
             f"{_load()}). Outputs (coldstart.csv, plots, summary.md) under `{OUT}`.", ""]
     with tempfile.TemporaryDirectory() as d:
         real, corpus = _mmlu_pro(Path(d))
-        speed = _add_speed(corpus)
+        speed = _add_speed(corpus) + _adaptive_cli(corpus, Path(d))
     synth = _synth_full() + _synth_sized()
     return "\n".join(head + real + speed + synth + _load_memory())
 
@@ -334,5 +398,9 @@ def main() -> str:
 if __name__ == "__main__":
     import sys
 
-    # `python bench_coldstart.py memory`: the memory section alone (a minute, not a quarter of an hour)
-    print("\n".join(_load_memory()) if sys.argv[1:] == ["memory"] else main())
+    # `python bench_coldstart.py memory` / `adaptive`: that section alone (a minute, not a quarter of an hour)
+    if sys.argv[1:] == ["adaptive"]:
+        with tempfile.TemporaryDirectory() as d:
+            print("\n".join(_adaptive_cli(_mmlu_pro_corpus(Path(d))[0], Path(d))))
+    else:
+        print("\n".join(_load_memory()) if sys.argv[1:] == ["memory"] else main())
