@@ -1126,6 +1126,103 @@ def test_prompts_sharing_a_text_are_asked_once_and_an_answer_names_the_train_one
     assert not test & {ctx.prompt_index[r["text"]] for r in rows}
 
 
+@pytest.fixture(scope="module")
+def floored_router(tmp_path_factory):
+    """(router dir, corpus dir, texts): 110 pool models answering 800 prompts with guessing floors, so the pool pins
+    every prompt's floor and slope (3PL); 40 pairs of prompts share a text."""
+    from routereval.evaluate import fit_router
+
+    d = tmp_path_factory.mktemp("floored")
+    X, S, _, topic = irt_world(n_prompts=800, n_models=130, guess=0.25)
+    texts = [f"question {i}" for i in range(len(X))]
+    for i in range(0, 800, 20):
+        texts[i + 1] = texts[i]
+    b = Benchmark("mmlu", models=[f"org/model-{i:03d}" for i in range(S.shape[1])],
+                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic], texts=texts,
+                  scores=S.T.copy(), embeddings={"synth": X})
+    write_corpus(Corpus.from_benchmarks([b]), d / "c")
+    fit_router(d / "c", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=110, group="random",
+               save=d / "r")
+    return d / "r", d / "c", texts
+
+
+def test_the_adaptive_cli_with_a_3pl_pool_and_shared_texts(floored_router, tmp_path, cli):
+    """With floors pinned by the pool, the CLI's test is the 3PL one over one prompt per text, as the one-run
+    simulation; the floors are cached in the corpus for the next call; a text a train and a test prompt share is
+    answered as the train one."""
+    from routereval.coldstart.saved import FLOORS_CACHE, open_router_context, prompt_floors
+    from routereval.pools import make_split
+
+    src, corpus, texts = floored_router
+    ctx = open_router_context(src)
+    floors = prompt_floors(ctx)
+    assert floors is not None and np.mean(floors[0] > 0) > 0.2  # 3PL: the guessing floors are seen
+    cached = list((corpus / FLOORS_CACHE).iterdir())
+    assert len(cached) == 1
+    again = prompt_floors(open_router_context(src))  # a new context (the next CLI call) reads them back
+    assert all(np.array_equal(u, v) for u, v in zip(floors, again))
+    cached[0].write_bytes(b"not an array")  # a broken cache is computed again
+    assert all(np.allclose(u, v) for u, v in zip(floors, prompt_floors(open_router_context(src))))
+    bench = open_corpus(corpus)["mmlu"]
+    pool = set(json.loads((src / "router.json").read_text())["pool"]["models"])
+    new = next(i for i in range(130) if f"org/model-{i:03d}" not in pool)
+    y = np.asarray(bench.scores, dtype=np.float64)[new]  # a model outside the pool
+    asked = []
+    for step in range(8):
+        more = () if not asked else ("--answers", tmp_path / "a.csv")
+        doc = cli("coldstart", "anchors", src, "--method", "adaptive", "--json", *more).json()
+        asked.append(int(doc["next"][0]["prompt_id"][1:]))
+        with open(tmp_path / "a.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "score"])
+            w.writerows([texts[i], f"{y[i]:g}"] for i in asked)
+    sim = select_anchors(ctx.saved.router, 8, "adaptive", X=ctx.X, candidates=ctx.askable,
+                         delta=np.nan_to_num(ctx.delta), target=np.arange(bench.n_prompts), calibration=floors,
+                         answers=y, random_state=0)
+    assert asked == sim.index.tolist()
+    logistic = select_anchors(ctx.saved.router, 8, "adaptive", X=ctx.X, candidates=ctx.askable,
+                              delta=np.nan_to_num(ctx.delta), target=np.arange(bench.n_prompts), answers=y,
+                              random_state=0)
+    assert logistic.index.tolist() != asked  # the floors change the test
+    every = cli("coldstart", "anchors", src, "--method", "adaptive", "--k", "2000", "--json").json()["next"]
+    assert len(every) == len(ctx.askable) and len({r["text"] for r in every}) == len(every)  # one prompt per text
+    # a text a train and a test prompt share (the train one first) is the train prompt's answer
+    split = make_split(bench)
+    train = set(split.train.tolist())
+    i = next(i for i in range(0, 800, 20) if i in train and i + 1 not in train and i not in asked)
+    with open(tmp_path / "a.csv", "a", newline="") as f:
+        csv.writer(f).writerow([texts[i], "1"])
+    res = cli("coldstart", "anchors", src, "--method", "adaptive", "--answers", tmp_path / "a.csv")
+    assert res.code == 0 and res.err.startswith("adaptive test: 9 answers"), res.err
+
+
+def test_the_adaptive_cli_refuses_bad_input_in_one_line(floored_router, saved_router, world_corpus, tmp_path, cli):
+    src = floored_router[0]
+    pool = json.loads((src / "router.json").read_text())["pool"]["models"]
+    for args, says in (((("--name", "")), "must be a non-empty model name"),
+                       (("--name", pool[0]), "already in the router's pool"),
+                       (("--k", "0"), "the number of prompts to ask next"),
+                       (("--answers", tmp_path / "missing.csv"), "cannot read")):
+        res = cli("coldstart", "anchors", src, "--method", "adaptive", *args)
+        assert res.code == 2 and says in res.err and res.err.count("\n") == 1 and res.out == "", (args, res.err)
+    (tmp_path / "a.csv").write_text("text,score\nnot a prompt of it,1\n")
+    res = cli("coldstart", "anchors", src, "--method", "adaptive", "--answers", tmp_path / "a.csv")
+    assert res.code == 2 and "row 1" in res.err and "--allow-new-prompts" not in res.err  # no such option here
+    res = cli("coldstart", "anchors", src, "--method", "adaptve", "--answers", tmp_path / "a.csv")
+    assert res.code == 2 and "must be one of random, stratified, irt, fisher, adaptive" in res.err
+    # a benchmark without texts: answers could not name their prompts
+    X, S, _, topic = irt_world(n_prompts=300)
+    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
+                  prompt_ids=[f"p{i}" for i in range(len(X))], scores=S.T.copy(), embeddings={"synth": X})
+    write_corpus(Corpus.from_benchmarks([b]), tmp_path / "nt")
+    from routereval.evaluate import fit_router
+
+    fit_router(tmp_path / "nt", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
+               group="all_strong", save=tmp_path / "r")
+    res = cli("coldstart", "anchors", tmp_path / "r", "--method", "adaptive")
+    assert res.code == 2 and "holds no prompt texts" in res.err and res.out == ""
+
+
 def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_corpus(world_corpus, saved_router, tmp_path,
                                                                             cli, monkeypatch):
     src = saved_router / "irt"

@@ -148,6 +148,11 @@ def anchors_cmd(
     from routereval.errors import ParameterError
     from routereval.reports.build import check_out, write_atomic
 
+    from routereval.coldstart.anchors import METHODS
+    from routereval.validate import option
+
+    if method not in METHODS:  # before --answers is judged: a misspelt adaptive is a bad method
+        raise ParameterError(f"{option('method')} must be one of {', '.join(METHODS)}. Got {method!r}.")
     if (answers is not None or name is not None) and method != "adaptive":
         raise ParameterError(f"{'--answers' if answers is not None else '--name'}: only --method adaptive depends on "
                              f"the answers so far; {method} anchors are chosen before any answer (leave it out)")
@@ -186,7 +191,7 @@ def _adaptive_note(doc: dict) -> str:
     if not n:
         return "adaptive test: no answer yet; answer the prompt(s) below, add them to --answers, run this again\n"
     e = doc["estimate"]
-    done = "" if doc["next"] else "; every train prompt is answered"
+    done = "" if doc["next"] else "; every train prompt is answered (one per text)"
     return (f"adaptive test: {n} answer{'s' * (n != 1)}, estimated mean score {e['mean']:.3f} "
             f"[{e['low']:.3f}, {e['high']:.3f}]{done}\n")
 

@@ -422,7 +422,8 @@ class AdaptiveTest:
 
         The first is :meth:`next`; each further one is the most informative once those before it
         are answered, each with the information it is expected to give at the current posterior
-        mode (the mode stays, the covariance shrinks). The test itself is unchanged.
+        mode (the mode stays, the covariance shrinks). The answers and the posterior are unchanged;
+        the next prompt is fixed as :meth:`next` fixes it.
         """
         from routereval.routers.newmodel import floored_weights
 

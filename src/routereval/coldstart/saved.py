@@ -13,6 +13,7 @@ import csv
 import functools
 import hashlib
 import io
+import json
 import math
 import os
 import re
@@ -25,6 +26,10 @@ import numpy as np
 
 from routereval.errors import InputError, ParameterError
 from routereval.validate import as_path, check_bool, check_int, is_real, option
+
+
+# prompt_floors' results, under the corpus directory
+FLOORS_CACHE = "coldstart-cache"
 
 
 @dataclass
@@ -145,16 +150,39 @@ def prompt_floors(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _calibrate_every_prompt(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`prompt_floors`' work, cached in the corpus (``coldstart-cache/``) under a hash of everything it
+    reads: seconds on thousands of prompts and hundreds of pool models, and the adaptive test's every call
+    (a process per answer) needs it."""
     from routereval.coldstart.calibrate import calibrate_floors
+    from routereval.embed.cache import save_atomic
 
     r = ctx.saved.router
     Phi = r.model_vectors()[ctx.ref_cols]
     Y = ctx.bench.scores[ctx.ref_rows].T  # (n_prompts, m)
+    # the router's state (its checksum, verified when it was loaded), the pool's answers, the embeddings, the split
+    h = hashlib.sha256(str(json.loads((ctx.path / "router.json").read_text()).get("sha256")).encode())
+    for part in (np.asarray(ctx.ref_cols), Y, ctx.X, np.asarray(ctx.split.train), ctx.calibration.delta):
+        a = np.ascontiguousarray(part)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    cache = Path(ctx.corpus_path) / FLOORS_CACHE / f"floors-{h.hexdigest()[:40]}.npy"
+    try:
+        got = np.load(cache, allow_pickle=False)
+        if got.shape == (3, ctx.bench.n_prompts) and np.isfinite(got).all():
+            return got[0], got[1], got[2]
+    except (OSError, ValueError, EOFError):  # none yet, or not to be trusted: computed again
+        pass
     tr = calibrate_floors(ctx.calibration, *r.model_design(ctx.X[ctx.split.train]), Phi, Y[ctx.split.train])
     if tr is None:
         return None
     every = calibrate_floors(ctx.calibration, *r.model_design(ctx.X), Phi, Y, slope_var=tr[3])
-    return None if every is None else every[:3]
+    if every is None:
+        return None
+    try:
+        save_atomic(cache, np.stack([np.asarray(v, dtype=np.float64) for v in every[:3]]))
+    except OSError:  # a read-only corpus: computed each time
+        pass
+    return every[0], every[1], every[2]
 
 
 def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = None
@@ -235,19 +263,25 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     dict
         ``answered`` (answers replayed), ``estimate`` (the new model's estimated mean over the
         benchmark, as ``add-model`` reports it; None before any answer), ``n_references`` and
-        ``next`` (the rows of an anchors CSV; fewer than k when the train prompts run out).
+        ``next`` (the rows of an anchors CSV; fewer than k when the train prompts, one per text, run out).
     """
     from routereval.coldstart.anchors import adaptive_test
 
-    k = check_int(k, option("k"), low=1)
+    k = check_int(k, f"{option('k')} (the number of prompts to ask next)", low=1)
     seed = check_int(seed, option("seed"), low=0)
+    if name is not None:
+        _check_name(name)
+        _check_new(ctx, name)
+    if ctx.bench.texts is None:
+        raise InputError(f"benchmark {ctx.bench.name!r} holds no prompt texts: a model's answers could not name "
+                         "their prompts (import the benchmark with its texts)", file=ctx.path / "router.json")
     test, rows = adaptive_test(ctx.saved.router, ctx.X, candidates=ctx.askable, delta=np.nan_to_num(ctx.delta),
                                target=np.arange(ctx.bench.n_prompts), calibration=prompt_floors(ctx),
                                random_state=seed)
     doc: dict[str, Any] = {"answered": 0, "estimate": None, "n_references": 0}
     if answers is not None:
         ans = read_answers(answers)
-        X, offsets, idx = _embed_answers(ctx, ans, Path(answers))
+        X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=None)
         position = {int(r): i for i, r in enumerate(rows)}
         for row_no, (i, score) in enumerate(zip(idx, ans.scores), start=1):
             if int(i) not in position:
@@ -348,13 +382,13 @@ def read_answers(path: str | os.PathLike) -> Answers:
                    hashlib.sha256(raw).hexdigest())
 
 
-def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allow_new_prompts: bool = False
+def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allow_new_prompts: bool | None = False
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Embeddings (k, d), calibrated offsets (k,) and benchmark prompt index (-1: not a benchmark prompt) per answer.
 
     A text that is not one of the benchmark's prompts is an error (most often a prompt edited on
     its way through a spreadsheet) unless ``allow_new_prompts``: then it is embedded with the
-    router's encoder, when the encoder can embed new text.
+    router's encoder, when the encoder can embed new text (None: the caller has no such option).
     """
     from routereval.embed import embed_texts
     from routereval.embed.stored import stored_embedding
@@ -367,10 +401,10 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allo
     if len(unknown):
         enc = ctx.saved.encoder
         where = dict(file=answers_file, row=int(unknown[0]) + 1, column="text")
-        if not allow_new_prompts:
+        if not allow_new_prompts:  # None: no such option (the adaptive test asks the benchmark's prompts only)
+            hint = "" if allow_new_prompts is None else " (allow_new_prompts, --allow-new-prompts, embeds other texts)"
             raise InputError(f"prompt text not among the prompts of benchmark {ctx.bench.name!r}; expected the texts "
-                             "`routereval coldstart anchors` printed, unchanged (allow_new_prompts, "
-                             "--allow-new-prompts, embeds other texts)", **where)
+                             f"`routereval coldstart anchors` printed, unchanged{hint}", **where)
         if stored_embedding(ctx.bench, enc) is not None:
             raise InputError(f"prompt text not among the prompts of benchmark {ctx.bench.name!r}, and the router's "
                              f"encoder {enc!r} is a stored embedding that cannot embed new text; expected the texts "
@@ -427,19 +461,14 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     if not in_place and (target / "router.json").exists():
         raise InputError(f"holds another saved router; refusing to replace it with this one ({option('out')}: a new "
                          "or empty directory, or ROUTER_DIR itself to replace it in place)", file=target)
-    if not isinstance(name, str) or not name.strip():
-        raise ParameterError(f"{option('name')} must be a non-empty model name. Got {name!r}.")
-    if name != name.strip():  # 'gpt-4 ' would sit in the pool beside 'gpt-4', indistinguishable in a listing
-        raise ParameterError(f"{option('name')} must not start or end with white space. Got {name!r}.")
+    _check_name(name)
     if cost is not None and not (is_real(cost) and cost >= 0):
         raise ParameterError(f"{option('cost')} must be the new model's mean cost per prompt in USD, a number >= 0. "
                              f"Got {cost!r}.")
     ctx = open_router_context(router_dir, corpus=corpus)
     pool = dict(ctx.saved.pool)
     models = [str(x) for x in pool.get("models", [])]
-    if name in models:
-        raise InputError(f"model {name!r} is already in the router's pool; choose another {option('name')}",
-                         file=router_dir / "router.json")
+    _check_new(ctx, name)
     if cost is not None and not pool.get("cost"):
         raise ParameterError(f"{option('cost')}: the router's pool has no costs (its corpus had none), so one model's "
                              "cost cannot weigh routing; leave it out")
@@ -466,6 +495,21 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     if pool.get("cost"):
         doc["cost"] = None if cost is None else float(cost)
     return doc
+
+
+def _check_name(name: Any) -> None:
+    """A new model's name: a non-empty string without surrounding white space."""
+    if not isinstance(name, str) or not name.strip():
+        raise ParameterError(f"{option('name')} must be a non-empty model name. Got {name!r}.")
+    if name != name.strip():  # 'gpt-4 ' would sit in the pool beside 'gpt-4', indistinguishable in a listing
+        raise ParameterError(f"{option('name')} must not start or end with white space. Got {name!r}.")
+
+
+def _check_new(ctx: RouterContext, name: str) -> None:
+    """The new model's name is not one of the router's pool."""
+    if name in [str(x) for x in ctx.saved.pool.get("models", [])]:
+        raise InputError(f"model {name!r} is already in the router's pool; choose another {option('name')}",
+                         file=ctx.path / "router.json")
 
 
 def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offsets: np.ndarray, idx: np.ndarray, *,
