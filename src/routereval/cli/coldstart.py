@@ -144,11 +144,10 @@ def anchors_cmd(
     """
     import io
 
+    from routereval.coldstart.anchors import METHODS
     from routereval.coldstart.saved import adaptive_next, anchor_table, open_router_context, write_anchor_csv
     from routereval.errors import ParameterError
     from routereval.reports.build import check_out, write_atomic
-
-    from routereval.coldstart.anchors import METHODS
     from routereval.validate import option
 
     if method not in METHODS:  # before --answers is judged: a misspelt adaptive is a bad method
