@@ -1046,6 +1046,11 @@ def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, s
     assert res.code == 0 and res.err.startswith("adaptive test: no answer yet")
     first = list(csv.DictReader(io.StringIO(res.out)))
     assert len(first) == 1 and first[0]["weight"] == "" and first[0]["score"] == ""
+    for start in ("text,score\n", ""):  # an answers file with no answer yet (or nothing at all) is the start too
+        answers.write_text(start)
+        doc = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", answers,
+                  "--json").json()
+        assert doc["answered"] == 0 and doc["next"][0]["prompt_id"] == first[0]["prompt_id"]
     for step in range(12):
         more = () if not asked else ("--answers", answers)
         doc = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--json", *more).json()

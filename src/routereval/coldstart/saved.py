@@ -279,8 +279,8 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
                                target=np.arange(ctx.bench.n_prompts), calibration=prompt_floors(ctx),
                                random_state=seed)
     doc: dict[str, Any] = {"answered": 0, "estimate": None, "n_references": 0}
-    if answers is not None:
-        ans = read_answers(answers)
+    ans = None if answers is None else read_answers(answers, allow_empty=True)
+    if ans is not None and ans.texts:  # a file with the header only: the test's start, as no file
         X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=None)
         position = {int(r): i for i, r in enumerate(rows)}
         for row_no, (i, score) in enumerate(zip(idx, ans.scores), start=1):
@@ -311,8 +311,11 @@ class Answers:
     sha256: str
 
 
-def read_answers(path: str | os.PathLike) -> Answers:
+def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answers:
     """Read ANSWERS.csv: columns ``text`` and ``score`` (in [0, 1]), optional ``weight``; one line per prompt.
+
+    ``allow_empty``: an empty file, or one with the header and no answer, is no error (an adaptive
+    test's start).
 
     The weights are the anchors' design weights: a ``weight`` column left empty on every row
     (``fisher`` anchors have none) means no weights; empty on some rows only is an error.
@@ -326,6 +329,8 @@ def read_answers(path: str | os.PathLike) -> Answers:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("is not UTF-8 text", file=path) from None
+    if allow_empty and not text.strip():  # an empty file: no answer yet
+        return Answers([], np.zeros(0), None, hashlib.sha256(raw).hexdigest())
     # newline="": csv splits records itself; str.splitlines would also split prompts at \x0c, \x85, \u2028...
     reader = csv.DictReader(io.StringIO(text, newline=""))
     cols = reader.fieldnames or []
@@ -376,7 +381,7 @@ def read_answers(path: str | os.PathLike) -> Answers:
                 weights.append(w)
         texts.append(t)
         scores.append(s)
-    if not texts:
+    if not texts and not allow_empty:
         raise InputError("holds no answers", file=path)
     return Answers(texts, np.asarray(scores), np.asarray(weights) if has_w and weights else None,
                    hashlib.sha256(raw).hexdigest())
