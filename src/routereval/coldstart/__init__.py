@@ -2,6 +2,7 @@
 
 - :func:`select_anchors` chooses the prompts a new model answers (``random``, ``stratified``,
   ``irt``, ``fisher``, ``adaptive``), among train prompts only, deterministically by seed;
+  :func:`adaptive_test` gives the adaptive test to drive one answer at a time;
 - ``router.add_model(name, X_anchor, y_anchor)`` (routers with ``supports_add_model``) adds it
   with the prompt side fixed;
 - :func:`estimate_mean` estimates its mean score from the anchors (gp-IRT, with an interval);
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["METHODS", "AdaptiveTest", "Anchors", "MeanEstimate", "estimate_mean", "run_study", "select_anchors"]
+__all__ = ["METHODS", "AdaptiveTest", "Anchors", "MeanEstimate", "adaptive_test", "estimate_mean", "run_study",
+           "select_anchors"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import routereval.coldstart` stays light
-    if name in ("METHODS", "AdaptiveTest", "Anchors", "select_anchors"):
+    if name in ("METHODS", "AdaptiveTest", "Anchors", "adaptive_test", "select_anchors"):
         from routereval.coldstart import anchors
 
         return getattr(anchors, name)
