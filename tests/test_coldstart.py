@@ -552,6 +552,18 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
     assert plan.tolist() == want
     a = AdaptiveTest.from_router(r, X[split.train], random_state=1)
     assert len(a.plan(len(split.train) + 5)) == len(split.train)  # no more than there are
+    # adaptive_test: the test select_anchors runs, to drive by hand over rows of X
+    from routereval.coldstart.anchors import adaptive_test
+
+    test, rows = adaptive_test(r, X, candidates=split.train, random_state=1)
+    np.testing.assert_array_equal(rows, split.train)
+    for _ in range(25):
+        j = test.next()
+        test.tell(j, S[rows[j], 0])
+    np.testing.assert_array_equal(rows[np.asarray(test.asked)], sim.index)
+    for bad in (np.r_[split.train[:3], split.train[:1]], np.array([len(X)]), np.array([0.5])):
+        with pytest.raises(InputError, match="candidates must be distinct integer indices"):
+            adaptive_test(r, X, candidates=bad)
 
 
 def test_a_hand_built_adaptive_test_checks_its_arrays():
