@@ -110,8 +110,9 @@ def remove_orphans(path: str | os.PathLike) -> list[Path]:
     another start time (a process that got the pid again); this process's own temporaries are kept.
     A writer of another machine or pid namespace (a shared file system: a cluster's workers,
     containers; see :func:`host_tag`) cannot be asked: its temporary is removed only when nothing
-    in it has been modified, created or renamed for :data:`FOREIGN_ORPHAN_AGE_S` (a day). Cleaning up is best effort: a directory that cannot be
-    listed (write-only) or an entry that cannot be removed is left as it is.
+    in it has been modified, created or renamed for :data:`FOREIGN_ORPHAN_AGE_S` (a day). Cleaning
+    up is best effort: a directory that cannot be listed (write-only) or an entry that cannot be
+    removed is left as it is.
     """
     path = Path(path)
     pattern = re.compile(rf"\.{re.escape(_stem(path.name))}\.(?:tmp|old)-(\d+)(?:-s(\d+))?(?:-h([0-9a-f]{{8}}))?-[0-9a-f]{{8}}")

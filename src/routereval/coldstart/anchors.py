@@ -607,18 +607,18 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
     from routereval.routers.newmodel import population_prior
 
     X = np.asarray(X)
+    if method == "adaptive":
+        test, _ = adaptive_test(router, X, candidates=cand, delta=delta, target=target, calibration=calibration,
+                                random_state=random_state)
+        return _run_adaptive(test, cand, k, answers, len(X))
     (Z, o, floor), tgt, tfloor = _designs(router, X, cand, target, delta, calibration)
     Phi = router.model_vectors()
     if method == "irt":
         pos, w = cluster_positions(response_features(Z, o, Phi, floor=floor), k, rng)
         return Anchors(cand[pos].astype(np.int64), w, method)
-    if method == "fisher":
-        pos = design_positions(Z, o, Phi, k, rng, prior_cov=population_prior(Phi)[1], floor=floor, target=tgt,
-                               target_floor=tfloor)
-        return Anchors(cand[pos].astype(np.int64), None, method)
-    test = AdaptiveTest(Z, o, *population_prior(Phi), random_state=random_state, target=tgt, floor=floor,
-                        target_floor=tfloor)
-    return _run_adaptive(test, cand, k, answers, len(X))
+    pos = design_positions(Z, o, Phi, k, rng, prior_cov=population_prior(Phi)[1], floor=floor, target=tgt,
+                           target_floor=tfloor)
+    return Anchors(cand[pos].astype(np.int64), None, method)
 
 
 def _designs(router, X: np.ndarray, cand: np.ndarray, target: np.ndarray | None, delta: np.ndarray | None,

@@ -17,7 +17,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,6 @@ class RouterContext:
     ref_rows: np.ndarray | None = None  # benchmark rows of the pool models the corpus holds (the calibration's)
     ref_cols: np.ndarray | None = None  # their columns in the router
     calibration: Any = None             # the train prompts' ItemCalibration (None without pool models)
-    floors: dict = field(default_factory=dict, repr=False)  # prompt_floors' result, once computed
 
     @functools.cached_property
     def prompt_index(self) -> dict[str, int]:
@@ -72,6 +71,11 @@ class RouterContext:
         if texts is None:
             return train
         return np.asarray([i for i in train if self.prompt_index[str(texts[i])] == i], dtype=np.int64)
+
+    @functools.cached_property
+    def floors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """:func:`prompt_floors`, computed once per context: the adaptive test and its estimate both need it."""
+        return None if self.calibration is None else _calibrate_every_prompt(self)
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
@@ -144,9 +148,7 @@ def prompt_floors(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarra
     study does. None when floors cannot be pinned (graded or missing answers, fewer than
     :data:`~routereval.coldstart.calibrate.MIN_FLOOR_MODELS` pool models in the corpus).
     """
-    if "every" not in ctx.floors:  # computed once per context: the adaptive test and its estimate both need it
-        ctx.floors["every"] = None if ctx.calibration is None else _calibrate_every_prompt(ctx)
-    return ctx.floors["every"]
+    return ctx.floors
 
 
 def _calibrate_every_prompt(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

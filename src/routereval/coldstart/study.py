@@ -654,7 +654,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     held = held_out_models(d.S_tr[:, :d.n_pool].mean(axis=0), models)
     # copies of a held-out model (the same model under another name) are left out of its references and of the
     # fits that stand for "without it"
-    copies = {d.names[h]: d.copy_names(h) for h in held if d.copy_names(h)}
+    copies = {d.names[h]: names for h in held if (names := d.copy_names(h))}
     plan = _plan(pretrain, held, d.n_pool, len(d.corpus_rows), folds, copies={h: d.copies_of(h)[0] for h in held})
 
     rows: list[dict[str, Any]] = []
