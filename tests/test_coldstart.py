@@ -561,8 +561,10 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
         j = test.next()
         test.tell(j, S[rows[j], 0])
     np.testing.assert_array_equal(rows[np.asarray(test.asked)], sim.index)
-    for bad in (np.r_[split.train[:3], split.train[:1]], np.array([len(X)]), np.array([0.5])):
-        with pytest.raises(InputError, match="candidates must be distinct integer indices"):
+    for bad, says in ((np.r_[split.train[:3], split.train[:1]], "be distinct integer indices"),
+                      (np.array([0.5]), "be distinct integer indices"),
+                      (np.array([len(X)]), f"index the {len(X)} prompts .*got values from {len(X)} to {len(X)}")):
+        with pytest.raises(InputError, match=f"candidates must {says}"):
             adaptive_test(r, X, candidates=bad)
 
 

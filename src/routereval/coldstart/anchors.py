@@ -578,13 +578,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
             candidates = np.arange(len(X))
         else:
             raise InputError("give the candidate prompts (candidates=) or their embeddings (X=)")
-    cand = np.asarray(candidates)
-    if cand.ndim != 1 or not np.issubdtype(cand.dtype, np.integer) or len(np.unique(cand)) != len(cand):
-        raise InputError("candidates must be distinct integer indices (1-D)")
     n_rows = len(X) if X is not None else (bench.n_prompts if bench is not None else None)
-    if n_rows is not None and len(cand) and (cand.min() < 0 or cand.max() >= n_rows):
-        raise InputError(f"candidates must index the {n_rows} prompts (0 to {n_rows - 1}); got values from "
-                         f"{cand.min()} to {cand.max()}")
+    cand = _check_candidates(candidates, n_rows)
     k = _check_k(k, len(cand))
     if n_rows is not None:
         delta = _check_rows(n_rows, subsets=subsets, delta=delta, calibration=calibration, target=target)
@@ -652,15 +647,23 @@ def adaptive_test(router: Any, X: np.ndarray, *, candidates: np.ndarray | None =
 
     _need_capability(router)
     X = np.asarray(X)
-    cand = np.arange(len(X)) if candidates is None else np.asarray(candidates)
-    if cand.ndim != 1 or not np.issubdtype(cand.dtype, np.integer) or len(np.unique(cand)) != len(cand) or (
-            len(cand) and (cand.min() < 0 or cand.max() >= len(X))):
-        raise InputError(f"candidates must be distinct integer indices of the {len(X)} rows of X (1-D)")
+    cand = np.arange(len(X)) if candidates is None else _check_candidates(candidates, len(X))
     delta = _check_rows(len(X), subsets=None, delta=delta, calibration=calibration, target=target)
     (Z, o, floor), tgt, tfloor = _designs(router, X, cand, target, delta, calibration)
     test = AdaptiveTest(Z, o, *population_prior(router.model_vectors()), random_state=random_state, target=tgt,
                         floor=floor, target_floor=tfloor)
     return test, cand.astype(np.int64)
+
+
+def _check_candidates(candidates: Any, n_rows: int | None) -> np.ndarray:
+    """``candidates`` as an array of distinct integer indices (1-D), within ``n_rows`` rows when that is known."""
+    cand = np.asarray(candidates)
+    if cand.ndim != 1 or not np.issubdtype(cand.dtype, np.integer) or len(np.unique(cand)) != len(cand):
+        raise InputError("candidates must be distinct integer indices (1-D)")
+    if n_rows is not None and len(cand) and (cand.min() < 0 or cand.max() >= n_rows):
+        raise InputError(f"candidates must index the {n_rows} prompts (0 to {n_rows - 1}); got values from "
+                         f"{cand.min()} to {cand.max()}")
+    return cand
 
 
 def _check_rows(n_rows: int, *, subsets: Any, delta: Any, calibration: Any, target: Any) -> np.ndarray | None:
