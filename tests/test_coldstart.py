@@ -338,6 +338,16 @@ def test_neighbour_correction_against_a_naive_version():
     shrink = _naive_shrinkage(Y[:, top], resid, 0.05)
     naive = shrink * sum(wj * rj for wj, rj in zip(w, resid)) / sum(w)
     assert 0 < shrink <= 1 and got == pytest.approx(naive, abs=1e-12)
+    # its standard error: the sampling error of the weighted mean of the weighed residuals, shrunk alike
+    wn = np.array(w) / sum(w)
+    rbar = sum(wj * rj for wj, rj in zip(wn, resid))
+    naive_se = shrink * np.sqrt(sum(wj ** 2 * (rj - rbar) ** 2 for wj, rj in zip(wn, resid)) * len(top) / (len(top) - 1))
+    value, se = neighbour_correction(y, Y, target, est, neighbours=8, bandwidth=0.05, return_se=True)
+    assert value == got and se == pytest.approx(naive_se, abs=1e-12) and se > 0
+    _, se_q = neighbour_correction(y, Y, np.column_stack([target, 2 * target]), lambda a: [est(a), 2 * est(a)],
+                                   neighbours=8, bandwidth=0.05, return_se=True)
+    np.testing.assert_allclose(se_q, [naive_se, 2 * naive_se], atol=1e-12)
+    assert neighbour_correction(y, np.zeros((k, 0)), np.zeros(0), est, return_se=True) == (0.0, 0.0)
     # q sets of targets at once: one correction per set, the same weights
     both = neighbour_correction(y, Y, np.column_stack([target, 2 * target]), lambda a: [est(a), 2 * est(a)],
                                 neighbours=8, bandwidth=0.05)
@@ -399,7 +409,14 @@ def test_neighbour_correction_takes_the_luck_a_family_shares_and_ignores_strange
     moved = est.corrected(corr)
     assert moved.mean == pytest.approx(plain(y) + corr) and moved.correction == corr
     assert moved.high - moved.low == pytest.approx(0.2) and moved.corrected(0.0).mean == pytest.approx(est.mean)
-    assert est.corrected(5.0).mean == 1.0 and est.corrected(5.0).low == 1.0  # clipped to [0, 1]
+    # a correction past a bound: the estimate at the bound, the interval reaching inside (never a point)
+    past = est.corrected(5.0)
+    assert (past.low, past.mean, past.high) == pytest.approx((0.9, 1.0, 1.0))
+    assert est.corrected(-5.0).high == pytest.approx(0.1) and est.corrected(-5.0).mean == 0.0
+    # the correction's own standard error widens the interval in quadrature
+    wide = est.corrected(0.01, se=0.05)
+    assert wide.se == pytest.approx(0.05 * np.sqrt(2)) and wide.high - wide.low == pytest.approx(0.2 * np.sqrt(2))
+    assert wide.mean == pytest.approx(plain(y) + 0.01)
     edge = MeanEstimate(mean=0.02, low=0.0, high=0.07, se=0.0255, anchor_mean=None, pirt=0.02, lam=0.0, n_anchors=10)
     up = edge.corrected(0.05)  # the bound clipped at 0 does not narrow the moved interval
     assert (up.low, up.mean, up.high) == pytest.approx((0.02, 0.07, 0.12))

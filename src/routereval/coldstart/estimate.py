@@ -88,17 +88,23 @@ class MeanEstimate:
     n_anchors: int
     correction: float = 0.0
 
-    def corrected(self, correction: float) -> "MeanEstimate":
-        """This estimate moved by ``correction``, its interval moved with it (all clipped to [0, 1]).
+    def corrected(self, correction: float, se: float = 0.0) -> "MeanEstimate":
+        """This estimate moved by ``correction`` (of standard error ``se``), its interval moved with it.
 
-        The interval is symmetric before clipping: its half-width is the wider side, so a bound
-        clipped at 0 or 1 does not narrow the moved interval.
+        The centre is clipped to [0, 1], then the interval around it: a correction past a bound
+        leaves the estimate at the bound with an interval reaching inside, never a single point.
+        The interval is symmetric before clipping (its half-width is the wider side, so a bound
+        clipped at 0 or 1 does not narrow the moved interval) and widened by the correction's own
+        uncertainty: the standard error becomes ``sqrt(se_0^2 + se^2)``, the half-width with it.
         """
-        c = float(correction)
+        c, se_c = float(correction), float(se)
         half = max(self.mean - self.low, self.high - self.mean)
-        centre = self.mean - self.correction + c
-        return replace(self, mean=float(np.clip(centre, 0, 1)), low=float(np.clip(centre - half, 0, 1)),
-                       high=float(np.clip(centre + half, 0, 1)), correction=c)
+        se_new = math.hypot(self.se, se_c)
+        if self.se > 0:
+            half *= se_new / self.se
+        centre = float(np.clip(self.mean - self.correction + c, 0, 1))
+        return replace(self, mean=centre, low=float(max(0.0, centre - half)), high=float(min(1.0, centre + half)),
+                       se=se_new, correction=c)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,7 +144,7 @@ def neighbour_weights(agree: np.ndarray, *, bandwidth: float = BANDWIDTH) -> np.
 
 def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarray,
                          estimate: Callable[[np.ndarray], Any], *, neighbours: int = NEIGHBOURS,
-                         bandwidth: float = BANDWIDTH) -> Any:
+                         bandwidth: float = BANDWIDTH, return_se: bool = False) -> Any:
     """The neighbours' correction of an estimate from answers ``y``: their residuals' weighted mean.
 
     Parameters
@@ -156,13 +162,17 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
         How many of the most agreeing references are weighed (with those tied with the last).
     bandwidth
         Of the agreement share (see :func:`neighbour_weights`).
+    return_se
+        Also return the correction's standard error: ``s * sqrt(sum_j w_j^2 (r_j - rbar)^2 n / (n - 1))``,
+        the sampling error of the weighted mean of the ``n`` weighed residuals ``r_j`` (0 for one).
 
     Returns
     -------
     float or (q,) ndarray
         ``s * sum_j w_j (target_ref[j] - estimate(Y_ref[:, j]))`` over the ``neighbours`` most
         agreeing references and those tied with the last (:func:`most_agreeing`), ``s`` the
-        share to apply (:func:`neighbour_shrinkage`); 0 without references.
+        share to apply (:func:`neighbour_shrinkage`); 0 without references. With ``return_se``,
+        ``(correction, standard error)``, each a float or (q,).
     """
     Y_ref = np.asarray(Y_ref, dtype=np.float64)
     target_ref = np.asarray(target_ref, dtype=np.float64)
@@ -170,13 +180,22 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
         raise InputError(f"references: answers must be (k={len(y)}, n_ref) with one known mean per reference; "
                          f"got answers {Y_ref.shape} and {len(target_ref)} means")
     if Y_ref.shape[1] == 0:
-        return 0.0 if target_ref.ndim == 1 else np.zeros(target_ref.shape[1])
+        zero = 0.0 if target_ref.ndim == 1 else np.zeros(target_ref.shape[1])
+        return (zero, zero) if return_se else zero
     a = agreement(y, Y_ref)
     top = most_agreeing(a, neighbours)
     resid = target_ref[top] - np.array([estimate(Y_ref[:, j]) for j in top], dtype=np.float64)
-    out = neighbour_shrinkage(Y_ref[:, top], resid, bandwidth=bandwidth) * (
-        neighbour_weights(a[top], bandwidth=bandwidth) @ resid)
-    return float(out) if np.ndim(out) == 0 else out
+    share = neighbour_shrinkage(Y_ref[:, top], resid, bandwidth=bandwidth)
+    w = neighbour_weights(a[top], bandwidth=bandwidth)
+    rbar = w @ resid
+    out = share * rbar
+    out = float(out) if np.ndim(out) == 0 else out
+    if not return_se:
+        return out
+    n = len(top)
+    w2 = (w ** 2)[:, None] if resid.ndim == 2 else w ** 2
+    se = share * np.sqrt(np.sum(w2 * (resid - rbar) ** 2, axis=0) * (n / (n - 1) if n > 1 else 0.0))
+    return out, (float(se) if np.ndim(se) == 0 else se)
 
 
 def neighbour_shrinkage(Y: np.ndarray, resid: np.ndarray, *, bandwidth: float = BANDWIDTH) -> np.ndarray | float:
@@ -479,5 +498,5 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     if not isinstance(references, tuple) or len(references) != 2:
         raise InputError("references must be a tuple (Y_ref (k, n_ref) answers, target_ref (n_ref,) known means)")
     Y_ref, target_ref = references
-    return est.corrected(neighbour_correction(y, Y_ref, np.asarray(target_ref, dtype=np.float64),
-                                              lambda yy: gp(yy).mean))
+    return est.corrected(*neighbour_correction(y, Y_ref, np.asarray(target_ref, dtype=np.float64),
+                                               lambda yy: gp(yy).mean, return_se=True))

@@ -556,9 +556,9 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                 estimate = _estimator(F, pos, w, level)
                 y_a = y_tr[pos]
                 gp, gp_all = estimate(y_a)
-                corr = neighbour_correction(y_a, *d.references(pos, ref_cols, ref_extra),
-                                            lambda yy: [e.mean for e in estimate(yy)])
-                est, est_all = gp.corrected(corr[0]), gp_all.corrected(corr[1])
+                corr, corr_se = neighbour_correction(y_a, *d.references(pos, ref_cols, ref_extra),
+                                                     lambda yy: [e.mean for e in estimate(yy)], return_se=True)
+                est, est_all = gp.corrected(corr[0], corr_se[0]), gp_all.corrected(corr[1], corr_se[1])
                 plain = float(y_a.mean())
                 rows.append({
                     "benchmark": d.bench.name, "split": d.split.name, "pretrain": mode, "router": router,
