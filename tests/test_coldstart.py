@@ -1427,6 +1427,9 @@ def _bad_answers(tmp_path, body):
     ("text,score\nquestion 3 on history number 8,1,0\n", "new-x", "row 1: 3 fields, the header has 2; quote a text"),
     ("text,score\nquestion 3 on history number 8,1\n", "POOL", "is already in the router's pool"),
     ("text,score\nquestion 3 on history number 8,1\n", "POOL ", "must not start or end with white space"),
+    ("text,score\nquestion 3 on history number 8,1\n", "new\nx", "must not hold line breaks, tabs or other control"),
+    ("text,score,score\nquestion 3 on history number 8,1,0\n", "new-x",
+     "bad.csv: column 'score' appears 2 times in the header; expected it once"),
 ])
 def test_add_model_bad_input_is_one_line_and_writes_nothing(saved_router, tmp_path, cli, body, name, message):
     src = saved_router / "irt"
@@ -1438,6 +1441,54 @@ def test_add_model_bad_input_is_one_line_and_writes_nothing(saved_router, tmp_pa
     assert message in res.err and res.err.count("\n") == 1
     assert not (tmp_path / "out").exists() and _digest(src) == before
     assert not [p for p in src.parent.iterdir() if p.name.startswith(".")]  # no temporaries left behind
+
+
+def test_answers_name_train_prompts_up_to_a_spreadsheets_white_space(world_corpus, saved_router, tmp_path, cli):
+    """A text whose spaces or line ends a spreadsheet changed names its prompt (the same model as the exact texts);
+    an answer on a test or validation prompt of the router's split is refused by add-model and the adaptive test
+    alike (the router is measured on those); --corpus is recorded in the new version."""
+    from routereval.coldstart.saved import loose_text
+    from routereval.pools import make_split
+
+    src = saved_router / "irt"
+    bench = open_corpus(world_corpus)["mmlu"]
+    doc = json.loads((src / "router.json").read_text())
+    split = make_split(bench, seed=int(doc["pool"]["seed"]), split=str(doc["pool"]["split"]))
+    texts = [str(bench.texts[i]) for i in split.train[:12]]
+    scores = [i % 2 for i in range(12)]
+    exact, mangled = tmp_path / "exact.csv", tmp_path / "mangled.csv"
+    with open(exact, "w", newline="") as f:
+        csv.writer(f).writerows([["text", "score"], *zip(texts, scores)])
+    with open(mangled, "w", newline="") as f:
+        csv.writer(f).writerows([["text", "score"], *zip([t + "  " if i % 2 else " " + t + "\r\n"
+                                                           for i, t in enumerate(texts)], scores)])
+    assert loose_text(" a  \r\nb \rc\n") == "a\nb\nc" and loose_text("a b") == "a b"
+    a = cli("add-model", src, "--name", "n1", "--answers", exact, "--out", tmp_path / "a", "--json")
+    b = cli("add-model", src, "--name", "n1", "--answers", mangled, "--out", tmp_path / "b", "--corpus", world_corpus,
+            "--json")
+    assert a.code == 0 and b.code == 0, a.err + b.err
+    assert a.json()["estimate"] == b.json()["estimate"] and a.json()["n_references"] == b.json()["n_references"] > 0
+    assert json.loads((tmp_path / "b" / "router.json").read_text())["metadata"]["corpus"] == str(world_corpus.resolve())
+    for rows, says in (([[texts[0], 1], ["  " + texts[0] + " ", 0]],
+                        "row 2: column 'text': names the same prompt as row 1 (the texts differ only in white space"),
+                       ([[texts[0], 1], [texts[1], 0.5]], "row 2: column 'score': score 0.5 on benchmark 'mmlu', whose "
+                                                          "records are 0 or 1 (wrong or right); expected 0 or 1")):
+        bad = tmp_path / "bad.csv"
+        with open(bad, "w", newline="") as f:
+            csv.writer(f).writerows([["text", "score"], *rows])
+        res = cli("add-model", src, "--name", "n2", "--answers", bad, "--out", tmp_path / "o")
+        assert res.code == 2 and res.err.count("\n") == 1 and says in res.err, res.err
+    for part in ("test", "val"):
+        bad = tmp_path / f"{part}.csv"
+        with open(bad, "w", newline="") as f:
+            csv.writer(f).writerows([["text", "score"], [texts[0], 1], [str(bench.texts[getattr(split, part)[0]]), 0]])
+        want = "test" if part == "test" else "validation"
+        for args in (("add-model", src, "--name", "n2", "--answers", bad, "--out", tmp_path / "o"),
+                     ("coldstart", "anchors", src, "--method", "adaptive", "--answers", bad)):
+            res = cli(*args)
+            assert res.code == 2 and res.err.count("\n") == 1, res.err
+            assert f"row 2: column 'text': prompt is a {want} prompt of the router's split" in res.err
+            assert not (tmp_path / "o").exists()
 
 
 def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_path, cli):

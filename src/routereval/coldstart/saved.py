@@ -64,6 +64,19 @@ class RouterContext:
         return index
 
     @functools.cached_property
+    def loose_index(self) -> dict[str, int]:
+        """:attr:`prompt_index` under :func:`loose_text` (texts that only a spreadsheet's white space or line ends
+        would tell apart), where that names one prompt."""
+        index: dict[str, int] = {}
+        clash: set[str] = set()
+        for t, i in self.prompt_index.items():
+            key = loose_text(t)
+            if key in index and index[key] != i:
+                clash.add(key)
+            index.setdefault(key, i)
+        return {t: i for t, i in index.items() if t not in clash}
+
+    @functools.cached_property
     def askable(self) -> np.ndarray:
         """(n,) the train prompts anchors are chosen among: one per text (a model's answer names its prompt by text)."""
         texts = self.bench.texts
@@ -76,6 +89,13 @@ class RouterContext:
     def floors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """:func:`prompt_floors`, computed once per context: the adaptive test and its estimate both need it."""
         return None if self.calibration is None else _calibrate_every_prompt(self)
+
+
+def loose_text(text: str) -> str:
+    """``text`` with its line ends as ``\\n`` and without white space at the end of a line or around the whole:
+    what a spreadsheet or an editor changes in a prompt on its way back as an answer."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
@@ -284,12 +304,10 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     ans = None if answers is None else read_answers(answers, allow_empty=True)
     if ans is not None and ans.texts:  # a file with the header only: the test's start, as no file
         X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=None)
+        _check_answered(ctx, ans, idx, Path(answers), "the adaptive test asks train prompts only (expected the texts "
+                        "this command printed)")
         position = {int(r): i for i, r in enumerate(rows)}
-        for row_no, (i, score) in enumerate(zip(idx, ans.scores), start=1):
-            if int(i) not in position:
-                raise InputError("prompt is a test or validation prompt of the router's split; the adaptive test asks "
-                                 "train prompts only (expected the texts this command printed)", file=Path(answers),
-                                 row=row_no, column="text")
+        for i, score in zip(idx, ans.scores):
             test.tell(position[int(i)], float(score))
         est, n_refs, _ = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name)
         doc.update(answered=len(ans.texts), estimate=est.to_dict(), n_references=n_refs)
@@ -336,6 +354,10 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
     # newline="": csv splits records itself; str.splitlines would also split prompts at \x0c, \x85, \u2028...
     reader = csv.DictReader(io.StringIO(text, newline=""))
     cols = reader.fieldnames or []
+    twice = sorted({c for c in cols if cols.count(c) > 1})
+    if twice:  # csv would keep the last of them silently
+        raise InputError(f"column {twice[0]!r} appears {cols.count(twice[0])} times in the header; expected it once",
+                         file=path)
     for need in ("text", "score"):
         if need not in cols:
             raise InputError(f"has no {need!r} column (columns: {', '.join(cols) or 'none'}); expected a CSV with "
@@ -401,7 +423,9 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allo
     from routereval.embed.stored import stored_embedding
 
     texts = ctx.bench.texts
-    idx = np.asarray([ctx.prompt_index.get(t, -1) for t in ans.texts])
+    # the exact text, else the one prompt it names up to white space and line ends (a spreadsheet's edits)
+    idx = np.asarray([ctx.prompt_index.get(t, ctx.loose_index.get(loose_text(t), -1)) for t in ans.texts],
+                     dtype=np.int64)
     X = np.zeros((len(idx), ctx.X.shape[1]), dtype=np.float64)
     X[idx >= 0] = ctx.X[idx[idx >= 0]]
     unknown = np.flatnonzero(idx < 0)
@@ -420,6 +444,27 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allo
         X[unknown] = embed_texts([ans.texts[i] for i in unknown], enc, fit_texts=fit)
     offsets = np.where(idx >= 0, np.nan_to_num(ctx.delta[np.maximum(idx, 0)]), 0.0)
     return X, offsets, idx
+
+
+def _check_answered(ctx: RouterContext, ans: Answers, idx: np.ndarray, file: Path, train_only: str) -> None:
+    """Answers name train prompts (not test or validation ones of the router's split: the router is measured
+    on those), at most once each, and score 0 or 1 on a benchmark of binary records."""
+    split_of = np.full(ctx.bench.n_prompts, "", dtype=object)
+    split_of[ctx.split.test], split_of[ctx.split.val] = "test", "validation"
+    first: dict[int, int] = {}
+    for row_no, (i, score) in enumerate(zip(idx, ans.scores), start=1):
+        where = dict(file=file, row=row_no, column="text")
+        if i < 0:  # a new text (allow_new_prompts): not one of the benchmark's prompts
+            continue
+        if split_of[i]:
+            raise InputError(f"prompt is a {split_of[i]} prompt of the router's split; {train_only}", **where)
+        if int(i) in first:  # texts that differ only in spaces or line ends name one prompt
+            raise InputError(f"names the same prompt as row {first[int(i)]} (the texts differ only in white space or "
+                             "line ends); expected one score per prompt", **where)
+        first[int(i)] = row_no
+        if ctx.bench.binary and score not in (0.0, 1.0):
+            raise InputError(f"score {score:g} on benchmark {ctx.bench.name!r}, whose records are 0 or 1 (wrong or "
+                             "right); expected 0 or 1", file=file, row=row_no, column="score")
 
 
 def default_version_dir(path: Path) -> Path:
@@ -481,6 +526,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
                              "cost cannot weigh routing; leave it out")
     ans = read_answers(answers)
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=allow_new_prompts)
+    _check_answered(ctx, ans, idx, Path(answers), "add-model takes answers on the router's train prompts")
     r = ctx.saved.router
     phi, _ = r.posterior_model(X, ans.scores, offsets=offsets)
     est, n_refs, calibration = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name)
@@ -494,6 +540,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         pool["cost"] = {**pool["cost"], name: float(cost)}
     meta = dict(ctx.saved.metadata)
     meta["added_models"] = [*meta.get("added_models", []), added]
+    if corpus is not None:  # the corpus moved: the new version names where it is now
+        meta["corpus"] = str(Path(ctx.corpus_path).resolve())
     if not in_place:  # in place, the previous version is gone: keep what it named
         meta["previous_version"] = str(router_dir.resolve())
     path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
@@ -510,6 +558,9 @@ def _check_name(name: Any) -> None:
         raise ParameterError(f"{option('name')} must be a non-empty model name. Got {name!r}.")
     if name != name.strip():  # 'gpt-4 ' would sit in the pool beside 'gpt-4', indistinguishable in a listing
         raise ParameterError(f"{option('name')} must not start or end with white space. Got {name!r}.")
+    if any(not ch.isprintable() for ch in name):  # a line break or a tab would split every listing and log line
+        raise ParameterError(f"{option('name')} must not hold line breaks, tabs or other control characters. "
+                             f"Got {name!r}.")
 
 
 def _check_new(ctx: RouterContext, name: str) -> None:
