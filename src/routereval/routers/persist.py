@@ -8,8 +8,14 @@ A router directory holds
 - ``state.safetensors``: the arrays of the learned state (safetensors holds raw tensors
   only, it cannot run code when read).
 
-Loading checks the checksum, that the arrays are exactly those the JSON lists, and
-(through :meth:`Router.load_state_dict`) that the keys are the router's learned state.
+Loading checks the checksum, that the arrays are exactly those the JSON lists,
+(through :meth:`Router.load_state_dict`) that the keys are the router's learned state, and
+(:func:`check_state_layout`) that every array of a built-in router has the shape its
+hyperparameters, feature count and pool size imply.
+
+The checksum covers ``state.safetensors`` only, not ``router.json``'s ``params``: an edited
+hyperparameter is caught by the shape check instead, which says what contradicts what (and
+leaves run-time settings such as ``device``, ``n_jobs`` or knn's ``tie_break`` editable).
 """
 
 from __future__ import annotations
@@ -349,5 +355,124 @@ def load_router(path: str | os.PathLike, *, trust_code: bool = False,
         router.load_state_dict({**doc["state_values"], **arrays})
     except InputError as e:
         raise type(e)(e.reason, file=meta_file) from None
+    check_state_layout(router, {**doc["state_values"], **arrays}, meta_file=meta_file, arr_file=arr_file)
     return SavedRouter(router=router, spec=doc["spec"], pool=doc["pool"], encoder=doc["encoder"],
                        metadata=doc["metadata"])
+
+
+# --------------------------------------------------------------------------- state layout
+# Each built-in router's arrays, one symbol per axis: "m" (pool models: state n_models_), "d" (embedding
+# features: state n_features_in_), a hyperparameter's name (its value in params), an int (that size), or
+# another name (a size the arrays must agree on among themselves, e.g. knn's training prompts).
+_SIZE_OF = {"m": ("n_models_", "arrays for {} models"), "d": ("n_features_in_", "arrays for {}-dimensional embeddings")}
+_PHRASE = {"k": "arrays for {} clusters"}  # a hyperparameter's size in words; default "{}-wide arrays"
+
+
+def _layouts() -> dict[type, dict[str, tuple]]:
+    from routereval.routers.irt import IRTRouter
+    from routereval.routers.kmeans import KMeansRouter
+    from routereval.routers.knn import KNNRouter
+    from routereval.routers.linear import MLPR, LinearR
+    from routereval.routers.mf import MatrixFactorizationRouter
+    from routereval.routers.mlc import MLC
+    from routereval.routers.oracle import BestSingleRouter, MixRouter, OracleRouter
+
+    train_means = {"train_means_": ("m",)}
+    return {
+        IRTRouter: {"ability_": ("m", "dim"), "loading_weights_": ("d", "dim"), "loading_bias_": ("dim",),
+                    "difficulty_weights_": ("d",), "difficulty_bias_": (1,)},
+        MatrixFactorizationRouter: {"projection_": ("d", "dim"), "model_embeddings_": ("m", "dim"),
+                                    "model_bias_": ("m",)},
+        LinearR: {"coef_": ("d", "m"), "intercept_": ("m",)},
+        MLPR: {"coef0_": ("d", "hidden_size"), "intercept0_": ("hidden_size",),
+               "coef1_": ("hidden_size", "hidden_size"), "intercept1_": ("hidden_size",),
+               "coef2_": ("hidden_size", "m"), "intercept2_": ("m",)},
+        KNNRouter: {"train_X_": ("n_train", "d"), "train_Y_": ("n_train", "m"), "prior_": ("m",)},
+        KMeansRouter: {"cluster_centers_": ("k", "d"), "cluster_means_": ("k", "m"), "cluster_model_": ("k",)},
+        MLC: {"weights_": ("n_weights",)},
+        OracleRouter: train_means, MixRouter: train_means, BestSingleRouter: train_means,
+    }
+
+
+def _shape(a: np.ndarray) -> str:
+    return "(" + ", ".join(str(n) for n in a.shape) + ("," if a.ndim == 1 else "") + ")"
+
+
+def check_state_layout(router: Router, state: dict[str, Any], *, meta_file: Path, arr_file: Path) -> None:
+    """One-line :class:`InputError` when a built-in router's loaded arrays contradict its hyperparameters.
+
+    Every array must have the shape its router's hyperparameters (``params`` of router.json), its
+    feature count and its pool size (``n_features_in_``, ``n_models_``) imply, and arrays must agree
+    on the sizes they share: ``params.dim = 8`` with 16-wide IRT abilities is refused, naming
+    router.json, the parameter, its value and the arrays' size. Routers of other classes (plugins,
+    subclasses) are not checked here.
+    """
+    layout = _layouts().get(type(router))
+    if layout is None:
+        return
+    params = router.get_params()
+    label = router._label()
+    seen: dict[str, list[tuple[str, np.ndarray, int]]] = {}  # symbol -> (key, array, size)
+    for key, dims in layout.items():
+        if key not in state:  # optional or missing keys: load_state_dict has ruled on them
+            continue
+        a = state[key]
+        if not isinstance(a, np.ndarray):
+            raise InputError(f"router {label}: state {key!r} must be an array in state.safetensors, "
+                             f"got {type(a).__name__} in state_values", file=meta_file)
+        if a.ndim != len(dims):
+            raise InputError(f"router {label}: array {key!r} has shape {_shape(a)}, expected "
+                             f"{len(dims)} axes ({', '.join(map(str, dims))})", file=arr_file)
+        for size, sym in zip(a.shape, dims):
+            if isinstance(sym, int):
+                if size != sym:
+                    raise InputError(f"router {label}: array {key!r} has shape {_shape(a)}, expected "
+                                     f"({', '.join(map(str, dims))})", file=arr_file)
+            else:
+                seen.setdefault(sym, []).append((key, a, int(size)))
+    sizes: dict[str, int] = {}
+    for sym, found in seen.items():
+        distinct = dict.fromkeys(size for *_, size in found)
+        if len(distinct) > 1:
+            parts = ", ".join(dict.fromkeys(f"{key} {_shape(a)}" for key, a, _ in found))
+            raise InputError(f"router {label}: arrays disagree on their {sym} size ({parts})", file=arr_file)
+        size = sizes[sym] = next(iter(distinct))
+        if sym in _SIZE_OF:
+            name, phrase = _SIZE_OF[sym]
+            where, declared = f"state_values.{name}", state.get(name)
+        elif sym in params:
+            where, declared, phrase = f"params.{sym}", params[sym], _PHRASE.get(sym, "{}-wide arrays")
+        else:
+            continue
+        if isinstance(declared, bool) or not isinstance(declared, int) or declared != size:
+            arrays = ", ".join(dict.fromkeys(f"{key} {_shape(a)}" for key, a, _ in found))
+            raise InputError(f"{where} = {declared!r} but state.safetensors holds {phrase.format(size)} ({arrays}); "
+                             "the file was edited or belongs to another state", file=meta_file)
+    _check_state_values(router, state, params, sizes, meta_file=meta_file)
+
+
+def _check_state_values(router: Router, state: dict[str, Any], params: dict[str, Any], sizes: dict[str, int], *,
+                        meta_file: Path) -> None:
+    """The JSON part of a built-in router's state that follows from its hyperparameters and arrays."""
+    from routereval.routers.knn import KNNRouter
+    from routereval.routers.mlc import MLC
+
+    tail = "; the file was edited or belongs to another state"
+    if isinstance(router, KNNRouter) and "n_train" in sizes:
+        want, got = min(params["k"], sizes["n_train"]), state.get("k_")
+        if isinstance(got, bool) or not isinstance(got, int) or got != want:
+            raise InputError(f"params.k = {params['k']!r} but state_values.k_ = {got!r} (k capped at the "
+                             f"{sizes['n_train']} training prompts of state.safetensors would be {want}){tail}",
+                             file=meta_file)
+    if isinstance(router, MLC) and "n_weights" in sizes:
+        names, shapes = state.get("weight_names_"), state.get("weight_shapes_")
+        ok = (isinstance(names, list) and isinstance(shapes, list) and len(names) == len(shapes)
+              and all(isinstance(s, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in s)
+                      for s in shapes))
+        if not ok:
+            raise InputError("state_values.weight_names_ and weight_shapes_ must be lists of equal length (a name and "
+                             f"a shape [int >= 0, ...] per weight tensor){tail}", file=meta_file)
+        total = sum(int(np.prod(s)) for s in shapes)
+        if total != sizes["n_weights"]:
+            raise InputError(f"state_values.weight_shapes_ add up to {total} weights but state.safetensors' weights_ "
+                             f"holds {sizes['n_weights']}{tail}", file=meta_file)

@@ -1,0 +1,230 @@
+"""A saved router whose router.json contradicts its state.safetensors is refused at load, in one line.
+
+The checksum in router.json covers the arrays only; an edited hyperparameter (``params.dim = 8`` over
+16-wide IRT abilities) or learned size (``n_models_``) is caught by the shape check of every built-in
+router that saves arrays, naming router.json, the value and the arrays' size.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from routereval.data.model import Benchmark, Corpus
+from routereval.data.store import sha256_file, write_corpus
+from routereval.errors import InputError
+from routereval.routers import make_router
+from routereval.routers.persist import load_router, save_router
+
+TAIL = "the file was edited or belongs to another state"
+
+# router -> (hyperparameters fitted with, a shape hyperparameter edited to another value, what the message says)
+KINDS = {
+    "irt": ({"dim": 3, "max_epochs": 2, "random_state": 0}, ("dim", 5), "params.dim = 5 but state.safetensors holds "
+            "3-wide arrays (ability_ (4, 3), loading_weights_ (6, 3), loading_bias_ (3,))"),
+    "mf": ({"dim": 3, "max_epochs": 2, "random_state": 0}, ("dim", 8),
+           "params.dim = 8 but state.safetensors holds 3-wide arrays (projection_ (6, 3), model_embeddings_ (4, 3))"),
+    "mlp": ({"hidden_size": 7, "max_epochs": 2, "random_state": 0}, ("hidden_size", 5),
+            "params.hidden_size = 5 but state.safetensors holds 7-wide arrays (coef0_ (6, 7), intercept0_ (7,), "
+            "coef1_ (7, 7), intercept1_ (7,), coef2_ (7, 4))"),
+    "kmeans": ({"k": 3, "n_init": 1}, ("k", 2), "params.k = 2 but state.safetensors holds arrays for 3 clusters "
+               "(cluster_centers_ (3, 6), cluster_means_ (3, 4), cluster_model_ (3,))"),
+    "knn": ({"k": 3}, ("k", 2), "params.k = 2 but state_values.k_ = 3 (k capped at the 60 training prompts of "
+            "state.safetensors would be 2)"),
+    "linear": ({"max_epochs": 2, "random_state": 0}, None, None),  # no shape hyperparameter: n_features_in_ below
+    "best_single": ({}, None, None),
+}
+
+
+@pytest.fixture(scope="module")
+def xy():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 6))
+    Y = (rng.random((60, 4)) < np.array([0.8, 0.3, 0.5, 0.6])).astype(float)
+    return X, Y
+
+
+@pytest.fixture(scope="module")
+def fitted(xy):
+    X, Y = xy
+    return {name: make_router(name, **params).fit(X, Y) for name, (params, _, _) in KINDS.items()}
+
+
+def _edit(d, change):
+    doc = json.loads((d / "router.json").read_text())
+    change(doc)
+    (d / "router.json").write_text(json.dumps(doc, indent=2))
+
+
+def _refused(d, *needles, file="router.json"):
+    with pytest.raises(InputError) as e:
+        load_router(d)
+    msg = str(e.value)
+    assert msg.startswith(f"{d / file}: ") and "\n" not in msg, msg
+    for n in needles:
+        assert n in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_a_normal_round_trip_still_loads_and_routes_alike(fitted, xy, tmp_path, name):
+    X, _ = xy
+    r = fitted[name]
+    back = load_router(save_router(r, tmp_path / name, pool={"models": ["a", "b", "c", "d"]})).router
+    assert back.get_params() == r.get_params()
+    assert np.array_equal(back.route(X), r.route(X))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, edit, _) in KINDS.items() if edit))
+def test_an_edited_shape_hyperparameter_is_refused_in_one_line(fitted, tmp_path, name):
+    _, (param, value), message = KINDS[name]
+    d = save_router(fitted[name], tmp_path / name)
+    _edit(d, lambda doc: doc["params"].__setitem__(param, value))
+    assert _refused(d) == f"{d / 'router.json'}: {message}; {TAIL}"
+
+
+def test_the_reported_case_irt_dim_8_over_16_wide_abilities(xy, tmp_path):
+    X, Y = xy
+    r = make_router("irt", max_epochs=2, random_state=0).fit(X, Y)  # the default dim: 16
+    d = save_router(r, tmp_path / "irt")
+    copy = tmp_path / "copy"
+    shutil.copytree(d, copy)
+    _edit(copy, lambda doc: doc["params"].__setitem__("dim", 8))
+    _refused(copy, "params.dim = 8 but state.safetensors holds 16-wide arrays (ability_ (4, 16)", TAIL)
+    assert load_router(d).router.ability_.shape == (4, 16)  # the original still loads
+
+
+@pytest.mark.parametrize("name", sorted(n for n in KINDS if n != "knn"))
+def test_an_edited_model_count_is_refused(fitted, tmp_path, name):
+    d = save_router(fitted[name], tmp_path / name)
+    _edit(d, lambda doc: doc["state_values"].__setitem__("n_models_", 5))
+    _refused(d, "state_values.n_models_ = 5 but state.safetensors holds arrays for 4 models (", TAIL)
+
+
+def test_knn_model_count_and_every_neural_feature_count(fitted, tmp_path):
+    d = save_router(fitted["knn"], tmp_path / "knn")
+    _edit(d, lambda doc: doc["state_values"].__setitem__("n_models_", 3))
+    _refused(d, "state_values.n_models_ = 3 but state.safetensors holds arrays for 4 models "
+                "(train_Y_ (60, 4), prior_ (4,))")
+    for name in ("linear", "mlp", "mf", "irt", "knn", "kmeans"):
+        d = save_router(fitted[name], tmp_path / f"{name}-d")
+        _edit(d, lambda doc: doc["state_values"].__setitem__("n_features_in_", 384))
+        _refused(d, "state_values.n_features_in_ = 384 but state.safetensors holds arrays for 6-dimensional "
+                    "embeddings (", TAIL)
+
+
+def test_run_time_settings_stay_editable(fitted, xy, tmp_path):
+    """Hyperparameters no array depends on (device, threads, training settings, knn's tie rule) may be edited."""
+    X, _ = xy
+    for name, change in [("irt", {"n_jobs": 2, "max_epochs": 50, "lr": 0.1}), ("mlp", {"device": "auto"}),
+                         ("knn", {"tie_break": "first"}), ("kmeans", {"n_init": 5})]:
+        d = save_router(fitted[name], tmp_path / name)
+        _edit(d, lambda doc: doc["params"].update(change))
+        back = load_router(d).router
+        assert {k: back.get_params()[k] for k in change} == change
+        if name != "knn":
+            assert np.array_equal(back.route(X), fitted[name].route(X))
+
+
+def test_knn_k_above_the_training_prompts_is_capped_not_refused(xy, tmp_path):
+    X, Y = xy
+    d = save_router(make_router("knn", k=500).fit(X, Y), tmp_path / "knn")
+    _edit(d, lambda doc: doc["params"].__setitem__("k", 100))  # still capped at the 60 prompts: k_ = 60 either way
+    assert load_router(d).router.k_ == 60
+
+
+def _rewrite_arrays(d, change):
+    """Rewrite state.safetensors with ``change(arrays)`` and make router.json agree (listing and checksum)."""
+    from safetensors.numpy import load_file, save_file
+
+    arrays = load_file(str(d / "state.safetensors"))
+    change(arrays)
+    save_file(arrays, str(d / "state.safetensors"))
+    _edit(d, lambda doc: doc.update(
+        sha256=sha256_file(d / "state.safetensors"),
+        state_arrays={k: {"dtype": str(a.dtype), "shape": list(a.shape)} for k, a in arrays.items()}))
+
+
+def test_arrays_that_disagree_among_themselves_are_refused_naming_the_arrays_file(fitted, tmp_path):
+    d = save_router(fitted["irt"], tmp_path / "irt")
+    _rewrite_arrays(d, lambda a: a.__setitem__("loading_bias_", np.zeros(5, dtype=np.float32)))
+    _refused(d, "router irt: arrays disagree on their dim size (ability_ (4, 3), loading_weights_ (6, 3), "
+                "loading_bias_ (5,))", file="state.safetensors")
+
+    d = save_router(fitted["irt"], tmp_path / "irt-rank")
+    _rewrite_arrays(d, lambda a: a.__setitem__("difficulty_bias_", np.zeros(2, dtype=np.float32)))
+    _refused(d, "array 'difficulty_bias_' has shape (2,), expected (1)", file="state.safetensors")
+
+    d = save_router(fitted["linear"], tmp_path / "linear")
+    _rewrite_arrays(d, lambda a: a.__setitem__("coef_", a["coef_"][None]))
+    _refused(d, "array 'coef_' has shape (1, 6, 4), expected 2 axes (d, m)", file="state.safetensors")
+
+    # consistent arrays, consistently resized, still contradict the hyperparameter in router.json
+    d = save_router(fitted["mf"], tmp_path / "mf")
+    _rewrite_arrays(d, lambda a: a.update(projection_=a["projection_"][:, :2],
+                                          model_embeddings_=a["model_embeddings_"][:, :2]))
+    _refused(d, "params.dim = 3 but state.safetensors holds 2-wide arrays", TAIL)
+
+
+def test_mlc_weight_shapes_must_add_up_to_its_weights(tmp_path):
+    """MLC (fine-tuned encoder) keeps a flat weight vector and each tensor's shape: they must agree."""
+    r = make_router("mlc")
+    r.load_state_dict({"weights_": np.zeros(10, dtype=np.float32), "weight_names_": ["a", "b"],
+                       "weight_shapes_": [[2, 3], [4]], "n_steps_": 1, "loss_curve_": [0.5], "fit_s_": 0.1,
+                       "n_models_": 4})
+    d = save_router(r, tmp_path / "mlc")
+    assert load_router(d).router.weight_shapes_ == [[2, 3], [4]]
+    _edit(d, lambda doc: doc["state_values"].__setitem__("weight_shapes_", [[2, 3], [5]]))
+    _refused(d, "state_values.weight_shapes_ add up to 11 weights but state.safetensors' weights_ holds 10", TAIL)
+    _edit(d, lambda doc: doc["state_values"].__setitem__("weight_shapes_", [[10]]))
+    _refused(d, "weight_names_ and weight_shapes_ must be lists of equal length")
+
+
+# --------------------------------------------------------------------------- the CLI: one line, exit 2
+
+
+@pytest.fixture(scope="module")
+def fit_saved_irt(tmp_path_factory):
+    """An irt router written by `fit --save` on a small corpus (as add-model and serve find them)."""
+    from routereval.evaluate import fit_router
+
+    rng = np.random.default_rng(1)
+    n, n_models = 240, 10
+    X = rng.normal(size=(n, 6))
+    S = (rng.random((n_models, n)) < rng.random((n_models, 1))).astype(float)
+    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(n_models)],
+                  prompt_ids=[f"p{i}" for i in range(n)], subsets=[f"t{i % 3}" for i in range(n)],
+                  texts=[f"question {i}" for i in range(n)], scores=S, embeddings={"synth": X})
+    root = tmp_path_factory.mktemp("persist")
+    write_corpus(Corpus.from_benchmarks([b]), root / "corpus")
+    fit_router(root / "corpus", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 3}, m=4,
+               group="all_strong", save=root / "irt")
+    return root / "irt"
+
+
+def _one_line_exit_2(res, *needles):
+    assert res.code == 2, (res.code, res.err)
+    assert res.err.startswith("error: ") and res.err.count("\n") == 1, res.err
+    for n in needles:
+        assert n in res.err, res.err
+
+
+def test_cli_add_model_and_serve_refuse_an_edited_dim_with_one_line(fit_saved_irt, tmp_path, cli):
+    import socket
+
+    assert load_router(fit_saved_irt).router.ability_.shape == (4, 4)  # the router as fit saved it loads
+    d = tmp_path / "edited"
+    shutil.copytree(fit_saved_irt, d)
+    _edit(d, lambda doc: doc["params"].__setitem__("dim", 8))
+    (tmp_path / "answers.csv").write_text("prompt_id,score\np0,1\n")
+    want = (f"{d / 'router.json'}: params.dim = 8 but state.safetensors holds 4-wide arrays (ability_ (4, 4)", TAIL)
+    _one_line_exit_2(cli("add-model", d, "--name", "acme/new", "--answers", tmp_path / "answers.csv",
+                         "--out", tmp_path / "v2"), *want)
+    assert not (tmp_path / "v2").exists()
+    with socket.socket() as s:  # a port held here: a regression fails on it instead of serving forever
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        _one_line_exit_2(cli("serve", d, "--port", s.getsockname()[1]), *want)
