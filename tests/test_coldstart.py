@@ -342,12 +342,24 @@ def test_neighbour_correction_against_a_naive_version():
     wn = np.array(w) / sum(w)
     rbar = sum(wj * rj for wj, rj in zip(wn, resid))
     naive_se = shrink * np.sqrt(sum(wj ** 2 * (rj - rbar) ** 2 for wj, rj in zip(wn, resid)) * len(top) / (len(top) - 1))
-    value, se = neighbour_correction(y, Y, target, est, neighbours=8, bandwidth=0.05, return_se=True)
-    assert value == got and se == pytest.approx(naive_se, abs=1e-12) and se > 0
-    _, se_q = neighbour_correction(y, Y, np.column_stack([target, 2 * target]), lambda a: [est(a), 2 * est(a)],
-                                   neighbours=8, bandwidth=0.05, return_se=True)
-    np.testing.assert_allclose(se_q, [naive_se, 2 * naive_se], atol=1e-12)
-    assert neighbour_correction(y, np.zeros((k, 0)), np.zeros(0), est, return_se=True) == (0.0, 0.0)
+    full = neighbour_correction(y, Y, target, est, neighbours=8, bandwidth=0.05, full_output=True)
+    assert full.value == got and full.se == pytest.approx(naive_se, abs=1e-12) and full.se > 0
+    # the references' error under the correction: each one's residual less the share of the others' prediction
+    agree_top = np.array([[1 - np.mean(np.abs(Y[:, i] - Y[:, j])) for j in top] for i in top])
+    loo = []
+    for a_, i in enumerate(top):
+        others = [b_ for b_ in range(len(top)) if b_ != a_]
+        wo = np.array([np.exp((agree_top[a_, b_] - max(agree_top[a_, o] for o in others)) / 0.05) for b_ in others])
+        loo.append(resid[a_] - shrink * (wo @ np.array([resid[b_] for b_ in others])) / wo.sum())
+    assert full.error_rms == pytest.approx(np.sqrt(np.mean(np.square(loo))), abs=1e-12)
+    q = neighbour_correction(y, Y, np.column_stack([target, 2 * target]), lambda a: [est(a), 2 * est(a)],
+                             neighbours=8, bandwidth=0.05, full_output=True)
+    np.testing.assert_allclose(q.se, [naive_se, 2 * naive_se], atol=1e-12)
+    np.testing.assert_allclose(q.error_rms, [full.error_rms, 2 * full.error_rms], atol=1e-12)
+    none = neighbour_correction(y, np.zeros((k, 0)), np.zeros(0), est, full_output=True)
+    assert (none.value, none.se, none.error_rms) == (0.0, 0.0, 0.0)
+    two = neighbour_correction(y, Y[:, :2], target[:2], est, full_output=True)  # too few to correct: the residuals
+    assert two.value == 0.0 and two.error_rms == pytest.approx(np.sqrt(np.mean((target[:2] - [est(Y[:, 0]), est(Y[:, 1])]) ** 2)))
     # q sets of targets at once: one correction per set, the same weights
     both = neighbour_correction(y, Y, np.column_stack([target, 2 * target]), lambda a: [est(a), 2 * est(a)],
                                 neighbours=8, bandwidth=0.05)
@@ -417,6 +429,10 @@ def test_neighbour_correction_takes_the_luck_a_family_shares_and_ignores_strange
     wide = est.corrected(0.01, se=0.05)
     assert wide.se == pytest.approx(0.05 * np.sqrt(2)) and wide.high - wide.low == pytest.approx(0.2 * np.sqrt(2))
     assert wide.mean == pytest.approx(plain(y) + 0.01)
+    # the references' error under the correction is a floor: where it exceeds the model-based error, it sets the width
+    assert est.corrected(0.01, se=0.0, error_rms=0.02).se == pytest.approx(0.05)
+    far = est.corrected(0.01, se=0.0, error_rms=0.1)
+    assert far.se == pytest.approx(0.1) and far.high - far.low == pytest.approx(0.4)
     edge = MeanEstimate(mean=0.02, low=0.0, high=0.07, se=0.0255, anchor_mean=None, pirt=0.02, lam=0.0, n_anchors=10)
     up = edge.corrected(0.05)  # the bound clipped at 0 does not narrow the moved interval
     assert (up.low, up.mean, up.high) == pytest.approx((0.02, 0.07, 0.12))

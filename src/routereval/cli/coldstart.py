@@ -30,17 +30,26 @@ coldstart_app = typer.Typer(cls=_StudyByDefault, no_args_is_help=True,
 def _ints(text: str, what: str) -> list[int]:
     from routereval.errors import ParameterError
 
+    items = [x.strip() for x in text.split(",")]
+    if not any(items):
+        raise ParameterError(f"{what} must name at least one value")
+    if not all(items):  # "10,,20" or "10,": a value left out is a typo, not a shorter list
+        raise ParameterError(f"{what} has an empty item in {text!r}; expected comma-separated integers, e.g. "
+                             f"10,25,50,100,200")
     try:
-        vals = [int(x) for x in text.split(",") if x.strip()]
+        return [int(x) for x in items]
     except ValueError:
         raise ParameterError(f"{what} must be comma-separated integers, e.g. 10,25,50,100,200. Got {text!r}.") from None
-    if not vals:
-        raise ParameterError(f"{what} must name at least one value")
-    return vals
 
 
-def _names(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
+def _names(text: str, what: str | None = None) -> list[str]:
+    """The comma-separated names of ``text``; with ``what`` (the option), an empty item among names is refused."""
+    names = [x.strip() for x in text.split(",")]
+    if what is not None and any(names) and not all(names):
+        from routereval.errors import ParameterError
+
+        raise ParameterError(f"{what} has an empty item in {text!r}; expected comma-separated names")
+    return [x for x in names if x]
 
 
 @coldstart_app.command("study")
@@ -61,9 +70,10 @@ def study_cmd(
                                           "model; corpus (or pool,corpus): also from every corpus model but it, "
                                           "both reported side by side.")] = "pool",
     folds: Annotated[Optional[int], typer.Option("--folds", help="corpus pre-training: held-out models in this many "
-                                                 "folds (default one per model: exact leave-one-out).")] = None,
+                                                 "folds, 1 to the number held out (default one per model: exact "
+                                                 "leave-one-out).")] = None,
     corpus_models: Annotated[Optional[int], typer.Option("--corpus-models", help="corpus pre-training on at most N "
-                                                         "corpus models (seeded sample, pool included).")] = None,
+                                                         "corpus models (seeded sample, pool included: N >= --m).")] = None,
     embedding: Annotated[Optional[str], typer.Option("--embedding", "-e", help="Encoder (default: stored synth, "
                                                      "else minilm).")] = None,
     missing: Annotated[str, typer.Option("--missing", help="auto, models or prompts (see `routereval pools`).")] = "auto",
@@ -79,18 +89,18 @@ def study_cmd(
     """Leave-one-model-out: add each pool model back from k anchors; estimate error and routing µ vs bounds."""
     from routereval.cli.routing import parse_params
     from routereval.coldstart.anchors import METHODS
-    from routereval.coldstart.output import check_study_dir, plus_minus, write_study
+    from routereval.coldstart.output import _pct, check_study_dir, plus_minus, write_study
     from routereval.coldstart.study import _check_list, run_study
     from routereval.validate import option
     from routereval.errors import ParameterError
 
-    chosen = set(_names(pretrain))
+    chosen = set(_names(pretrain, "--pretrain"))
     if not chosen or not chosen <= {"pool", "corpus"}:
         raise ParameterError(f"--pretrain must be pool, corpus or pool,corpus. Got {pretrain!r}.")
     pretrain = "corpus" if "corpus" in chosen else "pool"  # corpus pre-training is always reported beside pool
     if not _names(method):
         raise ParameterError("--method names no method")
-    _check_list(_names(method), option("methods", "--method"), METHODS)  # the study's own check
+    _check_list(_names(method, "--method"), option("methods", "--method"), METHODS)  # the study's own check
     ui.check_out_dir(out, "--out")
     check_study_dir(out)  # before the study's minutes, not after
     with ui.progress(not as_json) as update:
@@ -105,7 +115,7 @@ def study_cmd(
         return
     rows = [[s["pretrain"], s["method"], s["k"], plus_minus(s["mae"], s["mae_se"]), f"{s['bias']:+.4f}",
              "-" if s["mae_all"] is None else f"{s['mae_all']:.4f}", s["mae_plain"], f"{100 * s['coverage']:.0f}%",
-             s["mu_added"], "-" if s["recovered"] is None else f"{100 * s['recovered']:.0f}%"] for s in doc["summary"]]
+             s["mu_added"], f"{_pct(s['recovered'])} ({s['n_matter']})"] for s in doc["summary"]]
     meta = doc["meta"]
     split_text = ui.split_line(meta["split"], meta["split_note"], (meta["n_train"], meta["n_val"], meta["n_test"]))
     ui.console().print(ui.table(
@@ -113,7 +123,7 @@ def study_cmd(
         f"{len(meta['held_out'])} held-out model{'s' * (len(meta['held_out']) != 1)} x {meta['seeds']} "
         f"seed{'s' * (meta['seeds'] != 1)}",
         ["pretrain", "method", "k", "error (MAE ± SE)", "bias", "whole-benchmark MAE", "plain mean MAE", "coverage",
-         "µ added", "recovered"], rows))
+         "µ added", "recovered (n)"], rows))
     ui.console().print(f"add one model: median {meta['add_ms_median']:.2f} ms; study {meta['total_s']:.1f} s; "
                        f"written to {out}/ (coldstart.csv, summary.md, plots)")
 

@@ -88,18 +88,21 @@ class MeanEstimate:
     n_anchors: int
     correction: float = 0.0
 
-    def corrected(self, correction: float, se: float = 0.0) -> "MeanEstimate":
-        """This estimate moved by ``correction`` (of standard error ``se``), its interval moved with it.
+    def corrected(self, correction: float, se: float = 0.0, error_rms: float = 0.0) -> "MeanEstimate":
+        """This estimate moved by ``correction``, its interval moved with it and widened by what the references show.
 
         The centre is clipped to [0, 1], then the interval around it: a correction past a bound
         leaves the estimate at the bound with an interval reaching inside, never a single point.
         The interval is symmetric before clipping (its half-width is the wider side, so a bound
-        clipped at 0 or 1 does not narrow the moved interval) and widened by the correction's own
-        uncertainty: the standard error becomes ``sqrt(se_0^2 + se^2)``, the half-width with it.
+        clipped at 0 or 1 does not narrow the moved interval). Its standard error becomes
+        ``max(sqrt(se_0^2 + se^2), error_rms)`` and the half-width scales with it: ``se`` is the
+        correction's own sampling error, ``error_rms`` the error the corrected estimator makes on
+        the known models (:class:`Correction`); where the model-based ``se_0`` is too small for
+        the data (a pool of a few models, a misfitting prior), the references say so.
         """
-        c, se_c = float(correction), float(se)
+        c = float(correction)
         half = max(self.mean - self.low, self.high - self.mean)
-        se_new = math.hypot(self.se, se_c)
+        se_new = max(math.hypot(self.se, float(se)), float(error_rms))
         if self.se > 0:
             half *= se_new / self.se
         centre = float(np.clip(self.mean - self.correction + c, 0, 1))
@@ -144,7 +147,7 @@ def neighbour_weights(agree: np.ndarray, *, bandwidth: float = BANDWIDTH) -> np.
 
 def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarray,
                          estimate: Callable[[np.ndarray], Any], *, neighbours: int = NEIGHBOURS,
-                         bandwidth: float = BANDWIDTH, return_se: bool = False) -> Any:
+                         bandwidth: float = BANDWIDTH, full_output: bool = False) -> Any:
     """The neighbours' correction of an estimate from answers ``y``: their residuals' weighted mean.
 
     Parameters
@@ -162,17 +165,16 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
         How many of the most agreeing references are weighed (with those tied with the last).
     bandwidth
         Of the agreement share (see :func:`neighbour_weights`).
-    return_se
-        Also return the correction's standard error: ``s * sqrt(sum_j w_j^2 (r_j - rbar)^2 n / (n - 1))``,
-        the sampling error of the weighted mean of the ``n`` weighed residuals ``r_j`` (0 for one).
+    full_output
+        Return a :class:`Correction`: the value with its standard error and the references' error.
 
     Returns
     -------
     float or (q,) ndarray
         ``s * sum_j w_j (target_ref[j] - estimate(Y_ref[:, j]))`` over the ``neighbours`` most
         agreeing references and those tied with the last (:func:`most_agreeing`), ``s`` the
-        share to apply (:func:`neighbour_shrinkage`); 0 without references. With ``return_se``,
-        ``(correction, standard error)``, each a float or (q,).
+        share to apply (:func:`neighbour_shrinkage`); 0 without references. With ``full_output``,
+        a :class:`Correction` of it.
     """
     Y_ref = np.asarray(Y_ref, dtype=np.float64)
     target_ref = np.asarray(target_ref, dtype=np.float64)
@@ -181,21 +183,47 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
                          f"got answers {Y_ref.shape} and {len(target_ref)} means")
     if Y_ref.shape[1] == 0:
         zero = 0.0 if target_ref.ndim == 1 else np.zeros(target_ref.shape[1])
-        return (zero, zero) if return_se else zero
+        return Correction(zero, zero, zero) if full_output else zero
     a = agreement(y, Y_ref)
     top = most_agreeing(a, neighbours)
     resid = target_ref[top] - np.array([estimate(Y_ref[:, j]) for j in top], dtype=np.float64)
     share = neighbour_shrinkage(Y_ref[:, top], resid, bandwidth=bandwidth)
     w = neighbour_weights(a[top], bandwidth=bandwidth)
     rbar = w @ resid
-    out = share * rbar
-    out = float(out) if np.ndim(out) == 0 else out
-    if not return_se:
+    out = _scalar(share * rbar)
+    if not full_output:
         return out
     n = len(top)
     w2 = (w ** 2)[:, None] if resid.ndim == 2 else w ** 2
     se = share * np.sqrt(np.sum(w2 * (resid - rbar) ** 2, axis=0) * (n / (n - 1) if n > 1 else 0.0))
-    return out, (float(se) if np.ndim(se) == 0 else se)
+    loo = resid - share * _others_prediction(Y_ref[:, top], resid, bandwidth)  # each one corrected by the others
+    return Correction(out, _scalar(se), _scalar(np.sqrt(np.mean(loo ** 2, axis=0))))
+
+
+def _scalar(v: Any) -> Any:
+    return float(v) if np.ndim(v) == 0 else v
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The neighbours' correction of an estimate (:func:`neighbour_correction` with ``full_output``).
+
+    Attributes
+    ----------
+    value : float or (q,)
+        The correction.
+    se : float or (q,)
+        Its sampling error: ``s * sqrt(sum_j w_j^2 (r_j - rbar)^2 n / (n - 1))`` over the ``n``
+        weighed residuals ``r_j`` (0 for one).
+    error_rms : float or (q,)
+        The error of the corrected estimator on the known models: the root mean square over the
+        weighed references of each one's residual less the correction the others give it (its
+        residual itself when there are too few references to correct).
+    """
+
+    value: Any
+    se: Any
+    error_rms: Any
 
 
 def neighbour_shrinkage(Y: np.ndarray, resid: np.ndarray, *, bandwidth: float = BANDWIDTH) -> np.ndarray | float:
@@ -220,23 +248,32 @@ def neighbour_shrinkage(Y: np.ndarray, resid: np.ndarray, *, bandwidth: float = 
     -------
     float or (q,) ndarray
     """
-    Y = np.asarray(Y, dtype=np.float64)
     r = np.asarray(resid, dtype=np.float64)
-    n = Y.shape[1]
+    n = np.shape(Y)[1]
     if n < 3:
         return 0.0 if r.ndim == 1 else np.zeros(r.shape[1])
-    A = 1.0 - np.abs(Y[:, :, None] - Y[:, None, :]).mean(axis=0)
-    np.fill_diagonal(A, -np.inf)  # a reference does not predict itself
-    W = np.exp((A - A.max(axis=1, keepdims=True)) / bandwidth)
-    W /= W.sum(axis=1, keepdims=True)
-    c = W @ r
+    c = _others_prediction(Y, r, bandwidth)
     cc = np.sum(c * c, axis=0)
     b = np.where(cc > 0, np.sum(r * c, axis=0) / np.where(cc > 0, cc, 1.0), 0.0)
     s2 = np.sum((r - b * c) ** 2, axis=0) / (n - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         t2 = np.where(s2 > 0, b * b * cc / s2, np.inf)
         shrink = np.clip(b * np.maximum(0.0, 1.0 - 1.0 / t2), 0.0, 1.0)
-    return float(shrink) if np.ndim(shrink) == 0 else shrink
+    return _scalar(shrink)
+
+
+def _others_prediction(Y: np.ndarray, resid: np.ndarray, bandwidth: float) -> np.ndarray:
+    """(n,) or (n, q): each reference's residual predicted by the others', weighted by their agreement with it
+    on the anchors (as the new model's correction weighs them); 0 with fewer than 3 references."""
+    Y = np.asarray(Y, dtype=np.float64)
+    r = np.asarray(resid, dtype=np.float64)
+    if Y.shape[1] < 3:
+        return np.zeros_like(r)
+    A = 1.0 - np.abs(Y[:, :, None] - Y[:, None, :]).mean(axis=0)
+    np.fill_diagonal(A, -np.inf)  # a reference does not predict itself
+    W = np.exp((A - A.max(axis=1, keepdims=True)) / bandwidth)
+    W /= W.sum(axis=1, keepdims=True)
+    return W @ r
 
 
 def combine_weight(var_anchor: float, mse_pirt: float, cross_cov: float) -> float:
@@ -498,5 +535,6 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     if not isinstance(references, tuple) or len(references) != 2:
         raise InputError("references must be a tuple (Y_ref (k, n_ref) answers, target_ref (n_ref,) known means)")
     Y_ref, target_ref = references
-    return est.corrected(*neighbour_correction(y, Y_ref, np.asarray(target_ref, dtype=np.float64),
-                                               lambda yy: gp(yy).mean, return_se=True))
+    corr = neighbour_correction(y, Y_ref, np.asarray(target_ref, dtype=np.float64), lambda yy: gp(yy).mean,
+                                full_output=True)
+    return est.corrected(corr.value, corr.se, corr.error_rms)

@@ -50,47 +50,151 @@ def _note(note: str) -> str:
 
 
 def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.0f}%"
+    """A share as a whole percentage; "-" when undefined, and never "-0%" (a tiny negative share rounds to 0%)."""
+    if v is None:
+        return "-"
+    text = f"{100 * v:.0f}"
+    return f"{'0' if text == '-0' else text}%"
 
 
-def population_note(n_models: int, n_pool: int, pretrain: list[str]) -> str:
-    """What a population of this size allows and what it does not (written into summary.md)."""
-    lines = [f"## What {n_models} models allow, and what they do not", ""]
-    lines.append(
-        f"The prompt side (each prompt's loadings and difficulty as a function of its embedding) is learned from "
-        f"the other {n_models - 1} models' answers on the train prompts. That many respondents pin down the few "
-        f"directions along which these models differ and each train prompt's own difficulty (the calibration), "
-        f"so a new model's ability vector, its mean score and its place in the pool (which prompts it should win) "
-        f"are pinned down by about 100 answers to within the errors in the tables above.")
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    """``count noun``, the noun in the plural unless the count is 1 (``1 model``, ``2 models``)."""
+    return f"{count} {noun if count == 1 else (plural or noun + 's')}"
+
+
+DESIGNED = ("irt", "fisher", "adaptive")  # methods that choose anchors from the fitted item parameters
+
+
+def outcome(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What one pre-training's summary lines say at the largest k run: the best method, and how the best
+    model-based method (:data:`DESIGNED`) compares with ``random`` anchors: ``random_wins`` (random as good
+    or better), ``unclear`` (ahead by less than their standard errors combined) or ``designed_wins``;
+    ``None`` when random or every model-based method was not run."""
+    if not rows:
+        return None
+    k = max(s["k"] for s in rows)
+    at_k = [s for s in rows if s["k"] == k]
+    best = min(at_k, key=lambda s: s["mae"])
+    out = {"k": k, "best": best, "verdict": None, "designed": None, "random": None}
+    rand = next((s for s in at_k if s["method"] == "random"), None)
+    designed = [s for s in at_k if s["method"] in DESIGNED]
+    if rand is None or not designed:
+        return out
+    d = min(designed, key=lambda s: s["mae"])
+    ses = [x for x in (rand.get("mae_se"), d.get("mae_se")) if x is not None and math.isfinite(x)]
+    se = math.sqrt(sum(x * x for x in ses)) if len(ses) == 2 else None
+    if rand["mae"] <= d["mae"]:
+        verdict = "random_wins"
+    elif se is not None and rand["mae"] - d["mae"] < se:
+        verdict = "unclear"
+    else:
+        verdict = "designed_wins"
+    out.update(verdict=verdict, designed=d, random=rand)
+    return out
+
+
+def _outcome_line(o: dict[str, Any] | None, n_learned: str) -> str:
+    """The summary's sentence on one pre-training's results at the largest k run (:func:`outcome`)."""
+    if o is None:
+        return ""
+    k, best = o["k"], o["best"]
+    line = f"- best at k = {k} (the largest k run): `{best['method']}`, MAE {best['mae']:.4f}."
+    d, r = o["designed"], o["random"]
+    if o["verdict"] == "random_wins":
+        line += (f" `random` anchors (MAE {r['mae']:.4f}) do as well as or better than the model-based methods "
+                 f"(best: `{d['method']}`, MAE {d['mae']:.4f}): their item parameters are learned from {n_learned}, "
+                 f"too few to choose better anchors than chance here.")
+    elif o["verdict"] == "unclear":
+        line += (f" `{d['method']}` is ahead of `random` anchors (MAE {r['mae']:.4f}) by less than a standard error: "
+                 f"no clear gain from the item parameters here.")
+    elif o["verdict"] == "designed_wins":
+        line += f" `random` anchors: MAE {r['mae']:.4f}."
+    return line
+
+
+def _learned_from(meta: dict, pre: str) -> str:
+    """How many models' answers one pre-training's prompt side is learned from, in words."""
+    if pre == "pool":
+        n = meta["m"] - 1
+    else:
+        held = len(meta["held_out"])
+        folds = meta.get("folds") or held
+        n = meta["n_corpus_models"] - -(-held // folds)  # the largest fold is left out
+    return "the other model's answers" if n == 1 else f"{n} models' answers"
+
+
+def population_note(n_models: int, n_pool: int, pretrain: list[str], result: dict[str, Any] | None = None) -> str:
+    """What a population of this size allows and what it does not (written into summary.md).
+
+    ``result``: :func:`outcome` of the pre-training this population is (what it achieved at the largest k run);
+    the note never claims more than that.
+    """
+    n = n_models - 1
+    others = "the other model's answers" if n == 1 else f"the other {n} models' answers"
+    lines = [f"## What {_n(n_models, 'model')} allow{'s' * (n_models == 1)}, and what they do not", ""]
+    first = (f"The prompt side (each prompt's loadings and difficulty as a function of its embedding) is learned from "
+             f"{others} on the train prompts.")
+    v = None if result is None else result["verdict"]
+    if v is not None:
+        k, d, r = result["k"], result["designed"], result["random"]
+        if v == "designed_wins":
+            first += (f" At k = {k} (the largest k run) that was enough to choose anchors: `{d['method']}` "
+                      f"(MAE {d['mae']:.4f}) estimates a new model's mean better than {_n(k, 'random answer')} "
+                      f"(`random`, MAE {r['mae']:.4f}), so these models pin down the directions along which they "
+                      f"differ and each train prompt's own difficulty (the calibration) well enough to tell which "
+                      f"prompts are informative.")
+        elif v == "unclear":
+            first += (f" At k = {k} (the largest k run) the best model-based method, `{d['method']}` (MAE "
+                      f"{d['mae']:.4f}), is ahead of `random` anchors (MAE {r['mae']:.4f}) by less than a standard "
+                      f"error: at this size the item parameters add no clear gain.")
+        else:
+            first += (f" At k = {k} (the largest k run) that was not enough to choose anchors: `random` anchors "
+                      f"(MAE {r['mae']:.4f}) do as well as or better than the model-based methods (best: "
+                      f"`{d['method']}`, MAE {d['mae']:.4f}). Their item parameters (each prompt's difficulty and "
+                      f"loadings) are learned from {others}, too few to pin them down, so the designed anchors are "
+                      f"chosen from noise and can lose to chance; more models (`--pretrain corpus` on a corpus that holds "
+                      f"them) are what helps.")
+    elif result is not None:
+        first += (f" The tables above say how well a new model's mean is pinned down by the k values run (up to "
+                  f"{result['k']}), and no further.")
+    lines.append(first)
     lines.append("")
+    prior = ("1 point in the model-vector space, widened into a broad prior" if n == 1 else
+             f"{n} points in the model-vector space, its covariance shrunk towards the diagonal")
     lines.append(
-        f"They do not teach the embedding-to-prompt map well: {n_models - 1} answers per prompt are a noisy label of "
-        f"its difficulty and loadings, so a prompt no model has answered (a new prompt at routing time) gets only "
-        f"the coarse difficulty its embedding implies. The population prior is {n_models - 1} points in the "
-        f"model-vector space, its covariance shrunk towards the diagonal: a new model unlike all of them (a new "
-        f"family, a new skill profile) is pulled towards the population and needs more anchors. And with so few "
-        f"models, removing one often changes routing little: only the models the router picks give a routing "
-        f"gain to recover, so the recovery figure rests on those few (the n in the tables). The RouterEval "
-        f"paper's proposal is to pre-train the prompt side on the whole record set (thousands of models: "
-        f"`--pretrain corpus` on a corpus that holds them); with {n_models} models this is the small-population "
-        f"case, and `synth --scale full` in bench/RESULTS.md the large one.")
+        f"They do not teach the embedding-to-prompt map well: {_n(n, 'answer')} per prompt "
+        f"{'is' if n == 1 else 'are'} a noisy label of its difficulty and loadings, so a prompt no model has "
+        f"answered (a new prompt at routing time) gets only the coarse difficulty its embedding implies. The "
+        f"population prior is {prior}: a new model unlike {'it' if n == 1 else 'all of them'} (a new family, a new skill profile) is "
+        f"pulled towards the population and needs more anchors. And with so few models, removing one often changes "
+        f"routing little: only the models the router picks give a routing gain to recover, so the recovery figure "
+        f"rests on those few (the n in the tables). The RouterEval paper's proposal is to pre-train the prompt side "
+        f"on the whole record set (thousands of models: `--pretrain corpus` on a corpus that holds them); with "
+        f"{_n(n_models, 'model')} this is the small-population case, and `synth --scale full` in bench/RESULTS.md "
+        f"the large one.")
     if "corpus" in pretrain and n_models == n_pool:
         lines.append("")
         lines.append("Here the corpus holds no model outside the pool, so `corpus` pre-training is the same fit as `pool`.")
     return "\n".join(lines) + "\n"
 
 
+def stratified_is_random(meta: dict) -> bool:
+    """Whether the study's ``stratified`` anchors are its ``random`` ones: one subset among the train prompts."""
+    return meta.get("n_subsets") == 1 and "stratified" in meta.get("methods", ()) and "random" in meta.get("methods", ())
+
+
 def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, float], se_random: dict[int, float],
                      plots: list[str]) -> str:
     meta = result.meta
     calib = "calibrated from the other models' answers" if meta.get("calibrate_test") else "unknown"
+    n_held = len(meta["held_out"])
     out = [f"# Cold start: {meta['router']} on {meta['benchmark']}", ""]
-    out.append(f"Leave-one-model-out over {len(meta['held_out'])} of the {meta['m']} pool models "
+    out.append(f"Leave-one-model-out over {n_held} of the {_n(meta['m'], 'pool model')} "
                f"(group `{meta['group']}`, protocol `{meta['protocol']}`, embedding `{meta['embedding']}`, missing "
                f"`{meta['missing']}`); {meta.get('split', 'random')} split{_note(meta.get('split_note', ''))}: "
                f"{meta['n_train']} train / {meta['n_test']} test prompts; anchors chosen among "
                f"the train prompts; seeds 0-{meta['seeds'] - 1}; pre-training {', '.join(meta['pretrain'])} "
-               f"({meta['n_corpus_models']} corpus models); test prompts' difficulty "
+               f"({_n(meta['n_corpus_models'], 'corpus model')}); test prompts' difficulty "
                f"{calib}.")
     out.append("")
     out.append("Error: |estimated - true test mean| of the held-out model (gp-IRT estimate with the neighbours' "
@@ -103,20 +207,30 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                "its anchors; recovered = share of the full refit's gain over the pool without the model, summed over "
                "the held-out models whose removal costs the full refit at least 0.005 (n: how many; for the others "
                "the difference is refit noise); recovered (same side) = the same against the router without the "
-               "model plus the model fitted on all its train answers. Coverage: share of 95% intervals holding the "
-               "true mean.")
+               "model plus the model fitted on all its train answers. µ added and the lower bound's µ below are "
+               "means over all held-out models; the µ plot (mu_vs_k) shows only the models that matter (n). "
+               "Coverage: share of 95% intervals holding the true mean.")
     out.append("")
+    if stratified_is_random(meta):
+        out.append("The train prompts form one subset, so `stratified` anchors are `random` ones here (the same "
+                   "draws: identical rows; in the plots its line, dashed, lies on random's).")
+        out.append("")
+    outcomes = {}
     for pre in meta["pretrain"]:
         rows = [s for s in summary if s["pretrain"] == pre]
         if not rows:
             continue
         up, lo = rows[0]["mu_upper"], sum(s["mu_lower"] for s in rows) / len(rows)
+        n_matter, lo_matter = rows[0]["n_matter"], rows[0]["mu_lower_matter"]
+        matter = (f"{lo_matter:.4f} over the {_n(n_matter, 'model')} that matter{'s' * (n_matter == 1)}, the µ "
+                  f"plot's lower line" if n_matter else "no model matters: the µ plot shows them all")
         out.append(f"## Pre-training: {pre}")
         out.append("")
         full = sum(s["mu_full"] for s in rows) / len(rows)
         out.append(f"Bounds on the test prompts: upper (refit with the model's full training answers) µ = {up:.4f}; "
-                   f"lower (the pool without the model, mean over held-out models) µ = {lo:.4f}; the router without "
-                   f"the model plus the model fitted on all its train answers µ = {full:.4f}.")
+                   f"lower (the pool without the model) µ = {lo:.4f}, the mean over all {_n(n_held, 'held-out model')} "
+                   f"({matter}); the router without the model plus the model fitted on all its train answers "
+                   f"µ = {full:.4f}.")
         out.append("")
         out.append("| method | k | error (MAE ± SE) | bias | gp-IRT alone MAE | whole-benchmark MAE | plain mean MAE "
                    "| 95% coverage | µ added | recovered (n) | recovered, same side (n) |")
@@ -130,25 +244,29 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                        f"{_pct(s['recovered_full'])} ({s['n_matter_full']}) |")
         out.append("")
         by = {(s["method"], s["k"]): s for s in rows}
-        k = 100 if any(s["k"] == 100 for s in rows) else max(s["k"] for s in rows)
+        k = max(s["k"] for s in rows)  # the largest k run: never a figure for a k the study did not run
         lines = []
         if k in baseline:
-            lines.append(f"- plain mean of {k} random answers: MAE {baseline[k]:.4f} (standard error about "
+            lines.append(f"- plain mean of {_n(k, 'random answer')}: MAE {baseline[k]:.4f} (standard error about "
                          f"{se_random[k]:.3f}).")
         for meth in METHODS:
             if (meth, k) in by:
                 s = by[(meth, k)]
-                lines.append(f"- {meth}, k = {k}: MAE {s['mae']:.4f}, recovered {_pct(s['recovered'])}.")
+                lines.append(f"- {meth}, k = {k}: MAE {s['mae']:.4f}, recovered {_pct(s['recovered'])} "
+                             f"({s['n_matter']}).")
         if ("adaptive", k // 2) in by and ("irt", k) in by:
             lines.append(f"- adaptive with k = {k // 2}: MAE {by[('adaptive', k // 2)]['mae']:.4f} "
                          f"(irt with {k}: {by[('irt', k)]['mae']:.4f}).")
-        out += lines + [""]
-    out.append(f"Timing: {meta['n_fits']} router fits ({meta['fit_s']:.1f} s), adding one model median "
+        outcomes[pre] = outcome(rows)
+        lines.append(_outcome_line(outcomes[pre], _learned_from(meta, pre)))
+        out += [x for x in lines if x] + [""]
+    out.append(f"Timing: {_n(meta['n_fits'], 'router fit')} ({meta['fit_s']:.1f} s), adding one model median "
                f"{meta['add_ms_median']:.2f} ms (95th percentile {meta['add_ms_p95']:.2f} ms), whole study "
                f"{meta['total_s']:.1f} s.")
     out.append("")
-    out.append(population_note(meta["n_corpus_models"] if "corpus" in meta["pretrain"] else meta["m"], meta["m"],
-                               meta["pretrain"]))
+    pop = "corpus" if "corpus" in meta["pretrain"] else "pool"
+    out.append(population_note(meta["n_corpus_models"] if pop == "corpus" else meta["m"], meta["m"],
+                               meta["pretrain"], outcomes.get(pop)))
     for p in plots:
         if p.endswith(".png"):
             out.append(f"![{p[:-4]}]({p})")
@@ -193,7 +311,8 @@ def write_study(result, out: str | os.PathLike) -> dict[str, Any]:
     se = {k: random_mean_se(result.rows, k) for k in result.meta["anchors"]}
     title = (f"{result.meta['router']} on {result.meta['benchmark']}, m = {result.meta['m']} "
              f"{result.meta['group']}: leave-one-model-out over {len(result.meta['held_out'])} models")
-    plots = [p.name for p in plot_study(summary, out, title=title, baseline=plain)]
+    plots = [p.name for p in plot_study(summary, out, title=title, baseline=plain,
+                                        stratified_is_random=stratified_is_random(result.meta))]
     doc = {"meta": result.meta, "summary": summary, "baseline": {str(k): v for k, v in plain.items()},
            "files": ["coldstart.csv", "coldstart.json", "summary.md", *plots]}
     write_atomic(json.dumps(json_safe(doc), indent=2), out / "coldstart.json")

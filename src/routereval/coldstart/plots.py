@@ -34,12 +34,15 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
     return written
 
 
-def plot_study(summary: list[dict[str, Any]], out: Path, *, title: str, baseline: dict[int, float]) -> list[Path]:
+def plot_study(summary: list[dict[str, Any]], out: Path, *, title: str, baseline: dict[int, float],
+               stratified_is_random: bool = False) -> list[Path]:
     """``error_vs_k`` (MAE of the estimated mean per method; the plain mean of k random answers dashed)
     and ``mu_vs_k`` (routing µ with the added model between the two bounds, over the held-out models whose
     removal costs the full refit at least 0.005: elsewhere the bounds coincide), one panel per pre-training.
 
     ``baseline``: k -> MAE of the plain mean of k random answers (measured in the study).
+    ``stratified_is_random``: the benchmark's train prompts form one subset, so ``stratified`` anchors are the
+    ``random`` ones: its line is drawn dashed and its legend says so (else it hides under random's).
     """
     plt = _pyplot()
     pretrains = sorted({s["pretrain"] for s in summary}, key=lambda p: ("pool", "corpus").index(p))
@@ -51,7 +54,10 @@ def plot_study(summary: list[dict[str, Any]], out: Path, *, title: str, baseline
             rows = [s for s in summary if s["pretrain"] == pre]
             for meth in methods:
                 pts = sorted((s["k"], s[key]) for s in rows if s["method"] == meth)
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[meth], color=PALETTE[meth], label=meth)
+                same = stratified_is_random and meth == "stratified"
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[meth], color=PALETTE[meth],
+                        ls="--" if same else "-", mfc="none" if same else None,
+                        label="stratified (= random: one subset)" if same else meth)
             ks = sorted({s["k"] for s in rows})
             if key == "mae":
                 bl = [(k, baseline[k]) for k in ks if k in baseline]
@@ -62,9 +68,13 @@ def plot_study(summary: list[dict[str, Any]], out: Path, *, title: str, baseline
                 up = next(s["mu_upper_matter"] for s in rows)
                 lo = next(s["mu_lower_matter"] for s in rows)
                 n = next(s["n_matter"] for s in rows)
+                # every line here is the mean over the held-out models that matter (all of them when none does)
+                which = ("all held-out models: none matters" if not n
+                         else f"{n} model that matters" if n == 1 else f"{n} models that matter")
                 ax.axhline(up, ls="--", color=PALETTE["upper"], label="upper: refit with full answers")
-                ax.axhline(lo, ls=":", color=PALETTE["lower"], label="lower: without the model")
-                ax.set_ylabel(f"routing µ on test ({n or 'all'} model{'' if n == 1 else 's'} that matter)")
+                ax.axhline(lo, ls=":", color=PALETTE["lower"],
+                           label="lower: the pool without the model" + (f" ({which})" if n else ""))
+                ax.set_ylabel(f"routing µ on test ({which})")
             ax.set_xscale("log")
             ax.minorticks_off()  # only the k values studied are labelled
             ax.set_xticks(ks)

@@ -616,5 +616,6 @@ def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offse
     est = gp(ans.scores)
     ref = references(ctx, idx, exclude=exclude)
     if ref is not None:  # the corpus models that answered the same prompts most alike correct the estimate
-        est = est.corrected(*neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean, return_se=True))
+        corr = neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean, full_output=True)
+        est = est.corrected(corr.value, corr.se, corr.error_rms)
     return est, 0 if ref is None else int(ref[0].shape[1]), "logistic" if floors is None else "3pl"

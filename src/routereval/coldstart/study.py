@@ -59,7 +59,8 @@ PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
             "high", "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "estimate_gp",
             "abs_error_gp", "correction", "true_mean_all",
-            "estimate_all", "abs_error_all", "mu_added", "mu_upper", "mu_lower", "mu_full", "add_ms")
+            "estimate_all", "abs_error_all", "mu_added", "mu_upper", "mu_lower", "mu_full", "add_ms",
+            "score_sd")
 MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
 # a known model with the held-out one's score on this share of the train prompts, and at most COPY_CHANCE times
 # the disagreements of two independent models with their score distributions, is a copy of it (the same model
@@ -539,6 +540,8 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
     mu_lower = d.mu_of(base, others)
     y_tr = d.S_tr[:, h].astype(np.float64)
     true = float(d.S_te[:, h].astype(np.float64).mean())
+    # the spread of its answers over the train prompts (where anchors are drawn): the plain mean's standard error
+    score_sd = float(y_tr.std(ddof=1)) if len(y_tr) > 1 else 0.0
     true_all = float(np.concatenate([d.S_tr[:, h], d.S_va[:, h], d.S_te[:, h]]).astype(np.float64).mean())
     # the neighbours' correction's references: the fitted models (pool), every eligible corpus model but h (corpus)
     ref_cols, ref_extra = d.reference_set(h, F.models, mode)
@@ -556,9 +559,9 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                 estimate = _estimator(F, pos, w, level)
                 y_a = y_tr[pos]
                 gp, gp_all = estimate(y_a)
-                corr, corr_se = neighbour_correction(y_a, *d.references(pos, ref_cols, ref_extra),
-                                                     lambda yy: [e.mean for e in estimate(yy)], return_se=True)
-                est, est_all = gp.corrected(corr[0], corr_se[0]), gp_all.corrected(corr[1], corr_se[1])
+                c = neighbour_correction(y_a, *d.references(pos, ref_cols, ref_extra),
+                                         lambda yy: [e.mean for e in estimate(yy)], full_output=True)
+                est, est_all = (e.corrected(c.value[q], c.se[q], c.error_rms[q]) for q, e in enumerate((gp, gp_all)))
                 plain = float(y_a.mean())
                 rows.append({
                     "benchmark": d.bench.name, "split": d.split.name, "pretrain": mode, "router": router,
@@ -572,7 +575,7 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                     "estimate_all": est_all.mean, "abs_error_all": abs(est_all.mean - true_all),
                     "mu_added": d.mu_of(added, with_h),
                     "mu_upper": mu_upper, "mu_lower": mu_lower, "mu_full": mu_full,
-                    "add_ms": add_ms[-1]})
+                    "add_ms": add_ms[-1], "score_sd": score_sd})
     return rows
 
 
@@ -612,10 +615,12 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     folds
         ``corpus`` pre-training: held-out models are split round-robin into this many folds and
         each fold's prompt side is learned without any of its models (None: one fold per
-        model, exact leave-one-out; fewer folds for corpora of thousands of models).
+        model, exact leave-one-out; fewer folds for corpora of thousands of models). At most the
+        number of held-out models; refused without ``corpus`` pre-training.
     corpus_models
         ``corpus`` pre-training on at most this many eligible corpus models (a seeded sample
-        that always includes the pool); all when None.
+        that always includes the pool, so at least ``m``); all when None. Refused without
+        ``corpus`` pre-training.
     calibrate_test
         Calibrate the test prompts' difficulty from the fitted population's answers on them (as
         tinyBenchmarks fits every item from the training models, and as ``add-model`` does
@@ -641,10 +646,18 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     if models is not None and models > m:  # checked before any slow work
         raise ParameterError(f"{option('models')}: {models} models to hold out, but the pool has {m}; give at "
                              f"most {m}, or leave it out for all of them")
-    folds = None if folds is None else check_int(folds, option("folds"), low=1)
-    if corpus_models is not None:
+    # --folds and --corpus-models shape corpus pre-training only: without it they would be ignored, so refused
+    for name, value in (("folds", folds), ("corpus_models", corpus_models)):
+        if value is not None and "corpus" not in pretrain:
+            raise ParameterError(f"{option(name)}: applies only to corpus pre-training; add corpus to "
+                                 f"{option('pretrain')}, or leave it out")
+    n_held = m if models is None else models
+    if folds is not None:
+        folds = check_int(folds, f"{option('folds')} (folds of the {n_held} held-out model{'s' * (n_held != 1)})",
+                          low=1, high=n_held)
+    if corpus_models is not None:  # the sample always includes the pool: fewer than m would still be the pool
         corpus_models = check_int(corpus_models, f"{option('corpus_models')} (corpus models the prompt side learns "
-                                                 "from)", low=1)
+                                                 f"from, the pool's {m} always among them)", low=m)
     probe = make_router_from(router, params, seed=seed)
     if not getattr(probe, "supports_add_model", False):
         probe.add_model("probe", np.zeros((1, 1)), np.zeros(1))  # raises the router's one-line refusal
@@ -680,6 +693,8 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
             "embedding": d.embedding, "missing": missing, "seed": seed,
             "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain,
             "pool_models": d.names, "held_out": [d.names[h] for h in held], "n_corpus_models": int(len(d.corpus_rows)),
+            # subsets among the train prompts: with one, stratified anchors are random ones (the same draws)
+            "n_subsets": int(len(np.unique(d.subsets))),
             # references of the neighbours' correction per held-out model under corpus pre-training (before copies)
             "n_references": int(len(d.corpus_rows) + len(d.extra_rows) - 1) if "corpus" in pretrain else None,
             "reference_copies": copies, "copy_agreement": COPY_AGREEMENT, "copy_chance": COPY_CHANCE,
@@ -767,6 +782,12 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
 
 
 def random_mean_se(rows: list[dict[str, Any]], k: int) -> float:
-    """Standard error of the plain mean of k random answers, ``sqrt(p(1-p)/k)`` averaged over held-out models."""
-    ps = {r["model"]: r["true_mean"] for r in rows}
-    return float(np.mean([math.sqrt(p * (1 - p) / k) for p in ps.values()])) if ps else float("nan")
+    """Standard error of the plain mean of k random answers, ``sd / sqrt(k)`` averaged over held-out models.
+
+    ``sd`` is the row's ``score_sd``: the sample standard deviation of the held-out model's scores over the
+    train prompts the answers are drawn from. For 0/1 scores it is ``sqrt(p(1-p) n/(n-1))``, the binomial
+    formula up to the factor ``n/(n-1)``; for graded scores (AlpacaEval) the answers' actual spread, which
+    the binomial formula overstates.
+    """
+    sds = {r["model"]: r["score_sd"] for r in rows}
+    return float(np.mean([sd / math.sqrt(k) for sd in sds.values()])) if sds else float("nan")

@@ -1,0 +1,245 @@
+"""The cold-start study's option checks and the honesty of its summary: options it would ignore or bend are
+refused, summary.md's prose follows the results it ran (never a k it did not run; singular and plural), the
+plain mean's standard error follows the answers' spread, and the plots and tables say which models a figure is
+over. Small synthetic corpora (a few hundred prompts, a handful of models) keep every study to a second or two."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+
+import numpy as np
+import pytest
+
+from routereval.coldstart.study import StudyResult, random_mean_se, run_study, summarise
+from routereval.data.model import Benchmark, Corpus
+from routereval.data.store import open_corpus, write_corpus
+from routereval.errors import ParameterError
+
+FAST = {"dim": 2, "max_epochs": 10}
+
+
+def _world_corpus(out, *, n_prompts=300, n_models=6, subsets=1, graded=False, seed=0):
+    """An IRT world (embeddings x, loadings and difficulties linear in x, model abilities) written as a corpus
+    of one benchmark ``mmlu``: 0/1 answers, or ``graded`` ones in quarter steps; ``subsets`` topics."""
+    rng = np.random.default_rng(seed)
+    d = 6
+    topic = np.arange(n_prompts) % subsets
+    X = (rng.normal(size=(subsets, d))[topic] + 0.7 * rng.normal(size=(n_prompts, d))).astype(np.float32)
+    a = np.log1p(np.exp(X @ (rng.normal(size=(d, 2)) * 0.6) + 0.5))
+    b = X @ (rng.normal(size=d) * 0.8) + 0.3 * rng.normal(size=n_prompts)
+    P = 1 / (1 + np.exp(-(a @ (rng.normal(size=(n_models, 2)) * 1.2 + 0.5).T - b[:, None])))
+    if graded:
+        S = np.clip(np.round((P + 0.1 * rng.normal(size=P.shape)) * 4) / 4, 0, 1).astype(np.float32)
+    else:
+        S = (rng.random(P.shape) < P).astype(np.float32)
+    bench = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(n_models)],
+                      prompt_ids=[f"p{i}" for i in range(n_prompts)], subsets=[f"t{t}" for t in topic],
+                      texts=[f"question {i} on topic {t}" for i, t in enumerate(topic)], scores=S.T.copy(),
+                      embeddings={"synth": X})
+    write_corpus(Corpus.from_benchmarks([bench]), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_subset(tmp_path_factory):
+    """0/1 answers, every prompt in one subset."""
+    return _world_corpus(tmp_path_factory.mktemp("checks-one") / "corpus")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Graded answers (0, .25, .5, .75, 1) over four subsets."""
+    return _world_corpus(tmp_path_factory.mktemp("checks-graded") / "corpus", subsets=4, graded=True, seed=1)
+
+
+@pytest.fixture(scope="module")
+def two_models(one_subset, tmp_path_factory):
+    """A study of a pool of two models (k = 5 and 10), written out: (result, doc, directory)."""
+    from routereval.coldstart.output import write_study
+
+    res = run_study(one_subset, benchmark="mmlu", router="irt", params=FAST, m=2, group="random", anchors=(5, 10),
+                    methods=("random", "stratified", "irt"), seeds=2)
+    out = tmp_path_factory.mktemp("checks-two") / "study"
+    return res, write_study(res, out), out
+
+
+def _summary_md(res, rows=None):
+    """summary.md of ``res`` with its rows replaced by ``rows`` (no plots)."""
+    from routereval.coldstart.output import summary_markdown
+
+    rows = res.rows if rows is None else rows
+    result = StudyResult(rows, res.meta)
+    summary = summarise(rows)
+    ks = sorted({r["k"] for r in rows})
+    baseline = {s["k"]: s["mae_plain"] for s in summary if s["method"] == "random" and s["pretrain"] == "pool"}
+    return summary_markdown(result, summary, baseline, {k: random_mean_se(rows, k) for k in ks}, [])
+
+
+# --------------------------------------------------------------------------- 1. options ignored or bent
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--anchors", "5,,10"), "--anchors has an empty item in '5,,10'"),
+    (("--anchors", "5,"), "--anchors has an empty item"),
+    (("--method", "random,,irt"), "--method has an empty item"),
+    (("--folds", "2"), "folds (--folds): applies only to corpus pre-training"),
+    (("--corpus-models", "6"), "corpus_models (--corpus-models): applies only to corpus pre-training"),
+    (("--folds", "100", "--pretrain", "corpus"), "must be an int in [1, 3]; got 100"),
+    (("--folds", "3", "--models", "2", "--pretrain", "corpus"), "folds of the 2 held-out models) must be an int in [1, 2]"),
+    (("--corpus-models", "2", "--pretrain", "corpus"), "the pool's 3 always among them) must be an int >= 3; got 2"),
+])
+def test_study_refuses_options_it_would_ignore_or_bend(one_subset, tmp_path, cli, args, message):
+    res = cli("coldstart", one_subset, "--benchmark", "mmlu", "--m", "3", "--group", "random", "--anchors", "5",
+              "--method", "random", "--seeds", "1", "--param", "dim=2", "--param", "max_epochs=5",
+              "--out", tmp_path / "o", *args)
+    assert res.code == 2 and message in res.err and res.err.count("\n") == 1, res.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_study_refuses_folds_without_corpus_pretraining(one_subset):
+    with pytest.raises(ParameterError, match=re.escape("folds (--folds): applies only to corpus pre-training")):
+        run_study(one_subset, benchmark="mmlu", m=3, group="random", anchors=(5,), methods=("random",), seeds=1,
+                  folds=2)
+
+
+# --------------------------------------------------------------------------- 2. the summary follows the results
+
+
+def test_summary_prose_follows_a_two_model_pool(two_models):
+    _, _, out = two_models
+    text = (out / "summary.md").read_text()
+    for wrong in ("1 models", "1 points", "1 answers", "That many respondents", "about 100 answers", "k = 100",
+                  "the other 1 "):
+        assert wrong not in text, wrong
+    assert "What 2 models allow" in text and "learned from the other model's answers" in text
+    assert "1 answer per prompt is a noisy label" in text and "The population prior is 1 point" in text
+    assert "best at k = 10 (the largest k run)" in text and "plain mean of 10 random answers" in text
+
+
+def test_summary_says_whether_random_anchors_beat_the_model_based_ones(two_models):
+    res = two_models[0]
+
+    def with_errors(errors):
+        rows = copy.deepcopy(res.rows)
+        for r in rows:
+            r["abs_error"] = errors[r["method"]]
+            r["estimate"] = r["true_mean"] + errors[r["method"]]
+        return _summary_md(res, rows)
+
+    text = with_errors({"random": 0.01, "stratified": 0.01, "irt": 0.1})
+    assert ("`random` anchors (MAE 0.0100) do as well as or better than the model-based methods (best: `irt`, "
+            "MAE 0.1000)") in text
+    assert "that was not enough to choose anchors" in text and "learned from the other model's answers" in text
+    text = with_errors({"random": 0.1, "stratified": 0.1, "irt": 0.01})
+    assert "best at k = 10 (the largest k run): `irt`, MAE 0.0100. `random` anchors: MAE 0.1000." in text
+    assert "do as well as or better" not in text and "that was enough to choose anchors: `irt`" in text
+
+
+# --------------------------------------------------------------------------- 3. the plain mean's standard error
+
+
+def _train_sd(corpus, m, held):
+    """Sample standard deviation (ddof 1) of each held-out model's train scores, computed independently."""
+    from routereval.pools import make_pool, make_split
+
+    bench = open_corpus(corpus)["mmlu"]
+    split = make_split(bench)
+    pool = make_pool(bench, m=m, group="random", split=split)
+    S = np.asarray(bench.scores, dtype=np.float64)
+    rows = {str(n): i for n, i in zip(pool.model_names, pool.models)}
+    return {h: S[rows[h], split.train].std(ddof=1) for h in held}, S, split, rows
+
+
+def test_plain_mean_standard_error_follows_the_answers_spread(graded, tmp_path):
+    from routereval.coldstart.output import write_study
+
+    res = run_study(graded, benchmark="mmlu", router="irt", params=FAST, m=3, group="random", anchors=(16,),
+                    methods=("random", "stratified"), seeds=1)
+    sd, S, split, rows = _train_sd(graded, 3, res.meta["held_out"])
+    want = float(np.mean([v / 4 for v in sd.values()]))
+    binary = float(np.mean([math.sqrt(p * (1 - p) / 16) for p in (S[rows[h], split.test].mean() for h in sd)]))
+    assert want < 0.8 * binary  # graded answers spread less than 0/1 ones of the same mean
+    assert random_mean_se(res.rows, 16) == pytest.approx(want, rel=1e-6)
+    write_study(res, tmp_path / "g")
+    text = (tmp_path / "g" / "summary.md").read_text()
+    assert "plain mean of 16 random answers: MAE " in text and f"(standard error about {want:.3f})" in text
+    assert "one subset" not in text  # four subsets: stratified anchors are not random ones
+
+
+def test_plain_mean_standard_error_of_binary_answers_is_the_binomial_one(one_subset, two_models):
+    res = two_models[0]
+    sd, S, split, rows = _train_sd(one_subset, 2, res.meta["held_out"])
+    n = len(split.train)
+    for h in sd:
+        p = S[rows[h], split.train].mean()
+        assert sd[h] == pytest.approx(math.sqrt(p * (1 - p) * n / (n - 1)), rel=1e-9)
+    assert random_mean_se(res.rows, 10) == pytest.approx(float(np.mean([v / math.sqrt(10) for v in sd.values()])),
+                                                         rel=1e-6)
+
+
+# --------------------------------------------------------------------------- 4. cosmetics
+
+
+def test_shares_never_print_minus_zero_and_one_answer_is_singular(two_models):
+    from routereval.coldstart.output import _pct
+
+    assert _pct(-0.004) == "0%" and _pct(0.004) == "0%" and _pct(-0.02) == "-2%" and _pct(None) == "-"
+    res = two_models[0]
+    rows = copy.deepcopy(res.rows)
+    for r in rows:
+        if r["k"] == 5:
+            r["k"] = 1
+        # the added model a hair below the pool without it: a recovered share of about -0.1%
+        r["mu_upper"], r["mu_lower"], r["mu_added"] = 0.8, 0.7, 0.6999
+    text = _summary_md(res, [r for r in rows if r["k"] == 1])
+    assert "-0%" not in text and "| 0% (" in text
+    assert "plain mean of 1 random answer:" in text and "1 answers" not in text
+
+
+def test_mu_plot_says_one_model_that_matters_in_the_singular(two_models, tmp_path):
+    from routereval.coldstart.plots import plot_study
+
+    summary = copy.deepcopy(two_models[1]["summary"])
+    for s in summary:
+        s["n_matter"] = 1
+    plot_study(summary, tmp_path, title="t", baseline={})
+    svg = (tmp_path / "mu_vs_k.svg").read_text()
+    assert "routing µ on test (1 model that matters)" in svg and "1 models" not in svg
+    assert "<!-- lower: the pool without the model (1 model that matters) -->" in svg
+
+
+def test_stratified_identical_to_random_is_said_in_the_summary_and_the_plots(two_models):
+    res, doc, out = two_models
+    assert res.meta["n_subsets"] == 1
+    strat = {(r["model"], r["k"], r["seed"]): r["estimate"] for r in res.rows if r["method"] == "stratified"}
+    rand = {(r["model"], r["k"], r["seed"]): r["estimate"] for r in res.rows if r["method"] == "random"}
+    assert strat == rand  # one subset: the same draws
+    assert "one subset, so `stratified` anchors are `random` ones" in (out / "summary.md").read_text()
+    for stem in ("error_vs_k", "mu_vs_k"):
+        assert "<!-- stratified (= random: one subset) -->" in (out / f"{stem}.svg").read_text()
+
+
+def test_console_table_shows_how_many_models_the_recovered_share_is_over(one_subset, tmp_path, cli):
+    res = cli("coldstart", one_subset, "--benchmark", "mmlu", "--m", "2", "--group", "random", "--anchors", "5",
+              "--method", "random", "--seeds", "1", "--param", "dim=2", "--param", "max_epochs=5",
+              "--out", tmp_path / "o")
+    assert res.code == 0, res.err
+    assert "recovered (n)" in res.out
+    row = next(line for line in res.out.splitlines() if "random" in line and "pool" in line)
+    assert re.search(r"(\d+%|-) \(\d+\)", row), row
+
+
+# --------------------------------------------------------------------------- 5. which models "lower" is over
+
+
+def test_lower_bound_labels_say_which_models_they_average(two_models):
+    res, doc, out = two_models
+    text = (out / "summary.md").read_text()
+    n = doc["summary"][0]["n_matter"]
+    assert "the mean over all 2 held-out models" in text
+    assert ("the µ plot's lower line" in text) if n else ("no model matters: the µ plot shows them all" in text)
+    svg = (out / "mu_vs_k.svg").read_text()
+    assert "<!-- lower: the pool without the model" in svg
+    assert "µ added and the lower bound's µ below are means over all held-out models" in text
