@@ -435,8 +435,12 @@ if __name__ == "__main__":
     import sys
 
     # `python bench_coldstart.py memory` / `adaptive`: that section alone (a minute, not a quarter of an hour);
-    # `synth`: the synth full studies alone (MMLU, then HellaSwag and MMLU-Pro)
-    if sys.argv[1:] == ["synth"]:
+    # `synth`: the synth full studies alone (MMLU, then HellaSwag and MMLU-Pro); `real`: the real MMLU-Pro study
+    if sys.argv[1:] == ["real"]:  # the real MMLU-Pro study alone
+        with tempfile.TemporaryDirectory() as d:
+            print("\n".join([f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, commit {commit()}, load average "
+                              f"{_load()}", ""] + _mmlu_pro(Path(d))[0]))
+    elif sys.argv[1:] == ["synth"]:
         print("\n".join([f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, commit {commit()}, load average "
                           f"{_load()}", ""] + _synth_full() + _synth_sized()))
     elif sys.argv[1:] == ["adaptive"]:
