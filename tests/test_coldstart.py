@@ -718,6 +718,27 @@ def test_bad_arguments_to_the_python_api_are_input_errors(fitted):
         select_anchors(bench, 5, "random", candidates=np.arange(bench.n_prompts - 2, bench.n_prompts + 5))
     with pytest.raises(InputError, match="answers must be one score per row of X"):
         select_anchors(r, 5, "adaptive", X=X, candidates=split.train, answers=S[:10, 0])
+    # the references: finite answers of the anchors' shape, one known mean each, all in [0, 1]
+    Y_ref = S[a.index][:, 1:].astype(float)
+    Y_nan = Y_ref.copy()
+    Y_nan[0, 0] = np.nan
+    means = S[split.test][:, 1:].mean(axis=0)
+    for refs, says in (((Y_nan, means), "references' answers Y_ref must be finite"),
+                       ((Y_ref, np.column_stack([means, means])), r"references' known means target_ref must have shape"),
+                       ((Y_ref[:5], means), r"references' answers Y_ref must have shape \(20, any\)"),
+                       ((Y_ref * 3, means), r"references must hold answers and known means in \[0, 1\]")):
+        with pytest.raises(InputError, match=says):
+            estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], references=refs)
+    # a calibration's values: finite, floors in [0, 1), slopes > 0
+    n = len(X)
+    for cal, says in (((np.full(n, np.nan), np.ones(n), np.zeros(n)), "calibration's floor must be finite"),
+                      ((np.full(n, 1.2), np.ones(n), np.zeros(n)), r"floors in \[0, 1\) and slopes > 0"),
+                      ((np.zeros(n), np.zeros(n), np.zeros(n)), r"floors in \[0, 1\) and slopes > 0")):
+        with pytest.raises(InputError, match=says):
+            select_anchors(r, 5, "fisher", X=X, candidates=split.train, calibration=cal)
+    # without X or a benchmark, the subsets say how many rows the candidates index
+    with pytest.raises(InputError, match="candidates must index the 10 prompts"):
+        select_anchors(r, 5, "stratified", candidates=np.arange(100), subsets=np.zeros(10))
 
 
 def test_append_model_vector_of_the_wrong_size_leaves_the_router_as_it_was(fitted):
@@ -1249,7 +1270,15 @@ def test_the_adaptive_cli_with_a_3pl_pool_and_shared_texts(floored_router, tmp_p
 
 
 def test_the_adaptive_cli_refuses_bad_input_in_one_line(floored_router, saved_router, world_corpus, tmp_path, cli):
-    src = floored_router[0]
+    import shutil
+
+    from routereval.coldstart.saved import FLOORS_CACHE
+
+    src, corpus, texts = floored_router
+    shutil.rmtree(corpus / FLOORS_CACHE, ignore_errors=True)  # a bad answers file is refused before the calibration
+    (tmp_path / "bad.csv").write_text(f"text,score\n{texts[2]},7\n")  # computes and caches anything in the corpus
+    res = cli("coldstart", "anchors", src, "--method", "adaptive", "--answers", tmp_path / "bad.csv")
+    assert res.code == 2 and "score 7 is out of range" in res.err and not (corpus / FLOORS_CACHE).exists()
     pool = json.loads((src / "router.json").read_text())["pool"]["models"]
     for args, says in (((("--name", "")), "must be a non-empty model name"),
                        (("--name", pool[0]), "already in the router's pool"),

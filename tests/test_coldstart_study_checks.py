@@ -55,11 +55,12 @@ def graded(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def two_models(one_subset, tmp_path_factory):
-    """A study of a pool of two models (k = 5 and 10), written out: (result, doc, directory)."""
+def three_models(one_subset, tmp_path_factory):
+    """A study of a pool of three models (the fewest `pool` pre-training takes; k = 5 and 10), written out:
+    (result, doc, directory)."""
     from routereval.coldstart.output import write_study
 
-    res = run_study(one_subset, benchmark="mmlu", router="irt", params=FAST, m=2, group="random", anchors=(5, 10),
+    res = run_study(one_subset, benchmark="mmlu", router="irt", params=FAST, m=3, group="random", anchors=(5, 10),
                     methods=("random", "stratified", "irt"), seeds=2)
     out = tmp_path_factory.mktemp("checks-two") / "study"
     return res, write_study(res, out), out
@@ -107,19 +108,19 @@ def test_run_study_refuses_folds_without_corpus_pretraining(one_subset):
 # --------------------------------------------------------------------------- 2. the summary follows the results
 
 
-def test_summary_prose_follows_a_two_model_pool(two_models):
-    _, _, out = two_models
+def test_summary_prose_follows_a_three_model_pool(three_models):
+    _, _, out = three_models
     text = (out / "summary.md").read_text()
     for wrong in ("1 models", "1 points", "1 answers", "That many respondents", "about 100 answers", "k = 100",
                   "the other 1 "):
         assert wrong not in text, wrong
-    assert "What 2 models allow" in text and "learned from the other model's answers" in text
-    assert "1 answer per prompt is a noisy label" in text and "The population prior is 1 point" in text
+    assert "What 3 models allow" in text and "learned from the other 2 models' answers" in text
+    assert "2 answers per prompt are a noisy label" in text and "The population prior is 2 points" in text
     assert "best at k = 10 (the largest k run)" in text and "plain mean of 10 random answers" in text
 
 
-def test_summary_says_whether_random_anchors_beat_the_model_based_ones(two_models):
-    res = two_models[0]
+def test_summary_says_whether_random_anchors_beat_the_model_based_ones(three_models):
+    res = three_models[0]
 
     def with_errors(errors):
         rows = copy.deepcopy(res.rows)
@@ -131,7 +132,7 @@ def test_summary_says_whether_random_anchors_beat_the_model_based_ones(two_model
     text = with_errors({"random": 0.01, "stratified": 0.01, "irt": 0.1})
     assert ("`random` anchors (MAE 0.0100) do as well as or better than the model-based methods (best: `irt`, "
             "MAE 0.1000)") in text
-    assert "that was not enough to choose anchors" in text and "learned from the other model's answers" in text
+    assert "that was not enough to choose anchors" in text and "learned from the other 2 models' answers" in text
     text = with_errors({"random": 0.1, "stratified": 0.1, "irt": 0.01})
     assert "best at k = 10 (the largest k run): `irt`, MAE 0.0100. `random` anchors: MAE 0.1000." in text
     assert "do as well as or better" not in text and "that was enough to choose anchors: `irt`" in text
@@ -168,9 +169,9 @@ def test_plain_mean_standard_error_follows_the_answers_spread(graded, tmp_path):
     assert "one subset" not in text  # four subsets: stratified anchors are not random ones
 
 
-def test_plain_mean_standard_error_of_binary_answers_is_the_binomial_one(one_subset, two_models):
-    res = two_models[0]
-    sd, S, split, rows = _train_sd(one_subset, 2, res.meta["held_out"])
+def test_plain_mean_standard_error_of_binary_answers_is_the_binomial_one(one_subset, three_models):
+    res = three_models[0]
+    sd, S, split, rows = _train_sd(one_subset, 3, res.meta["held_out"])
     n = len(split.train)
     for h in sd:
         p = S[rows[h], split.train].mean()
@@ -182,11 +183,11 @@ def test_plain_mean_standard_error_of_binary_answers_is_the_binomial_one(one_sub
 # --------------------------------------------------------------------------- 4. cosmetics
 
 
-def test_shares_never_print_minus_zero_and_one_answer_is_singular(two_models):
+def test_shares_never_print_minus_zero_and_one_answer_is_singular(three_models):
     from routereval.coldstart.output import _pct
 
     assert _pct(-0.004) == "0%" and _pct(0.004) == "0%" and _pct(-0.02) == "-2%" and _pct(None) == "-"
-    res = two_models[0]
+    res = three_models[0]
     rows = copy.deepcopy(res.rows)
     for r in rows:
         if r["k"] == 5:
@@ -198,10 +199,10 @@ def test_shares_never_print_minus_zero_and_one_answer_is_singular(two_models):
     assert "plain mean of 1 random answer:" in text and "1 answers" not in text
 
 
-def test_mu_plot_says_one_model_that_matters_in_the_singular(two_models, tmp_path):
+def test_mu_plot_says_one_model_that_matters_in_the_singular(three_models, tmp_path):
     from routereval.coldstart.plots import plot_study
 
-    summary = copy.deepcopy(two_models[1]["summary"])
+    summary = copy.deepcopy(three_models[1]["summary"])
     for s in summary:
         s["n_matter"] = 1
     plot_study(summary, tmp_path, title="t", baseline={})
@@ -210,8 +211,8 @@ def test_mu_plot_says_one_model_that_matters_in_the_singular(two_models, tmp_pat
     assert "<!-- lower: the pool without the model (1 model that matters) -->" in svg
 
 
-def test_stratified_identical_to_random_is_said_in_the_summary_and_the_plots(two_models):
-    res, doc, out = two_models
+def test_stratified_identical_to_random_is_said_in_the_summary_and_the_plots(three_models):
+    res, doc, out = three_models
     assert res.meta["n_subsets"] == 1
     strat = {(r["model"], r["k"], r["seed"]): r["estimate"] for r in res.rows if r["method"] == "stratified"}
     rand = {(r["model"], r["k"], r["seed"]): r["estimate"] for r in res.rows if r["method"] == "random"}
@@ -222,7 +223,7 @@ def test_stratified_identical_to_random_is_said_in_the_summary_and_the_plots(two
 
 
 def test_console_table_shows_how_many_models_the_recovered_share_is_over(one_subset, tmp_path, cli):
-    res = cli("coldstart", one_subset, "--benchmark", "mmlu", "--m", "2", "--group", "random", "--anchors", "5",
+    res = cli("coldstart", one_subset, "--benchmark", "mmlu", "--m", "3", "--group", "random", "--anchors", "5",
               "--method", "random", "--seeds", "1", "--param", "dim=2", "--param", "max_epochs=5",
               "--out", tmp_path / "o")
     assert res.code == 0, res.err
@@ -234,12 +235,26 @@ def test_console_table_shows_how_many_models_the_recovered_share_is_over(one_sub
 # --------------------------------------------------------------------------- 5. which models "lower" is over
 
 
-def test_lower_bound_labels_say_which_models_they_average(two_models):
-    res, doc, out = two_models
+def test_lower_bound_labels_say_which_models_they_average(three_models):
+    res, doc, out = three_models
     text = (out / "summary.md").read_text()
     n = doc["summary"][0]["n_matter"]
-    assert "the mean over all 2 held-out models" in text
+    assert "the mean over all 3 held-out models" in text
     assert ("the µ plot's lower line" in text) if n else ("no model matters: the µ plot shows them all" in text)
     svg = (out / "mu_vs_k.svg").read_text()
     assert "<!-- lower: the pool without the model" in svg
     assert "µ added and the lower bound's µ below are means over all held-out models" in text
+
+
+# --------------------------------------------------------------------------- 6. refused before any fit
+
+
+def test_a_pool_of_two_under_pool_pretraining_and_a_bad_level_are_refused(one_subset):
+    """A fit on one model is no population (measured: errors of 0.1-0.4, intervals covering half the truths)."""
+    with pytest.raises(ParameterError, match="pretrain.* pool: the router would be fitted on 1 model"):
+        run_study(one_subset, benchmark="mmlu", router="irt", params=FAST, m=2, group="random", anchors=(5,),
+                  methods=("random",), seeds=1)
+    for level in (1.5, float("nan"), 0, "0.9"):
+        with pytest.raises(ParameterError, match=r"level \(the intervals' coverage\) must be a number in \(0, 1\)"):
+            run_study(one_subset, benchmark="mmlu", router="irt", params=FAST, m=3, group="random", anchors=(5,),
+                      methods=("random",), seeds=1, level=level)

@@ -1,7 +1,8 @@
 """Choosing the anchor prompts a new model answers: random, stratified, irt (clusters), fisher (design), adaptive (CAT).
 
 Every method is deterministic given ``random_state`` and chooses only among the candidate
-prompts it is given (the train split by default), never a test prompt.
+prompts it is given: pass the train split's (a router does not know the split; with a
+benchmark and no candidates, its train split is the default), and no test prompt is asked.
 
 - ``random``: k candidates uniformly without replacement; weights 1/k.
 - ``stratified``: k split over the subsets in proportion to their sizes (largest
@@ -579,6 +580,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         else:
             raise InputError("give the candidate prompts (candidates=) or their embeddings (X=)")
     n_rows = len(X) if X is not None else (bench.n_prompts if bench is not None else None)
+    if n_rows is None and subsets is not None:  # candidates index the subsets' rows
+        n_rows = len(np.atleast_1d(subsets))
     cand = _check_candidates(candidates, n_rows)
     k = _check_k(k, len(cand))
     if n_rows is not None:
@@ -672,8 +675,14 @@ def _check_rows(n_rows: int, *, subsets: Any, delta: Any, calibration: Any, targ
         raise InputError(f"subsets must have one entry per row ({n_rows}); got shape {np.shape(subsets)}")
     if delta is not None:
         delta = float_array(delta, f"delta (one entry per row, {n_rows})", shape=(n_rows,))
-    if calibration is not None and (len(calibration) != 3 or any(len(np.asarray(v)) != n_rows for v in calibration)):
-        raise InputError(f"calibration must be (floor, slope, delta), each with one entry per row ({n_rows})")
+    if calibration is not None:
+        if len(calibration) != 3 or any(np.shape(v) != (n_rows,) for v in calibration):
+            raise InputError(f"calibration must be (floor, slope, delta), each with one entry per row ({n_rows})")
+        floor, slope, _ = (float_array(v, f"calibration's {what}", shape=(n_rows,))
+                           for v, what in zip(calibration, ("floor", "slope", "delta")))
+        if ((floor < 0) | (floor >= 1)).any() or (slope <= 0).any():
+            raise InputError("calibration must hold floors in [0, 1) and slopes > 0 (a prompt's guessing floor and "
+                             "discrimination)")
     if target is not None:
         t = np.asarray(target)
         if t.ndim != 1 or not np.issubdtype(t.dtype, np.integer) or (len(t) and (t.min() < 0 or t.max() >= n_rows)):

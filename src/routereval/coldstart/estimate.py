@@ -534,7 +534,11 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
         return est
     if not isinstance(references, tuple) or len(references) != 2:
         raise InputError("references must be a tuple (Y_ref (k, n_ref) answers, target_ref (n_ref,) known means)")
-    Y_ref, target_ref = references
-    corr = neighbour_correction(y, Y_ref, np.asarray(target_ref, dtype=np.float64), lambda yy: gp(yy).mean,
-                                full_output=True)
+    Y_ref = float_array(references[0], "references' answers Y_ref", shape=(len(y), None),
+                        expected=f"(k={len(y)}, n_ref) scores in [0, 1]")
+    target_ref = float_array(references[1], "references' known means target_ref", shape=(Y_ref.shape[1],),
+                             expected=f"(n_ref={Y_ref.shape[1]},) means in [0, 1]")
+    if ((Y_ref < 0) | (Y_ref > 1)).any() or ((target_ref < 0) | (target_ref > 1)).any():
+        raise InputError("references must hold answers and known means in [0, 1]")
+    corr = neighbour_correction(y, Y_ref, target_ref, lambda yy: gp(yy).mean, full_output=True)
     return est.corrected(corr.value, corr.se, corr.error_rms)

@@ -297,15 +297,19 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     if ctx.bench.texts is None:
         raise InputError(f"benchmark {ctx.bench.name!r} holds no prompt texts: a model's answers could not name "
                          "their prompts (import the benchmark with its texts)", file=ctx.path / "router.json")
+    # the answers are checked before anything is computed (the calibration writes its cache into the corpus)
+    ans = None if answers is None else read_answers(answers, allow_empty=True)
+    if ans is not None and not ans.texts:  # a file with the header only: the test's start, as no file
+        ans = None
+    if ans is not None:
+        X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=None)
+        _check_answered(ctx, ans, idx, Path(answers), "the adaptive test asks train prompts only (expected the texts "
+                        "this command printed)")
     test, rows = adaptive_test(ctx.saved.router, ctx.X, candidates=ctx.askable, delta=np.nan_to_num(ctx.delta),
                                target=np.arange(ctx.bench.n_prompts), calibration=prompt_floors(ctx),
                                random_state=seed)
     doc: dict[str, Any] = {"answered": 0, "estimate": None, "n_references": 0}
-    ans = None if answers is None else read_answers(answers, allow_empty=True)
-    if ans is not None and ans.texts:  # a file with the header only: the test's start, as no file
-        X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=None)
-        _check_answered(ctx, ans, idx, Path(answers), "the adaptive test asks train prompts only (expected the texts "
-                        "this command printed)")
+    if ans is not None:
         position = {int(r): i for i, r in enumerate(rows)}
         for i, score in zip(idx, ans.scores):
             test.tell(position[int(i)], float(score))

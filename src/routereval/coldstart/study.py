@@ -53,7 +53,7 @@ import numpy as np
 
 from routereval.coldstart.anchors import METHODS
 from routereval.errors import InputError, ParameterError
-from routereval.validate import as_list, as_path, check_bool, check_int, option
+from routereval.validate import as_list, as_path, check_bool, check_int, is_real, option
 
 PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
@@ -219,7 +219,13 @@ def _pool_without(F: _Fitted, h: int, n_pool: int, S_tr: np.ndarray, names: list
 def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: Any, y_train: np.ndarray, subsets: np.ndarray
                  ) -> list[tuple[int, np.ndarray, np.ndarray | None]]:
     """(k, train positions, weights) for each k: what select_anchors returns for the same seed
-    (an int, or a sequence of ints such as (seed, model) that ``np.random.default_rng`` takes)."""
+    (an int, or a sequence of ints such as (seed, model) that ``np.random.default_rng`` takes).
+
+    ``fisher`` and ``adaptive`` run once to the largest k and give each smaller k its prefix. For
+    ``adaptive`` that is exactly select_anchors' test; for ``fisher`` it is select_anchors' design
+    for that k while k is at most half the candidates and at most the design's shortlist (2,000):
+    beyond, the design draws a larger share of candidates for a larger k, so a prefix of it is not
+    the design select_anchors would make for the smaller k."""
     from routereval.coldstart.anchors import (AdaptiveTest, cluster_positions, design_positions, random_positions,
                                               stratified_positions)
 
@@ -384,6 +390,10 @@ def _load_data(corpus: Any, benchmark: str, *, m: int, group: str, protocol: str
     pool = make_pool(bench, m=m, group=group, protocol=protocol, split=sp, seed=seed, missing=missing)
     if pool.m < 2:
         raise ParameterError("the pool needs at least 2 models: one is held out, the router is fitted on the rest")
+    if "pool" in pretrain and pool.m < 3:  # measured: a fit on one model gives 0.1-0.4 errors, intervals covering 50%
+        raise ParameterError(f"{option('pretrain')} pool: the router would be fitted on 1 model (the pool of "
+                             f"{pool.m} without the held-out one), no population to add a model against; give "
+                             f"{option('m')} 3 or more, or {option('pretrain')} corpus on a corpus of more models")
     if k_max > len(sp.train):
         raise ParameterError(f"{option('anchors')}: k = {k_max} exceeds the {len(sp.train)} train prompts")
     emb = embedding or default_embedding(bench)
@@ -641,6 +651,8 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     methods = _check_list(methods, option("methods", "--method"), METHODS)
     pretrain = _check_list(pretrain, option("pretrain"), PRETRAIN)
     seeds = check_int(seeds, option("seeds"), low=1)
+    if not (is_real(level) and 0 < level < 1):  # before any fit
+        raise ParameterError(f"level (the intervals' coverage) must be a number in (0, 1). Got {level!r}.")
     m = check_int(m, option("m"), low=1)
     models = None if models is None else check_int(models, f"{option('models')} (pool models held out)", low=1)
     if models is not None and models > m:  # checked before any slow work
