@@ -403,6 +403,7 @@ class AdaptiveTest:
 
     def information(self) -> np.ndarray:
         """(n,) information gain ``p(1-p) z' Sigma z`` of each candidate at the current posterior (-inf if asked)."""
+        from routereval.routers.linear import sigmoid
         from routereval.routers.newmodel import floored_weights
 
         w = floored_weights(self.Z @ self.phi + self.offset, self.floor)[2]
@@ -410,7 +411,7 @@ class AdaptiveTest:
             info = w * self._quad
         else:  # the drop of the variance g' Sigma g of the predicted mean score when prompt i is answered
             Zt, ot = self.target
-            s = 1.0 / (1.0 + np.exp(-(Zt @ self.phi + ot)))
+            s = sigmoid(Zt @ self.phi + ot)  # no overflow warning at extreme logits
             f = 0.0 if self.target_floor is None else self.target_floor
             g = ((1 - f) * s * (1 - s)) @ Zt / len(Zt)
             u = self.Z @ (self.cov @ g)
