@@ -31,26 +31,7 @@ from routereval.routers import make_router
 from routereval.routers.base import CapabilityError
 from routereval.routers.newmodel import log_posterior, map_logistic, population_prior
 
-
-def _sig(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def irt_world(n_prompts=1600, n_models=40, d=8, k=2, seed=0, guess=0.0):
-    """Prompts with embeddings x, loadings softplus(x A), difficulty x w + item noise; models with abilities theta;
-    ``guess``: every prompt's guessing floor."""
-    rng = np.random.default_rng(seed)
-    topic = np.arange(n_prompts) % 4
-    centres = rng.normal(size=(4, d))
-    X = (centres[topic] + 0.7 * rng.normal(size=(n_prompts, d))).astype(np.float32)
-    A = rng.normal(size=(d, k)) * 0.6
-    w = rng.normal(size=d) * 0.8
-    a = np.log1p(np.exp(X @ A + 0.5))
-    b = X @ w + 0.3 * rng.normal(size=n_prompts)
-    theta = rng.normal(size=(n_models, k)) * 1.2 + 0.5
-    P = guess + (1 - guess) * _sig(a @ theta.T - b[:, None])  # (n_prompts, n_models)
-    S = (rng.random(P.shape) < P).astype(np.float32)
-    return X, S, P, topic
+from coldstart_worlds import irt_world, sig as _sig
 
 
 @pytest.fixture(scope="module")

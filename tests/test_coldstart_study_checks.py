@@ -17,23 +17,15 @@ from routereval.data.model import Benchmark, Corpus
 from routereval.data.store import open_corpus, write_corpus
 from routereval.errors import ParameterError
 
+from coldstart_worlds import irt_world
+
 FAST = {"dim": 2, "max_epochs": 10}
 
 
 def _world_corpus(out, *, n_prompts=300, n_models=6, subsets=1, graded=False, seed=0):
     """An IRT world (embeddings x, loadings and difficulties linear in x, model abilities) written as a corpus
     of one benchmark ``mmlu``: 0/1 answers, or ``graded`` ones in quarter steps; ``subsets`` topics."""
-    rng = np.random.default_rng(seed)
-    d = 6
-    topic = np.arange(n_prompts) % subsets
-    X = (rng.normal(size=(subsets, d))[topic] + 0.7 * rng.normal(size=(n_prompts, d))).astype(np.float32)
-    a = np.log1p(np.exp(X @ (rng.normal(size=(d, 2)) * 0.6) + 0.5))
-    b = X @ (rng.normal(size=d) * 0.8) + 0.3 * rng.normal(size=n_prompts)
-    P = 1 / (1 + np.exp(-(a @ (rng.normal(size=(n_models, 2)) * 1.2 + 0.5).T - b[:, None])))
-    if graded:
-        S = np.clip(np.round((P + 0.1 * rng.normal(size=P.shape)) * 4) / 4, 0, 1).astype(np.float32)
-    else:
-        S = (rng.random(P.shape) < P).astype(np.float32)
+    X, S, _, topic = irt_world(n_prompts, n_models, d=6, k=2, seed=seed, topics=subsets, graded=graded)
     bench = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(n_models)],
                       prompt_ids=[f"p{i}" for i in range(n_prompts)], subsets=[f"t{t}" for t in topic],
                       texts=[f"question {i} on topic {t}" for i, t in enumerate(topic)], scores=S.T.copy(),
