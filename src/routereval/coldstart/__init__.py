@@ -1,7 +1,8 @@
 """Cold start: add a new model to a router from about 100 answers and estimate its benchmark score.
 
 - :func:`select_anchors` chooses the prompts a new model answers (``random``, ``stratified``,
-  ``irt``, ``fisher``, ``adaptive``), among train prompts only, deterministically by seed;
+  ``irt``, ``fisher``, ``adaptive``) among the candidates given (the train prompts, as the CLI
+  and the study pass them), deterministically by seed;
   :func:`adaptive_test` gives the adaptive test to drive one answer at a time;
 - ``router.add_model(name, X_anchor, y_anchor)`` (routers with ``supports_add_model``) adds it
   with the prompt side fixed;
