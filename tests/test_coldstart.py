@@ -1426,6 +1426,15 @@ def test_add_model_embeds_new_texts_only_when_allowed(world_corpus, saved_router
     res = cli(*args, "--allow-new-prompts")
     assert res.code == 0, res.err
     assert res.json()["m"] == 7
+    # new texts are held to the same rules: 0 or 1 on a binary benchmark, one score per text up to white space
+    for rows, says in (([["a brand new question on poetry", 0.5]], "row 1: column 'score': score 0.5 on benchmark"),
+                       ([["a brand new question on poetry", 0], [" a brand new question on poetry  ", 1]],
+                        "row 2: column 'text': names the same prompt as row 1")):
+        with open(tmp_path / "new.csv", "w", newline="") as f:
+            csv.writer(f).writerows([["text", "score"], *rows])
+        res = cli("add-model", src, "--name", "newbie", "--answers", tmp_path / "new.csv", "--out", tmp_path / "n",
+                  "--allow-new-prompts")
+        assert res.code == 2 and says in res.err and res.err.count("\n") == 1 and not (tmp_path / "n").exists()
 
 
 def _bad_answers(tmp_path, body):

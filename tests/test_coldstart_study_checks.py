@@ -6,6 +6,7 @@ over. Small synthetic corpora (a few hundred prompts, a handful of models) keep 
 from __future__ import annotations
 
 import copy
+import csv
 import math
 import re
 
@@ -241,11 +242,21 @@ def test_lower_bound_labels_say_which_models_they_average(three_models):
 # --------------------------------------------------------------------------- 6. refused before any fit
 
 
-def test_a_pool_of_two_under_pool_pretraining_and_a_bad_level_are_refused(one_subset):
-    """A fit on one model is no population (measured: errors of 0.1-0.4, intervals covering half the truths)."""
+def test_a_pool_of_two_under_pool_pretraining_and_a_bad_level_are_refused(one_subset, tmp_path, cli):
+    """A fit on one model is no population (measured: errors of 0.1-0.4, intervals covering half the truths): pool
+    pre-training alone is refused; beside corpus pre-training (the CLI's --pretrain corpus runs both) it is skipped
+    and the summary says so."""
     with pytest.raises(ParameterError, match="pretrain.* pool: the router would be fitted on 1 model"):
         run_study(one_subset, benchmark="mmlu", router="irt", params=FAST, m=2, group="random", anchors=(5,),
                   methods=("random",), seeds=1)
+    res = cli("coldstart", one_subset, "--benchmark", "mmlu", "--m", "2", "--group", "random", "--anchors", "5",
+              "--method", "random", "--seeds", "1", "--param", "dim=2", "--param", "max_epochs=5", "--pretrain",
+              "corpus", "--out", tmp_path / "o", "--json")
+    assert res.code == 0, res.err
+    meta = res.json()["meta"]
+    assert meta["pretrain"] == ["corpus"] and "`pool` pre-training was skipped" in meta["skipped"]
+    assert {r["pretrain"] for r in csv.DictReader(open(tmp_path / "o" / "coldstart.csv"))} == {"corpus"}
+    assert "`pool` pre-training was skipped: the pool of 2" in (tmp_path / "o" / "summary.md").read_text()
     for level in (1.5, float("nan"), 0, "0.9"):
         with pytest.raises(ParameterError, match=r"level \(the intervals' coverage\) must be a number in \(0, 1\)"):
             run_study(one_subset, benchmark="mmlu", router="irt", params=FAST, m=3, group="random", anchors=(5,),

@@ -209,8 +209,10 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                "the difference is refit noise); recovered (same side) = the same against the router without the "
                "model plus the model fitted on all its train answers. µ added and the lower bound's µ below are "
                "means over all held-out models; the µ plot (mu_vs_k) shows only the models that matter (n). "
-               "Coverage: share of 95% intervals holding the true mean.")
+               f"Coverage: share of {100 * meta.get('level', 0.95):g}% intervals holding the true mean.")
     out.append("")
+    if meta.get("skipped"):
+        out += [meta["skipped"] + ".", ""]
     if stratified_is_random(meta):
         out.append("The train prompts form one subset, so `stratified` anchors are `random` ones here (the same "
                    "draws: identical rows; in the plots its line, dashed, lies on random's).")
@@ -233,7 +235,7 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                    f"µ = {full:.4f}.")
         out.append("")
         out.append("| method | k | error (MAE ± SE) | bias | gp-IRT alone MAE | whole-benchmark MAE | plain mean MAE "
-                   "| 95% coverage | µ added | recovered (n) | recovered, same side (n) |")
+                   f"| {100 * meta.get('level', 0.95):g}% coverage | µ added | recovered (n) | recovered, same side (n) |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in rows:
             whole = "-" if s.get("mae_all") is None else f"{s['mae_all']:.4f}"

@@ -452,23 +452,23 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allo
 
 def _check_answered(ctx: RouterContext, ans: Answers, idx: np.ndarray, file: Path, train_only: str) -> None:
     """Answers name train prompts (not test or validation ones of the router's split: the router is measured
-    on those), at most once each, and score 0 or 1 on a benchmark of binary records."""
+    on those), at most once each (new texts too, up to white space), and score 0 or 1 on a benchmark of binary
+    records."""
     split_of = np.full(ctx.bench.n_prompts, "", dtype=object)
     split_of[ctx.split.test], split_of[ctx.split.val] = "test", "validation"
-    first: dict[int, int] = {}
-    for row_no, (i, score) in enumerate(zip(idx, ans.scores), start=1):
-        where = dict(file=file, row=row_no, column="text")
-        if i < 0:  # a new text (allow_new_prompts): not one of the benchmark's prompts
-            continue
-        if split_of[i]:
-            raise InputError(f"prompt is a {split_of[i]} prompt of the router's split; {train_only}", **where)
-        if int(i) in first:  # texts that differ only in spaces or line ends name one prompt
-            raise InputError(f"names the same prompt as row {first[int(i)]} (the texts differ only in white space or "
-                             "line ends); expected one score per prompt", **where)
-        first[int(i)] = row_no
+    first: dict[Any, int] = {}
+    for row_no, (i, text, score) in enumerate(zip(idx, ans.texts, ans.scores), start=1):
         if ctx.bench.binary and score not in (0.0, 1.0):
             raise InputError(f"score {score:g} on benchmark {ctx.bench.name!r}, whose records are 0 or 1 (wrong or "
                              "right); expected 0 or 1", file=file, row=row_no, column="score")
+        where = dict(file=file, row=row_no, column="text")
+        if i >= 0 and split_of[i]:
+            raise InputError(f"prompt is a {split_of[i]} prompt of the router's split; {train_only}", **where)
+        key = int(i) if i >= 0 else loose_text(text)  # a new text (allow_new_prompts): by its loose form
+        if key in first:  # texts that differ only in spaces or line ends name one prompt
+            raise InputError(f"names the same prompt as row {first[key]} (the texts differ only in white space or "
+                             "line ends); expected one score per prompt", **where)
+        first[key] = row_no
 
 
 def default_version_dir(path: Path) -> Path:

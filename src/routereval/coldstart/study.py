@@ -390,10 +390,11 @@ def _load_data(corpus: Any, benchmark: str, *, m: int, group: str, protocol: str
     pool = make_pool(bench, m=m, group=group, protocol=protocol, split=sp, seed=seed, missing=missing)
     if pool.m < 2:
         raise ParameterError("the pool needs at least 2 models: one is held out, the router is fitted on the rest")
-    if "pool" in pretrain and pool.m < 3:  # measured: a fit on one model gives 0.1-0.4 errors, intervals covering 50%
+    if pretrain == ["pool"] and pool.m < 3:  # measured: a fit on one model gives 0.1-0.4 errors, 50% coverage
         raise ParameterError(f"{option('pretrain')} pool: the router would be fitted on 1 model (the pool of "
                              f"{pool.m} without the held-out one), no population to add a model against; give "
-                             f"{option('m')} 3 or more, or {option('pretrain')} corpus on a corpus of more models")
+                             f"{option('m')} 3 or more, or add corpus to {option('pretrain')} (a corpus of more "
+                             "models)")
     if k_max > len(sp.train):
         raise ParameterError(f"{option('anchors')}: k = {k_max} exceeds the {len(sp.train)} train prompts")
     emb = embedding or default_embedding(bench)
@@ -676,6 +677,11 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     d = _load_data(corpus, benchmark, m=m, group=group, protocol=protocol, seed=seed, missing=missing, split=split,
                    embedding=embedding, pretrain=pretrain, corpus_models=corpus_models, k_max=ks[-1],
                    progress=progress)
+    skipped = None
+    if "pool" in pretrain and d.n_pool < 3:  # corpus pre-training asked too (pool alone is refused by _load_data)
+        pretrain = [p for p in pretrain if p != "pool"]
+        skipped = (f"`pool` pre-training was skipped: the pool of {d.n_pool} without the held-out model leaves one "
+                   "model to fit, no population to add a model against")
     held = held_out_models(d.S_tr[:, :d.n_pool].mean(axis=0), models)
     # copies of a held-out model (the same model under another name) are left out of its references and of the
     # fits that stand for "without it"
@@ -703,7 +709,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     meta = {"benchmark": d.bench.name, "router": router, "params": dict(params or {}), "m": int(pool.m),
             "group": pool.group, "protocol": pool.protocol, "split": sp.name, "split_note": sp.note,
             "embedding": d.embedding, "missing": missing, "seed": seed,
-            "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain,
+            "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain, "skipped": skipped,
             "pool_models": d.names, "held_out": [d.names[h] for h in held], "n_corpus_models": int(len(d.corpus_rows)),
             # subsets among the train prompts: with one, stratified anchors are random ones (the same draws)
             "n_subsets": int(len(np.unique(d.subsets))),
