@@ -321,8 +321,9 @@ def test_neighbour_correction_against_a_naive_version():
     assert 0 < shrink <= 1 and got == pytest.approx(naive, abs=1e-12)
     # its standard error: the sampling error of the weighted mean of the weighed residuals, shrunk alike
     wn = np.array(w) / sum(w)
-    rbar = sum(wj * rj for wj, rj in zip(wn, resid))
-    naive_se = shrink * np.sqrt(sum(wj ** 2 * (rj - rbar) ** 2 for wj, rj in zip(wn, resid)) * len(top) / (len(top) - 1))
+    mean_r = sum(resid) / len(resid)
+    sd_r = np.sqrt(sum((rj - mean_r) ** 2 for rj in resid) / (len(resid) - 1))
+    naive_se = shrink * np.sqrt(sum(wj ** 2 for wj in wn)) * sd_r
     full = neighbour_correction(y, Y, target, est, neighbours=8, bandwidth=0.05, full_output=True)
     assert full.value == got and full.se == pytest.approx(naive_se, abs=1e-12) and full.se > 0
     # the references' error under the correction: each one's residual less the share of the others' prediction

@@ -193,9 +193,10 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
     out = _scalar(share * rbar)
     if not full_output:
         return out
-    n = len(top)
-    w2 = (w ** 2)[:, None] if resid.ndim == 2 else w ** 2
-    se = share * np.sqrt(np.sum(w2 * (resid - rbar) ** 2, axis=0) * (n / (n - 1) if n > 1 else 0.0))
+    # the residuals' spread from all the weighed references alike (weights piled on one reference would leave a
+    # weighted spread of about 0), then the weighted mean's variance sum w^2 s^2
+    spread = resid.std(axis=0, ddof=1) if len(top) > 1 else np.zeros(resid.shape[1:])
+    se = share * np.sqrt(np.sum(w ** 2)) * spread
     loo = resid - share * _others_prediction(Y_ref[:, top], resid, bandwidth)  # each one corrected by the others
     return Correction(out, _scalar(se), _scalar(np.sqrt(np.mean(loo ** 2, axis=0))))
 
@@ -213,8 +214,8 @@ class Correction:
     value : float or (q,)
         The correction.
     se : float or (q,)
-        Its sampling error: ``s * sqrt(sum_j w_j^2 (r_j - rbar)^2 n / (n - 1))`` over the ``n``
-        weighed residuals ``r_j`` (0 for one).
+        Its sampling error: ``s * sqrt(sum_j w_j^2) * sd(r)``, the weighted mean's standard error
+        with the spread ``sd(r)`` (ddof 1) of the ``n`` weighed residuals taken alike (0 for one).
     error_rms : float or (q,)
         The error of the corrected estimator on the known models: the root mean square over the
         weighed references of each one's residual less the correction the others give it (its
