@@ -33,3 +33,16 @@ def irt_world(n_prompts=1600, n_models=40, d=8, k=2, seed=0, guess=0.0, topics=4
     else:
         S = (rng.random(P.shape) < P).astype(np.float32)
     return X, S, P, topic
+
+
+def world_benchmark(X, S, topic=None, *, texts=None, names=None, width=2):
+    """A world as benchmark ``mmlu``: models ``org/model-NN`` (``width`` digits) unless ``names``, prompts ``pN``,
+    subsets ``tT`` from ``topic`` and ``texts`` where given, the scores, and ``X`` as the stored embedding ``synth``."""
+    from routereval.data.model import Benchmark
+
+    names = names or [f"org/model-{i:0{width}d}" for i in range(S.shape[1])]
+    kw = {} if topic is None else {"subsets": [f"t{t}" for t in topic]}
+    if texts is not None:
+        kw["texts"] = texts
+    return Benchmark("mmlu", models=names, prompt_ids=[f"p{i}" for i in range(len(X))], scores=S.T.copy(),
+                     embeddings={"synth": X}, **kw)

@@ -31,7 +31,7 @@ from routereval.routers import make_router
 from routereval.routers.base import CapabilityError
 from routereval.routers.newmodel import log_posterior, map_logistic, population_prior
 
-from coldstart_worlds import irt_world, sig as _sig
+from coldstart_worlds import irt_world, sig as _sig, world_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +43,7 @@ def _world_corpus(out, **world):
     X, S, P, topic = irt_world(**world)
     words = ("algebra", "poetry", "history", "biology")
     texts = [f"question {i} on {words[t]} number {i * 7 % 13}" for i, t in enumerate(topic)]
-    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
-                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic], texts=texts,
-                  scores=S.T.copy(), embeddings={"synth": X})
-    write_corpus(Corpus.from_benchmarks([b]), out)
+    write_corpus(Corpus.from_benchmarks([world_benchmark(X, S, topic, texts=texts)]), out)
     return out
 
 
@@ -910,9 +907,7 @@ def publisher_corpus(tmp_path_factory):
     from routereval.data.splits import publisher_split_from_labels
 
     X, S, _, topic = irt_world(n_prompts=800, n_models=12, seed=3)
-    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
-                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic],
-                  texts=[f"question {i}" for i in range(len(X))], scores=S.T.copy(), embeddings={"synth": X})
+    b = world_benchmark(X, S, topic, texts=[f"question {i}" for i in range(len(X))])
     labels = np.where(np.arange(len(X)) % 5 == 0, "test", "train").astype(object)
     b.saved_splits["publisher"] = publisher_split_from_labels(b, labels, source="the test")
     out = tmp_path_factory.mktemp("coldstart-pub") / "corpus"
@@ -1150,10 +1145,7 @@ def test_prompts_sharing_a_text_are_asked_once_and_an_answer_names_the_train_one
     texts = [f"question {i}" for i in range(len(X))]
     for i in range(0, 400, 10):  # 40 pairs share a text
         texts[i + 1] = texts[i]
-    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
-                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic], texts=texts,
-                  scores=S.T.copy(), embeddings={"synth": X})
-    write_corpus(Corpus.from_benchmarks([b]), tmp_path / "c")
+    write_corpus(Corpus.from_benchmarks([world_benchmark(X, S, topic, texts=texts)]), tmp_path / "c")
     fit_router(tmp_path / "c", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
                group="all_strong", save=tmp_path / "r")
     ctx = open_router_context(tmp_path / "r")
@@ -1192,10 +1184,7 @@ def floored_router(tmp_path_factory):
     texts = [f"question {i}" for i in range(len(X))]
     for i in range(0, 800, 20):
         texts[i + 1] = texts[i]
-    b = Benchmark("mmlu", models=[f"org/model-{i:03d}" for i in range(S.shape[1])],
-                  prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic], texts=texts,
-                  scores=S.T.copy(), embeddings={"synth": X})
-    write_corpus(Corpus.from_benchmarks([b]), d / "c")
+    write_corpus(Corpus.from_benchmarks([world_benchmark(X, S, topic, texts=texts, width=3)]), d / "c")
     fit_router(d / "c", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=110, group="random",
                save=d / "r")
     return d / "r", d / "c", texts
@@ -1275,9 +1264,7 @@ def test_the_adaptive_cli_refuses_bad_input_in_one_line(floored_router, saved_ro
     assert res.code == 2 and "must be one of random, stratified, irt, fisher, adaptive" in res.err
     # a benchmark without texts: answers could not name their prompts
     X, S, _, topic = irt_world(n_prompts=300)
-    b = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(S.shape[1])],
-                  prompt_ids=[f"p{i}" for i in range(len(X))], scores=S.T.copy(), embeddings={"synth": X})
-    write_corpus(Corpus.from_benchmarks([b]), tmp_path / "nt")
+    write_corpus(Corpus.from_benchmarks([world_benchmark(X, S)]), tmp_path / "nt")
     from routereval.evaluate import fit_router
 
     fit_router(tmp_path / "nt", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
@@ -1611,10 +1598,8 @@ def _twin_corpus(out):
     X, S, _, topic = irt_world()
     S = np.hstack([S, S[:, :1]])
     names = [f"org/model-{i:02d}" for i in range(40)] + ["org/twin"]
-    b = Benchmark("mmlu", models=names, prompt_ids=[f"p{i}" for i in range(len(X))],
-                  subsets=[f"t{t}" for t in topic], texts=[f"q{i}" for i in range(len(X))], scores=S.T.copy(),
-                  embeddings={"synth": X})
-    write_corpus(Corpus.from_benchmarks([b]), out)
+    write_corpus(Corpus.from_benchmarks([world_benchmark(X, S, topic, texts=[f"q{i}" for i in range(len(X))],
+                                                         names=names)]), out)
     return out
 
 

@@ -17,11 +17,11 @@ import pytest
 
 from routereval.coldstart.anchors import AdaptiveTest, allocate, design_positions, stratified_positions
 from routereval.coldstart.estimate import estimate_from_posterior, estimate_mean, gp_combine
-from routereval.data.model import Benchmark, Corpus
+from routereval.data.model import Corpus
 from routereval.data.store import write_corpus
 from routereval.routers import make_router
 
-from coldstart_worlds import irt_world as _world, sig as _sig
+from coldstart_worlds import irt_world as _world, sig as _sig, world_benchmark
 
 
 def irt_world(n_prompts=400, n_models=16, d=6, **kw):
@@ -31,9 +31,7 @@ def irt_world(n_prompts=400, n_models=16, d=6, **kw):
 
 def _bench(S, X, topic, texts=None, width=2):
     texts = texts or [f"question {i} on topic {t}" for i, t in enumerate(topic)]
-    return Benchmark("mmlu", models=[f"org/model-{i:0{width}d}" for i in range(S.shape[1])],
-                     prompt_ids=[f"p{i}" for i in range(len(X))], subsets=[f"t{t}" for t in topic], texts=texts,
-                     scores=S.T.copy(), embeddings={"synth": X})
+    return world_benchmark(X, S, topic, texts=texts, width=width)
 
 
 # --------------------------------------------------------------------------- gp-IRT, naively

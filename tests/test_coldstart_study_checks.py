@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from routereval.coldstart.study import StudyResult, random_mean_se, run_study, summarise
-from routereval.data.model import Benchmark, Corpus
+from routereval.data.model import Corpus
 from routereval.data.store import open_corpus, write_corpus
 from routereval.errors import ParameterError
 
-from coldstart_worlds import irt_world
+from coldstart_worlds import irt_world, world_benchmark
 
 FAST = {"dim": 2, "max_epochs": 10}
 
@@ -27,10 +27,7 @@ def _world_corpus(out, *, n_prompts=300, n_models=6, subsets=1, graded=False, se
     """An IRT world (embeddings x, loadings and difficulties linear in x, model abilities) written as a corpus
     of one benchmark ``mmlu``: 0/1 answers, or ``graded`` ones in quarter steps; ``subsets`` topics."""
     X, S, _, topic = irt_world(n_prompts, n_models, d=6, k=2, seed=seed, topics=subsets, graded=graded)
-    bench = Benchmark("mmlu", models=[f"org/model-{i:02d}" for i in range(n_models)],
-                      prompt_ids=[f"p{i}" for i in range(n_prompts)], subsets=[f"t{t}" for t in topic],
-                      texts=[f"question {i} on topic {t}" for i, t in enumerate(topic)], scores=S.T.copy(),
-                      embeddings={"synth": X})
+    bench = world_benchmark(X, S, topic, texts=[f"question {i} on topic {t}" for i, t in enumerate(topic)])
     write_corpus(Corpus.from_benchmarks([bench]), out)
     return out
 
