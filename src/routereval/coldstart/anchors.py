@@ -427,8 +427,6 @@ class AdaptiveTest:
         mode (the mode stays, the covariance shrinks). The answers and the posterior are unchanged;
         the next prompt is fixed as :meth:`next` fixes it.
         """
-        from routereval.routers.newmodel import floored_weights
-
         n = check_int(n, "n", low=1)
         out = [self.next()]
         cov, quad, used = self.cov, self._quad, self._used
@@ -437,12 +435,9 @@ class AdaptiveTest:
             while len(out) < min(n, len(self.Z) - len(self.asked)):
                 i = out[-1]
                 self._used[i] = True
-                z = self.Z[i]
-                c = float(floored_weights(np.asarray([z @ self.phi + self.offset[i]]),
-                                          None if self.floor is None else self.floor[i:i + 1])[2][0])
-                sz = self.cov @ z
-                self._quad = self._quad - c * (self.Z @ sz) ** 2 / (1 + c * float(z @ sz))
-                self.cov = self.cov - c * np.outer(sz, sz) / (1 + c * float(z @ sz))
+                c, sz, den = self._answer_step(i, self.phi)
+                self._quad = self._quad - c * (self.Z @ sz) ** 2 / den
+                self.cov = self.cov - c * np.outer(sz, sz) / den
                 out.append(int(np.argmax(self.information())))
         finally:
             self.cov, self._quad, self._used = cov, quad, used
@@ -469,7 +464,7 @@ class AdaptiveTest:
         ``i`` is usually what :meth:`next` returned; any candidate not asked yet may be told
         (an answer the caller had already), and ``next`` then still proposes its prompt.
         """
-        from routereval.routers.newmodel import floored_weights, map_logistic
+        from routereval.routers.newmodel import map_logistic
 
         if isinstance(i, bool) or not isinstance(i, Integral) or not 0 <= i < len(self.Z):
             raise InputError(f"candidate {i!r} must be the int position of a candidate, 0 to {len(self.Z) - 1}")
@@ -484,7 +479,6 @@ class AdaptiveTest:
         self.asked.append(i)
         self.answers.append(score)
         idx = np.asarray(self.asked)
-        z = self.Z[i]
         # a warm start from the last mode: a couple of Newton steps suffice after one more answer
         phi, cov = map_logistic(self.Z[idx], self.offset[idx], np.asarray(self.answers), self.prior_mean,
                                 self.prior_cov, start=self.phi, max_iter=2,
@@ -492,11 +486,20 @@ class AdaptiveTest:
         if len(self.asked) % self.refresh == 0:
             self._quad = np.einsum("ij,ij->i", self.Z @ cov, self.Z)
         else:  # Sherman-Morrison: the new answer adds c z z' to the precision
-            c = float(floored_weights(np.asarray([z @ phi + self.offset[i]]),
-                                      None if self.floor is None else self.floor[i:i + 1])[2][0])
-            sz = self.cov @ z
-            self._quad = self._quad - c * (self.Z @ sz) ** 2 / (1 + c * float(z @ sz))
+            c, sz, den = self._answer_step(i, phi)
+            self._quad = self._quad - c * (self.Z @ sz) ** 2 / den
         self.phi, self.cov = phi, cov
+
+    def _answer_step(self, i: int, phi: np.ndarray) -> tuple[float, np.ndarray, float]:
+        """The rank-one step an answer to candidate ``i`` adds to the precision, at ``phi``: ``c`` (its weight in
+        ``c z z'``), ``Sigma z`` and ``1 + c z' Sigma z`` (Sherman-Morrison's denominator)."""
+        from routereval.routers.newmodel import floored_weights
+
+        z = self.Z[i]
+        c = float(floored_weights(np.asarray([z @ phi + self.offset[i]]),
+                                  None if self.floor is None else self.floor[i:i + 1])[2][0])
+        sz = self.cov @ z
+        return c, sz, 1 + c * float(z @ sz)
 
 
 # --------------------------------------------------------------------------- public API

@@ -390,11 +390,6 @@ def _load_data(corpus: Any, benchmark: str, *, m: int, group: str, protocol: str
     pool = make_pool(bench, m=m, group=group, protocol=protocol, split=sp, seed=seed, missing=missing)
     if pool.m < 2:
         raise ParameterError("the pool needs at least 2 models: one is held out, the router is fitted on the rest")
-    if pretrain == ["pool"] and pool.m < 3:  # measured: a fit on one model gives 0.1-0.4 errors, 50% coverage
-        raise ParameterError(f"{option('pretrain')} pool: the router would be fitted on 1 model (the pool of "
-                             f"{pool.m} without the held-out one), no population to add a model against; give "
-                             f"{option('m')} 3 or more, or add corpus to {option('pretrain')} (a corpus of more "
-                             "models)")
     if k_max > len(sp.train):
         raise ParameterError(f"{option('anchors')}: k = {k_max} exceeds the {len(sp.train)} train prompts")
     emb = embedding or default_embedding(bench)
@@ -678,7 +673,12 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                    embedding=embedding, pretrain=pretrain, corpus_models=corpus_models, k_max=ks[-1],
                    progress=progress)
     skipped = None
-    if "pool" in pretrain and d.n_pool < 3:  # corpus pre-training asked too (pool alone is refused by _load_data)
+    if "pool" in pretrain and d.n_pool < 3:  # measured: a fit on one model gives 0.1-0.4 errors, 50% coverage
+        if pretrain == ["pool"]:
+            raise ParameterError(f"{option('pretrain')} pool: the router would be fitted on 1 model (the pool of "
+                                 f"{d.n_pool} without the held-out one), no population to add a model against; give "
+                                 f"{option('m')} 3 or more, or add corpus to {option('pretrain')} (a corpus of more "
+                                 "models)")
         pretrain = [p for p in pretrain if p != "pool"]
         skipped = (f"`pool` pre-training was skipped: the pool of {d.n_pool} without the held-out model leaves one "
                    "model to fit, no population to add a model against")
