@@ -6,7 +6,9 @@ import csv
 import hashlib
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -395,26 +397,35 @@ def test_neighbour_correction_takes_the_luck_a_family_shares_and_ignores_strange
     alone = neighbour_correction(y, strangers, noise, plain)
     top_mean = abs(np.mean(noise - strangers.mean(axis=0)))
     assert abs(alone) < 0.01 and abs(alone) <= top_mean + 0.01
-    est = MeanEstimate(mean=plain(y), low=plain(y) - 0.1, high=plain(y) + 0.1, se=0.05, anchor_mean=None,
+    z = NormalDist().inv_cdf(0.975)   # the interval is centre +- z se at the default level 0.95
+    est = MeanEstimate(mean=plain(y), low=plain(y) - z * 0.05, high=plain(y) + z * 0.05, se=0.05, anchor_mean=None,
                        pirt=plain(y), lam=0.0, n_anchors=k)
     moved = est.corrected(corr)
     assert moved.mean == pytest.approx(plain(y) + corr) and moved.correction == corr
-    assert moved.high - moved.low == pytest.approx(0.2) and moved.corrected(0.0).mean == pytest.approx(est.mean)
+    assert moved.high - moved.low == pytest.approx(2 * z * 0.05) and moved.corrected(0.0).mean == pytest.approx(est.mean)
     # a correction past a bound: the estimate at the bound, the interval reaching inside (never a point)
     past = est.corrected(5.0)
-    assert (past.low, past.mean, past.high) == pytest.approx((0.9, 1.0, 1.0))
-    assert est.corrected(-5.0).high == pytest.approx(0.1) and est.corrected(-5.0).mean == 0.0
+    assert (past.low, past.mean, past.high) == pytest.approx((1 - z * 0.05, 1.0, 1.0))
+    assert est.corrected(-5.0).high == pytest.approx(z * 0.05) and est.corrected(-5.0).mean == 0.0
     # the correction's own standard error widens the interval in quadrature
     wide = est.corrected(0.01, se=0.05)
-    assert wide.se == pytest.approx(0.05 * np.sqrt(2)) and wide.high - wide.low == pytest.approx(0.2 * np.sqrt(2))
+    assert wide.se == pytest.approx(0.05 * np.sqrt(2)) and wide.high - wide.low == pytest.approx(2 * z * 0.05 * np.sqrt(2))
     assert wide.mean == pytest.approx(plain(y) + 0.01)
     # the references' error under the correction is a floor: where it exceeds the model-based error, it sets the width
     assert est.corrected(0.01, se=0.0, error_rms=0.02).se == pytest.approx(0.05)
     far = est.corrected(0.01, se=0.0, error_rms=0.1)
-    assert far.se == pytest.approx(0.1) and far.high - far.low == pytest.approx(0.4)
-    edge = MeanEstimate(mean=0.02, low=0.0, high=0.07, se=0.0255, anchor_mean=None, pirt=0.02, lam=0.0, n_anchors=10)
+    assert far.se == pytest.approx(0.1) and far.high - far.low == pytest.approx(2 * z * 0.1)
+    edge = MeanEstimate(mean=0.02, low=0.0, high=0.02 + z * 0.0255, se=0.0255, anchor_mean=None, pirt=0.02, lam=0.0,
+                        n_anchors=10)
     up = edge.corrected(0.05)  # the bound clipped at 0 does not narrow the moved interval
-    assert (up.low, up.mean, up.high) == pytest.approx((0.02, 0.07, 0.12))
+    assert (up.low, up.mean, up.high) == pytest.approx((0.07 - z * 0.0255, 0.07, 0.07 + z * 0.0255))
+    # a model-based se of 0 (every target an anchor, a degenerate posterior) is widened by the references too
+    point = MeanEstimate(mean=0.5, low=0.5, high=0.5, se=0.0, anchor_mean=None, pirt=0.5, lam=0.0, n_anchors=10)
+    floored = point.corrected(0.01, se=0.0, error_rms=0.03)
+    assert floored.se == pytest.approx(0.03) and (floored.low, floored.high) == pytest.approx((0.51 - z * 0.03, 0.51 + z * 0.03))
+    # the level is kept: a 0.5 interval is narrower around the same standard error
+    half = replace(point, level=0.5).corrected(0.0, error_rms=0.03)
+    assert half.high - half.low == pytest.approx(2 * NormalDist().inv_cdf(0.75) * 0.03)
 
 
 def test_fisher_design_is_a_greedy_prefix_and_beats_random_anchors():

@@ -40,8 +40,8 @@ models, 30 held-out x 5 draws, 100 anchors) it cut the mean absolute error from 
 0.0128 (``adaptive``); applied whole (no shrinkage) a bandwidth of 0.05 did worse than 0.02,
 0.01 about the same. On real MMLU-Pro (30 references of different families) it is 0 for about
 half the anchor sets and changes the error little (``irt`` 0.0277 to 0.0270). The interval
-keeps the gp-IRT standard error (the correction's own error is not modelled), shifted with the
-estimate.
+moves with the estimate and widens by the correction's own standard error and by the error the
+corrected estimator makes on the references themselves (:meth:`MeanEstimate.corrected`).
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ class MeanEstimate:
     n_anchors
     correction
         The neighbours' correction included in ``mean`` (0 without references).
+    level
+        Coverage of the interval ``[low, high]``.
     """
 
     mean: float
@@ -87,30 +89,37 @@ class MeanEstimate:
     lam: float
     n_anchors: int
     correction: float = 0.0
+    level: float = 0.95
 
     def corrected(self, correction: float, se: float = 0.0, error_rms: float = 0.0) -> "MeanEstimate":
         """This estimate moved by ``correction``, its interval moved with it and widened by what the references show.
 
         The centre is clipped to [0, 1], then the interval around it: a correction past a bound
         leaves the estimate at the bound with an interval reaching inside, never a single point.
-        The interval is symmetric before clipping (its half-width is the wider side, so a bound
-        clipped at 0 or 1 does not narrow the moved interval). Its standard error becomes
-        ``max(sqrt(se_0^2 + se^2), error_rms)`` and the half-width scales with it: ``se`` is the
+        The interval is ``centre +- z se`` clipped to [0, 1] (``z`` the normal quantile of
+        ``level``), so a bound clipped before does not narrow the moved interval, and a
+        model-based ``se_0`` of 0 is widened too. Its standard error becomes
+        ``max(sqrt(se_0^2 + se^2), error_rms)``: ``se`` is the
         correction's own sampling error, ``error_rms`` the error the corrected estimator makes on
         the known models (:class:`Correction`); where the model-based ``se_0`` is too small for
         the data (a pool of a few models, a misfitting prior), the references say so.
         """
         c = float(correction)
-        half = max(self.mean - self.low, self.high - self.mean)
         se_new = max(math.hypot(self.se, float(se)), float(error_rms))
-        if self.se > 0:
-            half *= se_new / self.se
+        half = _z(self.level) * se_new
         centre = float(np.clip(self.mean - self.correction + c, 0, 1))
         return replace(self, mean=centre, low=float(max(0.0, centre - half)), high=float(min(1.0, centre + half)),
                        se=se_new, correction=c)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _z(level: float) -> float:
+    """The two-sided normal quantile of coverage ``level``: 1.96 for 0.95."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + level / 2)
 
 
 NEIGHBOURS = 20     # references whose residuals are weighed (the most agreeing, and those tied with the last)
@@ -387,12 +396,10 @@ def gp_combine(y: np.ndarray, p_anchor: np.ndarray, p_target: np.ndarray, grad_v
         lam = combine_weight(var_a, mse_pirt, cc)
     mean = (lam * anchor_mean if anchor_mean is not None else 0.0) + (1 - lam) * pirt
     se = math.sqrt(max(lam ** 2 * var_a + (1 - lam) ** 2 * mse_pirt + 2 * lam * (1 - lam) * cc, 0.0) + noise)
-    from statistics import NormalDist
-
-    zq = NormalDist().inv_cdf(0.5 + level / 2)
+    zq = _z(level)
     return MeanEstimate(mean=float(np.clip(mean, 0, 1)), low=float(max(0.0, mean - zq * se)),
                         high=float(min(1.0, mean + zq * se)), se=se, anchor_mean=anchor_mean, pirt=pirt,
-                        lam=float(lam), n_anchors=k)
+                        lam=float(lam), n_anchors=k, level=float(level))
 
 
 def estimate_from_posterior(phi: np.ndarray, cov: np.ndarray, Z_anchor: np.ndarray, o_anchor: np.ndarray,
