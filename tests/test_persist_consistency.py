@@ -16,7 +16,8 @@ import pytest
 from routereval.data.model import Benchmark, Corpus
 from routereval.data.store import sha256_file, write_corpus
 from routereval.errors import InputError
-from routereval.routers import make_router
+from routereval.routers import Router, make_router
+from routereval.routers.base import Interval
 from routereval.routers.persist import load_router, save_router
 
 TAIL = "the file was edited or belongs to another state"
@@ -228,3 +229,71 @@ def test_cli_add_model_and_serve_refuse_an_edited_dim_with_one_line(fit_saved_ir
         s.bind(("127.0.0.1", 0))
         s.listen()
         _one_line_exit_2(cli("serve", d, "--port", s.getsockname()[1]), *want)
+
+
+# ---- the layout is each router class's own: every built-in declares one, a plugin may
+
+
+class Prototypes(Router):
+    """A plugin router: ``width`` prototype directions, each model's mean score per prototype."""
+
+    parameters = {"width": (Interval(int, 1, None),)}
+    state_keys = ("directions_", "means_")
+    state_layout = {"directions_": ("d", "width"), "means_": ("width", "m")}
+
+    def __init__(self, *, width: int = 2):
+        self.width = width
+
+    def _fit(self, X, Y, *, X_val, Y_val, cost):
+        self.directions_ = np.linalg.svd(X, full_matrices=False)[2][: self.width].T.copy()
+        side = (X @ self.directions_).argmax(axis=1)
+        self.means_ = np.stack([Y[side == j].mean(axis=0) if (side == j).any() else Y.mean(axis=0)
+                                for j in range(self.width)])
+
+    def _predict_scores(self, X):
+        return self.means_[(X @ self.directions_).argmax(axis=1)]
+
+
+class Unchecked(Prototypes):
+    state_layout = None  # a plugin that declares nothing: loading cannot check its shapes
+
+
+def test_every_registered_router_declares_its_state_layout():
+    from routereval.routers import available_routers
+
+    undeclared = [n for n in available_routers() if type(make_router(n)).state_layout is None]
+    assert not undeclared
+
+
+def test_a_plugin_router_is_checked_by_its_own_state_layout(xy, tmp_path):
+    X, Y = xy
+    spec = f"{__name__}:Prototypes"
+    d = save_router(Prototypes(width=3).fit(X, Y), tmp_path / "r", spec=spec)
+    assert load_router(d, trust_modules=(__name__,)).router.means_.shape == (3, 4)
+    _edit(d, lambda doc: doc["params"].update(width=2))
+    with pytest.raises(InputError) as e:
+        load_router(d, trust_modules=(__name__,))
+    assert str(e.value) == (f"{d / 'router.json'}: params.width = 2 but state.safetensors holds 3-wide arrays "
+                            f"(directions_ (6, 3), means_ (3, 4)); {TAIL}")
+    # without a declared layout the same edit loads (and would fail later): that is the plugin's choice
+    u = save_router(Unchecked(width=3).fit(X, Y), tmp_path / "u", spec=f"{__name__}:Unchecked")
+    _edit(u, lambda doc: doc["params"].update(width=2))
+    assert load_router(u, trust_modules=(__name__,)).router.width == 2
+
+
+def test_the_contract_check_catches_a_layout_that_misses_or_misstates_an_array():
+    from routereval.routers.checks import ContractViolation, check_state_layout
+
+    check_state_layout(Prototypes)
+    check_state_layout(Unchecked)
+
+    class Forgets(Prototypes):
+        state_layout = {"directions_": ("d", "width")}
+
+    class Misstates(Prototypes):
+        state_layout = {"directions_": ("width", "d"), "means_": ("width", "m")}
+
+    with pytest.raises(ContractViolation, match=r"does not name the learned arrays \['means_'\]"):
+        check_state_layout(Forgets)
+    with pytest.raises(ContractViolation, match="contradicts state_layout"):
+        check_state_layout(Misstates)

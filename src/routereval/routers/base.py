@@ -129,6 +129,10 @@ class Router:
     supports_add_model: ClassVar[bool] = False
     # learned state that may be absent from a saved router (e.g. the names of models added later)
     optional_state_keys: ClassVar[tuple[str, ...]] = ()
+    # each learned array's axes, one symbol per axis: "m" (pool models), "d" (embedding features),
+    # a hyperparameter's name, an int, or a size the arrays share among themselves; a loaded
+    # router's arrays are checked against it (persist.check_state_layout). None: not checked
+    state_layout: ClassVar[dict[str, tuple[str | int, ...]] | None] = None
 
     # ---- hyperparameters (scikit-learn style)
     @classmethod

@@ -13,6 +13,7 @@ import inspect
 import pickle
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -381,6 +382,25 @@ def check_add_model(cls) -> None:
         raise ContractViolation(f"add_model accepted {what}")
 
 
+def check_state_layout(cls) -> None:
+    """A declared ``state_layout`` names every learned array with as many axes, and the fitted state fits it."""
+    from routereval.routers.persist import check_state_layout as check
+
+    layout = getattr(cls, "state_layout", None)
+    if layout is None:  # undeclared: loading cannot check the arrays' shapes, which is allowed
+        return
+    _expect(isinstance(layout, dict) and all(isinstance(v, tuple) for v in layout.values()),
+            f"state_layout must map array names to tuples of axes, got {layout!r}")
+    state = _fitted(cls).state_dict()
+    arrays = {k for k, v in state.items() if isinstance(v, np.ndarray)}
+    _expect(not arrays - set(layout), f"state_layout does not name the learned arrays {sorted(arrays - set(layout))}")
+    _expect(not set(layout) - set(state), f"state_layout names {sorted(set(layout) - set(state))}, not learned by fit")
+    try:
+        check(_fitted(cls), state, meta_file=Path("router.json"), arr_file=Path("state.safetensors"))
+    except InputError as e:
+        raise ContractViolation(f"the fitted state contradicts state_layout: {e}") from None
+
+
 CHECKS: dict[str, Callable[[type], None]] = {
     "init_stores_params": check_init_stores_params,
     "fit_returns_self": check_fit_returns_self,
@@ -396,6 +416,7 @@ CHECKS: dict[str, Callable[[type], None]] = {
     "test_scores": check_test_scores,
     "bad_params": check_bad_params,
     "add_model": check_add_model,
+    "state_layout": check_state_layout,
 }
 
 

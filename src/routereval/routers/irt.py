@@ -54,7 +54,8 @@ class IRTRouter(_BCERouter):
 
     name = "irt"
     parameters = {**_COMMON, "dim": (Interval(int, 1, None),)}
-    _weights = ("ability_", "loading_weights_", "loading_bias_", "difficulty_weights_", "difficulty_bias_")
+    state_layout = {"ability_": ("m", "dim"), "loading_weights_": ("d", "dim"), "loading_bias_": ("dim",),
+                    "difficulty_weights_": ("d",), "difficulty_bias_": (1,)}
 
     def __init__(self, *, dim: int = 16, lr: float = 0.005, weight_decay: float = 0.0, batch_size: int = 256,
                  max_epochs: int = 100, patience: int = 5, device: str = "cpu", n_jobs: int = 1,

@@ -31,6 +31,8 @@ class KMeansRouter(Router):
                                   "random_state": RANDOM_STATE}
     ep_threshold: ClassVar[float] = 1e-4
     state_keys: ClassVar[tuple] = ("cluster_centers_", "cluster_model_", "cluster_means_")
+    state_layout: ClassVar[dict] = {"cluster_centers_": ("k", "d"), "cluster_means_": ("k", "m"),
+                                    "cluster_model_": ("k",)}
     # the reference: cluster.py --seed 0 --numcluster 3 (test_router.py:24), KMeans' n_init="auto" = 1
     paper_defaults: ClassVar[dict] = {"k": 3, "n_init": 1, "random_state": 0}
 

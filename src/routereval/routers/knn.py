@@ -36,6 +36,7 @@ class KNNRouter(Router):
     name: ClassVar[str] = "knn"
     parameters: ClassVar[dict] = {"k": (Interval(int, 1, None),), "tie_break": (Options(("train_mean", "first")),)}
     state_keys: ClassVar[tuple] = ("train_X_", "train_Y_", "k_", "prior_")
+    state_layout: ClassVar[dict] = {"train_X_": ("n_train", "d"), "train_Y_": ("n_train", "m"), "prior_": ("m",)}
     paper_defaults: ClassVar[dict] = {"k": 5, "tie_break": "first"}  # knn.py --knearest 5 (test_router.py:12)
 
     def __init__(self, *, k: int = 5, tie_break: str = "train_mean") -> None:

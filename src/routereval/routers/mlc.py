@@ -106,6 +106,7 @@ class MLC(Router):
     input_kind = "text"
     ep_threshold = 1e-4  # the reference's E_p for MLC drops terms with p <= 1e-4 (roberta_MLC.py)
     state_keys = ("weights_", "weight_names_", "weight_shapes_", "n_steps_", "loss_curve_", "fit_s_")
+    state_layout = {"weights_": ("n_weights",)}  # weight_shapes_ must add up to it (persist checks that too)
     check_params = {"max_steps": 4, "batch_size": 8, "max_length": 16}  # cheap settings for the contract checks
     # roberta_MLC.py:75 (max_length=512), :84-93 (TrainingArguments; lr 5e-5 and max_grad_norm 1.0 are its defaults)
     paper_defaults = {"epochs": 10, "batch_size": 10, "lr": 5e-5, "weight_decay": 0.01, "warmup_steps": 500,

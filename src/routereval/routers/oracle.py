@@ -18,6 +18,8 @@ from routereval.routers.base import RANDOM_STATE, Interval, Router, prompt_unifo
 class _TrainMeanMixin:
     """Keeps each model's mean score on train (+ val): tie-breaks and the best single model."""
 
+    state_layout: ClassVar[dict] = {"train_means_": ("m",)}
+
     def _fit(self, X, Y, *, X_val, Y_val, cost) -> None:
         Yall = Y if Y_val is None else np.concatenate([Y, Y_val])
         self.train_means_ = Yall.mean(axis=0)
@@ -115,6 +117,7 @@ class RandomRouter(Router):
     name: ClassVar[str] = "random"
     parameters: ClassVar[dict] = {"random_state": RANDOM_STATE}
     state_keys: ClassVar[tuple] = ()
+    state_layout: ClassVar[dict] = {}
 
     def __init__(self, *, random_state: int | None = 0) -> None:
         self.random_state = random_state

@@ -10,8 +10,8 @@ A router directory holds
 
 Loading checks the checksum, that the arrays are exactly those the JSON lists,
 (through :meth:`Router.load_state_dict`) that the keys are the router's learned state, and
-(:func:`check_state_layout`) that every array of a built-in router has the shape its
-hyperparameters, feature count and pool size imply.
+(:func:`check_state_layout`) that every array its class's ``state_layout`` names has the shape
+its hyperparameters, feature count and pool size imply.
 
 The checksum covers ``state.safetensors`` only, not ``router.json``'s ``params``: an edited
 hyperparameter is caught by the shape check instead, which says what contradicts what (and
@@ -361,37 +361,10 @@ def load_router(path: str | os.PathLike, *, trust_code: bool = False,
 
 
 # --------------------------------------------------------------------------- state layout
-# Each built-in router's arrays, one symbol per axis: "m" (pool models: state n_models_), "d" (embedding
-# features: state n_features_in_), a hyperparameter's name (its value in params), an int (that size), or
-# another name (a size the arrays must agree on among themselves, e.g. knn's training prompts).
+# The arrays' axes come from each router class's ``state_layout`` (see Router): "m" and "d" are the sizes
+# in state n_models_ and n_features_in_, a hyperparameter's name its value in params.
 _SIZE_OF = {"m": ("n_models_", "arrays for {} models"), "d": ("n_features_in_", "arrays for {}-dimensional embeddings")}
 _PHRASE = {"k": "arrays for {} clusters"}  # a hyperparameter's size in words; default "{}-wide arrays"
-
-
-def _layouts() -> dict[type, dict[str, tuple]]:
-    from routereval.routers.irt import IRTRouter
-    from routereval.routers.kmeans import KMeansRouter
-    from routereval.routers.knn import KNNRouter
-    from routereval.routers.linear import MLPR, LinearR
-    from routereval.routers.mf import MatrixFactorizationRouter
-    from routereval.routers.mlc import MLC
-    from routereval.routers.oracle import BestSingleRouter, MixRouter, OracleRouter
-
-    train_means = {"train_means_": ("m",)}
-    return {
-        IRTRouter: {"ability_": ("m", "dim"), "loading_weights_": ("d", "dim"), "loading_bias_": ("dim",),
-                    "difficulty_weights_": ("d",), "difficulty_bias_": (1,)},
-        MatrixFactorizationRouter: {"projection_": ("d", "dim"), "model_embeddings_": ("m", "dim"),
-                                    "model_bias_": ("m",)},
-        LinearR: {"coef_": ("d", "m"), "intercept_": ("m",)},
-        MLPR: {"coef0_": ("d", "hidden_size"), "intercept0_": ("hidden_size",),
-               "coef1_": ("hidden_size", "hidden_size"), "intercept1_": ("hidden_size",),
-               "coef2_": ("hidden_size", "m"), "intercept2_": ("m",)},
-        KNNRouter: {"train_X_": ("n_train", "d"), "train_Y_": ("n_train", "m"), "prior_": ("m",)},
-        KMeansRouter: {"cluster_centers_": ("k", "d"), "cluster_means_": ("k", "m"), "cluster_model_": ("k",)},
-        MLC: {"weights_": ("n_weights",)},
-        OracleRouter: train_means, MixRouter: train_means, BestSingleRouter: train_means,
-    }
 
 
 def _shape(a: np.ndarray) -> str:
@@ -399,15 +372,16 @@ def _shape(a: np.ndarray) -> str:
 
 
 def check_state_layout(router: Router, state: dict[str, Any], *, meta_file: Path, arr_file: Path) -> None:
-    """One-line :class:`InputError` when a built-in router's loaded arrays contradict its hyperparameters.
+    """One-line :class:`InputError` when a router's loaded arrays contradict its hyperparameters.
 
-    Every array must have the shape its router's hyperparameters (``params`` of router.json), its
-    feature count and its pool size (``n_features_in_``, ``n_models_``) imply, and arrays must agree
-    on the sizes they share: ``params.dim = 8`` with 16-wide IRT abilities is refused, naming
-    router.json, the parameter, its value and the arrays' size. Routers of other classes (plugins,
-    subclasses) are not checked here.
+    Every array its class's ``state_layout`` names must have the shape the router's
+    hyperparameters (``params`` of router.json), its feature count and its pool size
+    (``n_features_in_``, ``n_models_``) imply, and arrays must agree on the sizes they share:
+    ``params.dim = 8`` with 16-wide IRT abilities is refused, naming router.json, the parameter,
+    its value and the arrays' size. A plugin router is checked when its class declares a
+    ``state_layout`` (a subclass inherits its parent's); one without (None) is not.
     """
-    layout = _layouts().get(type(router))
+    layout = type(router).state_layout
     if layout is None:
         return
     params = router.get_params()
