@@ -53,6 +53,27 @@ def test_an_output_directory_that_is_a_file_is_refused(cli, tmp_path, monkeypatc
     assert (tmp_path / "afile").read_text() == "x"
 
 
+# every command that writes one file: its --out must go into an existing directory (a shell redirection's rule)
+FILE_WRITERS = {
+    "report": ["report", "noresults", "--out", "{out}"],
+    "coldstart anchors": ["coldstart", "anchors", "norouter", "--k", "10", "--out", "{out}"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(FILE_WRITERS))
+def test_an_output_file_in_a_missing_directory_is_refused_where_a_directory_would_be_made(cli, tmp_path,
+                                                                                           monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    res = cli(*[a.replace("{out}", "missing/out.txt") for a in FILE_WRITERS[command]])
+    assert res.code == 2 and res.err.count("\n") == 1
+    assert "missing/out.txt: out (--out): its directory does not exist" in res.err, res.err
+    assert list(tmp_path.iterdir()) == []
+    # an output directory's missing parents are made (data synth, the quickest writer of one)
+    res = cli("data", "synth", "--scale", "tiny", "--out", "new/deeper/corpus")
+    assert res.code == 0, res.err
+    assert (tmp_path / "new" / "deeper" / "corpus").is_dir()
+
+
 def test_report_to_a_file_under_a_file_is_one_line(cli, tmp_path):
     (tmp_path / "afile").write_text("x")
     res = cli("report", tmp_path / "noresults", "--out", tmp_path / "afile" / "report.md")
