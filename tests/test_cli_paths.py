@@ -120,3 +120,18 @@ def test_writability_is_checked_where_the_output_goes(cli, tmp_path, monkeypatch
     locked.add(str(tmp_path / "mine"))
     res = cli("sweep", "none.toml", "--out", tmp_path / "mine")
     assert res.code == 2 and "this directory is not writable" in res.err
+
+
+def test_a_corpus_directory_named_like_a_coldstart_subcommand_gets_a_hint(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["--benchmark", "mmlu", "--m", "3", "--group", "all_strong"]
+    res = cli("coldstart", "anchors", *args)
+    assert res.code == 2 and "No such option: --benchmark" in res.err and "./anchors" not in res.err
+    (tmp_path / "anchors").mkdir()  # now the name is also a directory here: the error says how to reach it
+    res = cli("coldstart", "anchors", *args)
+    assert res.code == 2 and res.err.count("\n") == 1
+    assert "'anchors' is read as the subcommand: to run the study on the directory 'anchors' here, write ./anchors" \
+        in res.err
+    # ./anchors is the study's corpus argument (here not a corpus: the study's own one line says so)
+    res = cli("coldstart", "./anchors", *args)
+    assert res.code == 2 and "No such option" not in res.err and "anchors" in res.err

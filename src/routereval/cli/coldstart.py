@@ -14,12 +14,32 @@ from routereval.cli import ui
 
 
 class _StudyByDefault(TyperGroup):
-    """``coldstart CORPUS ...`` runs the study; ``coldstart anchors ROUTER_DIR ...`` the subcommand."""
+    """``coldstart CORPUS ...`` runs the study; ``coldstart anchors ROUTER_DIR ...`` the subcommand.
+
+    A corpus directory named like a subcommand (``anchors``, ``study``) is read as the subcommand;
+    when that then fails to parse, the error says to write ``./anchors``.
+    """
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["study", *args]
+        elif args and args[0] in self.commands and Path(args[0]).is_dir():
+            ctx.meta["coldstart.shadowed"] = args[0]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            from typer._click.exceptions import UsageError
+        except ImportError:  # pragma: no cover - older typer uses click itself
+            from click import UsageError
+        try:
+            return super().invoke(ctx)
+        except UsageError as e:
+            name = ctx.meta.get("coldstart.shadowed")
+            if name is not None:
+                e.message += (f"; '{name}' is read as the subcommand: to run the study on the directory "
+                              f"'{name}' here, write ./{name}")
+            raise
 
 
 coldstart_app = typer.Typer(cls=_StudyByDefault, no_args_is_help=True,
