@@ -394,7 +394,9 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
     where = corpus if not hasattr(corpus, "benchmarks") else getattr(corpus, "path", None)
     meta = {"corpus": str(Path(where).resolve()) if where else "",
             "fit_s": fit_s, "embedding_dim": dim, "n_train": int(len(cell.Y_train)), "n_val": int(len(cell.Y_val)),
-            "n_test": int(len(cell.Y_test)), "params": dict(params or {})}
+            "n_test": int(len(cell.Y_test)), "params": dict(params or {}),
+            # what the router learned to predict (_fit's rule): add-model fits a new model's vector on the same
+            "fit_target": "scores" if cell.bench.binary or getattr(r, "fit_target", "labels") == "scores" else "labels"}
     save = save_router(r, save, pool=pool_doc, encoder=cell.embedding, metadata=meta,
                 spec=router if ":" in router else router_spec(r))
     return {"path": str(save), "router": router, "split": pool.split.name, "split_note": pool.split.note,

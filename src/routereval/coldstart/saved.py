@@ -48,6 +48,11 @@ class RouterContext:
     ref_rows: np.ndarray | None = None  # benchmark rows of the pool models the corpus holds (the calibration's)
     ref_cols: np.ndarray | None = None  # their columns in the router
     calibration: Any = None             # the train prompts' ItemCalibration (None without pool models)
+    # a router fitted on the 0.95-of-best labels of a graded benchmark (`fit`'s rule): a new model's routing
+    # vector is fitted on its answers' labels, ranked against the pool's best score on each prompt
+    on_labels: bool = False
+    pool_best: np.ndarray | None = None     # (n_prompts,) the pool's best score; NaN off the train prompts
+    label_delta: np.ndarray | None = None   # (n_prompts,) residual difficulty of the labels, as ``delta`` of the scores
 
     @functools.cached_property
     def prompt_index(self) -> dict[str, int]:
@@ -145,6 +150,8 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     spread, gen_var = 0.0, 0.0
     rows = np.zeros(0, dtype=np.int64)
     cal = None
+    on_labels = trained_on_labels(saved, bench)
+    pool_best = label_delta = None
     if pos:
         rows = np.asarray([index[names[j]] for j in pos])
         pool = Pool(benchmark=bname, group="coldstart", m=len(rows), protocol="clean", models=rows,
@@ -157,8 +164,54 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
         spread = cal.spread
         if len(split.val) and not np.isnan(Y_va).any():
             gen_var = generalisation_var(*r.model_design(X[split.val]), Phi, Y_va, scale=cal.shrink)
+        if on_labels and not np.isnan(Y_tr).any():
+            from routereval.pools.build import training_labels
+
+            pool_best, label_delta = np.full(bench.n_prompts, np.nan), np.full(bench.n_prompts, np.nan)
+            pool_best[split.train] = Y_tr.max(axis=1)
+            label_delta[split.train] = calibrate_items(Z, o, Phi, training_labels(bench, Y_tr)).delta
     return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var, rows,
-                         np.asarray(pos, dtype=np.int64), cal)
+                         np.asarray(pos, dtype=np.int64), cal, on_labels, pool_best, label_delta)
+
+
+def trained_on_labels(saved: Any, bench: Any) -> bool:
+    """Whether the saved router was fitted on the 0.95-of-best labels of a graded benchmark, not on its scores.
+
+    ``metadata.fit_target`` says so where `fit` recorded it; a router saved before it was
+    recorded followed the same rule: labels on a graded benchmark unless the router's class
+    fits raw scores (``fit_target = "scores"``, best_single).
+    """
+    if bench.binary:  # labels are the scores
+        return False
+    target = saved.metadata.get("fit_target")
+    if target not in ("labels", "scores"):
+        target = getattr(type(saved.router), "fit_target", "labels")
+    return target == "labels"
+
+
+def routing_answers(ctx: RouterContext, scores: np.ndarray, idx: np.ndarray, offsets: np.ndarray, *,
+                    file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The answers (k,) and offsets (k,) a new model's routing vector is fitted on: its scores, or their labels.
+
+    A router fitted on labels (:func:`trained_on_labels`) compares its models' chances of scoring
+    at least 0.95 of a prompt's best: the new model's answer is labelled 1 where it reaches 0.95 of
+    the best of the pool's scores and its own, with the labels' calibrated offsets. Its estimated
+    mean score is still fitted on the scores themselves.
+    """
+    if not ctx.on_labels:
+        return scores, offsets
+    if ctx.pool_best is None:
+        raise InputError("the router was fitted on the 0.95-of-best labels of a graded benchmark, and its corpus holds "
+                         "no complete train scores of its pool models to rank a new model's answers against; pass "
+                         f"{option('corpus')} with the corpus the router was fitted on", file=ctx.path / "router.json")
+    new = np.flatnonzero(idx < 0)
+    if len(new):
+        raise InputError("a new prompt text, and the router was fitted on the 0.95-of-best labels of a graded "
+                         "benchmark: the pool has no scores on it to rank the answer against; expected the "
+                         "benchmark's train prompts", file=file, row=int(new[0]) + 1, column="text")
+    best = np.maximum(ctx.pool_best[idx], scores)
+    labels = (scores >= 0.95 * best).astype(np.float64)
+    return labels, np.nan_to_num(ctx.label_delta[idx])
 
 
 def prompt_floors(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -532,12 +585,14 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=allow_new_prompts)
     _check_answered(ctx, ans, idx, Path(answers), "add-model takes answers on the router's train prompts")
     r = ctx.saved.router
-    phi, _ = r.posterior_model(X, ans.scores, offsets=offsets)
+    y_route, o_route = routing_answers(ctx, ans.scores, idx, offsets, file=Path(answers))
+    phi, _ = r.posterior_model(X, y_route, offsets=o_route)
     est, n_refs, calibration = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name)
     r.append_model_vector(phi, name)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high], "n_references": n_refs,
-             "calibration": calibration, "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+             "calibration": calibration, "routing_target": "labels" if ctx.on_labels else "scores",
+             "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     pool["models"] = models + [name]
     pool["m"] = int(r.n_models_)
     if cost is not None:
