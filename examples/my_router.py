@@ -20,6 +20,9 @@ class RidgeRouter(Router):
 
     name: ClassVar[str] = "ridge"  # shown in results; not registered (use my_router:RidgeRouter)
     parameters: ClassVar[dict] = {"alpha": (Interval(float, 0, None, closed="neither"),)}
+    # the learned arrays' axes ("m": the pool; "d_plus_1" is no known size, only named): loading refuses
+    # a saved router whose coef_ does not have a column per pool model
+    state_layout: ClassVar[dict] = {"coef_": ("d_plus_1", "m")}
 
     def __init__(self, *, alpha: float = 1.0) -> None:
         self.alpha = alpha  # only store hyperparameters; fit validates them

@@ -134,7 +134,7 @@ def test_routers_lists_names_parameters_defaults_constraints(cli):
 def test_user_router_works_in_check_router_eval_and_fit(cli, corpus_dir, tmp_path, user_routers):
     r = cli("check-router", "my_router:RidgeRouter")
     assert r.code == 0, r.out
-    assert r.out.count("PASS") == 14 and "14/14 checks passed" in r.out
+    assert r.out.count("PASS") == 15 and "15/15 checks passed" in r.out
     ev = cli("eval", corpus_dir, "-b", "mmlu", "-r", "my_router:RidgeRouter", "-p", "alpha=0.5", "--m", "5",
              "-g", "strong_to_weak", "--json")
     assert ev.code == 0, ev.err
@@ -157,7 +157,7 @@ def test_check_router_fails_a_broken_router_with_exit_2(cli, user_routers):
     assert fails == {"learned_state", "shapes", "deterministic", "prompt_order", "state_round_trip", "pickle",
                      "bad_params"}, r.out
     assert "FAIL  bad_params: hyperparameters ['k'] have no constraints" in r.out
-    assert "8/14" not in r.out and "7/14 checks passed" in r.out
+    assert "9/15" not in r.out and "8/15 checks passed" in r.out
     assert cli("check-router", "json:loads").code == 2
 
 
