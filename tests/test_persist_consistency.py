@@ -297,3 +297,91 @@ def test_the_contract_check_catches_a_layout_that_misses_or_misstates_an_array()
         check_state_layout(Forgets)
     with pytest.raises(ContractViolation, match="contradicts state_layout"):
         check_state_layout(Misstates)
+
+
+# ---- subclasses of built-in routers: the layout is inherited, and may be replaced or switched off
+
+from routereval.routers.irt import IRTRouter  # noqa: E402
+from routereval.routers.linear import LinearR  # noqa: E402
+from routereval.routers.mf import MatrixFactorizationRouter  # noqa: E402
+
+
+class NoLayoutMF(MatrixFactorizationRouter):
+    state_layout = None  # switched off: loading does not check the shapes
+
+
+class TemperedIRT(IRTRouter):
+    """An array beside the trained weights (set after training): described, not trained."""
+
+    state_layout = {**IRTRouter.state_layout, "temperature_": ("m",)}
+    state_keys = (*IRTRouter.state_keys, "temperature_")
+
+    def _fit(self, X, Y, *, X_val, Y_val, cost):
+        super()._fit(X, Y, X_val=X_val, Y_val=Y_val, cost=cost)
+        self.temperature_ = np.ones(Y.shape[1])
+
+
+class FoldedLinear(LinearR):
+    """The bias folded into coef_ (d + 1, m): an inherited array with another shape."""
+
+    _weights = ("coef_",)
+    state_keys = ("coef_", *LinearR._record)
+
+    def _init_params(self, rng, X, Y):
+        return {"coef_": np.zeros((X.shape[1] + 1, Y.shape[1]), dtype=np.float32)}
+
+    @staticmethod
+    def _forward(p, x, relu):
+        return x @ p["coef_"][:-1] + p["coef_"][-1]
+
+
+class FoldedLinearDeclared(FoldedLinear):
+    state_layout = {"coef_": ("d_plus_1", "m")}
+
+
+def test_subclasses_inherit_replace_or_switch_off_the_layout(xy, tmp_path):
+    from routereval.routers.checks import check_state_layout
+
+    X, Y = xy
+    mod = (__name__,)
+    for cls in (NoLayoutMF, TemperedIRT, FoldedLinearDeclared):
+        check_state_layout(cls)  # the contract holds
+        r = cls(max_epochs=2, random_state=0).fit(X, Y)
+        d = save_router(r, tmp_path / cls.__name__, spec=f"{__name__}:{cls.__name__}")
+        back = load_router(d, trust_modules=mod).router
+        np.testing.assert_array_equal(back.predict_scores(X), r.predict_scores(X))
+    assert TemperedIRT._weights == IRTRouter._weights  # the extra array is described, not trained
+    # switched off: an edited model count is not caught at load (the plugin's choice)
+    _edit(tmp_path / "NoLayoutMF", lambda doc: doc["state_values"].update(n_models_=9))
+    assert load_router(tmp_path / "NoLayoutMF", trust_modules=mod).router.n_models_ == 9
+    # an inherited layout that does not fit: refused when saving, in one line that says what to do
+    with pytest.raises(InputError) as e:
+        save_router(FoldedLinear(max_epochs=2).fit(X, Y), tmp_path / "folded", spec=f"{__name__}:FoldedLinear")
+    msg = str(e.value)
+    assert "\n" not in msg and not (tmp_path / "folded").exists()
+    assert msg.startswith("cannot save router FoldedLinear") and "contradict the state_layout of LinearR" in msg
+    assert "arrays for 7-dimensional embeddings (coef_ (7, 4))" in msg and "edited" not in msg
+    assert msg.endswith("a subclass that changes an array's shape declares its own state_layout")
+
+
+class PlainIRT(IRTRouter):
+    """Inherits IRTRouter's layout unchanged."""
+
+
+def test_an_inherited_layout_says_whose_it_is_and_a_malformed_one_is_one_line(xy, tmp_path):
+    X, Y = xy
+    d = save_router(PlainIRT(dim=3, max_epochs=2, random_state=0).fit(X, Y), tmp_path / "p",
+                    spec=f"{__name__}:PlainIRT")
+    _edit(d, lambda doc: doc["params"].update(dim=5))
+    with pytest.raises(InputError) as e:
+        load_router(d, trust_modules=(__name__,))
+    assert str(e.value).startswith(f"{d / 'router.json'}: params.dim = 5 but state.safetensors holds 3-wide arrays")
+    assert str(e.value).endswith("(the layout is IRTRouter's, which PlainIRT inherits: a subclass that changes an "
+                                 "array's shape declares its own state_layout)")
+    PlainIRT.state_layout = ["ability_"]  # a plugin's mistake: a list
+    try:
+        with pytest.raises(InputError, match=r"PlainIRT.state_layout must be a dict of array name -> axes or None, "
+                                             r"got list$"):
+            load_router(d, trust_modules=(__name__,))
+    finally:
+        del PlainIRT.state_layout

@@ -383,7 +383,11 @@ def check_add_model(cls) -> None:
 
 
 def check_state_layout(cls) -> None:
-    """A declared ``state_layout`` names every learned array with as many axes, and the fitted state fits it."""
+    """The fitted state fits the class's ``state_layout``; one the class declares itself names every learned array.
+
+    An inherited layout may leave arrays a subclass adds undescribed (they are not checked), but
+    the arrays it describes must keep their shapes: loading checks them.
+    """
     from routereval.routers.persist import check_state_layout as check
 
     layout = getattr(cls, "state_layout", None)
@@ -392,9 +396,10 @@ def check_state_layout(cls) -> None:
     _expect(isinstance(layout, dict) and all(isinstance(v, tuple) for v in layout.values()),
             f"state_layout must map array names to tuples of axes, got {layout!r}")
     state = _fitted(cls).state_dict()
-    arrays = {k for k, v in state.items() if isinstance(v, np.ndarray)}
-    _expect(not arrays - set(layout), f"state_layout does not name the learned arrays {sorted(arrays - set(layout))}")
-    _expect(not set(layout) - set(state), f"state_layout names {sorted(set(layout) - set(state))}, not learned by fit")
+    if "state_layout" in vars(cls):
+        arrays = {k for k, v in state.items() if isinstance(v, np.ndarray)}
+        _expect(not arrays - set(layout), f"state_layout does not name the learned arrays {sorted(arrays - set(layout))}")
+        _expect(not set(layout) - set(state), f"state_layout names {sorted(set(layout) - set(state))}, not learned by fit")
     try:
         check(_fitted(cls), state, meta_file=Path("router.json"), arr_file=Path("state.safetensors"))
     except InputError as e:

@@ -56,6 +56,7 @@ class IRTRouter(_BCERouter):
     parameters = {**_COMMON, "dim": (Interval(int, 1, None),)}
     state_layout = {"ability_": ("m", "dim"), "loading_weights_": ("d", "dim"), "loading_bias_": ("dim",),
                     "difficulty_weights_": ("d",), "difficulty_bias_": (1,)}
+    _weights = tuple(state_layout)  # all of them trained (a subclass keeps these unless it sets its own)
 
     def __init__(self, *, dim: int = 16, lr: float = 0.005, weight_decay: float = 0.0, batch_size: int = 256,
                  max_epochs: int = 100, patience: int = 5, device: str = "cpu", n_jobs: int = 1,

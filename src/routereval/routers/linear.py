@@ -158,14 +158,12 @@ def _fit_bce(params, forward, X, Y, X_val, Y_val, *, lr, weight_decay, batch_siz
 class _BCERouter(Router):
     """Shared fit/predict of routers trained by :func:`fit_bce` whose weights are numpy arrays."""
 
-    _weights: tuple[str, ...] = ()  # learned arrays, in the order forward() uses them: state_layout's keys
+    _weights: tuple[str, ...] = ()  # the arrays training learns, in the order forward() uses them
     check_params = {"max_epochs": 20}  # cheap settings for the contract checks
     _record: ClassVar[tuple[str, ...]] = ("n_epochs_", "best_val_loss_", "loss_curve_", "stopped_early_")
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
-        if "state_layout" in cls.__dict__:
-            cls._weights = tuple(cls.state_layout)
         # the learned state is the weights plus the training record: a saved router lacking a weight is refused
         if "state_keys" not in cls.__dict__:
             cls.state_keys = tuple(cls._weights) + cls._record
@@ -387,6 +385,7 @@ class LinearR(_BCERouter):
     parameters = dict(_COMMON)
     ep_threshold = None  # the reference's E_p for LinearR/MLPR keeps every softmax term (train.py:132-134)
     state_layout = {"coef_": ("d", "m"), "intercept_": ("m",)}
+    _weights = tuple(state_layout)  # all of them trained (a subclass keeps these unless it sets its own)
     # test_router.py:20 (train.py with argsparser.py's defaults: adam, wd 0, coslr; train.py never reads val)
     paper_defaults: ClassVar[dict] = {"lr": 0.01, "max_epochs": 10, "batch_size": 1, "weight_decay": 0.0,
                                       "patience": None}
@@ -444,6 +443,7 @@ class MLPR(LinearR):
     state_layout = {"coef0_": ("d", "hidden_size"), "intercept0_": ("hidden_size",),
                     "coef1_": ("hidden_size", "hidden_size"), "intercept1_": ("hidden_size",),
                     "coef2_": ("hidden_size", "m"), "intercept2_": ("m",)}
+    _weights = tuple(state_layout)  # all of them trained (a subclass keeps these unless it sets its own)
     paper_defaults: ClassVar[dict] = {"hidden_size": 256, "lr": 1e-4, "max_epochs": 100, "batch_size": 1,
                                       "weight_decay": 0.0, "patience": None}  # test_router.py:22
 

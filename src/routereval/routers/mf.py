@@ -40,6 +40,7 @@ class MatrixFactorizationRouter(_BCERouter):
     name = "mf"
     parameters = {**_COMMON, "dim": (Interval(int, 1, None),)}
     state_layout = {"projection_": ("d", "dim"), "model_embeddings_": ("m", "dim"), "model_bias_": ("m",)}
+    _weights = tuple(state_layout)  # all of them trained (a subclass keeps these unless it sets its own)
 
     def __init__(self, *, dim: int = 32, lr: float = 0.005, weight_decay: float = 0.0, batch_size: int = 256,
                  max_epochs: int = 100, patience: int = 5, device: str = "cpu", n_jobs: int = 1,

@@ -175,7 +175,17 @@ def save_router(router: Router, path: str | os.PathLike, *, pool: dict[str, Any]
            "params": _plain(router.get_params()), "pool": _plain(pool or {}), "encoder": encoder,
            "metadata": _plain(metadata or {})}
     _check_saved_fields(doc, router)  # everything load_router will check, checked before writing
-    arrays, values = _split_state(router.state_dict())
+    state = router.state_dict()
+    layout = type(router).state_layout
+    if isinstance(layout, dict):  # arrays its class's layout does not describe would be refused at load: say so now
+        try:
+            _check_layout(router, layout, state, meta_file=path / "router.json", arr_file=path / "state.safetensors")
+        except InputError as e:
+            raise InputError(f"cannot save router {type(router).__name__}: its learned arrays contradict the state_layout "
+                             f"of {_layout_owner(type(router)).__name__}, so it could not be loaded back "
+                             f"({e.reason.replace(_EDITED, '')}); a subclass that changes an array's shape declares "
+                             "its own state_layout") from None
+    arrays, values = _split_state(state)
     doc["state_values"] = values
     doc["state_arrays"] = {k: {"dtype": str(a.dtype), "shape": list(a.shape)} for k, a in arrays.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -365,6 +375,7 @@ def load_router(path: str | os.PathLike, *, trust_code: bool = False,
 # in state n_models_ and n_features_in_, a hyperparameter's name its value in params.
 _SIZE_OF = {"m": ("n_models_", "arrays for {} models"), "d": ("n_features_in_", "arrays for {}-dimensional embeddings")}
 _PHRASE = {"k": "arrays for {} clusters"}  # a hyperparameter's size in words; default "{}-wide arrays"
+_EDITED = "; the file was edited or belongs to another state"
 
 
 def _shape(a: np.ndarray) -> str:
@@ -384,6 +395,25 @@ def check_state_layout(router: Router, state: dict[str, Any], *, meta_file: Path
     layout = type(router).state_layout
     if layout is None:
         return
+    owner = _layout_owner(type(router))
+    if not isinstance(layout, dict):
+        raise InputError(f"router {router._label()}: {owner.__name__}.state_layout must be a dict of array name -> "
+                         f"axes or None, got {type(layout).__name__}", file=meta_file)
+    try:
+        _check_layout(router, layout, state, meta_file=meta_file, arr_file=arr_file)
+    except InputError as e:
+        if owner is type(router):
+            raise
+        raise InputError(f"{e.reason} (the layout is {owner.__name__}'s, which {type(router).__name__} inherits: a "
+                         "subclass that changes an array's shape declares its own state_layout)", file=e.file) from None
+
+
+def _layout_owner(cls: type) -> type:
+    """The class in ``cls``'s MRO whose body declares the ``state_layout`` it has."""
+    return next((c for c in cls.__mro__ if "state_layout" in vars(c)), cls)
+
+
+def _check_layout(router: Router, layout: dict, state: dict[str, Any], *, meta_file: Path, arr_file: Path) -> None:
     params = router.get_params()
     label = router._label()
     seen: dict[str, list[tuple[str, np.ndarray, int]]] = {}  # symbol -> (key, array, size)
@@ -420,8 +450,8 @@ def check_state_layout(router: Router, state: dict[str, Any], *, meta_file: Path
             continue
         if isinstance(declared, bool) or not isinstance(declared, int) or declared != size:
             arrays = ", ".join(dict.fromkeys(f"{key} {_shape(a)}" for key, a, _ in found))
-            raise InputError(f"{where} = {declared!r} but state.safetensors holds {phrase.format(size)} ({arrays}); "
-                             "the file was edited or belongs to another state", file=meta_file)
+            raise InputError(f"{where} = {declared!r} but state.safetensors holds {phrase.format(size)} ({arrays})"
+                             f"{_EDITED}", file=meta_file)
     _check_state_values(router, state, params, sizes, meta_file=meta_file)
 
 
@@ -431,7 +461,7 @@ def _check_state_values(router: Router, state: dict[str, Any], params: dict[str,
     from routereval.routers.knn import KNNRouter
     from routereval.routers.mlc import MLC
 
-    tail = "; the file was edited or belongs to another state"
+    tail = _EDITED
     if isinstance(router, KNNRouter) and "n_train" in sizes:
         want, got = min(params["k"], sizes["n_train"]), state.get("k_")
         if isinstance(got, bool) or not isinstance(got, int) or got != want:
