@@ -135,3 +135,13 @@ def test_a_corpus_directory_named_like_a_coldstart_subcommand_gets_a_hint(cli, t
     # ./anchors is the study's corpus argument (here not a corpus: the study's own one line says so)
     res = cli("coldstart", "./anchors", *args)
     assert res.code == 2 and "No such option" not in res.err and "anchors" in res.err
+    # a directory `anchors` holding anchor files is common: the anchors subcommand's own mistakes get no hint
+    res = cli("coldstart", "anchors", "somerouter", "--k", "abc")
+    assert res.code == 2 and "./anchors" not in res.err
+    res = cli("coldstart", "anchors")
+    assert res.code == 2 and "./anchors" not in res.err
+    (tmp_path / "study").mkdir()  # the same for a corpus named study: the study then misses its corpus
+    res = cli("coldstart", "study", *args)
+    assert res.code == 2 and res.err.startswith("error: Missing argument 'corpus'; 'study' is read as the "
+                                                "subcommand: to run the study on the directory 'study' here, write "
+                                                "./study"), res.err

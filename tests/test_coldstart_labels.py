@@ -96,12 +96,17 @@ def test_a_router_said_to_fit_scores_gets_the_scores_and_new_texts_need_scores_t
     ctx = open_router_context(d / "irt")
     k_rows = ctx.askable[:100]
     _answer(bench, row, k_rows, tmp_path / "new.csv", extra=["a prompt the benchmark does not hold"])
-    with pytest.raises(InputError) as e:
-        add_model_to_saved(d / "irt-tfidf", name="n", answers=tmp_path / "new.csv", out=tmp_path / "nope",
-                           allow_new_prompts=True)
-    msg = str(e.value)
-    assert msg.startswith(f"{tmp_path / 'new.csv'}: row 101: column 'text': a new prompt text") and "\n" not in msg
-    assert "0.95-of-best labels" in msg and not (tmp_path / "nope").exists()
+    # a new text cannot be ranked against the pool: refused with or without --allow-new-prompts, before any
+    # embedding, and the message does not suggest the flag (an encoder of new texts, tfidf, or a stored one)
+    for router, allow in (("irt-tfidf", True), ("irt", False)):
+        with pytest.raises(InputError) as e:
+            add_model_to_saved(d / router, name="n", answers=tmp_path / "new.csv", out=tmp_path / "nope",
+                               allow_new_prompts=allow)
+        msg = str(e.value)
+        assert msg.startswith(f"{tmp_path / 'new.csv'}: row 101: column 'text': prompt text not among the train "
+                              "prompts of benchmark 'mmlu'; the router was fitted on the 0.95-of-best labels") \
+            and "\n" not in msg
+        assert "allow" not in msg and not (tmp_path / "nope").exists()
 
     # metadata.fit_target = scores (a router fitted on raw scores from Python): the column is fitted on the scores
     import shutil
@@ -117,3 +122,24 @@ def test_a_router_said_to_fit_scores_gets_the_scores_and_new_texts_need_scores_t
     y = np.asarray(bench.scores, dtype=np.float64)[row, k_rows]
     phi, _ = raw.saved.router.posterior_model(raw.X[k_rows], y, offsets=np.nan_to_num(raw.delta[k_rows]))
     np.testing.assert_allclose(load_router(tmp_path / "v2").router.model_vectors()[-1], phi, rtol=1e-6, atol=1e-7)  # saved as float32
+
+
+def test_a_corpus_without_a_pool_model_cannot_rank_answers_against_the_pool(graded, tmp_path):
+    from routereval.coldstart.saved import add_model_to_saved, open_router_context
+
+    d, bench, pool, row = graded
+    keep = [i for i, n in enumerate(bench.models) if str(n) != pool[0]]
+    X = np.asarray(bench.embeddings["synth"])
+    S = np.asarray(bench.scores)[keep].T
+    write_corpus(Corpus.from_benchmarks([world_benchmark(X, S, names=[str(bench.models[i]) for i in keep],
+                                                         texts=[str(t) for t in bench.texts])]), tmp_path / "less")
+    ctx = open_router_context(d / "irt", corpus=tmp_path / "less")
+    _answer(bench, row, ctx.askable[:50], tmp_path / "a.csv")
+    with pytest.raises(InputError) as e:
+        add_model_to_saved(d / "irt", name="n", answers=tmp_path / "a.csv", out=tmp_path / "v2",
+                           corpus=tmp_path / "less")
+    assert str(e.value) == (f"{d / 'irt' / 'router.json'}: the router was fitted on the 0.95-of-best labels of a "
+                            f"graded benchmark, and its corpus {str(tmp_path / 'less')!r} lacks pool model "
+                            f"{pool[0]!r} to rank a new model's answers against the pool's best; expected the corpus "
+                            "the router was fitted on")
+    assert not (tmp_path / "v2").exists()

@@ -157,7 +157,7 @@ def test_check_router_fails_a_broken_router_with_exit_2(cli, user_routers):
     assert fails == {"learned_state", "shapes", "deterministic", "prompt_order", "state_round_trip", "pickle",
                      "bad_params"}, r.out
     assert "FAIL  bad_params: hyperparameters ['k'] have no constraints" in r.out
-    assert "9/15" not in r.out and "8/15 checks passed" in r.out
+    assert "8/15 checks passed" in r.out  # the 7 failures above, of 15 checks
     assert cli("check-router", "json:loads").code == 2
 
 

@@ -17,13 +17,17 @@ class _StudyByDefault(TyperGroup):
     """``coldstart CORPUS ...`` runs the study; ``coldstart anchors ROUTER_DIR ...`` the subcommand.
 
     A corpus directory named like a subcommand (``anchors``, ``study``) is read as the subcommand;
-    when that then fails to parse, the error says to write ``./anchors``.
+    when that then fails to parse with the study's own options given, the error says to write
+    ``./anchors``.
     """
+
+    _STUDY_ONLY = ("--benchmark", "-b", "--m", "--group", "-g", "--anchors", "--pretrain")
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["study", *args]
-        elif args and args[0] in self.commands and Path(args[0]).is_dir():
+        elif args and args[0] in self.commands and Path(args[0]).is_dir() and \
+                any(a.split("=")[0] in self._STUDY_ONLY for a in args[1:]):
             ctx.meta["coldstart.shadowed"] = args[0]
         return super().parse_args(ctx, args)
 
@@ -36,10 +40,10 @@ class _StudyByDefault(TyperGroup):
             return super().invoke(ctx)
         except UsageError as e:
             name = ctx.meta.get("coldstart.shadowed")
-            if name is not None:
-                e.message += (f"; '{name}' is read as the subcommand: to run the study on the directory "
-                              f"'{name}' here, write ./{name}")
-            raise
+            if name is None:
+                raise
+            raise UsageError(f"{e.format_message().rstrip('. ')}; '{name}' is read as the subcommand: to run the "
+                             f"study on the directory '{name}' here, write ./{name}", ctx=e.ctx) from None
 
 
 coldstart_app = typer.Typer(cls=_StudyByDefault, no_args_is_help=True,

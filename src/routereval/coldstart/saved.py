@@ -53,6 +53,7 @@ class RouterContext:
     on_labels: bool = False
     pool_best: np.ndarray | None = None     # (n_prompts,) the pool's best score; NaN off the train prompts
     label_delta: np.ndarray | None = None   # (n_prompts,) residual difficulty of the labels, as ``delta`` of the scores
+    label_gap: str = ""                     # why pool_best is None on such a router: what the corpus lacks
 
     @functools.cached_property
     def prompt_index(self) -> dict[str, int]:
@@ -152,6 +153,11 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     cal = None
     on_labels = trained_on_labels(saved, bench)
     pool_best = label_delta = None
+    # models add-model added are not in the corpus: the best of the pool is that of the models fitted on
+    added = {str(a.get("name")) for a in saved.metadata.get("added_models", []) if isinstance(a, dict)}
+    absent = [n for n in names if n not in index and n not in added]
+    label_gap = f"pool model {absent[0]!r}" + (f" and {len(absent) - 1} more" if len(absent) > 1 else "") \
+        if absent else ("" if pos else "the pool's models")
     if pos:
         rows = np.asarray([index[names[j]] for j in pos])
         pool = Pool(benchmark=bname, group="coldstart", m=len(rows), protocol="clean", models=rows,
@@ -164,14 +170,16 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
         spread = cal.spread
         if len(split.val) and not np.isnan(Y_va).any():
             gen_var = generalisation_var(*r.model_design(X[split.val]), Phi, Y_va, scale=cal.shrink)
-        if on_labels and not np.isnan(Y_tr).any():
+        if on_labels and np.isnan(Y_tr).any():
+            label_gap = label_gap or "some train scores of the pool's models"
+        elif on_labels and not label_gap:
             from routereval.pools.build import training_labels
 
             pool_best, label_delta = np.full(bench.n_prompts, np.nan), np.full(bench.n_prompts, np.nan)
             pool_best[split.train] = Y_tr.max(axis=1)
             label_delta[split.train] = calibrate_items(Z, o, Phi, training_labels(bench, Y_tr)).delta
     return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var, rows,
-                         np.asarray(pos, dtype=np.int64), cal, on_labels, pool_best, label_delta)
+                         np.asarray(pos, dtype=np.int64), cal, on_labels, pool_best, label_delta, label_gap)
 
 
 def trained_on_labels(saved: Any, bench: Any) -> bool:
@@ -189,6 +197,25 @@ def trained_on_labels(saved: Any, bench: Any) -> bool:
     return target == "labels"
 
 
+def check_label_ranking(ctx: RouterContext, idx: np.ndarray, *, file: Path) -> None:
+    """On a router fitted on labels: one line when the corpus cannot rank a new model's answers against the pool.
+
+    ``idx`` (k,): the benchmark prompt of each answer, -1 for a text the benchmark does not hold.
+    """
+    if not ctx.on_labels:
+        return
+    if ctx.pool_best is None:
+        raise InputError(f"the router was fitted on the 0.95-of-best labels of a graded benchmark, and its corpus "
+                         f"{str(ctx.corpus_path)!r} lacks {ctx.label_gap} to rank a new model's answers against the "
+                         "pool's best; expected the corpus the router was fitted on", file=ctx.path / "router.json")
+    new = np.flatnonzero(np.asarray(idx) < 0)
+    if len(new):
+        raise InputError(f"prompt text not among the train prompts of benchmark {ctx.bench.name!r}; the router was "
+                         "fitted on the 0.95-of-best labels of a graded benchmark, so an answer is ranked against the "
+                         "pool's scores on its prompt, which exist for the benchmark's prompts only; expected the "
+                         "texts `routereval coldstart anchors` printed", file=file, row=int(new[0]) + 1, column="text")
+
+
 def routing_answers(ctx: RouterContext, scores: np.ndarray, idx: np.ndarray, offsets: np.ndarray, *,
                     file: Path) -> tuple[np.ndarray, np.ndarray]:
     """The answers (k,) and offsets (k,) a new model's routing vector is fitted on: its scores, or their labels.
@@ -200,15 +227,7 @@ def routing_answers(ctx: RouterContext, scores: np.ndarray, idx: np.ndarray, off
     """
     if not ctx.on_labels:
         return scores, offsets
-    if ctx.pool_best is None:
-        raise InputError("the router was fitted on the 0.95-of-best labels of a graded benchmark, and its corpus holds "
-                         "no complete train scores of its pool models to rank a new model's answers against; pass "
-                         f"{option('corpus')} with the corpus the router was fitted on", file=ctx.path / "router.json")
-    new = np.flatnonzero(idx < 0)
-    if len(new):
-        raise InputError("a new prompt text, and the router was fitted on the 0.95-of-best labels of a graded "
-                         "benchmark: the pool has no scores on it to rank the answer against; expected the "
-                         "benchmark's train prompts", file=file, row=int(new[0]) + 1, column="text")
+    check_label_ranking(ctx, idx, file=file)
     best = np.maximum(ctx.pool_best[idx], scores)
     labels = (scores >= 0.95 * best).astype(np.float64)
     return labels, np.nan_to_num(ctx.label_delta[idx])
@@ -468,6 +487,13 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
                    hashlib.sha256(raw).hexdigest())
 
 
+def answer_prompts(ctx: RouterContext, ans: Answers) -> np.ndarray:
+    """(k,) the benchmark prompt each answer's text names, -1 for none: the exact text, else the one prompt it
+    names up to white space and line ends (a spreadsheet's edits)."""
+    return np.asarray([ctx.prompt_index.get(t, ctx.loose_index.get(loose_text(t), -1)) for t in ans.texts],
+                      dtype=np.int64)
+
+
 def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allow_new_prompts: bool | None = False
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Embeddings (k, d), calibrated offsets (k,) and benchmark prompt index (-1: not a benchmark prompt) per answer.
@@ -480,9 +506,7 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allo
     from routereval.embed.stored import stored_embedding
 
     texts = ctx.bench.texts
-    # the exact text, else the one prompt it names up to white space and line ends (a spreadsheet's edits)
-    idx = np.asarray([ctx.prompt_index.get(t, ctx.loose_index.get(loose_text(t), -1)) for t in ans.texts],
-                     dtype=np.int64)
+    idx = answer_prompts(ctx, ans)
     X = np.zeros((len(idx), ctx.X.shape[1]), dtype=np.float64)
     X[idx >= 0] = ctx.X[idx[idx >= 0]]
     unknown = np.flatnonzero(idx < 0)
@@ -582,6 +606,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         raise ParameterError(f"{option('cost')}: the router's pool has no costs (its corpus had none), so one model's "
                              "cost cannot weigh routing; leave it out")
     ans = read_answers(answers)
+    check_label_ranking(ctx, answer_prompts(ctx, ans), file=Path(answers))  # before any text is embedded
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=allow_new_prompts)
     _check_answered(ctx, ans, idx, Path(answers), "add-model takes answers on the router's train prompts")
     r = ctx.saved.router
@@ -605,7 +630,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         meta["previous_version"] = str(router_dir.resolve())
     path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
     doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
-           "estimate": est.to_dict(), "calibration": calibration, "n_references": n_refs}
+           "estimate": est.to_dict(), "calibration": calibration, "n_references": n_refs,
+           "routing_target": added["routing_target"]}
     if pool.get("cost"):
         doc["cost"] = None if cost is None else float(cost)
     return doc
