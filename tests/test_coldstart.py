@@ -373,6 +373,15 @@ def test_neighbour_correction_does_not_depend_on_the_order_of_the_references():
     assert len(top) > 20 and set(top) == set(np.flatnonzero(a >= cut)) and a[top].min() == cut  # ties kept
     assert list(a[top]) == sorted(a[top], reverse=True)
     assert len(most_agreeing(np.zeros(500), 20)) == MAX_TIED * 20  # all tied: capped
+    # more tied than the cap: the tied kept are chosen by the references' content, so no order changes the correction
+    Y2 = (rng.random((4, n_ref)) < 0.5).astype(float)   # 4 anchors: 5 agreement values for 300 references
+    t2 = rng.random(n_ref)
+    y2 = np.array([1.0, 0.0, 1.0, 0.0])
+    a2 = 1 - np.abs(Y2 - y2[:, None]).mean(axis=0)
+    assert np.sum(a2 >= np.sort(a2)[::-1][19]) > MAX_TIED * 20  # the cap binds
+    got2 = neighbour_correction(y2, Y2, t2, est, neighbours=20)
+    for perm in (rng.permutation(n_ref), np.arange(n_ref)[::-1]):
+        assert neighbour_correction(y2, Y2[:, perm], t2[perm], est, neighbours=20) == pytest.approx(got2, abs=1e-12)
     assert list(most_agreeing(np.array([0.2, 0.9]), 20)) == [1, 0]
 
 

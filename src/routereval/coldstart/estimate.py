@@ -133,18 +133,38 @@ def agreement(y: np.ndarray, Y_ref: np.ndarray) -> np.ndarray:
     return 1.0 - np.abs(np.asarray(Y_ref, dtype=np.float64) - y[:, None]).mean(axis=0)
 
 
-def most_agreeing(agree: np.ndarray, n: int) -> np.ndarray:
+def most_agreeing(agree: np.ndarray, n: int, *, tie_key: Callable[[np.ndarray], np.ndarray] | None = None
+                  ) -> np.ndarray:
     """Positions of the ``n`` most agreeing references and of every one tied with the ``n``-th, most agreeing first.
 
     Among thousands of references, answers on 100 binary anchors take only 101 agreement
     values: a cut at exactly ``n`` would choose among the tied by their order in the corpus.
-    The ties are all kept (up to ``MAX_TIED * n``), so the set does not depend on that order.
+    The ties are all kept, up to ``MAX_TIED * n``; beyond that, the tied kept are those with the
+    smallest ``tie_key(positions)`` (a key of each reference's content, so the set does not
+    depend on the order either), else the first in order.
     """
     a = np.asarray(agree, dtype=np.float64)
     order = np.argsort(-a, kind="stable")
     if len(a) <= n:
         return order
-    return order[:min(int(np.sum(a >= a[order[n - 1]])), MAX_TIED * n)]
+    cut, cap = a[order[n - 1]], MAX_TIED * n
+    if int(np.sum(a >= cut)) <= cap or tie_key is None:
+        return order[:min(int(np.sum(a >= cut)), cap)]
+    above = order[:int(np.sum(a > cut))]
+    tied = np.flatnonzero(a == cut)
+    tied = tied[np.argsort(np.asarray(tie_key(tied)), kind="stable")]
+    return np.r_[above, tied[:cap - len(above)]]
+
+
+def content_keys(Y: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(n,) a hash of each column of ``Y`` (k, n) with its ``target`` (n,) or (n, q): a tie-break of references by
+    what they are, not where they stand (equal keys: equal answers and means, interchangeable)."""
+    import hashlib
+
+    Y = np.ascontiguousarray(np.asarray(Y, dtype=np.float64).T)
+    t = np.ascontiguousarray(np.asarray(target, dtype=np.float64).reshape(len(Y), -1))
+    return np.array([int.from_bytes(hashlib.blake2b(Y[j].tobytes() + t[j].tobytes(), digest_size=8).digest(), "little")
+                     for j in range(len(Y))], dtype=np.uint64)
 
 
 def neighbour_weights(agree: np.ndarray, *, bandwidth: float = BANDWIDTH) -> np.ndarray:
@@ -181,7 +201,8 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
     -------
     float or (q,) ndarray
         ``s * sum_j w_j (target_ref[j] - estimate(Y_ref[:, j]))`` over the ``neighbours`` most
-        agreeing references and those tied with the last (:func:`most_agreeing`), ``s`` the
+        agreeing references and those tied with the last (:func:`most_agreeing`; past its cap, the
+        tied are chosen by :func:`content_keys`, not by their order), ``s`` the
         share to apply (:func:`neighbour_shrinkage`); 0 without references. With ``full_output``,
         a :class:`Correction` of it.
     """
@@ -194,7 +215,7 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
         zero = 0.0 if target_ref.ndim == 1 else np.zeros(target_ref.shape[1])
         return Correction(zero, zero, zero) if full_output else zero
     a = agreement(y, Y_ref)
-    top = most_agreeing(a, neighbours)
+    top = most_agreeing(a, neighbours, tie_key=lambda pos: content_keys(Y_ref[:, pos], target_ref[pos]))
     resid = target_ref[top] - np.array([estimate(Y_ref[:, j]) for j in top], dtype=np.float64)
     share = neighbour_shrinkage(Y_ref[:, top], resid, bandwidth=bandwidth)
     w = neighbour_weights(a[top], bandwidth=bandwidth)
