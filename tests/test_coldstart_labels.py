@@ -76,7 +76,7 @@ def test_the_new_column_is_fitted_on_labels_against_the_pools_best_and_the_estim
     y = S[row, k_rows]
     labels = (y >= 0.95 * np.maximum(S[prow][:, k_rows].max(axis=0), y)).astype(float)
     assert 0 < labels.sum() < len(labels) and labels.mean() < y.mean() - 0.1  # labels are not the scores here
-    phi, _ = ctx.saved.router.posterior_model(ctx.X[k_rows], labels, offsets=np.nan_to_num(ctx.label_delta[k_rows]))
+    phi, _ = ctx.saved.router.posterior_model(ctx.X[k_rows], labels, offsets=np.nan_to_num(ctx.label_ranking.delta[k_rows]))
     np.testing.assert_allclose(saved.router.model_vectors()[-1], phi, rtol=1e-6, atol=1e-7)  # saved as float32
 
     # the column is on the pool's scale (the label share), the estimate on the score's

@@ -51,9 +51,6 @@ class RouterContext:
     # a router fitted on the 0.95-of-best labels of a graded benchmark (`fit`'s rule): a new model's routing
     # vector is fitted on its answers' labels, ranked against the pool's best score on each prompt
     on_labels: bool = False
-    pool_best: np.ndarray | None = None     # (n_prompts,) the pool's best score; NaN off the train prompts
-    label_delta: np.ndarray | None = None   # (n_prompts,) residual difficulty of the labels, as ``delta`` of the scores
-    label_gap: str = ""                     # why pool_best is None on such a router: what the corpus lacks
 
     @functools.cached_property
     def prompt_index(self) -> dict[str, int]:
@@ -92,9 +89,59 @@ class RouterContext:
         return np.asarray([i for i in train if self.prompt_index[str(texts[i])] == i], dtype=np.int64)
 
     @functools.cached_property
+    def label_ranking(self) -> "LabelRanking":
+        """What ranks a new model's answers against the pool (:attr:`on_labels` routers; add-model only)."""
+        return _label_ranking(self)
+
+    @functools.cached_property
     def floors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """:func:`prompt_floors`, computed once per context: the adaptive test and its estimate both need it."""
         return None if self.calibration is None else _calibrate_every_prompt(self)
+
+
+@dataclass(frozen=True)
+class LabelRanking:
+    """The pool's side of a new model's labels on a router fitted on labels."""
+
+    pool_best: np.ndarray | None  # (n_prompts,) the pool's best score; NaN off the train prompts; None: see gap
+    delta: np.ndarray | None      # (n_prompts,) residual difficulty of the labels, as RouterContext.delta of the scores
+    gap: str = ""                 # what the corpus lacks to rank answers, when pool_best is None
+
+
+def _corpus_pool_scores(bench: Any, split: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) scores of the corpus models ``rows`` on ``split``'s prompts (n, len(rows)) each."""
+    from routereval.pools import pool_scores
+    from routereval.pools.types import Pool
+
+    pool = Pool(benchmark=bench.name, group="coldstart", m=len(rows), protocol="clean", models=rows,
+                model_names=np.asarray([str(bench.models[i]) for i in rows]), split=split, best_single=0)
+    return pool_scores(bench, pool)
+
+
+def _label_ranking(ctx: RouterContext) -> LabelRanking:
+    """The pool's best train score per prompt and the labels' calibrated offsets, or what the corpus lacks for them."""
+    from routereval.coldstart.calibrate import calibrate_items
+    from routereval.pools.build import training_labels
+
+    saved, bench = ctx.saved, ctx.bench
+    index = {str(n) for n in bench.models}
+    # models add-model added are not in the corpus: the best of the pool is that of the models fitted on
+    added = {str(a.get("name")) for a in saved.metadata.get("added_models", []) if isinstance(a, dict)}
+    absent = [n for n in map(str, saved.pool.get("models", [])) if n not in index and n not in added]
+    if absent:
+        return LabelRanking(None, None, f"pool model {absent[0]!r}" +
+                            (f" and {len(absent) - 1} more" if len(absent) > 1 else ""))
+    if not len(ctx.ref_rows):
+        return LabelRanking(None, None, "the pool's models")
+    Y_tr = _corpus_pool_scores(bench, ctx.split, ctx.ref_rows)[0]
+    if np.isnan(Y_tr).any():
+        return LabelRanking(None, None, "some train scores of the pool's models")
+    r = saved.router
+    Z, o = r.model_design(ctx.X[ctx.split.train])
+    best, delta = np.full(bench.n_prompts, np.nan), np.full(bench.n_prompts, np.nan)
+    best[ctx.split.train] = Y_tr.max(axis=1)
+    delta[ctx.split.train] = calibrate_items(Z, o, r.model_vectors()[ctx.ref_cols], training_labels(bench, Y_tr)).delta
+    return LabelRanking(best, delta)
 
 
 def loose_text(text: str) -> str:
@@ -111,8 +158,7 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     from routereval.coldstart.estimate import generalisation_var
     from routereval.data.store import open_corpus
     from routereval.embed import embed_prompts
-    from routereval.pools import make_split, pool_scores
-    from routereval.pools.types import Pool
+    from routereval.pools import make_split
     from routereval.routers.persist import load_router
 
     path = Path(router_dir)
@@ -151,18 +197,9 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     spread, gen_var = 0.0, 0.0
     rows = np.zeros(0, dtype=np.int64)
     cal = None
-    on_labels = trained_on_labels(saved, bench)
-    pool_best = label_delta = None
-    # models add-model added are not in the corpus: the best of the pool is that of the models fitted on
-    added = {str(a.get("name")) for a in saved.metadata.get("added_models", []) if isinstance(a, dict)}
-    absent = [n for n in names if n not in index and n not in added]
-    label_gap = f"pool model {absent[0]!r}" + (f" and {len(absent) - 1} more" if len(absent) > 1 else "") \
-        if absent else ("" if pos else "the pool's models")
     if pos:
         rows = np.asarray([index[names[j]] for j in pos])
-        pool = Pool(benchmark=bname, group="coldstart", m=len(rows), protocol="clean", models=rows,
-                    model_names=np.asarray([names[j] for j in pos]), split=split, best_single=0)
-        Y_tr, Y_va, _ = pool_scores(bench, pool)
+        Y_tr, Y_va, _ = _corpus_pool_scores(bench, split, rows)
         Z, o = r.model_design(X[split.train])
         Phi = r.model_vectors()[pos]
         cal = calibrate_items(Z, o, Phi, Y_tr)
@@ -170,16 +207,8 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
         spread = cal.spread
         if len(split.val) and not np.isnan(Y_va).any():
             gen_var = generalisation_var(*r.model_design(X[split.val]), Phi, Y_va, scale=cal.shrink)
-        if on_labels and np.isnan(Y_tr).any():
-            label_gap = label_gap or "some train scores of the pool's models"
-        elif on_labels and not label_gap:
-            from routereval.pools.build import training_labels
-
-            pool_best, label_delta = np.full(bench.n_prompts, np.nan), np.full(bench.n_prompts, np.nan)
-            pool_best[split.train] = Y_tr.max(axis=1)
-            label_delta[split.train] = calibrate_items(Z, o, Phi, training_labels(bench, Y_tr)).delta
     return RouterContext(path, saved, Path(cpath), bench, split, X, delta, spread, gen_var, rows,
-                         np.asarray(pos, dtype=np.int64), cal, on_labels, pool_best, label_delta, label_gap)
+                         np.asarray(pos, dtype=np.int64), cal, trained_on_labels(saved, bench))
 
 
 def trained_on_labels(saved: Any, bench: Any) -> bool:
@@ -204,9 +233,9 @@ def check_label_ranking(ctx: RouterContext, idx: np.ndarray, *, file: Path) -> N
     """
     if not ctx.on_labels:
         return
-    if ctx.pool_best is None:
+    if ctx.label_ranking.pool_best is None:
         raise InputError(f"the router was fitted on the 0.95-of-best labels of a graded benchmark, and its corpus "
-                         f"{str(ctx.corpus_path)!r} lacks {ctx.label_gap} to rank a new model's answers against the "
+                         f"{str(ctx.corpus_path)!r} lacks {ctx.label_ranking.gap} to rank a new model's answers against the "
                          "pool's best; expected the corpus the router was fitted on", file=ctx.path / "router.json")
     new = np.flatnonzero(np.asarray(idx) < 0)
     if len(new):
@@ -228,9 +257,10 @@ def routing_answers(ctx: RouterContext, scores: np.ndarray, idx: np.ndarray, off
     if not ctx.on_labels:
         return scores, offsets
     check_label_ranking(ctx, idx, file=file)
-    best = np.maximum(ctx.pool_best[idx], scores)
+    ranking = ctx.label_ranking
+    best = np.maximum(ranking.pool_best[idx], scores)
     labels = (scores >= 0.95 * best).astype(np.float64)
-    return labels, np.nan_to_num(ctx.label_delta[idx])
+    return labels, np.nan_to_num(ranking.delta[idx])
 
 
 def prompt_floors(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
