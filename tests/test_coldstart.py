@@ -1047,6 +1047,11 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
                "--out", tmp_path / "b.csv")  # --json and --out: the JSON on stdout, the CSV written as well
     assert both.code == 0 and len(both.json()) == 60
     assert (tmp_path / "b.csv").read_text() == (tmp_path / "a.csv").read_text()
+    n_train = len(make_split(open_corpus(world_corpus)["mmlu"]).train)  # distinct texts: every prompt here
+    res = cli("coldstart", "anchors", src, "--k", str(n_train + 1), "--method", "random")
+    assert res.code == 2 and res.err.count("\n") == 1 and (
+        f"k (--k) = {n_train + 1} anchors asked for, but there are only {n_train} candidate prompts (a saved router's: its "
+        f"train prompts, one per distinct text); expected at most {n_train}") in res.err, res.err
     rows = _answers(world_corpus, tmp_path / "a.csv", new, tmp_path / "answers.csv")
     bench = open_corpus(world_corpus)["mmlu"]
     split = make_split(bench)
@@ -1386,7 +1391,7 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
     assert added[-1]["n_references"] == 39
     res = cli("add-model", src, "--name", "third/one", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "t")
     out = " ".join(res.out.split())  # however wrapped
-    assert res.code == 0 and "from the 20 or so of 40 reference models that answered most alike)" in out, res.out
+    assert res.code == 0 and "from the 20 (more when tied) of its 40 reference models that answered most alike)" in out, res.out
     from routereval.cli.coldstart import _correction_note
 
     assert _correction_note(0.0123, 5) == " (neighbours' correction +0.012, from its 5 reference models)"
@@ -1462,7 +1467,8 @@ def _bad_answers(tmp_path, body):
      "row 1: column 'score': score nan is missing; expected a score in [0, 1] (an answer the model failed"),
     ("text,score\nquestion 3 on history number 8,inf\n", "new-x", "row 1: column 'score': score inf is out of range"),
     ("prompt,score\nquestion 3 on history number 8,1\n", "new-x", "has no 'text' column"),
-    ("text,score\n", "new-x", "holds no answers"),
+    ("text,score\n", "new-x", "holds no answers, only its header; expected one row per answer under it"),
+    ("", "new-x", "is empty; expected a CSV with a header text,score and one row per answer"),
     ("text,score,weight\nquestion 3 on history number 8,1,\nquestion 5 on history number 9,0,0.5\n", "new-x",
      "row 2: column 'weight': weight is empty on row 1 but not here"),
     ("text,score,weight\nquestion 3 on history number 8,1,0.5\nquestion 5 on history number 9,0,\n", "new-x",

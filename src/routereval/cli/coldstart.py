@@ -253,7 +253,7 @@ def _correction_note(correction: float, n_references: int) -> str:
     if not n_references:
         return ""
     among = (f"its {n_references} reference models" if n_references <= NEIGHBOURS else
-             f"the {NEIGHBOURS} or so of {n_references} reference models that answered most alike")
+             f"the {NEIGHBOURS} (more when tied) of its {n_references} reference models that answered most alike")
     return f" (neighbours' correction {correction:+.3f}, from {among})"
 
 

@@ -84,7 +84,8 @@ class Anchors:
 def _check_k(k: Any, n: int) -> int:
     k = check_int(k, f"{option('k')} (the number of anchors)", low=1)
     if k > n:
-        raise ParameterError(f"k = {k} anchors asked for, but there are only {n} candidate prompts")
+        raise ParameterError(f"{option('k')} = {k} anchors asked for, but there are only {n} candidate prompts "
+                             f"(a saved router's: its train prompts, one per distinct text); expected at most {n}")
     return int(k)
 
 

@@ -455,8 +455,10 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("is not UTF-8 text", file=path) from None
-    if allow_empty and not text.strip():  # an empty file: no answer yet
-        return Answers([], np.zeros(0), None, hashlib.sha256(raw).hexdigest())
+    if not text.strip():
+        if allow_empty:  # no answer yet
+            return Answers([], np.zeros(0), None, hashlib.sha256(raw).hexdigest())
+        raise InputError("is empty; expected a CSV with a header text,score and one row per answer", file=path)
     # newline="": csv splits records itself; str.splitlines would also split prompts at \x0c, \x85, \u2028...
     reader = csv.DictReader(io.StringIO(text, newline=""))
     cols = reader.fieldnames or []
@@ -512,7 +514,7 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
         texts.append(t)
         scores.append(s)
     if not texts and not allow_empty:
-        raise InputError("holds no answers", file=path)
+        raise InputError("holds no answers, only its header; expected one row per answer under it", file=path)
     return Answers(texts, np.asarray(scores), np.asarray(weights) if has_w and weights else None,
                    hashlib.sha256(raw).hexdigest())
 
