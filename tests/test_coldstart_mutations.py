@@ -204,8 +204,24 @@ def test_stratified_weights_split_each_strata_share_over_its_anchors():
             assert len(pos) == k == len(set(pos.tolist()))
             got = [strata[i] for i in pos]
             share = {s: float(np.mean(strata == s)) for s in set(got)}  # the stratum's share of the candidates ...
-            naive = np.array([share[s] / got.count(s) for s in got])  # ... split over its anchors
+            # ... split over its anchors where its quota k * share reaches 1; a stratum asked by chance (quota < 1,
+            # with probability its quota) weighs share / quota = 1 / k
+            naive = np.array([share[s] / got.count(s) if k * share[s] >= 1 else 1 / k for s in got])
             np.testing.assert_allclose(w, naive / naive.sum(), rtol=1e-12)
+
+
+def test_stratified_anchors_with_fewer_anchors_than_strata_estimate_the_mean_without_bias():
+    """Strata asked by chance are drawn in proportion to their size: weighting them by size too would count it twice
+    (the weighted mean leaned to the large, low-scoring strata: 0.307 on average here against 0.373)."""
+    rng0 = np.random.default_rng(3)
+    sizes = rng0.integers(5, 40, size=60)  # 60 strata, k = 20 below that
+    strata = np.repeat(np.arange(60), sizes)
+    values = np.repeat(np.where(sizes > 20, 0.2, 0.8), sizes)  # the large strata score low
+    est = []
+    for seed in range(600):
+        pos, w = stratified_positions(strata, 20, np.random.default_rng(seed))
+        est.append(float(w @ values[pos]))
+    assert abs(np.mean(est) - values.mean()) < 0.02, (np.mean(est), values.mean())
 
 
 def _design_problem(seed=0, n=30, p=3, m=5, nt=25):

@@ -2,12 +2,13 @@
 
 Every method is deterministic given ``random_state`` and chooses only among the candidate
 prompts it is given: pass the train split's (a router does not know the split; with a
-benchmark and no candidates, its train split is the default), and no test prompt is asked.
+benchmark and no candidates, the train split of ``make_split(bench)`` with its defaults is the
+default, which is not the split of a pool built otherwise), and no test prompt is asked.
 
 - ``random``: k candidates uniformly without replacement; weights 1/k.
-- ``stratified``: k split over the subsets in proportion to their sizes (largest
-  remainders), random within each; an anchor weighs its subset's share over the subset's
-  anchors.
+- ``stratified``: k split over the subsets in proportion to their sizes (the remainders by
+  systematic sampling), random within each; an anchor weighs its subset's share over the
+  subset's anchors, or 1/k in a subset asked by chance (quota under one anchor).
 - ``irt`` (tinyBenchmarks' anchor points): the candidates are clustered (k-means, k
   clusters) by their fitted item parameters, one anchor per cluster (the candidate nearest
   its centre) weighing the cluster's share. An item is described by its fitted item
@@ -101,9 +102,10 @@ def allocate(sizes: np.ndarray, k: int, rng: np.random.Generator | None = None) 
     """Proportional allocation of ``k`` anchors over strata of ``sizes`` (at most a stratum's size).
 
     Each stratum gets the integer part of its quota ``k * size / n``; the anchors left over go to
-    strata drawn without replacement with probabilities proportional to their remainders (by
-    ``rng``; without one, the largest remainders, ties by order). With fewer anchors than strata
-    the drawn strata thus vary with the seed instead of always being the first ones.
+    strata drawn by systematic sampling on their remainders, in an order shuffled by ``rng``, so a
+    stratum gets its extra anchor with probability exactly its remainder and its expected count is
+    its quota (without ``rng``: the largest remainders, ties by order). With fewer anchors than
+    strata the drawn strata thus vary with the seed instead of always being the first ones.
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     quota = k * sizes / sizes.sum()
@@ -113,21 +115,26 @@ def allocate(sizes: np.ndarray, k: int, rng: np.random.Generator | None = None) 
         return alloc
     frac = quota - alloc
     if rng is None:
-        order = np.argsort(-frac, kind="stable")
+        chosen = np.argsort(-frac, kind="stable")[:rest]
     else:
-        order = rng.choice(len(sizes), size=rest, replace=False, p=frac / frac.sum())
-    # one more anchor each for ``rest`` strata with a remainder (there are at least ``rest`` of them, as the
-    # remainders, each < 1, sum to ``rest``; a stratum with a remainder is below its size, since quota <= size)
-    alloc[np.asarray(order[:rest], dtype=np.int64)] += 1
+        # the remainders, each < 1, sum to ``rest``: points u, u + 1, ... on their running sum fall in ``rest``
+        # distinct strata, each with probability its remainder (a stratum with one is below its size)
+        order = rng.permutation(len(sizes))
+        edges = np.cumsum(frac[order])
+        points = rng.random() + np.arange(rest)
+        chosen = order[np.minimum(np.searchsorted(edges, points, side="right"), len(sizes) - 1)]
+    alloc[np.asarray(chosen, dtype=np.int64)] += 1
     return alloc
 
 
 def stratified_positions(strata: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(k,) positions drawn per stratum in proportion to its size (:func:`allocate`), and their weights.
 
-    A stratum's share ``size / n`` is split over its anchors; with fewer anchors than strata some
-    strata get none (drawn by remainder), and the weights are renormalised to sum 1 over the strata
-    that got one (a ratio estimator).
+    A stratum whose quota ``k * size / n`` is at least 1 always has anchors: its share ``size / n``
+    is split over them (post-stratified). A smaller stratum is asked only by chance, with
+    probability its quota: its anchor weighs ``share / quota = 1 / k`` (Horvitz-Thompson), since
+    weighting it by its share too would count the size twice and favour the large strata. The
+    weights are normalised to sum 1.
     """
     strata = np.asarray(strata)
     labels, inv, sizes = np.unique(strata, return_inverse=True, return_counts=True)
@@ -139,7 +146,8 @@ def stratified_positions(strata: np.ndarray, k: int, rng: np.random.Generator) -
             continue
         members = np.flatnonzero(inv == s)
         pos.append(members[rng.permutation(len(members))[:alloc[s]]])
-        w.append(np.full(alloc[s], sizes[s] / n / alloc[s]))
+        sure = k * sizes[s] >= n  # quota >= 1
+        w.append(np.full(alloc[s], sizes[s] / n / alloc[s] if sure else 1.0 / k))
     w_all = np.concatenate(w)
     return np.concatenate(pos), w_all / w_all.sum()
 
@@ -539,7 +547,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         ``candidates`` is None). Needed with a router.
     candidates : (n_c,), optional
         Indices (prompts of the benchmark, or rows of ``X``) to choose among: the train
-        prompts. Default: the benchmark's train split, or every row of ``X``.
+        prompts. Default: the train split of ``make_split(bench)`` (its default seed and
+        missing rule: pass ``split.train`` for a pool built otherwise), or every row of ``X``.
     subsets : optional
         Stratum of each row of ``X`` / prompt of the benchmark (``stratified``); default the
         benchmark's subsets, else one stratum.
