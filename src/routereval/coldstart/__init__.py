@@ -6,7 +6,8 @@
   :func:`adaptive_test` gives the adaptive test to drive one answer at a time;
 - ``router.add_model(name, X_anchor, y_anchor)`` (routers with ``supports_add_model``) adds it
   with the prompt side fixed;
-- :func:`estimate_mean` estimates its mean score from the anchors (gp-IRT, with an interval);
+- :func:`estimate_mean` estimates its mean score from the anchors (gp-IRT, with an interval),
+  with each prompt's own difficulty from :func:`calibrate_prompts`;
 - :func:`run_study` is the leave-one-model-out study behind ``routereval coldstart``.
 """
 
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["METHODS", "AdaptiveTest", "Anchors", "MeanEstimate", "adaptive_test", "estimate_mean", "run_study",
-           "select_anchors"]
+__all__ = ["METHODS", "AdaptiveTest", "Anchors", "MeanEstimate", "adaptive_test", "calibrate_prompts", "estimate_mean",
+           "run_study", "select_anchors"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import routereval.coldstart` stays light
@@ -27,6 +28,10 @@ def __getattr__(name: str) -> Any:  # lazy: `import routereval.coldstart` stays 
         from routereval.coldstart import estimate
 
         return getattr(estimate, name)
+    if name == "calibrate_prompts":
+        from routereval.coldstart.calibrate import calibrate_prompts
+
+        return calibrate_prompts
     if name == "run_study":
         from routereval.coldstart.study import run_study
 

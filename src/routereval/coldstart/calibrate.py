@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -211,3 +212,49 @@ def calibrate_floors(cal: ItemCalibration, Z: np.ndarray, offset: np.ndarray, Ph
             slope_var = max(float(np.mean(item_floors(eta, Y, cal.spread, slope_var=slope_var)[3])), 1e-4)
     c, a, d, _ = item_floors(eta, Y, cal.spread, slope_var=slope_var)
     return c, a, d, slope_var
+
+
+def calibrate_prompts(router: Any, X: np.ndarray, Y: np.ndarray, *, like: ItemCalibration | None = None
+                      ) -> ItemCalibration:
+    """Each prompt's own difficulty under ``router``'s prompt side, from its pool's answers on it.
+
+    What :func:`~routereval.coldstart.estimate_mean` and
+    :func:`~routereval.coldstart.select_anchors` take as ``anchor_delta`` / ``target_delta`` /
+    ``delta`` and ``spread``: the study and ``add-model`` calibrate every prompt this way, and
+    without it the estimate is worse (on real MMLU-Pro, 100 random answers: a mean absolute
+    error of 0.030, above the plain mean's 0.025; calibrated, with the references, 0.024).
+
+    Parameters
+    ----------
+    router
+        A fitted router with a per-model parameter vector (``supports_add_model``).
+    X : (n, d)
+        The prompts' embeddings (the train split's; or the test split's, with ``like``).
+    Y : (n, m)
+        Scores in [0, 1] of the router's m models on them, in its column order.
+    like
+        A calibration of other prompts (the train split's) whose spread these share: calibrating
+        the test prompts from the pool's answers on them, as the study does.
+
+    Returns
+    -------
+    ItemCalibration
+        ``delta`` (n,) and ``spread`` (s^2, the variance of an uncalibrated prompt's difficulty).
+    """
+    from routereval.errors import InputError
+    from routereval.routers.base import CapabilityError
+    from routereval.validate import float_array
+
+    if not getattr(router, "supports_add_model", False) or not hasattr(router, "model_design"):
+        raise CapabilityError(f"{type(router).__name__} has no per-model parameter vector to calibrate prompts "
+                              "against (routers that have: mf, irt, linear, mlp)")
+    Phi = router.model_vectors()
+    X = float_array(X, "X", ndim=2, expected="(n, d) prompt embeddings")
+    Y = float_array(Y, "Y", shape=(len(X), len(Phi)),
+                    expected=f"(n={len(X)}, m={len(Phi)}) scores of the router's models on the prompts")
+    if ((Y < 0) | (Y > 1)).any():
+        raise InputError("Y must hold scores in [0, 1]")
+    Z, o = router.model_design(X)
+    if like is None:
+        return calibrate_items(Z, o, Phi, Y)
+    return ItemCalibration(delta=calibrate_more(like, Z, o, Phi, Y), spread=like.spread, models=like.models)
