@@ -1639,8 +1639,9 @@ def test_copies_are_the_same_scores_beyond_chance():
     assert _copies(graded, G, np.zeros(0, dtype=int), sums=None).shape == (0,)
 
 
-def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(world_corpus):
+def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(world_corpus, tmp_path):
     """With one fold the prompt side is learned without every held-out model; the pool without h still has them all."""
+    from routereval.coldstart.output import write_study
     from routereval.coldstart.study import run_study, summarise
 
     res = run_study(world_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
@@ -1657,6 +1658,12 @@ def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(wor
     worst = np.asarray(bench.scores, dtype=np.float64)[pool.models][:, split.test].mean(axis=1).min()
     assert all(r["mu_lower"] >= worst - 0.02 and r["mu_lower"] <= r["mu_upper"] + 0.05 for r in rows)
     assert summarise(rows)[0]["n"] == 6
+    # the summary counts the models the prompt side learned from as the fold left them: 40 - 6, not 39
+    n = res.meta["n_corpus_models"]
+    text = (write_study(res, tmp_path / "study") and (tmp_path / "study" / "summary.md")).read_text()
+    assert f"What {n} models allow" in text
+    assert f"is learned from {n - 6} of them (the study holds models out in folds)" in text
+    assert f"the other {n - 1}" not in text and f"{n - 6} answers per prompt" in text
 
 
 def _twin_corpus(out):

@@ -104,7 +104,8 @@ def test_summary_prose_follows_a_three_model_pool(three_models):
     for wrong in ("1 models", "1 points", "1 answers", "That many respondents", "about 100 answers", "k = 100",
                   "the other 1 "):
         assert wrong not in text, wrong
-    assert "What 3 models allow" in text and "learned from the other 2 models' answers" in text
+    assert "What 3 models allow" in text and "pre-training the prompt side" in text
+    assert "learned from the other 2 models' answers" in text
     assert "2 answers per prompt are a noisy label" in text and "The population prior is 2 points" in text
     assert "best at k = 10 (the largest k run)" in text and "plain mean of 10 random answers" in text
 
@@ -126,6 +127,11 @@ def test_summary_says_whether_random_anchors_beat_the_model_based_ones(three_mod
     text = with_errors({"random": 0.1, "stratified": 0.1, "irt": 0.01})
     assert "best at k = 10 (the largest k run): `irt`, MAE 0.0100. `random` anchors: MAE 0.1000." in text
     assert "do as well as or better" not in text and "that was enough to choose anchors: `irt`" in text
+    # stratified anchors equal to random ones (one subset; their means summed in another order): named random
+    text = with_errors({"random": 0.05, "stratified": 0.05 - 1e-17, "irt": 0.1})
+    assert "best at k = 10 (the largest k run): `random`, MAE 0.0500." in text
+    text = with_errors({"random": 0.05, "stratified": 0.04, "irt": 0.1})  # a real difference: stratified
+    assert "best at k = 10 (the largest k run): `stratified`, MAE 0.0400." in text
 
 
 # --------------------------------------------------------------------------- 3. the plain mean's standard error

@@ -74,9 +74,13 @@ def outcome(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     k = max(s["k"] for s in rows)
     at_k = [s for s in rows if s["k"] == k]
-    best = min(at_k, key=lambda s: s["mae"])
-    out = {"k": k, "best": best, "verdict": None, "designed": None, "random": None}
     rand = next((s for s in at_k if s["method"] == "random"), None)
+    # on a one-subset benchmark stratified anchors are random ones (identical rows, their means summed in
+    # another order): the best is then named random
+    same = [s for s in at_k if s["method"] == "stratified" and rand is not None
+            and math.isclose(s["mae"], rand["mae"], rel_tol=1e-9, abs_tol=1e-12)]
+    best = min((s for s in at_k if s not in same), key=lambda s: s["mae"])
+    out = {"k": k, "best": best, "verdict": None, "designed": None, "random": None}
     designed = [s for s in at_k if s["method"] in DESIGNED]
     if rand is None or not designed:
         return out
@@ -112,28 +116,36 @@ def _outcome_line(o: dict[str, Any] | None, n_learned: str) -> str:
     return line
 
 
+def _n_learned(meta: dict, pre: str) -> int:
+    """How many models' answers one pre-training's prompt side is learned from (the fewest, over its fits)."""
+    if pre == "pool":
+        return meta["m"] - 1
+    held = len(meta["held_out"])
+    folds = meta.get("folds") or held
+    return meta["n_corpus_models"] - -(-held // folds)  # the largest fold is left out
+
+
 def _learned_from(meta: dict, pre: str) -> str:
     """How many models' answers one pre-training's prompt side is learned from, in words."""
-    if pre == "pool":
-        n = meta["m"] - 1
-    else:
-        held = len(meta["held_out"])
-        folds = meta.get("folds") or held
-        n = meta["n_corpus_models"] - -(-held // folds)  # the largest fold is left out
+    n = _n_learned(meta, pre)
     return "the other model's answers" if n == 1 else f"{n} models' answers"
 
 
-def population_note(n_models: int, n_pool: int, pretrain: list[str], result: dict[str, Any] | None = None) -> str:
+def population_note(n_models: int, n_pool: int, pretrain: list[str], result: dict[str, Any] | None = None, *,
+                    learned: int | None = None) -> str:
     """What a population of this size allows and what it does not (written into summary.md).
 
     ``result``: :func:`outcome` of the pre-training this population is (what it achieved at the largest k run);
-    the note never claims more than that.
+    the note never claims more than that. ``learned``: how many models' answers the prompt side is learned
+    from (default ``n_models - 1``; fewer when the study holds models out in folds).
     """
-    n = n_models - 1
-    others = "the other model's answers" if n == 1 else f"the other {n} models' answers"
+    n = n_models - 1 if learned is None else int(learned)
+    others = "the other model's answers" if n == 1 else (
+        f"the other {n} models' answers" if n == n_models - 1 else f"{n} of them (the study holds models out in folds)")
+    pre = "corpus" if "corpus" in pretrain else "pool"
     lines = [f"## What {_n(n_models, 'model')} allow{'s' * (n_models == 1)}, and what they do not", ""]
-    first = (f"The prompt side (each prompt's loadings and difficulty as a function of its embedding) is learned from "
-             f"{others} on the train prompts.")
+    first = (f"Under `{pre}` pre-training the prompt side (each prompt's loadings and difficulty as a function of its "
+             f"embedding) is learned from {others} on the train prompts.")
     v = None if result is None else result["verdict"]
     if v is not None:
         k, d, r = result["k"], result["designed"], result["random"]
@@ -268,7 +280,7 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
     out.append("")
     pop = "corpus" if "corpus" in meta["pretrain"] else "pool"
     out.append(population_note(meta["n_corpus_models"] if pop == "corpus" else meta["m"], meta["m"],
-                               meta["pretrain"], outcomes.get(pop)))
+                               meta["pretrain"], outcomes.get(pop), learned=_n_learned(meta, pop)))
     for p in plots:
         if p.endswith(".png"):
             out.append(f"![{p[:-4]}]({p})")
