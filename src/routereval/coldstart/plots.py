@@ -82,7 +82,8 @@ def plot_study(summary: list[dict[str, Any]], out: Path, *, title: str, baseline
             ax.set_xlabel("anchors k")
             ax.set_title(f"pre-training: {pre}")
             ax.grid(alpha=0.3)
-        axes[0][-1].legend(fontsize=8)
+        # beside the panels, not over them: any corner of a panel may hold a line
+        axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
         fig.suptitle(title, fontsize=10)
         written += _save(fig, out, stem)
         plt.close(fig)
