@@ -1090,8 +1090,8 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     n_train = len(make_split(open_corpus(world_corpus)["mmlu"]).train)  # distinct texts: every prompt here
     res = cli("coldstart", "anchors", src, "--k", str(n_train + 1), "--method", "random")
     assert res.code == 2 and res.err.count("\n") == 1 and (
-        f"k (--k) = {n_train + 1} anchors asked for, but there are only {n_train} candidate prompts (a saved router's: its "
-        f"train prompts, one per distinct text); expected at most {n_train}") in res.err, res.err
+        f"k (--k) = {n_train + 1} anchors asked for, but the router's train split has only {n_train} prompts to ask "
+        f"(one per distinct text: benchmarks repeat some); expected at most {n_train}") in res.err, res.err
     rows = _answers(world_corpus, tmp_path / "a.csv", new, tmp_path / "answers.csv")
     bench = open_corpus(world_corpus)["mmlu"]
     split = make_split(bench)

@@ -85,8 +85,8 @@ class Anchors:
 def _check_k(k: Any, n: int) -> int:
     k = check_int(k, f"{option('k')} (the number of anchors)", low=1)
     if k > n:
-        raise ParameterError(f"{option('k')} = {k} anchors asked for, but there are only {n} candidate prompts "
-                             f"(a saved router's: its train prompts, one per distinct text); expected at most {n}")
+        raise ParameterError(f"{option('k')} = {k} anchors asked for, but there are only {n} candidate prompts; "
+                             f"expected at most {n}")
     return int(k)
 
 
@@ -122,7 +122,8 @@ def allocate(sizes: np.ndarray, k: int, rng: np.random.Generator | None = None) 
         order = rng.permutation(len(sizes))
         edges = np.cumsum(frac[order])
         points = rng.random() + np.arange(rest)
-        chosen = order[np.minimum(np.searchsorted(edges, points, side="right"), len(sizes) - 1)]
+        last = int(np.flatnonzero(frac[order] > 0)[-1])  # a point past the rounded total: the last with a remainder
+        chosen = order[np.minimum(np.searchsorted(edges, points, side="right"), last)]
     alloc[np.asarray(chosen, dtype=np.int64)] += 1
     return alloc
 

@@ -350,6 +350,11 @@ def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> l
         raise ParameterError("method 'adaptive' asks one prompt at a time, depending on each answer: use "
                              "adaptive_next (the CLI's --method adaptive --answers), or random, stratified, irt or "
                              "fisher here")
+    k = check_int(k, f"{option('k')} (the number of anchors)", low=1)
+    n = len(ctx.askable)
+    if k > n:
+        raise ParameterError(f"{option('k')} = {k} anchors asked for, but the router's train split has only {n} "
+                             f"prompts to ask (one per distinct text: benchmarks repeat some); expected at most {n}")
     # irt and fisher use the pool's 3PL calibration of every prompt when it can be pinned, as the study does
     calib = prompt_floors(ctx) if method in ("irt", "fisher") else None
     a = select_anchors(ctx.saved.router, k, method, X=ctx.X, candidates=ctx.askable,
