@@ -517,6 +517,15 @@ def test_calibrate_prompts_is_the_studys_calibration_and_improves_the_estimate(f
                        (Y[split.train] * 2, r"Y must hold scores in \[0, 1\]")):
         with pytest.raises(InputError, match=msg):
             calibrate_prompts(r, X[split.train], Y_bad)
+    with pytest.raises(InputError, match="X holds no prompt"):
+        calibrate_prompts(r, X[:0], Y[:0])
+    with pytest.raises(InputError, match="like must be the ItemCalibration of other prompts"):
+        calibrate_prompts(r, X[split.test], Y[split.test], like=0.5)
+    # a missing answer (NaN) is left out of its prompt's calibration, as the study's answers with gaps are
+    Y_gap = Y[split.train].copy()
+    Y_gap[0, :20] = np.nan
+    gap = calibrate_prompts(r, X[split.train], Y_gap)
+    assert np.isfinite(gap.delta).all() and gap.delta[0] != pytest.approx(cal.delta[0], abs=1e-6)
     knn = make_router("knn").fit(X[split.train], Y[split.train])
     with pytest.raises(CapabilityError, match="no per-model parameter vector"):
         calibrate_prompts(knn, X[split.train], Y[split.train])

@@ -176,9 +176,9 @@ def test_estimate_mean_uses_the_anchor_deltas_and_the_calibration_spread(small_r
 
 
 def test_allocate_draws_the_left_over_anchors_in_proportion_to_the_remainders():
-    """The integer parts of the quotas, then the anchors left over to strata drawn with probabilities proportional
-    to their remainders: over many seeds (deterministic by seed), each stratum gets the extra anchor about as often
-    as its remainder says."""
+    """The integer parts of the quotas, then the anchors left over to strata drawn by systematic sampling on their
+    remainders: over many seeds (deterministic by seed), each stratum gets an extra anchor as often as its remainder
+    says, so its expected count is its quota."""
     sizes = np.array([50, 30, 15, 5])
     k = 7  # quotas 3.5, 2.1, 1.05, 0.35: one anchor left over, remainders 0.5, 0.1, 0.05, 0.35
     base = np.array([3, 2, 1, 0])
@@ -193,6 +193,12 @@ def test_allocate_draws_the_left_over_anchors_in_proportion_to_the_remainders():
     got = np.mean([allocate(np.array([90, 10]), 1, np.random.default_rng(s))[0] for s in range(n)])
     assert abs(got - 0.9) < 0.04
     np.testing.assert_array_equal(allocate(sizes, k), [4, 2, 1, 0])  # no rng: the largest remainder
+    # several anchors left over: the expected counts are the quotas (a draw without replacement with probabilities
+    # proportional to the remainders misses them by up to 0.11 here)
+    sizes = np.array([50, 30, 15, 5, 7, 3, 11])
+    k = 9  # 3 left over
+    got = np.mean([allocate(sizes, k, np.random.default_rng(s)) for s in range(4000)], axis=0)
+    np.testing.assert_allclose(got, k * sizes / sizes.sum(), atol=0.03)
 
 
 def test_stratified_weights_split_each_strata_share_over_its_anchors():
@@ -212,7 +218,8 @@ def test_stratified_weights_split_each_strata_share_over_its_anchors():
 
 def test_stratified_anchors_with_fewer_anchors_than_strata_estimate_the_mean_without_bias():
     """Strata asked by chance are drawn in proportion to their size: weighting them by size too would count it twice
-    (the weighted mean leaned to the large, low-scoring strata: 0.307 on average here against 0.373)."""
+    (the weighted mean leaned to the large, low-scoring strata: 0.307 on average here against 0.373). With every
+    stratum's quota under one anchor, as here, the weights are exactly Horvitz-Thompson's."""
     rng0 = np.random.default_rng(3)
     sizes = rng0.integers(5, 40, size=60)  # 60 strata, k = 20 below that
     strata = np.repeat(np.arange(60), sizes)

@@ -135,7 +135,8 @@ def stratified_positions(strata: np.ndarray, k: int, rng: np.random.Generator) -
     is split over them (post-stratified). A smaller stratum is asked only by chance, with
     probability its quota: its anchor weighs ``share / quota = 1 / k`` (Horvitz-Thompson), since
     weighting it by its share too would count the size twice and favour the large strata. The
-    weights are normalised to sum 1.
+    weights are normalised to sum 1: exactly unbiased when every quota is under 1 (or none is),
+    else a ratio estimator whose bias is of order 1/k (the number of strata asked by chance varies).
     """
     strata = np.asarray(strata)
     labels, inv, sizes = np.unique(strata, return_inverse=True, return_counts=True)

@@ -220,9 +220,11 @@ def calibrate_prompts(router: Any, X: np.ndarray, Y: np.ndarray, *, like: ItemCa
 
     What :func:`~routereval.coldstart.estimate_mean` and
     :func:`~routereval.coldstart.select_anchors` take as ``anchor_delta`` / ``target_delta`` /
-    ``delta`` and ``spread``: the study and ``add-model`` calibrate every prompt this way, and
-    without it the estimate is worse (on real MMLU-Pro, 100 random answers: a mean absolute
-    error of 0.030, above the plain mean's 0.025; calibrated, with the references, 0.024).
+    ``delta`` and ``spread``: the logistic calibration the study and ``add-model`` start from
+    (with binary answers from 100 or more models they also fit each prompt's guessing floor and
+    slope, :func:`calibrate_floors`). Without it the estimate is worse (on real MMLU-Pro, 100
+    random answers: a mean absolute error of 0.030, above the plain mean's 0.025; calibrated,
+    with the references, 0.024).
 
     Parameters
     ----------
@@ -231,7 +233,8 @@ def calibrate_prompts(router: Any, X: np.ndarray, Y: np.ndarray, *, like: ItemCa
     X : (n, d)
         The prompts' embeddings (the train split's; or the test split's, with ``like``).
     Y : (n, m)
-        Scores in [0, 1] of the router's m models on them, in its column order.
+        Scores in [0, 1] of the router's m models on them, in its column order (every column: a
+        model added with ``add_model`` too); NaN where a model has no answer.
     like
         A calibration of other prompts (the train split's) whose spread these share: calibrating
         the test prompts from the pool's answers on them, as the study does.
@@ -250,10 +253,18 @@ def calibrate_prompts(router: Any, X: np.ndarray, Y: np.ndarray, *, like: ItemCa
                               "against (routers that have: mf, irt, linear, mlp)")
     Phi = router.model_vectors()
     X = float_array(X, "X", ndim=2, expected="(n, d) prompt embeddings")
-    Y = float_array(Y, "Y", shape=(len(X), len(Phi)),
+    if not len(X):
+        raise InputError("X holds no prompt; expected the (n, d) embeddings of the prompts to calibrate")
+    Y = float_array(Y, "Y", shape=(len(X), len(Phi)), finite=False,
                     expected=f"(n={len(X)}, m={len(Phi)}) scores of the router's models on the prompts")
-    if ((Y < 0) | (Y > 1)).any():
-        raise InputError("Y must hold scores in [0, 1]")
+    known = Y[~np.isnan(Y)]
+    if ((known < 0) | (known > 1)).any():
+        raise InputError("Y must hold scores in [0, 1] (NaN where a model has no answer)")
+    if like is not None and not (isinstance(like, ItemCalibration)
+                                 and (like.models is None or int(np.max(like.models)) < len(Phi))):
+        raise InputError(f"like must be the ItemCalibration of other prompts by this router's models; got "
+                         f"{type(like).__name__}" + ("" if not isinstance(like, ItemCalibration) else
+                                                     " from a router with more models"))
     Z, o = router.model_design(X)
     if like is None:
         return calibrate_items(Z, o, Phi, Y)

@@ -3,7 +3,8 @@
 As tinyBenchmarks' gp-IRT (Maia Polo et al., 2024), two estimators are combined:
 
 - the anchor estimator ``sum_i w_i y_i`` (design weights of the anchors; unbiased for
-  random, stratified and cluster anchors, noisy: its variance is about ``sum w_i^2 p_i(1-p_i)``);
+  random and cluster anchors, and for stratified ones up to a ratio estimator's O(1/k) bias when
+  some subsets are asked by chance; noisy: its variance is about ``sum w_i^2 p_i(1-p_i)``);
 - p-IRT: the observed answers where an anchor is a target prompt, the model's predicted
   probability ``p_i = sigmoid(z_i . phi + o_i)`` elsewhere (``phi`` fitted on the anchors);
   precise but biased when the prompt side misfits the new model.
