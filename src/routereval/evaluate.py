@@ -155,9 +155,16 @@ def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = 
                 L_train, L_val, C_train, C_test)
 
 
+def fit_target(router: Any, bench: Any) -> str:
+    """What :func:`fit_router` trains ``router`` on for ``bench``: ``"scores"`` on a binary benchmark (its
+    labels are its scores) or for a router that fits raw scores (``best_single``: raw means, as the pool
+    chose it), else the paper's 0.95-of-best ``"labels"``."""
+    return "scores" if bench.binary or getattr(router, "fit_target", "labels") == "scores" else "labels"
+
+
 def _fit(router, cell: Cell) -> float:
     """Fit on train (val for tuning); returns the seconds the fit took."""
-    raw = getattr(router, "fit_target", "labels") == "scores"  # best_single: raw means, as the pool chose it
+    raw = fit_target(router, cell.bench) == "scores"
     Y_train, Y_val = (cell.Y_train, cell.Y_val) if raw else (cell.L_train, cell.L_val)
     kw: dict[str, Any] = {}
     if len(cell.Y_val):
@@ -396,7 +403,7 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
             "fit_s": fit_s, "embedding_dim": dim, "n_train": int(len(cell.Y_train)), "n_val": int(len(cell.Y_val)),
             "n_test": int(len(cell.Y_test)), "params": dict(params or {}),
             # what the router learned to predict (_fit's rule): add-model fits a new model's vector on the same
-            "fit_target": "scores" if cell.bench.binary or getattr(r, "fit_target", "labels") == "scores" else "labels"}
+            "fit_target": fit_target(r, cell.bench)}
     save = save_router(r, save, pool=pool_doc, encoder=cell.embedding, metadata=meta,
                 spec=router if ":" in router else router_spec(r))
     return {"path": str(save), "router": router, "split": pool.split.name, "split_note": pool.split.note,

@@ -244,13 +244,11 @@ def calibrate_prompts(router: Any, X: np.ndarray, Y: np.ndarray, *, like: ItemCa
     ItemCalibration
         ``delta`` (n,) and ``spread`` (s^2, the variance of an uncalibrated prompt's difficulty).
     """
+    from routereval.coldstart.anchors import _need_capability
     from routereval.errors import InputError
-    from routereval.routers.base import CapabilityError
     from routereval.validate import float_array
 
-    if not getattr(router, "supports_add_model", False) or not hasattr(router, "model_design"):
-        raise CapabilityError(f"{type(router).__name__} has no per-model parameter vector to calibrate prompts "
-                              "against (routers that have: mf, irt, linear, mlp)")
+    _need_capability(router)
     Phi = router.model_vectors()
     X = float_array(X, "X", ndim=2, expected="(n, d) prompt embeddings")
     if not len(X):

@@ -218,11 +218,13 @@ def trained_on_labels(saved: Any, bench: Any) -> bool:
     recorded followed the same rule: labels on a graded benchmark unless the router's class
     fits raw scores (``fit_target = "scores"``, best_single).
     """
+    from routereval.evaluate import fit_target
+
     if bench.binary:  # labels are the scores
         return False
     target = saved.metadata.get("fit_target")
     if target not in ("labels", "scores"):
-        target = getattr(type(saved.router), "fit_target", "labels")
+        target = fit_target(saved.router, bench)
     return target == "labels"
 
 
@@ -254,12 +256,14 @@ def routing_answers(ctx: RouterContext, scores: np.ndarray, idx: np.ndarray, off
     the best of the pool's scores and its own, with the labels' calibrated offsets. Its estimated
     mean score is still fitted on the scores themselves.
     """
+    from routereval.pools.build import training_labels
+
     if not ctx.on_labels:
         return scores, offsets
     check_label_ranking(ctx, idx, file=file)
     ranking = ctx.label_ranking
-    best = np.maximum(ranking.pool_best[idx], scores)
-    labels = (scores >= 0.95 * best).astype(np.float64)
+    # fit's own rule, on the pool's best and the new model's score side by side
+    labels = training_labels(ctx.bench, np.column_stack([ranking.pool_best[idx], scores]))[:, 1]
     return labels, np.nan_to_num(ranking.delta[idx])
 
 
