@@ -395,13 +395,14 @@ def check_state_layout(cls) -> None:
         return
     _expect(isinstance(layout, dict) and all(isinstance(v, tuple) for v in layout.values()),
             f"state_layout must map array names to tuples of axes, got {layout!r}")
-    state = _fitted(cls).state_dict()
+    router = _fitted(cls)
+    state = router.state_dict()
     if "state_layout" in vars(cls):
         arrays = {k for k, v in state.items() if isinstance(v, np.ndarray)}
         _expect(not arrays - set(layout), f"state_layout does not name the learned arrays {sorted(arrays - set(layout))}")
         _expect(not set(layout) - set(state), f"state_layout names {sorted(set(layout) - set(state))}, not learned by fit")
     try:
-        check(_fitted(cls), state, meta_file=Path("router.json"), arr_file=Path("state.safetensors"))
+        check(router, state, meta_file=Path("router.json"), arr_file=Path("state.safetensors"))
     except InputError as e:
         raise ContractViolation(f"the fitted state contradicts state_layout: {e}") from None
 
