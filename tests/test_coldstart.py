@@ -642,6 +642,18 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
         j = test.next()
         test.tell(j, S[rows[j], 0])
     np.testing.assert_array_equal(rows[np.asarray(test.asked)], sim.index)
+    # replay: answers in any row order leave the test as the run that asked them, bit for bit (told in the file's
+    # order, warm-started Newton steps and rank-one updates would leave it elsewhere)
+    from routereval.coldstart.saved import replay
+
+    shuffled = np.random.default_rng(0).permutation(test.asked)
+    again, _ = adaptive_test(r, X, candidates=split.train, random_state=1)
+    replay(again, list(shuffled), S[rows[shuffled], 0])
+    assert again.asked == test.asked and np.array_equal(again.phi, test.phi) and again.next() == test.next()
+    naive, _ = adaptive_test(r, X, candidates=split.train, random_state=1)
+    for j in shuffled:
+        naive.tell(int(j), S[rows[j], 0])
+    assert not np.array_equal(naive.phi, test.phi)
     for bad, says in ((np.r_[split.train[:3], split.train[:1]], "be distinct integer indices"),
                       (np.array([0.5]), "be distinct integer indices"),
                       (np.array([len(X)]), f"index the {len(X)} prompts .*got values from {len(X)} to {len(X)}")):
@@ -914,7 +926,7 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     assert "What 40 models allow" in summary and "![error_vs_k](error_vs_k.png)" in summary
     # the correction's references: the fitted pool models (pool), every corpus model but the held-out one (corpus)
     assert ("(`pool`: the 7 other pool models; `corpus`: every eligible corpus model but the held-out one, 39)" in summary
-            and doc["meta"]["n_references"] == 39)
+            and doc["meta"]["n_references"] == {"pool": 7, "corpus": 39})
     assert (out / "error_vs_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from routereval.coldstart.plots import MARKERS, PALETTE
 
@@ -1194,6 +1206,25 @@ def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, s
     one = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", answers, "--json",
               "--name", new).json()  # the corpus holds the model's records: no reference, as in add-model
     assert one["next"][0]["prompt_id"] == batch[0]["prompt_id"]
+    # the answers' row order does not matter (collected in parallel): reversed, the same next prompts and estimate
+    lines = answers.read_text().splitlines()
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join([lines[0], *lines[:0:-1]]) + "\n")
+    rev = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", shuffled, "--json",
+              "--name", new, "--k", "5").json()
+    assert [r["prompt_id"] for r in rev["next"]] == [r["prompt_id"] for r in batch]
+    assert rev["estimate"]["mean"] == pytest.approx(one["estimate"]["mean"], abs=1e-9)
+    # answers to a planned batch, told in either order, leave the test in one state
+    batch_answers = [{"text": r["text"], "score": f"{y[pid[r['prompt_id']]]:g}"} for r in batch]
+    nexts = []
+    for order in (batch_answers, batch_answers[::-1]):
+        with open(shuffled, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["text", "score"])
+            w.writeheader()
+            w.writerows([{"text": r["text"], "score": f"{y[pid[r['prompt_id']]]:g}"} for r in asked] + order)
+        nexts.append(cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", shuffled,
+                         "--json", "--k", "3").json())
+    assert nexts[0]["answered"] == 17 and nexts[0]["next"] == nexts[1]["next"]
     added = cli("add-model", src, "--name", new, "--answers", answers, "--out", tmp_path / "v2", "--json").json()
     assert one["estimate"] == added["estimate"] and one["n_references"] == added["n_references"]
     assert abs(one["estimate"]["mean"] - y.mean()) < 0.15
@@ -1705,7 +1736,7 @@ def test_corpus_references_reach_beyond_the_models_the_prompt_side_learns_from(t
                     group="random", seed=45, anchors=(50,), methods=("random",), seeds=1, pretrain=("pool", "corpus"),
                     folds=1, corpus_models=20)
     assert "org/model-00" in res.meta["pool_models"] and "org/twin" not in res.meta["pool_models"]
-    assert res.meta["n_corpus_models"] == 20 and res.meta["n_references"] == 40
+    assert res.meta["n_corpus_models"] == 20 and res.meta["n_references"] == {"pool": 5, "corpus": 40}
     row = {r["pretrain"]: r for r in res.rows if r["model"] == "org/model-00"}
     # corpus: the twin (not among the 20 fitted models) is the most agreeing reference and its residual is exact
     assert row["corpus"]["abs_error"] < 1e-4 < row["corpus"]["abs_error_gp"]
@@ -1884,3 +1915,22 @@ def test_study_refuses_corpus_models_below_1_and_more_held_out_models_than_the_p
         res = cli(*base, *extra, "--out", tmp_path / "s")
         assert res.code == 2 and msg in res.err and res.err.count("\n") == 1, res.err
         assert not (tmp_path / "s").exists()
+
+
+def test_study_says_when_corpus_models_exceeds_the_eligible_models(world_corpus, tmp_path, cli):
+    """--corpus-models is an upper bound: past the benchmark's eligible models all are taken, and the table and
+    summary.md say so (with fewer asked, nothing is said)."""
+    base = ("coldstart", world_corpus, "--benchmark", "mmlu", "--router", "irt", "--param", "dim=4", "--param",
+            "max_epochs=30", "--m", "5", "--group", "random", "--anchors", "10", "--method", "random", "--seeds", "1",
+            "--models", "1", "--pretrain", "corpus", "--folds", "1")
+    res = cli(*base, "--corpus-models", "1000", "--out", tmp_path / "all")
+    assert res.code == 0, res.err
+    line = "--corpus-models 1000: the benchmark has 40 eligible models (--missing auto), so corpus pre-training used all"
+    assert line in " ".join(res.out.split())
+    doc = json.loads((tmp_path / "all" / "coldstart.json").read_text())
+    assert doc["meta"]["corpus_models"] == 1000 and doc["meta"]["n_corpus_models"] == 40
+    assert "`--corpus-models` 1000: the benchmark has 40 eligible models" in (tmp_path / "all" / "summary.md").read_text()
+    res = cli(*base, "--corpus-models", "20", "--out", tmp_path / "some")
+    assert res.code == 0, res.err
+    assert "eligible" not in res.out and "eligible model" not in (tmp_path / "some" / "summary.md").read_text()
+    assert json.loads((tmp_path / "some" / "coldstart.json").read_text())["meta"]["n_corpus_models"] == 20

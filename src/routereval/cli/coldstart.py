@@ -113,7 +113,7 @@ def study_cmd(
     """Leave-one-model-out: add each pool model back from k anchors; estimate error and routing µ vs bounds."""
     from routereval.cli.routing import parse_params
     from routereval.coldstart.anchors import METHODS
-    from routereval.coldstart.output import _pct, check_study_dir, plus_minus, write_study
+    from routereval.coldstart.output import _pct, check_study_dir, corpus_cap_note, plus_minus, write_study
     from routereval.coldstart.study import _check_list, run_study
     from routereval.validate import option
     from routereval.errors import ParameterError
@@ -148,6 +148,8 @@ def study_cmd(
         f"seed{'s' * (meta['seeds'] != 1)}",
         ["pretrain", "method", "k", "error (MAE ± SE)", "bias", "whole-benchmark MAE", "plain mean MAE", "coverage",
          "µ added", "recovered (n)"], rows))
+    if (capped := corpus_cap_note(meta)) is not None:
+        ui.console().print(capped)
     ui.console().print(f"add one model: median {meta['add_ms_median']:.2f} ms; study {meta['total_s']:.1f} s; "
                        f"written to {out}/ (coldstart.csv, summary.md, plots)")
 

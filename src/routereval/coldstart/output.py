@@ -32,10 +32,13 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
 def _refs(meta: dict) -> str:
     """Which models were the neighbours' correction's references, from a study's ``meta``."""
     parts = []
+    n_refs = meta.get("n_references")
+    if not isinstance(n_refs, dict):  # a study written before the count was kept per pre-training: corpus only
+        n_refs = {"pool": meta["m"] - 1, "corpus": n_refs}
     if "pool" in meta["pretrain"]:
-        parts.append(f"`pool`: the {meta['m'] - 1} other pool models")
-    if "corpus" in meta["pretrain"] and meta.get("n_references") is not None:
-        parts.append(f"`corpus`: every eligible corpus model but the held-out one, {meta['n_references']}")
+        parts.append(f"`pool`: the {n_refs.get('pool', meta['m'] - 1)} other pool models")
+    if "corpus" in meta["pretrain"] and n_refs.get("corpus") is not None:
+        parts.append(f"`corpus`: every eligible corpus model but the held-out one, {n_refs['corpus']}")
     copies = meta.get("reference_copies") or {}
     if copies:
         share = meta.get("copy_agreement")
@@ -43,6 +46,16 @@ def _refs(meta: dict) -> str:
         parts.append(f"copies of held-out models left out, of the fits without them too unless no model would be "
                      f"left ({sum(map(len, copies.values()))} pairs{rule}, beyond chance)")
     return f" ({'; '.join(parts)})" if parts else ""
+
+
+def corpus_cap_note(meta: dict) -> str | None:
+    """The line saying that ``--corpus-models`` asked for more models than the benchmark has eligible (all were
+    taken); None when it did not."""
+    asked = meta.get("corpus_models")
+    if asked is None or asked <= meta["n_corpus_models"] or "corpus" not in meta["pretrain"]:
+        return None
+    return (f"--corpus-models {asked}: the benchmark has {_n(meta['n_corpus_models'], 'eligible model')} "
+            f"(--missing {meta['missing']}), so corpus pre-training used all of them")
 
 
 def _note(note: str) -> str:
@@ -225,6 +238,8 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
     out.append("")
     if meta.get("skipped"):
         out += [meta["skipped"] + ".", ""]
+    if (capped := corpus_cap_note(meta)) is not None:
+        out += [capped.replace("--corpus-models", "`--corpus-models`").replace("--missing", "`--missing`") + ".", ""]
     if stratified_is_random(meta):
         out.append("The train prompts form one subset, so `stratified` anchors are `random` ones here (the same "
                    "draws: identical rows; in the plots its line, dashed, lies on random's).")

@@ -385,8 +385,9 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     The test (:func:`~routereval.coldstart.anchors.adaptive_test`) runs over the train prompts,
     aims at the mean over every prompt of the benchmark and uses the pool's 3PL calibration
     where it can be pinned, as ``anchor_table`` does for ``fisher``. ANSWERS.csv (``text,score``,
-    as ``add-model`` reads it; None: the test's start) is replayed in its order: the same answers
-    give the same next prompts, so one call per answer (``k = 1``) asks what the test would. With
+    as ``add-model`` reads it; None: the test's start) is replayed in the order the test asks
+    (:func:`replay`; the file's row order does not matter): the same answers give the same next
+    prompts, so one call per answer (``k = 1``) asks what the test would. With
     ``k > 1``, the next k are chosen before any of their answers (:meth:`AdaptiveTest.plan`).
     ``name``: the new model's, should the corpus hold its records (they are then no reference of
     the estimate, as in ``add-model``).
@@ -422,13 +423,30 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     doc: dict[str, Any] = {"answered": 0, "estimate": None, "n_references": 0}
     if ans is not None:
         position = {int(r): i for i, r in enumerate(rows)}
-        for i, score in zip(idx, ans.scores):
-            test.tell(position[int(i)], float(score))
+        replay(test, [position[int(i)] for i in idx], ans.scores)
         est, n_refs, _ = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name)
         doc.update(answered=len(ans.texts), estimate=est.to_dict(), n_references=n_refs)
     left = len(rows) - len(test.asked)
     doc["next"] = _prompt_rows(ctx, rows[test.plan(min(k, left))], None) if left else []
     return doc
+
+
+def replay(test: Any, positions: list[int], scores: np.ndarray) -> None:
+    """Tell the adaptive ``test`` the answers ``scores`` (k,) to its candidates ``positions`` (k,), in the order
+    the test asks them, whatever the order of the rows that hold them.
+
+    At each step the answer to the prompt the test asks next is told if there is one; otherwise (a batch
+    planned before its answers, answers gathered another way) the answer to the most informative prompt
+    at the current posterior. The test's state is then a function of the set of answers alone: answers
+    collected in parallel and written in any order ask the same next prompts as those written in turn.
+    """
+    untold = {int(p): float(y) for p, y in zip(positions, scores)}
+    while untold:
+        i = test.next()
+        if i not in untold:
+            cand = np.sort(np.fromiter(untold, dtype=np.int64))
+            i = int(cand[np.argmax(test.information()[cand])])  # ties: the first candidate
+        test.tell(i, untold.pop(i))
 
 
 def write_anchor_csv(rows: list[dict[str, Any]], out) -> None:

@@ -711,10 +711,13 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
             "embedding": d.embedding, "missing": missing, "seed": seed,
             "anchors": ks, "methods": methods, "seeds": int(seeds), "pretrain": pretrain, "skipped": skipped,
             "pool_models": d.names, "held_out": [d.names[h] for h in held], "n_corpus_models": int(len(d.corpus_rows)),
+            "corpus_models": corpus_models,  # as asked: more than the eligible models takes them all
             # subsets among the train prompts: with one, stratified anchors are random ones (the same draws)
             "n_subsets": int(len(np.unique(d.subsets))),
-            # references of the neighbours' correction per held-out model under corpus pre-training (before copies)
-            "n_references": int(len(d.corpus_rows) + len(d.extra_rows) - 1) if "corpus" in pretrain else None,
+            # references of the neighbours' correction per held-out model, by pre-training (before copies): the
+            # other fitted pool models, or every eligible corpus model but the held-out one
+            "n_references": {mode: int(d.n_pool - 1 if mode == "pool" else len(d.corpus_rows) + len(d.extra_rows) - 1)
+                             for mode in pretrain},
             "reference_copies": copies, "copy_agreement": COPY_AGREEMENT, "copy_chance": COPY_CHANCE,
             "n_train": int(len(sp.train)), "n_val": int(len(sp.val)), "n_test": int(len(sp.test)),
             "folds": None if folds is None else int(folds), "level": level, "calibrate_test": bool(calibrate_test),
