@@ -789,11 +789,11 @@ def test_bad_arguments_to_the_python_api_are_input_errors(fitted):
                        ((Y_ref * 3, means), r"references must hold answers and known means in \[0, 1\]")):
         with pytest.raises(InputError, match=says):
             estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], references=refs)
-    # a calibration's values: finite, floors in [0, 1), slopes > 0
+    # a calibration's values: finite, floors in [0, 1) (slopes of any sign: a miskeyed prompt's is negative)
     n = len(X)
     for cal, says in (((np.full(n, np.nan), np.ones(n), np.zeros(n)), "calibration's floor must be finite"),
-                      ((np.full(n, 1.2), np.ones(n), np.zeros(n)), r"floors in \[0, 1\) and slopes > 0"),
-                      ((np.zeros(n), np.zeros(n), np.zeros(n)), r"floors in \[0, 1\) and slopes > 0")):
+                      ((np.zeros(n), np.full(n, np.inf), np.zeros(n)), "calibration's slope must be finite"),
+                      ((np.full(n, 1.2), np.ones(n), np.zeros(n)), r"guessing floors in \[0, 1\)")):
         with pytest.raises(InputError, match=says):
             select_anchors(r, 5, "fisher", X=X, candidates=split.train, calibration=cal)
     # without X or a benchmark, the subsets say how many rows the candidates index
@@ -1293,6 +1293,35 @@ def floored_router(tmp_path_factory):
     fit_router(d / "c", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=110, group="random",
                save=d / "r")
     return d / "r", d / "c", texts
+
+
+def test_a_miskeyed_prompt_calibrates_to_a_negative_slope_and_the_anchor_commands_take_it(tmp_path, cli):
+    """A prompt the pool's strong models get wrong and its weak ones right (a miskeyed answer key) is calibrated with
+    a negative slope, as real item calibrations find; the saved router's anchor commands use it as it is (they
+    refused their own calibration before)."""
+    from routereval.coldstart.saved import open_router_context, prompt_floors
+    from routereval.evaluate import fit_router
+
+    X, S, _, topic = irt_world(n_prompts=600, n_models=120, guess=0.25, seed=3)
+    miskeyed = [3, 5, 8]
+    S[miskeyed] = 1 - S[miskeyed]
+    write_corpus(Corpus.from_benchmarks([world_benchmark(X, S, topic, texts=[f"q{i}" for i in range(600)],
+                                                         width=3)]), tmp_path / "c")
+    fit_router(tmp_path / "c", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=110,
+               group="random", save=tmp_path / "r")
+    floor, slope, _ = prompt_floors(open_router_context(tmp_path / "r"))
+    assert slope[miskeyed].min() < 0 and slope[miskeyed].max() < np.percentile(slope, 5) and np.median(slope) > 0.5
+    for method in ("irt", "fisher", "adaptive"):
+        res = cli("coldstart", "anchors", tmp_path / "r", "--method", method, "--k", "20", "--json")
+        assert res.code == 0 and len(res.json()["next"] if method == "adaptive" else res.json()) == 20, res.err
+    pool = set(json.loads((tmp_path / "r" / "router.json").read_text())["pool"]["models"])
+    new = next(i for i in range(120) if f"org/model-{i:03d}" not in pool)
+    asked = [int(r["prompt_id"][1:]) for r in res.json()["next"]]
+    with open(tmp_path / "a.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["text", "score"], *([f"q{i}", f"{S[i, new]:g}"] for i in asked)])
+    res = cli("add-model", tmp_path / "r", "--name", "org/new", "--answers", tmp_path / "a.csv", "--out",
+              tmp_path / "r2", "--json")
+    assert res.code == 0 and abs(res.json()["estimate"]["mean"] - S[:, new].mean()) < 0.2, res.err
 
 
 def test_the_adaptive_cli_with_a_3pl_pool_and_shared_texts(floored_router, tmp_path, cli):

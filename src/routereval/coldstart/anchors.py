@@ -696,9 +696,10 @@ def _check_rows(n_rows: int, *, subsets: Any, delta: Any, calibration: Any, targ
             raise InputError(f"calibration must be (floor, slope, delta), each with one entry per row ({n_rows})")
         floor, slope, _ = (float_array(v, f"calibration's {what}", shape=(n_rows,))
                            for v, what in zip(calibration, ("floor", "slope", "delta")))
-        if ((floor < 0) | (floor >= 1)).any() or (slope <= 0).any():
-            raise InputError("calibration must hold floors in [0, 1) and slopes > 0 (a prompt's guessing floor and "
-                             "discrimination)")
+        # a slope may be 0 or negative: a flat or miskeyed prompt (its weaker models score better) is one the
+        # pool's calibration can find, and the 3PL design (slope times the logit) holds it as it is
+        if ((floor < 0) | (floor >= 1)).any():
+            raise InputError("calibration must hold guessing floors in [0, 1) (the share a model scores by chance)")
     if target is not None:
         t = np.asarray(target)
         if t.ndim != 1 or not np.issubdtype(t.dtype, np.integer) or (len(t) and (t.min() < 0 or t.max() >= n_rows)):
