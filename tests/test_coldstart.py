@@ -26,7 +26,8 @@ from routereval.coldstart.anchors import (
 )
 from routereval.coldstart.calibrate import (calibrate_items, calibrate_more, calibrate_prompts, expected_logit_scale,
                                             item_deltas)
-from routereval.coldstart.estimate import MeanEstimate, estimate_mean, gp_combine, neighbour_correction
+from routereval.coldstart.estimate import MeanEstimate, estimate_mean, gp_combine
+from routereval.coldstart.neighbours import neighbour_correction
 from routereval.data.model import Benchmark, Corpus
 from routereval.data.store import open_corpus, write_corpus
 from routereval.errors import InputError, ParameterError
@@ -354,7 +355,7 @@ def test_neighbour_correction_against_a_naive_version():
 def test_neighbour_correction_does_not_depend_on_the_order_of_the_references():
     """Binary answers on few anchors tie often: every reference tied with the last weighed one is weighed, so
     shuffling the references (pool first, or corpus order) leaves the correction as it is."""
-    from routereval.coldstart.estimate import MAX_TIED, most_agreeing
+    from routereval.coldstart.neighbours import MAX_TIED, most_agreeing
 
     rng = np.random.default_rng(5)
     k, n_ref = 20, 300
@@ -1424,9 +1425,9 @@ def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_corpus(wor
     assert abs(est["mean"] - true) < 0.08 and est["low"] <= est["mean"] <= est["high"]
     # the corpus's other 39 models are the references: with the whole correction applied (these unrelated
     # models' residuals barely predict one another, so the study's rule applies little of it) it moves the estimate
-    import routereval.coldstart.estimate as estimate_module
+    import routereval.coldstart.neighbours as neighbours_module
 
-    monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
+    monkeypatch.setattr(neighbours_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
     res = cli("add-model", src, "--name", new, "--answers", tmp_path / "answers.csv", "--out", tmp_path / "v3", "--json")
     assert res.code == 0, res.err
     full = res.json()["estimate"]
@@ -1478,7 +1479,7 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
                                                                            cli, monkeypatch):
     """A corpus model outside the pool added under its own name: its records are no reference (they would hand
     the estimate its exact mean); the same answers under another name do find them (a model outside the pool)."""
-    import routereval.coldstart.estimate as estimate_module
+    import routereval.coldstart.neighbours as neighbours_module
 
     src = saved_router / "irt"
     pool_models = json.loads((src / "router.json").read_text())["pool"]["models"]
@@ -1487,7 +1488,7 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
     assert res.code == 0, res.err
     _answers(world_corpus, tmp_path / "a.csv", new, tmp_path / "answers.csv")
     true = np.asarray(open_corpus(world_corpus)["mmlu"].scores)[int(new.split("-")[-1])].mean()
-    monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)  # apply it whole
+    monkeypatch.setattr(neighbours_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)  # apply it whole
     err = {}
     for name in (new, "someone/else"):
         res = cli("add-model", src, "--name", name, "--answers", tmp_path / "answers.csv", "--out",
@@ -1755,11 +1756,11 @@ def test_corpus_references_reach_beyond_the_models_the_prompt_side_learns_from(t
     correction, also those outside the sample the router was fitted on: a twin of a held-out model (the same
     answers everywhere) left out of that sample still hands it its exact residual (with the guard against
     copies off: a twin is one)."""
-    import routereval.coldstart.estimate as estimate_module
+    import routereval.coldstart.neighbours as neighbours_module
     import routereval.coldstart.study as study_module
     from routereval.coldstart.study import run_study
 
-    monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)  # apply it whole
+    monkeypatch.setattr(neighbours_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)  # apply it whole
     monkeypatch.setattr(study_module, "COPY_AGREEMENT", 1.1)
     res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
                     group="random", seed=45, anchors=(50,), methods=("random",), seeds=1, pretrain=("pool", "corpus"),
@@ -1778,11 +1779,11 @@ def test_corpus_references_reach_beyond_the_models_the_prompt_side_learns_from(t
 def test_corpus_references_include_the_other_held_out_models_of_a_fold(twin_corpus, monkeypatch):
     """With one fold no held-out pool model is fitted, but the others are known models: a twin held out in the
     same fold is still a reference of the correction (with the guard against copies off)."""
-    import routereval.coldstart.estimate as estimate_module
+    import routereval.coldstart.neighbours as neighbours_module
     import routereval.coldstart.study as study_module
     from routereval.coldstart.study import run_study
 
-    monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
+    monkeypatch.setattr(neighbours_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
     monkeypatch.setattr(study_module, "COPY_AGREEMENT", 1.1)
     res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
                     group="random", seed=34, anchors=(50,), methods=("random",), seeds=1, pretrain=("corpus",),
@@ -1797,10 +1798,10 @@ def test_corpus_references_include_the_other_held_out_models_of_a_fold(twin_corp
 def test_a_copy_of_the_held_out_model_is_no_reference(twin_corpus, tmp_path, monkeypatch):
     """A known model with the held-out model's answers (the same model under another name, as leaderboards hold)
     would hand it its exact mean: the study leaves such copies out of the references and names them."""
-    import routereval.coldstart.estimate as estimate_module
+    import routereval.coldstart.neighbours as neighbours_module
     from routereval.coldstart.study import run_study
 
-    monkeypatch.setattr(estimate_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
+    monkeypatch.setattr(neighbours_module, "neighbour_shrinkage", lambda Y, r, bandwidth: 1.0)
     res = run_study(twin_corpus, benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
                     group="random", seed=45, anchors=(50,), methods=("random",), seeds=1, pretrain=("pool", "corpus"),
                     folds=1, corpus_models=20)

@@ -396,14 +396,14 @@ def test_study_draws_anchors_per_held_out_model_and_gives_references_their_whole
                                                                                                monkeypatch):
     """Every held-out model gets its own anchor draw for a seed; the references of the correction carry their known
     mean over the test prompts and over every prompt (the two estimates' targets)."""
-    import routereval.coldstart.estimate as estimate_module
+    import routereval.coldstart.neighbours as neighbours_module
     import routereval.coldstart.study as study_module
     from routereval.coldstart.study import run_study
     from routereval.data.store import open_corpus
     from routereval.pools import make_split
 
     draws, targets = [], []
-    real_runs, real_corr = study_module._anchor_runs, estimate_module.neighbour_correction
+    real_runs, real_corr = study_module._anchor_runs, neighbours_module.neighbour_correction
 
     def runs(F, method, ks, seed, y_train, subsets):
         out = real_runs(F, method, ks, seed, y_train, subsets)
@@ -415,7 +415,7 @@ def test_study_draws_anchors_per_held_out_model_and_gives_references_their_whole
         return real_corr(y, Y_ref, target_ref, *a, **kw)
 
     monkeypatch.setattr(study_module, "_anchor_runs", runs)
-    monkeypatch.setattr(estimate_module, "neighbour_correction", corr)
+    monkeypatch.setattr(neighbours_module, "neighbour_correction", corr)
     res = run_study(small_corpus, benchmark="mmlu", router="irt", params={"dim": 2, "max_epochs": 10}, m=4,
                     group="random", anchors=(15,), methods=("random",), models=3, seeds=1, pretrain=("pool",))
     assert len(res.rows) == 3 and len(draws) == 3

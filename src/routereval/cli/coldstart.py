@@ -250,7 +250,7 @@ def _blank_anchors(path: Path) -> bool:
 
 def _correction_note(correction: float, n_references: int) -> str:
     """What the printed line says of the neighbours' correction: its size and how many references it drew on."""
-    from routereval.coldstart.estimate import NEIGHBOURS
+    from routereval.coldstart.neighbours import NEIGHBOURS
 
     if not n_references:
         return ""

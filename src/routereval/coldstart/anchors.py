@@ -54,6 +54,7 @@ from typing import Any, Callable
 import numpy as np
 
 from routereval.errors import InputError, ParameterError
+from routereval.routers.base import require_add_model
 from routereval.validate import check_int, float_array, is_real, option
 
 METHODS = ("random", "stratified", "irt", "fisher", "adaptive")
@@ -405,7 +406,7 @@ class AdaptiveTest:
         (``delta`` (n,): calibrated residual difficulties of the candidates)."""
         from routereval.routers.newmodel import population_prior
 
-        _need_capability(router)
+        require_add_model(router)
         Z, o = router.model_design(X)
         if delta is not None:
             o = o + np.asarray(delta, dtype=np.float64)
@@ -516,16 +517,6 @@ class AdaptiveTest:
 # --------------------------------------------------------------------------- public API
 
 
-def _need_capability(router) -> None:
-    from routereval.routers.base import CapabilityError
-
-    if not getattr(router, "supports_add_model", False) or not hasattr(router, "model_design"):
-        label = getattr(router, "name", "") or type(router).__name__
-        raise CapabilityError(f"router {label} has no per-model parameter vector: cold start (adding a model, and "
-                              f"the irt, fisher and adaptive anchors) needs a router that supports add_model "
-                              f"(mf, irt, linear, mlp)")
-
-
 def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | None = None,
                    candidates: np.ndarray | None = None, subsets: np.ndarray | None = None,
                    answers: np.ndarray | Callable[[int], float] | None = None,
@@ -613,7 +604,7 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         return Anchors(cand[pos].astype(np.int64), w, method)
     if router is None:
         raise InputError(f"the {method!r} anchor method needs a fitted router (its item parameters), not a benchmark")
-    _need_capability(router)
+    require_add_model(router)
     if X is None:
         raise InputError(f"the {method!r} anchor method needs the prompt embeddings X")
     if method == "adaptive" and answers is None:
@@ -664,7 +655,7 @@ def adaptive_test(router: Any, X: np.ndarray, *, candidates: np.ndarray | None =
     """
     from routereval.routers.newmodel import population_prior
 
-    _need_capability(router)
+    require_add_model(router)
     X = np.asarray(X)
     cand = np.arange(len(X)) if candidates is None else _check_candidates(candidates, len(X))
     delta = _check_rows(len(X), subsets=None, delta=delta, calibration=calibration, target=target)

@@ -244,11 +244,11 @@ def calibrate_prompts(router: Any, X: np.ndarray, Y: np.ndarray, *, like: ItemCa
     ItemCalibration
         ``delta`` (n,) and ``spread`` (s^2, the variance of an uncalibrated prompt's difficulty).
     """
-    from routereval.coldstart.anchors import _need_capability
+    from routereval.routers.base import require_add_model
     from routereval.errors import InputError
     from routereval.validate import float_array
 
-    _need_capability(router)
+    require_add_model(router)
     Phi = router.model_vectors()
     X = float_array(X, "X", ndim=2, expected="(n, d) prompt embeddings")
     if not len(X):

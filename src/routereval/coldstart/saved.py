@@ -153,7 +153,7 @@ def loose_text(text: str) -> str:
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
     """Load ``router_dir`` and what cold start needs from its corpus (``corpus`` overrides the saved path)."""
-    from routereval.coldstart.anchors import _need_capability
+    from routereval.routers.base import require_add_model
     from routereval.coldstart.calibrate import calibrate_items
     from routereval.coldstart.estimate import generalisation_var
     from routereval.data.store import open_corpus
@@ -163,7 +163,7 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
 
     path = Path(router_dir)
     saved = load_router(path)
-    _need_capability(saved.router)
+    require_add_model(saved.router)
     meta_file = path / "router.json"
     bname = saved.pool.get("benchmark")
     cpath = corpus if corpus is not None else saved.metadata.get("corpus")
@@ -319,7 +319,7 @@ def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = Non
 
     Every model of the corpus's benchmark with a record on every prompt is a reference, not
     only the router's pool: a new model's siblings anywhere in the record set share its luck
-    (:func:`~routereval.coldstart.estimate.neighbour_correction`). A model missing records has
+    (:func:`~routereval.coldstart.neighbours.neighbour_correction`). A model missing records has
     no known mean over the whole benchmark (its mean over what it answered aims elsewhere), so
     it is not one; nor is a model named ``exclude`` (the new model, should the corpus hold its
     records). None when an answer is not a benchmark prompt (-1) or no model qualifies.
@@ -728,7 +728,8 @@ def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offse
     (MeanEstimate, number of reference models, ``"3pl"`` or ``"logistic"``)
     """
     from routereval.coldstart.calibrate import expected_logit_scale
-    from routereval.coldstart.estimate import estimate_from_posterior, neighbour_correction
+    from routereval.coldstart.estimate import estimate_from_posterior
+    from routereval.coldstart.neighbours import neighbour_correction
     from routereval.routers.newmodel import map_logistic, population_prior
 
     r = ctx.saved.router

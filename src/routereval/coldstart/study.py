@@ -21,7 +21,7 @@ prompts, val only stops training early):
    Besides the test mean (the target), the same estimator aims at the model's mean over every
    prompt of the benchmark (train, val and test: what tinyBenchmarks reports); its error is
    the ``*_all`` columns. Both estimates include the neighbours' correction
-   (:func:`~routereval.coldstart.estimate.neighbour_correction`): known models' anchor answers
+   (:func:`~routereval.coldstart.neighbours.neighbour_correction`): known models' anchor answers
    and known means, never the held-out model's, nor a copy's (a model with its score on at
    least :data:`COPY_AGREEMENT` of the train prompts, beyond chance: the same model under
    another name, whose known mean would be the answer; meta ``reference_copies`` names them).
@@ -538,7 +538,7 @@ def _upper_mu(d: _StudyData, fits: _FitCache, mode: str) -> float:
 def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, methods: list[str], ks: list[int],
                 seeds: int, level: float, mu_upper: float, add_ms: list[float]) -> list[dict[str, Any]]:
     """The rows of held-out pool model ``h`` (one per method, seed and k) on the fit ``F`` made without it."""
-    from routereval.coldstart.estimate import neighbour_correction
+    from routereval.coldstart.neighbours import neighbour_correction
     from routereval.routers.newmodel import map_logistic
 
     base, others = _pool_without(F, h, d.n_pool, d.S_tr, d.names)

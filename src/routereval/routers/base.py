@@ -254,7 +254,7 @@ class Router:
         """
         raise CapabilityError(
             f"router {self._label()} cannot add a model from a few answers: it has no per-model parameter "
-            f"vector to estimate with the prompt side fixed (routers that can: mf, irt, linear, mlp); "
+            f"vector to estimate with the prompt side fixed (routers that can: {routers_that_add_models()}); "
             f"refit it with the new model's training answers")
 
     # ---- to implement
@@ -409,6 +409,24 @@ def available_routers() -> dict[str, type[Router]]:
     """Registry name -> router class, built-ins and entry points."""
     _load_builtins()
     return dict(sorted(_REGISTRY.items()))
+
+
+def routers_that_add_models() -> str:
+    """The registered routers with a per-model parameter vector (``supports_add_model``), comma-separated."""
+    return ", ".join(n for n, c in available_routers().items() if getattr(c, "supports_add_model", False))
+
+
+def require_add_model(router: Any) -> None:
+    """Raise :class:`CapabilityError` in one line unless ``router`` has a per-model parameter vector.
+
+    What cold start needs: adding a model, and the ``irt``, ``fisher`` and ``adaptive`` anchors
+    (they read the prompt side through ``model_design``).
+    """
+    if not getattr(router, "supports_add_model", False) or not hasattr(router, "model_design"):
+        label = getattr(router, "name", "") or type(router).__name__
+        raise CapabilityError(f"router {label} has no per-model parameter vector: cold start (adding a model, and "
+                              f"the irt, fisher and adaptive anchors) needs a router that supports add_model "
+                              f"({routers_that_add_models()})")
 
 
 def get_router_class(spec: str) -> type[Router]:
