@@ -414,7 +414,12 @@ class AdaptiveTest:
         return cls(Z, o, mean, cov, **kwargs)
 
     def information(self) -> np.ndarray:
-        """(n,) information gain ``p(1-p) z' Sigma z`` of each candidate at the current posterior (-inf if asked)."""
+        """(n,) what answering each candidate would gain at the current posterior (-inf if asked).
+
+        Without a target, its Fisher information ``w z' Sigma z`` (``w = p(1-p)`` without a floor,
+        the 3PL weight with one); with a target, the drop ``w (z' Sigma g)^2 / (1 + w z' Sigma z)``
+        of the variance ``g' Sigma g`` of the predicted mean score over the target.
+        """
         from routereval.routers.linear import sigmoid
         from routereval.routers.newmodel import floored_weights
 

@@ -35,11 +35,14 @@ class ItemCalibration:
         Offset to add to ``o(x)`` of each calibrated prompt.
     spread : float
         s^2, the variance of the residual difficulty of an uncalibrated prompt.
+    models : (m_used,) or None
+        The models (rows of ``Phi``) whose answers calibrated them: an evenly spaced subset of a
+        large population, None for all.
     """
 
     delta: np.ndarray
     spread: float
-    models: np.ndarray | None = None  # the models (rows of Phi) that answered, None: all
+    models: np.ndarray | None = None
 
     @property
     def shrink(self) -> float:

@@ -51,7 +51,7 @@ def floored(eta: np.ndarray, floor: np.ndarray | None) -> np.ndarray:
     return s if floor is None else floor + (1.0 - floor) * s
 
 
-def floored_weights(eta: np.ndarray, floor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def floored_weights(eta: np.ndarray, floor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(p, score weight ``dp/deta / (p (1 - p))``, Fisher weight ``(dp/deta)^2 / (p (1 - p))``) at ``eta``.
 
     Without a floor these are ``sigmoid(eta)``, 1 and ``p (1 - p)``: the logistic model's.
