@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from statistics import NormalDist
@@ -925,6 +926,11 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
         assert s["mae_se"] > 0 and s["mae_all"] < 0.2 and abs(s["bias"]) <= s["mae"] + 1e-12
     summary = (out / "summary.md").read_text()
     assert "What 40 models allow" in summary and "![error_vs_k](error_vs_k.png)" in summary
+    # designed anchors' plain mean is marked: it estimates nothing
+    table = [line.split(" | ") for line in summary.splitlines() if line.startswith("| ") and " | 10 | " in line]
+    marked = {cells[0][2:]: cells[6].endswith("†") for cells in table}
+    assert marked == {"random": False, "stratified": False, "irt": True, "fisher": True, "adaptive": True}
+    assert summary.count("† irt, fisher and adaptive choose their anchors by design") == 2  # one per pre-training
     # the correction's references: the fitted pool models (pool), every corpus model but the held-out one (corpus)
     assert ("(`pool`: the 7 other pool models; `corpus`: every eligible corpus model but the held-out one, 39)" in summary
             and doc["meta"]["n_references"] == {"pool": 7, "corpus": 39})
@@ -1619,17 +1625,26 @@ def test_answers_name_train_prompts_up_to_a_spreadsheets_white_space(world_corpu
     with open(exact, "w", newline="") as f:
         csv.writer(f).writerows([["text", "score"], *zip(texts, scores)])
     with open(mangled, "w", newline="") as f:
-        csv.writer(f).writerows([["text", "score"], *zip([t + "  " if i % 2 else " " + t + "\r\n"
-                                                           for i, t in enumerate(texts)], scores)])
+        csv.writer(f).writerows([["text", "score"], *zip([t + "  " if i % 2 else " " + t.replace(" ", "\u00a0 ", 2)
+                                                           + "\r\n" for i, t in enumerate(texts)], scores)])
     assert loose_text(" a  \r\nb \rc\n") == "a\nb\nc" and loose_text("a b") == "a b"
+    # an editor's edits: runs of spaces or tabs, no-break spaces, blank lines, typographic quotes
+    assert loose_text("a\u00a0 b\t c\n\n\nd \u201cx\u2019s\u201d") == 'a b c\nd "x\'s"'
+    assert loose_text("a b") != loose_text("ab") and loose_text("a\nb") != loose_text("a b")
     a = cli("add-model", src, "--name", "n1", "--answers", exact, "--out", tmp_path / "a", "--json")
     b = cli("add-model", src, "--name", "n1", "--answers", mangled, "--out", tmp_path / "b", "--corpus", world_corpus,
             "--json")
     assert a.code == 0 and b.code == 0, a.err + b.err
     assert a.json()["estimate"] == b.json()["estimate"] and a.json()["n_references"] == b.json()["n_references"] > 0
     assert json.loads((tmp_path / "b" / "router.json").read_text())["metadata"]["corpus"] == str(world_corpus.resolve())
+    edited = texts[1].replace(" number ", " numbr ")
+    cut = len(os.path.commonprefix([texts[1], edited]))
     for rows, says in (([[texts[0], 1], ["  " + texts[0] + " ", 0]],
                         "row 2: column 'text': names the same prompt as row 1 (the texts differ only in white space"),
+                       ([[texts[0], 1], [edited, 0]],  # an edit inside the text: where it parts from the prompt
+                        f"row 2: column 'text': prompt text not among the prompts of benchmark 'mmlu'; expected the "
+                        f"texts `routereval coldstart anchors` printed, unchanged; the train prompt sharing its longest"
+                        f" start parts from it at character {cut + 1}"),
                        ([[texts[0], 1], [texts[1], 0.5]], "row 2: column 'score': score 0.5 on benchmark 'mmlu', whose "
                                                           "records are 0 or 1 (wrong or right); expected 0 or 1")):
         bad = tmp_path / "bad.csv"
@@ -1914,6 +1929,17 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
         assert not (tmp_path / "bad").exists()
     res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "nocost")
     assert res.code == 0 and "note: the pool has costs but x has none (--cost USD)" in res.err
+    with TestClient(create_app(tmp_path / "nocost")) as client:  # the refusal names the fix
+        r = client.post("/v1/route", json={"prompt": prompts[0], "cost_weight": 1})
+        assert r.status_code == 422 and "add it again to the previous version with --cost" in r.text
+    # a cost far outside the pool's (cents, or per 1,000 prompts) is taken, with a note
+    high = max(load_router(src).pool["cost"].values())
+    res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "dear",
+              "--cost", "5")
+    assert res.code == 0 and f"note: --cost 5 is {5 / high:,.0f} times the pool's highest" in res.err, res.err
+    res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "fair",
+              "--cost", f"{high / 2}")
+    assert res.code == 0 and "note" not in res.err, res.err
     assert [x["model"] for x in routes] == want
     got = np.array([[x["scores"][m] for m in names] for x in routes])
     np.testing.assert_allclose(got, want_scores, rtol=1e-5, atol=1e-6)

@@ -96,16 +96,20 @@ def test_a_router_said_to_fit_scores_gets_the_scores_and_new_texts_need_scores_t
     ctx = open_router_context(d / "irt")
     k_rows = ctx.askable[:100]
     _answer(bench, row, k_rows, tmp_path / "new.csv", extra=["a prompt the benchmark does not hold"])
-    # a new text cannot be ranked against the pool: refused with or without --allow-new-prompts, before any
-    # embedding, and the message does not suggest the flag (an encoder of new texts, tfidf, or a stored one)
-    for router, allow in (("irt-tfidf", True), ("irt", False)):
+    # a new text cannot be ranked against the pool: refused with --allow-new-prompts, before any embedding, for
+    # that reason; without the flag, as any text the benchmark does not hold (which is what a user sees first: an
+    # edited prompt); neither message suggests the flag (an encoder of new texts, tfidf, or a stored one)
+    for router, allow, says in (("irt-tfidf", True, "train prompts of benchmark 'mmlu'; the router was fitted on "
+                                                    "the 0.95-of-best labels"),
+                                ("irt-tfidf", False, "prompts of benchmark 'mmlu'; expected the texts `routereval "
+                                                     "coldstart anchors` printed, unchanged"),
+                                ("irt", False, "prompts of benchmark 'mmlu'; expected the texts")):
         with pytest.raises(InputError) as e:
             add_model_to_saved(d / router, name="n", answers=tmp_path / "new.csv", out=tmp_path / "nope",
                                allow_new_prompts=allow)
         msg = str(e.value)
-        assert msg.startswith(f"{tmp_path / 'new.csv'}: row 101: column 'text': prompt text not among the train "
-                              "prompts of benchmark 'mmlu'; the router was fitted on the 0.95-of-best labels") \
-            and "\n" not in msg
+        assert msg.startswith(f"{tmp_path / 'new.csv'}: row 101: column 'text': prompt text not among the {says}") \
+            and "\n" not in msg, msg
         assert "allow" not in msg and not (tmp_path / "nope").exists()
 
     # metadata.fit_target = scores (a router fitted on raw scores from Python): the column is fitted on the scores

@@ -264,3 +264,20 @@ def test_a_pool_of_two_under_pool_pretraining_and_a_bad_level_are_refused(one_su
         with pytest.raises(ParameterError, match=r"level \(the intervals' coverage\) must be a number in \(0, 1\)"):
             run_study(one_subset, benchmark="mmlu", router="irt", params=FAST, m=3, group="random", anchors=(5,),
                       methods=("random",), seeds=1, level=level)
+
+
+def test_a_model_the_full_refit_never_routes_to_does_not_matter(three_models):
+    """The recovered share sums over models whose removal costs the full refit at least MIN_GAIN and which the
+    refit routes some test prompt to: a gain from refitting alone (the model never picked) is noise. Rows of a
+    study written before upper_share was kept count by the gain alone."""
+    res, _, _ = three_models
+    assert all(0 <= r["upper_share"] <= 1 for r in res.rows)
+    base = [dict(r, pretrain="pool", method="random", k=5, seed=0) for r in res.rows[:1]]
+    a = dict(base[0], model="a", mu_upper=0.70, mu_lower=0.60, mu_added=0.65, upper_share=0.3)  # matters, 50%
+    b = dict(base[0], model="b", mu_upper=0.70, mu_lower=0.68, mu_added=0.60, upper_share=0.0)  # refit noise only
+    s = summarise([a, b])[0]
+    assert s["n_matter"] == 1 and s["recovered"] == pytest.approx(0.5)
+    s = summarise([a, dict(b, upper_share=0.1)])[0]  # routed to: it matters, and its loss counts
+    assert s["n_matter"] == 2 and s["recovered"] == pytest.approx((0.05 - 0.08) / (0.10 + 0.02))
+    s = summarise([a, {k: v for k, v in b.items() if k != "upper_share"}])[0]  # an older study's rows
+    assert s["n_matter"] == 2

@@ -71,6 +71,19 @@ def test_column_not_there(tmp_path, fail):
     assert "'correct'" in line  # the columns it does have
 
 
+def test_a_file_separated_by_semicolons_is_named_so(tmp_path, fail):
+    _records(tmp_path, ["m1;p1;1", "m2;p1;0"], header="model;prompt;score")
+    line = fail(_spec(tmp_path, LONG))
+    assert ("column 'model': is not in the file" in line
+            and "the header is one column holding ';': a file separated by ';'? expected commas" in line)
+    _records(tmp_path, ["m1;p1;0,5", "m2;p1;1"], header="model;prompt;score")  # a decimal comma: 2 fields
+    line = fail(_spec(tmp_path, LONG))
+    assert ("row 1: has 2 fields; expected 1, as many as the header (the header is one column: a file separated by "
+            "';' or tabs? expected commas)") in line
+    _records(tmp_path, ["m1,p1,1,9"])  # a wide header does not get the hint
+    assert (line := fail(_spec(tmp_path, LONG))).endswith("has 4 fields; expected 3, as many as the header")
+
+
 def test_duplicate_record(tmp_path, fail):
     _records(tmp_path, ["m1,p1,1", "m1,p2,0", "m2,p1,1", "m1,p1,0"])
     line = fail(_spec(tmp_path, LONG))

@@ -105,6 +105,17 @@ def test_nan_and_out_of_range_inputs_are_one_line_exit_2(cli, tmp_path, value, m
     assert not out.exists()
 
 
+def test_a_score_on_another_scale_is_told_how_the_spec_maps_it(cli, tmp_path):
+    _long(tmp_path, ["1.2", "1.7", "1.5", "1.9"])  # a preference in [1, 2], as AlpacaEval records it
+    r, out = _import(cli, tmp_path, LONG)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and not out.exists()
+    assert "score 1.2 is outside [0, 1]; expected a score in [0, 1] (scores on another scale are mapped by " \
+           "score_scale and score_offset in the spec, e.g. score_offset = -1 for a preference in [1, 2])" in r.err
+    r, out = _import(cli, tmp_path, LONG + "score_offset = -1\n")
+    assert r.code == 0, r.err
+    assert np.allclose(np.sort(open_corpus(out)["b"].scores.ravel()), [0.2, 0.5, 0.7, 0.9])
+
+
 def test_a_skipped_nan_stays_missing_not_zero(cli, tmp_path):
     _long(tmp_path, ["0.2", "nan", "0", "0.9"])
     r, out = _import(cli, tmp_path, LONG + 'score_rule = "nonzero"\nmissing = "skip"\n')

@@ -113,7 +113,8 @@ def study_cmd(
     """Leave-one-model-out: add each pool model back from k anchors; estimate error and routing µ vs bounds."""
     from routereval.cli.routing import parse_params
     from routereval.coldstart.anchors import METHODS
-    from routereval.coldstart.output import _pct, check_study_dir, corpus_cap_note, plus_minus, write_study
+    from routereval.coldstart.output import (DESIGNED, DESIGNED_NOTE, _pct, check_study_dir, corpus_cap_note,
+                                              plain_cell, plus_minus, write_study)
     from routereval.coldstart.study import _check_list, run_study
     from routereval.validate import option
     from routereval.errors import ParameterError
@@ -138,7 +139,7 @@ def study_cmd(
         ui.print_json({**doc, "out": str(out)})
         return
     rows = [[s["pretrain"], s["method"], s["k"], plus_minus(s["mae"], s["mae_se"]), f"{s['bias']:+.4f}",
-             "-" if s["mae_all"] is None else f"{s['mae_all']:.4f}", s["mae_plain"], f"{100 * s['coverage']:.0f}%",
+             "-" if s["mae_all"] is None else f"{s['mae_all']:.4f}", plain_cell(s), _pct(s["coverage"]),
              s["mu_added"], f"{_pct(s['recovered'])} ({s['n_matter']})"] for s in doc["summary"]]
     meta = doc["meta"]
     split_text = ui.split_line(meta["split"], meta["split_note"], (meta["n_train"], meta["n_val"], meta["n_test"]))
@@ -148,6 +149,8 @@ def study_cmd(
         f"seed{'s' * (meta['seeds'] != 1)}",
         ["pretrain", "method", "k", "error (MAE ± SE)", "bias", "whole-benchmark MAE", "plain mean MAE", "coverage",
          "µ added", "recovered (n)"], rows))
+    if any(s["method"] in DESIGNED for s in doc["summary"]):
+        ui.console().print(DESIGNED_NOTE)
     if (capped := corpus_cap_note(meta)) is not None:
         ui.console().print(capped)
     ui.console().print(f"add one model: median {meta['add_ms_median']:.2f} ms; study {meta['total_s']:.1f} s; "
@@ -288,6 +291,8 @@ def add_model_cmd(
     if "cost" in doc and doc["cost"] is None:
         sys.stderr.write(f"note: the pool has costs but {doc['model']} has none (--cost USD): serving with a cost "
                          "weight above 0 refuses this router until it has one\n")
+    elif doc.get("cost_note"):
+        sys.stderr.write(f"note: {doc['cost_note']}\n")
 
 
 def register(app: typer.Typer) -> None:

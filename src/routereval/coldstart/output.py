@@ -76,6 +76,14 @@ def _n(count: int, noun: str, plural: str | None = None) -> str:
 
 
 DESIGNED = ("irt", "fisher", "adaptive")  # methods that choose anchors from the fitted item parameters
+DESIGNED_NOTE = ("† irt, fisher and adaptive choose their anchors by design (clusters, the population's information, "
+                 "the model's own answers): the plain mean of those answers is no estimate of the model's mean, "
+                 "shown only beside the estimate's error.")
+
+
+def plain_cell(s: dict[str, Any]) -> str:
+    """The plain mean's MAE of a summary row, marked † where the anchors were designed (:data:`DESIGNED_NOTE`)."""
+    return f"{s['mae_plain']:.4f}" + ("†" if s["method"] in DESIGNED else "")
 
 
 def outcome(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -230,8 +238,10 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                "(train, val and test; what tinyBenchmarks reports), against that mean: an extra column, not the "
                "target. µ: routing the test prompts over the whole pool with the model added from "
                "its anchors; recovered = share of the full refit's gain over the pool without the model, summed over "
-               "the held-out models whose removal costs the full refit at least 0.005 (n: how many; for the others "
-               "the difference is refit noise); recovered (same side) = the same against the router without the "
+               "the held-out models whose removal costs the full refit at least 0.005 and which it routes some test "
+               "prompt to (n: how many; for the others the difference is refit noise); below 0 the model added "
+               "from its anchors routes worse than the pool without it (it wins prompts it then gets wrong); "
+               "recovered (same side) = the same against the router without the "
                "model plus the model fitted on all its train answers. µ added and the lower bound's µ below are "
                "means over all held-out models; the µ plot (mu_vs_k) shows only the models that matter (n). "
                f"Coverage: share of {100 * meta.get('level', 0.95):g}% intervals holding the true mean.")
@@ -268,9 +278,11 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
             whole = "-" if s.get("mae_all") is None else f"{s['mae_all']:.4f}"
             gp = "-" if s.get("mae_gp") is None else f"{s['mae_gp']:.4f}"
             out.append(f"| {s['method']} | {s['k']} | {plus_minus(s['mae'], s['mae_se'])} | {s['bias']:+.4f} | {gp} | {whole} | "
-                       f"{s['mae_plain']:.4f} | {_pct(s['coverage'])} | "
+                       f"{plain_cell(s)} | {_pct(s['coverage'])} | "
                        f"{s['mu_added']:.4f} | {_pct(s['recovered'])} ({s['n_matter']}) | "
                        f"{_pct(s['recovered_full'])} ({s['n_matter_full']}) |")
+        if any(s["method"] in DESIGNED for s in rows):
+            out += ["", DESIGNED_NOTE]
         out.append("")
         by = {(s["method"], s["k"]): s for s in rows}
         k = max(s["k"] for s in rows)  # the largest k run: never a figure for a k the study did not run

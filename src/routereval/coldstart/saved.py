@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,6 +79,13 @@ class RouterContext:
                 clash.add(key)
             index.setdefault(key, i)
         return {t: i for t, i in index.items() if t not in clash}
+
+    @functools.cached_property
+    def loose_sorted(self) -> list[str]:
+        """The askable prompts' texts under :func:`loose_text`, sorted: where a text that names no prompt would
+        sort, its nearest prompts by their start (:func:`closest_prompt_hint`)."""
+        texts = self.bench.texts
+        return [] if texts is None else sorted(loose_text(str(texts[i])) for i in self.askable)
 
     @functools.cached_property
     def askable(self) -> np.ndarray:
@@ -144,11 +152,36 @@ def _label_ranking(ctx: RouterContext) -> LabelRanking:
     return LabelRanking(best, delta)
 
 
+# typographic characters an editor or a spreadsheet substitutes (after NFKC, which maps no-break spaces and the
+# like to plain ones)
+_TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+                              "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"'})
+
+
 def loose_text(text: str) -> str:
-    """``text`` with its line ends as ``\\n`` and without white space at the end of a line or around the whole:
-    what a spreadsheet or an editor changes in a prompt on its way back as an answer."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return "\n".join(line.rstrip() for line in lines).strip()
+    """``text`` as a spreadsheet or an editor may hand it back, normalised: Unicode NFKC (no-break and other
+    spaces, full-width forms), typographic quotes as ASCII ones, each run of spaces and tabs as one space, line
+    ends as ``\\n``, no blank lines, no white space around a line."""
+    text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHIC)
+    lines = (" ".join(line.split()) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def closest_prompt_hint(ctx: RouterContext, text: str) -> str:
+    """Where ``text`` (which names no prompt) parts from the askable prompt that shares its longest start, as a
+    clause for an error message ("" when none shares more than a few characters): the edit to look for."""
+    import bisect
+
+    key, keys = loose_text(text), ctx.loose_sorted
+    at = bisect.bisect_left(keys, key)
+    best = 0
+    for other in keys[max(at - 1, 0):at + 1]:
+        n = len(os.path.commonprefix([key, other]))
+        best = max(best, n)
+    if best < 20:
+        return ""
+    return (f"; the train prompt sharing its longest start parts from it at character {best + 1} "
+            f"(...{key[max(best - 20, 0):best + 10]!r} in the file)")
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
@@ -516,8 +549,9 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
             raise InputError(f"score {s_raw} is missing; expected a score in [0, 1] (an answer the model failed to "
                              "give usually scores 0)", file=path, row=row_no, column="score")
         if not math.isfinite(s) or not 0 <= s <= 1:
-            raise InputError(f"score {s_raw} is out of range; expected a score in [0, 1]", file=path, row=row_no,
-                             column="score")
+            raise InputError(f"score {s_raw} is out of range; expected a score in [0, 1], on the scale of the "
+                             "corpus's records (a score on another scale, e.g. a preference in [1, 2], mapped as the "
+                             "corpus's import mapped it)", file=path, row=row_no, column="score")
         if t in seen:
             raise InputError(f"duplicate prompt (also at row {seen[t]}); expected one score per prompt", file=path,
                              row=row_no, column="text")
@@ -573,9 +607,12 @@ def _embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allo
         enc = ctx.saved.encoder
         where = dict(file=answers_file, row=int(unknown[0]) + 1, column="text")
         if not allow_new_prompts:  # None: no such option (the adaptive test asks the benchmark's prompts only)
-            hint = "" if allow_new_prompts is None else " (allow_new_prompts, --allow-new-prompts, embeds other texts)"
+            # the flag is suggested only where it would take the text: not on labels, not with a stored embedding
+            can = allow_new_prompts is not None and not ctx.on_labels and stored_embedding(ctx.bench, enc) is None
+            hint = " (allow_new_prompts, --allow-new-prompts, embeds other texts)" if can else ""
             raise InputError(f"prompt text not among the prompts of benchmark {ctx.bench.name!r}; expected the texts "
-                             f"`routereval coldstart anchors` printed, unchanged{hint}", **where)
+                             f"`routereval coldstart anchors` printed, unchanged"
+                             f"{closest_prompt_hint(ctx, ans.texts[unknown[0]])}{hint}", **where)
         if stored_embedding(ctx.bench, enc) is not None:
             raise InputError(f"prompt text not among the prompts of benchmark {ctx.bench.name!r}, and the router's "
                              f"encoder {enc!r} is a stored embedding that cannot embed new text; expected the texts "
@@ -665,8 +702,10 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         raise ParameterError(f"{option('cost')}: the router's pool has no costs (its corpus had none), so one model's "
                              "cost cannot weigh routing; leave it out")
     ans = read_answers(answers)
-    check_label_ranking(ctx, answer_prompts(ctx, ans), file=Path(answers))  # before any text is embedded
+    if allow_new_prompts:  # a router on labels refuses new texts before any is embedded
+        check_label_ranking(ctx, answer_prompts(ctx, ans), file=Path(answers))
     X, offsets, idx = _embed_answers(ctx, ans, Path(answers), allow_new_prompts=allow_new_prompts)
+    check_label_ranking(ctx, idx, file=Path(answers))
     _check_answered(ctx, ans, idx, Path(answers), "add-model takes answers on the router's train prompts")
     r = ctx.saved.router
     y_route, o_route = routing_answers(ctx, ans.scores, idx, offsets, file=Path(answers))
@@ -693,7 +732,25 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
            "routing_target": added["routing_target"]}
     if pool.get("cost"):
         doc["cost"] = None if cost is None else float(cost)
+        if (note := cost_range_note(cost, ctx.saved.pool["cost"])) is not None:
+            doc["cost_note"] = note
     return doc
+
+
+def cost_range_note(cost: float | None, pool_cost: dict[str, float]) -> str | None:
+    """A note when a new model's cost is more than 10 times above the pool's highest or below its lowest (a cost
+    per 1,000 prompts, or in cents, typed as USD per prompt); None when it is within that range or not given."""
+    known = [float(v) for v in pool_cost.values() if is_real(v) and v > 0]
+    if cost is None or not known:
+        return None
+    low, high = min(known), max(known)
+    if cost > 10 * high:
+        where = f"{cost / high:,.0f} times the pool's highest ({high:.3g} USD per prompt)"
+    elif cost < low / 10:
+        where = f"below a tenth of the pool's lowest ({low:.3g} USD per prompt)"
+    else:
+        return None
+    return f"--cost {cost:g} is {where}; costs are mean USD per prompt, as the pool's"
 
 
 def _check_name(name: Any) -> None:

@@ -59,9 +59,10 @@ PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
             "high", "covered", "abs_error", "anchor_mean", "plain_mean", "plain_error", "pirt", "lam", "estimate_gp",
             "abs_error_gp", "correction", "true_mean_all",
-            "estimate_all", "abs_error_all", "mu_added", "mu_upper", "mu_lower", "mu_full", "add_ms",
+            "estimate_all", "abs_error_all", "mu_added", "mu_upper", "mu_lower", "mu_full", "upper_share", "add_ms",
             "score_sd")
-MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much
+MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much (and
+# routes to it: a model it never picks changes µ only by the noise of refitting)
 # a known model with the held-out one's score on this share of the train prompts, and at most COPY_CHANCE times
 # the disagreements of two independent models with their score distributions, is a copy of it (the same model
 # under another name, as leaderboards hold): no reference, and not in the fits without it, or the study would
@@ -369,8 +370,12 @@ class _StudyData:
 
     def mu_of(self, router: Any, pool_cols: np.ndarray) -> float:
         """Mean test score of routing with ``router``, whose columns are the pool positions ``pool_cols``."""
-        routes = router.route(self.X_te)
-        return float(self.S_te[np.arange(len(self.X_te)), np.asarray(pool_cols)[routes]].astype(np.float64).mean())
+        return self.routed(router, pool_cols)[0]
+
+    def routed(self, router: Any, pool_cols: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`mu_of`, and the pool position (n_test,) each test prompt is routed to."""
+        routes = np.asarray(pool_cols)[router.route(self.X_te)]
+        return float(self.S_te[np.arange(len(self.X_te)), routes].astype(np.float64).mean()), routes
 
 
 def _load_data(corpus: Any, benchmark: str, *, m: int, group: str, protocol: str, seed: int, missing: str,
@@ -527,16 +532,18 @@ def _plan(pretrain: list[str], held: np.ndarray, n_pool: int, n_corpus: int, fol
     return plan
 
 
-def _upper_mu(d: _StudyData, fits: _FitCache, mode: str) -> float:
-    """Routing µ of the router fitted with every pool model's full training answers (the upper bound)."""
+def _upper(d: _StudyData, fits: _FitCache, mode: str) -> tuple[float, np.ndarray]:
+    """Routing µ of the router fitted with every pool model's full training answers (the upper bound), and the
+    pool position (n_test,) it routes each test prompt to."""
     pool_cols = np.arange(d.n_pool)
     if mode == "pool" or len(d.corpus_rows) == d.n_pool:  # corpus == pool: the two pre-trainings are one fit
-        return d.mu_of(fits(pool_cols).router, pool_cols)
-    return d.mu_of(fits(np.arange(len(d.corpus_rows))).router.select_models(pool_cols), pool_cols)
+        return d.routed(fits(pool_cols).router, pool_cols)
+    return d.routed(fits(np.arange(len(d.corpus_rows))).router.select_models(pool_cols), pool_cols)
 
 
 def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, methods: list[str], ks: list[int],
-                seeds: int, level: float, mu_upper: float, add_ms: list[float]) -> list[dict[str, Any]]:
+                seeds: int, level: float, upper: tuple[float, np.ndarray], add_ms: list[float]
+                ) -> list[dict[str, Any]]:
     """The rows of held-out pool model ``h`` (one per method, seed and k) on the fit ``F`` made without it."""
     from routereval.coldstart.neighbours import neighbour_correction
     from routereval.routers.newmodel import map_logistic
@@ -580,7 +587,8 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                     "true_mean_all": true_all,
                     "estimate_all": est_all.mean, "abs_error_all": abs(est_all.mean - true_all),
                     "mu_added": d.mu_of(added, with_h),
-                    "mu_upper": mu_upper, "mu_lower": mu_lower, "mu_full": mu_full,
+                    "mu_upper": upper[0], "mu_lower": mu_lower, "mu_full": mu_full,
+                    "upper_share": float(np.mean(upper[1] == h)),
                     "add_ms": add_ms[-1], "score_sd": score_sd})
     return rows
 
@@ -697,11 +705,11 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
         upper: dict[str, float] = {}
         for step, (mode, group_h, cols) in enumerate(plan):
             if mode not in upper:
-                upper[mode] = _upper_mu(d, fits, mode)
+                upper[mode] = _upper(d, fits, mode)
             F = fits(cols)
             for h in group_h:
                 rows += _model_rows(d, F, h, mode=mode, router=router, methods=methods, ks=ks, seeds=seeds,
-                                    level=level, mu_upper=upper[mode], add_ms=add_ms)
+                                    level=level, upper=upper[mode], add_ms=add_ms)
             if progress is not None:
                 progress("coldstart", step + 1, len(plan))
     add = np.asarray(add_ms) if add_ms else np.zeros(1)
@@ -730,10 +738,19 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
 def _recovered(rs: list[dict[str, Any]], upper: str, min_gain: float) -> tuple[float | None, int]:
     """sum(mu_added - mu_lower) / sum(mu_upper - mu_lower) over the rows of models whose removal costs at least
     ``min_gain`` (below it the difference is refit noise); None when no model matters. Also the number of such models."""
-    keep = [r for r in rs if r[upper] - r["mu_lower"] >= min_gain]
+    keep = [r for r in rs if _matters(r, upper, min_gain)]
     gain = sum(r[upper] - r["mu_lower"] for r in keep)
     got = sum(r["mu_added"] - r["mu_lower"] for r in keep)
     return (got / gain if keep else None), len({r["model"] for r in keep})
+
+
+def _matters(r: dict[str, Any], upper: str, min_gain: float) -> bool:
+    """Whether held-out model ``r["model"]`` matters for routing: the bound ``upper`` beats the pool without it by
+    at least ``min_gain`` and, for the full refit, routes some test prompt to it (a study written before
+    ``upper_share`` was kept: the gain alone)."""
+    if r[upper] - r["mu_lower"] < min_gain:
+        return False
+    return upper != "mu_upper" or r.get("upper_share") in (None, "") or float(r["upper_share"]) > 0
 
 
 def clustered_se(values: Sequence[float], clusters: Sequence[Any]) -> float:
@@ -761,9 +778,9 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
     """One line per (benchmark, pretrain, method, k): errors, coverage, routing µ and the share of the gain recovered.
 
     ``recovered`` is ``sum(mu_added - mu_lower) / sum(mu_upper - mu_lower)`` over the held-out
-    models whose full refit gains at least ``min_gain`` over the pool without them (removing a
-    model the router never picks changes µ only by the noise of refitting; those models are
-    left out) and their seeds; ``n_matter`` counts them. ``recovered_full`` is the same against
+    models whose full refit gains at least ``min_gain`` over the pool without them and routes
+    some test prompt to them (removing a model the router never picks changes µ only by the
+    noise of refitting; those models are left out) and their seeds; ``n_matter`` counts them. ``recovered_full`` is the same against
     ``mu_full`` (the same prompt side, the model fitted on all its train answers). ``mae_se``
     and ``bias_se`` are standard errors clustered by held-out model (:func:`clustered_se`);
     ``bias`` is the mean signed error; ``mae_gp`` that of gp-IRT without the neighbours'
@@ -777,7 +794,7 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
     for (b, pre, method, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3])):
         rec, n_matter = _recovered(rs, "mu_upper", min_gain)
         rec_full, n_full = _recovered(rs, "mu_full", min_gain)
-        matter = [r for r in rs if r["mu_upper"] - r["mu_lower"] >= min_gain] or rs
+        matter = [r for r in rs if _matters(r, "mu_upper", min_gain)] or rs
         err = [r["estimate"] - r["true_mean"] for r in rs]
         out.append({
             "benchmark": b, "pretrain": pre, "method": method, "k": k, "n": len(rs),

@@ -155,15 +155,19 @@ def _read_csv(path: Path, strings: tuple[str, ...]) -> "pa.Table":
             pass
         if bad and bad[0].number is not None:
             r = bad[0]
-            raise InputError(f"has {r.actual_columns} fields; expected {r.expected_columns}, as many as the header",
-                             file=path, row=r.number - 1) from None
+            sep = " (the header is one column: a file separated by ';' or tabs? expected commas)" \
+                if r.expected_columns == 1 else ""
+            raise InputError(f"has {r.actual_columns} fields; expected {r.expected_columns}, as many as the "
+                             f"header{sep}", file=path, row=r.number - 1) from None
         raise InputError(f"cannot be read as CSV ({str(e).splitlines()[0]})", file=path) from None
 
 
 def _require(tbl: "pa.Table", column: str, path: Path, what: str) -> None:
     if column not in tbl.column_names:
         have = ", ".join(repr(c) for c in tbl.column_names[:12]) + (" ..." if tbl.num_columns > 12 else "")
-        raise InputError(f"is not in the file; expected {what} (columns: {have})", file=path, column=column)
+        sep = next((f"; the header is one column holding {c!r}: a file separated by {c!r}? expected commas"
+                    for c in (";", "\t", "|") if tbl.num_columns == 1 and c in tbl.column_names[0]), "")
+        raise InputError(f"is not in the file; expected {what} (columns: {have}){sep}", file=path, column=column)
 
 
 def str_column(tbl: "pa.Table", column: str, path: Path, what: str, *, allow_empty: bool = False) -> np.ndarray:
@@ -368,6 +372,9 @@ def records_to_benchmarks(rec: Records, spec: dict, *, base_dir: Path, spec_file
         i = int(np.flatnonzero(bad)[0])
         how = " after score_scale/score_offset" if (spec["score_scale"], spec["score_offset"]) != (1.0, 0.0) else ""
         rule = f" (score_rule {spec['score_rule']!r} reads scores in [0, 1])" if "score_rule" in spec else ""
+        if not how and not rule:  # scores on another scale: say how the spec maps them
+            rule = (" (scores on another scale are mapped by score_scale and score_offset in the spec, e.g. "
+                    "score_offset = -1 for a preference in [1, 2])")
         raise rec.error(i, f"score {float(s[i])!r}{how} is outside [0, 1]; expected a score in [0, 1]{rule}",
                         column=score_col(i))
     if rec.cost is not None:
