@@ -1990,3 +1990,22 @@ def test_study_says_when_corpus_models_exceeds_the_eligible_models(world_corpus,
     assert res.code == 0, res.err
     assert "eligible" not in res.out and "eligible model" not in (tmp_path / "some" / "summary.md").read_text()
     assert json.loads((tmp_path / "some" / "coldstart.json").read_text())["meta"]["n_corpus_models"] == 20
+
+
+def test_add_model_notes_a_corpus_model_with_the_same_answers(world_corpus, saved_router, tmp_path, cli):
+    """A model added under a name the corpus does not use, whose answers a corpus model gave on every anchor (the
+    same model under another name), is noted: its records are a reference of the estimate. Under its corpus name
+    they are left out, and no note."""
+    src = saved_router / "irt"
+    pool = json.loads((src / "router.json").read_text())["pool"]["models"]
+    twin = next(f"org/model-{i:02d}" for i in range(40) if f"org/model-{i:02d}" not in pool)
+    res = cli("coldstart", "anchors", src, "--k", "40", "--method", "random", "--out", tmp_path / "a.csv")
+    assert res.code == 0, res.err
+    _answers(world_corpus, tmp_path / "a.csv", twin, tmp_path / "ans.csv")
+    res = cli("add-model", src, "--name", "acme/renamed", "--answers", tmp_path / "ans.csv", "--out", tmp_path / "v2")
+    assert res.code == 0, res.err
+    assert (f"note: corpus model '{twin}' gave acme/renamed's score on every answered prompt: if it is the same "
+            f"model, its records are a reference of the estimate (--name '{twin}' would leave them out)") in res.err
+    doc = cli("add-model", src, "--name", twin, "--answers", tmp_path / "ans.csv", "--out", tmp_path / "v3",
+              "--json").json()
+    assert "same_answers" not in doc

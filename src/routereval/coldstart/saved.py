@@ -730,11 +730,35 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
            "estimate": est.to_dict(), "calibration": calibration, "n_references": n_refs,
            "routing_target": added["routing_target"]}
+    if (twins := same_answers(ctx, ans.scores, idx, exclude=name)):
+        doc["same_answers"] = twins
     if pool.get("cost"):
         doc["cost"] = None if cost is None else float(cost)
         if (note := cost_range_note(cost, ctx.saved.pool["cost"])) is not None:
             doc["cost_note"] = note
     return doc
+
+
+def same_answers(ctx: RouterContext, scores: np.ndarray, idx: np.ndarray, *, exclude: str | None = None,
+                 min_expected: float = 5.0) -> list[str]:
+    """Corpus models with the new model's score on every answered prompt, where two independent models with
+    those score distributions would disagree on at least ``min_expected`` of them: most likely the same model
+    under another name, whose records then serve as a reference of its estimate (the study leaves such copies
+    out; add-model cannot tell a copy from a close sibling on a few answers, and says so instead)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if (idx < 0).any() or not len(idx):
+        return []
+    S = np.asarray(ctx.bench.scores)[:, idx].astype(np.float64)  # (n_models, k)
+    y = np.asarray(scores, dtype=np.float64)
+    vals, counts = np.unique(y, return_counts=True)
+    freq = dict(zip(vals.tolist(), (counts / len(y)).tolist()))
+    out = []
+    for j in np.flatnonzero((S == y).all(axis=1)):
+        name = str(ctx.bench.models[j])
+        chance = np.mean([freq.get(v, 0.0) for v in S[j]])  # their scores coincide by chance on this share
+        if name != exclude and len(y) * (1.0 - chance) >= min_expected:
+            out.append(name)
+    return out
 
 
 def cost_range_note(cost: float | None, pool_cost: dict[str, float]) -> str | None:
