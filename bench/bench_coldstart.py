@@ -127,7 +127,7 @@ def _synth_full() -> list[str]:
              f"({'at least as good' if ad50['mae'] <= irt100['mae'] else 'NOT as good'}).",
              f"- routing (corpus, irt, k = 100): µ added {irt100['mu_added']:.4f}, upper {irt100['mu_upper']:.4f}, "
              f"lower {irt100['mu_lower']:.4f}; recovered {rec} over the {irt100['n_matter']} held-out models whose "
-             f"removal costs the full refit >= 0.005.",
+             f"removal costs the full refit >= 0.005 and which it routes to.",
              f"- {res.meta['n_fits']} fits ({res.meta['fit_s']:.0f} s), study {res.meta['total_s']:.0f} s; "
              f"load average before {load0}, after {_load()}.", ""]
     return lines
@@ -175,7 +175,8 @@ def _mmlu_pro(tmp: Path) -> tuple[list[str], object]:
              *_table(summ, ks, methods, "pool", "mae_gp"), "",
              "Mean signed error ± standard error:", "", *_table(summ, ks, methods, "pool", "bias"), "",
              "With 100 anchors (recovered: share of the full refit's gain over the pool without the model, summed "
-             "over the models whose removal costs the full refit >= 0.005; for the others it is refit noise):", "",
+             "over the models whose removal costs the full refit >= 0.005 and which it routes to; for the others "
+             "it is refit noise):", "",
              "| method | MAE | 95% coverage | µ added | recovered (models) | recovered vs same prompt side (models) |",
              "|---|---:|---:|---:|---:|---:|"]
     for m, s in rec:
