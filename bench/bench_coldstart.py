@@ -239,7 +239,8 @@ def _adaptive_cli(corpus: Path, tmp: Path) -> list[str]:
     import sys
 
     from routereval.coldstart.anchors import select_anchors
-    from routereval.coldstart.saved import adaptive_next, anchor_table, open_router_context, prompt_floors
+    from routereval.coldstart.context import open_router_context, prompt_floors
+    from routereval.coldstart.saved import adaptive_next, anchor_table
     from routereval.data.store import open_corpus
     from routereval.evaluate import fit_router
 
@@ -295,7 +296,8 @@ def _adaptive_calibrated(tmp: Path) -> list[str]:
     first call on a corpus), against read back from the corpus's cache (every later call)."""
     import shutil
 
-    from routereval.coldstart.saved import FLOORS_CACHE, adaptive_next, open_router_context
+    from routereval.coldstart.context import FLOORS_CACHE, open_router_context
+    from routereval.coldstart.saved import adaptive_next
     from routereval.data.model import Corpus
     from routereval.data.store import write_corpus
     from routereval.evaluate import fit_router

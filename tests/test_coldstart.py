@@ -1169,7 +1169,7 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
 def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, saved_router, tmp_path, cli):
     """`coldstart anchors --method adaptive --answers SO_FAR.csv`, one call per answer, asks what the adaptive test
     asks in one run (select_anchors' simulation); its estimate is add-model's; --k plans a batch."""
-    from routereval.coldstart.saved import open_router_context, prompt_floors
+    from routereval.coldstart.context import open_router_context, prompt_floors
     from routereval.pools import make_split
 
     src = saved_router / "irt"
@@ -1249,7 +1249,7 @@ def test_prompts_sharing_a_text_are_asked_once_and_an_answer_names_the_train_one
     """Real benchmarks repeat prompts (MMLU-Pro: 358 texts held by 2 or more prompts). An answer names its prompt by
     text, so the anchors hold one prompt per text, and a text shared by a train and a test prompt is the train one:
     all the anchors can be answered and added (add-model refuses a text twice)."""
-    from routereval.coldstart.saved import open_router_context
+    from routereval.coldstart.context import open_router_context
     from routereval.evaluate import fit_router
     from routereval.pools import make_split
 
@@ -1306,7 +1306,7 @@ def test_a_miskeyed_prompt_calibrates_to_a_negative_slope_and_the_anchor_command
     """A prompt the pool's strong models get wrong and its weak ones right (a miskeyed answer key) is calibrated with
     a negative slope, as real item calibrations find; the saved router's anchor commands use it as it is (they
     refused their own calibration before)."""
-    from routereval.coldstart.saved import open_router_context, prompt_floors
+    from routereval.coldstart.context import open_router_context, prompt_floors
     from routereval.evaluate import fit_router
 
     X, S, _, topic = irt_world(n_prompts=600, n_models=120, guess=0.25, seed=3)
@@ -1335,7 +1335,7 @@ def test_the_adaptive_cli_with_a_3pl_pool_and_shared_texts(floored_router, tmp_p
     """With floors pinned by the pool, the CLI's test is the 3PL one over one prompt per text, as the one-run
     simulation; the floors are cached in the corpus for the next call; a text a train and a test prompt share is
     answered as the train one."""
-    from routereval.coldstart.saved import FLOORS_CACHE, open_router_context, prompt_floors
+    from routereval.coldstart.context import FLOORS_CACHE, open_router_context, prompt_floors
     from routereval.pools import make_split
 
     src, corpus, texts = floored_router
@@ -1384,7 +1384,7 @@ def test_the_adaptive_cli_with_a_3pl_pool_and_shared_texts(floored_router, tmp_p
 def test_the_adaptive_cli_refuses_bad_input_in_one_line(floored_router, saved_router, world_corpus, tmp_path, cli):
     import shutil
 
-    from routereval.coldstart.saved import FLOORS_CACHE
+    from routereval.coldstart.context import FLOORS_CACHE
 
     src, corpus, texts = floored_router
     shutil.rmtree(corpus / FLOORS_CACHE, ignore_errors=True)  # a bad answers file is refused before the calibration
@@ -1444,7 +1444,7 @@ def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_corpus(wor
 def test_add_model_references_are_every_corpus_model_but_the_new_one(world_corpus, saved_router):
     """The references of add-model's correction: every model of the corpus's benchmark that answered the
     prompts (not only the router's 6 pool models), never one named as the new model (its own records)."""
-    from routereval.coldstart.saved import open_router_context, references
+    from routereval.coldstart.context import open_router_context, references
 
     ctx = open_router_context(saved_router / "irt")
     bench = open_corpus(world_corpus)["mmlu"]
@@ -1467,7 +1467,7 @@ def test_add_model_references_need_a_record_on_every_prompt():
     elsewhere): it is no reference, even where it answered every anchor."""
     from types import SimpleNamespace
 
-    from routereval.coldstart.saved import references
+    from routereval.coldstart.context import references
 
     S = (np.random.default_rng(0).random((5, 30)) < 0.6).astype(np.float32)
     S[2, 10] = np.nan  # model m2 missed prompt 10, not an anchor
@@ -1612,7 +1612,7 @@ def test_answers_name_train_prompts_up_to_a_spreadsheets_white_space(world_corpu
     """A text whose spaces or line ends a spreadsheet changed names its prompt (the same model as the exact texts);
     an answer on a test or validation prompt of the router's split is refused by add-model and the adaptive test
     alike (the router is measured on those); --corpus is recorded in the new version."""
-    from routereval.coldstart.saved import loose_text
+    from routereval.coldstart.answers import loose_text
     from routereval.pools import make_split
 
     src = saved_router / "irt"
@@ -1951,7 +1951,7 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
 
 def test_answers_csv_keeps_prompts_with_unicode_line_separators(tmp_path):
     """Prompt texts holding a form feed, NEL or U+2028 (csv does not quote them) read back whole."""
-    from routereval.coldstart.saved import read_answers, write_anchor_csv
+    from routereval.coldstart.answers import read_answers, write_anchor_csv
 
     texts = ["a\u2028b, c", "form\x0cfeed", 'line\nbreak "q"', "x\x85y", "gs\x1dz\r\nthen", "plain"]
     rows = [{"prompt_id": f"p{i}", "subset": "s", "weight": 1.0, "text": t, "score": ""} for i, t in enumerate(texts)]

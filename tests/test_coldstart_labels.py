@@ -58,7 +58,8 @@ def test_fit_records_that_it_trained_on_labels(graded):
 
 
 def test_the_new_column_is_fitted_on_labels_against_the_pools_best_and_the_estimate_on_scores(graded, tmp_path):
-    from routereval.coldstart.saved import add_model_to_saved, open_router_context
+    from routereval.coldstart.context import open_router_context
+    from routereval.coldstart.saved import add_model_to_saved
     from routereval.routers.persist import load_router
 
     d, bench, pool, row = graded
@@ -89,7 +90,8 @@ def test_the_new_column_is_fitted_on_labels_against_the_pools_best_and_the_estim
 
 
 def test_a_router_said_to_fit_scores_gets_the_scores_and_new_texts_need_scores_to_rank(graded, tmp_path):
-    from routereval.coldstart.saved import add_model_to_saved, open_router_context
+    from routereval.coldstart.context import open_router_context
+    from routereval.coldstart.saved import add_model_to_saved
     from routereval.routers.persist import load_router
 
     d, bench, pool, row = graded
@@ -129,7 +131,8 @@ def test_a_router_said_to_fit_scores_gets_the_scores_and_new_texts_need_scores_t
 
 
 def test_a_corpus_without_a_pool_model_cannot_rank_answers_against_the_pool(graded, tmp_path):
-    from routereval.coldstart.saved import add_model_to_saved, open_router_context
+    from routereval.coldstart.context import open_router_context
+    from routereval.coldstart.saved import add_model_to_saved
 
     d, bench, pool, row = graded
     keep = [i for i, n in enumerate(bench.models) if str(n) != pool[0]]

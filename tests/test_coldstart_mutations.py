@@ -440,7 +440,8 @@ def test_add_model_estimate_and_vector_from_the_calibrated_offsets_and_observed_
     """add-model's vector and its estimate over every prompt, from the same pieces written out: the answers' calibrated
     residual difficulties as offsets, the answered prompts counting with their answers."""
     from routereval.coldstart.calibrate import expected_logit_scale
-    from routereval.coldstart.saved import add_model_to_saved, open_router_context
+    from routereval.coldstart.context import open_router_context
+    from routereval.coldstart.saved import add_model_to_saved
     from routereval.data.store import open_corpus
     from routereval.evaluate import fit_router
     from routereval.routers.persist import load_router
@@ -498,7 +499,7 @@ def floored_router(tmp_path_factory):
 def test_floors_cache_is_not_reused_when_the_pool_answers_change(floored_router, tmp_path):
     """The floors are cached in the corpus under a hash of what they are computed from: a corpus whose pool answers
     differ (the same prompts, embeddings, router and pool) gets its own floors, not the stale ones."""
-    from routereval.coldstart.saved import FLOORS_CACHE, open_router_context, prompt_floors
+    from routereval.coldstart.context import FLOORS_CACHE, open_router_context, prompt_floors
 
     src, corpus, (X, S, _, topic) = floored_router
     first = prompt_floors(open_router_context(src))

@@ -184,7 +184,9 @@ def anchors_cmd(
     import io
 
     from routereval.coldstart.anchors import METHODS
-    from routereval.coldstart.saved import adaptive_next, anchor_table, open_router_context, write_anchor_csv
+    from routereval.coldstart.answers import write_anchor_csv
+    from routereval.coldstart.context import open_router_context
+    from routereval.coldstart.saved import adaptive_next, anchor_table
     from routereval.errors import ParameterError
     from routereval.reports.build import check_out, write_atomic
     from routereval.validate import option

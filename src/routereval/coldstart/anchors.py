@@ -566,7 +566,7 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         ignore it (their anchors do not depend on a target).
     calibration : ((n,), (n,), (n,)), optional
         ``irt``, ``fisher`` and ``adaptive``: the 3PL calibration of every row of ``X`` (guessing floor, slope
-        and residual difficulty, as :func:`routereval.coldstart.saved.prompt_floors` gives):
+        and residual difficulty, as :func:`routereval.coldstart.context.prompt_floors` gives):
         the items are then ``c + (1 - c) sigmoid(a (z . phi + o) + d)``, as in the study.
         It replaces ``delta`` for these methods.
     random_state
