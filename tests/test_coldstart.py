@@ -1502,12 +1502,16 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
         assert res.code == 0, res.err
         err[name] = abs(res.json()["estimate"]["mean"] - true)
         assert res.json()["n_references"] == (39 if name == new else 40)
+        # under another name the corpus model with the same answers is noted (the same model, renamed)
+        assert res.json().get("same_answers") == (None if name == new else [new])
     assert err["someone/else"] < 1e-6 < 1e-3 < err[new]
     added = json.loads((tmp_path / new.replace("/", "_") / "router.json").read_text())["metadata"]["added_models"]
     assert added[-1]["n_references"] == 39
     res = cli("add-model", src, "--name", "third/one", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "t")
     out = " ".join(res.out.split())  # however wrapped
     assert res.code == 0 and "from the 20 (more when tied) of its 40 reference models that answered most alike)" in out, res.out
+    assert (f"note: corpus model '{new}' gave third/one's score on every answered prompt: if it is the same model, "
+            f"its records are a reference of the estimate (--name '{new}' would leave them out)") in res.err
     from routereval.cli.coldstart import _correction_note
 
     assert _correction_note(0.0123, 5) == " (neighbours' correction +0.012, from its 5 reference models)"
@@ -1991,21 +1995,3 @@ def test_study_says_when_corpus_models_exceeds_the_eligible_models(world_corpus,
     assert "eligible" not in res.out and "eligible model" not in (tmp_path / "some" / "summary.md").read_text()
     assert json.loads((tmp_path / "some" / "coldstart.json").read_text())["meta"]["n_corpus_models"] == 20
 
-
-def test_add_model_notes_a_corpus_model_with_the_same_answers(world_corpus, saved_router, tmp_path, cli):
-    """A model added under a name the corpus does not use, whose answers a corpus model gave on every anchor (the
-    same model under another name), is noted: its records are a reference of the estimate. Under its corpus name
-    they are left out, and no note."""
-    src = saved_router / "irt"
-    pool = json.loads((src / "router.json").read_text())["pool"]["models"]
-    twin = next(f"org/model-{i:02d}" for i in range(40) if f"org/model-{i:02d}" not in pool)
-    res = cli("coldstart", "anchors", src, "--k", "40", "--method", "random", "--out", tmp_path / "a.csv")
-    assert res.code == 0, res.err
-    _answers(world_corpus, tmp_path / "a.csv", twin, tmp_path / "ans.csv")
-    res = cli("add-model", src, "--name", "acme/renamed", "--answers", tmp_path / "ans.csv", "--out", tmp_path / "v2")
-    assert res.code == 0, res.err
-    assert (f"note: corpus model '{twin}' gave acme/renamed's score on every answered prompt: if it is the same "
-            f"model, its records are a reference of the estimate (--name '{twin}' would leave them out)") in res.err
-    doc = cli("add-model", src, "--name", twin, "--answers", tmp_path / "ans.csv", "--out", tmp_path / "v3",
-              "--json").json()
-    assert "same_answers" not in doc
