@@ -281,3 +281,13 @@ def test_a_model_the_full_refit_never_routes_to_does_not_matter(three_models):
     assert s["n_matter"] == 2 and s["recovered"] == pytest.approx((0.05 - 0.08) / (0.10 + 0.02))
     s = summarise([a, {k: v for k, v in b.items() if k != "upper_share"}])[0]  # an older study's rows
     assert s["n_matter"] == 2
+
+
+def test_summary_says_whether_adaptive_with_half_the_anchors_is_as_good_as_irt(three_models):
+    res, _, _ = three_models
+    rows = [dict(r, method="adaptive") if (r["method"], r["k"]) == ("stratified", 5) else r for r in res.rows]
+    for scale, verdict in ((0.5, "as good as or better than"), (50.0, "worse than")):
+        crafted = [dict(r, abs_error=r["abs_error"] * scale) if r["method"] == "adaptive" else r for r in rows]
+        summ = {(s["method"], s["k"]): s["mae"] for s in summarise(crafted) if s["pretrain"] == "pool"}
+        line = f"- adaptive with k = 5: MAE {summ[('adaptive', 5)]:.4f}, {verdict} irt with 10 ({summ[('irt', 10)]:.4f})."
+        assert line in _summary_md(res, crafted)

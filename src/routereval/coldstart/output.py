@@ -296,8 +296,9 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                 lines.append(f"- {meth}, k = {k}: MAE {s['mae']:.4f}, recovered {_pct(s['recovered'])} "
                              f"({s['n_matter']}).")
         if ("adaptive", k // 2) in by and ("irt", k) in by:
-            lines.append(f"- adaptive with k = {k // 2}: MAE {by[('adaptive', k // 2)]['mae']:.4f} "
-                         f"(irt with {k}: {by[('irt', k)]['mae']:.4f}).")
+            half, full = by[("adaptive", k // 2)]["mae"], by[("irt", k)]["mae"]
+            lines.append(f"- adaptive with k = {k // 2}: MAE {half:.4f}, "
+                         f"{'as good as or better than' if half <= full else 'worse than'} irt with {k} ({full:.4f}).")
         outcomes[pre] = outcome(rows)
         lines.append(_outcome_line(outcomes[pre], _learned_from(meta, pre)))
         out += [x for x in lines if x] + [""]
