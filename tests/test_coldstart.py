@@ -1481,6 +1481,29 @@ def test_add_model_references_need_a_record_on_every_prompt():
     assert references(SimpleNamespace(bench=b), np.array([0, 1, 2])) is None
 
 
+def test_same_answers_finds_a_renamed_copy_of_graded_records_written_to_a_file():
+    """Graded float32 records written with %g (6 digits) and read back as float64 still name their model; a model
+    missing records (no reference) and one that differs on one answer are not named."""
+    from types import SimpleNamespace
+
+    from routereval.coldstart.saved import same_answers
+
+    rng = np.random.default_rng(1)
+    S = rng.random((6, 40)).astype(np.float32)  # not binary fractions: float32 and the file's decimals differ
+    S[4] = S[1]
+    S[4, 39] = np.nan  # m4: m1's answers, but a record missing (no reference)
+    S[5] = S[1]
+    S[5, 7] = 0.5  # m5: one answer differs
+    b = Benchmark("b", models=[f"m{i}" for i in range(6)], prompt_ids=[f"p{i}" for i in range(40)], scores=S)
+    idx = np.arange(30)
+    y = np.array([float(f"{v:g}") for v in S[1, idx]])
+    assert not np.array_equal(y, S[1, idx].astype(np.float64))  # what the file gives back is not the record
+    ctx = SimpleNamespace(bench=b)
+    assert same_answers(ctx, y, idx) == ["m1"] and same_answers(ctx, y, idx, exclude="m1") == []
+    assert same_answers(ctx, np.where(idx == 7, 0.5, y), idx) == ["m5"]
+    assert same_answers(ctx, y[:3], idx[:3]) == []  # 3 answers: agreeing everywhere is no evidence
+
+
 def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_corpus, saved_router, tmp_path,
                                                                            cli, monkeypatch):
     """A corpus model outside the pool added under its own name: its records are no reference (they would hand
@@ -1503,7 +1526,7 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
         err[name] = abs(res.json()["estimate"]["mean"] - true)
         assert res.json()["n_references"] == (39 if name == new else 40)
         # under another name the corpus model with the same answers is noted (the same model, renamed)
-        assert res.json().get("same_answers") == (None if name == new else [new])
+        assert res.json()["same_answers"] == ([] if name == new else [new])
     assert err["someone/else"] < 1e-6 < 1e-3 < err[new]
     added = json.loads((tmp_path / new.replace("/", "_") / "router.json").read_text())["metadata"]["added_models"]
     assert added[-1]["n_references"] == 39
@@ -1616,7 +1639,7 @@ def test_answers_name_train_prompts_up_to_a_spreadsheets_white_space(world_corpu
     """A text whose spaces or line ends a spreadsheet changed names its prompt (the same model as the exact texts);
     an answer on a test or validation prompt of the router's split is refused by add-model and the adaptive test
     alike (the router is measured on those); --corpus is recorded in the new version."""
-    from routereval.coldstart.answers import loose_text
+    from routereval.coldstart.answers import loose_text, normal_text
     from routereval.pools import make_split
 
     src = saved_router / "irt"
@@ -1633,8 +1656,9 @@ def test_answers_name_train_prompts_up_to_a_spreadsheets_white_space(world_corpu
                                                            + "\r\n" for i, t in enumerate(texts)], scores)])
     assert loose_text(" a  \r\nb \rc\n") == "a\nb\nc" and loose_text("a b") == "a b"
     # an editor's edits: runs of spaces or tabs, no-break spaces, blank lines, typographic quotes
-    assert loose_text("a\u00a0 b\t c\n\n\nd \u201cx\u2019s\u201d") == 'a b c\nd "x\'s"'
-    assert loose_text("a b") != loose_text("ab") and loose_text("a\nb") != loose_text("a b")
+    assert normal_text("a\u00a0 b\t c\n\n\nd \u201cx\u2019s\u201d") == 'a b c\nd "x\'s"'
+    assert normal_text("a b") != normal_text("ab") and normal_text("a\nb") != normal_text("a b")
+    assert loose_text("a  b") == "a  b" and normal_text(" a  b\r\n") == loose_text(" a b\r\n") == "a b"
     a = cli("add-model", src, "--name", "n1", "--answers", exact, "--out", tmp_path / "a", "--json")
     b = cli("add-model", src, "--name", "n1", "--answers", mangled, "--out", tmp_path / "b", "--corpus", world_corpus,
             "--json")
@@ -1647,8 +1671,8 @@ def test_answers_name_train_prompts_up_to_a_spreadsheets_white_space(world_corpu
                         "row 2: column 'text': names the same prompt as row 1 (the texts differ only in white space"),
                        ([[texts[0], 1], [edited, 0]],  # an edit inside the text: where it parts from the prompt
                         f"row 2: column 'text': prompt text not among the prompts of benchmark 'mmlu'; expected the "
-                        f"texts `routereval coldstart anchors` printed, unchanged; the train prompt sharing its longest"
-                        f" start parts from it at character {cut + 1}"),
+                        f"texts `routereval coldstart anchors` printed, unchanged; after evening out white space and "
+                        f"quotes, it parts from the train prompt sharing its longest start at character {cut + 1}"),
                        ([[texts[0], 1], [texts[1], 0.5]], "row 2: column 'score': score 0.5 on benchmark 'mmlu', whose "
                                                           "records are 0 or 1 (wrong or right); expected 0 or 1")):
         bad = tmp_path / "bad.csv"
@@ -1667,6 +1691,31 @@ def test_answers_name_train_prompts_up_to_a_spreadsheets_white_space(world_corpu
             assert res.code == 2 and res.err.count("\n") == 1, res.err
             assert f"row 2: column 'text': prompt is a {want} prompt of the router's split" in res.err
             assert not (tmp_path / "o").exists()
+
+
+def test_prompts_that_differ_only_in_white_space_still_name_themselves():
+    """Answers are matched in tiers (exact, a spreadsheet's line ends and outer white space, an editor's edits):
+    two prompts that differ only in a double space each keep their answers; a form that names both is refused
+    with a hint saying so, not with a position past its end."""
+    from types import SimpleNamespace
+
+    from routereval.coldstart.answers import Answers
+    from routereval.coldstart.context import RouterContext, answer_prompts, closest_prompt_hint
+
+    texts = np.array(["Is 7 a prime number? Answer briefly.", "Is 7 a prime  number? Answer briefly.",
+                      "What is the \u201cbest\u201d sorting algorithm for nearly sorted data?"], dtype=object)
+    bench = SimpleNamespace(texts=texts, n_prompts=3)
+    ctx = RouterContext(None, None, None, bench, SimpleNamespace(train=np.arange(3)), None, None, 0.0)
+    ask = ["Is 7 a prime number? Answer briefly.  ", "Is 7 a prime  number? Answer briefly.\r\n",
+           'What is the "best"  sorting algorithm for nearly sorted data?', "Is 7 a\u00a0prime number? Answer briefly."]
+    got = answer_prompts(ctx, Answers(ask, np.ones(4), None, ""))
+    assert got.tolist() == [0, 1, 2, -1]
+    assert closest_prompt_hint(ctx, ask[3]) == ("; up to white space, quotes and Unicode forms it names 2 prompts that "
+                                                "differ only in those: paste the text unchanged")
+    hint = closest_prompt_hint(ctx, "What is the \u201cbest\u201d sortng algorithm for nearly sorted data?")
+    assert hint == ("; after evening out white space and quotes, it parts from the train prompt sharing its longest "
+                    "start at character 24 (...'t is the \"best\" sortng algorit')")
+    assert closest_prompt_hint(ctx, "What is it?") == ""  # nothing shares 20 characters: no hint
 
 
 def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_path, cli):
@@ -1688,7 +1737,7 @@ def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_p
 
 def _naive_copies(y, S, cols):
     """Copies by the definition, one column at a time."""
-    from routereval.coldstart.study import COPY_AGREEMENT, COPY_CHANCE
+    from routereval.coldstart.neighbours import COPY_AGREEMENT, COPY_CHANCE
 
     out = []
     for c in cols:
@@ -1703,7 +1752,7 @@ def test_copies_are_the_same_scores_beyond_chance():
     """A copy of a model (re-uploaded, or 0.5% of its answers re-drawn) is one; two distinct strong models that
     agree on 99% of the prompts because both get nearly everything right are not; graded scores close to a
     model's but never equal are not. The binary path, the graded path and a naive version agree."""
-    from routereval.coldstart.study import _copies
+    from routereval.coldstart.neighbours import copies as _copies
 
     rng = np.random.default_rng(0)
     n = 4000
@@ -1726,6 +1775,18 @@ def test_copies_are_the_same_scores_beyond_chance():
     np.testing.assert_array_equal(got, [True, False, False])
     np.testing.assert_array_equal(_naive_copies(graded, G, [0, 1, 2]), got)
     assert _copies(graded, G, np.zeros(0, dtype=int), sums=None).shape == (0,)
+    # on a few prompts (add-model's anchors) agreeing everywhere is evidence only where independent models would
+    # disagree on several of them: min_expected
+    few = np.r_[np.ones(18), np.zeros(2)].astype(np.float32)  # 20 answers, a strong model's
+    twins = np.column_stack([few, few])
+    twins[:, 1] = 1.0  # right everywhere: it agrees with `few` on 18 of 20 only
+    assert _copies(few, twins, np.arange(2), sums=None).tolist() == [True, False]
+    strong20 = np.ones((20, 1), dtype=np.float32)  # two models right on every anchor: 0 disagreements expected
+    assert _copies(np.ones(20, dtype=np.float32), strong20, np.arange(1), sums=None).tolist() == [True]
+    assert _copies(np.ones(20, dtype=np.float32), strong20, np.arange(1), sums=None, min_expected=5).tolist() == [False]
+    assert _copies(few, twins, np.arange(2), sums=None, min_expected=5).tolist() == [False, False]  # 3.4 expected
+    mixed = np.tile([1.0, 0.0], 10).astype(np.float32)  # a 50% model: 10 disagreements expected by chance
+    assert _copies(mixed, mixed[:, None], np.arange(1), sums=None, min_expected=5).tolist() == [True]
 
 
 def test_corpus_folds_give_the_other_held_out_pool_models_their_full_answers(world_corpus, tmp_path):
@@ -1935,12 +1996,15 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
     assert res.code == 0 and "note: the pool has costs but x has none (--cost USD)" in res.err
     with TestClient(create_app(tmp_path / "nocost")) as client:  # the refusal names the fix
         r = client.post("/v1/route", json={"prompt": prompts[0], "cost_weight": 1})
-        assert r.status_code == 422 and "add it again to the previous version with --cost" in r.text
+        assert r.status_code == 422 and "add it again with --cost" in r.text
     # a cost far outside the pool's (cents, or per 1,000 prompts) is taken, with a note
     high = max(load_router(src).pool["cost"].values())
     res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "dear",
               "--cost", "5")
-    assert res.code == 0 and f"note: --cost 5 is {5 / high:,.0f} times the pool's highest" in res.err, res.err
+    assert res.code == 0 and f"note: --cost 5 is {5 / high:.3g} times the pool's highest" in res.err, res.err
+    res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "free",
+              "--cost", "0", "--json")  # a model run for free is no typing slip
+    assert res.code == 0 and res.json()["notes"] == [] and res.json()["cost"] == 0.0
     res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "fair",
               "--cost", f"{high / 2}")
     assert res.code == 0 and "note" not in res.err, res.err

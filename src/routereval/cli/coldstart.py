@@ -293,13 +293,8 @@ def add_model_cmd(
     if "cost" in doc and doc["cost"] is None:
         sys.stderr.write(f"note: the pool has costs but {doc['model']} has none (--cost USD): serving with a cost "
                          "weight above 0 refuses this router until it has one\n")
-    elif doc.get("cost_note"):
-        sys.stderr.write(f"note: {doc['cost_note']}\n")
-    if doc.get("same_answers"):
-        twins = doc["same_answers"]
-        sys.stderr.write(f"note: corpus model {twins[0]!r}{f' (and {len(twins) - 1} more)' if len(twins) > 1 else ''} "
-                         f"gave {doc['model']}'s score on every answered prompt: if it is the same model, its records "
-                         f"are a reference of the estimate (--name {twins[0]!r} would leave them out)\n")
+    for note in doc.get("notes", []):
+        sys.stderr.write(f"note: {note}\n")
 
 
 def register(app: typer.Typer) -> None:

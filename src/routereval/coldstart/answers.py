@@ -24,9 +24,16 @@ _TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u20
 
 
 def loose_text(text: str) -> str:
-    """``text`` as a spreadsheet or an editor may hand it back, normalised: Unicode NFKC (no-break and other
-    spaces, full-width forms), typographic quotes as ASCII ones, each run of spaces and tabs as one space, line
-    ends as ``\\n``, no blank lines, no white space around a line."""
+    """``text`` with its line ends as ``\\n`` and without white space at the end of a line or around the whole:
+    what a spreadsheet changes in a prompt on its way back as an answer."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
+
+
+def normal_text(text: str) -> str:
+    """``text`` as an editor may also hand it back, normalised further than :func:`loose_text`: Unicode NFKC
+    (no-break and other spaces, full-width forms), typographic quotes as ASCII ones, each run of spaces and tabs
+    as one space, no blank lines, no white space around a line."""
     text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHIC)
     lines = (" ".join(line.split()) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
     return "\n".join(line for line in lines if line)

@@ -12,11 +12,11 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from routereval.coldstart.answers import Answers, loose_text
+from routereval.coldstart.answers import Answers, loose_text, normal_text
 from routereval.errors import InputError
 from routereval.validate import option
 
@@ -61,23 +61,23 @@ class RouterContext:
 
     @functools.cached_property
     def loose_index(self) -> dict[str, int]:
-        """:attr:`prompt_index` under :func:`loose_text` (texts that only a spreadsheet's white space or line ends
-        would tell apart), where that names one prompt."""
-        index: dict[str, int] = {}
-        clash: set[str] = set()
-        for t, i in self.prompt_index.items():
-            key = loose_text(t)
-            if key in index and index[key] != i:
-                clash.add(key)
-            index.setdefault(key, i)
-        return {t: i for t, i in index.items() if t not in clash}
+        """:attr:`prompt_index` under :func:`~routereval.coldstart.answers.loose_text` (texts that only a
+        spreadsheet's line ends or white space around lines would tell apart), where that names one prompt."""
+        return _unique_keys(self.prompt_index, loose_text)[0]
 
     @functools.cached_property
-    def loose_sorted(self) -> list[str]:
-        """The askable prompts' texts under :func:`loose_text`, sorted: where a text that names no prompt would
-        sort, its nearest prompts by their start (:func:`closest_prompt_hint`)."""
+    def normal_index(self) -> tuple[dict[str, int], dict[str, int]]:
+        """:attr:`prompt_index` under :func:`~routereval.coldstart.answers.normal_text` (an editor's edits too:
+        runs of white space, blank lines, quotes, Unicode forms) where that names one prompt, and the number of
+        prompts each form names where it names several (answers in that form are ambiguous)."""
+        return _unique_keys(self.prompt_index, normal_text)
+
+    @functools.cached_property
+    def normal_sorted(self) -> list[str]:
+        """The askable prompts' texts under :func:`~routereval.coldstart.answers.normal_text`, sorted: where a text
+        that names no prompt would sort, its nearest prompts by their start (:func:`closest_prompt_hint`)."""
         texts = self.bench.texts
-        return [] if texts is None else sorted(loose_text(str(texts[i])) for i in self.askable)
+        return [] if texts is None else sorted(normal_text(str(texts[i])) for i in self.askable)
 
     @functools.cached_property
     def askable(self) -> np.ndarray:
@@ -144,21 +144,35 @@ def _label_ranking(ctx: RouterContext) -> LabelRanking:
     return LabelRanking(best, delta)
 
 
+def _unique_keys(index: dict[str, int], key: Callable[[str], str]) -> tuple[dict[str, int], dict[str, int]]:
+    """``index`` re-keyed by ``key``: the keys that name one prompt, and how many prompts each other key names."""
+    out: dict[str, int] = {}
+    names: dict[str, set[int]] = {}
+    for t, i in index.items():
+        k = key(t)
+        names.setdefault(k, set()).add(i)
+        out.setdefault(k, i)
+    clash = {k: len(v) for k, v in names.items() if len(v) > 1}
+    return {k: i for k, i in out.items() if k not in clash}, clash
+
+
 def closest_prompt_hint(ctx: RouterContext, text: str) -> str:
-    """Where ``text`` (which names no prompt) parts from the askable prompt that shares its longest start, as a
-    clause for an error message ("" when none shares more than a few characters): the edit to look for."""
+    """Why ``text`` names no prompt, as a clause for an error message: it names several prompts that differ only
+    in what :func:`~routereval.coldstart.answers.normal_text` evens out, or where (after that normalisation) it
+    parts from the askable prompt that shares its longest start ("" when none shares 20 characters)."""
     import bisect
 
-    key, keys = loose_text(text), ctx.loose_sorted
+    key = normal_text(text)
+    if (n := ctx.normal_index[1].get(key)):
+        return (f"; up to white space, quotes and Unicode forms it names {n} prompts that differ only in those: "
+                "paste the text unchanged")
+    keys = ctx.normal_sorted
     at = bisect.bisect_left(keys, key)
-    best = 0
-    for other in keys[max(at - 1, 0):at + 1]:
-        n = len(os.path.commonprefix([key, other]))
-        best = max(best, n)
+    best = max((len(os.path.commonprefix([key, other])) for other in keys[max(at - 1, 0):at + 1]), default=0)
     if best < 20:
         return ""
-    return (f"; the train prompt sharing its longest start parts from it at character {best + 1} "
-            f"(...{key[max(best - 20, 0):best + 10]!r} in the file)")
+    return (f"; after evening out white space and quotes, it parts from the train prompt sharing its longest start "
+            f"at character {best + 1} (...{key[max(best - 20, 0):best + 10]!r})")
 
 
 def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathLike | None = None) -> RouterContext:
@@ -284,23 +298,17 @@ def _calibrate_every_prompt(ctx: RouterContext) -> tuple[np.ndarray, np.ndarray,
     return every[0], every[1], every[2]
 
 
-def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = None
-               ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Known models' answers on the answered prompts ``idx`` (k,) and their means over every prompt.
-
-    Every model of the corpus's benchmark with a record on every prompt is a reference, not
-    only the router's pool: a new model's siblings anywhere in the record set share its luck
-    (:func:`~routereval.coldstart.neighbours.neighbour_correction`). A model missing records has
-    no known mean over the whole benchmark (its mean over what it answered aims elsewhere), so
-    it is not one; nor is a model named ``exclude`` (the new model, should the corpus hold its
-    records). None when an answer is not a benchmark prompt (-1) or no model qualifies.
-    """
+def reference_answers(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = None
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The reference models' answers (k, n_ref) on the answered prompts ``idx`` (k,), and their benchmark rows
+    (n_ref,): every model with a record on every prompt but one named ``exclude`` (:func:`references`). None when
+    an answer is not a benchmark prompt (-1) or no model qualifies. Binary records are read from their bits: the
+    matrix is never unpacked."""
     idx = np.asarray(idx, dtype=np.int64)
     if (idx < 0).any():
         return None
     b = ctx.bench
-    means = b.model_means()  # before any unpacking: popcounts of the packed scores
-    if b.binary:  # the anchors' bits, and complete rows by popcount: the matrix is never unpacked here
+    if b.binary:  # the anchors' bits, and complete rows by popcount
         from routereval.data import bits
 
         Y = bits.take_columns(b.bits, idx, dtype=np.float64)
@@ -313,14 +321,40 @@ def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = Non
         ok &= np.asarray([str(n) for n in b.models]) != exclude
     if not ok.any():
         return None
-    return Y[ok].T, means[ok]
+    return Y[ok].T, np.flatnonzero(ok)
+
+
+def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = None
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Known models' answers (k, n_ref) on the answered prompts ``idx`` (k,) and their means (n_ref,) over every
+    prompt.
+
+    Every model of the corpus's benchmark with a record on every prompt is a reference, not
+    only the router's pool: a new model's siblings anywhere in the record set share its luck
+    (:func:`~routereval.coldstart.neighbours.neighbour_correction`). A model missing records has
+    no known mean over the whole benchmark (its mean over what it answered aims elsewhere), so
+    it is not one; nor is a model named ``exclude`` (the new model, should the corpus hold its
+    records). None when an answer is not a benchmark prompt (-1) or no model qualifies.
+    """
+    means = ctx.bench.model_means()  # before any unpacking: popcounts of the packed scores
+    got = reference_answers(ctx, idx, exclude=exclude)
+    return None if got is None else (got[0], means[got[1]])
 
 
 def answer_prompts(ctx: RouterContext, ans: Answers) -> np.ndarray:
     """(k,) the benchmark prompt each answer's text names, -1 for none: the exact text, else the one prompt it
-    names up to white space and line ends (a spreadsheet's edits)."""
-    return np.asarray([ctx.prompt_index.get(t, ctx.loose_index.get(loose_text(t), -1)) for t in ans.texts],
-                      dtype=np.int64)
+    names up to a spreadsheet's line ends and white space around lines
+    (:func:`~routereval.coldstart.answers.loose_text`), else up to an editor's edits too
+    (:func:`~routereval.coldstart.answers.normal_text`). Each step is taken only where the text names one
+    prompt, so prompts that differ only in such details still name themselves exactly."""
+    def one(t: str) -> int:
+        if (i := ctx.prompt_index.get(t)) is not None:
+            return i
+        if (i := ctx.loose_index.get(loose_text(t))) is not None:
+            return i
+        return ctx.normal_index[0].get(normal_text(t), -1)
+
+    return np.asarray([one(t) for t in ans.texts], dtype=np.int64)
 
 
 def embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allow_new_prompts: bool | None = False
@@ -373,8 +407,8 @@ def check_answered(ctx: RouterContext, ans: Answers, idx: np.ndarray, file: Path
         where = dict(file=file, row=row_no, column="text")
         if i >= 0 and split_of[i]:
             raise InputError(f"prompt is a {split_of[i]} prompt of the router's split; {train_only}", **where)
-        key = int(i) if i >= 0 else loose_text(text)  # a new text (allow_new_prompts): by its loose form
-        if key in first:  # texts that differ only in spaces or line ends name one prompt
-            raise InputError(f"names the same prompt as row {first[key]} (the texts differ only in white space or "
-                             "line ends); expected one score per prompt", **where)
+        key = int(i) if i >= 0 else normal_text(text)  # a new text (allow_new_prompts): by its normal form
+        if key in first:  # texts that differ only in an editor's edits name one prompt
+            raise InputError(f"names the same prompt as row {first[key]} (the texts differ only in white space, "
+                             "line ends or quotes); expected one score per prompt", **where)
         first[key] = row_no

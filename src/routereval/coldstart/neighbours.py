@@ -32,6 +32,14 @@ MAX_TIED = 3        # ... at most this many times NEIGHBOURS of them
 BANDWIDTH = 0.02    # of the agreement share: a reference agreeing on 2% fewer anchors weighs e^-1 as much
 
 
+# a known model with the new one's score on this share of the prompts, and at most COPY_CHANCE times the
+# disagreements of two independent models with their score distributions, is a copy of it (the same model under
+# another name, as leaderboards hold). The second test keeps two distinct strong models, which agree on 99% of
+# easy prompts by chance alone.
+COPY_AGREEMENT = 0.99
+COPY_CHANCE = 0.1
+
+
 def agreement(y: np.ndarray, Y_ref: np.ndarray) -> np.ndarray:
     """(n_ref,) share of agreement ``1 - mean_i |y_i - Y_ref[i, j]|`` of answers ``y`` (k,) with each column of ``Y_ref`` (k, n_ref)."""
     y = np.asarray(y, dtype=np.float64)
@@ -210,3 +218,39 @@ def _others_prediction(Y: np.ndarray, resid: np.ndarray, bandwidth: float) -> np
     W = np.exp((A - A.max(axis=1, keepdims=True)) / bandwidth)
     W /= W.sum(axis=1, keepdims=True)
     return W @ r
+
+
+def copies(y: np.ndarray, S: np.ndarray, cols: np.ndarray, *, sums: np.ndarray | None,
+           agreement: float = COPY_AGREEMENT, chance: float = COPY_CHANCE, min_expected: float = 0.0,
+           chunk: int = 256) -> np.ndarray:
+    """(len(cols),) bool: which columns ``cols`` of ``S`` (n, ·) are copies of the answers ``y`` (n,).
+
+    A copy has the same score on at least ``agreement`` of the prompts, and at most ``chance``
+    times the disagreements of two independent models with the two score distributions
+    (``1 - sum_v f_y(v) f_c(v)``), of which at least ``min_expected`` are expected (on a few
+    prompts, agreeing everywhere is no evidence). Binary scores (``sums``: every column's sum of
+    ``S``) by one matrix-vector product (``|y - c| = y + c - 2 y c``); graded ones (``sums``
+    None) ``chunk`` columns at a time, scores compared as they are (round answers read from
+    a file as the records were written first).
+    """
+    cols = np.asarray(cols, dtype=np.int64)
+    if not len(cols):
+        return np.zeros(0, dtype=bool)
+    y = np.asarray(y, dtype=S.dtype)
+    n = len(y)
+    if sums is not None:
+        sums = np.asarray(sums, dtype=np.float64)[cols]
+        same = 1.0 - (y.sum(dtype=np.float64) + sums - 2.0 * (y @ S)[cols].astype(np.float64)) / n
+        p, m = float(y.mean(dtype=np.float64)), sums / n
+        by_chance = p * m + (1 - p) * (1 - m)
+    else:
+        vals, counts = np.unique(y, return_counts=True)
+        freq = counts / n
+        same, by_chance = np.empty(len(cols)), np.empty(len(cols))
+        for i in range(0, len(cols), chunk):
+            C = S[:, cols[i:i + chunk]]
+            same[i:i + chunk] = (C == y[:, None]).mean(axis=0)
+            at = np.clip(np.searchsorted(vals, C), 0, len(vals) - 1)
+            by_chance[i:i + chunk] = np.where(vals[at] == C, freq[at], 0.0).mean(axis=0)
+    return ((same >= agreement) & (1.0 - same <= chance * (1.0 - by_chance))
+            & (n * (1.0 - by_chance) >= min_expected))

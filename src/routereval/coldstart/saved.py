@@ -204,7 +204,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         model's estimated mean over the benchmark's prompts, with its interval) and
         ``calibration``: ``3pl`` when the pool's answers pinned every prompt's guessing floor and
         slope (binary answers from at least ``MIN_FLOOR_MODELS`` pool models) and every answer is a
-        benchmark prompt, else ``logistic``.
+        benchmark prompt, else ``logistic``; ``same_answers`` (:func:`same_answers`) and ``notes``
+        (what the CLI prints as notes: such a copy, a cost far outside the pool's).
     """
     from routereval.routers.persist import check_save_target, save_router
 
@@ -236,6 +237,11 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     y_route, o_route = routing_answers(ctx, ans.scores, idx, offsets, file=Path(answers))
     phi, _ = r.posterior_model(X, y_route, offsets=o_route)
     est, n_refs, calibration = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name)
+    # what the user should know, found before anything is written
+    twins = same_answers(ctx, ans.scores, idx, exclude=name)
+    notes = [] if not twins else [_same_answers_note(twins, name, models)]
+    if pool.get("cost") and (note := cost_range_note(cost, pool["cost"])) is not None:
+        notes.append(note)
     r.append_model_vector(phi, name)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high], "n_references": n_refs,
@@ -255,46 +261,56 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
            "estimate": est.to_dict(), "calibration": calibration, "n_references": n_refs,
            "routing_target": added["routing_target"]}
-    if (twins := same_answers(ctx, ans.scores, idx, exclude=name)):
-        doc["same_answers"] = twins
     if pool.get("cost"):
         doc["cost"] = None if cost is None else float(cost)
-        if (note := cost_range_note(cost, ctx.saved.pool["cost"])) is not None:
-            doc["cost_note"] = note
+    doc.update(same_answers=twins, notes=notes)
     return doc
 
 
 def same_answers(ctx: RouterContext, scores: np.ndarray, idx: np.ndarray, *, exclude: str | None = None,
                  min_expected: float = 5.0) -> list[str]:
-    """Corpus models with the new model's score on every answered prompt, where two independent models with
-    those score distributions would disagree on at least ``min_expected`` of them: most likely the same model
-    under another name, whose records then serve as a reference of its estimate (the study leaves such copies
-    out; add-model cannot tell a copy from a close sibling on a few answers, and says so instead)."""
-    idx = np.asarray(idx, dtype=np.int64)
-    if (idx < 0).any() or not len(idx):
+    """The reference models (:func:`~routereval.coldstart.context.reference_answers`) that are copies of the new
+    model on its answers (:func:`~routereval.coldstart.neighbours.copies`: the same score on every answer, where
+    two independent models would disagree on at least ``min_expected`` of them): most likely the same model
+    under another name, whose records then serve as a reference of its estimate. The study leaves such copies
+    out; add-model cannot tell a copy from a close sibling on a few answers, so it says so instead. An answer
+    within 1e-6 of a record is that record (a file's decimals written from float32 records, ``%g``'s six
+    digits)."""
+    from routereval.coldstart.context import reference_answers
+    from routereval.coldstart.neighbours import copies
+
+    got = reference_answers(ctx, idx, exclude=exclude)
+    if got is None:
         return []
-    S = np.asarray(ctx.bench.scores)[:, idx].astype(np.float64)  # (n_models, k)
+    Y, rows = got  # (k, n_ref)
     y = np.asarray(scores, dtype=np.float64)
-    vals, counts = np.unique(y, return_counts=True)
-    freq = dict(zip(vals.tolist(), (counts / len(y)).tolist()))
-    out = []
-    for j in np.flatnonzero((S == y).all(axis=1)):
-        name = str(ctx.bench.models[j])
-        chance = np.mean([freq.get(v, 0.0) for v in S[j]])  # their scores coincide by chance on this share
-        if name != exclude and len(y) * (1.0 - chance) >= min_expected:
-            out.append(name)
-    return out
+    near = np.abs(Y - y[:, None]).argmin(axis=1)
+    closest = Y[np.arange(len(y)), near]
+    y = np.where(np.abs(closest - y) <= 1e-6, closest, y)
+    hit = copies(y, Y, np.arange(Y.shape[1]), sums=None, min_expected=min_expected)
+    return [str(ctx.bench.models[r]) for r in rows[hit]]
+
+
+def _same_answers_note(twins: list[str], name: str, pool: list[str]) -> str:
+    """The note on :func:`same_answers`' models (the first named, the others counted)."""
+    more = f" (and {len(twins) - 1} more)" if len(twins) > 1 else ""
+    first = twins[0]
+    if first in pool:
+        return (f"pool model {first!r}{more} gave {name}'s score on every answered prompt: if it is the same "
+                "model, the pool already holds it")
+    return (f"corpus model {first!r}{more} gave {name}'s score on every answered prompt: if it is the same model, "
+            f"its records are a reference of the estimate (--name {first!r} would leave them out)")
 
 
 def cost_range_note(cost: float | None, pool_cost: dict[str, float]) -> str | None:
     """A note when a new model's cost is more than 10 times above the pool's highest or below its lowest (a cost
     per 1,000 prompts, or in cents, typed as USD per prompt); None when it is within that range or not given."""
     known = [float(v) for v in pool_cost.values() if is_real(v) and v > 0]
-    if cost is None or not known:
+    if cost is None or cost == 0 or not known:  # 0: a model run for free (self-hosted), as a pool may hold
         return None
     low, high = min(known), max(known)
     if cost > 10 * high:
-        where = f"{cost / high:,.0f} times the pool's highest ({high:.3g} USD per prompt)"
+        where = f"{cost / high:.3g} times the pool's highest ({high:.3g} USD per prompt)"
     elif cost < low / 10:
         where = f"below a tenth of the pool's lowest ({low:.3g} USD per prompt)"
     else:

@@ -52,6 +52,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from routereval.coldstart.anchors import METHODS
+from routereval.coldstart.neighbours import COPY_AGREEMENT, COPY_CHANCE, copies
 from routereval.errors import InputError, ParameterError
 from routereval.validate import as_list, as_path, check_bool, check_int, is_real, option
 
@@ -63,13 +64,9 @@ ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", 
             "score_sd")
 MIN_GAIN = 0.005  # a held-out model "matters" when the full refit beats the pool without it by this much (and
 # routes to it: a model it never picks changes µ only by the noise of refitting)
-# a known model with the held-out one's score on this share of the train prompts, and at most COPY_CHANCE times
-# the disagreements of two independent models with their score distributions, is a copy of it (the same model
-# under another name, as leaderboards hold): no reference, and not in the fits without it, or the study would
-# measure re-uploads, not new models.
-# The second test keeps two distinct strong models, which agree on 99% of easy prompts by chance alone.
-COPY_AGREEMENT = 0.99
-COPY_CHANCE = 0.1
+# a copy of a held-out model (neighbours.copies on the train prompts: the same model under another name) is no
+# reference, and not in the fits without it, or the study would measure re-uploads, not new models; the rule's
+# thresholds are read here at each call (COPY_AGREEMENT, COPY_CHANCE)
 
 
 @dataclass
@@ -330,8 +327,10 @@ class _StudyData:
             extra = np.arange(len(self.extra_rows))
             sums = self.column_sums if self.bench.binary else (None, None)
             y = self.S_tr[:, h]
-            self._copies_cache[h] = (cols[_copies(y, self.S_tr, cols, sums=sums[0])],
-                                     extra[_copies(y, self.R_tr, extra, sums=sums[1])])
+            self._copies_cache[h] = (cols[copies(y, self.S_tr, cols, sums=sums[0], agreement=COPY_AGREEMENT,
+                                                  chance=COPY_CHANCE)],
+                                     extra[copies(y, self.R_tr, extra, sums=sums[1], agreement=COPY_AGREEMENT,
+                                                  chance=COPY_CHANCE)])
         return self._copies_cache[h]
 
     def copy_names(self, h: int) -> list[str]:
@@ -434,38 +433,6 @@ def _known_means(S_tr: np.ndarray, S_va: np.ndarray, S_te: np.ndarray) -> np.nda
     n_all = len(S_tr) + len(S_va) + len(S_te)
     every = sum(a.sum(axis=0, dtype=np.float64) for a in (S_tr, S_va, S_te)) / n_all
     return np.column_stack([S_te.mean(axis=0, dtype=np.float64), every])
-
-
-def _copies(y: np.ndarray, S: np.ndarray, cols: np.ndarray, *, sums: np.ndarray | None, chunk: int = 256
-            ) -> np.ndarray:
-    """(len(cols),) bool: which columns ``cols`` of ``S`` (n, ·) are copies of the answers ``y`` (n,).
-
-    A copy has the same score on at least :data:`COPY_AGREEMENT` of the prompts, and at most
-    :data:`COPY_CHANCE` times the disagreements of two independent models with the two score
-    distributions (``1 - sum_v f_y(v) f_c(v)``). Binary scores (``sums``: every column's sum of
-    ``S``) by one matrix-vector product (``|y - c| = y + c - 2 y c``); graded ones (``sums``
-    None) ``chunk`` columns at a time.
-    """
-    cols = np.asarray(cols, dtype=np.int64)
-    if not len(cols):
-        return np.zeros(0, dtype=bool)
-    y = np.asarray(y, dtype=S.dtype)
-    n = len(y)
-    if sums is not None:
-        sums = np.asarray(sums, dtype=np.float64)[cols]
-        same = 1.0 - (y.sum(dtype=np.float64) + sums - 2.0 * (y @ S)[cols].astype(np.float64)) / n
-        p, m = float(y.mean(dtype=np.float64)), sums / n
-        chance = p * m + (1 - p) * (1 - m)
-    else:
-        vals, counts = np.unique(y, return_counts=True)
-        freq = counts / n
-        same, chance = np.empty(len(cols)), np.empty(len(cols))
-        for i in range(0, len(cols), chunk):
-            C = S[:, cols[i:i + chunk]]
-            same[i:i + chunk] = (C == y[:, None]).mean(axis=0)
-            at = np.clip(np.searchsorted(vals, C), 0, len(vals) - 1)
-            chance[i:i + chunk] = np.where(vals[at] == C, freq[at], 0.0).mean(axis=0)
-    return (same >= COPY_AGREEMENT) & (1.0 - same <= COPY_CHANCE * (1.0 - chance))
 
 
 def _reference_scores(bench: Any, pool: Any, rows: np.ndarray, *, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -702,7 +669,7 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     with threadpool_limits(1):  # small dense algebra: threads only spin against each other on a shared box
         fits = _FitCache(lambda cols: _fit_columns(d, cols, router=router, params=params or {}, seed=seed,
                                                    calibrate_test=calibrate_test))
-        upper: dict[str, float] = {}
+        upper: dict[str, tuple[float, np.ndarray]] = {}  # by pre-training: the full refit's µ and routes
         for step, (mode, group_h, cols) in enumerate(plan):
             if mode not in upper:
                 upper[mode] = _upper(d, fits, mode)

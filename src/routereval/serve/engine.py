@@ -86,8 +86,8 @@ class RoutingEngine:
         lam = check_cost_weight(value, what=what)
         if lam > 0 and self.cost is None and self.no_cost:
             raise InputError(f"{what} is {lam:g} but pool.cost has no cost for {', '.join(map(repr, self.no_cost))} "
-                             "(a model added by add-model without --cost has none: add it again to the previous "
-                             "version with --cost, its mean cost per prompt in USD); only 0 is allowed")
+                             "(a model added by add-model without --cost has none: add it again with --cost, its "
+                             "mean cost per prompt in USD, to the router it was added to); only 0 is allowed")
         if lam > 0 and self.cost is None:
             raise InputError(f"{what} is {lam:g} but this router was fitted without model costs; "
                              "only 0 is allowed (fit it on a corpus with costs to trade score against cost)")
