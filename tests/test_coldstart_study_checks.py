@@ -180,9 +180,9 @@ def test_plain_mean_standard_error_of_binary_answers_is_the_binomial_one(one_sub
 
 
 def test_shares_never_print_minus_zero_and_one_answer_is_singular(three_models):
-    from routereval.coldstart.output import _pct
+    from routereval.coldstart.output import percent
 
-    assert _pct(-0.004) == "0%" and _pct(0.004) == "0%" and _pct(-0.02) == "-2%" and _pct(None) == "-"
+    assert percent(-0.004) == "0%" and percent(0.004) == "0%" and percent(-0.02) == "-2%" and percent(None) == "-"
     res = three_models[0]
     rows = copy.deepcopy(res.rows)
     for r in rows:

@@ -6,7 +6,7 @@ import math
 import os
 from numbers import Integral, Number, Real
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from routereval.errors import InputError, ParameterError
 
@@ -95,3 +95,18 @@ def as_list(value: Any, what: str) -> list | None:
         return list(value)
     except TypeError:
         raise InputError(f"{what}: expected one value or a list of them; got {type(value).__name__}") from None
+
+
+def check_choices(values: Any, what: str, allowed: Sequence | None = None) -> list:
+    """``values`` (one or several; a str is one value) as a list without repeats, each among ``allowed``.
+
+    One line on a bad value: ``what`` names the parameter, and the message lists what is allowed.
+    """
+    vals = list(dict.fromkeys(as_list(values, what) or ()))
+    if not vals:
+        raise ParameterError(f"{what} must not be empty")
+    if allowed is not None:
+        bad = [v for v in vals if v not in allowed]
+        if bad:
+            raise ParameterError(f"{what}: unknown value {bad[0]!r}; expected some of {', '.join(map(str, allowed))}")
+    return vals

@@ -113,9 +113,10 @@ def study_cmd(
     """Leave-one-model-out: add each pool model back from k anchors; estimate error and routing µ vs bounds."""
     from routereval.cli.routing import parse_params
     from routereval.coldstart.anchors import METHODS
-    from routereval.coldstart.output import (DESIGNED, DESIGNED_NOTE, _pct, check_study_dir, corpus_cap_note,
+    from routereval.coldstart.output import (DESIGNED, DESIGNED_NOTE, check_study_dir, corpus_cap_note, percent,
                                               plain_cell, plus_minus, write_study)
-    from routereval.coldstart.study import _check_list, run_study
+    from routereval.coldstart.study import run_study
+    from routereval.validate import check_choices
     from routereval.validate import option
     from routereval.errors import ParameterError
 
@@ -125,7 +126,7 @@ def study_cmd(
     pretrain = "corpus" if "corpus" in chosen else "pool"  # corpus pre-training is always reported beside pool
     if not _names(method):
         raise ParameterError("--method names no method")
-    _check_list(_names(method, "--method"), option("methods", "--method"), METHODS)  # the study's own check
+    check_choices(_names(method, "--method"), option("methods", "--method"), METHODS)  # the study's own check
     ui.check_out_dir(out, "--out")
     check_study_dir(out)  # before the study's minutes, not after
     with ui.progress(not as_json) as update:
@@ -139,8 +140,8 @@ def study_cmd(
         ui.print_json({**doc, "out": str(out)})
         return
     rows = [[s["pretrain"], s["method"], s["k"], plus_minus(s["mae"], s["mae_se"]), f"{s['bias']:+.4f}",
-             "-" if s["mae_all"] is None else f"{s['mae_all']:.4f}", plain_cell(s), _pct(s["coverage"]),
-             s["mu_added"], f"{_pct(s['recovered'])} ({s['n_matter']})"] for s in doc["summary"]]
+             "-" if s["mae_all"] is None else f"{s['mae_all']:.4f}", plain_cell(s), percent(s["coverage"]),
+             s["mu_added"], f"{percent(s['recovered'])} ({s['n_matter']})"] for s in doc["summary"]]
     meta = doc["meta"]
     split_text = ui.split_line(meta["split"], meta["split_note"], (meta["n_train"], meta["n_val"], meta["n_test"]))
     ui.console().print(ui.table(

@@ -62,7 +62,7 @@ def _note(note: str) -> str:
     return f" ({note})" if note else ""
 
 
-def _pct(v: float | None) -> str:
+def percent(v: float | None) -> str:
     """A share as a whole percentage; "-" when undefined, and never "-0%" (a tiny negative share rounds to 0%)."""
     if v is None:
         return "-"
@@ -278,9 +278,9 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
             whole = "-" if s.get("mae_all") is None else f"{s['mae_all']:.4f}"
             gp = "-" if s.get("mae_gp") is None else f"{s['mae_gp']:.4f}"
             out.append(f"| {s['method']} | {s['k']} | {plus_minus(s['mae'], s['mae_se'])} | {s['bias']:+.4f} | {gp} | {whole} | "
-                       f"{plain_cell(s)} | {_pct(s['coverage'])} | "
-                       f"{s['mu_added']:.4f} | {_pct(s['recovered'])} ({s['n_matter']}) | "
-                       f"{_pct(s['recovered_full'])} ({s['n_matter_full']}) |")
+                       f"{plain_cell(s)} | {percent(s['coverage'])} | "
+                       f"{s['mu_added']:.4f} | {percent(s['recovered'])} ({s['n_matter']}) | "
+                       f"{percent(s['recovered_full'])} ({s['n_matter_full']}) |")
         if any(s["method"] in DESIGNED for s in rows):
             out += ["", DESIGNED_NOTE]
         out.append("")
@@ -293,7 +293,7 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
         for meth in METHODS:
             if (meth, k) in by:
                 s = by[(meth, k)]
-                lines.append(f"- {meth}, k = {k}: MAE {s['mae']:.4f}, recovered {_pct(s['recovered'])} "
+                lines.append(f"- {meth}, k = {k}: MAE {s['mae']:.4f}, recovered {percent(s['recovered'])} "
                              f"({s['n_matter']}).")
         if ("adaptive", k // 2) in by and ("irt", k) in by:
             half, full = by[("adaptive", k // 2)]["mae"], by[("irt", k)]["mae"]

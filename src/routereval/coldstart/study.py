@@ -54,7 +54,7 @@ import numpy as np
 from routereval.coldstart.anchors import METHODS
 from routereval.coldstart.neighbours import COPY_AGREEMENT, COPY_CHANCE, copies
 from routereval.errors import InputError, ParameterError
-from routereval.validate import as_list, as_path, check_bool, check_int, is_real, option
+from routereval.validate import as_path, check_bool, check_choices, check_int, is_real, option
 
 PRETRAIN = ("pool", "corpus")
 ROW_KEYS = ("benchmark", "split", "pretrain", "router", "model", "method", "k", "seed", "true_mean", "estimate", "low",
@@ -110,18 +110,6 @@ class _Fitted:
             return ((self.Z3_train, self.o3_train, self.floor_train) if part == "train"
                     else (self.Z3_test, self.o3_test, self.floor_test))
         return (self.Z_train, self.o_train, None) if part == "train" else (self.Z_test, self.o_test, None)
-
-
-def _check_list(values: Sequence, what: str, allowed: Sequence | None = None) -> list:
-    """``values`` (one or several; a str is one value) without repeats, each among ``allowed``."""
-    vals = list(dict.fromkeys(as_list(values, what) or ()))
-    if not vals:
-        raise ParameterError(f"{what} must not be empty")
-    if allowed is not None:
-        bad = [v for v in vals if v not in allowed]
-        if bad:
-            raise ParameterError(f"{what}: unknown value {bad[0]!r}; expected some of {', '.join(map(str, allowed))}")
-    return vals
 
 
 def held_out_models(train_means: np.ndarray, n: int | None) -> np.ndarray:
@@ -618,9 +606,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
 
     calibrate_test = check_bool(calibrate_test, option("calibrate_test", "--no-calibrate-test"))
     ks = sorted({check_int(k, f"{option('anchors')}: every k", low=1)
-                 for k in _check_list(anchors, f"{option('anchors')} (k values)")})
-    methods = _check_list(methods, option("methods", "--method"), METHODS)
-    pretrain = _check_list(pretrain, option("pretrain"), PRETRAIN)
+                 for k in check_choices(anchors, f"{option('anchors')} (k values)")})
+    methods = check_choices(methods, option("methods", "--method"), METHODS)
+    pretrain = check_choices(pretrain, option("pretrain"), PRETRAIN)
     seeds = check_int(seeds, option("seeds"), low=1)
     if not (is_real(level) and 0 < level < 1):  # before any fit
         raise ParameterError(f"level (the intervals' coverage) must be a number in (0, 1). Got {level!r}.")
