@@ -422,6 +422,10 @@ def _synth_sized() -> list[str]:
     return lines + [""] + notes + [""]
 
 
+# the recipe's methods; adaptive with target= the test prompts (what the README passes) and without it
+RECIPE_METHODS = ("random", "irt", "fisher", "adaptive", "adaptive no-target")
+
+
 def _recipe(corpus: Path) -> list[str]:
     """README's Python recipe on real MMLU-Pro: the bare estimate, calibrated, and calibrated with the references."""
     import collections
@@ -450,12 +454,15 @@ def _recipe(corpus: Path) -> list[str]:
         delta = np.zeros(len(X))
         delta[split.train], delta[split.test] = cal.delta, cal_test.delta
         truth = S[split.test, h].mean()
-        for method in ("random", "irt", "fisher"):
+        for method in RECIPE_METHODS:
             for seed in range(2):
                 for how in ("bare", "calibrated", "references"):
                     src = bench if method == "random" else router
-                    a = select_anchors(src, 100, method, X=X, candidates=split.train, random_state=seed,
-                                       **({} if how == "bare" else {"delta": delta}))
+                    kind, _, aim = method.partition(" ")  # "adaptive no-target": the test pins the whole vector
+                    more = {} if kind != "adaptive" else {"answers": S[:, h], **(
+                        {} if aim == "no-target" else {"target": split.test})}
+                    a = select_anchors(src, 100, kind, X=X, candidates=split.train, random_state=seed,
+                                       **({} if how == "bare" else {"delta": delta}), **more)
                     y_new = S[a.index, h]
                     kw = {} if how == "bare" else dict(anchor_delta=delta[a.index], target_delta=cal_test.delta,
                                                        spread=cal.spread)
@@ -472,7 +479,7 @@ def _recipe(corpus: Path) -> list[str]:
              f"estimated test mean (95% coverage):", "",
              "| anchors | bare | calibrated | calibrated + references | plain mean of the same answers |",
              "|---|---:|---:|---:|---:|"]
-    for method in ("random", "irt", "fisher"):
+    for method in RECIPE_METHODS:
         cells = []
         for how in ("bare", "calibrated", "references"):
             v = np.asarray(res[(method, how)], dtype=np.float64)

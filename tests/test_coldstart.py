@@ -834,6 +834,27 @@ def test_add_model_then_route_equals_the_router_with_that_model(fitted):
         assert np.mean(want == base.route(X[split.test])) > 0.99
 
 
+def test_add_model_weights_are_relative_so_design_weights_weigh_k_answers(fitted):
+    """The anchors' design weights sum to 1; passed to add_model they weigh the answers relative to one another,
+    as estimate_mean takes them (they once counted 100 answers as one, leaving a population-average model)."""
+    bench, split, X, S, r = fitted
+    a = select_anchors(r, 100, "irt", X=X, candidates=split.train, random_state=0)
+    y = S[a.index, 0]
+    vec = lambda **kw: make_router("irt").load_state_dict(r.state_dict()).add_model(  # noqa: E731
+        "new", X[a.index], y, **kw).model_vectors()[-1]
+    np.testing.assert_allclose(vec(weights=a.weights), vec(weights=a.weights * 37.0), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(vec(weights=np.full(100, 0.01)), vec(), rtol=1e-10, atol=1e-12)
+    mean_of = lambda v: float(np.mean(1 / (1 + np.exp(-(r.model_design(X[split.test])[0] @ v  # noqa: E731
+                                                         + r.model_design(X[split.test])[1])))))
+    # a model that answers every anchor right: its column is far above the population's, weighted or not; 100
+    # answers weighed as one (the prior 100 times as tight: what the old weights gave) stay near the population
+    y = np.ones(100)
+    population = mean_of(r.model_vectors().mean(axis=0))
+    as_one, weighted, plain = mean_of(vec(prior_scale=0.01)), mean_of(vec(weights=a.weights)), mean_of(vec())
+    assert plain - population > 0.1 and abs(weighted - plain) < 0.25 * (plain - population)
+    assert as_one - population < 0.5 * (plain - population)
+
+
 def test_ten_answers_give_a_sensible_model_and_the_estimate_is_close(fitted):
     bench, split, X, S, r = fitted
     P = irt_world()[2]

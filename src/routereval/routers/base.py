@@ -250,7 +250,11 @@ class Router:
         """Add a model to the fitted pool from its scores ``y_anchor`` (k,) on prompts ``X_anchor`` (k, d).
 
         Only routers with ``supports_add_model = True`` can; the others raise
-        :class:`CapabilityError` saying why, in one line.
+        :class:`CapabilityError` saying why, in one line. Those that can take keyword options:
+        ``offsets`` (k,), the anchors' calibrated residual difficulties
+        (:func:`~routereval.coldstart.calibrate_prompts`' ``delta``; what ``add-model`` and the study
+        fit the new column with), ``weights`` (k,), relative weights of the answers, and
+        ``prior_scale`` (see ``posterior_model`` of :mod:`routereval.routers.linear`).
         """
         raise CapabilityError(
             f"router {self._label()} cannot add a model from a few answers: it has no per-model parameter "

@@ -249,8 +249,10 @@ class _BCERouter(Router):
 
         The prior is the fitted pool's population (:func:`~routereval.routers.newmodel.population_prior`),
         its covariance scaled by ``prior_scale`` (large: closer to maximum likelihood). ``weights`` (k,)
-        weigh the answers' likelihood terms; ``offsets`` (k,) are added to the anchors' logits (the
-        prompts' residual difficulties, see :mod:`routereval.coldstart.calibrate`).
+        weigh the answers' likelihood terms relative to one another (rescaled to mean 1: the anchors'
+        design weights, which sum to 1, weigh k answers as k); ``offsets`` (k,) are added to the
+        anchors' logits (the prompts' residual difficulties, see :mod:`routereval.coldstart.calibrate`:
+        what ``add-model`` and the study fit the new column with).
         """
         from routereval.routers.newmodel import check_answers, map_logistic, population_prior
 

@@ -145,7 +145,11 @@ def map_logistic(Z: np.ndarray, offset: np.ndarray, y: np.ndarray, prior_mean: n
 
 def check_answers(X: np.ndarray, y: np.ndarray, *, n_features: int | None,
                   weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Validate anchor prompts ``X`` (k, d), scores ``y`` (k,) in [0, 1] and optional weights (k,) > 0."""
+    """Validate anchor prompts ``X`` (k, d), scores ``y`` (k,) in [0, 1] and optional weights (k,) > 0.
+
+    The weights come back rescaled to mean 1: relative weights of the answers, so design weights
+    that sum to 1 (:class:`~routereval.coldstart.Anchors`) weigh k answers as k answers, not as one.
+    """
     from routereval.routers.base import check_X
 
     X = check_X(X, n_features=n_features, what="X_anchor: ")
@@ -160,4 +164,5 @@ def check_answers(X: np.ndarray, y: np.ndarray, *, n_features: int | None,
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != y.shape or not np.isfinite(weights).all() or (weights <= 0).any():
             raise InputError(f"weights must be {y.shape[0]} finite positive numbers, one per anchor")
+        weights = weights * (len(weights) / weights.sum())
     return X, y, weights
