@@ -523,6 +523,19 @@ def test_calibrate_prompts_is_the_studys_calibration_and_improves_the_estimate(f
         calibrate_prompts(r, X[:0], Y[:0])
     with pytest.raises(InputError, match="like must be the ItemCalibration of other prompts"):
         calibrate_prompts(r, X[split.test], Y[split.test], like=0.5)
+    # another router's calibration (mf; or irt fitted again) is refused; this router's, after a model was added
+    # (a column more), is still its own
+    other = make_router("mf", dim=4, random_state=0, max_epochs=5).fit(X[split.train], Y[split.train])
+    refit = make_router("irt", dim=4, random_state=1, max_epochs=5).fit(X[split.train], Y[split.train])
+    for router in (other, refit):
+        with pytest.raises(InputError, match="like is the calibration of another router's models"):
+            calibrate_prompts(r, X[split.test], Y[split.test], like=calibrate_prompts(router, X[split.train],
+                                                                                      Y[split.train]))
+    import copy
+
+    grown = copy.deepcopy(r).add_model("new", X[split.train][:50], S[split.train][:50, 0])
+    more = calibrate_prompts(grown, X[split.test], np.column_stack([Y[split.test], S[split.test, 0]]), like=cal)
+    assert more.source == cal.source and np.isfinite(more.delta).all()
     # a missing answer (NaN) is left out of its prompt's calibration, as the study's answers with gaps are
     Y_gap = Y[split.train].copy()
     Y_gap[0, :20] = np.nan
@@ -555,6 +568,16 @@ def test_anchors_are_deterministic_by_seed_and_never_test_prompts(fitted, method
         assert a.weights.sum() == pytest.approx(1.0) and np.all(a.weights > 0)
     if method in ("random", "stratified"):  # a benchmark is enough; its train split is the default candidate set
         np.testing.assert_array_equal(select_anchors(bench, 40, method, random_state=3).index, a.index)
+
+
+def test_stratified_anchors_from_a_router_need_the_subsets(fitted):
+    """With a router as the source and no subsets= there is one stratum: random anchors under another name. It is
+    refused in one line (a user trial got random anchors silently)."""
+    bench, split, X, S, r = fitted
+    with pytest.raises(ParameterError, match="stratified anchors need the subsets: pass the benchmark"):
+        select_anchors(r, 30, "stratified", X=X, candidates=split.train)
+    one = select_anchors(r, 30, "stratified", X=X, candidates=split.train, subsets=np.zeros(len(X), dtype=int))
+    assert len(one.index) == 30  # one stratum asked for, explicitly: taken
 
 
 def test_stratified_anchors_follow_the_subsets(fitted):
@@ -760,8 +783,17 @@ def test_bad_arguments_to_the_python_api_are_input_errors(fitted):
     a = select_anchors(r, 20, "irt", X=X, candidates=split.train)
     with pytest.raises(InputError, match="weights must be 20 positive design weights"):
         estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], weights=a.weights[:5])
-    with pytest.raises(InputError, match="weights must be 20 positive"):
+    with pytest.raises(InputError, match=r"weights must be finite and > 0 \(the anchors' design weights; only their "
+                                         r"ratios count\); got -0.0"):
         estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], weights=-a.weights)
+    with pytest.raises(InputError, match="X_target: X has 3 features .*expected"):
+        estimate_mean(r, X[a.index], S[a.index, 0], X[split.test][:, :3])
+    with pytest.raises(InputError, match="X_anchor: X has 3 features"):
+        estimate_mean(r, X[a.index][:, :3], S[a.index, 0], X[split.test])
+    cal = calibrate_prompts(r, X[split.train], S[split.train][:, 1:])
+    with pytest.raises(InputError) as e:
+        estimate_mean(r, X[a.index], S[a.index, 0], X[split.test], spread=cal)
+    assert str(e.value).endswith("Got ItemCalibration (pass its .spread).") and "array" not in str(e.value)
     with pytest.raises(InputError, match=r"y_anchor must be 20 scores in \[0, 1\]"):
         estimate_mean(r, X[a.index], S[a.index, 0] * 2, X[split.test])
     y_nan = S[a.index, 0].astype(float)

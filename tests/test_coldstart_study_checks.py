@@ -291,3 +291,14 @@ def test_summary_says_whether_adaptive_with_half_the_anchors_is_as_good_as_irt(t
         summ = {(s["method"], s["k"]): s["mae"] for s in summarise(crafted) if s["pretrain"] == "pool"}
         line = f"- adaptive with k = 5: MAE {summ[('adaptive', 5)]:.4f}, {verdict} irt with 10 ({summ[('irt', 10)]:.4f})."
         assert line in _summary_md(res, crafted)
+
+
+def test_coldstart_csv_writes_no_negative_zero(three_models):
+    from routereval.coldstart.output import rows_csv
+
+    res, _, _ = three_models
+    rows = [dict(res.rows[0], correction=-0.0)]
+    text = rows_csv(rows)
+    cells = text.splitlines()[1].split(",")
+    header = text.splitlines()[0].split(",")
+    assert cells[header.index("correction")] == "0" and "-0" not in cells

@@ -437,7 +437,8 @@ class AdaptiveTest:
         return info
 
     def plan(self, n: int) -> np.ndarray:
-        """(n,) positions of the next ``n`` prompts to ask before any of their answers (a batch between answers).
+        """(n,) positions of the next ``n`` prompts to ask before any of their answers (a batch between answers);
+        fewer when fewer candidates are left.
 
         The first is :meth:`next`; each further one is the most informative once those before it
         are answered, each with the information it is expected to give at the current posterior
@@ -549,7 +550,7 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         missing rule: pass ``split.train`` for a pool built otherwise), or every row of ``X``.
     subsets : optional
         Stratum of each row of ``X`` / prompt of the benchmark (``stratified``); default the
-        benchmark's subsets, else one stratum.
+        benchmark's subsets. With a router as the source ``stratified`` needs them.
     answers
         ``adaptive`` only: the new model's scores, as an array aligned with the rows of ``X``
         (simulation: every answer known) or a function ``answers(index) -> score`` called
@@ -602,9 +603,12 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
     if method == "random":
         return Anchors(cand[random_positions(len(cand), k, rng)].astype(np.int64), np.full(k, 1.0 / k), method)
     if method == "stratified":
-        if subsets is None and bench is not None:
+        if subsets is None and bench is None:  # one stratum would be random anchors under another name
+            raise ParameterError("stratified anchors need the subsets: pass the benchmark as the source, or "
+                                 "subsets= (the subset of each row of X) with a router")
+        if subsets is None:
             subsets = bench.subset_codes()
-        strata = np.zeros(len(cand), dtype=np.int64) if subsets is None else np.asarray(subsets)[cand]
+        strata = np.asarray(subsets)[cand]
         pos, w = stratified_positions(strata, k, rng)
         return Anchors(cand[pos].astype(np.int64), w, method)
     if router is None:

@@ -17,7 +17,7 @@ split) have an unknown ``delta ~ N(0, s^2)``, so their expected score is
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,11 +38,15 @@ class ItemCalibration:
     models : (m_used,) or None
         The models (rows of ``Phi``) whose answers calibrated them: an evenly spaced subset of a
         large population, None for all.
+    source : str or None
+        Which models' vectors it was calibrated under (:func:`calibrate_prompts` records it, so a
+        ``like=`` from another router is refused); None where not recorded.
     """
 
     delta: np.ndarray
     spread: float
     models: np.ndarray | None = None
+    source: str | None = None
 
     @property
     def shrink(self) -> float:
@@ -266,7 +270,21 @@ def calibrate_prompts(router: Any, X: np.ndarray, Y: np.ndarray, *, like: ItemCa
         raise InputError(f"like must be the ItemCalibration of other prompts by this router's models; got "
                          f"{type(like).__name__}" + ("" if not isinstance(like, ItemCalibration) else
                                                      " from a router with more models"))
+    if like is not None and like.source is not None and like.source != _source(Phi, like.source):
+        raise InputError("like is the calibration of another router's models (or of this one before a refit); "
+                         "expected calibrate_prompts(router, ...) of this router on its train prompts")
     Z, o = router.model_design(X)
     if like is None:
-        return calibrate_items(Z, o, Phi, Y)
-    return ItemCalibration(delta=calibrate_more(like, Z, o, Phi, Y), spread=like.spread, models=like.models)
+        return replace(calibrate_items(Z, o, Phi, Y), source=_source(Phi))
+    return ItemCalibration(delta=calibrate_more(like, Z, o, Phi, Y), spread=like.spread, models=like.models,
+                           source=like.source)
+
+
+def _source(Phi: np.ndarray, like: str | None = None) -> str:
+    """``"m:digest"`` of the model vectors ``Phi`` (m, p) a calibration is made under; with ``like`` (another
+    calibration's), of its first m rows: models added to the router since (add_model) leave it the same."""
+    import hashlib
+
+    m = len(Phi) if like is None else min(int(like.split(":", 1)[0]), len(Phi))
+    vecs = np.ascontiguousarray(np.asarray(Phi, dtype=np.float64)[:m])
+    return f"{m}:{hashlib.sha256(vecs.tobytes()).hexdigest()[:20]}"

@@ -323,7 +323,13 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     if not (is_real(level) and 0 < level < 1):
         raise InputError(f"level must be a number in (0, 1). Got {level!r}.")
     if not (is_real(spread) and spread >= 0):
-        raise InputError(f"spread must be the calibration's variance s^2, a number >= 0 (0: none). Got {spread!r}.")
+        got = repr(spread) if is_real(spread) else f"{type(spread).__name__}" + (
+            " (pass its .spread)" if hasattr(spread, "spread") else "")
+        raise InputError(f"spread must be the calibration's variance s^2, a number >= 0 (0: none). Got {got}.")
+    from routereval.routers.base import check_X
+
+    for what, arr in (("X_anchor", X_anchor), ("X_target", X_target)):  # named: they are two arrays of prompts
+        check_X(arr, n_features=getattr(router, "n_features_in_", None), what=f"{what}: ")
     Za, oa = router.model_design(X_anchor)
     k = len(Za)
     y = np.asarray(y_anchor, dtype=np.float64)
@@ -333,8 +339,12 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
         raise InputError(f"y_anchor must be {k} scores in [0, 1], one per anchor; got shape {y.shape}{what}")
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (k,) or not np.all(np.isfinite(w) & (w > 0)):
+        if w.shape != (k,):
             raise InputError(f"weights must be {k} positive design weights, one per anchor; got shape {w.shape}")
+        if not np.all(np.isfinite(w) & (w > 0)):
+            bad = w[~(np.isfinite(w) & (w > 0))][0]
+            raise InputError(f"weights must be finite and > 0 (the anchors' design weights; only their ratios "
+                             f"count); got {bad:g}")
     if anchor_delta is not None:
         anchor_delta = float_array(anchor_delta, "anchor_delta (one entry per anchor)", shape=(k,))
         oa = oa + anchor_delta

@@ -25,7 +25,9 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     w = csv.DictWriter(buf, fieldnames=list(ROW_KEYS), lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k])) for k in ROW_KEYS})
+        # + 0.0: a correction of -0.0 is written 0, not -0
+        w.writerow({k: ("" if r[k] is None else (f"{r[k] + 0.0:.6g}" if isinstance(r[k], float) else r[k]))
+                    for k in ROW_KEYS})
     return buf.getvalue()
 
 
