@@ -535,3 +535,24 @@ def test_results_where_every_cell_failed_say_so_and_how_to_retry(cli, tmp_path):
     r = cli("report", path)
     assert r.code == 2 and r.err.count("\n") == 1
     assert "every row failed (1;" in r.err and "--retry-failed" in r.err and "expected the RESULTS" not in r.err
+
+
+def test_a_report_of_studies_alone(cli, studies, tmp_path):
+    """Without RESULTS, --scaling / --coldstart make a report of the studies alone (a user of cold start only);
+    nothing at all, a table filter, or a tidy format (the sweep's cells) is refused in one line."""
+    for fmt in ("md", "html", "tex"):
+        out = tmp_path / f"studies.{fmt}"
+        r = cli("report", "--coldstart", studies[1], "--scaling", studies[0], "--format", fmt, "--out", out)
+        assert r.code == 0, r.err
+        text = out.read_text()
+        assert "no sweep results" in text and "Columns" not in text
+        assert "Cold-start study" in text and "Scaling study" in text
+    p = _Structure()
+    p.feed((tmp_path / "studies.html").read_text())
+    assert p.stack == [] and sum(r.startswith("data:image/png;base64,") for r in p.refs) >= 1
+    for args, msg in ((("--format", "md"), "results: none given; expected the RESULTS directory"),
+                      (("--coldstart", studies[1], "--benchmarks", "mmlu"), "no RESULTS was given"),
+                      (("--coldstart", studies[1], "--format", "csv"), "study directories")):
+        r = cli("report", *args, "--out", tmp_path / "x.md")
+        assert r.code == 2 and r.err.count("\n") == 1 and msg in r.err, (args, r.err)
+        assert not (tmp_path / "x.md").exists()

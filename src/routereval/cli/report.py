@@ -10,7 +10,8 @@ import typer
 
 
 def report_cmd(
-    results: Annotated[Path, typer.Argument(help="RESULTS directory of `routereval sweep`.")],
+    results: Annotated[Optional[Path], typer.Argument(help="RESULTS directory of `routereval sweep` (leave it out "
+                                                      "for a report of --scaling / --coldstart studies alone).")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="md (default), tex, html, csv or json (csv/json: one row per table cell).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file (atomically) instead of stdout.")] = None,
     protocol: Annotated[Optional[list[str]], typer.Option("--protocol", help="Only these protocols (paper, clean; comma-separated or repeated).")] = None,
@@ -21,7 +22,8 @@ def report_cmd(
                                                   "(default: the sweep's n_boot, else 1000).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
-    """Per benchmark and m, routers as rows: µ_o, V_R, V_B, E_p averaged over the groups, with CIs and wins."""
+    """Per benchmark and m, routers as rows: µ_o, V_R, V_B, E_p averaged over the groups, with CIs and wins; and
+    the studies given (without RESULTS: the studies alone)."""
     from routereval.reports.build import check_out, make_report, render, renderer, write_atomic
 
     if as_json and fmt not in (None, "json"):

@@ -31,7 +31,7 @@ def _split_values(values: Sequence[str] | str | None) -> list[str] | None:
     return list(dict.fromkeys(out))
 
 
-def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | None = None,
+def make_report(results: str | os.PathLike | None, *, protocols: Sequence[str] | str | None = None,
                 benchmarks: Sequence[str] | str | None = None, scaling: str | os.PathLike | None = None,
                 coldstart: str | os.PathLike | None = None, n_boot: int | None = None) -> Report:
     """The report of the results store ``results``.
@@ -39,7 +39,9 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
     Parameters
     ----------
     results
-        A ``RESULTS`` directory of ``routereval sweep``.
+        A ``RESULTS`` directory of ``routereval sweep``; None for a report of the studies alone
+        (``scaling`` / ``coldstart``: at least one; md, tex or html: the tidy csv and json formats
+        hold the sweep's table cells).
     protocols, benchmarks
         Keep these only (names, or comma-separated strings); default every one present.
         A value not in the results is an error naming the ones that are.
@@ -63,6 +65,15 @@ def make_report(results: str | os.PathLike, *, protocols: Sequence[str] | str | 
             raise ParameterError(f"{option('protocols', '--protocol')}: {p!r} is not a protocol; expected one of "
                                  f"{', '.join(PROTOCOLS)}")
     studies = [load_study(d, kind=k) for k, d in (("scaling", scaling), ("coldstart", coldstart)) if d is not None]
+    if results is None:
+        if not studies:
+            raise ParameterError("results: none given; expected the RESULTS directory of `routereval sweep`, or a "
+                                 f"study ({option('scaling')}, {option('coldstart')}) for a report of studies alone")
+        for opt, asked in ((option("protocols", "--protocol"), protocols), (option("benchmarks"), benchmarks)):
+            if asked:
+                raise ParameterError(f"{opt}: selects the sweep's tables, and no RESULTS was given; leave it out")
+        return Report(tables=[], protocols=[], benchmarks=[], embeddings=[], splits=[], seeds=[], groups=[],
+                      n_rows=0, n_failed=0, source="", n_boot=n_boot or 1000, studies=studies)
     path = as_path(results, "results")
     if not path.is_dir():
         raise InputError("not a results directory (expected the RESULTS directory of `routereval sweep`)", file=path)

@@ -327,8 +327,8 @@ def render_html(report: Report, **_: object) -> str:
             f"<header><h1>routereval report</h1><p class=\"meta\">{meta}</p></header>"
             f"<nav>{nav_html}</nav><main>"
             + "".join(_table_html(t, report) for t in report.tables)
-            + f'<section id="legend"><h2>Columns</h2><dl class="legend">{legend}</dl>'
-              '<p class="caption">Click a column header to sort.</p></section>'
+            + (f'<section id="legend"><h2>Columns</h2><dl class="legend">{legend}</dl>'
+               '<p class="caption">Click a column header to sort.</p></section>' if report.tables else "")
             + "".join(_study_html(s) for s in report.studies)
             + f"</main><footer>routereval {_e(__version__)}, {now}</footer>"
             f"<script>{JS}</script></body></html>\n")

@@ -65,6 +65,8 @@ def _legend_lines(report: Report) -> list[str]:
 
 
 def _header_lines(report: Report) -> list[str]:
+    if not report.source:  # studies alone
+        return [f"studies: {', '.join(s.title for s in report.studies)} (no sweep results)"]
     return [f"results: {report.source} ({report.n_rows} rows ok, {report.n_failed} failed)",
             f"benchmarks: {', '.join(report.benchmarks)}; protocols: {', '.join(report.protocols)}; "
             f"seeds: {', '.join(map(str, report.seeds))}; embeddings: {', '.join(report.embeddings)}"]
@@ -134,7 +136,8 @@ def render_md(report: Report, *, out_dir: Path | None = None) -> str:
         if any(r.incomplete for r in t.rows):
             lines += ["", "\\* fewer cells than the table's (failed cells are not averaged)"]
         lines.append("")
-    lines += ["Columns:", ""] + [f"- {x}" for x in _legend_lines(report)] + [""]
+    if report.tables:
+        lines += ["Columns:", ""] + [f"- {x}" for x in _legend_lines(report)] + [""]
     for s in report.studies:
         summary = demote_headings(rebase_links(s.summary, s.path, out_dir)).rstrip()
         lines += [f"## {s.title}", "", f"_from {_rel(s.path, out_dir)}_", "", summary, ""]
@@ -198,8 +201,9 @@ def render_tex(report: Report, *, out_dir: Path | None = None) -> str:
             cells = [_tex_cell(c, r.values.get((c.metric, c.protocol))) for c in t.columns]
             out.append(tex_escape(r.label) + (r"$^*$" if r.incomplete else "") + " & " + " & ".join(cells) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
-    out += [r"\paragraph{Columns.}", r"\begin{itemize}"]
-    out += [rf"\item {tex_escape(x)}" for x in _legend_lines(report)] + [r"\end{itemize}"]
+    if report.tables:
+        out += [r"\paragraph{Columns.}", r"\begin{itemize}"]
+        out += [rf"\item {tex_escape(x)}" for x in _legend_lines(report)] + [r"\end{itemize}"]
     for s in report.studies:
         out += [r"\clearpage", rf"\section*{{{tex_escape(s.title)}}}",
                 r"\begin{Verbatim}[fontsize=\small]"]

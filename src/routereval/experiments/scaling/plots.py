@@ -191,15 +191,16 @@ def _legend(fig, axes, ncol: int, spare=None) -> None:
         spare.set_visible(True)
         spare.axis("off")
         spare.legend(list(seen.values()), list(seen.keys()), loc="center", frameon=False, fontsize=9)
-    elif seen:
-        fig.legend(list(seen.values()), list(seen.keys()), loc="lower center", ncol=min(ncol, len(seen)),
+    elif seen:  # hung below the panels; the saved file's bounding box takes it in, however many rows
+        fig.legend(list(seen.values()), list(seen.keys()), loc="upper center", ncol=min(ncol, len(seen)),
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
 
 
 def _save(fig, out: Path, stem: str) -> list[str]:
     names = []
     for ext in ("png", "svg"):
-        fig.savefig(out / f"{stem}.{ext}", dpi=150 if ext == "png" else None)
+        # the tight box: a title or legend wider than a one-panel figure is kept whole, not cut at its edge
+        fig.savefig(out / f"{stem}.{ext}", dpi=150 if ext == "png" else None, bbox_inches="tight", pad_inches=0.1)
         names.append(f"{stem}.{ext}")
     return names
 
@@ -237,7 +238,7 @@ def plot_benchmark(result, info, out: Path) -> list[str]:
             a.set_ylim(lo, hi)
     fig.suptitle(f"{info.name}: test score against the number of candidate models "
                  f"({info.n_eligible} models, {info.split[2]} test prompts)", fontsize=11)
-    fig.tight_layout(rect=(0, 0 if spare is not None else 0.9 / (3.6 * nrows + 0.9), 1, 0.97))
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     _legend(fig, flat[:n], ncol=4, spare=spare)
     names = _save(fig, out, f"scaling_{info.name}")
     plt.close(fig)
@@ -270,9 +271,11 @@ def plot_grid(result, out: Path) -> list[str]:
     for ax in flat[len(infos):]:
         ax.set_visible(False)
     spare = flat[len(infos)] if len(flat) > len(infos) else None
-    fig.suptitle("Model-level scaling: test score against the number of candidate models", fontsize=11)
-    fig.tight_layout(rect=(0, 0 if spare is not None else 0.7 / (2.9 * nrows + 0.7), 1, 0.96))
-    _legend(fig, flat[:len(infos)], ncol=5, spare=spare)
+    fig.suptitle("Model-level scaling: test score against the number of candidate models"
+                 if ncols > 1 else "Model-level scaling: test score\nagainst the number of candidate models",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.96 if ncols > 1 else 0.9))
+    _legend(fig, flat[:len(infos)], ncol=5 if ncols > 1 else 2, spare=spare)
     names = _save(fig, out, "grid")
     plt.close(fig)
     return names
