@@ -528,7 +528,7 @@ def test_calibrate_prompts_is_the_studys_calibration_and_improves_the_estimate(f
     other = make_router("mf", dim=4, random_state=0, max_epochs=5).fit(X[split.train], Y[split.train])
     refit = make_router("irt", dim=4, random_state=1, max_epochs=5).fit(X[split.train], Y[split.train])
     for router in (other, refit):
-        with pytest.raises(InputError, match="like is the calibration of another router's models"):
+        with pytest.raises(InputError, match="like is a calibration under other model vectors"):
             calibrate_prompts(r, X[split.test], Y[split.test], like=calibrate_prompts(router, X[split.train],
                                                                                       Y[split.train]))
     import copy
@@ -536,6 +536,10 @@ def test_calibrate_prompts_is_the_studys_calibration_and_improves_the_estimate(f
     grown = copy.deepcopy(r).add_model("new", X[split.train][:50], S[split.train][:50, 0])
     more = calibrate_prompts(grown, X[split.test], np.column_stack([Y[split.test], S[split.test, 0]]), like=cal)
     assert more.source == cal.source and np.isfinite(more.delta).all()
+    from dataclasses import replace as _replace
+
+    with pytest.raises(InputError, match="like is a calibration under other model vectors"):  # not "m:digest"
+        calibrate_prompts(r, X[split.test], Y[split.test], like=_replace(cal, source="abc"))
     # a missing answer (NaN) is left out of its prompt's calibration, as the study's answers with gaps are
     Y_gap = Y[split.train].copy()
     Y_gap[0, :20] = np.nan
@@ -876,6 +880,8 @@ def test_add_model_weights_are_relative_so_design_weights_weigh_k_answers(fitted
         "new", X[a.index], y, **kw).model_vectors()[-1]
     np.testing.assert_allclose(vec(weights=a.weights), vec(weights=a.weights * 37.0), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(vec(weights=np.full(100, 0.01)), vec(), rtol=1e-10, atol=1e-12)
+    for extreme in (1e307, 5e-324):  # their sum would overflow, or their inverse: still relative weights
+        np.testing.assert_allclose(vec(weights=np.full(100, extreme)), vec(), rtol=1e-10, atol=1e-12)
     mean_of = lambda v: float(np.mean(1 / (1 + np.exp(-(r.model_design(X[split.test])[0] @ v  # noqa: E731
                                                          + r.model_design(X[split.test])[1])))))
     # a model that answers every anchor right: its column is far above the population's, weighted or not; 100

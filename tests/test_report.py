@@ -552,6 +552,7 @@ def test_a_report_of_studies_alone(cli, studies, tmp_path):
     assert p.stack == [] and sum(r.startswith("data:image/png;base64,") for r in p.refs) >= 1
     for args, msg in ((("--format", "md"), "results: none given; expected the RESULTS directory"),
                       (("--coldstart", studies[1], "--benchmarks", "mmlu"), "no RESULTS was given"),
+                      (("--coldstart", studies[1], "--n-boot", "50"), "n_boot (--n-boot): shapes the sweep's tables"),
                       (("--coldstart", studies[1], "--format", "csv"), "study directories")):
         r = cli("report", *args, "--out", tmp_path / "x.md")
         assert r.code == 2 and r.err.count("\n") == 1 and msg in r.err, (args, r.err)

@@ -271,8 +271,10 @@ def calibrate_prompts(router: Any, X: np.ndarray, Y: np.ndarray, *, like: ItemCa
                          f"{type(like).__name__}" + ("" if not isinstance(like, ItemCalibration) else
                                                      " from a router with more models"))
     if like is not None and like.source is not None and like.source != _source(Phi, like.source):
-        raise InputError("like is the calibration of another router's models (or of this one before a refit); "
-                         "expected calibrate_prompts(router, ...) of this router on its train prompts")
+        n_like = like.source.split(":", 1)[0]
+        raise InputError(f"like is a calibration under other model vectors (its {n_like} models; this router has "
+                         f"{len(Phi)}): another router's, this one's before a refit, or of other models; expected "
+                         "calibrate_prompts(router, ...) of this router on its train prompts")
     Z, o = router.model_design(X)
     if like is None:
         return replace(calibrate_items(Z, o, Phi, Y), source=_source(Phi))
@@ -285,6 +287,9 @@ def _source(Phi: np.ndarray, like: str | None = None) -> str:
     calibration's), of its first m rows: models added to the router since (add_model) leave it the same."""
     import hashlib
 
-    m = len(Phi) if like is None else min(int(like.split(":", 1)[0]), len(Phi))
+    head = "" if like is None else like.split(":", 1)[0]
+    if like is not None and not head.isdigit():
+        return ""  # no source this function wrote: matches none
+    m = len(Phi) if like is None else min(int(head), len(Phi))
     vecs = np.ascontiguousarray(np.asarray(Phi, dtype=np.float64)[:m])
     return f"{m}:{hashlib.sha256(vecs.tobytes()).hexdigest()[:20]}"

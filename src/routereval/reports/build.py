@@ -69,9 +69,10 @@ def make_report(results: str | os.PathLike | None, *, protocols: Sequence[str] |
         if not studies:
             raise ParameterError("results: none given; expected the RESULTS directory of `routereval sweep`, or a "
                                  f"study ({option('scaling')}, {option('coldstart')}) for a report of studies alone")
-        for opt, asked in ((option("protocols", "--protocol"), protocols), (option("benchmarks"), benchmarks)):
+        for opt, asked in ((option("protocols", "--protocol"), protocols), (option("benchmarks"), benchmarks),
+                           (option("n_boot"), n_boot)):
             if asked:
-                raise ParameterError(f"{opt}: selects the sweep's tables, and no RESULTS was given; leave it out")
+                raise ParameterError(f"{opt}: shapes the sweep's tables, and no RESULTS was given; leave it out")
         return Report(tables=[], protocols=[], benchmarks=[], embeddings=[], splits=[], seeds=[], groups=[],
                       n_rows=0, n_failed=0, source="", n_boot=n_boot or 1000, studies=studies)
     path = as_path(results, "results")

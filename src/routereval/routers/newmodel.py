@@ -149,6 +149,7 @@ def check_answers(X: np.ndarray, y: np.ndarray, *, n_features: int | None,
 
     The weights come back rescaled to mean 1: relative weights of the answers, so design weights
     that sum to 1 (:class:`~routereval.coldstart.Anchors`) weigh k answers as k answers, not as one.
+    They are no counts: an answer given twice is two rows.
     """
     from routereval.routers.base import check_X
 
@@ -164,5 +165,6 @@ def check_answers(X: np.ndarray, y: np.ndarray, *, n_features: int | None,
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != y.shape or not np.isfinite(weights).all() or (weights <= 0).any():
             raise InputError(f"weights must be {y.shape[0]} finite positive numbers, one per anchor")
+        weights = weights / weights.max()  # first to at most 1: a sum of huge or tiny weights neither overflows
         weights = weights * (len(weights) / weights.sum())
     return X, y, weights

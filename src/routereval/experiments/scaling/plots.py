@@ -274,7 +274,7 @@ def plot_grid(result, out: Path) -> list[str]:
     fig.suptitle("Model-level scaling: test score against the number of candidate models"
                  if ncols > 1 else "Model-level scaling: test score\nagainst the number of candidate models",
                  fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.96 if ncols > 1 else 0.9))
+    fig.tight_layout(rect=(0, 0, 1, 0.96 if ncols > 1 else 0.92))
     _legend(fig, flat[:len(infos)], ncol=5 if ncols > 1 else 2, spare=spare)
     names = _save(fig, out, "grid")
     plt.close(fig)
