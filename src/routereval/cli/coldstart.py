@@ -116,8 +116,7 @@ def study_cmd(
     from routereval.coldstart.output import (DESIGNED, DESIGNED_NOTE, check_study_dir, corpus_cap_note, percent,
                                               plain_cell, plus_minus, write_study)
     from routereval.coldstart.study import run_study
-    from routereval.validate import check_choices
-    from routereval.validate import option
+    from routereval.validate import check_choices, option
     from routereval.errors import ParameterError
 
     chosen = set(_names(pretrain, "--pretrain"))
@@ -291,9 +290,6 @@ def add_model_cmd(
     ui.console().print(f"added {doc['model']} from {doc['n_answers']} answers: pool of {doc['m']} models saved to "
                        f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
                        + _correction_note(e["correction"], doc["n_references"]))
-    if "cost" in doc and doc["cost"] is None:
-        sys.stderr.write(f"note: the pool has costs but {doc['model']} has none (--cost USD): serving with a cost "
-                         "weight above 0 refuses this router until it has one\n")
     for note in doc.get("notes", []):
         sys.stderr.write(f"note: {note}\n")
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from routereval.coldstart.answers import Answers, read_answers
 from routereval.coldstart.context import (RouterContext, answer_prompts, check_answered, embed_answers,
-                                          open_router_context, prompt_floors, references)
+                                          open_router_context, prompt_floors, reference_answers, references)
 from routereval.errors import InputError, ParameterError
 from routereval.validate import as_path, check_bool, check_int, is_real, option
 
@@ -205,7 +205,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         ``calibration``: ``3pl`` when the pool's answers pinned every prompt's guessing floor and
         slope (binary answers from at least ``MIN_FLOOR_MODELS`` pool models) and every answer is a
         benchmark prompt, else ``logistic``; ``same_answers`` (:func:`same_answers`) and ``notes``
-        (what the CLI prints as notes: such a copy, a cost far outside the pool's).
+        (what the CLI prints as notes: such a copy, a missing cost, a cost far outside the pool's).
     """
     from routereval.routers.persist import check_save_target, save_router
 
@@ -240,7 +240,10 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     # what the user should know, found before anything is written
     twins = same_answers(ctx, ans.scores, idx, exclude=name)
     notes = [] if not twins else [_same_answers_note(twins, name, models)]
-    if pool.get("cost") and (note := cost_range_note(cost, pool["cost"])) is not None:
+    if pool.get("cost") and cost is None:
+        notes.append(f"the pool has costs but {name} has none (--cost USD): serving with a cost weight above 0 "
+                     "refuses this router until it has one")
+    elif pool.get("cost") and (note := cost_range_note(cost, pool["cost"])) is not None:
         notes.append(note)
     r.append_model_vector(phi, name)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
@@ -276,7 +279,6 @@ def same_answers(ctx: RouterContext, scores: np.ndarray, idx: np.ndarray, *, exc
     out; add-model cannot tell a copy from a close sibling on a few answers, so it says so instead. An answer
     within 1e-6 of a record is that record (a file's decimals written from float32 records, ``%g``'s six
     digits)."""
-    from routereval.coldstart.context import reference_answers
     from routereval.coldstart.neighbours import copies
 
     got = reference_answers(ctx, idx, exclude=exclude)
