@@ -17,6 +17,7 @@ import pytest
 from routereval.coldstart.anchors import (
     METHODS,
     AdaptiveTest,
+    adaptive_test,
     allocate,
     cluster_positions,
     design_positions,
@@ -629,13 +630,13 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
     assert asked == live.index.tolist()
     aimed = select_anchors(r, 25, "adaptive", X=X, candidates=split.train, answers=S[:, 0], target=split.test,
                            random_state=1)
-    t = AdaptiveTest.from_router(r, X[split.train], random_state=1, target=r.model_design(X[split.test]))
+    t = adaptive_test(r, X, candidates=split.train, target=split.test, random_state=1)[0]
     for _ in range(25):
         j = t.next()
         t.tell(j, S[split.train[j], 0])
     np.testing.assert_array_equal(aimed.index, split.train[np.asarray(t.asked)])
     assert not set(aimed.index.tolist()) & set(split.test.tolist())
-    t = AdaptiveTest.from_router(r, X[split.train], random_state=1)
+    t = adaptive_test(r, X, candidates=split.train, random_state=1)[0]
     i = t.next()
     assert t.next() == i  # asking again before answering gives the same prompt
     t.tell(i, 1.0)
@@ -660,11 +661,9 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
         naive._quad = np.einsum("ij,jk,ik->i", naive.Z, naive.cov, naive.Z)
         want.append(int(np.argmax(naive.information())))
     assert plan.tolist() == want
-    a = AdaptiveTest.from_router(r, X[split.train], random_state=1)
+    a = adaptive_test(r, X, candidates=split.train, random_state=1)[0]
     assert len(a.plan(len(split.train) + 5)) == len(split.train)  # no more than there are
     # adaptive_test: the test select_anchors runs, to drive by hand over rows of X
-    from routereval.coldstart.anchors import adaptive_test
-
     test, rows = adaptive_test(r, X, candidates=split.train, random_state=1)
     np.testing.assert_array_equal(rows, split.train)
     for _ in range(25):
@@ -736,7 +735,7 @@ def test_irt_and_adaptive_need_a_router_with_the_capability(fitted):
                          ("abc", "answers must be one score per row of X .* got non-numeric str")):
         with pytest.raises(InputError, match=msg):
             select_anchors(r, 5, "adaptive", X=X, candidates=split.train, answers=answers)
-    t = AdaptiveTest.from_router(r, X[split.train])
+    t = adaptive_test(r, X, candidates=split.train)[0]
     for i, score, msg in ((1.7, 1.0, "candidate 1.7 must be the int position"), (0, "yes", "must be a score in"),
                           (len(split.train), 1.0, "must be the int position of a candidate, 0 to")):
         with pytest.raises(InputError, match=msg):
@@ -746,7 +745,7 @@ def test_irt_and_adaptive_need_a_router_with_the_capability(fitted):
     with pytest.raises(InputError, match="candidate 3 was already asked"):
         t.tell(3, 0.0)
     with pytest.raises(ParameterError, match="random_state must be"):
-        AdaptiveTest.from_router(r, X[split.train], random_state="x")
+        adaptive_test(r, X, candidates=split.train, random_state="x")
     t.tell(5, True)  # a right or wrong answer as a bool
     assert t.answers[-1] == 1.0
     right = S[:, 0] >= 0.5

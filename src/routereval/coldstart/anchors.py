@@ -367,7 +367,8 @@ class AdaptiveTest:
         tells less about it, and the posterior does not take lucky guesses for ability.
 
     Use ``i = test.next()``, ask the model, ``test.tell(i, score)``; repeat. ``phi`` and
-    ``cov`` are the current posterior mode and covariance.
+    ``cov`` are the current posterior mode and covariance. :func:`adaptive_test` builds one
+    from a fitted router's prompt side and population prior.
     """
 
     def __init__(self, Z: np.ndarray, offset: np.ndarray, prior_mean: np.ndarray, prior_cov: np.ndarray, *,
@@ -399,19 +400,6 @@ class AdaptiveTest:
         self._pending: int | None = None
         self.refresh = 10  # exact information every this many answers, rank-one updates between
         self._quad = np.einsum("ij,ij->i", self.Z @ self.cov, self.Z)
-
-    @classmethod
-    def from_router(cls, router, X: np.ndarray, *, delta: np.ndarray | None = None, **kwargs: Any) -> "AdaptiveTest":
-        """A test over the candidate prompts ``X`` (n, d) with ``router``'s prompt side and population prior
-        (``delta`` (n,): calibrated residual difficulties of the candidates)."""
-        from routereval.routers.newmodel import population_prior
-
-        require_add_model(router)
-        Z, o = router.model_design(X)
-        if delta is not None:
-            o = o + np.asarray(delta, dtype=np.float64)
-        mean, cov = population_prior(router.model_vectors())
-        return cls(Z, o, mean, cov, **kwargs)
 
     def information(self) -> np.ndarray:
         """(n,) what answering each candidate would gain at the current posterior (-inf if asked).
