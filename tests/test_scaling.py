@@ -207,6 +207,9 @@ def test_synthetic_study_with_routers_costs_and_both_protocols(tiny, tmp_path):
 
 
 def test_plots_with_routers_frontier_and_replacing_a_study(tiny, tmp_path):
+    import matplotlib
+
+    backend, style = matplotlib.get_backend(), dict(matplotlib.rcParams)
     out = tmp_path / "plots"
     code, _, err = _run("scaling", tiny, "--benchmark", "arc", "--groups", "random,all_strong", "--m", "1,3",
                         "--draws", "3", "--routers", "knn", "--router-m", "3", "--weak", "0.5", "--out", out)
@@ -214,6 +217,11 @@ def test_plots_with_routers_frontier_and_replacing_a_study(tiny, tmp_path):
     for name in ("scaling_arc.png", "scaling_arc.svg", "grid.png", "grid.svg", "frontier.csv", "summary.md"):
         assert (out / name).stat().st_size > 300, name
     assert "<svg" in (out / "grid.svg").read_text()[:500] and "![arc](scaling_arc.png)" in (out / "summary.md").read_text()
+    # the figures' style is theirs: SVG text kept as text there, and the caller's backend and rcParams untouched
+    # (it once leaked into every later figure of the process, a cold-start study's SVGs among them)
+    assert ">random pools" in (out / "scaling_arc.svg").read_text()
+    assert matplotlib.get_backend() == backend
+    assert {k for k, v in matplotlib.rcParams.items() if style[k] != v} == set()
     # a second run replaces the study in place
     code, _, err = _run("scaling", tiny, "--benchmark", "truthfulqa", "--m", "1,2", "--no-plots", "--out", out)
     assert code == 0, err

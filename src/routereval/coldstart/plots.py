@@ -1,4 +1,5 @@
-"""Plots of the cold-start study (matplotlib, Agg, imported lazily): error vs k, µ vs k with bounds."""
+"""Plots of the cold-start study: error vs k, µ vs k with bounds (matplotlib, imported lazily; no pyplot:
+:mod:`routereval.figures`)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from routereval.atomic import remove_orphans, replacing
+from routereval.figures import new_figure
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency
 PALETTE = {"random": "#E69F00", "stratified": "#56B4E9", "irt": "#009E73", "fisher": "#CC79A7",
            "adaptive": "#D55E00", "plain": "#000000", "upper": "#0072B2", "lower": "#000000"}
 MARKERS = {"random": "o", "stratified": "s", "irt": "^", "fisher": "v", "adaptive": "D"}  # one per anchor method
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _save(fig, out: Path, stem: str) -> list[Path]:
@@ -44,47 +37,46 @@ def plot_study(summary: list[dict[str, Any]], out: Path, *, title: str, baseline
     ``stratified_is_random``: the benchmark's train prompts form one subset, so ``stratified`` anchors are the
     ``random`` ones: its line is drawn dashed and its legend says so (else it hides under random's).
     """
-    plt = _pyplot()
     pretrains = sorted({s["pretrain"] for s in summary}, key=lambda p: ("pool", "corpus").index(p))
     methods = [m for m in MARKERS if any(s["method"] == m for s in summary)]
     written: list[Path] = []
     for stem, key in (("error_vs_k", "mae"), ("mu_vs_k", "mu_added_matter")):
-        fig, axes = plt.subplots(1, len(pretrains), figsize=(5.2 * len(pretrains), 3.8), squeeze=False, sharey=True)
-        for ax, pre in zip(axes[0], pretrains):
-            rows = [s for s in summary if s["pretrain"] == pre]
-            for meth in methods:
-                pts = sorted((s["k"], s[key]) for s in rows if s["method"] == meth)
-                same = stratified_is_random and meth == "stratified"
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[meth], color=PALETTE[meth],
-                        ls="--" if same else "-", mfc="none" if same else None,
-                        label="stratified (= random: one subset)" if same else meth)
-            ks = sorted({s["k"] for s in rows})
-            if key == "mae":
-                bl = [(k, baseline[k]) for k in ks if k in baseline]
-                ax.plot([b[0] for b in bl], [b[1] for b in bl], ls="--", color=PALETTE["plain"],
-                        label="plain mean, random")
-                ax.set_ylabel("|estimated - true test mean|")
-            else:
-                up = next(s["mu_upper_matter"] for s in rows)
-                lo = next(s["mu_lower_matter"] for s in rows)
-                n = next(s["n_matter"] for s in rows)
-                # every line here is the mean over the held-out models that matter (all of them when none does)
-                which = ("all held-out models: none matters" if not n
-                         else f"{n} model that matters" if n == 1 else f"{n} models that matter")
-                ax.axhline(up, ls="--", color=PALETTE["upper"], label="upper: refit with full answers")
-                ax.axhline(lo, ls=":", color=PALETTE["lower"],
-                           label="lower: the pool without the model" + (f" ({which})" if n else ""))
-                ax.set_ylabel(f"routing µ on test ({which})")
-            ax.set_xscale("log")
-            ax.minorticks_off()  # only the k values studied are labelled
-            ax.set_xticks(ks)
-            ax.set_xticklabels([str(k) for k in ks])
-            ax.set_xlabel("anchors k")
-            ax.set_title(f"pre-training: {pre}")
-            ax.grid(alpha=0.3)
-        # beside the panels, not over them: any corner of a panel may hold a line
-        axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-        fig.suptitle(title, fontsize=10)
-        written += _save(fig, out, stem)
-        plt.close(fig)
+        with new_figure((5.2 * len(pretrains), 3.8)) as fig:
+            axes = fig.subplots(1, len(pretrains), squeeze=False, sharey=True)
+            for ax, pre in zip(axes[0], pretrains):
+                rows = [s for s in summary if s["pretrain"] == pre]
+                for meth in methods:
+                    pts = sorted((s["k"], s[key]) for s in rows if s["method"] == meth)
+                    same = stratified_is_random and meth == "stratified"
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[meth], color=PALETTE[meth],
+                            ls="--" if same else "-", mfc="none" if same else None,
+                            label="stratified (= random: one subset)" if same else meth)
+                ks = sorted({s["k"] for s in rows})
+                if key == "mae":
+                    bl = [(k, baseline[k]) for k in ks if k in baseline]
+                    ax.plot([b[0] for b in bl], [b[1] for b in bl], ls="--", color=PALETTE["plain"],
+                            label="plain mean, random")
+                    ax.set_ylabel("|estimated - true test mean|")
+                else:
+                    up = next(s["mu_upper_matter"] for s in rows)
+                    lo = next(s["mu_lower_matter"] for s in rows)
+                    n = next(s["n_matter"] for s in rows)
+                    # every line here is the mean over the held-out models that matter (all of them when none does)
+                    which = ("all held-out models: none matters" if not n
+                             else f"{n} model that matters" if n == 1 else f"{n} models that matter")
+                    ax.axhline(up, ls="--", color=PALETTE["upper"], label="upper: refit with full answers")
+                    ax.axhline(lo, ls=":", color=PALETTE["lower"],
+                               label="lower: the pool without the model" + (f" ({which})" if n else ""))
+                    ax.set_ylabel(f"routing µ on test ({which})")
+                ax.set_xscale("log")
+                ax.minorticks_off()  # only the k values studied are labelled
+                ax.set_xticks(ks)
+                ax.set_xticklabels([str(k) for k in ks])
+                ax.set_xlabel("anchors k")
+                ax.set_title(f"pre-training: {pre}")
+                ax.grid(alpha=0.3)
+            # beside the panels, not over them: any corner of a panel may hold a line
+            axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+            fig.suptitle(title, fontsize=10)
+            written += _save(fig, out, stem)
     return written

@@ -1,4 +1,5 @@
-"""Plots of the scaling study (matplotlib, Agg, imported lazily): one figure per benchmark and a grid.
+"""Plots of the scaling study: one figure per benchmark and a grid (matplotlib, imported lazily; no pyplot:
+:mod:`routereval.figures`).
 
 Colours are the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies);
 protocols differ by line style (``clean`` solid, ``paper`` dashed), so the figures also read in grey.
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from routereval.figures import new_figure
 
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
@@ -26,15 +29,9 @@ GROUP_TITLES = {"random": "random pools", "all_strong": "all strong", "all_weak"
 LABELS = {"oracle": "oracle r_o", "random": "random routing", "best_single": "best single model"}
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-                         "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none"})
-    return plt
+# for these figures only (routereval.figures): SVG text stays text, so the report's pages can be searched
+STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+         "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none"}
 
 
 def _series(rows, **key) -> list[dict]:
@@ -196,6 +193,14 @@ def _legend(fig, axes, ncol: int, spare=None) -> None:
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
 
 
+def _suptitle(fig, text: str, fontsize: int = 11) -> None:
+    """The figure's title, wrapped to the figure's width (about 12 characters an inch at 11 pt)."""
+    import textwrap
+
+    lines = textwrap.wrap(text, width=max(20, int(fig.get_figwidth() * 132 / fontsize)))
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
+
+
 def _save(fig, out: Path, stem: str) -> list[str]:
     names = []
     for ext in ("png", "svg"):
@@ -207,7 +212,6 @@ def _save(fig, out: Path, stem: str) -> list[str]:
 
 def plot_benchmark(result, info, out: Path) -> list[str]:
     """``scaling_<benchmark>.png`` and ``.svg``: a panel per group, the weak models and the frontier."""
-    plt = _plt()
     s = result.settings
     rows = [r for r in result.curves if r["benchmark"] == info.name]
     groups = [g for g in ("random", "all_strong", "strong_to_weak", "all_weak") if g in s["groups"]
@@ -218,67 +222,63 @@ def plot_benchmark(result, info, out: Path) -> list[str]:
     n = len(groups) + bool(weak_rows) + bool(frontier)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows + 0.9), squeeze=False)
-    flat = list(axes.ravel())
-    for ax, g in zip(flat, groups):
-        _group_panel(ax, rows, g, s["protocols"], s["ps"], s["routers"], s["draws"])
-    if weak_rows:
-        _weak_panel(flat[len(groups)], weak_rows, s["protocols"], s["weak"])
-    if frontier:
-        p0 = s["protocols"][0]
-        _frontier_panel(flat[len(groups) + bool(weak_rows)], frontier, p0, s["routers"], info.cost_unit, info.cheapest.get(p0))
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    spare = flat[n] if len(flat) > n else None
-    # the same y range on the group panels, so pool groups compare at a glance
-    ys = [a.get_ylim() for a in flat[:len(groups)]]
-    if ys:
-        lo, hi = min(y[0] for y in ys), max(y[1] for y in ys)
-        for a in flat[:len(groups)]:
-            a.set_ylim(lo, hi)
-    fig.suptitle(f"{info.name}: test score against the number of candidate models "
-                 f"({info.n_eligible} models, {info.split[2]} test prompts)", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
-    _legend(fig, flat[:n], ncol=4, spare=spare)
-    names = _save(fig, out, f"scaling_{info.name}")
-    plt.close(fig)
-    return names
+    with new_figure((4.6 * ncols, 3.6 * nrows + 0.9), style=STYLE) as fig:
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        flat = list(axes.ravel())
+        for ax, g in zip(flat, groups):
+            _group_panel(ax, rows, g, s["protocols"], s["ps"], s["routers"], s["draws"])
+        if weak_rows:
+            _weak_panel(flat[len(groups)], weak_rows, s["protocols"], s["weak"])
+        if frontier:
+            p0 = s["protocols"][0]
+            _frontier_panel(flat[len(groups) + bool(weak_rows)], frontier, p0, s["routers"], info.cost_unit,
+                            info.cheapest.get(p0))
+        for ax in flat[n:]:
+            ax.set_visible(False)
+        spare = flat[n] if len(flat) > n else None
+        # the same y range on the group panels, so pool groups compare at a glance
+        ys = [a.get_ylim() for a in flat[:len(groups)]]
+        if ys:
+            lo, hi = min(y[0] for y in ys), max(y[1] for y in ys)
+            for a in flat[:len(groups)]:
+                a.set_ylim(lo, hi)
+        _suptitle(fig, f"{info.name}: test score against the number of candidate models "
+                       f"({info.n_eligible} models, {info.split[2]} test prompts)")
+        fig.tight_layout()  # it keeps the title's height clear above the panels
+        _legend(fig, flat[:n], ncol=4, spare=spare)
+        return _save(fig, out, f"scaling_{info.name}")
 
 
 def plot_grid(result, out: Path) -> list[str]:
     """``grid.png`` and ``.svg``: every benchmark's random-pool curves (or its first group's), side by side."""
     from routereval.experiments.scaling.curves import curve_name
 
-    plt = _plt()
     s = result.settings
     infos = result.benchmarks
     ncols = min(4, len(infos))
     nrows = math.ceil(len(infos) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.7 * ncols, 2.9 * nrows + 0.7), squeeze=False)
-    flat = list(axes.ravel())
-    ps = s["ps"]
-    mid = [0.5] if 0.5 in ps else ps[len(ps) // 2:len(ps) // 2 + 1]
-    for ax, info in zip(flat, infos):
-        rows = [r for r in result.curves if r["benchmark"] == info.name]
-        group = "random" if any(r["group"] == "random" for r in rows) else next(
-            (g for g in s["groups"] if any(r["group"] == g for r in rows)), None)
-        if group is None:
+    with new_figure((3.7 * ncols, 2.9 * nrows + 0.7), style=STYLE) as fig:
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        flat = list(axes.ravel())
+        ps = s["ps"]
+        mid = [0.5] if 0.5 in ps else ps[len(ps) // 2:len(ps) // 2 + 1]
+        for ax, info in zip(flat, infos):
+            rows = [r for r in result.curves if r["benchmark"] == info.name]
+            group = "random" if any(r["group"] == "random" for r in rows) else next(
+                (g for g in s["groups"] if any(r["group"] == g for r in rows)), None)
+            if group is None:
+                ax.set_visible(False)
+                continue
+            sub = [r for r in rows if r["curve"] in ("oracle", "random", "best_single", *map(curve_name, mid))]
+            _group_panel(ax, sub, group, s["protocols"], mid, (), s["draws"])
+            ax.set_title(f"{info.name} ({GROUP_TITLES.get(group, group)})")
+        for ax in flat[len(infos):]:
             ax.set_visible(False)
-            continue
-        sub = [r for r in rows if r["curve"] in ("oracle", "random", "best_single", *map(curve_name, mid))]
-        _group_panel(ax, sub, group, s["protocols"], mid, (), s["draws"])
-        ax.set_title(f"{info.name} ({GROUP_TITLES.get(group, group)})")
-    for ax in flat[len(infos):]:
-        ax.set_visible(False)
-    spare = flat[len(infos)] if len(flat) > len(infos) else None
-    fig.suptitle("Model-level scaling: test score against the number of candidate models"
-                 if ncols > 1 else "Model-level scaling: test score\nagainst the number of candidate models",
-                 fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.96 if ncols > 1 else 0.92))
-    _legend(fig, flat[:len(infos)], ncol=5 if ncols > 1 else 2, spare=spare)
-    names = _save(fig, out, "grid")
-    plt.close(fig)
-    return names
+        spare = flat[len(infos)] if len(flat) > len(infos) else None
+        _suptitle(fig, "Model-level scaling: test score against the number of candidate models")
+        fig.tight_layout()
+        _legend(fig, flat[:len(infos)], ncol=5 if ncols > 1 else 2, spare=spare)
+        return _save(fig, out, "grid")
 
 
 def plot_all(result, out: Path) -> list[str]:
