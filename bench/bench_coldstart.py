@@ -422,8 +422,9 @@ def _synth_sized() -> list[str]:
     return lines + [""] + notes + [""]
 
 
-# the recipe's methods; adaptive with target= the test prompts (what the README passes) and without it
-RECIPE_METHODS = ("random", "irt", "fisher", "adaptive", "adaptive no-target")
+# the recipe's methods; adaptive with target= the test prompts (what the README passes) and with the default target
+# (the candidates' mean: the train prompts)
+RECIPE_METHODS = ("random", "irt", "fisher", "adaptive", "adaptive default")
 
 
 def _recipe(corpus: Path) -> list[str]:
@@ -458,9 +459,9 @@ def _recipe(corpus: Path) -> list[str]:
             for seed in range(2):
                 for how in ("bare", "calibrated", "references"):
                     src = bench if method == "random" else router
-                    kind, _, aim = method.partition(" ")  # "adaptive no-target": the test pins the whole vector
+                    kind, _, aim = method.partition(" ")  # "adaptive default": no target=, the candidates' mean
                     more = {} if kind != "adaptive" else {"answers": S[:, h], **(
-                        {} if aim == "no-target" else {"target": split.test})}
+                        {} if aim == "default" else {"target": split.test})}
                     a = select_anchors(src, 100, kind, X=X, candidates=split.train, random_state=seed,
                                        **({} if how == "bare" else {"delta": delta}), **more)
                     y_new = S[a.index, h]

@@ -636,6 +636,15 @@ def test_adaptive_one_answer_at_a_time_equals_the_simulation(fitted):
         t.tell(j, S[split.train[j], 0])
     np.testing.assert_array_equal(aimed.index, split.train[np.asarray(t.asked)])
     assert not set(aimed.index.tolist()) & set(split.test.tolist())
+    # no target: the candidates' mean, as fisher's default (a test of the whole vector, D-optimal, is built by hand)
+    at_candidates = select_anchors(r, 25, "adaptive", X=X, candidates=split.train, answers=S[:, 0],
+                                   target=split.train, random_state=1)
+    np.testing.assert_array_equal(sim.index, at_candidates.index)
+    whole = AdaptiveTest(*r.model_design(X[split.train]), *population_prior(r.model_vectors()), random_state=1)
+    for _ in range(25):
+        j = whole.next()
+        whole.tell(j, S[split.train[j], 0])
+    assert not np.array_equal(split.train[np.asarray(whole.asked)], sim.index)
     t = adaptive_test(r, X, candidates=split.train, random_state=1)[0]
     i = t.next()
     assert t.next() == i  # asking again before answering gives the same prompt
