@@ -41,6 +41,41 @@ def test_minilm_offline_unit_vectors_and_semantics(questions):
     assert sim[0, 1] > 0.6 > sim[0, 2]  # paraphrases close, unrelated far
 
 
+_NO_HUB_PROBE = """
+import os, socket, sys
+tried = []
+real = socket.socket.connect
+def connect(self, address):  # any connection a load tries: none should (every load is local_files_only)
+    tried.append(address)
+    return real(self, address)
+socket.socket.connect = connect
+from transformers.utils import logging as hf_logging
+hf_logging.set_verbosity_info()  # a caller's own transformers settings
+from routereval.embed import embed_texts
+embed_texts(["What is 2 + 2?"], "minilm")
+embed_texts(["What is 2 + 2?"], sys.argv[1] + "?pooling=cls")  # the Hugging Face path
+from huggingface_hub import constants
+print(tried, sorted(k for k in os.environ if "OFFLINE" in k), constants.HF_HUB_OFFLINE,
+      hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled())
+"""
+
+
+def test_loading_an_encoder_reaches_no_hub_and_leaves_the_callers_settings(tmp_path):
+    # a library that sets HF_HUB_OFFLINE for good leaves the caller's process offline (huggingface_hub reads it once,
+    # at import: `routereval download` then refused in the same session), and its transformers logging silenced
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if "OFFLINE" not in k}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # a hub that refuses: a load that tried it would fail or show here
+    env["HF_HOME"] = str(tmp_path / "hf")
+    got = subprocess.run([sys.executable, "-c", _NO_HUB_PROBE, str(E.minilm_path())], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert got.stdout.split("\n")[-2] == "[] [] False 20 True"  # no connection, no env, online, INFO, bars on
+
+
 def test_local_directory_mean_pooling_equals_sentence_transformers(questions):
     path = str(E.minilm_path())
     st = E.embed_texts(questions[:10], "minilm")

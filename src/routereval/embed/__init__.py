@@ -37,9 +37,9 @@ embeddings), :mod:`~routereval.embed.cache` (the on-disk cache) and
 
 from routereval.embed.api import embed_prompts, embed_texts
 from routereval.embed.cache import CACHE_DIR
-from routereval.embed.neural import offline_transformers
+from routereval.embed.neural import quiet_transformers
 from routereval.embed.spec import EncoderSpec, minilm_path, parse_encoder
 from routereval.embed.tfidf import TFIDF_DIM
 
 __all__ = ["CACHE_DIR", "TFIDF_DIM", "EncoderSpec", "embed_prompts", "embed_texts", "minilm_path",
-           "offline_transformers", "parse_encoder"]
+           "parse_encoder", "quiet_transformers"]

@@ -7,9 +7,9 @@ module costs nothing.
 from __future__ import annotations
 
 import functools
-import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -19,31 +19,43 @@ from routereval.errors import ParameterError
 Progress = Callable[[str, int, int], None]
 
 
-def offline_transformers() -> None:
-    """Never reach the hub, and keep the weight-loading progress bars off stderr."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Keep transformers' weight-loading progress bars and warnings off stderr in the block, then restore them.
+
+    Every load passes ``local_files_only=True``: none reaches the hub, so nothing here sets
+    ``HF_HUB_OFFLINE``, which huggingface_hub reads once, at its import: set for good by a
+    library, it kept the caller's process offline until a restart (``routereval download``
+    among the victims).
+    """
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 @functools.lru_cache(maxsize=2)
 def _load_sentence_transformer(path: str):
-    offline_transformers()
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(path, device="cpu", local_files_only=True)
+    with quiet_transformers():
+        return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 
 @functools.lru_cache(maxsize=2)
 def _load_hf(path: str):
-    offline_transformers()
     from transformers import AutoModel, AutoTokenizer
 
-    return (AutoTokenizer.from_pretrained(path, local_files_only=True),
-            AutoModel.from_pretrained(path, local_files_only=True).eval())
+    with quiet_transformers():
+        return (AutoTokenizer.from_pretrained(path, local_files_only=True),
+                AutoModel.from_pretrained(path, local_files_only=True).eval())
 
 
 def encode_sentence_transformers(texts: list[str], path: Path, batch_size: int, progress: Progress | None,

@@ -159,12 +159,12 @@ class MLC(Router):
 
     def _tokenizer(self):
         if getattr(self, "_tok", None) is None:
-            from routereval.embed import offline_transformers
-
-            offline_transformers()
             from transformers import AutoTokenizer
 
-            self._tok = AutoTokenizer.from_pretrained(str(self._encoder_path()), local_files_only=True)
+            from routereval.embed import quiet_transformers
+
+            with quiet_transformers():
+                self._tok = AutoTokenizer.from_pretrained(str(self._encoder_path()), local_files_only=True)
         return self._tok
 
     def _config(self, n_models: int):
@@ -207,9 +207,6 @@ class MLC(Router):
     # ------------------------------------------------------------------ contract
     @classmethod
     def warm_up(cls) -> None:
-        from routereval.embed import offline_transformers
-
-        offline_transformers()
         import torch  # noqa: F401
         from transformers import AutoModelForSequenceClassification  # noqa: F401
 
@@ -219,11 +216,10 @@ class MLC(Router):
         texts = check_texts(X)
         _, Y = check_XY(np.zeros((len(texts), 1)), Y)
         check_cost(cost, Y.shape)
-        from routereval.embed import offline_transformers
-
-        offline_transformers()
         import torch
         from transformers import AutoModelForSequenceClassification
+
+        from routereval.embed import quiet_transformers
 
         t0 = time.perf_counter()
         rng = rng_from(self.random_state)
@@ -236,8 +232,9 @@ class MLC(Router):
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                net = AutoModelForSequenceClassification.from_pretrained(
-                    str(self._encoder_path()), config=self._config(m), local_files_only=True).to(dev)
+                with quiet_transformers():  # its note on the new classifier head's untrained weights
+                    net = AutoModelForSequenceClassification.from_pretrained(
+                        str(self._encoder_path()), config=self._config(m), local_files_only=True).to(dev)
                 decay = [p for k, p in net.named_parameters() if not (k.endswith("bias") or "LayerNorm" in k or "layer_norm" in k)]
                 no_decay = [p for k, p in net.named_parameters() if k.endswith("bias") or "LayerNorm" in k or "layer_norm" in k]
                 opt = torch.optim.AdamW([{"params": decay, "weight_decay": self.weight_decay},
