@@ -219,6 +219,44 @@ def test_bad_routes_are_one_clear_error(data):
         M.e_p(np.ones(3))
 
 
+_X = np.linspace(0.0, 1.0, 10)
+
+
+@pytest.mark.parametrize("call, match", [
+    # the bootstrap's options and values (numpy's own errors, or a silent NaN or a 2-D mean, before)
+    (lambda: M.bootstrap_ci(_X, n_boot=0), r"n_boot \(bootstrap resamples\) must be an int >= 1; got 0"),
+    (lambda: M.bootstrap_ci(_X, level=95), r"level must be the interval's coverage in \(0, 1\), e.g. 0.95; got 95"),
+    (lambda: M.bootstrap_ci(np.ones((4, 3))), r"values must be a 1-D array; got shape \(4, 3\)"),
+    (lambda: M.bootstrap_ci(np.array([])), "values holds no value"),
+    (lambda: M.bootstrap_ci(np.r_[_X, np.nan]), r"values must be finite; it holds nan at position 10"),
+    (lambda: M.bootstrap_ci(["a", "b"]), "values must be a numeric array"),
+    (lambda: M.bootstrap_means(_X, n_boot=-1), "n_boot"),
+    (lambda: M.bootstrap_indices(0), r"n \(the number of prompts\) must be an int >= 1"),
+    (lambda: M.v_b_ci(_X, _X[:9]), "routed and best must hold the same prompts; got 10 and 9 values"),
+    (lambda: M.v_b_ci(_X, _X, level=0), "level must be"),
+    (lambda: M.paired_bootstrap_p(_X, _X[:9]), "routed and best must hold the same prompts"),
+    (lambda: M.paired_bootstrap_p(_X, _X, n_boot=1.5), "n_boot"),
+    # selection: indices past m were dropped silently (shares summing to 0.5)
+    (lambda: M.selection_shares(np.array([0, 1, 4, 4]), 2), r"routes must be int model indices in \[0, 1\] \(m = 2\); "
+                                                             r"got values from 0 to 4"),
+    (lambda: M.selection_entropy(np.array([0, 1, 4, 4]), 2), r"in \[0, 1\]"),
+    (lambda: M.selection_shares(np.array([0.0, 1.0]), 2), "got dtype float64"),
+    (lambda: M.selection_shares(np.array([0, 1]), 0), r"m \(the number of pool models\) must be an int >= 1"),
+    (lambda: M.oracle_recall(np.ones((3, 2)), np.zeros(3, dtype=int), rel=95), r"rel must be .* in \(0, 1\]; got 95"),
+    (lambda: M.oracle(np.ones(3)), "scores must be a 2-D array"),
+    (lambda: M.oracle(np.ones((0, 3))), "scores hold no value"),
+])
+def test_bad_inputs_to_every_metric_are_one_error_of_the_package(call, match):
+    from routereval.errors import RouterEvalError
+
+    with pytest.raises(RouterEvalError, match=match):
+        call()
+
+
+def test_ratios_to_a_zero_score_are_nan_alike():
+    assert math.isnan(M.v_r(0.5, 0.0)) and math.isnan(M.v_b(0.5, 0.0))  # v_r raised ZeroDivisionError
+
+
 @pytest.mark.parametrize("router, ref_threshold", [
     ("linear", None), ("mlp", None),  # router/MLPR_LinearR/train.py: every softmax term counts
     ("mlc", 1e-4),  # router/RoBERTa-MLC/roberta_MLC.py: np.where(p > 1e-4, ...)

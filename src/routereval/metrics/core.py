@@ -11,9 +11,41 @@ from typing import Iterator
 
 import numpy as np
 
-from routereval.errors import InputError
+from routereval.errors import InputError, ParameterError
+from routereval.validate import check_int, float_array, is_real
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _values(x: np.ndarray, name: str) -> np.ndarray:
+    """``x`` as a non-empty 1-D float array of finite per-prompt values (n,)."""
+    a = float_array(x, name, ndim=1, finite=False, expected="(n,) of per-prompt values")
+    if not a.size:
+        raise InputError(f"{name} holds no value; expected one per test prompt")
+    if not np.isfinite(a).all():
+        i = int(np.flatnonzero(~np.isfinite(a))[0])
+        raise InputError(f"{name} must be finite; it holds {a[i]} at position {i} (a missing score: leave its "
+                         "prompt out)")
+    return a
+
+
+def _paired(routed: np.ndarray, best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two per-prompt arrays of a paired statistic, checked to be of one length (the same prompts)."""
+    routed, best = _values(routed, "routed"), _values(best, "best")
+    if len(routed) != len(best):
+        raise InputError(f"routed and best must hold the same prompts; got {len(routed)} and {len(best)} values")
+    return routed, best
+
+
+def _boot_options(n_boot: int, level: float | None = None) -> int:
+    """``n_boot`` as an int >= 1, and ``level`` (when given) checked to be in (0, 1)."""
+    if level is not None and not (is_real(level) and 0 < level < 1):
+        raise ParameterError(f"level must be the interval's coverage in (0, 1), e.g. 0.95; got {level!r}")
+    return check_int(n_boot, "n_boot (bootstrap resamples)", low=1)
+
+
+def _check_m(m: int) -> int:
+    return check_int(m, "m (the number of pool models)", low=1)
 
 
 def _check_routes(Y: np.ndarray, routes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,12 +76,15 @@ def mu(Y: np.ndarray, routes: np.ndarray) -> float:
 
 def oracle(Y: np.ndarray) -> float:
     """Score of the oracle r_o: mean over prompts of the best pool model's score."""
-    return float(np.asarray(Y, dtype=np.float64).max(axis=1).mean())
+    Y = float_array(Y, "scores", ndim=2, expected="(n_prompts, n_models)")
+    if not Y.size:
+        raise InputError(f"scores hold no value (shape {Y.shape}); expected (n_prompts, n_models) with both > 0")
+    return float(Y.max(axis=1).mean())
 
 
 def v_r(mu_value: float, reference_score: float) -> float:
-    """V_R = µ_o / the reference (GPT-4-class) model's score."""
-    return float(mu_value) / float(reference_score)
+    """V_R = µ_o / the reference (GPT-4-class) model's score (NaN when that is 0, as :func:`v_b`)."""
+    return float(mu_value) / float(reference_score) if reference_score else float("nan")
 
 
 def v_b(mu_value: float, best_single_score: float) -> float:
@@ -69,6 +104,8 @@ def oracle_recall(Y: np.ndarray, routes: np.ndarray, *, rel: float = 0.95) -> fl
     scores at least ``rel`` times the prompt's best (for 0/1 scores: it is correct), the
     same rule as the training labels of graded benchmarks. NaN when nothing is solvable.
     """
+    if not (is_real(rel) and 0 < rel <= 1):
+        raise ParameterError(f"rel must be the share of a prompt's best score that solves it, in (0, 1]; got {rel!r}")
     Y, routes = _check_routes(Y, routes)
     best = Y.max(axis=1)
     solvable = best > 0
@@ -80,11 +117,18 @@ def oracle_recall(Y: np.ndarray, routes: np.ndarray, *, rel: float = 0.95) -> fl
 
 
 def selection_shares(routes: np.ndarray, m: int) -> np.ndarray:
-    """(m,) share of the prompts routed to each model."""
+    """(m,) share of the prompts routed to each model (zeros when no prompt is routed)."""
+    m = _check_m(m)
     routes = np.asarray(routes)
+    if routes.ndim != 1:
+        raise InputError(f"routes must be 1-D, one model index per prompt; got shape {routes.shape}")
     if routes.size == 0:
         return np.zeros(m)
-    return np.bincount(routes, minlength=m)[:m] / routes.size
+    if not np.issubdtype(routes.dtype, np.integer) or routes.min() < 0 or routes.max() >= m:
+        raise InputError(f"routes must be int model indices in [0, {m - 1}] (m = {m}); got "
+                         + (f"dtype {routes.dtype}" if not np.issubdtype(routes.dtype, np.integer)
+                            else f"values from {routes.min()} to {routes.max()}"))
+    return np.bincount(routes, minlength=m) / routes.size
 
 
 def selection_entropy(routes: np.ndarray, m: int) -> float:
@@ -119,7 +163,8 @@ def _batches(n: int, n_boot: int, random_state, chunk: int = 128) -> Iterator[np
 
 def bootstrap_indices(n: int, *, n_boot: int = 1000, random_state=0) -> np.ndarray:
     """(n_boot, n) resampled prompt indices: the draws every bootstrap function here uses."""
-    return np.concatenate(list(_batches(n, n_boot, random_state)))
+    n = check_int(n, "n (the number of prompts)", low=1)
+    return np.concatenate(list(_batches(n, _boot_options(n_boot), random_state)))
 
 
 def _boot_means(values: np.ndarray, n_boot: int, random_state) -> np.ndarray:
@@ -129,13 +174,13 @@ def _boot_means(values: np.ndarray, n_boot: int, random_state) -> np.ndarray:
 
 def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, random_state=0) -> np.ndarray:
     """(n_boot,) means of ``values`` (n,) over the resamples of :func:`bootstrap_indices`."""
-    return _boot_means(np.asarray(values, dtype=np.float64), n_boot, random_state)
+    return _boot_means(_values(values, "values"), _boot_options(n_boot), random_state)
 
 
 def bootstrap_ci(values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, random_state=0) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of ``values`` (n,) over resampled prompts."""
-    values = np.asarray(values, dtype=np.float64)
-    means = _boot_means(values, n_boot, random_state)
+    n_boot = _boot_options(n_boot, level)
+    means = _boot_means(_values(values, "values"), n_boot, random_state)
     a = (1 - level) / 2
     lo, hi = np.quantile(means, [a, 1 - a])
     return float(lo), float(hi)
@@ -148,8 +193,8 @@ def v_b_ci(routed: np.ndarray, best: np.ndarray, *, n_boot: int = 1000, level: f
     ``routed`` (n,) scores of the routed models, ``best`` (n,) scores of the best single
     model on the same prompts; both are resampled with the same indices.
     """
-    routed = np.asarray(routed, dtype=np.float64)
-    best = np.asarray(best, dtype=np.float64)
+    n_boot = _boot_options(n_boot, level)
+    routed, best = _paired(routed, best)
     ratios = []
     for idx in _batches(len(routed), n_boot, random_state):
         b = best[idx].mean(axis=1)
@@ -167,8 +212,9 @@ def paired_bootstrap_p(routed: np.ndarray, best: np.ndarray, *, n_boot: int = 10
     (1 + #{resamples whose mean of routed - best is <= 0}) / (n_boot + 1): small when the
     router's advantage survives resampling the test prompts.
     """
-    d = np.asarray(routed, dtype=np.float64) - np.asarray(best, dtype=np.float64)
-    means = _boot_means(d, n_boot, random_state)
+    n_boot = _boot_options(n_boot)
+    routed, best = _paired(routed, best)
+    means = _boot_means(routed - best, n_boot, random_state)
     return float((1 + np.count_nonzero(means <= 0)) / (n_boot + 1))
 
 
