@@ -43,6 +43,39 @@ def test_corpus_and_pool_print_in_a_line(tiny):
     assert "\n" not in repr(pool) and "m=5 all_strong" in repr(pool) and "(5 in all)" in repr(pool)
 
 
+def test_result_objects_print_in_a_line(tiny, tmp_path):
+    # a notebook cell ending with one showed its every row: a study's 23,000 characters, a scaling result's 92,000
+    from pathlib import Path
+
+    from routereval.coldstart import run_study, select_anchors
+    from routereval.coldstart.anchors import AdaptiveTest
+    from routereval.data.store import open_corpus
+    from routereval.experiments.scaling import run_scaling
+    from routereval.experiments.sweep import SweepPlan
+    from routereval.pools import make_split
+    from routereval.reports.tables import Report
+
+    c = open_corpus(tiny)
+    split = make_split(c["mmlu"])
+    study = run_study(tiny, benchmark="mmlu", router="irt", params={"max_epochs": 5}, m=4, group="random",
+                      anchors=(5,), methods=("random",), seeds=1, models=1)
+    shown = {
+        "split": (split, f"Split(random of 'mmlu': train {len(split.train)}, val {len(split.val)}, test "
+                         f"{len(split.test)} prompts, seed 42)"),
+        "anchors": (select_anchors(c["mmlu"], 7, "random"), "Anchors(random, k=7, weighted; index ["),
+        "models": (c.models, "ModelTable(40 models: "),
+        "adaptive": (AdaptiveTest(np.ones((6, 2)), np.zeros(6), np.zeros(2), np.eye(2)),
+                     "AdaptiveTest(6 candidates, 0 asked, D-optimal)"),
+        "scaling": (run_scaling(c, benchmarks="mmlu", groups="random", ms=2, draws=2), "ScalingResult(mmlu: "),
+        "study": (study, "StudyResult('mmlu', router irt, m=4 random: 1 rows, 1 held-out models x methods random"),
+        "report": (Report([], ["clean"], ["mmlu"], [], [0], [], [], 0, 0, "R", 1000), "Report(0 tables from 'R': "),
+        "plan": (SweepPlan(None, Path("c"), "x", [], Path("o"), [], {"mmlu": 100}), "SweepPlan(0 cells, 0 rows over mmlu"),
+    }
+    for what, (obj, start) in shown.items():
+        text = repr(obj)
+        assert text.startswith(start) and "\n" not in text and len(text) < 300, (what, text)
+
+
 def test_evaluate_checks_n_boot_and_one_document_holds_one_cell(tiny):
     from routereval.errors import ParameterError
     from routereval.evaluate import evaluate, results_document

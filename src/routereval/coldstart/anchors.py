@@ -83,6 +83,11 @@ class Anchors:
     method: str
     answers: np.ndarray | None = None
 
+    def __repr__(self) -> str:
+        shown = ", ".join(map(str, self.index[:5].tolist())) + (", ..." if len(self.index) > 5 else "")
+        return (f"Anchors({self.method}, k={len(self.index)}, {'weighted' if self.weights is not None else 'no weights'}"
+                f"{', answered' if self.answers is not None else ''}; index [{shown}])")
+
 
 def _check_k(k: Any, n: int) -> int:
     k = check_int(k, f"{option('k')} (the number of anchors)", low=1)
@@ -401,6 +406,10 @@ class AdaptiveTest:
         self._pending: int | None = None
         self.refresh = 10  # exact information every this many answers, rank-one updates between
         self._quad = np.einsum("ij,ij->i", self.Z @ self.cov, self.Z)
+
+    def __repr__(self) -> str:
+        aim = "D-optimal" if self.target is None else f"aimed at the mean of {len(self.target[0])} prompts"
+        return f"AdaptiveTest({len(self.Z)} candidates, {len(self.asked)} asked, {aim})"
 
     def information(self) -> np.ndarray:
         """(n,) what answering each candidate would gain at the current posterior (-inf if asked).

@@ -76,6 +76,14 @@ class StudyResult:
     rows: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # a notebook shows this, not thousands of rows
+        m = self.meta
+        if not m:
+            return f"StudyResult({len(self.rows)} rows)"
+        return (f"StudyResult({m['benchmark']!r}, router {m['router']}, m={m['m']} {m['group']}: {len(self.rows)} rows, "
+                f"{len(m['held_out'])} held-out models x methods {', '.join(m['methods'])} x k "
+                f"{', '.join(map(str, m['anchors']))} x {m['seeds']} seeds; pretrain {', '.join(m['pretrain'])})")
+
 
 @dataclass
 class _Fitted:

@@ -462,6 +462,12 @@ class ModelTable:
             if len(getattr(self, name)) != n:
                 raise InputError(f"models table: column {name!r} has {len(getattr(self, name))} entries, expected {n}")
 
+    def __repr__(self) -> str:
+        names = ", ".join(map(str, self.ids[:4])) + (f", ... ({len(self.ids)} in all)" if len(self.ids) > 4 else "")
+        known = [f"{what} of {int(np.sum(~np.isnan(v)))}" for what, v in
+                 (("sizes", self.params), ("prices", self.price_in))] + [f"families of {int(np.sum(self.family != ''))}"]
+        return f"ModelTable({len(self.ids)} models: {names}; known: {', '.join(known)})"
+
     def __len__(self) -> int:
         return len(self.ids)
 

@@ -65,6 +65,11 @@ class Split:
     benchmark: str | None = None
     n_prompts: int | None = None
 
+    def __repr__(self) -> str:
+        of = "" if self.benchmark is None else f" of {self.benchmark!r}"
+        return (f"Split({self.name}{of}: train {len(self.train)}, val {len(self.val)}, test {len(self.test)} prompts, "
+                f"seed {self.seed})")
+
     @property
     def fit_prompts(self) -> np.ndarray:
         """Train and val prompts: all that the ``clean`` protocol may look at while choosing."""

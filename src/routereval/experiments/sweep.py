@@ -39,6 +39,10 @@ class SweepPlan:
     def n_rows(self) -> int:
         return sum(len(c.runs) for c in self.cells)
 
+    def __repr__(self) -> str:
+        return (f"SweepPlan({len(self.cells)} cells, {self.n_rows} rows over {', '.join(self.n_prompts)}; "
+                f"corpus {str(self.corpus)!r}, out {str(self.out)!r}{', force' if self.force else ''})")
+
 
 def _stored_key(meta: dict, encoder: str) -> bool:
     stored = meta.get("embeddings", {})

@@ -118,6 +118,10 @@ class Report:
     n_boot: int
     studies: list[Any] = field(default_factory=list)
 
+    def __repr__(self) -> str:  # a notebook shows this, not every table
+        return (f"Report({len(self.tables)} tables from {self.source!r}: {self.n_rows} rows, {self.n_failed} failed; "
+                f"benchmarks {', '.join(map(str, self.benchmarks)) or '-'}; {len(self.studies)} studies)")
+
 
 def _order(values, order: Sequence[str]) -> list:
     return sorted(values, key=lambda v: (order.index(v) if v in order else len(order), str(v)))

@@ -62,6 +62,11 @@ class ScalingResult:
     router_seconds: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
+    def __repr__(self) -> str:  # a notebook shows this, not every curve point
+        return (f"ScalingResult({', '.join(b.name for b in self.benchmarks)}: {len(self.curves)} curve points, "
+                f"{len(self.weak)} weak-model rows, {len(self.frontier)} frontier rows, {len(self.skipped)} skipped"
+                + (f"; {self.seconds:.1f} s)" if self.seconds else ")"))
+
     def to_json(self) -> dict:
         """A JSON-ready summary (the CLI's ``--json``); the rows themselves are in the CSV files."""
         out = {"settings": self.settings, "seconds": self.seconds, "skipped": self.skipped, "benchmarks": []}
