@@ -450,6 +450,20 @@ def test_html_renders_in_headless_chromium_without_errors_sorts_and_is_not_blank
             == [len(t.rows) * 2 for t in rep.tables]
         shot = b.screenshot(tmp_path / "shot.png")
         full = b.screenshot(tmp_path / "full.png", full_page=True)
+        # shown inside another page (a notebook's display(HTML(...))), the report restyles nothing of that page's own
+        # (its bare body, *, table and first-column rules once shifted a notebook's cells and bordered its tables)
+        host = tmp_path / "host.html"
+        host.write_text('<!doctype html><html><body><div id="cell">In [1]:</div><h2 id="h">mine</h2>'
+                        '<table id="mine"><tbody><tr><td>a</td><td>b</td></tr><tr><td>c</td><td>d</td></tr></tbody>'
+                        '</table><div id="out"></div></body></html>')
+        b.open(host.as_uri())
+        probe = ("JSON.stringify(['body', '#cell', '#h', '#mine td', '#mine tr:nth-child(2) td'].map(q => {"
+                 "const c = getComputedStyle(document.querySelector(q)); return [c.margin, c.padding, c.fontFamily, "
+                 "c.fontSize, c.boxSizing, c.position, c.borderRightWidth, c.backgroundColor, c.textAlign]; }))")
+        before = b.evaluate(probe)
+        b.evaluate(f"document.getElementById('out').innerHTML = {json.dumps(out.read_text())}")
+        assert b.evaluate("document.querySelectorAll('#out table.sortable').length") == len(rep.tables)
+        assert b.evaluate(probe) == before
     img = imread(shot)
     assert img.shape[:2] == (900, 1366)
     assert img[..., :3].std() > 0.05  # not blank: text, tables and colour

@@ -21,61 +21,66 @@ _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".j
          ".gif": "image/gif", ".webp": "image/webp"}
 MAX_INLINE_DATA = 2_000_000  # CSV files larger than this are named, not embedded
 
+# Every rule is scoped to the report's root element: the page is also shown inside other pages (a notebook's
+# display(HTML(...))), whose own elements a bare `body`, `*` or `table` rule would restyle.
+SCOPE = "routereval-report"
 CSS = """
-:root{--fg:#1f2328;--muted:#59636e;--line:#d8dee4;--head:#f6f8fa;--accent:#0969da;--best:#dafbe1;--bestfg:#116329}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+.routereval-report{--fg:#1f2328;--muted:#59636e;--line:#d8dee4;--head:#f6f8fa;--accent:#0969da;--best:#dafbe1;--bestfg:#116329}
+.routereval-report,.routereval-report *{box-sizing:border-box}
+.routereval-report{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
 color:var(--fg);background:#fff}
-header{padding:18px 28px 12px;background:var(--head);border-bottom:1px solid var(--line)}
-header h1{margin:0 0 4px;font-size:22px}
-.meta{margin:0;color:var(--muted);font-size:13px}
-nav{padding:8px 28px;border-bottom:1px solid var(--line);font-size:13px;position:sticky;top:0;background:#fff;z-index:3}
-nav a{color:var(--accent);text-decoration:none;margin-right:4px;white-space:nowrap}
-nav a:hover{text-decoration:underline}
-nav .bench{margin-right:14px;display:inline-block}
-nav b{font-weight:600;margin-right:4px}
-main{padding:4px 28px 40px;max-width:1680px}
-section{margin:22px 0 30px;scroll-margin-top:76px}
-h2{font-size:18px;margin:0 0 2px}
-h3{font-size:16px}
-.caption{color:var(--muted);margin:0 0 8px;font-size:13px}
-.scroll{display:inline-block;max-width:100%;vertical-align:top;overflow-x:auto;border:1px solid var(--line);border-radius:6px}
-table{border-collapse:separate;border-spacing:0;font-size:13px;font-variant-numeric:tabular-nums}
-th,td{padding:4px 8px;text-align:right;white-space:nowrap;border-bottom:1px solid var(--line)}
-thead th{background:var(--head);font-weight:600;position:sticky;top:0}
-thead tr.top th{text-align:center;border-bottom:1px solid var(--line);color:var(--muted);font-weight:500}
-th[data-col]{cursor:pointer;user-select:none}
-th[data-col]:hover{background:#eaeef2}
-th[data-col]::after{content:"\\2195";color:#afb8c1;margin-left:4px;font-size:11px}
-th[aria-sort=ascending]::after{content:"\\25B2";color:var(--accent)}
-th[aria-sort=descending]::after{content:"\\25BC";color:var(--accent)}
-th:first-child,td:first-child{text-align:left;position:sticky;left:0;background:#fff;z-index:1;
+.routereval-report header{padding:18px 28px 12px;background:var(--head);border-bottom:1px solid var(--line)}
+.routereval-report header h1{margin:0 0 4px;font-size:22px}
+.routereval-report .meta{margin:0;color:var(--muted);font-size:13px}
+.routereval-report nav{padding:8px 28px;border-bottom:1px solid var(--line);font-size:13px;position:sticky;top:0;background:#fff;z-index:3}
+.routereval-report nav a{color:var(--accent);text-decoration:none;margin-right:4px;white-space:nowrap}
+.routereval-report nav a:hover{text-decoration:underline}
+.routereval-report nav .bench{margin-right:14px;display:inline-block}
+.routereval-report nav b{font-weight:600;margin-right:4px}
+.routereval-report main{padding:4px 28px 40px;max-width:1680px}
+.routereval-report section{margin:22px 0 30px;scroll-margin-top:76px}
+.routereval-report h2{font-size:18px;margin:0 0 2px}
+.routereval-report h3{font-size:16px}
+.routereval-report .caption{color:var(--muted);margin:0 0 8px;font-size:13px}
+.routereval-report .scroll{display:inline-block;max-width:100%;vertical-align:top;overflow-x:auto;border:1px solid var(--line);border-radius:6px}
+.routereval-report table{border-collapse:separate;border-spacing:0;font-size:13px;font-variant-numeric:tabular-nums}
+.routereval-report th,.routereval-report td{padding:4px 8px;text-align:right;white-space:nowrap;border-bottom:1px solid var(--line)}
+.routereval-report thead th{background:var(--head);font-weight:600;position:sticky;top:0}
+.routereval-report thead tr.top th{text-align:center;border-bottom:1px solid var(--line);color:var(--muted);font-weight:500}
+.routereval-report th[data-col]{cursor:pointer;user-select:none}
+.routereval-report th[data-col]:hover{background:#eaeef2}
+.routereval-report th[data-col]::after{content:"\\2195";color:#afb8c1;margin-left:4px;font-size:11px}
+.routereval-report th[aria-sort=ascending]::after{content:"\\25B2";color:var(--accent)}
+.routereval-report th[aria-sort=descending]::after{content:"\\25BC";color:var(--accent)}
+.routereval-report th:first-child,.routereval-report td:first-child{text-align:left;position:sticky;left:0;background:#fff;z-index:1;
 border-right:1px solid var(--line)}
-thead th:first-child{background:var(--head);z-index:2}
-tbody tr:nth-child(even) td{background:#fafbfc}
-tbody tr:hover td{background:#f1f8ff}
-tr.oracle td{color:var(--muted);font-style:italic}
-td.best{font-weight:700;color:var(--bestfg);background:var(--best)!important}
-td.pos{color:#9a6700}td.neg{color:#0550ae}
-.sep{border-left:2px solid var(--line)}
-.sd{color:var(--muted);font-size:11px}
-td.best .sd{color:var(--bestfg)}
-tbody tr:last-child td{border-bottom:0}
-dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;font-size:13px;margin:8px 0}
-dl.legend dt{font-weight:600}dl.legend dd{margin:0;color:var(--muted)}
-details.chart{margin-top:8px}
-details.chart summary{cursor:pointer;color:var(--muted);font-size:13px}
-svg.chart{display:block;max-width:100%;height:auto;margin-top:4px;font-family:inherit}
-.summary>:not(.scroll){max-width:980px}
-.summary img{max-width:100%;height:auto}
-.summary .scroll{margin:8px 0}
-.summary th,.summary td{text-align:left}
-.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:18px;margin-top:12px}
-figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px;background:#fff}
-figure img{display:block;width:100%;height:auto}
-figcaption{color:var(--muted);font-size:12px;margin-top:4px}
-footer{color:var(--muted);font-size:12px;padding:0 28px 24px}
-code{font-size:12px;background:var(--head);padding:1px 4px;border-radius:4px}
+.routereval-report thead th:first-child{background:var(--head);z-index:2}
+.routereval-report tbody tr:nth-child(even) td{background:#fafbfc}
+.routereval-report tbody tr:hover td{background:#f1f8ff}
+.routereval-report tr.oracle td{color:var(--muted);font-style:italic}
+.routereval-report td.best{font-weight:700;color:var(--bestfg);background:var(--best)!important}
+.routereval-report td.pos{color:#9a6700}
+.routereval-report td.neg{color:#0550ae}
+.routereval-report .sep{border-left:2px solid var(--line)}
+.routereval-report .sd{color:var(--muted);font-size:11px}
+.routereval-report td.best .sd{color:var(--bestfg)}
+.routereval-report tbody tr:last-child td{border-bottom:0}
+.routereval-report dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;font-size:13px;margin:8px 0}
+.routereval-report dl.legend dt{font-weight:600}
+.routereval-report dl.legend dd{margin:0;color:var(--muted)}
+.routereval-report details.chart{margin-top:8px}
+.routereval-report details.chart summary{cursor:pointer;color:var(--muted);font-size:13px}
+.routereval-report svg.chart{display:block;max-width:100%;height:auto;margin-top:4px;font-family:inherit}
+.routereval-report .summary>:not(.scroll){max-width:980px}
+.routereval-report .summary img{max-width:100%;height:auto}
+.routereval-report .summary .scroll{margin:8px 0}
+.routereval-report .summary th,.routereval-report .summary td{text-align:left}
+.routereval-report .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:18px;margin-top:12px}
+.routereval-report figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px;background:#fff}
+.routereval-report figure img{display:block;width:100%;height:auto}
+.routereval-report figcaption{color:var(--muted);font-size:12px;margin-top:4px}
+.routereval-report footer{color:var(--muted);font-size:12px;padding:0 28px 24px}
+.routereval-report code{font-size:12px;background:var(--head);padding:1px 4px;border-radius:4px}
 """
 
 # click a header: sort the body rows by that column's data-v (numbers; empty cells last), again: reverse
@@ -323,7 +328,7 @@ def render_html(report: Report, **_: object) -> str:
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<title>routereval report</title>"
-            f"<style>{CSS}</style></head><body>"
+            f"<style>{CSS}</style></head><body style=\"margin:0\"><div class=\"{SCOPE}\">"
             f"<header><h1>routereval report</h1><p class=\"meta\">{meta}</p></header>"
             f"<nav>{nav_html}</nav><main>"
             + "".join(_table_html(t, report) for t in report.tables)
@@ -331,4 +336,4 @@ def render_html(report: Report, **_: object) -> str:
                '<p class="caption">Click a column header to sort.</p></section>' if report.tables else "")
             + "".join(_study_html(s) for s in report.studies)
             + f"</main><footer>routereval {_e(__version__)}, {now}</footer>"
-            f"<script>{JS}</script></body></html>\n")
+            f"</div><script>{JS}</script></body></html>\n")
