@@ -147,6 +147,13 @@ def test_the_wrong_type_for_the_main_argument_is_named(toy, tmp_path):
     _one_line(InputError, "write_corpus takes a Corpus or Benchmarks; got a NoneType", write_corpus, None,
               tmp_path / "c")
     _one_line(InputError, "unknown benchmark", corpus.__getitem__, ["toy"])
+    # a name the stored corpus does not hold is the caller's mistake there too, not a damaged corpus (CorpusError)
+    write_corpus(corpus, tmp_path / "stored")
+    from routereval.data.store import open_corpus
+
+    err = _one_line(InputError, "unknown benchmark 'tooy'; expected one of: toy", open_corpus, tmp_path / "stored",
+                    benchmarks=["tooy"])
+    assert err.file == str(tmp_path / "stored")
     assert Corpus.from_benchmarks(toy)["toy"] is toy  # one Benchmark is a list of one
 
 

@@ -43,6 +43,16 @@ def test_saving_and_loading_are_importable_from_routers_lazily():
     assert "safetensors" not in loaded and not {m for m in HEAVY if m in loaded}
 
 
+@pytest.mark.parametrize("module", ["routereval", "routereval.routers", "routereval.sources", "routereval.coldstart"])
+def test_lazy_names_are_listed_for_completion_without_loading_them(module):
+    # dir() is what IPython completes from: the lazily exported names were missing (routereval.open_<TAB>: nothing)
+    code = (f"import {module} as m\nnames = dir(m)\nassert set(m.__all__) <= set(names), set(m.__all__) - set(names)\n"
+            f"assert all(hasattr(m, n) for n in m.__all__)")
+    loaded = _loaded_after(code)
+    if module != "routereval.coldstart":  # its names' modules are numpy-only; the others' must stay unloaded
+        assert not {m for m in HEAVY if m in loaded}
+
+
 def test_help_texts_keep_their_square_brackets(cli):
     # typer renders help as rich markup, where [name] is a style tag: a TOML table name must be escaped
     res = cli("data", "import", "--help")

@@ -67,13 +67,18 @@ def test_result_objects_print_in_a_line(tiny, tmp_path):
         "adaptive": (AdaptiveTest(np.ones((6, 2)), np.zeros(6), np.zeros(2), np.eye(2)),
                      "AdaptiveTest(6 candidates, 0 asked, D-optimal)"),
         "scaling": (run_scaling(c, benchmarks="mmlu", groups="random", ms=2, draws=2), "ScalingResult(mmlu: "),
-        "study": (study, "StudyResult('mmlu', router irt, m=4 random: 1 rows, 1 held-out models x methods random"),
+        "study": (study, "StudyResult('mmlu', router irt, m=4 random: 1 rows, 1 held-out models x methods random x k 5 "
+                         "x 1 seed; pretrain pool)"),
         "report": (Report([], ["clean"], ["mmlu"], [], [0], [], [], 0, 0, "R", 1000), "Report(0 tables from 'R': "),
         "plan": (SweepPlan(None, Path("c"), "x", [], Path("o"), [], {"mmlu": 100}), "SweepPlan(0 cells, 0 rows over mmlu"),
     }
     for what, (obj, start) in shown.items():
         text = repr(obj)
         assert text.startswith(start) and "\n" not in text and len(text) < 300, (what, text)
+    from routereval.coldstart.output import write_study
+
+    write_study(study, tmp_path / "study")
+    assert "the train prompts; seed 0; pre-training pool" in (tmp_path / "study" / "summary.md").read_text()  # not 0-0
 
 
 def test_evaluate_checks_n_boot_and_one_document_holds_one_cell(tiny):

@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 
+def __dir__() -> list[str]:  # the lazy names too, for dir() and a notebook's tab completion
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str):  # lazy re-exports keep `import routereval` fast
     if name in {"open_corpus", "write_corpus", "CorpusWriter"}:
         from routereval.data import store

@@ -19,6 +19,10 @@ __all__ = ["METHODS", "AdaptiveTest", "Anchors", "MeanEstimate", "adaptive_test"
            "run_study", "select_anchors"]
 
 
+def __dir__() -> list[str]:  # the lazy names too, for dir() and a notebook's tab completion
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str) -> Any:  # lazy: `import routereval.coldstart` stays light
     if name in ("METHODS", "AdaptiveTest", "Anchors", "adaptive_test", "select_anchors"):
         from routereval.coldstart import anchors

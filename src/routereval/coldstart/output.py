@@ -218,6 +218,11 @@ def stratified_is_random(meta: dict) -> bool:
     return meta.get("n_subsets") == 1 and "stratified" in meta.get("methods", ()) and "random" in meta.get("methods", ())
 
 
+def _seeds(n: int) -> str:
+    """``seed 0`` or ``seeds 0-4``: the anchor draws of a study of ``n`` seeds."""
+    return "seed 0" if n == 1 else f"seeds 0-{n - 1}"
+
+
 def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, float], se_random: dict[int, float],
                      plots: list[str]) -> str:
     meta = result.meta
@@ -228,7 +233,7 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                f"(group `{meta['group']}`, protocol `{meta['protocol']}`, embedding `{meta['embedding']}`, missing "
                f"`{meta['missing']}`); {meta.get('split', 'random')} split{_note(meta.get('split_note', ''))}: "
                f"{meta['n_train']} train / {meta['n_test']} test prompts; anchors chosen among "
-               f"the train prompts; seeds 0-{meta['seeds'] - 1}; pre-training {', '.join(meta['pretrain'])} "
+               f"the train prompts; {_seeds(meta['seeds'])}; pre-training {', '.join(meta['pretrain'])} "
                f"({_n(meta['n_corpus_models'], 'corpus model')}); test prompts' difficulty "
                f"{calib}.")
     out.append("")

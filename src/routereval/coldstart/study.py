@@ -82,7 +82,8 @@ class StudyResult:
             return f"StudyResult({len(self.rows)} rows)"
         return (f"StudyResult({m['benchmark']!r}, router {m['router']}, m={m['m']} {m['group']}: {len(self.rows)} rows, "
                 f"{len(m['held_out'])} held-out models x methods {', '.join(m['methods'])} x k "
-                f"{', '.join(map(str, m['anchors']))} x {m['seeds']} seeds; pretrain {', '.join(m['pretrain'])})")
+                f"{', '.join(map(str, m['anchors']))} x {m['seeds']} seed{'s' if m['seeds'] != 1 else ''}; "
+                f"pretrain {', '.join(m['pretrain'])})")
 
 
 @dataclass

@@ -440,7 +440,7 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
         raise InputError(f"benchmarks must be a benchmark name or a list of names; got {benchmarks!r}")
     try:
         return _open_corpus(path, names, texts)
-    except CorpusError:
+    except (CorpusError, InputError):
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError, pa.ArrowException) as e:
         raise CorpusError(f"{path}: damaged corpus ({type(e).__name__}: {e}); "
@@ -472,7 +472,8 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
         wanted = list(benchmarks)
         for b in wanted:
             if b not in manifest["benchmarks"]:
-                raise CorpusError(f"{path}: unknown benchmark {b!r}; expected one of: {', '.join(names)}")
+                # the caller's name, not the corpus, is wrong: the error corpus[name] raises too
+                raise InputError(f"unknown benchmark {b!r}; expected one of: {', '.join(names)}", file=path)
         names = wanted
     out: dict[str, Benchmark] = {}
     for name in names:

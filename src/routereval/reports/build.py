@@ -91,7 +91,8 @@ def make_report(results: str | os.PathLike | None, *, protocols: Sequence[str] |
                          file=path)
     present_p = _order(set(ok.column("protocol").to_pylist()), PROTOCOL_ORDER)
     present_b = sorted(set(ok.column("benchmark").to_pylist()))
-    for opt, asked, present in (("--protocol", protocols, present_p), ("--benchmarks", benchmarks, present_b)):
+    for opt, asked, present in ((option("protocols", "--protocol"), protocols, present_p),
+                                (option("benchmarks"), benchmarks, present_b)):
         missing = [v for v in asked or [] if v not in present]
         if missing:
             raise ParameterError(f"{opt} {missing[0]!r}: not in the results {path} (they hold: {', '.join(present)})")

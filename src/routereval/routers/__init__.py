@@ -17,6 +17,10 @@ __all__ = ["Interval", "OfType", "Options", "Router", "available_routers", "get_
            "load_router", "save_router"]
 
 
+def __dir__() -> list[str]:  # the lazy names too, for dir() and a notebook's tab completion
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str) -> Any:
     # saving and loading (safetensors, the corpus store's checksums) are imported when first asked for
     if name in ("load_router", "save_router"):

@@ -10,6 +10,10 @@ if TYPE_CHECKING:
 __all__ = ["import_spec"]
 
 
+def __dir__() -> list[str]:  # the lazy names too, for dir() and a notebook's tab completion
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str):
     # lazy: `import routereval.sources` (and its submodules) stays cheap
     if name == "import_spec":
