@@ -1070,6 +1070,33 @@ def publisher_corpus(tmp_path_factory):
     return out
 
 
+def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps_it(tmp_path, cli):
+    """--missing prompts on eval and fit (only scaling, pools and coldstart took it); the saved router's anchors come
+    from the split of the prompts every model answered, not from prompts some pool model never saw."""
+    from routereval.pools import make_split
+
+    X, S, _, topic = irt_world(n_prompts=300, n_models=12, seed=5)
+    S = S.astype(float)
+    gaps = np.random.default_rng(0).random((300, 3)) < 0.3
+    S[:, :3][gaps] = np.nan  # three of the twelve models miss a third of the prompts: auto keeps the other nine
+    b = world_benchmark(X, S, topic, texts=[f"question {i}" for i in range(len(X))])
+    write_corpus(Corpus.from_benchmarks([b]), tmp_path / "c")
+    cell = ("mmlu", "--router", "irt", "--param", "dim=2", "--param", "max_epochs=10", "--m", "12", "--group", "random")
+    res = cli("eval", tmp_path / "c", "-b", *cell)
+    assert res.code == 2 and "3 of its 12 models miss records" in res.err and "--missing prompts" in res.err
+    res = cli("eval", tmp_path / "c", "-b", *cell, "--missing", "prompts", "--json")
+    assert res.code == 0, res.err
+    kept = np.flatnonzero(~np.isnan(S).any(axis=1))
+    assert res.json()["m"] == 12 and res.json()["n_test"] == len(make_split(b, missing="prompts").test) < 40
+    res = cli("fit", tmp_path / "c", "-b", *cell, "--missing", "prompts", "--save", tmp_path / "r", "--json")
+    assert res.code == 0, res.err
+    assert res.json()["pool"]["missing"] == "prompts"
+    res = cli("coldstart", "anchors", tmp_path / "r", "--k", "60", "--method", "random", "--json")
+    assert res.code == 0, res.err
+    got = {int(r["prompt_id"][1:]) for r in res.json()}
+    assert len(got) == 60 and got <= set(make_split(b, missing="prompts").train.tolist()) and got <= set(kept.tolist())
+
+
 def test_saved_router_anchors_come_from_the_split_it_was_fitted_on(publisher_corpus, tmp_path, cli, monkeypatch):
     """A router fitted with --split random on a benchmark with a publisher split takes its anchors from the random
     split's train prompts; its corpus is saved as an absolute path, and a corpus that moved is one clear line."""

@@ -281,7 +281,7 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
 def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
              m: int, group: str, protocol: str = "clean", embedding: str | None = None, seed: int = 42,
              draw: int = 0, n_boot: int = 1000, reference_score: float | None = None, split: str = "auto",
-             progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+             missing: str = "auto", progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Fit on train (tune on val), route test and measure one (benchmark, router, params, m, group) cell.
 
     Parameters
@@ -299,6 +299,10 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
     split
         ``auto`` (the publisher's split when the benchmark has one, else the seeded random
         split), ``publisher`` or ``random``; a seed never changes the publisher split.
+    missing
+        Missing records: ``auto``, ``models`` (only the models evaluated on every prompt) or
+        ``prompts`` (every model, on the prompts all of them answered); see
+        :func:`routereval.pools.missing_policy`.
     embedding
         Encoder (see :mod:`routereval.embed`); default :func:`default_embedding`.
     n_boot
@@ -321,7 +325,7 @@ def evaluate(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, pa
     seed, params = int(seed), json_safe(_check_params(params))  # numpy scalars as Python values in the result
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
                         seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), split=split,
-                        progress=progress)
+                        progress=progress, missing=missing)
     return evaluate_cell(r, cell, router_name=router, n_boot=n_boot, seed=seed, params=params,
                          reference_score=reference_score)
 
@@ -358,13 +362,13 @@ def results_document(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, params: dict[str, Any] | None = None,
                m: int, group: str, protocol: str = "clean", embedding: str | None = None, seed: int = 42,
-               draw: int = 0, save: str | os.PathLike, split: str = "auto",
+               draw: int = 0, save: str | os.PathLike, split: str = "auto", missing: str = "auto",
                progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Fit on train (tune on val) and save the router with its pool, encoder and metadata to ``save``.
 
     Parameters
     ----------
-    corpus, benchmark, router, params, m, group, protocol, embedding, seed, draw, split
+    corpus, benchmark, router, params, m, group, protocol, embedding, seed, draw, split, missing
         As in :func:`evaluate`.
     save
         The router directory: missing, empty, or a router saved earlier (replaced); anything
@@ -387,12 +391,12 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
     seed, params = int(seed), json_safe(_check_params(params))  # saved as JSON
     cell = prepare_cell(corpus, benchmark=benchmark, m=m, group=group, protocol=protocol, embedding=embedding,
                         seed=seed, draw=draw, input_kind=getattr(r, "input_kind", "embedding"), split=split,
-                        progress=progress)
+                        progress=progress, missing=missing)
     fit_s = _fit(r, cell)
     pool = cell.pool
     pool_doc = {"benchmark": cell.bench.name, "group": pool.group, "m": int(pool.m), "protocol": pool.protocol,
                 "models": [str(x) for x in pool.model_names], "best_single": int(pool.best_single),
-                "seed": seed, "draw": int(pool.draw), "split": pool.split.name}
+                "seed": seed, "draw": int(pool.draw), "split": pool.split.name, "missing": pool.missing}
     if cell.C_train is not None:
         # mean train cost (USD) of each pool model: what `serve --cost-weight` trades scores against
         pool_doc["cost"] = {str(name): float(c) for name, c in zip(pool.model_names, cell.C_train.mean(axis=0))}

@@ -95,12 +95,15 @@ EmbOpt = Annotated[Optional[str], typer.Option("--embedding", "-e",
                                                help="Encoder: synth/official/<name>, minilm, tfidf or a local directory "
                                                     "(default: stored 'synth' if any, else minilm).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random split (never of a publisher split), pool draws, router and bootstrap.")]
+MissingOpt = Annotated[str, typer.Option("--missing", help="Missing records: auto, models (only the models evaluated "
+                                                           "on every prompt) or prompts (every model, on the prompts "
+                                                           "all of them answered); see `routereval pools`.")]
 
 
 def eval_cmd(
     corpus: CorpusArg, benchmark: BenchOpt, router: RouterOpt, m: MOpt, group: GroupOpt,
     param: ParamOpt = None, protocol: ProtoOpt = Protocol.clean, embedding: EmbOpt = None, seed: SeedOpt = 42,
-    split: ui.SplitOpt = None,
+    split: ui.SplitOpt = None, missing: MissingOpt = "auto",
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for CIs and the p-value.")] = 1000,
     reference_score: Annotated[Optional[float], typer.Option(
         "--reference-score", help="Reference model's score behind V_R (default: the catalog's for the benchmark).")] = None,
@@ -131,7 +134,7 @@ def eval_cmd(
             results.append(evaluate(corpus, benchmark=benchmark, router=name, params=per_router[name], m=m,
                                     group=group, protocol=protocol.value, embedding=embedding, seed=seed,
                                     n_boot=n_boot, reference_score=reference_score, split=ui.split_name(split),
-                                    progress=update))
+                                    missing=missing, progress=update))
             if len(names) > 1:
                 update("routers", i + 1, len(names))
     if as_json:
@@ -184,7 +187,7 @@ def fit_cmd(
     corpus: CorpusArg, benchmark: BenchOpt, router: RouterOpt, m: MOpt, group: GroupOpt,
     save: Annotated[Path, typer.Option("--save", help="Directory to write the fitted router to.")],
     param: ParamOpt = None, protocol: ProtoOpt = Protocol.clean, embedding: EmbOpt = None, seed: SeedOpt = 42,
-    split: ui.SplitOpt = None,
+    split: ui.SplitOpt = None, missing: MissingOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Fit a router on train (tune on val) and save it with its pool, encoder and metadata (no pickle)."""
@@ -194,7 +197,7 @@ def fit_cmd(
     with ui.progress(not as_json) as update:
         doc = fit_router(corpus, benchmark=benchmark, router=router, params=parse_params(param), m=m, group=group,
                          protocol=protocol.value, embedding=embedding, seed=seed, save=save,
-                         split=ui.split_name(split), progress=update)
+                         split=ui.split_name(split), missing=missing, progress=update)
     if as_json:
         ui.print_json(doc)
     else:

@@ -203,8 +203,10 @@ def open_router_context(router_dir: str | os.PathLike, *, corpus: str | os.PathL
     bench = c[bname]
     # the split the router was fitted on (a router fitted with --split random on a benchmark with a publisher
     # split must not take its anchors, or its calibration, from the publisher's train prompts)
+    # under the missing-records policy it was fitted with (routers saved before it was recorded: auto)
+    missing = str(saved.pool.get("missing", "auto"))
     split = make_split(bench, protocol=str(saved.pool.get("protocol", "clean")), seed=int(saved.pool.get("seed", 42)),
-                       split=str(saved.pool.get("split", "auto")))
+                       split=str(saved.pool.get("split", "auto")), missing="auto" if missing == "complete" else missing)
     X = embed_prompts(bench, saved.encoder, corpus_path=cpath, fit_prompts=split.train)
     r = saved.router
     if X.shape[1] != r.n_features_in_:
