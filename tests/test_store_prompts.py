@@ -107,6 +107,23 @@ def test_deferred_texts_survive_pickling_and_a_lost_file_is_a_corpus_error(corpu
         b.texts
 
 
+def test_texts_of_a_benchmark_whose_corpus_was_written_again_are_refused_not_swapped(benches, tmp_path):
+    # a notebook opens a corpus, writes it again in place, then reads the old object's texts: they were the new
+    # corpus's texts silently when the rows lined up, a false "damaged corpus" when they did not
+    from routereval.data.model import Corpus
+
+    write_corpus(Corpus.from_benchmarks([benches[0]]), tmp_path / "c")
+    before = open_corpus(tmp_path / "c")["b1"]
+    again = Benchmark("b1", models=benches[0].models, prompt_ids=benches[0].prompt_ids,
+                      texts=[f"edited {t}" for t in benches[0].texts], scores=np.asarray(benches[0].scores))
+    write_corpus(Corpus.from_benchmarks([again]), tmp_path / "c")
+    with pytest.raises(CorpusError, match=r"the corpus was written again after benchmark 'b1' was opened from it; open "
+                                          r"it again \(open_corpus\)"):
+        before.texts
+    assert open_corpus(tmp_path / "c")["b1"].texts[0].startswith("edited ")
+    assert pickle.loads(pickle.dumps(open_corpus(tmp_path / "c")["b1"])).texts[0].startswith("edited ")
+
+
 def test_a_cell_on_a_stored_embedding_reads_no_texts_and_a_text_encoder_only_its_benchmarks(corpus, benches, reads):
     from routereval.evaluate import evaluate_cell, make_router_from, prepare_cell
 

@@ -514,7 +514,7 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
         out[name].saved_splits = splits
         out[name].legacy_splits = "publisher_split" not in meta  # written before named splits
         if texts and meta.get("texts", True):
-            out[name].defer_texts(StoredTexts(path, name, lo, n))
+            out[name].defer_texts(StoredTexts(path, name, lo, n, _prompts_stamp(manifest)))
     return Corpus(models=models, benchmarks=out, path=path)
 
 
@@ -545,14 +545,19 @@ class StoredTexts:
     two ints), unlike a closure.
     """
 
-    def __init__(self, path: Path, name: str, lo: int, n: int) -> None:
+    def __init__(self, path: Path, name: str, lo: int, n: int, stamp: str | None = None) -> None:
         self.path, self.name, self.lo, self.n = Path(path), name, int(lo), int(n)
+        self.stamp = stamp  # the manifest's checksum of prompts.parquet when the benchmark was opened
 
     def __call__(self) -> np.ndarray:
         """(n,) object array of the benchmark's prompt texts."""
         import pyarrow as pa
 
         file = self.path / "prompts.parquet"
+        if self.stamp is not None and _prompts_stamp(read_manifest(self.path)) != self.stamp:
+            # the directory holds another corpus now: its rows would be another benchmark's, or silently other texts
+            raise CorpusError(f"{self.path}: the corpus was written again after benchmark {self.name!r} was opened "
+                              "from it; open it again (open_corpus) to read its prompt texts")
         try:
             rows = read_prompt_rows(self.path, self.lo, self.n, ["benchmark", "text"])
         except (OSError, ValueError, KeyError, IndexError, pa.ArrowException) as e:
@@ -565,6 +570,10 @@ class StoredTexts:
 
     def __repr__(self) -> str:
         return f"StoredTexts({str(self.path)!r}, {self.name!r}, {self.lo}, {self.n})"
+
+
+def _prompts_stamp(manifest: dict) -> str | None:
+    return manifest.get("files", {}).get("prompts.parquet", {}).get("sha256")
 
 
 def verify_corpus(path: str | os.PathLike) -> list[str]:
