@@ -1083,7 +1083,7 @@ def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps
     write_corpus(Corpus.from_benchmarks([b]), tmp_path / "c")
     cell = ("mmlu", "--router", "irt", "--param", "dim=2", "--param", "max_epochs=10", "--m", "12", "--group", "random")
     res = cli("eval", tmp_path / "c", "-b", *cell)
-    assert res.code == 2 and "3 of its 12 models miss records" in res.err and "--missing prompts" in res.err
+    assert res.code == 2 and "3 of its 12 models miss records" in res.err and "missing (--missing) 'prompts' keeps" in res.err
     res = cli("eval", tmp_path / "c", "-b", *cell, "--missing", "prompts", "--json")
     assert res.code == 0, res.err
     kept = np.flatnonzero(~np.isnan(S).any(axis=1))

@@ -267,3 +267,37 @@ def test_wrong_types_of_bench_and_encoder_are_one_line(questions):
     # a local encoder directory may be a pathlib.Path
     np.testing.assert_allclose(E.embed_texts(questions[:2], E.minilm_path()), E.embed_texts(questions[:2], "minilm"),
                                atol=1e-5)
+
+
+def test_quiet_loads_in_overlapping_threads_restore_the_callers_settings():
+    # the second of two overlapping loads saved the first's silenced settings and "restored" them for good
+    import threading
+
+    from transformers.utils import logging as hf_logging
+
+    from routereval.embed import quiet_transformers
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()
+    try:
+        inside, done = threading.Event(), threading.Event()
+
+        def first():
+            with quiet_transformers():
+                inside.set()
+                done.wait(10)
+
+        def second():
+            inside.wait(10)
+            with quiet_transformers():
+                assert hf_logging.get_verbosity() == hf_logging.ERROR
+            done.set()
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert hf_logging.get_verbosity() == hf_logging.WARNING and hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.set_verbosity(before)

@@ -75,6 +75,14 @@ def test_result_objects_print_in_a_line(tiny, tmp_path):
     for what, (obj, start) in shown.items():
         text = repr(obj)
         assert text.startswith(start) and "\n" not in text and len(text) < 300, (what, text)
+    # built by hand: a list of indices, a partial meta, a publisher split's seed of None, a report of studies alone
+    from routereval.coldstart.anchors import Anchors
+    from routereval.coldstart.study import StudyResult
+
+    assert repr(Anchors([1, 2, 3], None, "random")) == "Anchors(random, k=3, no weights; index [1, 2, 3])"
+    assert repr(StudyResult([{}], {"benchmark": "mmlu"})) == "StudyResult(1 rows)"
+    assert repr(split.__class__(split.train, split.val, split.test, seed=None, name="publisher")).endswith("prompts)")
+    assert repr(Report([], [], [], [], [], [], [], 0, 0, "", 1000, [object()])) == "Report(1 studies, no sweep results)"
     from routereval.coldstart.output import write_study
 
     write_study(study, tmp_path / "study")

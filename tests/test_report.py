@@ -464,6 +464,14 @@ def test_html_renders_in_headless_chromium_without_errors_sorts_and_is_not_blank
         b.evaluate(f"document.getElementById('out').innerHTML = {json.dumps(out.read_text())}")
         assert b.evaluate("document.querySelectorAll('#out table.sortable').length") == len(rep.tables)
         assert b.evaluate(probe) == before
+        # two reports in one page (a notebook showing two) run the sorting script twice: one click sorts once
+        twice = tmp_path / "twice.html"
+        twice.write_text(out.read_text() * 2)
+        b.open(twice.as_uri())
+        assert b.errors == [] and b.evaluate("document.querySelectorAll('table.sortable').length") == 2 * len(rep.tables)
+        click = ("(() => { const th = document.querySelector('table.sortable th[data-col]'); th.click(); "
+                 "return th.getAttribute('aria-sort'); })()")
+        assert [b.evaluate(click) for _ in range(3)] == ["ascending", "descending", "ascending"]
     img = imread(shot)
     assert img.shape[:2] == (900, 1366)
     assert img[..., :3].std() > 0.05  # not blank: text, tables and colour
@@ -571,3 +579,14 @@ def test_a_report_of_studies_alone(cli, studies, tmp_path):
         r = cli("report", *args, "--out", tmp_path / "x.md")
         assert r.code == 2 and r.err.count("\n") == 1 and msg in r.err, (args, r.err)
         assert not (tmp_path / "x.md").exists()
+
+
+def test_every_css_rule_of_the_html_page_is_scoped_to_its_root():
+    # the page is also shown inside other pages (a notebook): a bare selector would restyle them
+    from routereval.reports.html import CSS, SCOPE
+
+    rules = re.findall(r"([^{}]+)\{[^{}]*\}", CSS)
+    assert len(rules) > 40
+    for sel in rules:
+        for part in sel.strip().split(","):
+            assert part == f".{SCOPE}" or part.startswith(f".{SCOPE} "), part

@@ -210,9 +210,14 @@ def test_plots_with_routers_frontier_and_replacing_a_study(tiny, tmp_path):
     import matplotlib
 
     backend, style = matplotlib.get_backend(), dict(matplotlib.rcParams)
+    matplotlib.use("svg")  # a caller's own backend (the default here is agg, which a matplotlib.use("Agg") would keep)
     out = tmp_path / "plots"
-    code, _, err = _run("scaling", tiny, "--benchmark", "arc", "--groups", "random,all_strong", "--m", "1,3",
-                        "--draws", "3", "--routers", "knn", "--router-m", "3", "--weak", "0.5", "--out", out)
+    try:
+        code, _, err = _run("scaling", tiny, "--benchmark", "arc", "--groups", "random,all_strong", "--m", "1,3",
+                            "--draws", "3", "--routers", "knn", "--router-m", "3", "--weak", "0.5", "--out", out)
+        after = matplotlib.get_backend()
+    finally:
+        matplotlib.use(backend)
     assert code == 0, err
     for name in ("scaling_arc.png", "scaling_arc.svg", "grid.png", "grid.svg", "frontier.csv", "summary.md"):
         assert (out / name).stat().st_size > 300, name
@@ -220,8 +225,9 @@ def test_plots_with_routers_frontier_and_replacing_a_study(tiny, tmp_path):
     # the figures' style is theirs: SVG text kept as text there, and the caller's backend and rcParams untouched
     # (it once leaked into every later figure of the process, a cold-start study's SVGs among them)
     assert ">random pools" in (out / "scaling_arc.svg").read_text()
-    assert matplotlib.get_backend() == backend
-    assert {k for k, v in matplotlib.rcParams.items() if style[k] != v} == set()
+    assert after == "svg"
+    # (the test's own matplotlib.use turns backend_fallback off)
+    assert {k for k, v in matplotlib.rcParams.items() if style[k] != v} - {"backend_fallback"} == set()
     # a second run replaces the study in place
     code, _, err = _run("scaling", tiny, "--benchmark", "truthfulqa", "--m", "1,2", "--no-plots", "--out", out)
     assert code == 0, err

@@ -194,11 +194,23 @@ def test_data_info_cli(tmp_path, cli):
     assert r.code == 2 and r.err.count("\n") == 1 and "no such corpus" in r.err
 
 
+def _rename_models(corpus, name: str) -> None:
+    """Give every model of the stored model table the id ``name``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(corpus / "models.parquet")
+    pq.write_table(table.set_column(table.schema.get_field_index("model"), "model", pa.array([name] * table.num_rows)),
+                   corpus / "models.parquet")
+
+
 @pytest.mark.parametrize("damage, match", [
     (lambda c: (c / "cache/b1/bits.npy").write_bytes((c / "cache/b1/bits.npy").read_bytes()[:40]), "damaged corpus"),
     (lambda c: (c / "models.parquet").unlink(), "damaged corpus"),
     (lambda c: np.save(c / "cache/b1/bits.npy", np.zeros((7, 2), dtype=np.uint8)), "the manifest says \\(7, 6\\)"),
     (lambda c: np.save(c / "cache/b1/models.npy", np.arange(3, dtype=np.int32)), "models.npy: shape"),
+    # a model table that fails validation (one id twice) is the corpus's fault, not the caller's (InputError)
+    (lambda c: _rename_models(c, "m0"), "damaged corpus .*duplicate"),
 ])
 def test_damaged_corpus_is_a_corpus_error_not_a_traceback(tmp_path, cli, damage, match):
     write_corpus([_binary_bench(np.random.default_rng(9))], tmp_path / "c")

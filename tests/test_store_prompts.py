@@ -122,6 +122,16 @@ def test_texts_of_a_benchmark_whose_corpus_was_written_again_are_refused_not_swa
         before.texts
     assert open_corpus(tmp_path / "c")["b1"].texts[0].startswith("edited ")
     assert pickle.loads(pickle.dumps(open_corpus(tmp_path / "c")["b1"])).texts[0].startswith("edited ")
+    # a loader pickled by a version without stamps still reads; one whose corpus moved says it cannot read the texts
+    from routereval.data.store import StoredTexts
+
+    legacy = StoredTexts(tmp_path / "c", "b1", 0, len(benches[0].texts))
+    del legacy.__dict__["stamp"]
+    assert pickle.loads(pickle.dumps(legacy))()[0].startswith("edited ")
+    moved = open_corpus(tmp_path / "c")["b1"]
+    (tmp_path / "c").rename(tmp_path / "elsewhere")
+    with pytest.raises(CorpusError, match=r"prompts\.parquet: cannot read the prompt texts of benchmark 'b1' \(.*no such "):
+        moved.texts
 
 
 def test_a_cell_on_a_stored_embedding_reads_no_texts_and_a_text_encoder_only_its_benchmarks(corpus, benches, reads):

@@ -74,7 +74,9 @@ def float_array(value: Any, name: str, *, shape: tuple[int | None, ...] | None =
         dims = ", ".join("any" if s is None else str(s) for s in shape) + ("," if want == 1 else "")
         raise InputError(f"{name} must have shape ({dims}); got {arr.shape}")
     if finite and not np.isfinite(arr).all():
-        raise InputError(f"{name} must be finite; it holds NaN or infinite values")
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise InputError(f"{name} must be finite; it holds {arr[where]} at position "
+                         f"{where[0] if len(where) == 1 else where}")
     return arr
 
 

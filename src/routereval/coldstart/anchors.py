@@ -84,8 +84,9 @@ class Anchors:
     answers: np.ndarray | None = None
 
     def __repr__(self) -> str:
-        shown = ", ".join(map(str, self.index[:5].tolist())) + (", ..." if len(self.index) > 5 else "")
-        return (f"Anchors({self.method}, k={len(self.index)}, {'weighted' if self.weights is not None else 'no weights'}"
+        index = np.asarray(self.index).reshape(-1)  # as built by hand too (a list)
+        shown = ", ".join(map(str, index[:5].tolist())) + (", ..." if len(index) > 5 else "")
+        return (f"Anchors({self.method}, k={len(index)}, {'weighted' if self.weights is not None else 'no weights'}"
                 f"{', answered' if self.answers is not None else ''}; index [{shown}])")
 
 

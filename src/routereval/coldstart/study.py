@@ -78,7 +78,8 @@ class StudyResult:
 
     def __repr__(self) -> str:  # a notebook shows this, not thousands of rows
         m = self.meta
-        if not m:
+        need = ("benchmark", "router", "m", "group", "held_out", "methods", "anchors", "seeds", "pretrain")
+        if not all(k in m for k in need):  # built by hand, or from part of a study
             return f"StudyResult({len(self.rows)} rows)"
         return (f"StudyResult({m['benchmark']!r}, router {m['router']}, m={m['m']} {m['group']}: {len(self.rows)} rows, "
                 f"{len(m['held_out'])} held-out models x methods {', '.join(m['methods'])} x k "

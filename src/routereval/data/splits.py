@@ -67,8 +67,8 @@ class Split:
 
     def __repr__(self) -> str:
         of = "" if self.benchmark is None else f" of {self.benchmark!r}"
-        return (f"Split({self.name}{of}: train {len(self.train)}, val {len(self.val)}, test {len(self.test)} prompts, "
-                f"seed {self.seed})")
+        seed = "" if self.seed is None else f", seed {self.seed}"
+        return f"Split({self.name}{of}: train {len(self.train)}, val {len(self.val)}, test {len(self.test)} prompts{seed})"
 
     @property
     def fit_prompts(self) -> np.ndarray:

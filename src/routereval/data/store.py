@@ -438,9 +438,14 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
     path, texts, names = as_path(path, "path"), check_bool(texts, "texts"), as_list(benchmarks, "benchmarks")
     if not all(isinstance(b, str) for b in names or ()):
         raise InputError(f"benchmarks must be a benchmark name or a list of names; got {benchmarks!r}")
+    if names is not None:  # a name the corpus lacks is the caller's mistake, not a damaged corpus
+        stored = list(read_manifest(path)["benchmarks"])
+        for b in names:
+            if b not in stored:
+                raise InputError(f"unknown benchmark {b!r}; expected one of: {', '.join(stored)}", file=path)
     try:
         return _open_corpus(path, names, texts)
-    except (CorpusError, InputError):
+    except CorpusError:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError, pa.ArrowException) as e:
         raise CorpusError(f"{path}: damaged corpus ({type(e).__name__}: {e}); "
@@ -467,14 +472,7 @@ def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> C
         price_out=mt.column("price_out").to_numpy(zero_copy_only=False),
         family=np.array(mt.column("family").to_pylist(), dtype=object),
     )
-    names = list(manifest["benchmarks"])
-    if benchmarks is not None:
-        wanted = list(benchmarks)
-        for b in wanted:
-            if b not in manifest["benchmarks"]:
-                # the caller's name, not the corpus, is wrong: the error corpus[name] raises too
-                raise InputError(f"unknown benchmark {b!r}; expected one of: {', '.join(names)}", file=path)
-        names = wanted
+    names = list(manifest["benchmarks"]) if benchmarks is None else list(benchmarks)  # checked by open_corpus
     out: dict[str, Benchmark] = {}
     for name in names:
         meta = manifest["benchmarks"][name]
@@ -554,10 +552,17 @@ class StoredTexts:
         import pyarrow as pa
 
         file = self.path / "prompts.parquet"
-        if self.stamp is not None and _prompts_stamp(read_manifest(self.path)) != self.stamp:
-            # the directory holds another corpus now: its rows would be another benchmark's, or silently other texts
-            raise CorpusError(f"{self.path}: the corpus was written again after benchmark {self.name!r} was opened "
-                              "from it; open it again (open_corpus) to read its prompt texts")
+        stamp = getattr(self, "stamp", None)  # None: pickled by a version without stamps, or no checksum
+        if stamp is not None:
+            try:
+                now = _prompts_stamp(read_manifest(self.path))
+            except CorpusError as e:
+                raise CorpusError(f"{file}: cannot read the prompt texts of benchmark {self.name!r} ({e}); run "
+                                  "'routereval data verify' or rebuild it") from None
+            if now != stamp:
+                # the directory holds another corpus now: its rows would be another benchmark's, or other texts
+                raise CorpusError(f"{self.path}: the corpus was written again after benchmark {self.name!r} was "
+                                  "opened from it; open it again (open_corpus) to read its prompt texts")
         try:
             rows = read_prompt_rows(self.path, self.lo, self.n, ["benchmark", "text"])
         except (OSError, ValueError, KeyError, IndexError, pa.ArrowException) as e:

@@ -7,6 +7,7 @@ module costs nothing.
 from __future__ import annotations
 
 import functools
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -17,6 +18,10 @@ from routereval.embed.spec import EncoderSpec
 from routereval.errors import ParameterError
 
 Progress = Callable[[str, int, int], None]
+
+
+_QUIET_LOCK = threading.Lock()
+_QUIET: dict = {"depth": 0, "saved": None}
 
 
 @contextmanager
@@ -30,15 +35,22 @@ def quiet_transformers() -> Iterator[None]:
     """
     from transformers.utils import logging as hf_logging
 
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    with _QUIET_LOCK:  # loads that overlap in threads: the first in saves the caller's settings, the last out restores
+        if not _QUIET["depth"]:
+            _QUIET["saved"] = (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled())
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+        _QUIET["depth"] += 1
     try:
         yield
     finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if not _QUIET["depth"]:
+                verbosity, bars = _QUIET["saved"]
+                hf_logging.set_verbosity(verbosity)
+                if bars:
+                    hf_logging.enable_progress_bar()
 
 
 @functools.lru_cache(maxsize=2)

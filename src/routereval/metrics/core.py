@@ -19,13 +19,9 @@ from routereval.validate import check_int, float_array, is_real
 
 def _values(x: np.ndarray, name: str) -> np.ndarray:
     """``x`` as a non-empty 1-D float array of finite per-prompt values (n,)."""
-    a = float_array(x, name, ndim=1, finite=False, expected="(n,) of per-prompt values")
+    a = float_array(x, name, ndim=1, expected="(n,) of per-prompt values")
     if not a.size:
         raise InputError(f"{name} holds no value; expected one per test prompt")
-    if not np.isfinite(a).all():
-        i = int(np.flatnonzero(~np.isfinite(a))[0])
-        raise InputError(f"{name} must be finite; it holds {a[i]} at position {i} (a missing score: leave its "
-                         "prompt out)")
     return a
 
 

@@ -214,9 +214,9 @@ class PoolBuilder:
             what = {"random": "eligible", "all_weak": "in the bottom window", "all_strong": "in the top window",
                     "strong_to_weak": f"scoring in ({LOW}, {HIGH}]"}[group]
             dropped = self.bench.n_models - self.n_eligible
-            why = (f"; {dropped} of its {self.bench.n_models} models miss records and are left out (missing "
-                   f"'{self.policy.name}'): missing 'prompts' (--missing prompts) keeps every model, on the prompts "
-                   "all of them answered" if self.policy.name == "models" and dropped else "")
+            why = (f"; {dropped} of its {self.bench.n_models} models miss records and are left out ({option('missing')} "
+                   f"{self.policy.name!r}): {option('missing')} 'prompts' keeps every model, on the prompts all of them "
+                   "answered" if self.policy.name == "models" and dropped else "")
             raise InputError(f"m={m} is larger than the {len(region)} models {what} of benchmark {self.bench.name!r} "
                              f"({group}, {self.protocol} protocol){why}")
         return region

@@ -104,6 +104,8 @@ JS = """
     rows.forEach(function(r){tb.appendChild(r);});
   }
   document.querySelectorAll('table.sortable').forEach(function(table){
+    if(table.dataset.sortBound)return;  // a page showing two reports runs this twice: a second handler undid the first
+    table.dataset.sortBound='1';
     table.querySelectorAll('th[data-col]').forEach(function(th){
       th.tabIndex=0;
       th.addEventListener('click',function(){sortBy(table,th);});

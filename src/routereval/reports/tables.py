@@ -119,6 +119,8 @@ class Report:
     studies: list[Any] = field(default_factory=list)
 
     def __repr__(self) -> str:  # a notebook shows this, not every table
+        if not self.source:  # a report of studies alone (no sweep results)
+            return f"Report({len(self.studies)} studies, no sweep results)"
         return (f"Report({len(self.tables)} tables from {self.source!r}: {self.n_rows} rows, {self.n_failed} failed; "
                 f"benchmarks {', '.join(map(str, self.benchmarks)) or '-'}; {len(self.studies)} studies)")
 
