@@ -1097,6 +1097,20 @@ def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps
     assert len(got) == 60 and got <= set(make_split(b, missing="prompts").train.tolist()) and got <= set(kept.tolist())
 
 
+def test_routing_note_when_the_added_column_disagrees_with_the_estimate():
+    # the README recipe's case: a model of 0.642 whose column predicts 0.760 took 71% of the test prompts
+    from routereval.coldstart.saved import routing_note
+
+    est = MeanEstimate(mean=0.682, low=0.607, high=0.757, se=0.038, anchor_mean=None, pirt=0.68, lam=0.0,
+                       n_anchors=100)
+    note = routing_note("DeepSeek", {"column_mean": 0.760, "routed_share": 0.71}, est)
+    assert note.startswith("DeepSeek's routing column predicts a mean score of 0.760, above its estimated 0.682 "
+                           "[0.607, 0.757]: routing sends it 71% of the held-out prompts, some of them from models")
+    assert "below its estimated" in routing_note("x", {"column_mean": 0.5, "routed_share": 0.0}, est)
+    assert routing_note("x", {"column_mean": 0.70, "routed_share": 0.71}, est) is None  # within the interval
+    assert routing_note("x", {"column_mean": None, "routed_share": 0.9}, est) is None  # a router on labels
+
+
 def test_saved_router_anchors_come_from_the_split_it_was_fitted_on(publisher_corpus, tmp_path, cli, monkeypatch):
     """A router fitted with --split random on a benchmark with a publisher split takes its anchors from the random
     split's train prompts; its corpus is saved as an absolute path, and a corpus that moved is one clear line."""
@@ -1245,6 +1259,13 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     assert np.corrcoef(pred[:, 6], P[split.test, row])[0, 1] > 0.5  # the added model is that model
     true = np.asarray(bench.scores)[row].mean()
     assert abs(doc["estimate"]["mean"] - true) < 0.08
+    # how the router treats it: its column's predicted mean over every prompt and its share of the held-out prompts,
+    # recomputed here from the saved version
+    routing = doc["routing"]
+    held = np.r_[split.val, split.test]
+    assert routing["n_held_out"] == len(held)
+    assert routing["routed_share"] == pytest.approx(np.mean(loaded.router.route(X[held]) == 6))
+    assert routing["column_mean"] == pytest.approx(loaded.router.predict_scores(X)[:, 6].mean())
     # --out the same path replaces the router in place; a model that answers every anchor is routed to
     with open(tmp_path / "perfect.csv", "w") as f:
         f.write("text,score\n" + "".join(f'"{r["text"]}",1\n' for r in rows))

@@ -70,6 +70,8 @@ def test_the_new_column_is_fitted_on_labels_against_the_pools_best_and_the_estim
     doc = add_model_to_saved(d / "irt", name="newcomer", answers=tmp_path / "a.csv", out=tmp_path / "v2")
     saved = load_router(tmp_path / "v2")
     assert saved.metadata["added_models"][0]["routing_target"] == "labels"
+    # its column predicts labels, not scores: no mean to set beside the estimate, but its share of held-out prompts
+    assert doc["routing"]["column_mean"] is None and 0 <= doc["routing"]["routed_share"] <= 1
 
     # naive labels: the newcomer reaches 0.95 of the best of the pool's scores and its own on that prompt
     S = np.asarray(bench.scores, dtype=np.float64)

@@ -204,8 +204,11 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         model's estimated mean over the benchmark's prompts, with its interval) and
         ``calibration``: ``3pl`` when the pool's answers pinned every prompt's guessing floor and
         slope (binary answers from at least ``MIN_FLOOR_MODELS`` pool models) and every answer is a
-        benchmark prompt, else ``logistic``; ``same_answers`` (:func:`same_answers`) and ``notes``
-        (what the CLI prints as notes: such a copy, a missing cost, a cost far outside the pool's).
+        benchmark prompt, else ``logistic``; ``routing`` (:func:`routing_check`: the mean score the new
+        column predicts and the share of held-out prompts routed to it); ``same_answers``
+        (:func:`same_answers`) and ``notes`` (what the CLI prints as notes: such a copy, a missing
+        cost, a cost far outside the pool's, a column whose predicted mean is outside the estimate's
+        interval).
     """
     from routereval.routers.persist import check_save_target, save_router
 
@@ -246,6 +249,9 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     elif pool.get("cost") and (note := cost_range_note(cost, pool["cost"])) is not None:
         notes.append(note)
     r.append_model_vector(phi, name)
+    routing = routing_check(ctx, r, est)
+    if (note := routing_note(name, routing, est)) is not None:
+        notes.append(note)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high], "n_references": n_refs,
              "calibration": calibration, "routing_target": "labels" if ctx.on_labels else "scores",
@@ -263,11 +269,44 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
     doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
            "estimate": est.to_dict(), "calibration": calibration, "n_references": n_refs,
-           "routing_target": added["routing_target"]}
+           "routing_target": added["routing_target"], "routing": routing}
     if pool.get("cost"):
         doc["cost"] = None if cost is None else float(cost)
     doc.update(same_answers=twins, notes=notes)
     return doc
+
+
+def routing_check(ctx: RouterContext, router: Any, est: Any) -> dict[str, Any]:
+    """How the router treats the model it just added (its last column).
+
+    ``column_mean``: the mean score its column predicts over every prompt of the benchmark
+    (None for a router fitted on labels, whose columns predict labels, not scores), to set
+    beside the estimate of the same mean; ``routed_share``: the share of the split's held-out
+    prompts (val and test: none trained the router) that routing sends to it.
+    """
+    held = np.r_[ctx.split.val, ctx.split.test].astype(np.int64)
+    new = router.n_models_ - 1
+    share = float(np.mean(np.asarray(router.route(ctx.X[held])) == new)) if len(held) else None
+    column = None if ctx.on_labels else float(np.asarray(router.predict_scores(ctx.X))[:, new].mean())
+    return {"column_mean": column, "routed_share": share, "n_held_out": int(len(held))}
+
+
+def routing_note(name: str, routing: dict[str, Any], est: Any) -> str | None:
+    """A note when the added column's predicted mean falls outside the estimate's interval, else None.
+
+    The column is fitted with each prompt's calibrated difficulty and routed without it, so it can
+    predict a strong model above its scores (a weak one below): the README recipe's model of 0.642
+    took 71% of the test prompts from better ones (README: what adding a model does to routing).
+    """
+    column, share = routing.get("column_mean"), routing.get("routed_share")
+    if column is None or est.low <= column <= est.high:
+        return None
+    above = column > est.high
+    sent = "" if share is None else f" routing sends it {share:.0%} of the held-out prompts,"
+    return (f"{name}'s routing column predicts a mean score of {column:.3f}, {'above' if above else 'below'} its "
+            f"estimated {est.mean:.3f} [{est.low:.3f}, {est.high:.3f}]:{sent} "
+            + ("some of them from models that would score better" if above else "fewer than its scores warrant")
+            + "; route held-out prompts with load_router before serving it, or refit once its full answers exist")
 
 
 def same_answers(ctx: RouterContext, scores: np.ndarray, idx: np.ndarray, *, exclude: str | None = None,
