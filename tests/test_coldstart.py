@@ -1095,20 +1095,36 @@ def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps
     assert res.code == 0, res.err
     got = {int(r["prompt_id"][1:]) for r in res.json()}
     assert len(got) == 60 and got <= set(make_split(b, missing="prompts").train.tolist()) and got <= set(kept.tolist())
+    # an answer on a prompt the policy left out: one line in both commands (the adaptive test raised a KeyError)
+    dropped = int(np.flatnonzero(np.isnan(S).any(axis=1))[0])
+    (tmp_path / "out.csv").write_text(f"text,score\nquestion {dropped},1\n")
+    for cmd in (("add-model", tmp_path / "r", "--name", "new", "--answers", tmp_path / "out.csv", "--out", tmp_path / "v2"),
+                ("coldstart", "anchors", tmp_path / "r", "--method", "adaptive", "--answers", tmp_path / "out.csv")):
+        res = cli(*cmd)
+        assert res.code == 2 and res.err.count("\n") == 1, res.err
+        assert "row 1: column 'text': prompt is in none of the router's train, validation and test prompts: the " \
+               "missing-records policy it was fitted under (prompts) left it out" in res.err
+    assert not (tmp_path / "v2").exists()
 
 
-def test_routing_note_when_the_added_column_disagrees_with_the_estimate():
-    # the README recipe's case: a model of 0.642 whose column predicts 0.760 took 71% of the test prompts
+def test_routing_note_when_a_model_estimated_below_a_pool_model_takes_most_prompts():
+    # a user trial's case: Llama-3.1-70B-Instruct (0.628) estimated 0.651 [0.540, 0.762], its column predicting 0.745,
+    # took 90% of the held-out prompts from GPT-4o (0.721): routing µ 0.743 -> 0.659, and no note (the column's mean
+    # was inside the estimate's wide interval)
     from routereval.coldstart.saved import routing_note
 
-    est = MeanEstimate(mean=0.682, low=0.607, high=0.757, se=0.038, anchor_mean=None, pirt=0.68, lam=0.0,
+    est = MeanEstimate(mean=0.651, low=0.540, high=0.762, se=0.056, anchor_mean=None, pirt=0.65, lam=0.0,
                        n_anchors=100)
-    note = routing_note("DeepSeek", {"column_mean": 0.760, "routed_share": 0.71}, est)
-    assert note.startswith("DeepSeek's routing column predicts a mean score of 0.760, above its estimated 0.682 "
-                           "[0.607, 0.757]: routing sends it 71% of the held-out prompts, some of them from models")
-    assert "below its estimated" in routing_note("x", {"column_mean": 0.5, "routed_share": 0.0}, est)
-    assert routing_note("x", {"column_mean": 0.70, "routed_share": 0.71}, est) is None  # within the interval
-    assert routing_note("x", {"column_mean": None, "routed_share": 0.9}, est) is None  # a router on labels
+    routing = {"routed_share": 0.903, "column_mean": 0.745, "best_pool_model": "gpt4o", "best_pool_mean": 0.721}
+    assert routing_note("L70I", routing, est) == (
+        "routing sends L70I 90% of the held-out prompts, though its estimated mean 0.651 [0.540, 0.762] is below "
+        "gpt4o's 0.721; its routing column predicts 0.745: some of those prompts would be better answered by pool "
+        "models; route held-out prompts with load_router before serving it, or refit once its full answers exist")
+    assert routing_note("x", {**routing, "routed_share": 0.4}, est) is None  # not most prompts
+    assert routing_note("x", {**routing, "best_pool_mean": 0.64}, est) is None  # a new best model: routing as it should
+    assert routing_note("x", {**routing, "best_pool_mean": None}, est) is None  # no pool model on record
+    on_labels = routing_note("x", {**routing, "column_mean": None}, est)
+    assert on_labels is not None and "column predicts" not in on_labels
 
 
 def test_saved_router_anchors_come_from_the_split_it_was_fitted_on(publisher_corpus, tmp_path, cli, monkeypatch):
@@ -1266,6 +1282,9 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     assert routing["n_held_out"] == len(held)
     assert routing["routed_share"] == pytest.approx(np.mean(loaded.router.route(X[held]) == 6))
     assert routing["column_mean"] == pytest.approx(loaded.router.predict_scores(X)[:, 6].mean())
+    pool_means = {str(n): float(m) for n, m in zip(bench.models, np.asarray(bench.scores).mean(axis=1)) if n in pool_models}
+    assert routing["best_pool_model"] == max(pool_means, key=pool_means.get)
+    assert routing["best_pool_mean"] == pytest.approx(max(pool_means.values()))
     # --out the same path replaces the router in place; a model that answers every anchor is routed to
     with open(tmp_path / "perfect.csv", "w") as f:
         f.write("text,score\n" + "".join(f'"{r["text"]}",1\n' for r in rows))
@@ -1734,6 +1753,10 @@ def _bad_answers(tmp_path, body):
     ("text,score\nquestion 3 on history number 8,1,0\n", "new-x", "row 1: 3 fields, the header has 2; quote a text"),
     ("text,score\nquestion 3 on history number 8,1\n", "POOL", "is already in the router's pool"),
     ("text,score\nquestion 3 on history number 8,1\n", "POOL ", "must not start or end with white space"),
+    # a pool name up to case, and the name serve routes by (served twice, the model unreachable, before)
+    ("text,score\nquestion 3 on history number 8,1\n", "pool_UPPER", "only in case; choose another name (--name)"),
+    ("text,score\nquestion 3 on history number 8,1\n", "router", "'router' is the name `routereval serve` routes by"),
+    ("text,score\nquestion 3 on history number 8,1\n", "Router", "'Router' is the name `routereval serve` routes by"),
     ("text,score\nquestion 3 on history number 8,1\n", "new\nx", "must not hold line breaks, tabs or other control"),
     ("text,score,score\nquestion 3 on history number 8,1,0\n", "new-x",
      "bad.csv: column 'score' appears 2 times in the header; expected it once"),
@@ -1743,6 +1766,8 @@ def test_add_model_bad_input_is_one_line_and_writes_nothing(saved_router, tmp_pa
     before = _digest(src)
     if name in ("POOL", "POOL "):
         name = json.loads((src / "router.json").read_text())["pool"]["models"][0] + name[4:]
+    if name == "pool_UPPER":
+        name = json.loads((src / "router.json").read_text())["pool"]["models"][0].upper()
     res = cli("add-model", src, "--name", name, "--answers", _bad_answers(tmp_path, body), "--out", tmp_path / "out")
     assert res.code == 2, res.err
     assert message in res.err and res.err.count("\n") == 1

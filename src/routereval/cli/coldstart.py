@@ -287,9 +287,11 @@ def add_model_cmd(
         ui.print_json(doc)
         return
     e = doc["estimate"]
+    share = doc["routing"]["routed_share"]
     ui.console().print(f"added {doc['model']} from {doc['n_answers']} answers: pool of {doc['m']} models saved to "
                        f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
-                       + _correction_note(e["correction"], doc["n_references"]))
+                       + _correction_note(e["correction"], doc["n_references"])
+                       + ("" if share is None else f"; routing sends it {share:.0%} of the held-out prompts"))
     for note in doc.get("notes", []):
         sys.stderr.write(f"note: {note}\n")
 

@@ -399,7 +399,8 @@ def check_answered(ctx: RouterContext, ans: Answers, idx: np.ndarray, file: Path
     """Answers name train prompts (not test or validation ones of the router's split: the router is measured
     on those), at most once each (new texts too, up to white space), and score 0 or 1 on a benchmark of binary
     records."""
-    split_of = np.full(ctx.bench.n_prompts, "", dtype=object)
+    split_of = np.full(ctx.bench.n_prompts, "out", dtype=object)  # out: in no part (the missing-records policy)
+    split_of[ctx.split.train] = ""
     split_of[ctx.split.test], split_of[ctx.split.val] = "test", "validation"
     first: dict[Any, int] = {}
     for row_no, (i, text, score) in enumerate(zip(idx, ans.texts, ans.scores), start=1):
@@ -407,6 +408,10 @@ def check_answered(ctx: RouterContext, ans: Answers, idx: np.ndarray, file: Path
             raise InputError(f"score {score:g} on benchmark {ctx.bench.name!r}, whose records are 0 or 1 (wrong or "
                              "right); expected 0 or 1", file=file, row=row_no, column="score")
         where = dict(file=file, row=row_no, column="text")
+        if i >= 0 and split_of[i] == "out":
+            raise InputError(f"prompt is in none of the router's train, validation and test prompts: the missing-records "
+                             f"policy it was fitted under ({ctx.saved.pool.get('missing', 'auto')}) left it out, as a "
+                             f"pool model has no record of it; {train_only}", **where)
         if i >= 0 and split_of[i]:
             raise InputError(f"prompt is a {split_of[i]} prompt of the router's split; {train_only}", **where)
         key = int(i) if i >= 0 else normal_text(text)  # a new text (allow_new_prompts): by its normal form

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["create_app"]
+__all__ = ["ROUTER_MODEL", "create_app"]
+
+ROUTER_MODEL = "router"  # the virtual model name that asks for routing: no pool model may take it
 
 
 def create_app(router_dir: Any, **options: Any) -> Any:

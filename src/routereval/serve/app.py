@@ -24,12 +24,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from routereval.errors import InputError, ParameterError
+from routereval.serve import ROUTER_MODEL  # the virtual model name that asks for routing
 from routereval.serve.requests import ApiError, Limits
 from routereval.validate import as_path, check_bool, check_int, is_real, option
 
 log = logging.getLogger("routereval.serve")
 
-ROUTER_MODEL = "router"  # the virtual model name that asks for routing
 OPTIONS_ENV = "ROUTEREVAL_SERVE_OPTIONS"  # create_app's options as JSON, for app_from_env (uvicorn workers)
 _ENDPOINTS = ("/v1/route", "/v1/chat/completions", "/v1/models", "/healthz", "/metrics")
 
