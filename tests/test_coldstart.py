@@ -1088,6 +1088,10 @@ def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps
     assert res.code == 0, res.err
     kept = np.flatnonzero(~np.isnan(S).any(axis=1))
     assert res.json()["m"] == 12 and res.json()["n_test"] == len(make_split(b, missing="prompts").test) < 40
+    assert res.json()["results"][0]["missing_note"] == f"prompts: splits keep only the {len(kept)} of 300 prompts every " \
+                                                      "model was evaluated on"
+    res = cli("fit", tmp_path / "c", "-b", *cell, "--missing", "prompts", "--save", tmp_path / "r0")  # says it too
+    assert res.code == 0 and f"missing records: prompts: splits keep only the {len(kept)} of 300 prompts" in res.out
     res = cli("fit", tmp_path / "c", "-b", *cell, "--missing", "prompts", "--save", tmp_path / "r", "--json")
     assert res.code == 0, res.err
     assert res.json()["pool"]["missing"] == "prompts"

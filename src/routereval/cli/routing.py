@@ -54,7 +54,8 @@ def _fmt(v) -> str:
 
 
 def _split_text(res: dict) -> str:
-    return ui.split_line(res["split"], res.get("split_note", ""), (res["n_train"], res["n_val"], res["n_test"]))
+    line = ui.split_line(res["split"], res.get("split_note", ""), (res["n_train"], res["n_val"], res["n_test"]))
+    return line + (f"; missing records: {res['missing_note']}" if res.get("missing_note") else "")
 
 
 def _print_result(res: dict) -> None:
@@ -202,7 +203,7 @@ def fit_cmd(
         ui.print_json(doc)
     else:
         md = doc["metadata"]
-        split_text = ui.split_line(doc["split"], doc["split_note"], (md["n_train"], md["n_val"], md["n_test"]))
+        split_text = _split_text({**doc, **md})
         ui.console().print(f"saved {router} (m={doc['pool']['m']} {doc['pool']['group']} on {doc['pool']['benchmark']}, "
                            f"embedding {doc['encoder']}, {split_text}, fit in {md['fit_s']:.2f} s) to {save}")
 
