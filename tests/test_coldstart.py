@@ -1748,6 +1748,9 @@ def _bad_answers(tmp_path, body):
      "row 1: column 'score': score nan is missing; expected a score in [0, 1] (an answer the model failed"),
     ("text,score\nquestion 3 on history number 8,inf\n", "new-x", "row 1: column 'score': score inf is out of range"),
     ("prompt,score\nquestion 3 on history number 8,1\n", "new-x", "has no 'text' column"),
+    ("text;score\nquestion 3 on history number 8;1\n", "new-x",
+     "has no 'text' column (columns: text;score); the header is one column: a file separated by ';'? expected commas"),
+    ("Text,Score,text\nquestion 3 on history number 8,1,x\n", "new-x", "column 'text' appears 2 times in the header"),
     ("text,score\n", "new-x", "holds no answers, only its header; expected one row per answer under it"),
     ("", "new-x", "is empty; expected a CSV with a header text,score and one row per answer"),
     ("text,score,weight\nquestion 3 on history number 8,1,\nquestion 5 on history number 9,0,0.5\n", "new-x",
@@ -1795,8 +1798,8 @@ def test_answers_name_train_prompts_up_to_a_spreadsheets_white_space(world_corpu
     exact, mangled = tmp_path / "exact.csv", tmp_path / "mangled.csv"
     with open(exact, "w", newline="") as f:
         csv.writer(f).writerows([["text", "score"], *zip(texts, scores)])
-    with open(mangled, "w", newline="") as f:
-        csv.writer(f).writerows([["text", "score"], *zip([t + "  " if i % 2 else " " + t.replace(" ", "\u00a0 ", 2)
+    with open(mangled, "w", newline="") as f:  # a spreadsheet's header too (a CLI trial's Text,Score was refused)
+        csv.writer(f).writerows([["Text", " Score"], *zip([t + "  " if i % 2 else " " + t.replace(" ", "\u00a0 ", 2)
                                                            + "\r\n" for i, t in enumerate(texts)], scores)])
     assert loose_text(" a  \r\nb \rc\n") == "a\nb\nc" and loose_text("a b") == "a b"
     # an editor's edits: runs of spaces or tabs, no-break spaces, blank lines, typographic quotes

@@ -78,14 +78,18 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
         raise InputError("is empty; expected a CSV with a header text,score and one row per answer", file=path)
     # newline="": csv splits records itself; str.splitlines would also split prompts at \x0c, \x85, \u2028...
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    cols = reader.fieldnames or []
+    # a spreadsheet's header: Text, Score or " score" name the columns as text, score do
+    cols = [c.strip().casefold() for c in (reader.fieldnames or [])]
+    reader.fieldnames = cols
     twice = sorted({c for c in cols if cols.count(c) > 1})
     if twice:  # csv would keep the last of them silently
         raise InputError(f"column {twice[0]!r} appears {cols.count(twice[0])} times in the header; expected it once",
                          file=path)
     for need in ("text", "score"):
         if need not in cols:
-            raise InputError(f"has no {need!r} column (columns: {', '.join(cols) or 'none'}); expected a CSV with "
+            sep = next((f"; the header is one column: a file separated by {c!r}? expected commas" for c in (";", "\t")
+                        if len(cols) == 1 and c in cols[0]), "")
+            raise InputError(f"has no {need!r} column (columns: {', '.join(cols) or 'none'}){sep}; expected a CSV with "
                              f"columns text,score", file=path)
     texts, scores, weights, seen, blank_w = [], [], [], {}, []
     has_w = "weight" in cols
