@@ -159,6 +159,29 @@ def test_cache_second_run_computes_nothing(questions, tmp_path, monkeypatch):
         E.embed_prompts(bench, "tfidf", corpus_path=tmp_path, fit_prompts=np.arange(4))
 
 
+def test_a_corpus_written_again_keeps_its_embedding_cache(questions, tmp_path, monkeypatch):
+    # an import rerun into the same directory dropped the cache: a CLI trial's next fit embedded MMLU-Pro anew (8 min)
+    from routereval.data.model import Corpus
+    from routereval.data.store import open_corpus, verify_corpus, write_corpus
+
+    bench = _bench(questions[:6])
+    write_corpus(Corpus.from_benchmarks([bench]), tmp_path / "c")
+    first = E.embed_prompts(open_corpus(tmp_path / "c")["mmlu_pro"], "minilm", corpus_path=tmp_path / "c")
+    write_corpus(Corpus.from_benchmarks([bench]), tmp_path / "c")  # the same records, written again
+    assert verify_corpus(tmp_path / "c") == []  # the cache is no file of the manifest
+
+    def boom(*a, **k):
+        raise AssertionError("encoder called although the embeddings are cached")
+
+    monkeypatch.setattr(E.neural, "encode_sentence_transformers", boom)
+    again = E.embed_prompts(open_corpus(tmp_path / "c")["mmlu_pro"], "minilm", corpus_path=tmp_path / "c")
+    np.testing.assert_array_equal(again, first)
+    edited = _bench([q + " (edited)" for q in questions[:6]])  # other texts: new entries, not the old ones
+    write_corpus(Corpus.from_benchmarks([edited]), tmp_path / "c")
+    with pytest.raises(AssertionError, match="encoder called"):
+        E.embed_prompts(open_corpus(tmp_path / "c")["mmlu_pro"], "minilm", corpus_path=tmp_path / "c")
+
+
 def test_minilm_keeps_the_tail_of_long_few_shot_prompts():
     """Prompts sharing a prefix longer than the encoder's window still embed differently."""
     from routereval.embed import embed_texts

@@ -347,7 +347,24 @@ class CorpusWriter:
 
     def _commit(self) -> None:
         assert self._tmp is not None
-        swap_directory(self._tmp, self.path)
+        # a corpus written again (an import rerun) keeps its embedding cache: it is keyed by the encoder and the
+        # texts' checksum, so unchanged prompts need no new embedding (MiniLM: minutes) and changed ones get new
+        # entries; it is no file of the manifest
+        from routereval.embed.cache import CACHE_DIR
+
+        cache, carried = self.path / CACHE_DIR, self._tmp / CACHE_DIR
+        keep = (self.path / MANIFEST).is_file() and cache.is_dir() and not carried.exists()
+        if keep:
+            os.replace(cache, carried)
+        try:
+            swap_directory(self._tmp, self.path)
+        except BaseException:
+            if keep and carried.exists() and self.path.is_dir() and not cache.exists():
+                try:
+                    os.replace(carried, cache)  # the old corpus stays whole
+                except OSError:
+                    pass
+            raise
 
 
 def write_corpus(corpus: Corpus | Iterable[Benchmark], path: str | os.PathLike, *,
