@@ -324,3 +324,19 @@ def test_quiet_loads_in_overlapping_threads_restore_the_callers_settings():
         assert hf_logging.get_verbosity() == hf_logging.WARNING and hf_logging.is_progress_bar_enabled()
     finally:
         hf_logging.set_verbosity(before)
+
+
+def test_a_long_embedding_says_once_that_it_started_when_stderr_is_no_terminal(capsys):
+    # a CLI trial's `fit -e minilm` on MMLU-Pro was silent for 8 minutes in a log; a terminal draws a bar instead
+    from routereval.cli import ui
+
+    with ui.progress(True) as update:
+        for done in (0, 1024, 2048):
+            update("embed", done, 12032)
+        update("coldstart", 1, 30)
+    assert capsys.readouterr().err == "note: embedding 12032 prompts (cached in the corpus for later runs)\n"
+    with ui.progress(True) as update:
+        update("embed", 0, ui.LONG_EMBEDDING - 1)  # a short one: nothing
+    with ui.progress(False) as update:  # --json: nothing at all
+        update("embed", 0, 12032)
+    assert capsys.readouterr().err == ""

@@ -88,14 +88,30 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]):
     return t
 
 
+LONG_EMBEDDING = 2000  # prompts: the embedding a non-terminal is told about
+
+
 @contextlib.contextmanager
 def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
     """A progress bar on stderr; yields ``update(task_name, done, total)``.
 
-    Disabled (a no-op) when ``enabled`` is False or stderr is not a terminal.
+    Disabled (a no-op) when ``enabled`` is False. When stderr is not a terminal (a log, a
+    notebook's cell, a CI job) no bar is drawn; a long embedding (``LONG_EMBEDDING`` prompts or
+    more: MiniLM takes minutes) says once that it started, so a quiet log is not taken for a hang.
     """
-    if not enabled or not sys.stderr.isatty():
+    if not enabled:
         yield lambda name, done, total: None
+        return
+    if not sys.stderr.isatty():
+        said: set[str] = set()
+
+        def once(name: str, done: int, total: int) -> None:
+            if name == "embed" and total >= LONG_EMBEDDING and name not in said:
+                said.add(name)
+                sys.stderr.write(f"note: embedding {total} prompts (cached in the corpus for later runs)\n")
+                sys.stderr.flush()
+
+        yield once
         return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

@@ -79,6 +79,8 @@ def encode_sentence_transformers(texts: list[str], path: Path, batch_size: int, 
     if not texts:  # (0, dim): the width of one embedding, whatever the model
         return model.encode([""], convert_to_numpy=True, show_progress_bar=False)[:0].astype(np.float32)
     out = []
+    if progress is not None:
+        progress("embed", 0, len(texts))  # started: a log hears of a long embedding before its first chunk
     for start in range(0, len(texts), batch_size * 16):  # chunks, so progress can be reported
         chunk = texts[start:start + batch_size * 16]
         out.append(model.encode(chunk, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False))
