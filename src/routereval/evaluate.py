@@ -155,15 +155,6 @@ def prepare_cell(corpus, *, benchmark: str, m: int, group: str, protocol: str = 
                 L_train, L_val, C_train, C_test)
 
 
-def _missing_note(bench: Any, pool: Any) -> str:
-    """What the pool's missing-records policy left out, in a line ("" when nothing is missing)."""
-    if pool.missing == "complete":
-        return ""
-    from routereval.pools import missing_policy
-
-    return missing_policy(bench, pool.missing).note
-
-
 def fit_target(router: Any, bench: Any) -> str:
     """What :func:`fit_router` trains ``router`` on for ``bench``: ``"scores"`` on a binary benchmark (its
     labels are its scores) or for a router that fits raw scores (``best_single``: raw means, as the pool
@@ -261,7 +252,7 @@ def evaluate_cell(router, cell: Cell, *, router_name: str | None = None, n_boot:
         "oracle_gap": M.oracle(Y) - mu, "best_single_model": names[pool.best_single],
         "models": names, "embedding": cell.embedding, "params": dict(params or {}), "seed": seed,
         "n_train": int(cell.Y_train.shape[0]), "n_val": int(cell.Y_val.shape[0]), "cost": None,
-        "split_note": pool.split.note, "missing_note": _missing_note(bench, pool),
+        "split_note": pool.split.note, "missing_note": pool.missing_note,
     }
     if cell.C_test is not None:
         C = cell.C_test
@@ -420,5 +411,5 @@ def fit_router(corpus: str | os.PathLike | Any, *, benchmark: str, router: str, 
     save = save_router(r, save, pool=pool_doc, encoder=cell.embedding, metadata=meta,
                 spec=router if ":" in router else router_spec(r))
     return {"path": str(save), "router": router, "split": pool.split.name, "split_note": pool.split.note,
-            "missing_note": _missing_note(cell.bench, pool),
+            "missing_note": pool.missing_note,
             "pool": pool_doc, "encoder": cell.embedding, "metadata": meta}

@@ -103,11 +103,12 @@ def progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
         yield lambda name, done, total: None
         return
     if not sys.stderr.isatty():
-        said: set[str] = set()
+        said = False
 
         def once(name: str, done: int, total: int) -> None:
-            if name == "embed" and total >= LONG_EMBEDDING and name not in said:
-                said.add(name)
+            nonlocal said
+            if name == "embed" and total >= LONG_EMBEDDING and not said:
+                said = True
                 sys.stderr.write(f"note: embedding {total} prompts (cached in the corpus for later runs)\n")
                 sys.stderr.flush()
 

@@ -10,7 +10,7 @@ import functools
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,6 +44,8 @@ class RouterContext:
     # a router fitted on the 0.95-of-best labels of a graded benchmark (`fit`'s rule): a new model's routing
     # vector is fitted on its answers' labels, ranked against the pool's best score on each prompt
     on_labels: bool = False
+    # reference_answers per (answered prompts, excluded name): add-model's estimate and its copy check read them alike
+    _references: dict = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def prompt_index(self) -> dict[str, int]:
@@ -309,6 +311,17 @@ def reference_answers(ctx: RouterContext, idx: np.ndarray, *, exclude: str | Non
     idx = np.asarray(idx, dtype=np.int64)
     if (idx < 0).any():
         return None
+    memo = getattr(ctx, "_references", None)  # None: a context built by hand
+    if memo is None:
+        return _read_reference_answers(ctx, idx, exclude)
+    key = (idx.tobytes(), exclude)
+    if key not in memo:
+        memo[key] = _read_reference_answers(ctx, idx, exclude)
+    return memo[key]
+
+
+def _read_reference_answers(ctx: RouterContext, idx: np.ndarray, exclude: str | None
+                            ) -> tuple[np.ndarray, np.ndarray] | None:
     b = ctx.bench
     if b.binary:  # the anchors' bits, and complete rows by popcount
         from routereval.data import bits

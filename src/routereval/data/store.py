@@ -51,6 +51,7 @@ from routereval.validate import as_list, as_path, check_bool
 SCHEMA_VERSION = 1
 FORMAT = "routereval-corpus"
 MANIFEST = "manifest.json"
+EMBEDDINGS_CACHE = "embeddings-cache"  # a corpus's embedding cache (routereval.embed.cache); no file of the manifest
 _CELLS_PER_ROW_GROUP = 4_000_000
 _PROMPT_COLUMNS = ("benchmark", "prompt_id", "prompt", "subset", "text", "gold")
 
@@ -350,9 +351,7 @@ class CorpusWriter:
         # a corpus written again (an import rerun) keeps its embedding cache: it is keyed by the encoder and the
         # texts' checksum, so unchanged prompts need no new embedding (MiniLM: minutes) and changed ones get new
         # entries; it is no file of the manifest
-        from routereval.embed.cache import CACHE_DIR
-
-        cache, carried = self.path / CACHE_DIR, self._tmp / CACHE_DIR
+        cache, carried = self.path / EMBEDDINGS_CACHE, self._tmp / EMBEDDINGS_CACHE
         keep = (self.path / MANIFEST).is_file() and cache.is_dir() and not carried.exists()
         if keep:
             os.replace(cache, carried)
@@ -455,13 +454,14 @@ def open_corpus(path: str | os.PathLike, *, benchmarks: Iterable[str] | None = N
     path, texts, names = as_path(path, "path"), check_bool(texts, "texts"), as_list(benchmarks, "benchmarks")
     if not all(isinstance(b, str) for b in names or ()):
         raise InputError(f"benchmarks must be a benchmark name or a list of names; got {benchmarks!r}")
+    manifest = read_manifest(path)
     if names is not None:  # a name the corpus lacks is the caller's mistake, not a damaged corpus
-        stored = list(read_manifest(path)["benchmarks"])
+        stored = list(manifest.get("benchmarks", {}))
         for b in names:
             if b not in stored:
                 raise InputError(f"unknown benchmark {b!r}; expected one of: {', '.join(stored)}", file=path)
     try:
-        return _open_corpus(path, names, texts)
+        return _open_corpus(path, manifest, names, texts)
     except CorpusError:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError, pa.ArrowException) as e:
@@ -476,10 +476,9 @@ def _expect_shape(arr: np.ndarray, shape: tuple, what: Path) -> np.ndarray:
     return arr
 
 
-def _open_corpus(path: Path, benchmarks: Iterable[str] | None, texts: bool) -> Corpus:
+def _open_corpus(path: Path, manifest: dict, benchmarks: Iterable[str] | None, texts: bool) -> Corpus:
     import pyarrow.parquet as pq
 
-    manifest = read_manifest(path)
     with pq.ParquetFile(path / "models.parquet", pre_buffer=False) as pf:  # not read_table: its dataset
         mt = pf.read(use_threads=False)  # machinery costs ~12 MB of peak memory for a 0.5 MB table
     models = ModelTable(

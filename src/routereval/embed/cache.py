@@ -9,8 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from routereval.atomic import replacing
-
-CACHE_DIR = "embeddings-cache"
+from routereval.data.store import EMBEDDINGS_CACHE as CACHE_DIR  # the corpus layout is the store's
 
 
 def texts_hash(texts: Sequence[str], extra: Sequence[str] | None = None) -> str:

@@ -40,8 +40,13 @@ def _boot_options(n_boot: int, level: float | None = None) -> int:
     return check_int(n_boot, "n_boot (bootstrap resamples)", low=1)
 
 
-def _check_m(m: int) -> int:
-    return check_int(m, "m (the number of pool models)", low=1)
+def _route_indices(routes: np.ndarray, m: int) -> np.ndarray:
+    """``routes`` checked to hold int model indices in [0, m) (any shape)."""
+    if routes.size and (not np.issubdtype(routes.dtype, np.integer) or routes.min() < 0 or routes.max() >= m):
+        got = (f"dtype {routes.dtype}" if not np.issubdtype(routes.dtype, np.integer)
+               else f"values from {routes.min()} to {routes.max()}")
+        raise InputError(f"routes must be int model indices in [0, {m - 1}] (m = {m}); got {got}")
+    return routes
 
 
 def _check_routes(Y: np.ndarray, routes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,9 +56,7 @@ def _check_routes(Y: np.ndarray, routes: np.ndarray) -> tuple[np.ndarray, np.nda
         raise InputError(f"scores must be 2-D (n_prompts, n_models), got shape {Y.shape}")
     if routes.shape != (Y.shape[0],):
         raise InputError(f"routes have shape {routes.shape}, expected ({Y.shape[0]},): one model index per prompt")
-    if routes.size and (not np.issubdtype(routes.dtype, np.integer) or routes.min() < 0 or routes.max() >= Y.shape[1]):
-        raise InputError(f"routes must be int model indices in [0, {Y.shape[1] - 1}]")
-    return Y, routes
+    return Y, _route_indices(routes, Y.shape[1])
 
 
 def routed_scores(Y: np.ndarray, routes: np.ndarray) -> np.ndarray:
@@ -114,17 +117,13 @@ def oracle_recall(Y: np.ndarray, routes: np.ndarray, *, rel: float = 0.95) -> fl
 
 def selection_shares(routes: np.ndarray, m: int) -> np.ndarray:
     """(m,) share of the prompts routed to each model (zeros when no prompt is routed)."""
-    m = _check_m(m)
+    m = check_int(m, "m (the number of pool models)", low=1)
     routes = np.asarray(routes)
     if routes.ndim != 1:
         raise InputError(f"routes must be 1-D, one model index per prompt; got shape {routes.shape}")
     if routes.size == 0:
         return np.zeros(m)
-    if not np.issubdtype(routes.dtype, np.integer) or routes.min() < 0 or routes.max() >= m:
-        raise InputError(f"routes must be int model indices in [0, {m - 1}] (m = {m}); got "
-                         + (f"dtype {routes.dtype}" if not np.issubdtype(routes.dtype, np.integer)
-                            else f"values from {routes.min()} to {routes.max()}"))
-    return np.bincount(routes, minlength=m) / routes.size
+    return np.bincount(_route_indices(routes, m), minlength=m) / routes.size
 
 
 def selection_entropy(routes: np.ndarray, m: int) -> float:

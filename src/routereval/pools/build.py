@@ -214,9 +214,9 @@ class PoolBuilder:
             what = {"random": "eligible", "all_weak": "in the bottom window", "all_strong": "in the top window",
                     "strong_to_weak": f"scoring in ({LOW}, {HIGH}]"}[group]
             dropped = self.bench.n_models - self.n_eligible
-            why = (f"; {dropped} of its {self.bench.n_models} models miss records and are left out ({option('missing')} "
-                   f"{self.policy.name!r}): {option('missing')} 'prompts' keeps every model, on the prompts all of them "
-                   "answered" if self.policy.name == "models" and dropped else "")
+            why = (f"; {dropped} of its {self.bench.n_models} models miss records and are left out "
+                   f"({option('missing')} {self.policy.name!r}): {option('missing')} 'prompts' keeps every model, on "
+                   "the prompts all of them answered" if self.policy.name == "models" and dropped else "")
             raise InputError(f"m={m} is larger than the {len(region)} models {what} of benchmark {self.bench.name!r} "
                              f"({group}, {self.protocol} protocol){why}")
         return region
@@ -270,7 +270,8 @@ class PoolBuilder:
         return Pool(benchmark=self.bench.name, group=group, m=m, protocol=self.protocol,
                     models=rows.astype(np.int64), model_names=self.bench.models[rows], split=self.split,
                     best_single=best_single, draw=int(draw) if group == "random" else 0,
-                    missing=self.policy.name, choice_oracle=choice_value)
+                    missing=self.policy.name, choice_oracle=choice_value,
+                    missing_note="" if self.policy.name == "complete" else self.policy.note)
 
     def test_means(self) -> np.ndarray:
         """(n_eligible,) mean test score of each eligible model."""

@@ -44,6 +44,8 @@ class Pool:
         The missing-records policy the pool was built under: ``complete`` (no missing
         records), ``models`` (only models evaluated on every prompt were eligible) or
         ``prompts`` (the split only holds prompts every model was evaluated on).
+    missing_note
+        One line on what that policy left out ("" when nothing is missing).
     choice_oracle
         Oracle of the pool on the prompts it was chosen on (all prompts for ``paper``,
         train+val for ``clean``; NaN for ``random``).
@@ -60,6 +62,7 @@ class Pool:
     draw: int = 0
     missing: str = "complete"
     choice_oracle: float = float("nan")
+    missing_note: str = ""
 
     def __repr__(self) -> str:
         names = [str(x) for x in self.model_names[:4]]
