@@ -1548,8 +1548,10 @@ def test_the_adaptive_cli_refuses_bad_input_in_one_line(floored_router, saved_ro
 
     fit_router(tmp_path / "nt", benchmark="mmlu", router="irt", params={"dim": 4, "max_epochs": 30}, m=6,
                group="all_strong", save=tmp_path / "r")
-    res = cli("coldstart", "anchors", tmp_path / "r", "--method", "adaptive")
-    assert res.code == 2 and "holds no prompt texts" in res.err and res.out == ""
+    for method in ("adaptive", "irt", "random"):  # the fixed designs too: a text-less CSV could not be answered
+        res = cli("coldstart", "anchors", tmp_path / "r", "--method", method, "--out", tmp_path / "nt.csv")
+        assert res.code == 2 and "holds no prompt texts" in res.err and res.out == "", method
+        assert not (tmp_path / "nt.csv").exists()
 
 
 def test_fisher_anchors_have_no_weights_and_add_model_corrects_by_the_corpus(world_corpus, saved_router, tmp_path,

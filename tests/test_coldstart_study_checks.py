@@ -260,6 +260,14 @@ def test_a_pool_of_two_under_pool_pretraining_and_a_bad_level_are_refused(one_su
     assert meta["pretrain"] == ["corpus"] and "`pool` pre-training was skipped" in meta["skipped"]
     assert {r["pretrain"] for r in csv.DictReader(open(tmp_path / "o" / "coldstart.csv"))} == {"corpus"}
     assert "`pool` pre-training was skipped: the pool of 2" in (tmp_path / "o" / "summary.md").read_text()
+    # corpus pre-training on no more than the pool, one fold holding every model out: nothing left to fit on
+    thin = dict(benchmark="mmlu", router="irt", params=FAST, m=3, group="random", anchors=(5,), methods=("random",),
+                seeds=1, corpus_models=3, folds=1)
+    with pytest.raises(ParameterError, match="pretrain.* corpus: the router would be fitted on 0 models"):
+        run_study(one_subset, pretrain=("corpus",), **thin)
+    res = run_study(one_subset, pretrain=("pool", "corpus"), **thin)
+    assert res.meta["pretrain"] == ["pool"] and "`corpus` pre-training was skipped" in res.meta["skipped"]
+    assert {r["pretrain"] for r in res.rows} == {"pool"}
     for level in (1.5, float("nan"), 0, "0.9"):
         with pytest.raises(ParameterError, match=r"level \(the intervals' coverage\) must be a number in \(0, 1\)"):
             run_study(one_subset, benchmark="mmlu", router="irt", params=FAST, m=3, group="random", anchors=(5,),

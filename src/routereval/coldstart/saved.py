@@ -75,6 +75,7 @@ def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> l
                              "adaptive_next (the CLI's --method adaptive --answers), or random, stratified, irt or "
                              "fisher here")
     k = check_int(k, f"{option('k')} (the number of anchors)", low=1)
+    _require_texts(ctx)
     n = len(ctx.askable)
     if k > n:
         raise ParameterError(f"{option('k')} = {k} anchors asked for, but the router's train split has only {n} "
@@ -87,6 +88,13 @@ def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> l
     return _prompt_rows(ctx, a.index, a.weights)
 
 
+def _require_texts(ctx: RouterContext) -> None:
+    """Refuse a benchmark without prompt texts: a model's answers could not name their prompts."""
+    if ctx.bench.texts is None:
+        raise InputError(f"benchmark {ctx.bench.name!r} holds no prompt texts: a model's answers could not name "
+                         "their prompts (import the benchmark with its texts)", file=ctx.path / "router.json")
+
+
 def _prompt_rows(ctx: RouterContext, index: np.ndarray, weights: np.ndarray | None) -> list[dict[str, Any]]:
     """Rows of an anchors CSV (prompt id, subset, weight, text, a blank score) of the benchmark prompts ``index``."""
     weights = [None] * len(index) if weights is None else np.asarray(weights).tolist()
@@ -94,7 +102,7 @@ def _prompt_rows(ctx: RouterContext, index: np.ndarray, weights: np.ndarray | No
     subs = ctx.bench.subset_names
     codes = ctx.bench.subset_codes()
     return [{"prompt_id": str(ctx.bench.prompt_ids[i]), "subset": subs[codes[i]] if subs else "",
-             "weight": None if w is None else float(w), "text": "" if texts is None else str(texts[i]), "score": ""}
+             "weight": None if w is None else float(w), "text": str(texts[i]), "score": ""}
             for i, w in zip(index, weights)]
 
 
@@ -126,9 +134,7 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     if name is not None:
         _check_name(name)
         _check_new(ctx, name)
-    if ctx.bench.texts is None:
-        raise InputError(f"benchmark {ctx.bench.name!r} holds no prompt texts: a model's answers could not name "
-                         "their prompts (import the benchmark with its texts)", file=ctx.path / "router.json")
+    _require_texts(ctx)
     # the answers are checked before anything is computed (the calibration writes its cache into the corpus)
     ans = None if answers is None else read_answers(answers, allow_empty=True)
     if ans is not None and not ans.texts:  # a file with the header only: the test's start, as no file

@@ -660,6 +660,18 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
     # fits that stand for "without it"
     copies = {d.names[h]: names for h in held if (names := d.copy_names(h))}
     plan = _plan(pretrain, held, d.n_pool, len(d.corpus_rows), folds, copies={h: d.copies_of(h)[0] for h in held})
+    thin = min((len(cols) for mode, _, cols in plan if mode == "corpus"), default=2)
+    if thin < 2:  # a corpus of (nearly) the pool alone, or one fold holding out every model: the same trap as above
+        why = (f"the router would be fitted on {thin} model{'s' * (thin != 1)} (the corpus's "
+               f"{len(d.corpus_rows)} eligible models without a fold's held-out ones), no population to add a model "
+               "against")
+        if pretrain == ["corpus"]:
+            raise ParameterError(f"{option('pretrain')} corpus: {why}; give a corpus of more models, or more "
+                                 f"{option('folds')}" + (f", or add pool to {option('pretrain')}" if d.n_pool >= 3
+                                                         else ""))
+        pretrain = [p for p in pretrain if p != "corpus"]
+        plan = [step for step in plan if step[0] != "corpus"]
+        skipped = f"`corpus` pre-training was skipped: {why}"
 
     rows: list[dict[str, Any]] = []
     add_ms: list[float] = []
