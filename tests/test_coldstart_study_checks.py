@@ -107,7 +107,7 @@ def test_summary_prose_follows_a_three_model_pool(three_models):
     assert "What 3 models allow" in text and "pre-training the prompt side" in text
     assert "learned from the other 2 models' answers" in text
     assert "2 answers per prompt are a noisy label" in text and "The population prior is 2 points" in text
-    assert "best at k = 10 (the largest k run)" in text and "plain mean of 10 random answers" in text
+    assert "lowest MAE at k = 10 (the largest k run)" in text and "plain mean of 10 random answers" in text
 
 
 def test_summary_says_whether_random_anchors_beat_the_model_based_ones(three_models):
@@ -125,13 +125,41 @@ def test_summary_says_whether_random_anchors_beat_the_model_based_ones(three_mod
             "MAE 0.1000)") in text
     assert "that was not enough to choose anchors" in text and "learned from the other 2 models' answers" in text
     text = with_errors({"random": 0.1, "stratified": 0.1, "irt": 0.01})
-    assert "best at k = 10 (the largest k run): `irt`, MAE 0.0100. `random` anchors: MAE 0.1000." in text
+    assert "lowest MAE at k = 10 (the largest k run): `irt`, MAE 0.0100. `random` anchors: MAE 0.1000." in text
     assert "do as well as or better" not in text and "that was enough to choose anchors: `irt`" in text
     # stratified anchors equal to random ones (one subset; their means summed in another order): named random
     text = with_errors({"random": 0.05, "stratified": 0.05 - 5e-14, "irt": 0.1})
-    assert "best at k = 10 (the largest k run): `random`, MAE 0.0500." in text
+    assert "lowest MAE at k = 10 (the largest k run): `random`, MAE 0.0500." in text
     text = with_errors({"random": 0.05, "stratified": 0.04, "irt": 0.1})  # a real difference: stratified
-    assert "best at k = 10 (the largest k run): `stratified`, MAE 0.0400." in text
+    assert "lowest MAE at k = 10 (the largest k run): `stratified`, MAE 0.0400." in text
+    assert "Within a standard error of it" not in text  # every model the same errors: no spread, a real difference
+
+
+def test_summary_hedges_differences_within_noise_and_reports_bias_by_strength(three_models):
+    """A runner-up within a paired standard error of the best is named, the adaptive-vs-irt claim says "within a
+    standard error" when it is, and the signed errors of the strongest and weakest held-out models are shown."""
+    from routereval.coldstart.output import paired_difference, strength_bias
+
+    res = three_models[0]
+    rows = copy.deepcopy(res.rows)
+    models = sorted({r["model"] for r in rows})
+    noise = dict(zip(models, (0.03, -0.03, 0.0)))  # stratified 0.01 worse on average, by model: +0.04, -0.02, +0.01
+    for r in rows:
+        r["abs_error"] = {"random": 0.05, "irt": 0.2}.get(r["method"], 0.06 + noise[r["model"]])
+    d = paired_difference(rows, ("stratified", 10), ("random", 10))
+    # naive reference: per-model differences, their mean and standard error
+    per = [0.01 + noise[m] for m in models]
+    assert d[0] == pytest.approx(np.mean(per)) and d[1] == pytest.approx(np.std(per, ddof=1) / math.sqrt(3))
+    text = _summary_md(res, rows)
+    assert "`random`, MAE 0.0500. Within a standard error of it (paired difference of MAE over the held-out " \
+           "models): `stratified` (0.0100 ± 0.0173)." in text
+    truth = {r["model"]: r["true_mean"] for r in rows}
+    strong, weak = max(truth, key=truth.get), min(truth, key=truth.get)
+    for r in rows:  # the strongest estimated 0.05 low, the weakest 0.02 high, the middle one right
+        r["estimate"] = r["true_mean"] + (-0.05 if r["model"] == strong else 0.02 if r["model"] == weak else 0.0)
+    assert strength_bias(rows, 10)["irt"] == pytest.approx((-0.05, 0.02))
+    assert "irt -0.0500 / +0.0200" in _summary_md(res, rows)
+    assert strength_bias([r for r in rows if r["model"] != weak], 10) == {}  # two models: no thirds
 
 
 # --------------------------------------------------------------------------- 3. the plain mean's standard error
@@ -294,11 +322,21 @@ def test_a_model_the_full_refit_never_routes_to_does_not_matter(three_models):
 def test_summary_says_whether_adaptive_with_half_the_anchors_is_as_good_as_irt(three_models):
     res, _, _ = three_models
     rows = [dict(r, method="adaptive") if (r["method"], r["k"]) == ("stratified", 5) else r for r in res.rows]
-    for scale, verdict in ((0.5, "as good as or better than"), (50.0, "worse than")):
+    verdicts = set()
+    for scale in (0.0, 0.5, 50.0):
         crafted = [dict(r, abs_error=r["abs_error"] * scale) if r["method"] == "adaptive" else r for r in rows]
         summ = {(s["method"], s["k"]): s["mae"] for s in summarise(crafted) if s["pretrain"] == "pool"}
-        line = f"- adaptive with k = 5: MAE {summ[('adaptive', 5)]:.4f}, {verdict} irt with 10 ({summ[('irt', 10)]:.4f})."
+        # naive paired difference: each model's mean error with adaptive at k = 5 less its mean with irt at 10
+        per = [np.mean([r["abs_error"] for r in crafted if r["model"] == m and (r["method"], r["k"]) == ("adaptive", 5)])
+               - np.mean([r["abs_error"] for r in crafted if r["model"] == m and (r["method"], r["k"]) == ("irt", 10)])
+               for m in res.meta["held_out"]]
+        mean, se = np.mean(per), np.std(per, ddof=1) / math.sqrt(len(per))
+        verdict = "within a standard error of" if abs(mean) <= se else "better than" if mean < 0 else "worse than"
+        verdicts.add(verdict)
+        line = (f"- adaptive with k = 5: MAE {summ[('adaptive', 5)]:.4f}, {verdict} irt with 10 "
+                f"({summ[('irt', 10)]:.4f}; paired difference {mean:.4f} ± {se:.4f} over the held-out models).")
         assert line in _summary_md(res, crafted)
+    assert {"better than", "worse than"} <= verdicts
 
 
 def test_coldstart_csv_writes_no_negative_zero(three_models):
@@ -310,3 +348,25 @@ def test_coldstart_csv_writes_no_negative_zero(three_models):
     cells = text.splitlines()[1].split(",")
     header = text.splitlines()[0].split(",")
     assert cells[header.index("correction")] == "0" and "-0" not in cells
+
+
+def test_the_designed_footnote_names_only_the_designed_methods_run():
+    from routereval.coldstart.output import designed_note
+
+    assert designed_note(["random", "irt"]).startswith("† irt chooses its anchors by design (clusters): ")
+    assert designed_note(["adaptive", "random", "irt"]).startswith(
+        "† irt and adaptive choose their anchors by design (clusters, the model's own answers): ")
+
+
+def test_the_whole_benchmark_columns_say_which_prompts_they_cover(three_models):
+    """Under a missing-records policy that drops prompts, the whole-benchmark mean is over the split's prompts,
+    not the benchmark's: the summary says how many, and what the policy left out (a trial took it for all)."""
+    res = three_models[0]
+    n = res.meta["n_train"] + res.meta["n_val"] + res.meta["n_test"]
+    assert res.meta["n_benchmark_prompts"] == n and res.meta["missing_note"] == ""
+    text = _summary_md(res)
+    assert f"every prompt of the split ({n}: train, val and test; what tinyBenchmarks reports)" in text
+    meta = dict(res.meta, n_benchmark_prompts=n + 40, missing_note="prompts: 40 prompts some model misses left out")
+    text = _summary_md(StudyResult(res.rows, meta))
+    assert (f"({n}: train, val and test; what tinyBenchmarks reports; the benchmark holds {n + 40}, of which the "
+            "missing-records policy left out 40: prompts: 40 prompts some model misses left out)") in text

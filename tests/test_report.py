@@ -581,6 +581,26 @@ def test_a_report_of_studies_alone(cli, studies, tmp_path):
         assert not (tmp_path / "x.md").exists()
 
 
+def test_several_studies_of_one_kind_are_all_in_the_report(cli, studies, tmp_path):
+    """--coldstart repeated (two studies side by side): both are in the report, told apart by their directory, each
+    with its own HTML anchor; the CLI's line counts them (a trial found the first dropped without a word)."""
+    second = make_study_dir(tmp_path / "second", kind="coldstart", svg=False)
+    (second / "summary.md").write_text("# the second study\n\nIts own words.\n")
+    for fmt in ("md", "html", "tex"):
+        out = tmp_path / f"two.{fmt}"
+        r = cli("report", "--coldstart", studies[1], "--coldstart", second, "--format", fmt, "--out", out)
+        assert r.code == 0, r.err
+        assert f"({fmt}, 2 studies)" in r.err
+        text = out.read_text()
+        assert "Its own words." in text and "Cold-start study (coldstart)" in text and "Cold-start study (second)" in text
+    html = (tmp_path / "two.html").read_text()
+    assert html.count('id="study-coldstart-1"') == 1 and html.count('id="study-coldstart-2"') == 1
+    assert 'href="#study-coldstart-2"' in html
+    r = cli("report", "--coldstart", studies[1], "--format", "html", "--out", tmp_path / "one.html")
+    assert "(html, 1 study)" in r.err and 'id="study-coldstart"' in (tmp_path / "one.html").read_text()
+    assert "<h2>Cold-start study</h2>" in (tmp_path / "one.html").read_text()  # one of its kind: no label
+
+
 def test_every_css_rule_of_the_html_page_is_scoped_to_its_root():
     # the page is also shown inside other pages (a notebook): a bare selector would restyle them
     from routereval.reports.html import CSS, SCOPE

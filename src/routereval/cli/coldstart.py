@@ -113,7 +113,7 @@ def study_cmd(
     """Leave-one-model-out: add each pool model back from k anchors; estimate error and routing µ vs bounds."""
     from routereval.cli.routing import parse_params
     from routereval.coldstart.anchors import METHODS
-    from routereval.coldstart.output import (DESIGNED, DESIGNED_NOTE, check_study_dir, corpus_cap_note, percent,
+    from routereval.coldstart.output import (DESIGNED, check_study_dir, designed_note, corpus_cap_note, percent,
                                               plain_cell, plus_minus, write_study)
     from routereval.coldstart.study import run_study
     from routereval.validate import check_choices, option
@@ -150,7 +150,7 @@ def study_cmd(
         ["pretrain", "method", "k", "error (MAE ± SE)", "bias", "whole-benchmark MAE", "plain mean MAE", "coverage",
          "µ added", "recovered (n)"], rows))
     if any(s["method"] in DESIGNED for s in doc["summary"]):
-        ui.console().print(DESIGNED_NOTE)
+        ui.console().print(designed_note(s["method"] for s in doc["summary"]))
     if (capped := corpus_cap_note(meta)) is not None:
         ui.console().print(capped)
     ui.console().print(f"add one model: median {meta['add_ms_median']:.2f} ms; study {meta['total_s']:.1f} s; "

@@ -16,8 +16,8 @@ def report_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file (atomically) instead of stdout.")] = None,
     protocol: Annotated[Optional[list[str]], typer.Option("--protocol", help="Only these protocols (paper, clean; comma-separated or repeated).")] = None,
     benchmarks: Annotated[Optional[list[str]], typer.Option("--benchmarks", "-b", help="Only these benchmarks (comma-separated or repeated).")] = None,
-    scaling: Annotated[Optional[Path], typer.Option("--scaling", help="Include a `routereval scaling` output directory (summary and plots).")] = None,
-    coldstart: Annotated[Optional[Path], typer.Option("--coldstart", help="Include a `routereval coldstart` output directory (summary and plots).")] = None,
+    scaling: Annotated[Optional[list[Path]], typer.Option("--scaling", help="Include a `routereval scaling` output directory (summary and plots); repeat it for several.")] = None,
+    coldstart: Annotated[Optional[list[Path]], typer.Option("--coldstart", help="Include a `routereval coldstart` output directory (summary and plots); repeat it for several.")] = None,
     n_boot: Annotated[Optional[int], typer.Option("--n-boot", help="Bootstrap resamples for the CIs and the wins' p-values "
                                                   "(default: the sweep's n_boot, else 1000).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
@@ -41,7 +41,9 @@ def report_cmd(
         sys.stdout.write(text)
     else:
         write_atomic(text, out)
-        sys.stderr.write(f"wrote {out} ({fmt}, {len(report.tables)} tables)\n")
+        parts = [f"{len(report.tables)} table{'s' * (len(report.tables) != 1)}"] if report.tables or not report.studies else []
+        parts += [f"{len(report.studies)} stud{'ies' if len(report.studies) != 1 else 'y'}"] if report.studies else []
+        sys.stderr.write(f"wrote {out} ({fmt}, {', '.join(parts)})\n")
 
 
 def register(app: typer.Typer) -> None:

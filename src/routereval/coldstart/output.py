@@ -60,6 +60,61 @@ def corpus_cap_note(meta: dict) -> str | None:
             f"(--missing {meta['missing']}), so corpus pre-training used all of them")
 
 
+def _whole(meta: dict) -> str:
+    """What the whole-benchmark columns cover: every prompt of the split, and what the missing-records policy left out."""
+    n = meta["n_train"] + meta.get("n_val", 0) + meta["n_test"]
+    text = f"every prompt of the split ({n}: train, val and test; what tinyBenchmarks reports"
+    total = meta.get("n_benchmark_prompts")
+    if total is not None and total > n:
+        note = meta.get("missing_note") or f"missing `{meta.get('missing')}`"
+        text += f"; the benchmark holds {total}, of which the missing-records policy left out {total - n}: {note}"
+    return text + ")"
+
+
+def paired_difference(rows: list[dict[str, Any]], a: tuple[str, int], b: tuple[str, int]
+                      ) -> tuple[float, float | None] | None:
+    """Mean over held-out models of (MAE of method/k ``a`` - MAE of ``b``), each model's draws averaged, and its
+    standard error over the models (None for one model); None when no model has rows of both."""
+    per: dict[str, dict[tuple[str, int], list[float]]] = {}
+    for r in rows:
+        key = (r["method"], int(r["k"]))
+        if key in (a, b):
+            per.setdefault(r["model"], {}).setdefault(key, []).append(float(r["abs_error"]))
+    d = [sum(v[a]) / len(v[a]) - sum(v[b]) / len(v[b]) for v in per.values() if a in v and b in v]
+    if not d:
+        return None
+    mean = sum(d) / len(d)
+    se = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d)) if len(d) > 1 else None
+    return mean, se
+
+
+def _compared(diff: tuple[float, float | None] | None) -> str:
+    """``worse than`` / ``better than`` / ``within a standard error of``, by a paired difference (a - b) and its SE."""
+    if diff is None or diff[1] is None or not math.isfinite(diff[1]):
+        return "as good as or better than" if diff is not None and diff[0] <= 0 else "worse than"
+    mean, se = diff
+    return "within a standard error of" if abs(mean) <= se else ("better than" if mean < 0 else "worse than")
+
+
+def strength_bias(rows: list[dict[str, Any]], k: int) -> dict[str, tuple[float, float]]:
+    """Per method at ``k``: the mean signed error (estimate - truth) of the strongest and of the weakest third of the
+    held-out models (by true test mean); empty with fewer than 3 held-out models."""
+    truth = {r["model"]: float(r["true_mean"]) for r in rows}
+    if len(truth) < 3:
+        return {}
+    order = sorted(truth, key=truth.get)
+    third = -(-len(order) // 3)
+    weak, strong = set(order[:third]), set(order[-third:])
+    out = {}
+    for meth in dict.fromkeys(r["method"] for r in rows):
+        rs = [r for r in rows if r["method"] == meth and int(r["k"]) == k]
+        hi = [r["estimate"] - r["true_mean"] for r in rs if r["model"] in strong]
+        lo = [r["estimate"] - r["true_mean"] for r in rs if r["model"] in weak]
+        if hi and lo:
+            out[meth] = (sum(hi) / len(hi), sum(lo) / len(lo))
+    return out
+
+
 def _note(note: str) -> str:
     return f" ({note})" if note else ""
 
@@ -78,13 +133,21 @@ def _n(count: int, noun: str, plural: str | None = None) -> str:
 
 
 DESIGNED = ("irt", "fisher", "adaptive")  # methods that choose anchors from the fitted item parameters
-DESIGNED_NOTE = ("† irt, fisher and adaptive choose their anchors by design (clusters, the population's information, "
-                 "the model's own answers): the plain mean of those answers is no estimate of the model's mean, "
-                 "shown only beside the estimate's error.")
+_HOW_DESIGNED = {"irt": "clusters", "fisher": "the population's information", "adaptive": "the model's own answers"}
+
+
+def designed_note(methods) -> str:
+    """The † footnote on the plain mean of designed anchors, naming the designed methods among ``methods`` that ran."""
+    ran = [m for m in DESIGNED if m in set(methods)]
+    names = ran[0] if len(ran) == 1 else ", ".join(ran[:-1]) + " and " + ran[-1]
+    how = ", ".join(_HOW_DESIGNED[m] for m in ran)
+    return (f"† {names} choose{'s' * (len(ran) == 1)} {'its' if len(ran) == 1 else 'their'} anchors by design "
+            f"({how}): the plain mean of those answers is no estimate of the model's mean, shown only beside the "
+            "estimate's error.")
 
 
 def plain_cell(s: dict[str, Any]) -> str:
-    """The plain mean's MAE of a summary row, marked † where the anchors were designed (:data:`DESIGNED_NOTE`)."""
+    """The plain mean's MAE of a summary row, marked † where the anchors were designed (:func:`designed_note`)."""
     return f"{s['mae_plain']:.4f}" + ("†" if s["method"] in DESIGNED else "")
 
 
@@ -120,12 +183,22 @@ def outcome(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return out
 
 
-def _outcome_line(o: dict[str, Any] | None, n_learned: str) -> str:
-    """The summary's sentence on one pre-training's results at the largest k run (:func:`outcome`)."""
+def _outcome_line(o: dict[str, Any] | None, n_learned: str, rows: list[dict[str, Any]] | None = None) -> str:
+    """The summary's sentence on one pre-training's results at the largest k run (:func:`outcome`); ``rows``
+    (the study's rows of that pre-training) say whether the runner-up is within a paired standard error."""
     if o is None:
         return ""
     k, best = o["k"], o["best"]
-    line = f"- best at k = {k} (the largest k run): `{best['method']}`, MAE {best['mae']:.4f}."
+    line = f"- lowest MAE at k = {k} (the largest k run): `{best['method']}`, MAE {best['mae']:.4f}."
+    close = []
+    for meth in dict.fromkeys(r["method"] for r in rows or ()):
+        diff = None if meth == best["method"] else paired_difference(rows, (meth, k), (best["method"], k))
+        identical = diff is not None and abs(diff[0]) < 1e-12 and (diff[1] or 0.0) < 1e-12  # stratified = random
+        if diff is not None and not identical and (diff[1] is None or not math.isfinite(diff[1]) or diff[0] <= diff[1]):
+            close.append(f"`{meth}` ({plus_minus(diff[0], diff[1], 4)})" if diff[1] is not None else f"`{meth}`")
+    if close:
+        line += (" Within a standard error of it (paired difference of MAE over the held-out models): "
+                 + ", ".join(close) + ".")
     d, r = o["designed"], o["random"]
     if o["verdict"] == "random_wins":
         line += (f" `random` anchors (MAE {r['mae']:.4f}) do as well as or better than the model-based methods "
@@ -241,8 +314,8 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                f"correction: the residuals of the known models that answered the anchors most alike{_refs(meta)}), "
                "beside gp-IRT alone and the plain mean of "
                "the same anchors' answers; ± its standard error clustered by held-out model, and the mean signed "
-               "error (bias). Whole-benchmark MAE: the same estimator aimed at the model's mean over every prompt "
-               "(train, val and test; what tinyBenchmarks reports), against that mean: an extra column, not the "
+               f"error (bias). Whole-benchmark MAE: the same estimator aimed at the model's mean over "
+               f"{_whole(meta)}, against that mean: an extra column, not the "
                "target. µ: routing the test prompts over the whole pool with the model added from "
                "its anchors; recovered = share of the full refit's gain over the pool without the model, summed over "
                "the held-out models whose removal costs the full refit at least 0.005 and which it routes some test "
@@ -276,7 +349,9 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
         out.append(f"Bounds on the test prompts: upper (refit with the model's full training answers) µ = {up:.4f}; "
                    f"lower (the pool without the model) µ = {lo:.4f}, the mean over all {_n(n_held, 'held-out model')} "
                    f"({matter}); the router without the model plus the model fitted on all its train answers "
-                   f"µ = {full:.4f}.")
+                   f"µ = {full:.4f}."
+                   + (" The lower mean is above the upper bound: removing most of these models changes routing "
+                      "little, so their lower bounds differ from the upper one by refit noise only." if lo > up else ""))
         out.append("")
         out.append("| method | k | error (MAE ± SE) | bias | gp-IRT alone MAE | whole-benchmark MAE | plain mean MAE "
                    f"| {100 * meta.get('level', 0.95):g}% coverage | µ added | recovered (n) | recovered, same side (n) |")
@@ -289,7 +364,7 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                        f"{s['mu_added']:.4f} | {percent(s['recovered'])} ({s['n_matter']}) | "
                        f"{percent(s['recovered_full'])} ({s['n_matter_full']}) |")
         if any(s["method"] in DESIGNED for s in rows):
-            out += ["", DESIGNED_NOTE]
+            out += ["", designed_note(s["method"] for s in rows)]
         out.append("")
         by = {(s["method"], s["k"]): s for s in rows}
         k = max(s["k"] for s in rows)  # the largest k run: never a figure for a k the study did not run
@@ -302,12 +377,21 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                 s = by[(meth, k)]
                 lines.append(f"- {meth}, k = {k}: MAE {s['mae']:.4f}, recovered {percent(s['recovered'])} "
                              f"({s['n_matter']}).")
+        pre_rows = [r for r in result.rows if r["pretrain"] == pre]
         if ("adaptive", k // 2) in by and ("irt", k) in by:
             half, full = by[("adaptive", k // 2)]["mae"], by[("irt", k)]["mae"]
-            lines.append(f"- adaptive with k = {k // 2}: MAE {half:.4f}, "
-                         f"{'as good as or better than' if half <= full else 'worse than'} irt with {k} ({full:.4f}).")
+            diff = paired_difference(pre_rows, ("adaptive", k // 2), ("irt", k))
+            lines.append(f"- adaptive with k = {k // 2}: MAE {half:.4f}, {_compared(diff)} irt with {k} ({full:.4f}"
+                         + ("" if diff is None or diff[1] is None else
+                            f"; paired difference {plus_minus(diff[0], diff[1])} over the held-out models") + ").")
         outcomes[pre] = outcome(rows)
-        lines.append(_outcome_line(outcomes[pre], _learned_from(meta, pre)))
+        lines.append(_outcome_line(outcomes[pre], _learned_from(meta, pre), pre_rows))
+        if bias := strength_bias(pre_rows, k):
+            lines.append(f"- bias by strength at k = {k}, mean signed error of the strongest / weakest third of the "
+                         "held-out models (by true test mean): "
+                         + ", ".join(f"{m} {hi:+.4f} / {lo:+.4f}" for m, (hi, lo) in bias.items())
+                         + ". The estimates are shrunk towards the population's mean: a new model better (worse) "
+                         "than the models the prompt side was learned from is underestimated (overestimated).")
         out += [x for x in lines if x] + [""]
     out.append(f"Timing: {_n(meta['n_fits'], 'router fit')} ({meta['fit_s']:.1f} s), adding one model median "
                f"{meta['add_ms_median']:.2f} ms (95th percentile {meta['add_ms_p95']:.2f} ms), whole study "

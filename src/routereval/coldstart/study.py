@@ -705,6 +705,9 @@ def run_study(corpus: str | os.PathLike | Any, *, benchmark: str, router: str = 
                              for mode in pretrain},
             "reference_copies": copies, "copy_agreement": COPY_AGREEMENT, "copy_chance": COPY_CHANCE,
             "n_train": int(len(sp.train)), "n_val": int(len(sp.val)), "n_test": int(len(sp.test)),
+            # the whole-benchmark columns cover the split's prompts: fewer than the benchmark's when the
+            # missing-records policy left some out
+            "n_benchmark_prompts": int(d.bench.n_prompts), "missing_note": pool.missing_note,
             "folds": None if folds is None else int(folds), "level": level, "calibrate_test": bool(calibrate_test),
             "n_fits": fits.n, "fit_s": round(fits.seconds, 3),
             "add_ms_median": float(np.median(add)), "add_ms_p95": float(np.percentile(add, 95)),

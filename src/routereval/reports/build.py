@@ -33,7 +33,8 @@ def _split_values(values: Sequence[str] | str | None) -> list[str] | None:
 
 def make_report(results: str | os.PathLike | None, *, protocols: Sequence[str] | str | None = None,
                 benchmarks: Sequence[str] | str | None = None, scaling: str | os.PathLike | None = None,
-                coldstart: str | os.PathLike | None = None, n_boot: int | None = None) -> Report:
+                coldstart: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+                n_boot: int | None = None) -> Report:
     """The report of the results store ``results``.
 
     Parameters
@@ -46,8 +47,8 @@ def make_report(results: str | os.PathLike | None, *, protocols: Sequence[str] |
         Keep these only (names, or comma-separated strings); default every one present.
         A value not in the results is an error naming the ones that are.
     scaling, coldstart
-        Study directories (``routereval scaling`` / ``coldstart`` output) whose summary and
-        plots the report includes.
+        Study directories (``routereval scaling`` / ``coldstart`` output; one, or a sequence of
+        them) whose summaries and plots the report includes, in order.
     n_boot
         Bootstrap resamples behind the CIs and the wins' p-values; default the sweep's own
         ``n_boot`` (from ``RESULTS/_sweep.json``, so the p-values are the stored ones), else 1000.
@@ -55,7 +56,7 @@ def make_report(results: str | os.PathLike | None, *, protocols: Sequence[str] |
     import pyarrow.compute as pc
 
     from routereval.experiments.results import read_results
-    from routereval.reports.studies import load_study
+    from routereval.reports.studies import load_studies
 
     n_boot = None if n_boot is None else check_int(n_boot, option("n_boot"), low=1)
     protocols = _split_values(protocols)
@@ -64,7 +65,7 @@ def make_report(results: str | os.PathLike | None, *, protocols: Sequence[str] |
         if p not in PROTOCOLS:
             raise ParameterError(f"{option('protocols', '--protocol')}: {p!r} is not a protocol; expected one of "
                                  f"{', '.join(PROTOCOLS)}")
-    studies = [load_study(d, kind=k) for k, d in (("scaling", scaling), ("coldstart", coldstart)) if d is not None]
+    studies = load_studies({k: _study_paths(d) for k, d in (("scaling", scaling), ("coldstart", coldstart))})
     if results is None:
         if not studies:
             raise ParameterError("results: none given; expected the RESULTS directory of `routereval sweep`, or a "
@@ -107,6 +108,13 @@ def make_report(results: str | os.PathLike | None, *, protocols: Sequence[str] |
                   splits=sorted({str(x) for x in col("split")}),
                   seeds=sorted(set(col("seed"))), groups=sorted(set(col("group"))), n_rows=ok.num_rows,
                   n_failed=n_failed, source=str(path), n_boot=n_boot, studies=studies)
+
+
+def _study_paths(value: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[str | os.PathLike]:
+    """A study option's directories: none, one, or a sequence of them."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, (str, os.PathLike)) else list(value)
 
 
 def sweep_n_boot(results: Path, default: int = 1000) -> int:

@@ -298,7 +298,7 @@ def _study_html(s) -> str:
             data.append(f'<a download="{_e(p.name)}" href="{data_uri(p)}">{_e(p.name)}</a>')
         else:
             data.append(f"<code>{_e(p.name)}</code>")
-    return (f'<section id="study-{_e(s.kind)}"><h2>{_e(s.title)}</h2>'
+    return (f'<section id="{_e(s.anchor or "study-" + s.kind)}"><h2>{_e(s.title)}</h2>'
             f'<p class="caption">from <code>{_e(s.path)}</code></p>'
             f'<div class="summary">{summary}</div>'
             + (f'<div class="figs">{"".join(figs)}</div>' if figs else "")
@@ -315,7 +315,7 @@ def render_html(report: Report, **_: object) -> str:
                  + (f" {t.split}" if len(report.splits) > 1 else ""))
         nav.setdefault(t.benchmark, []).append(f'<a href="#{_anchor(t.benchmark, t.m, t.embedding, t.split)}">{_e(label)}</a>')
     nav_html = "".join(f'<span class="bench"><b>{_e(b)}</b>{"".join(links)}</span>' for b, links in nav.items())
-    nav_html += "".join(f'<span class="bench"><a href="#study-{_e(s.kind)}">{_e(s.title)}</a></span>'
+    nav_html += "".join(f'<span class="bench"><a href="#{_e(s.anchor or "study-" + s.kind)}">{_e(s.title)}</a></span>'
                         for s in report.studies)
     shown = {c.metric for t in report.tables for c in t.columns}
     legend = "".join(f"<dt>{_HTML_LABELS[k]}</dt><dd>{_e(DESCRIPTIONS[k])}</dd>" for k in DESCRIPTIONS if k in shown)

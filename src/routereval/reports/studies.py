@@ -44,10 +44,28 @@ class Study:
     summary: str
     plots: dict[str, dict[str, Path]] = field(default_factory=dict)
     data: list[Path] = field(default_factory=list)
+    label: str = ""  # set when a report holds several studies of one kind: tells them apart
+    anchor: str = ""  # the report's HTML id of this study (unique in the report)
 
     @property
     def title(self) -> str:
-        return STUDY_TITLES.get(self.kind, self.kind)
+        base = STUDY_TITLES.get(self.kind, self.kind)
+        return f"{base} ({self.label})" if self.label else base
+
+
+def load_studies(paths_by_kind: dict[str, list[str | Path]]) -> list[Study]:
+    """Every study directory given, by kind (:func:`load_study`), in order; several of one kind are labelled by
+    their directory (the path as given where two share a name), and every study gets a unique HTML anchor."""
+    out: list[Study] = []
+    for kind, paths in paths_by_kind.items():
+        studies = [load_study(p, kind=kind) for p in paths]
+        names = [s.path.name for s in studies]
+        for i, s in enumerate(studies):
+            if len(studies) > 1:
+                s.label = names[i] if names.count(names[i]) == 1 else str(s.path)
+            s.anchor = f"study-{kind}" + (f"-{i + 1}" if len(studies) > 1 else "")
+        out += studies
+    return out
 
 
 def load_study(path: str | Path, *, kind: str) -> Study:
