@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -920,6 +921,37 @@ def test_ten_answers_give_a_sensible_model_and_the_estimate_is_close(fitted):
     assert np.all((p > 0) & (p < 1)) and 0.05 < p.mean() < 0.95
 
 
+def test_level_matched_against_a_naive_version_and_the_off_level_trap():
+    """An adaptive test tuned to a weak model: every stronger reference answers it at another level and is
+    overestimated alike (their residuals predict one another), so unmatched they pull the weak model's estimate
+    towards 0 (a trial: 0.17 -> 0.003); matched to its level, only references that answer it as it does count."""
+    from routereval.coldstart.neighbours import level_matched
+
+    rng = np.random.default_rng(1)
+    k = 100
+    y = (rng.random(k) < 0.4).astype(float)                 # the new model answers 40% of its test
+    strong = (rng.random((k, 9)) < rng.uniform(0.85, 1.0, 9)).astype(float)  # stronger references: 85-100%
+    resid = -0.2 + 0.02 * rng.standard_normal(9)            # each overestimated by about 0.2 on this test
+    ok = level_matched(y, strong)
+    naive = [abs(strong[:, j].mean() - y.mean()) <= 2 * math.sqrt((np.var(y) + np.var(strong[:, j])) / k)
+             for j in range(9)]
+    assert ok.tolist() == naive and not ok.any()
+
+    def plain(a):
+        return float(a.mean())
+
+    target = strong.mean(axis=0) + resid
+    assert neighbour_correction(y, strong, target, plain) < -0.1  # the trap, unmatched
+    assert neighbour_correction(y, strong, target, plain, level_match=True) == 0.0
+    # a reference at the model's level (a sibling) passes, and its residual is the one taken
+    sib = np.where(rng.random(k) < 0.9, y, 1 - y)
+    both = np.column_stack([strong, sib, sib, sib])
+    t = np.r_[target, [sib.mean() + 0.05] * 3]
+    assert level_matched(y, both).tolist() == [False] * 9 + [True] * 3
+    assert neighbour_correction(y, both, t, plain, level_match=True) == pytest.approx(
+        neighbour_correction(y, both[:, 9:], t[9:], plain), abs=1e-12)
+
+
 def test_estimate_mean_with_references_adds_their_correction(fitted):
     bench, split, X, S, r = fitted
     tr, te = split.train, split.test
@@ -932,6 +964,12 @@ def test_estimate_mean_with_references_adds_their_correction(fitted):
     assert plain.correction == 0.0 and est.correction == pytest.approx(expect, abs=1e-12)
     assert est.mean == pytest.approx(float(np.clip(plain.mean + expect, 0, 1)), abs=1e-12)
     assert est.high - est.low == pytest.approx(plain.high - plain.low, abs=1e-9)
+    # anchors of an adaptive test: the references matched to the model's level
+    ad = estimate_mean(r, X[a.index], y, X[te], references=refs, adaptive=True)
+    expect = neighbour_correction(y, *refs, lambda yy: estimate_mean(r, X[a.index], yy, X[te]).mean, level_match=True)
+    assert ad.correction == pytest.approx(expect, abs=1e-12)
+    with pytest.raises(InputError, match="adaptive must be True"):
+        estimate_mean(r, X[a.index], y, X[te], references=refs, adaptive="yes")
 
 
 def test_routers_without_the_capability_say_so_in_one_line(fitted):
@@ -1220,7 +1258,7 @@ def _answers(world_corpus, anchors_csv, model, path):
     with open(anchors_csv) as f:
         rows = list(csv.DictReader(f))
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["prompt_id", "subset", "weight", "text", "score"])
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))  # the anchors file's own columns, as a user keeps them
         w.writeheader()
         for r in rows:
             w.writerow({**r, "score": f"{S[row, pid[r['prompt_id']]]:g}"})
@@ -1332,11 +1370,12 @@ def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, s
         doc = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--json", *more).json()
         assert doc["answered"] == step and len(doc["next"]) == 1
         asked.append(doc["next"][0])
-        with open(answers, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["text", "score"])
+        with open(answers, "w", newline="") as f:  # the printed rows' method column kept, as the README says
+            w = csv.DictWriter(f, fieldnames=["text", "score", "method"])
             w.writeheader()
-            w.writerows({"text": r["text"], "score": f"{y[pid[r['prompt_id']]]:g}"} for r in asked)
-    assert asked[0]["prompt_id"] == first[0]["prompt_id"]
+            w.writerows({"text": r["text"], "score": f"{y[pid[r['prompt_id']]]:g}", "method": r["method"]}
+                        for r in asked)
+    assert asked[0]["prompt_id"] == first[0]["prompt_id"] and {r["method"] for r in asked} == {"adaptive"}
     ctx = open_router_context(src)
     sim = select_anchors(ctx.saved.router, 12, "adaptive", X=ctx.X, candidates=ctx.split.train,
                          delta=np.nan_to_num(ctx.delta), target=np.arange(bench.n_prompts),
@@ -1372,7 +1411,12 @@ def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, s
     assert nexts[0]["answered"] == 17 and nexts[0]["next"] == nexts[1]["next"]
     added = cli("add-model", src, "--name", new, "--answers", answers, "--out", tmp_path / "v2", "--json").json()
     assert one["estimate"] == added["estimate"] and one["n_references"] == added["n_references"]
-    assert abs(one["estimate"]["mean"] - y.mean()) < 0.15
+    assert added["anchors_method"] == "adaptive" and abs(one["estimate"]["mean"] - y.mean()) < 0.15
+    # without the method column add-model cannot tell the test's answers from a fixed design's, and says so
+    bare = tmp_path / "bare.csv"
+    bare.write_text("text,score\n" + "".join(f'"{r["text"]}",{y[pid[r["prompt_id"]]]:g}\n' for r in asked))
+    plain = cli("add-model", src, "--name", new, "--answers", bare, "--out", tmp_path / "v3", "--json").json()
+    assert plain["anchors_method"] is None and any("nor its method column" in n for n in plain["notes"])
     # bad input: --answers with a method that does not use them; a prompt the test never asks (a test prompt)
     res = cli("coldstart", "anchors", src, "--method", "irt", "--answers", answers)
     assert res.code == 2 and "only --method adaptive" in res.err and res.err.count("\n") == 1
@@ -1539,6 +1583,9 @@ def test_the_adaptive_cli_refuses_bad_input_in_one_line(floored_router, saved_ro
     (tmp_path / "a.csv").write_text("text,score\nnot a prompt of it,1\n")
     res = cli("coldstart", "anchors", src, "--method", "adaptive", "--answers", tmp_path / "a.csv")
     assert res.code == 2 and "row 1" in res.err and "--allow-new-prompts" not in res.err  # no such option here
+    (tmp_path / "irt.csv").write_text(f"text,score,method\n{texts[2]},1,irt\n")  # another method's answers
+    res = cli("coldstart", "anchors", src, "--method", "adaptive", "--answers", tmp_path / "irt.csv")
+    assert res.code == 2 and "holds answers to irt anchors" in res.err and res.err.count("\n") == 1
     res = cli("coldstart", "anchors", src, "--method", "adaptve", "--answers", tmp_path / "a.csv")
     assert res.code == 2 and "must be one of random, stratified, irt, fisher, adaptive" in res.err
     # a benchmark without texts: answers could not name their prompts
@@ -1769,6 +1816,12 @@ def _bad_answers(tmp_path, body):
     ("text,score\nquestion 3 on history number 8,1\n", "new\nx", "must not hold line breaks, tabs or other control"),
     ("text,score,score\nquestion 3 on history number 8,1,0\n", "new-x",
      "bad.csv: column 'score' appears 2 times in the header; expected it once"),
+    # the anchors file's method column: one method (rows left blank name none), and an anchor method
+    ("text,score,method\nquestion 3 on history number 8,1,irt\nquestion 5 on history number 9,0,\n"
+     "question 6 on history number 9,0,Adaptive\n", "new-x",
+     "row 3: column 'method': method 'adaptive', but 'irt' on row 1; expected one method for every anchor"),
+    ("text,score,method\nquestion 3 on history number 8,1,cat\n", "new-x",
+     "row 1: column 'method': method 'cat' is not an anchor method; expected one of random, stratified, irt"),
 ])
 def test_add_model_bad_input_is_one_line_and_writes_nothing(saved_router, tmp_path, cli, body, name, message):
     src = saved_router / "irt"
@@ -2103,12 +2156,13 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
         rows = list(csv.DictReader(f))
     assert len(rows) == 30 and all(r["text"] for r in rows)
     with open(tmp_path / "answers.csv", "w", newline="") as f:  # a model that answers every anchor right
-        w = csv.writer(f)
-        w.writerow(["text", "score"])
-        w.writerows([r["text"], 1] for r in rows)
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))  # the anchors file with its score column filled in
+        w.writeheader()
+        w.writerows({**r, "score": 1} for r in rows)
     res = cli("add-model", src, "--name", "acme/new-model", "--answers", tmp_path / "answers.csv",
               "--out", tmp_path / "irt-v2", "--json")
     assert res.code == 0, res.err
+    assert res.json()["anchors_method"] == "irt" and not any("method column" in n for n in res.json()["notes"])
     v2 = load_router(tmp_path / "irt-v2")
     names = v2.pool["models"]
     assert names[-1] == "acme/new-model" and len(names) == 4

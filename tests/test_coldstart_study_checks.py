@@ -155,11 +155,17 @@ def test_summary_hedges_differences_within_noise_and_reports_bias_by_strength(th
            "models): `stratified` (0.0100 ± 0.0173)." in text
     truth = {r["model"]: r["true_mean"] for r in rows}
     strong, weak = max(truth, key=truth.get), min(truth, key=truth.get)
-    for r in rows:  # the strongest estimated 0.05 low, the weakest 0.02 high, the middle one right
-        r["estimate"] = r["true_mean"] + (-0.05 if r["model"] == strong else 0.02 if r["model"] == weak else 0.0)
+    for r in rows:  # the strongest estimated 0.05 low, the weakest 0.02 high, the middle one right; random exact
+        r["estimate"] = r["true_mean"] + (0.0 if r["method"] == "random" else
+                                          -0.05 if r["model"] == strong else 0.02 if r["model"] == weak else 0.0)
     assert strength_bias(rows, 10)["irt"] == pytest.approx((-0.05, 0.02))
-    assert "irt -0.0500 / +0.0200" in _summary_md(res, rows)
+    text = _summary_md(res, rows)
+    assert "irt -0.0500 / +0.0200" in text and "Every method underestimates the strongest" not in text  # random: 0
+    for r in rows:
+        r["estimate"] = r["true_mean"] + (-0.05 if r["model"] == strong else 0.02 if r["model"] == weak else 0.0)
+    assert "Every method underestimates the strongest and overestimates the weakest" in _summary_md(res, rows)
     assert strength_bias([r for r in rows if r["model"] != weak], 10) == {}  # two models: no thirds
+    assert strength_bias(rows, 10)["random"] == pytest.approx((-0.05, 0.02))
 
 
 # --------------------------------------------------------------------------- 3. the plain mean's standard error
@@ -354,7 +360,7 @@ def test_the_designed_footnote_names_only_the_designed_methods_run():
     from routereval.coldstart.output import designed_note
 
     assert designed_note(["random", "irt"]).startswith("† irt chooses its anchors by design (clusters): ")
-    assert designed_note(["adaptive", "random", "irt"]).startswith(
+    assert designed_note(m for m in ("adaptive", "random", "irt")).startswith(
         "† irt and adaptive choose their anchors by design (clusters, the model's own answers): ")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from routereval.coldstart.anchors import METHODS
 from routereval.errors import InputError
 
 
@@ -39,8 +40,12 @@ def normal_text(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+ANCHOR_COLUMNS = ("prompt_id", "subset", "method", "weight", "text", "score")
+
+
 def write_anchor_csv(rows: list[dict[str, Any]], out) -> None:
-    w = csv.DictWriter(out, fieldnames=["prompt_id", "subset", "weight", "text", "score"], lineterminator="\n")
+    """Write anchor rows (:data:`ANCHOR_COLUMNS`; ``score`` blank, for the new model's answers) as CSV to ``out``."""
+    w = csv.DictWriter(out, fieldnames=list(ANCHOR_COLUMNS), lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow({**r, "weight": "" if r["weight"] is None else f"{r['weight']:.6g}"})
@@ -48,10 +53,14 @@ def write_anchor_csv(rows: list[dict[str, Any]], out) -> None:
 
 @dataclass
 class Answers:
+    """An answers file: texts (k,), scores (k,), the anchors' design weights (k,) or None, the file's checksum,
+    and the method that chose the anchors (its ``method`` column; None without one)."""
+
     texts: list[str]
     scores: np.ndarray
     weights: np.ndarray | None
     sha256: str
+    method: str | None = None
 
 
 def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answers:
@@ -61,7 +70,10 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
     test's start).
 
     The weights are the anchors' design weights: a ``weight`` column left empty on every row
-    (``fisher`` anchors have none) means no weights; empty on some rows only is an error.
+    (``fisher`` anchors have none) means no weights; empty on some rows only is an error. An
+    optional ``method`` column (the anchors file carries it) names the method that chose the
+    anchors, the same on every row that names one: ``adaptive`` answers are an adaptive
+    test's, which the estimate's references are matched to (:func:`~routereval.coldstart.neighbours.level_matched`).
     """
     path = Path(path)
     try:
@@ -93,6 +105,7 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
                              f"columns text,score", file=path)
     texts, scores, weights, seen, blank_w = [], [], [], {}, []
     has_w = "weight" in cols
+    methods: dict[str, int] = {}  # method -> first row naming it
     for row_no, row in enumerate(reader, start=1):
         if None in row:  # more fields than the header: most often a text with an unquoted comma
             raise InputError(f"{len(cols) + len(row[None])} fields, the header has {len(cols)}; quote a text that "
@@ -133,9 +146,19 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
                     raise InputError(f"weight {w_raw!r} is not a positive number", file=path, row=row_no,
                                      column="weight")
                 weights.append(w)
+        if m := (row.get("method") or "").strip().casefold():  # a row left blank (added by hand) names none
+            methods.setdefault(m, row_no)
+            if len(methods) > 1:
+                first = next(iter(methods))
+                raise InputError(f"method {m!r}, but {first!r} on row {methods[first]}; expected one method for "
+                                 "every anchor (the answers of one anchors file)", file=path, row=row_no,
+                                 column="method")
+            if m not in METHODS:
+                raise InputError(f"method {m!r} is not an anchor method; expected one of {', '.join(METHODS)} (or "
+                                 "the column empty)", file=path, row=row_no, column="method")
         texts.append(t)
         scores.append(s)
     if not texts and not allow_empty:
         raise InputError("holds no answers, only its header; expected one row per answer under it", file=path)
     return Answers(texts, np.asarray(scores), np.asarray(weights) if has_w and weights else None,
-                   hashlib.sha256(raw).hexdigest())
+                   hashlib.sha256(raw).hexdigest(), method=next(iter(methods), None))

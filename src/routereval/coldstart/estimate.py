@@ -280,7 +280,7 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
                   weights: np.ndarray | None = None, observed: np.ndarray | None = None,
                   anchor_delta: np.ndarray | None = None, target_delta: np.ndarray | None = None,
                   spread: float = 0.0, level: float = 0.95, prior_scale: float = 1.0,
-                  references: tuple[np.ndarray, np.ndarray] | None = None) -> MeanEstimate:
+                  references: tuple[np.ndarray, np.ndarray] | None = None, adaptive: bool = False) -> MeanEstimate:
     """A new model's mean score over the target prompts, from its answers on the anchors.
 
     Parameters
@@ -311,6 +311,10 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
         prompts (e.g. the corpus models the router was fitted on): the estimate then includes
         the neighbours' correction (:func:`~routereval.coldstart.neighbours.neighbour_correction`). The new model's own
         answers on the targets must not be among them.
+    adaptive
+        The anchors come from an adaptive test (chosen for these answers): only the references that
+        answered them at the new model's level correct the estimate (see
+        :mod:`~routereval.coldstart.neighbours`).
 
     Returns
     -------
@@ -322,6 +326,8 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     require_add_model(router)
     if not (is_real(level) and 0 < level < 1):
         raise InputError(f"level must be a number in (0, 1). Got {level!r}.")
+    if not isinstance(adaptive, (bool, np.bool_)):
+        raise InputError(f"adaptive must be True (the anchors come from an adaptive test) or False. Got {adaptive!r}.")
     if not (is_real(spread) and spread >= 0):
         got = repr(spread) if is_real(spread) else f"{type(spread).__name__}" + (
             " (pass its .spread)" if hasattr(spread, "spread") else "")
@@ -384,5 +390,6 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
         raise InputError("references must hold answers and known means in [0, 1]")
     from routereval.coldstart.neighbours import neighbour_correction
 
-    corr = neighbour_correction(y, Y_ref, target_ref, lambda yy: gp(yy).mean, full_output=True)
+    corr = neighbour_correction(y, Y_ref, target_ref, lambda yy: gp(yy).mean, level_match=bool(adaptive),
+                                full_output=True)
     return est.corrected(corr.value, corr.se, corr.error_rms)

@@ -138,7 +138,8 @@ _HOW_DESIGNED = {"irt": "clusters", "fisher": "the population's information", "a
 
 def designed_note(methods) -> str:
     """The † footnote on the plain mean of designed anchors, naming the designed methods among ``methods`` that ran."""
-    ran = [m for m in DESIGNED if m in set(methods)]
+    methods = set(methods)  # once: an iterator is read once
+    ran = [m for m in DESIGNED if m in methods]
     names = ran[0] if len(ran) == 1 else ", ".join(ran[:-1]) + " and " + ran[-1]
     how = ", ".join(_HOW_DESIGNED[m] for m in ran)
     return (f"† {names} choose{'s' * (len(ran) == 1)} {'its' if len(ran) == 1 else 'their'} anchors by design "
@@ -389,9 +390,11 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
         if bias := strength_bias(pre_rows, k):
             lines.append(f"- bias by strength at k = {k}, mean signed error of the strongest / weakest third of the "
                          "held-out models (by true test mean): "
-                         + ", ".join(f"{m} {hi:+.4f} / {lo:+.4f}" for m, (hi, lo) in bias.items())
-                         + ". The estimates are shrunk towards the population's mean: a new model better (worse) "
-                         "than the models the prompt side was learned from is underestimated (overestimated).")
+                         + ", ".join(f"{m} {hi:+.4f} / {lo:+.4f}" for m, (hi, lo) in bias.items()) + "."
+                         + (" Every method underestimates the strongest and overestimates the weakest: the estimates "
+                            "shrink towards the population's mean, so a new model better than the models the prompt "
+                            "side was learned from is underestimated." if all(hi < 0 < lo for hi, lo in bias.values())
+                            else ""))
         out += [x for x in lines if x] + [""]
     out.append(f"Timing: {_n(meta['n_fits'], 'router fit')} ({meta['fit_s']:.1f} s), adding one model median "
                f"{meta['add_ms_median']:.2f} ms (95th percentile {meta['add_ms_p95']:.2f} ms), whole study "

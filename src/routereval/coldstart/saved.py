@@ -85,7 +85,7 @@ def anchor_table(ctx: RouterContext, k: int, method: str, *, seed: int = 0) -> l
     a = select_anchors(ctx.saved.router, k, method, X=ctx.X, candidates=ctx.askable,
                        subsets=ctx.bench.subset_codes(), delta=np.nan_to_num(ctx.delta), random_state=seed,
                        target=np.arange(ctx.bench.n_prompts) if method == "fisher" else None, calibration=calib)
-    return _prompt_rows(ctx, a.index, a.weights)
+    return _prompt_rows(ctx, a.index, a.weights, method)
 
 
 def _require_texts(ctx: RouterContext) -> None:
@@ -95,13 +95,15 @@ def _require_texts(ctx: RouterContext) -> None:
                          "their prompts (import the benchmark with its texts)", file=ctx.path / "router.json")
 
 
-def _prompt_rows(ctx: RouterContext, index: np.ndarray, weights: np.ndarray | None) -> list[dict[str, Any]]:
-    """Rows of an anchors CSV (prompt id, subset, weight, text, a blank score) of the benchmark prompts ``index``."""
+def _prompt_rows(ctx: RouterContext, index: np.ndarray, weights: np.ndarray | None, method: str
+                 ) -> list[dict[str, Any]]:
+    """Rows of an anchors CSV (prompt id, subset, the method, weight, text, a blank score) of the benchmark prompts
+    ``index``."""
     weights = [None] * len(index) if weights is None else np.asarray(weights).tolist()
     texts = ctx.bench.texts
     subs = ctx.bench.subset_names
     codes = ctx.bench.subset_codes()
-    return [{"prompt_id": str(ctx.bench.prompt_ids[i]), "subset": subs[codes[i]] if subs else "",
+    return [{"prompt_id": str(ctx.bench.prompt_ids[i]), "subset": subs[codes[i]] if subs else "", "method": method,
              "weight": None if w is None else float(w), "text": str(texts[i]), "score": ""}
             for i, w in zip(index, weights)]
 
@@ -139,6 +141,9 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     ans = None if answers is None else read_answers(answers, allow_empty=True)
     if ans is not None and not ans.texts:  # a file with the header only: the test's start, as no file
         ans = None
+    if ans is not None and ans.method not in (None, "adaptive"):
+        raise InputError(f"holds answers to {ans.method} anchors (its method column); expected the adaptive test's "
+                         "answers so far (method adaptive, or no method column)", file=Path(answers))
     if ans is not None:
         X, offsets, idx = embed_answers(ctx, ans, Path(answers), allow_new_prompts=None)
         check_answered(ctx, ans, idx, Path(answers), "the adaptive test asks train prompts only (expected the texts "
@@ -150,10 +155,10 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     if ans is not None:
         position = {int(r): i for i, r in enumerate(rows)}
         replay(test, [position[int(i)] for i in idx], ans.scores)
-        est, n_refs, _ = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name)
+        est, n_refs, _ = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name, adaptive=True)
         doc.update(answered=len(ans.texts), estimate=est.to_dict(), n_references=n_refs)
     left = len(rows) - len(test.asked)
-    doc["next"] = _prompt_rows(ctx, rows[test.plan(min(k, left))], None) if left else []
+    doc["next"] = _prompt_rows(ctx, rows[test.plan(min(k, left))], None, "adaptive") if left else []
     return doc
 
 
@@ -249,6 +254,11 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     # what the user should know, found before anything is written
     twins = same_answers(ctx, ans.scores, idx, exclude=name)
     notes = [] if not twins else [_same_answers_note(twins, name, models)]
+    if ans.weights is None and ans.method is None:  # the anchors file's columns dropped (or a file made by hand)
+        notes.append("the answers carry neither the anchors file's weight column nor its method column: the estimate "
+                     "is the model's alone (as for fisher anchors), and an adaptive test's answers are not known for "
+                     "one (its method column, adaptive, matches the estimate's reference models to the new model's "
+                     "level on the test); fill in the score column of the anchors file and keep the others")
     if pool.get("cost") and cost is None:
         notes.append(f"the pool has costs but {name} has none (--cost USD): serving with a cost weight above 0 "
                      "refuses this router until it has one")
@@ -261,7 +271,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high], "n_references": n_refs,
              "calibration": calibration, "routing_target": "labels" if ctx.on_labels else "scores",
-             "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+             "anchors_method": ans.method, "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     pool["models"] = models + [name]
     pool["m"] = int(r.n_models_)
     if cost is not None:
@@ -274,6 +284,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         meta["previous_version"] = str(router_dir.resolve())
     path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
     doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
+           "anchors_method": ans.method,  # the answers file's method column: adaptive matches the references
            "estimate": est.to_dict(), "calibration": calibration, "n_references": n_refs,
            "routing_target": added["routing_target"], "routing": routing}
     if pool.get("cost"):
@@ -407,13 +418,15 @@ def _check_new(ctx: RouterContext, name: str) -> None:
 
 
 def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offsets: np.ndarray, idx: np.ndarray, *,
-                          exclude: str | None = None) -> tuple[Any, int, str]:
+                          exclude: str | None = None, adaptive: bool | None = None) -> tuple[Any, int, str]:
     """A new model's estimated mean score over every prompt of the benchmark, from its answers.
 
     gp-IRT (answers where given, the model's predictions elsewhere; 3PL when the pool pins every
     prompt's floor and slope and every answer is a benchmark prompt) with the neighbours'
     correction from the corpus's models (:func:`references`; ``exclude``: the new model's name).
-    ``X`` (k, d), ``offsets`` (k,) and ``idx`` (k,) as :func:`embed_answers` gives them.
+    ``X`` (k, d), ``offsets`` (k,) and ``idx`` (k,) as :func:`embed_answers` gives them. ``adaptive``: the
+    answers are an adaptive test's (the references are then matched to the model's level on its prompts);
+    None: as the answers file's ``method`` column says.
 
     Returns
     -------
@@ -453,6 +466,7 @@ def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offse
     est = gp(ans.scores)
     ref = references(ctx, idx, exclude=exclude)
     if ref is not None:  # the corpus models that answered the same prompts most alike correct the estimate
-        corr = neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean, full_output=True)
+        adaptive = ans.method == "adaptive" if adaptive is None else adaptive
+        corr = neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean, level_match=adaptive, full_output=True)
         est = est.corrected(corr.value, corr.se, corr.error_rms)
     return est, 0 if ref is None else int(ref[0].shape[1]), "logistic" if floors is None else "3pl"

@@ -538,7 +538,8 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                 y_a = y_tr[pos]
                 gp, gp_all = estimate(y_a)
                 c = neighbour_correction(y_a, *d.references(pos, ref_cols, ref_extra),
-                                         lambda yy: [e.mean for e in estimate(yy)], full_output=True)
+                                         lambda yy: [e.mean for e in estimate(yy)],
+                                         level_match=method == "adaptive", full_output=True)
                 est, est_all = (e.corrected(c.value[q], c.se[q], c.error_rms[q]) for q, e in enumerate((gp, gp_all)))
                 plain = float(y_a.mean())
                 rows.append({
@@ -794,6 +795,8 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
             "mu_added_matter": float(np.mean([r["mu_added"] for r in matter])),
             "mu_upper_matter": float(np.mean([r["mu_upper"] for r in matter])),
             "mu_lower_matter": float(np.mean([r["mu_lower"] for r in matter])),
+            "mu_full_matter": float(np.mean([r["mu_full"] for r in matter])),
+            "matter_models": sorted({r["model"] for r in matter}) if n_matter else [],
             "add_ms": float(np.median([r["add_ms"] for r in rs])),
         })
     return out
