@@ -1933,6 +1933,10 @@ def test_add_model_refuses_routers_and_targets_it_cannot_use(saved_router, tmp_p
     res = cli("add-model", saved_router / "irt", "--name", "n", "--answers", ans, "--out", saved_router / "mf-tfidf")
     assert res.code == 2 and "holds another saved router" in res.err and res.err.count("\n") == 1
     assert _digest(saved_router / "mf-tfidf") == other
+    before = _digest(saved_router / "irt")  # inside the source it would nest a router in it (a trial)
+    res = cli("add-model", saved_router / "irt", "--name", "n", "--answers", ans, "--out", saved_router / "irt" / "sub")
+    assert res.code == 2 and "is inside the router directory" in res.err and res.err.count("\n") == 1
+    assert _digest(saved_router / "irt") == before
     res = cli("add-model", saved_router / "irt", "--name", "n", "--answers", ans, "--out", tmp_path / "c", "--cost", "1")
     assert res.code == 2 and "pool has no costs" in res.err and not (tmp_path / "c").exists()
 
@@ -2207,10 +2211,12 @@ def test_add_model_output_is_served_by_create_app_and_routed_to(rb_router, tmp_p
     assert res.code == 0 and f"note: --cost 5 is {5 / high:.3g} times the pool's highest" in res.err, res.err
     res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "free",
               "--cost", "0", "--json")  # a model run for free is no typing slip
-    assert res.code == 0 and res.json()["notes"] == [] and res.json()["cost"] == 0.0
+    # (no note on the cost; one on the answers: every anchor right, above every known model's)
+    assert res.code == 0 and res.json()["cost"] == 0.0
+    assert [n[:39] for n in res.json()["notes"]] == ["x scored 1.000 on its 30 answers, above"]
     res = cli("add-model", src, "--name", "x", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "fair",
               "--cost", f"{high / 2}")
-    assert res.code == 0 and "note" not in res.err, res.err
+    assert res.code == 0 and "--cost" not in res.err and res.err.count("note: ") == 1, res.err  # the answers' note
     assert [x["model"] for x in routes] == want
     got = np.array([[x["scores"][m] for m in names] for x in routes])
     np.testing.assert_allclose(got, want_scores, rtol=1e-5, atol=1e-6)
@@ -2262,3 +2268,20 @@ def test_study_says_when_corpus_models_exceeds_the_eligible_models(world_corpus,
     assert "eligible" not in res.out and "eligible model" not in (tmp_path / "some" / "summary.md").read_text()
     assert json.loads((tmp_path / "some" / "coldstart.json").read_text())["meta"]["n_corpus_models"] == 20
 
+
+
+def test_a_model_beyond_every_reference_on_its_answers_gets_a_note():
+    """A new model that answers its prompts better (worse) than every known model: its estimate extrapolates
+    and the population pulls it back (a trial: GPT-4 added to a pool of 10 weaker models, 0.59 for 0.86)."""
+    from routereval.coldstart.saved import beyond_note
+
+    Y = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 0, 0]], dtype=float)  # 3 references: 0.5, 0.25, 0.5
+    means = np.array([0.5, 0.3, 0.5])
+    up = beyond_note("new", np.array([1.0, 1, 1, 0]), (Y, means))
+    assert up.startswith("new scored 0.750 on its 4 answers, above every one of the 3 reference models on the "
+                         "same prompts (best 0.500)") and "likely too low" in up
+    down = beyond_note("new", np.zeros(4), (Y, means))
+    assert "below every one of the 3 reference models on the same prompts (lowest 0.250)" in down
+    assert "likely too high" in down
+    assert beyond_note("new", np.array([1.0, 0, 0, 0]), (Y, means)) is None  # among them
+    assert beyond_note("new", np.ones(4), None) is None and beyond_note("new", np.ones(4), (Y[:, :0], means[:0])) is None

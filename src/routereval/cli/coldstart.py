@@ -288,7 +288,7 @@ def add_model_cmd(
         return
     e = doc["estimate"]
     share = doc["routing"]["routed_share"]
-    ui.console().print(f"added {doc['model']} from {doc['n_answers']} answers: pool of {doc['m']} models saved to "
+    ui.console().print(f"added {doc['model']} from {doc['n_answers']} answer{'s' * (doc['n_answers'] != 1)}: pool of {doc['m']} models saved to "
                        f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
                        + _correction_note(e["correction"], doc["n_references"])
                        + ("" if share is None else f"; routing sends it {share:.0%} of the held-out prompts"))

@@ -83,7 +83,8 @@ def read_answers(path: str | os.PathLike, *, allow_empty: bool = False) -> Answe
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError("is not UTF-8 text", file=path) from None
+        raise InputError("is not UTF-8 text (a spreadsheet's own encoding, e.g. Latin-1 or Windows-1252?); save it "
+                         "as CSV UTF-8", file=path) from None
     if not text.strip():
         if allow_empty:  # no answer yet
             return Answers([], np.zeros(0), None, hashlib.sha256(raw).hexdigest())
