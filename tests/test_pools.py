@@ -271,3 +271,22 @@ def test_pool_scores_refuses_a_pool_of_another_benchmark():
         pool_scores(pool, mmlu)
     with pytest.raises(InputError, match="pool must be a Pool .*; got Benchmark"):
         pool_scores(mmlu, mmlu)
+
+
+def test_an_all_strong_window_wider_than_the_models_below_the_top_is_reported_as_it_is():
+    """The reference's all_strong window starts w = max(n // 5, m) models below the strongest eligible one; with no
+    model at or under 0.1 and m past the models under 0.9 its slice wraps past the weakest and is empty: a trial
+    (RouterBench ARC, 11 models) was told m = 10 exceeds "0 models" though m = 9 worked. Clean starts the window at
+    the weakest eligible model and names the real count; paper keeps the reference's refusal and says why."""
+    rs = np.random.default_rng(0)
+    p = np.r_[np.linspace(0.3, 0.85, 9), 0.95, 0.97]  # 11 models: 9 in (0.1, 0.9], 2 above
+    S = (rs.random((11, 2000)) < p[:, None]).astype(np.float32)
+    bench = Benchmark("arc", models=[f"m{i}" for i in range(11)], prompt_ids=[f"p{j}" for j in range(2000)], scores=S)
+    clean, paper = PoolBuilder(bench, protocol="clean"), PoolBuilder(bench, protocol="paper")
+    assert clean.first == 0 and clean.last == 9
+    for b in (clean, paper):  # m = 9: the window is every model under 0.9
+        assert sorted(b.pool(9, "all_strong").models) == sorted(b.policy.models[b.order[:9]])
+    with pytest.raises(InputError, match=r"m=10 is larger than the 9 models in the top window .*clean protocol\)$"):
+        clean.pool(10, "all_strong")
+    with pytest.raises(InputError, match="larger than the 0 models in the top window .* wraps past the weakest"):
+        paper.pool(10, "all_strong")

@@ -201,7 +201,10 @@ class PoolBuilder:
         if group == "all_weak":
             return self.order[first:first + w]
         if group == "all_strong":
-            return self.order[self.last - w:self.last]  # python slicing, negative start wraps as in the reference
+            # the reference slices from last - w, which wraps past the weakest model when negative: an empty window
+            # (paper keeps that); clean starts at the weakest eligible model instead, as all_weak's window does
+            start = self.last - w if self.protocol == "paper" else max(self.last - w, first)
+            return self.order[start:self.last]
         return self.order[first:self.last]
 
     def eligible(self, group: str, m: int) -> int:
@@ -217,6 +220,10 @@ class PoolBuilder:
             why = (f"; {dropped} of its {self.bench.n_models} models miss records and are left out "
                    f"({option('missing')} {self.policy.name!r}): {option('missing')} 'prompts' keeps every model, on "
                    "the prompts all of them answered" if self.policy.name == "models" and dropped else "")
+            if group == "all_strong" and self.protocol == "paper" and self.last - max(self.n_eligible // 5, m) < 0:
+                why += (f"; the reference's window of {max(self.n_eligible // 5, m)} models below the "
+                        f"{self.last} strongest eligible ones wraps past the weakest and is empty: the clean protocol "
+                        "starts it at the weakest")
             raise InputError(f"m={m} is larger than the {len(region)} models {what} of benchmark {self.bench.name!r} "
                              f"({group}, {self.protocol} protocol){why}")
         return region
