@@ -126,7 +126,7 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     -------
     dict
         ``answered`` (answers replayed), ``estimate`` (the new model's estimated mean over the
-        benchmark, as ``add-model`` reports it; None before any answer), ``n_references`` and
+        benchmark, as ``add-model`` reports it; None before any answer), ``n_references`` (None before any answer) and
         ``next`` (the rows of an anchors CSV; fewer than k when the train prompts, one per text, run out).
     """
     from routereval.coldstart.anchors import adaptive_test
@@ -151,7 +151,7 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     test, rows = adaptive_test(ctx.saved.router, ctx.X, candidates=ctx.askable, delta=np.nan_to_num(ctx.delta),
                                target=np.arange(ctx.bench.n_prompts), calibration=prompt_floors(ctx),
                                random_state=seed)
-    doc: dict[str, Any] = {"answered": 0, "estimate": None, "n_references": 0}
+    doc: dict[str, Any] = {"answered": 0, "estimate": None, "n_references": None}  # none used before an answer
     if ans is not None:
         position = {int(r): i for i, r in enumerate(rows)}
         replay(test, [position[int(i)] for i in idx], ans.scores)
