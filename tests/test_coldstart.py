@@ -1037,7 +1037,8 @@ def test_study_cli_writes_the_output_contract(world_corpus, tmp_path, cli):
     assert marked == {"random": False, "stratified": False, "irt": True, "fisher": True, "adaptive": True}
     assert summary.count("† irt, fisher and adaptive choose their anchors by design") == 2  # one per pre-training
     # the correction's references: the fitted pool models (pool), every corpus model but the held-out one (corpus)
-    assert ("(`pool`: the 7 other pool models; `corpus`: every eligible corpus model but the held-out one, 39)" in summary
+    assert ("(`pool`: the 7 other pool models; `corpus`: every eligible corpus model but the held-out one, 39; "
+            "`adaptive` rows: only those at the held-out model's level on its test)" in summary
             and doc["meta"]["n_references"] == {"pool": 7, "corpus": 39})
     assert (out / "error_vs_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from routereval.coldstart.plots import MARKERS, PALETTE
@@ -1416,7 +1417,7 @@ def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, s
     bare = tmp_path / "bare.csv"
     bare.write_text("text,score\n" + "".join(f'"{r["text"]}",{y[pid[r["prompt_id"]]]:g}\n' for r in asked))
     plain = cli("add-model", src, "--name", new, "--answers", bare, "--out", tmp_path / "v3", "--json").json()
-    assert plain["anchors_method"] is None and any("nor its method column" in n for n in plain["notes"])
+    assert plain["anchors_method"] is None and any("no design weights and no method column" in n for n in plain["notes"])
     # bad input: --answers with a method that does not use them; a prompt the test never asks (a test prompt)
     res = cli("coldstart", "anchors", src, "--method", "irt", "--answers", answers)
     assert res.code == 2 and "only --method adaptive" in res.err and res.err.count("\n") == 1
@@ -2275,13 +2276,12 @@ def test_a_model_beyond_every_reference_on_its_answers_gets_a_note():
     and the population pulls it back (a trial: GPT-4 added to a pool of 10 weaker models, 0.59 for 0.86)."""
     from routereval.coldstart.saved import beyond_note
 
-    Y = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 0, 0]], dtype=float)  # 3 references: 0.5, 0.25, 0.5
-    means = np.array([0.5, 0.3, 0.5])
-    up = beyond_note("new", np.array([1.0, 1, 1, 0]), (Y, means))
-    assert up.startswith("new scored 0.750 on its 4 answers, above every one of the 3 reference models on the "
+    Y = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 0, 0]], dtype=float)  # 3 pool models: 0.5, 0.25, 0.5
+    up = beyond_note("new", np.array([1.0, 1, 1, 0]), Y)
+    assert up.startswith("new scored 0.750 on its 4 answers, above every one of the 3 pool models on the "
                          "same prompts (best 0.500)") and "likely too low" in up
-    down = beyond_note("new", np.zeros(4), (Y, means))
-    assert "below every one of the 3 reference models on the same prompts (lowest 0.250)" in down
+    down = beyond_note("new", np.zeros(4), Y)
+    assert "below every one of the 3 pool models on the same prompts (lowest 0.250)" in down
     assert "likely too high" in down
-    assert beyond_note("new", np.array([1.0, 0, 0, 0]), (Y, means)) is None  # among them
-    assert beyond_note("new", np.ones(4), None) is None and beyond_note("new", np.ones(4), (Y[:, :0], means[:0])) is None
+    assert beyond_note("new", np.array([1.0, 0, 0, 0]), Y) is None  # among them
+    assert beyond_note("new", np.ones(4), None) is None and beyond_note("new", np.ones(4), Y[:, :0]) is None

@@ -150,6 +150,8 @@ def test_summary_hedges_differences_within_noise_and_reports_bias_by_strength(th
     # naive reference: per-model differences, their mean and standard error
     per = [0.01 + noise[m] for m in models]
     assert d[0] == pytest.approx(np.mean(per)) and d[1] == pytest.approx(np.std(per, ddof=1) / math.sqrt(3))
+    one = [r for r in rows if r["model"] == models[0]]  # one held-out model: no standard error, no such claim
+    assert "Within a standard error" not in _summary_md(res, one)
     text = _summary_md(res, rows)
     assert "`random`, MAE 0.0500. Within a standard error of it (paired difference of MAE over the held-out " \
            "models): `stratified` (0.0100 ± 0.0173)." in text
@@ -163,7 +165,10 @@ def test_summary_hedges_differences_within_noise_and_reports_bias_by_strength(th
     assert "irt -0.0500 / +0.0200" in text and "Every method underestimates the strongest" not in text  # random: 0
     for r in rows:
         r["estimate"] = r["true_mean"] + (-0.05 if r["model"] == strong else 0.02 if r["model"] == weak else 0.0)
-    assert "Every method underestimates the strongest and overestimates the weakest" in _summary_md(res, rows)
+    assert "irt -0.0500 / +0.0200" in _summary_md(res, rows)
+    assert "Every method underestimates" not in _summary_md(res, rows)  # thirds of one model: no general claim
+    six = rows + [dict(r, model=r["model"] + "-twin") for r in rows]  # six held-out models, two per third
+    assert "Every method underestimates the strongest and overestimates the weakest" in _summary_md(res, six)
     assert strength_bias([r for r in rows if r["model"] != weak], 10) == {}  # two models: no thirds
     assert strength_bias(rows, 10)["random"] == pytest.approx((-0.05, 0.02))
 

@@ -277,7 +277,8 @@ def test_an_all_strong_window_wider_than_the_models_below_the_top_is_reported_as
     """The reference's all_strong window starts w = max(n // 5, m) models below the strongest eligible one; with no
     model at or under 0.1 and m past the models under 0.9 its slice wraps past the weakest and is empty: a trial
     (RouterBench ARC, 11 models) was told m = 10 exceeds "0 models" though m = 9 worked. Clean starts the window at
-    the weakest eligible model and names the real count; paper keeps the reference's refusal and says why."""
+    the weakest model and names the real count; paper keeps the reference's refusal and says why. Where the window
+    did not wrap, the two protocols' windows are the reference's (below: one reaching under 0.1 is kept)."""
     rs = np.random.default_rng(0)
     p = np.r_[np.linspace(0.3, 0.85, 9), 0.95, 0.97]  # 11 models: 9 in (0.1, 0.9], 2 above
     S = (rs.random((11, 2000)) < p[:, None]).astype(np.float32)
@@ -288,5 +289,16 @@ def test_an_all_strong_window_wider_than_the_models_below_the_top_is_reported_as
         assert sorted(b.pool(9, "all_strong").models) == sorted(b.policy.models[b.order[:9]])
     with pytest.raises(InputError, match=r"m=10 is larger than the 9 models in the top window .*clean protocol\)$"):
         clean.pool(10, "all_strong")
-    with pytest.raises(InputError, match="larger than the 0 models in the top window .* wraps past the weakest"):
+    with pytest.raises(InputError, match="larger than the 0 models in the top window .*the 9th weakest.* wraps to an "
+                                         "empty slice"):
         paper.pool(10, "all_strong")
+    with pytest.raises(InputError, match=r"m=20 is larger than the 9 models .*\(all_strong, paper protocol\)$"):
+        paper.pool(20, "all_strong")  # a slice that does not wrap to empty: no word of wrapping
+    # three models at or under 0.1: a window from the weakest, unwrapped, keeps them under both protocols
+    p2 = np.r_[0.02, 0.05, 0.08, np.linspace(0.3, 0.85, 7), 0.95, 0.97]
+    S2 = (rs.random((12, 2000)) < p2[:, None]).astype(np.float32)
+    b2 = Benchmark("arc", models=[f"m{i}" for i in range(12)], prompt_ids=[f"p{j}" for j in range(2000)], scores=S2)
+    for protocol in ("clean", "paper"):
+        b = PoolBuilder(b2, protocol=protocol)
+        assert b.first == 3 and b.last == 10
+        assert sorted(b.region("all_strong", 9)) == sorted(b.order[1:10])  # the reference's window, 2 under 0.1

@@ -581,7 +581,7 @@ def test_a_report_of_studies_alone(cli, studies, tmp_path):
         assert not (tmp_path / "x.md").exists()
 
 
-def test_several_studies_of_one_kind_are_all_in_the_report(cli, studies, tmp_path):
+def test_several_studies_of_one_kind_are_all_in_the_report(cli, studies, tmp_path, monkeypatch):
     """--coldstart repeated (two studies side by side): both are in the report, told apart by their directory, each
     with its own HTML anchor; the CLI's line counts them (a trial found the first dropped without a word)."""
     second = make_study_dir(tmp_path / "second", kind="coldstart", svg=False)
@@ -599,6 +599,12 @@ def test_several_studies_of_one_kind_are_all_in_the_report(cli, studies, tmp_pat
     r = cli("report", "--coldstart", studies[1], "--format", "html", "--out", tmp_path / "one.html")
     assert "(html, 1 study)" in r.err and 'id="study-coldstart"' in (tmp_path / "one.html").read_text()
     assert "<h2>Cold-start study</h2>" in (tmp_path / "one.html").read_text()  # one of its kind: no label
+    r = cli("report", "--coldstart", studies[1], "--coldstart", studies[1], "--out", tmp_path / "twice.md")
+    assert r.code == 2 and "given twice" in r.err and r.err.count("\n") == 1 and not (tmp_path / "twice.md").exists()
+    monkeypatch.chdir(second)
+    r = cli("report", "--coldstart", ".", "--coldstart", studies[1], "--out", tmp_path / "dot.md")
+    assert r.code == 0, r.err
+    assert "Cold-start study (second)" in (tmp_path / "dot.md").read_text()  # '.' is titled by its directory
 
 
 def test_every_css_rule_of_the_html_page_is_scoped_to_its_root():

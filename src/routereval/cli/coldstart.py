@@ -253,14 +253,21 @@ def _blank_anchors(path: Path) -> bool:
         return False
 
 
-def _correction_note(correction: float, n_references: int) -> str:
-    """What the printed line says of the neighbours' correction: its size and how many references it drew on."""
+def _correction_note(correction: float, n_references: int, at_level: int | None = None) -> str:
+    """What the printed line says of the neighbours' correction: its size and how many references it drew on
+    (``at_level``: for an adaptive test's answers, how many of them answered its prompts at the model's level)."""
     from routereval.coldstart.neighbours import NEIGHBOURS
 
     if not n_references:
         return ""
-    among = (f"its {n_references} reference models" if n_references <= NEIGHBOURS else
-             f"the {NEIGHBOURS} (more when tied) of its {n_references} reference models that answered most alike")
+    if at_level is None:
+        n, pool = n_references, f"its {n_references} reference models"
+    elif not at_level:
+        return (f" (no neighbours' correction: none of its {n_references} reference models answered the test at its "
+                "level)")
+    else:
+        n, pool = at_level, f"the {at_level} of its {n_references} reference models at its level on the test"
+    among = pool if n <= NEIGHBOURS else f"the {NEIGHBOURS} (more when tied) of {pool} that answered most alike"
     return f" (neighbours' correction {correction:+.3f}, from {among})"
 
 
@@ -290,7 +297,7 @@ def add_model_cmd(
     share = doc["routing"]["routed_share"]
     ui.console().print(f"added {doc['model']} from {doc['n_answers']} answer{'s' * (doc['n_answers'] != 1)}: pool of {doc['m']} models saved to "
                        f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
-                       + _correction_note(e["correction"], doc["n_references"])
+                       + _correction_note(e["correction"], doc["n_references"], doc.get("n_references_at_level"))
                        + ("" if share is None else f"; routing sends it {share:.0%} of the held-out prompts"))
     for note in doc.get("notes", []):
         sys.stderr.write(f"note: {note}\n")

@@ -41,6 +41,8 @@ def _refs(meta: dict) -> str:
         parts.append(f"`pool`: the {n_refs.get('pool', meta['m'] - 1)} other pool models")
     if "corpus" in meta["pretrain"] and n_refs.get("corpus") is not None:
         parts.append(f"`corpus`: every eligible corpus model but the held-out one, {n_refs['corpus']}")
+    if "adaptive" in meta.get("methods", ()):
+        parts.append("`adaptive` rows: only those at the held-out model's level on its test")
     copies = meta.get("reference_copies") or {}
     if copies:
         share = meta.get("copy_agreement")
@@ -194,9 +196,11 @@ def _outcome_line(o: dict[str, Any] | None, n_learned: str, rows: list[dict[str,
     close = []
     for meth in dict.fromkeys(r["method"] for r in rows or ()):
         diff = None if meth == best["method"] else paired_difference(rows, (meth, k), (best["method"], k))
-        identical = diff is not None and abs(diff[0]) < 1e-12 and (diff[1] or 0.0) < 1e-12  # stratified = random
-        if diff is not None and not identical and (diff[1] is None or not math.isfinite(diff[1]) or diff[0] <= diff[1]):
-            close.append(f"`{meth}` ({plus_minus(diff[0], diff[1], 4)})" if diff[1] is not None else f"`{meth}`")
+        if diff is None or diff[1] is None or not math.isfinite(diff[1]):  # one held-out model: no standard error
+            continue
+        identical = abs(diff[0]) < 1e-12 and diff[1] < 1e-12  # stratified anchors = random ones (one subset)
+        if not identical and diff[0] <= diff[1]:
+            close.append(f"`{meth}` ({plus_minus(diff[0], diff[1], 4)})")
     if close:
         line += (" Within a standard error of it (paired difference of MAE over the held-out models): "
                  + ", ".join(close) + ".")
@@ -393,7 +397,8 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                          + ", ".join(f"{m} {hi:+.4f} / {lo:+.4f}" for m, (hi, lo) in bias.items()) + "."
                          + (" Every method underestimates the strongest and overestimates the weakest: the estimates "
                             "shrink towards the population's mean, so a new model better than the models the prompt "
-                            "side was learned from is underestimated." if all(hi < 0 < lo for hi, lo in bias.values())
+                            "side was learned from is underestimated."  # (a third of one model says little)
+                            if all(hi < 0 < lo for hi, lo in bias.values()) and len({r["model"] for r in pre_rows}) >= 6
                             else ""))
         out += [x for x in lines if x] + [""]
     out.append(f"Timing: {_n(meta['n_fits'], 'router fit')} ({meta['fit_s']:.1f} s), adding one model median "

@@ -151,12 +151,13 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     test, rows = adaptive_test(ctx.saved.router, ctx.X, candidates=ctx.askable, delta=np.nan_to_num(ctx.delta),
                                target=np.arange(ctx.bench.n_prompts), calibration=prompt_floors(ctx),
                                random_state=seed)
-    doc: dict[str, Any] = {"answered": 0, "estimate": None, "n_references": None}  # none used before an answer
+    doc: dict[str, Any] = {"answered": 0, "estimate": None,  # no reference is used before an answer
+                           "n_references": None, "n_references_at_level": None}
     if ans is not None:
         position = {int(r): i for i, r in enumerate(rows)}
         replay(test, [position[int(i)] for i in idx], ans.scores)
         est, n_refs, _ = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name, adaptive=True)
-        doc.update(answered=len(ans.texts), estimate=est.to_dict(), n_references=n_refs)
+        doc.update(answered=len(ans.texts), estimate=est.to_dict(), **n_refs)
     left = len(rows) - len(test.asked)
     doc["next"] = _prompt_rows(ctx, rows[test.plan(min(k, left))], None, "adaptive") if left else []
     return doc
@@ -180,13 +181,14 @@ def replay(test: Any, positions: list[int], scores: np.ndarray) -> None:
         test.tell(i, untold.pop(i))
 
 
-def beyond_note(name: str, y: np.ndarray, refs: tuple[np.ndarray, np.ndarray] | None) -> str | None:
-    """A note when the new model's answers ``y`` (k,) score above (below) every reference model's on the same
-    prompts (``refs``: their answers (k, n_ref) and means): the estimate then extrapolates beyond the population,
-    whose prior pulls it back (a trial: GPT-4 beyond a pool of 10 weaker models, estimated 0.59 for 0.86)."""
-    if refs is None or refs[0].shape[1] == 0:
+def beyond_note(name: str, y: np.ndarray, Y_pool: np.ndarray | None) -> str | None:
+    """A note when the new model's answers ``y`` (k,) score above (below) every pool model's on the same prompts
+    (``Y_pool`` (k, n): the answers of the pool models the corpus holds): its estimate then extrapolates beyond the
+    population its prior is made of, which pulls it back (a trial: GPT-4 beyond a pool of 10 weaker models, its
+    model-based estimate 0.69 for 0.86)."""
+    if Y_pool is None or Y_pool.shape[1] == 0:
         return None
-    mine, theirs = float(np.mean(y)), np.asarray(refs[0], dtype=np.float64).mean(axis=0)
+    mine, theirs = float(np.mean(y)), np.asarray(Y_pool, dtype=np.float64).mean(axis=0)
     n = theirs.size
     if mine > theirs.max():
         side, what, bound, low = "above", "best", theirs.max(), "low"
@@ -194,10 +196,10 @@ def beyond_note(name: str, y: np.ndarray, refs: tuple[np.ndarray, np.ndarray] | 
         side, what, bound, low = "below", "lowest", theirs.min(), "high"
     else:
         return None
-    return (f"{name} scored {mine:.3f} on its {len(y)} answers, {side} every one of the {n} reference model"
-            f"{'s' * (n != 1)} on the same prompts ({what} {bound:.3f}): the estimate extrapolates beyond the known "
-            f"models, whose population pulls it back, so it is likely too {low}; more answers, or fixed anchors (irt, "
-            "random: their design weights let the answers' own mean into the estimate) can help")
+    return (f"{name} scored {mine:.3f} on its {len(y)} answers, {side} every one of the {n} pool model"
+            f"{'s' * (n != 1)} on the same prompts ({what} {bound:.3f}): the estimate extrapolates beyond the "
+            f"population its prior is made of, which pulls it back, so it is likely too {low}; more answers, or "
+            "fixed anchors (irt, random: their design weights let the answers' own mean into the estimate) can help")
 
 
 def default_version_dir(path: Path) -> Path:
@@ -279,10 +281,10 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     twins = same_answers(ctx, ans.scores, idx, exclude=name)
     notes = [] if not twins else [_same_answers_note(twins, name, models)]
     if ans.weights is None and ans.method is None:  # the anchors file's columns dropped (or a file made by hand)
-        notes.append("the answers carry neither the anchors file's weight column nor its method column: the estimate "
-                     "is the model's alone (as for fisher anchors), and an adaptive test's answers are not known for "
-                     "one (its method column, adaptive, matches the estimate's reference models to the new model's "
-                     "level on the test); fill in the score column of the anchors file and keep the others")
+        notes.append("the answers carry no design weights and no method column: the estimate is the model's alone "
+                     "(as for fisher anchors), and an adaptive test's answers are not known for one (the method "
+                     "column, adaptive, matches the estimate's reference models to the new model's level on the "
+                     "test); fill in the score column of the anchors file and keep the others")
     if pool.get("cost") and cost is None:
         notes.append(f"the pool has costs but {name} has none (--cost USD): serving with a cost weight above 0 "
                      "refuses this router until it has one")
@@ -292,10 +294,12 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     routing = routing_check(ctx, r, est)
     if (note := routing_note(name, routing, est)) is not None:
         notes.append(note)
-    if (note := beyond_note(name, ans.scores, references(ctx, idx, exclude=name))) is not None:
+    got = reference_answers(ctx, idx, exclude=name)  # the pool's answers: its vectors are the estimate's prior
+    in_pool = None if got is None else np.isin(np.asarray(ctx.bench.models)[got[1]], models)
+    if (note := beyond_note(name, ans.scores, None if got is None else got[0][:, in_pool])) is not None:
         notes.append(note)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
-             "estimated_mean": est.mean, "interval": [est.low, est.high], "n_references": n_refs,
+             "estimated_mean": est.mean, "interval": [est.low, est.high], **n_refs,
              "calibration": calibration, "routing_target": "labels" if ctx.on_labels else "scores",
              "anchors_method": ans.method, "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     pool["models"] = models + [name]
@@ -311,7 +315,7 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     path = save_router(r, target, pool=pool, encoder=ctx.saved.encoder, metadata=meta, spec=ctx.saved.spec)
     doc = {"path": str(path), "model": name, "m": int(r.n_models_), "n_answers": len(ans.texts),
            "anchors_method": ans.method,  # the answers file's method column: adaptive matches the references
-           "estimate": est.to_dict(), "calibration": calibration, "n_references": n_refs,
+           "estimate": est.to_dict(), "calibration": calibration, **n_refs,
            "routing_target": added["routing_target"], "routing": routing}
     if pool.get("cost"):
         doc["cost"] = None if cost is None else float(cost)
@@ -456,11 +460,12 @@ def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offse
 
     Returns
     -------
-    (MeanEstimate, number of reference models, ``"3pl"`` or ``"logistic"``)
+    (MeanEstimate, {"n_references": reference models, "n_references_at_level": those the correction drew on for an
+    adaptive test's answers, else None}, ``"3pl"`` or ``"logistic"``)
     """
     from routereval.coldstart.calibrate import expected_logit_scale
     from routereval.coldstart.estimate import estimate_from_posterior
-    from routereval.coldstart.neighbours import neighbour_correction
+    from routereval.coldstart.neighbours import level_matched, neighbour_correction
     from routereval.routers.newmodel import map_logistic, population_prior
 
     r = ctx.saved.router
@@ -491,8 +496,11 @@ def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offse
 
     est = gp(ans.scores)
     ref = references(ctx, idx, exclude=exclude)
+    adaptive = ans.method == "adaptive" if adaptive is None else adaptive
+    at_level = None
     if ref is not None:  # the corpus models that answered the same prompts most alike correct the estimate
-        adaptive = ans.method == "adaptive" if adaptive is None else adaptive
         corr = neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean, level_match=adaptive, full_output=True)
         est = est.corrected(corr.value, corr.se, corr.error_rms)
-    return est, 0 if ref is None else int(ref[0].shape[1]), "logistic" if floors is None else "3pl"
+        at_level = int(level_matched(ans.scores, ref[0]).sum()) if adaptive else None
+    return (est, {"n_references": 0 if ref is None else int(ref[0].shape[1]), "n_references_at_level": at_level},
+            "logistic" if floors is None else "3pl")

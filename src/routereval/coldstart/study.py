@@ -796,7 +796,7 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
             "mu_upper_matter": float(np.mean([r["mu_upper"] for r in matter])),
             "mu_lower_matter": float(np.mean([r["mu_lower"] for r in matter])),
             "mu_full_matter": float(np.mean([r["mu_full"] for r in matter])),
-            "matter_models": sorted({r["model"] for r in matter}) if n_matter else [],
+            "matter_models": sorted({r["model"] for r in matter}),  # the models the *_matter means average over
             "add_ms": float(np.median([r["add_ms"] for r in rs])),
         })
     return out

@@ -202,8 +202,8 @@ class PoolBuilder:
             return self.order[first:first + w]
         if group == "all_strong":
             # the reference slices from last - w, which wraps past the weakest model when negative: an empty window
-            # (paper keeps that); clean starts at the weakest eligible model instead, as all_weak's window does
-            start = self.last - w if self.protocol == "paper" else max(self.last - w, first)
+            # (paper keeps that); clean starts at the weakest model instead (and is the same wherever it did not wrap)
+            start = self.last - w if self.protocol == "paper" else max(self.last - w, 0)
             return self.order[start:self.last]
         return self.order[first:self.last]
 
@@ -220,10 +220,11 @@ class PoolBuilder:
             why = (f"; {dropped} of its {self.bench.n_models} models miss records and are left out "
                    f"({option('missing')} {self.policy.name!r}): {option('missing')} 'prompts' keeps every model, on "
                    "the prompts all of them answered" if self.policy.name == "models" and dropped else "")
-            if group == "all_strong" and self.protocol == "paper" and self.last - max(self.n_eligible // 5, m) < 0:
-                why += (f"; the reference's window of {max(self.n_eligible // 5, m)} models below the "
-                        f"{self.last} strongest eligible ones wraps past the weakest and is empty: the clean protocol "
-                        "starts it at the weakest")
+            w = max(self.n_eligible // 5, m)
+            if group == "all_strong" and not len(region) and self.last - w < 0:
+                why += (f"; the reference's window of {w} models ending at the strongest one scoring at most {HIGH} "
+                        f"(the {self.last}th weakest) starts before the weakest and wraps to an empty slice: the clean "
+                        "protocol starts it at the weakest")
             raise InputError(f"m={m} is larger than the {len(region)} models {what} of benchmark {self.bench.name!r} "
                              f"({group}, {self.protocol} protocol){why}")
         return region

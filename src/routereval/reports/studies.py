@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from routereval.errors import InputError
+from routereval.errors import InputError, ParameterError
 from routereval.validate import as_path, option
 
 STUDY_TITLES = {"scaling": "Scaling study", "coldstart": "Cold-start study"}
@@ -59,7 +59,11 @@ def load_studies(paths_by_kind: dict[str, list[str | Path]]) -> list[Study]:
     out: list[Study] = []
     for kind, paths in paths_by_kind.items():
         studies = [load_study(p, kind=kind) for p in paths]
-        names = [s.path.name for s in studies]
+        where = [s.path.resolve() for s in studies]
+        if len(set(where)) < len(where):
+            twice = next(p for p in where if where.count(p) > 1)
+            raise ParameterError(f"--{kind} {twice}: given twice; give each study directory once")
+        names = [p.name for p in where]  # resolved: '.' is named by its directory
         for i, s in enumerate(studies):
             if len(studies) > 1:
                 s.label = names[i] if names.count(names[i]) == 1 else str(s.path)
