@@ -469,6 +469,7 @@ def _recipe(corpus: Path) -> list[str]:
                                                        spread=cal.spread)
                     if how == "references":
                         kw["references"] = (Y[a.index], Y[split.test].mean(axis=0))
+                        kw["adaptive"] = kind == "adaptive"  # the references matched to its level on the test
                     est = estimate_mean(router, X[a.index], y_new, X[split.test], weights=a.weights, **kw)
                     res[(method, how)].append((abs(est.mean - truth), est.low <= truth <= est.high,
                                                abs(y_new.mean() - truth)))
