@@ -2285,3 +2285,20 @@ def test_a_model_beyond_every_reference_on_its_answers_gets_a_note():
     assert "likely too high" in down
     assert beyond_note("new", np.array([1.0, 0, 0, 0]), Y) is None  # among them
     assert beyond_note("new", np.ones(4), None) is None and beyond_note("new", np.ones(4), Y[:, :0]) is None
+
+
+def test_pool_answers_are_the_pool_models_records_on_the_prompts(saved_router, world_corpus):
+    """The beyond-every-model note compares with the pool's models (the prior), read from the records' bits: every
+    pool model the corpus holds, against a naive read of the unpacked scores; an added model (not in the corpus)
+    and a prompt outside the benchmark (-1) are handled."""
+    from routereval.coldstart.context import open_router_context
+    from routereval.coldstart.saved import pool_answers
+
+    ctx = open_router_context(saved_router / "irt")
+    names = json.loads((saved_router / "irt" / "router.json").read_text())["pool"]["models"]
+    idx = ctx.split.train[:17]
+    Y = pool_answers(ctx, idx, names + ["added-later"])
+    S = np.asarray(open_corpus(world_corpus)["mmlu"].scores, dtype=np.float64)
+    rows = [list(ctx.bench.models).index(n) for n in names]
+    np.testing.assert_array_equal(Y, S[np.sort(rows)][:, idx].T)
+    assert pool_answers(ctx, np.r_[idx, -1], names) is None

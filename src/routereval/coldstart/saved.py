@@ -181,6 +181,27 @@ def replay(test: Any, positions: list[int], scores: np.ndarray) -> None:
         test.tell(i, untold.pop(i))
 
 
+def pool_answers(ctx: RouterContext, idx: np.ndarray, names: list[str]) -> np.ndarray | None:
+    """(k, n) the answers on the benchmark prompts ``idx`` (k,) of the corpus models named ``names`` that answered
+    all of them (pool models added by add-model are not in the corpus); None when an answer is not a benchmark
+    prompt (-1)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if (idx < 0).any():
+        return None
+    b = ctx.bench
+    rows = np.flatnonzero(np.isin(np.asarray([str(n) for n in b.models]), list(names)))
+    if b.binary:  # the prompts' bits only
+        from routereval.data import bits
+
+        Y = bits.take_columns(b.bits[rows], idx, dtype=np.float64)
+        seen = (np.ones(len(rows), dtype=bool) if b.observed is None
+                else bits.take_columns(b.observed[rows], idx, dtype=np.uint8).all(axis=1))
+    else:
+        Y = np.asarray(b.scores)[rows][:, idx].astype(np.float64)
+        seen = ~np.isnan(Y).any(axis=1)
+    return Y[seen].T
+
+
 def beyond_note(name: str, y: np.ndarray, Y_pool: np.ndarray | None) -> str | None:
     """A note when the new model's answers ``y`` (k,) score above (below) every pool model's on the same prompts
     (``Y_pool`` (k, n): the answers of the pool models the corpus holds): its estimate then extrapolates beyond the
@@ -294,9 +315,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     routing = routing_check(ctx, r, est)
     if (note := routing_note(name, routing, est)) is not None:
         notes.append(note)
-    got = reference_answers(ctx, idx, exclude=name)  # the pool's answers: its vectors are the estimate's prior
-    in_pool = None if got is None else np.isin(np.asarray(ctx.bench.models)[got[1]], models)
-    if (note := beyond_note(name, ans.scores, None if got is None else got[0][:, in_pool])) is not None:
+    # against the pool's models, whose vectors make the estimate's prior
+    if (note := beyond_note(name, ans.scores, pool_answers(ctx, idx, models))) is not None:
         notes.append(note)
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high], **n_refs,
