@@ -364,6 +364,7 @@ def test_coldstart_csv_writes_no_negative_zero(three_models):
 def test_the_designed_footnote_names_only_the_designed_methods_run():
     from routereval.coldstart.output import designed_note
 
+    assert designed_note(["random", "stratified"]) == ""
     assert designed_note(["random", "irt"]).startswith("† irt chooses its anchors by design (clusters): ")
     assert designed_note(m for m in ("adaptive", "random", "irt")).startswith(
         "† irt and adaptive choose their anchors by design (clusters, the model's own answers): ")

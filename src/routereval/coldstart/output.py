@@ -142,6 +142,8 @@ def designed_note(methods) -> str:
     """The † footnote on the plain mean of designed anchors, naming the designed methods among ``methods`` that ran."""
     methods = set(methods)  # once: an iterator is read once
     ran = [m for m in DESIGNED if m in methods]
+    if not ran:
+        return ""
     names = ran[0] if len(ran) == 1 else ", ".join(ran[:-1]) + " and " + ran[-1]
     how = ", ".join(_HOW_DESIGNED[m] for m in ran)
     return (f"† {names} choose{'s' * (len(ran) == 1)} {'its' if len(ran) == 1 else 'their'} anchors by design "
