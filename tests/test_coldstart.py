@@ -1727,6 +1727,13 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
 
     assert _correction_note(0.0123, 5) == " (neighbours' correction +0.012, from its 5 reference models)"
     assert _correction_note(0.0, 0) == ""
+    # an adaptive test's answers: the references at the new model's level on it
+    assert _correction_note(-0.01, 40, 3) == (" (neighbours' correction -0.010, from the 3 of its 40 reference models "
+                                             "at its level on the test)")
+    assert _correction_note(0.0, 40, 0) == (" (no neighbours' correction: none of its 40 reference models answered "
+                                            "the test at its level)")
+    assert _correction_note(0.0, 400, 30).endswith("from the 20 (more when tied) of the 30 of its 400 reference "
+                                                   "models at its level on the test that answered most alike)")
 
 
 def test_add_model_uses_the_3pl_calibration_with_a_pool_of_100_models(tmp_path_factory, tmp_path, cli):
