@@ -1147,7 +1147,18 @@ def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps
         assert res.code == 2 and res.err.count("\n") == 1, res.err
         assert "row 1: column 'text': prompt is in none of the router's train, validation and test prompts: the " \
                "missing-records policy it was fitted under (prompts) left it out" in res.err
+        lacking = [str(b.models[j]) for j in np.flatnonzero(np.isnan(S[dropped]))]  # named: who has no record
+        assert f"as corpus model{'s' * (len(lacking) > 1)} {', '.join(lacking[:3])}" in res.err, res.err
     assert not (tmp_path / "v2").exists()
+    # the three pool models with missing records are no references of add-model's estimate: a note says so
+    anchors = cli("coldstart", "anchors", tmp_path / "r", "--k", "20", "--method", "random", "--json").json()
+    (tmp_path / "ok.csv").write_text("text,score\n" + "".join(f"{a['text']},1\n" for a in anchors))
+    res = cli("add-model", tmp_path / "r", "--name", "new", "--answers", tmp_path / "ok.csv", "--out", tmp_path / "v3",
+              "--json")
+    assert res.code == 0, res.err
+    note = next(n for n in res.json()["notes"] if "miss a record" in n)
+    assert note.startswith("3 corpus models miss a record on some prompt of the benchmark and are no reference")
+    assert all(str(b.models[j]) in note for j in range(3)) and res.json()["n_references"] == 9
 
 
 def test_routing_note_when_a_model_estimated_below_a_pool_model_takes_most_prompts():
@@ -1727,6 +1738,7 @@ def test_add_model_never_takes_the_new_models_own_records_for_a_reference(world_
 
     assert _correction_note(0.0123, 5) == " (neighbours' correction +0.012, from its 5 reference models)"
     assert _correction_note(0.0, 0) == ""
+    assert _correction_note(-0.0001, 5) == " (neighbours' correction +0.000, from its 5 reference models)"
     # an adaptive test's answers: the references at the new model's level on it
     assert _correction_note(-0.01, 40, 3) == (" (neighbours' correction -0.010, from the 3 of its 40 reference models "
                                              "at its level on the test)")
@@ -2291,6 +2303,7 @@ def test_a_model_beyond_every_reference_on_its_answers_gets_a_note():
     assert "below every one of the 3 pool models on the same prompts (lowest 0.250)" in down
     assert "likely too high" in down
     assert beyond_note("new", np.array([1.0, 0, 0, 0]), Y) is None  # among them
+    assert "fixed anchors (irt, random" in up and "fixed anchors" not in beyond_note("new", np.ones(4), Y, "irt")
     assert beyond_note("new", np.ones(4), None) is None and beyond_note("new", np.ones(4), Y[:, :0]) is None
 
 

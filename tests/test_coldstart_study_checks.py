@@ -132,7 +132,7 @@ def test_summary_says_whether_random_anchors_beat_the_model_based_ones(three_mod
     assert "lowest MAE at k = 10 (the largest k run): `random`, MAE 0.0500." in text
     text = with_errors({"random": 0.05, "stratified": 0.04, "irt": 0.1})  # a real difference: stratified
     assert "lowest MAE at k = 10 (the largest k run): `stratified`, MAE 0.0400." in text
-    assert "Within a standard error of it" not in text  # every model the same errors: no spread, a real difference
+    assert "Within two standard errors of it" not in text  # every model the same errors: no spread, a real difference
 
 
 def test_summary_hedges_differences_within_noise_and_reports_bias_by_strength(three_models):
@@ -151,9 +151,9 @@ def test_summary_hedges_differences_within_noise_and_reports_bias_by_strength(th
     per = [0.01 + noise[m] for m in models]
     assert d[0] == pytest.approx(np.mean(per)) and d[1] == pytest.approx(np.std(per, ddof=1) / math.sqrt(3))
     one = [r for r in rows if r["model"] == models[0]]  # one held-out model: no standard error, no such claim
-    assert "Within a standard error" not in _summary_md(res, one)
+    assert "Within two standard errors" not in _summary_md(res, one)
     text = _summary_md(res, rows)
-    assert "`random`, MAE 0.0500. Within a standard error of it (paired difference of MAE over the held-out " \
+    assert "`random`, MAE 0.0500. Within two standard errors of it (paired difference of MAE over the held-out " \
            "models): `stratified` (0.0100 ± 0.0173)." in text
     truth = {r["model"]: r["true_mean"] for r in rows}
     strong, weak = max(truth, key=truth.get), min(truth, key=truth.get)
@@ -342,7 +342,7 @@ def test_summary_says_whether_adaptive_with_half_the_anchors_is_as_good_as_irt(t
                - np.mean([r["abs_error"] for r in crafted if r["model"] == m and (r["method"], r["k"]) == ("irt", 10)])
                for m in res.meta["held_out"]]
         mean, se = np.mean(per), np.std(per, ddof=1) / math.sqrt(len(per))
-        verdict = "within a standard error of" if abs(mean) <= se else "better than" if mean < 0 else "worse than"
+        verdict = "within two standard errors of" if abs(mean) <= 2 * se else "better than" if mean < 0 else "worse than"
         verdicts.add(verdict)
         line = (f"- adaptive with k = 5: MAE {summ[('adaptive', 5)]:.4f}, {verdict} irt with 10 "
                 f"({summ[('irt', 10)]:.4f}; paired difference {mean:.4f} ± {se:.4f} over the held-out models).")
@@ -382,3 +382,17 @@ def test_the_whole_benchmark_columns_say_which_prompts_they_cover(three_models):
     text = _summary_md(StudyResult(res.rows, meta))
     assert (f"({n}: train, val and test; what tinyBenchmarks reports; the benchmark holds {n + 40}, of which the "
             "missing-records policy left out 40: prompts: 40 prompts some model misses left out)") in text
+
+
+def test_the_summary_gives_the_intervals_mean_half_width_beside_their_coverage(three_models):
+    """Coverage alone reads better than it is when intervals are wide (a trial: 100% coverage with half-widths
+    three times the errors): the mean half-width stands beside it."""
+    res = three_models[0]
+    summ = {(s["method"], s["k"]): s for s in summarise(res.rows) if s["pretrain"] == "pool"}
+    for (meth, k), s in summ.items():
+        rs = [r for r in res.rows if r["method"] == meth and r["k"] == k and r["pretrain"] == "pool"]
+        assert s["half_width"] == pytest.approx(np.mean([(r["high"] - r["low"]) / 2 for r in rs]), abs=1e-12)
+    text = _summary_md(res)
+    s = summ[("irt", 10)]
+    assert "95% coverage (mean half-width)" in text
+    assert f"| {100 * s['coverage']:.0f}% ({s['half_width']:.3f}) |" in text

@@ -176,7 +176,8 @@ def anchors_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the CSV here (default: stdout).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Print the train prompts a new model should answer (CSV: prompt_id, subset, weight, text, score to fill in).
+    """Print the train prompts a new model should answer (CSV: prompt_id, subset, method, weight, text, and score to
+    fill in; keep the other columns: add-model reads weight and method).
 
     With --method adaptive, the next prompt(s) of an adaptive test given the answers so far
     (--answers), and the current estimate of the model's mean score on stderr.
@@ -268,13 +269,13 @@ def _correction_note(correction: float, n_references: int, at_level: int | None 
     else:
         n, pool = at_level, f"the {at_level} of its {n_references} reference models at its level on the test"
     among = pool if n <= NEIGHBOURS else f"the {NEIGHBOURS} (more when tied) of {pool} that answered most alike"
-    return f" (neighbours' correction {correction:+.3f}, from {among})"
+    return f" (neighbours' correction {round(correction, 3) + 0.0:+.3f}, from {among})"  # + 0.0: no '-0.000'
 
 
 def add_model_cmd(
     router_dir: Annotated[Path, typer.Argument(help="A saved router directory.")],
     name: Annotated[str, typer.Option("--name", help="The new model's name (not already in the pool).")],
-    answers: Annotated[Path, typer.Option("--answers", help="CSV with columns text,score (optional weight).")],
+    answers: Annotated[Path, typer.Option("--answers", help="CSV with columns text,score (and the anchors file's weight and method).")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Directory of the new version (default ROUTER_DIR-vN; "
                                                 "ROUTER_DIR itself replaces it).")] = None,
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus directory (default: the router's).")] = None,

@@ -339,6 +339,20 @@ def _read_reference_answers(ctx: RouterContext, idx: np.ndarray, exclude: str | 
     return Y[ok].T, np.flatnonzero(ok)
 
 
+def incomplete_models(ctx: RouterContext) -> list[str]:
+    """The corpus models that miss a record on some prompt of the benchmark: no reference of the estimate (their
+    mean over every prompt is unknown), however many of the router's prompts they answered."""
+    b = ctx.bench
+    if b.binary:
+        from routereval.data import bits
+
+        ok = (np.ones(b.n_models, dtype=bool) if b.observed is None
+              else bits.popcount(b.observed, axis=1) == b.n_prompts)
+    else:
+        ok = ~np.isnan(np.asarray(b.scores)).any(axis=1)
+    return [str(n) for n in np.asarray(b.models)[~ok]]
+
+
 def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = None
                ) -> tuple[np.ndarray, np.ndarray] | None:
     """Known models' answers (k, n_ref) on the answered prompts ``idx`` (k,) and their means (n_ref,) over every
@@ -408,6 +422,22 @@ def embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allow
     return X, offsets, idx
 
 
+def _without_record(bench: Any, i: int) -> str:
+    """Who has no record of prompt ``i``, in words: the corpus models (a few named), or 'some model' if none do."""
+    if bench.binary:
+        from routereval.data import bits
+
+        seen = (np.ones(bench.n_models, dtype=bool) if bench.observed is None
+                else bits.take_columns(bench.observed, np.array([i]), dtype=np.uint8)[:, 0].astype(bool))
+    else:
+        seen = ~np.isnan(np.asarray(bench.scores)[:, i])
+    names = [str(n) for n in np.asarray(bench.models)[~seen]]
+    if not names:  # a policy that drops prompts for other reasons
+        return "some corpus model has no record of it"
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"corpus model{'s' * (len(names) > 1)} {shown} {'have' if len(names) > 1 else 'has'} no record of it"
+
+
 def check_answered(ctx: RouterContext, ans: Answers, idx: np.ndarray, file: Path, train_only: str) -> None:
     """Answers name train prompts (not test or validation ones of the router's split: the router is measured
     on those), at most once each (new texts too, up to white space), and score 0 or 1 on a benchmark of binary
@@ -423,8 +453,8 @@ def check_answered(ctx: RouterContext, ans: Answers, idx: np.ndarray, file: Path
         where = dict(file=file, row=row_no, column="text")
         if i >= 0 and split_of[i] == "out":
             raise InputError(f"prompt is in none of the router's train, validation and test prompts: the missing-records "
-                             f"policy it was fitted under ({ctx.saved.pool.get('missing', 'auto')}) left it out, as a "
-                             f"pool model has no record of it; {train_only}", **where)
+                             f"policy it was fitted under ({ctx.saved.pool.get('missing', 'auto')}) left it out, as "
+                             f"{_without_record(ctx.bench, int(i))}; {train_only}", **where)
         if i >= 0 and split_of[i]:
             raise InputError(f"prompt is a {split_of[i]} prompt of the router's split; {train_only}", **where)
         key = int(i) if i >= 0 else normal_text(text)  # a new text (allow_new_prompts): by its normal form

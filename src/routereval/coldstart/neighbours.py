@@ -162,7 +162,7 @@ def neighbour_correction(y: np.ndarray, Y_ref: np.ndarray, target_ref: np.ndarra
     share = neighbour_shrinkage(Y_ref[:, top], resid, bandwidth=bandwidth)
     w = neighbour_weights(a[top], bandwidth=bandwidth)
     rbar = w @ resid
-    out = _scalar(share * rbar)
+    out = _scalar(share * rbar + 0.0)  # + 0.0: a share of 0 times a negative mean is 0, not -0.0
     if not full_output:
         return out
     # the residuals' spread from all the weighed references alike (weights piled on one reference would leave a

@@ -91,11 +91,12 @@ def paired_difference(rows: list[dict[str, Any]], a: tuple[str, int], b: tuple[s
 
 
 def _compared(diff: tuple[float, float | None] | None) -> str:
-    """``worse than`` / ``better than`` / ``within a standard error of``, by a paired difference (a - b) and its SE."""
+    """``worse than`` / ``better than`` (by more than two standard errors) / ``within two standard errors of``, by a
+    paired difference (a - b) and its SE."""
     if diff is None or diff[1] is None or not math.isfinite(diff[1]):
         return "as good as or better than" if diff is not None and diff[0] <= 0 else "worse than"
     mean, se = diff
-    return "within a standard error of" if abs(mean) <= se else ("better than" if mean < 0 else "worse than")
+    return "within two standard errors of" if abs(mean) <= 2 * se else ("better than" if mean < 0 else "worse than")
 
 
 def strength_bias(rows: list[dict[str, Any]], k: int) -> dict[str, tuple[float, float]]:
@@ -201,10 +202,10 @@ def _outcome_line(o: dict[str, Any] | None, n_learned: str, rows: list[dict[str,
         if diff is None or diff[1] is None or not math.isfinite(diff[1]):  # one held-out model: no standard error
             continue
         identical = abs(diff[0]) < 1e-12 and diff[1] < 1e-12  # stratified anchors = random ones (one subset)
-        if not identical and diff[0] <= diff[1]:
+        if not identical and diff[0] <= 2 * diff[1]:
             close.append(f"`{meth}` ({plus_minus(diff[0], diff[1], 4)})")
     if close:
-        line += (" Within a standard error of it (paired difference of MAE over the held-out models): "
+        line += (" Within two standard errors of it (paired difference of MAE over the held-out models): "
                  + ", ".join(close) + ".")
     d, r = o["designed"], o["random"]
     if o["verdict"] == "random_wins":
@@ -308,13 +309,15 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
     meta = result.meta
     calib = "calibrated from the other models' answers" if meta.get("calibrate_test") else "unknown"
     n_held = len(meta["held_out"])
+    learned = (_n(meta["n_corpus_models"], "corpus model") if "corpus" in meta["pretrain"]
+               else _n(meta["m"], "pool model"))  # what the prompt side can be learned from
     out = [f"# Cold start: {meta['router']} on {meta['benchmark']}", ""]
     out.append(f"Leave-one-model-out over {n_held} of the {_n(meta['m'], 'pool model')} "
                f"(group `{meta['group']}`, protocol `{meta['protocol']}`, embedding `{meta['embedding']}`, missing "
                f"`{meta['missing']}`); {meta.get('split', 'random')} split{_note(meta.get('split_note', ''))}: "
                f"{meta['n_train']} train / {meta['n_test']} test prompts; anchors chosen among "
                f"the train prompts; {_seeds(meta['seeds'])}; pre-training {', '.join(meta['pretrain'])} "
-               f"({_n(meta['n_corpus_models'], 'corpus model')}); test prompts' difficulty "
+               f"({learned}); test prompts' difficulty "
                f"{calib}.")
     out.append("")
     out.append("Error: |estimated - true test mean| of the held-out model (gp-IRT estimate with the neighbours' "
@@ -361,13 +364,15 @@ def summary_markdown(result, summary: list[dict[str, Any]], baseline: dict[int, 
                       "little, so their lower bounds differ from the upper one by refit noise only." if lo > up else ""))
         out.append("")
         out.append("| method | k | error (MAE ± SE) | bias | gp-IRT alone MAE | whole-benchmark MAE | plain mean MAE "
-                   f"| {100 * meta.get('level', 0.95):g}% coverage | µ added | recovered (n) | recovered, same side (n) |")
+                   f"| {100 * meta.get('level', 0.95):g}% coverage (mean half-width) | µ added | recovered (n) "
+                   "| recovered, same side (n) |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in rows:
             whole = "-" if s.get("mae_all") is None else f"{s['mae_all']:.4f}"
             gp = "-" if s.get("mae_gp") is None else f"{s['mae_gp']:.4f}"
             out.append(f"| {s['method']} | {s['k']} | {plus_minus(s['mae'], s['mae_se'])} | {s['bias']:+.4f} | {gp} | {whole} | "
-                       f"{plain_cell(s)} | {percent(s['coverage'])} | "
+                       f"{plain_cell(s)} | {percent(s['coverage'])}"
+                       + ("" if s.get("half_width") is None else f" ({s['half_width']:.3f})") + " | "
                        f"{s['mu_added']:.4f} | {percent(s['recovered'])} ({s['n_matter']}) | "
                        f"{percent(s['recovered_full'])} ({s['n_matter_full']}) |")
         if any(s["method"] in DESIGNED for s in rows):

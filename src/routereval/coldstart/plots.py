@@ -95,6 +95,8 @@ def plot_study(summary: list[dict[str, Any]], out: Path, *, title: str, baseline
                 ax.grid(alpha=0.3)
             # beside the panels, not over them: any corner of a panel may hold a line
             axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-            fig.suptitle(title, fontsize=10)
+            # above the panels' titles, which take a second line when they name the held-out models
+            two_lines = any("\n" in ax.get_title() for ax in axes[0])
+            fig.suptitle(title, fontsize=10, y=1.07 if two_lines else 0.98)
             written += _save(fig, out, stem)
     return written

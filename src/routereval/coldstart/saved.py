@@ -21,7 +21,8 @@ import numpy as np
 
 from routereval.coldstart.answers import Answers, read_answers
 from routereval.coldstart.context import (RouterContext, answer_prompts, check_answered, embed_answers,
-                                          open_router_context, prompt_floors, reference_answers, references)
+                                          incomplete_models, open_router_context, prompt_floors, reference_answers,
+                                          references)
 from routereval.errors import InputError, ParameterError
 from routereval.validate import as_path, check_bool, check_int, is_real, option
 
@@ -202,11 +203,12 @@ def pool_answers(ctx: RouterContext, idx: np.ndarray, names: list[str]) -> np.nd
     return Y[seen].T
 
 
-def beyond_note(name: str, y: np.ndarray, Y_pool: np.ndarray | None) -> str | None:
+def beyond_note(name: str, y: np.ndarray, Y_pool: np.ndarray | None, method: str | None = None) -> str | None:
     """A note when the new model's answers ``y`` (k,) score above (below) every pool model's on the same prompts
     (``Y_pool`` (k, n): the answers of the pool models the corpus holds): its estimate then extrapolates beyond the
     population its prior is made of, which pulls it back (a trial: GPT-4 beyond a pool of 10 weaker models, its
-    model-based estimate 0.69 for 0.86)."""
+    model-based estimate 0.69 for 0.86). ``method``: the anchors' (the answers file's method column), so the advice
+    does not suggest what was done."""
     if Y_pool is None or Y_pool.shape[1] == 0:
         return None
     mine, theirs = float(np.mean(y)), np.asarray(Y_pool, dtype=np.float64).mean(axis=0)
@@ -219,8 +221,10 @@ def beyond_note(name: str, y: np.ndarray, Y_pool: np.ndarray | None) -> str | No
         return None
     return (f"{name} scored {mine:.3f} on its {len(y)} answers, {side} every one of the {n} pool model"
             f"{'s' * (n != 1)} on the same prompts ({what} {bound:.3f}): the estimate extrapolates beyond the "
-            f"population its prior is made of, which pulls it back, so it is likely too {low}; more answers, or "
-            "fixed anchors (irt, random: their design weights let the answers' own mean into the estimate) can help")
+            f"population its prior is made of, which pulls it back, so it is likely too {low}; more answers"
+            + ("" if method in ("random", "stratified", "irt") else
+               ", or fixed anchors (irt, random: their design weights let the answers' own mean into the estimate)")
+            + " can help")
 
 
 def default_version_dir(path: Path) -> Path:
@@ -316,8 +320,14 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     if (note := routing_note(name, routing, est)) is not None:
         notes.append(note)
     # against the pool's models, whose vectors make the estimate's prior
-    if (note := beyond_note(name, ans.scores, pool_answers(ctx, idx, models))) is not None:
+    if (note := beyond_note(name, ans.scores, pool_answers(ctx, idx, models), ans.method)) is not None:
         notes.append(note)
+    incomplete = [m for m in incomplete_models(ctx) if m != name]
+    if n_refs["n_references"] and (in_pool := [m for m in incomplete if m in models]):
+        notes.append(f"{len(incomplete)} corpus model{'s' * (len(incomplete) != 1)} miss{'es' * (len(incomplete) == 1)} "
+                     f"a record on some prompt of the benchmark and {'is' if len(incomplete) == 1 else 'are'} no "
+                     f"reference of the estimate (their mean over every prompt is unknown), among them pool "
+                     f"model{'s' * (len(in_pool) != 1)} {', '.join(in_pool)}")
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
              "estimated_mean": est.mean, "interval": [est.low, est.high], **n_refs,
              "calibration": calibration, "routing_target": "labels" if ctx.on_labels else "scores",

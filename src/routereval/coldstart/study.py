@@ -790,6 +790,7 @@ def summarise(rows: list[dict[str, Any]], *, min_gain: float = MIN_GAIN) -> list
             "mu_upper": float(np.mean([r["mu_upper"] for r in rs])),
             "mu_lower": float(np.mean([r["mu_lower"] for r in rs])),
             "mu_full": float(np.mean([r["mu_full"] for r in rs])),
+            "half_width": float(np.mean([(r["high"] - r["low"]) / 2 for r in rs])),  # of the intervals, for coverage
             "recovered": rec, "n_matter": n_matter, "recovered_full": rec_full, "n_matter_full": n_full,
             # µ over the models that matter (all when none does): where the bounds differ
             "mu_added_matter": float(np.mean([r["mu_added"] for r in matter])),
