@@ -110,6 +110,7 @@ def test_fit_saves_a_router_that_loads_and_routes_like_eval(cli, corpus_dir, tmp
     again = cli("fit", corpus_dir, "-b", "mmlu", "-r", "kmeans", "-p", "k=4", "--m", "5", "-g", "all_strong", "--save", out)
     sizes = f"{ev['n_train']}/{ev['n_val']}/{ev['n_test']}"
     assert again.code == 0 and f"random split {sizes}" in again.out and doc["metadata"]["n_test"] == ev["n_test"]
+    assert "pool: " + ", ".join(doc["pool"]["models"]) in " ".join(again.out.split())  # the models it routes among
     # nothing half-written on failure
     bad = cli("fit", corpus_dir, "-b", "mmlu", "-r", "knn", "-p", "k=-1", "--m", "5", "-g", "all_strong",
               "--save", tmp_path / "bad")

@@ -206,6 +206,9 @@ def fit_cmd(
         split_text = _split_text({**doc, **md})
         ui.console().print(f"saved {router} (m={doc['pool']['m']} {doc['pool']['group']} on {doc['pool']['benchmark']}, "
                            f"embedding {doc['encoder']}, {split_text}, fit in {md['fit_s']:.2f} s) to {save}")
+        names = [str(n) for n in doc["pool"]["models"]]  # which models it routes among (a trial had to read router.json)
+        ui.console().print("pool: " + (", ".join(names) if len(names) <= 20 else
+                                       ", ".join(names[:20]) + f" and {len(names) - 20} more (router.json lists them)"))
 
 
 def routers_cmd(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
