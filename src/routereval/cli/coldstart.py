@@ -296,7 +296,8 @@ def add_model_cmd(
         return
     e = doc["estimate"]
     share = doc["routing"]["routed_share"]
-    ui.console().print(f"added {doc['model']} from {doc['n_answers']} answer{'s' * (doc['n_answers'] != 1)}: pool of {doc['m']} models saved to "
+    n = doc["n_answers"]
+    ui.console().print(f"added {doc['model']} from {n} answer{'s' * (n != 1)}: pool of {doc['m']} models saved to "
                        f"{doc['path']}; estimated mean score {e['mean']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
                        + _correction_note(e["correction"], doc["n_references"], doc.get("n_references_at_level"))
                        + ("" if share is None else f"; routing sends it {share:.0%} of the held-out prompts"))

@@ -324,8 +324,9 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
         notes.append(note)
     incomplete = [m for m in incomplete_models(ctx) if m != name]
     if n_refs["n_references"] and (in_pool := [m for m in incomplete if m in models]):
-        notes.append(f"{len(incomplete)} corpus model{'s' * (len(incomplete) != 1)} miss{'es' * (len(incomplete) == 1)} "
-                     f"a record on some prompt of the benchmark and {'is' if len(incomplete) == 1 else 'are'} no "
+        one = len(incomplete) == 1
+        notes.append(f"{len(incomplete)} corpus model{'s' * (not one)} miss{'es' * one} "
+                     f"a record on some prompt of the benchmark and {'is' if one else 'are'} no "
                      f"reference of the estimate (their mean over every prompt is unknown), among them pool "
                      f"model{'s' * (len(in_pool) != 1)} {', '.join(in_pool)}")
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
@@ -478,7 +479,8 @@ def _check_new(ctx: RouterContext, name: str) -> None:
 
 
 def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offsets: np.ndarray, idx: np.ndarray, *,
-                          exclude: str | None = None, adaptive: bool | None = None) -> tuple[Any, int, str]:
+                          exclude: str | None = None, adaptive: bool | None = None
+                          ) -> tuple[Any, dict[str, int | None], str]:
     """A new model's estimated mean score over every prompt of the benchmark, from its answers.
 
     gp-IRT (answers where given, the model's predictions elsewhere; 3PL when the pool pins every
