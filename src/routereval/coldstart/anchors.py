@@ -557,7 +557,8 @@ def select_anchors(source: Any, k: int, method: str = "irt", *, X: np.ndarray | 
         set of arguments serves a loop over every method.
     delta : (n,), optional
         Calibrated residual difficulty of each row of ``X`` (:mod:`routereval.coldstart.calibrate`),
-        used by ``irt``, ``fisher`` and ``adaptive``.
+        used by ``irt``, ``fisher`` and ``adaptive``; NaN where a row has none (its text's difficulty
+        alone, as 0 does).
     target : (n_t,), optional
         ``fisher`` and ``adaptive``: rows of ``X`` whose mean score the anchors aim at (each
         next prompt most reduces the posterior variance of the predicted mean over them, e.g.
@@ -691,8 +692,12 @@ def _check_rows(n_rows: int, *, subsets: Any, delta: Any, calibration: Any, targ
     """Check that the per-row arrays cover every row the candidates and targets index; ``delta`` as floats."""
     if subsets is not None and np.shape(subsets) != (n_rows,):
         raise InputError(f"subsets must have one entry per row ({n_rows}); got shape {np.shape(subsets)}")
-    if delta is not None:
-        delta = float_array(delta, f"delta (one entry per row, {n_rows})", shape=(n_rows,))
+    if delta is not None:  # NaN: a difficulty not calibrated (as estimate_mean's target_delta), the text's alone
+        delta = float_array(delta, f"delta (one entry per row, {n_rows})", shape=(n_rows,), finite=False)
+        if np.isinf(delta).any():
+            raise InputError(f"delta must be finite or NaN (not calibrated); it holds {delta[np.isinf(delta)][0]} at "
+                             f"position {int(np.flatnonzero(np.isinf(delta))[0])}")
+        delta = np.nan_to_num(delta, nan=0.0)
     if calibration is not None:
         if len(calibration) != 3 or any(np.shape(v) != (n_rows,) for v in calibration):
             raise InputError(f"calibration must be (floor, slope, delta), each with one entry per row ({n_rows})")
@@ -729,7 +734,8 @@ def _run_adaptive(test: AdaptiveTest, cand: np.ndarray, k: int, answers: Any, n_
         row = int(cand[pos])
         score = score_of(row)
         if not _is_score(score):
-            raise InputError(f"the new model's answer on row {row} is {score!r}; expected a score in [0, 1] (from "
+            shown = repr(score.item() if isinstance(score, np.generic) else score)  # 2.0, not np.float64(2.0)
+            raise InputError(f"the new model's answer on row {row} is {shown}; expected a score in [0, 1] (from "
                              f"answers{'(row)' if callable(answers) else '[row]'})")
         test.tell(pos, float(score))
     return Anchors(cand[np.asarray(test.asked)].astype(np.int64), None, "adaptive", np.asarray(test.answers))
