@@ -91,6 +91,26 @@ def test_model_means_fast_path_matches_nanmean(tmp_path):
             got.select(prompts=bad)
 
 
+def test_complete_models_and_scores_on_read_the_bits_as_the_dense_scores_say(tmp_path):
+    """Which models have every record, and the scores on a few prompts (NaN where not evaluated), read from the
+    packed bits of a stored corpus without unpacking, equal the dense matrix's answers; graded scores too."""
+    rng = np.random.default_rng(4)
+    S = (rng.random((6, 40)) < 0.6).astype(np.float32)
+    S[1, 3] = S[4, [0, 39]] = np.nan  # two models miss records
+    G = rng.random((5, 30)).astype(np.float32)
+    G[2, 7] = np.nan
+    dense = [Benchmark("bin", models=[f"m{i}" for i in range(6)], prompt_ids=[f"p{j}" for j in range(40)], scores=S),
+             Benchmark("gr", models=[f"g{i}" for i in range(5)], prompt_ids=[f"q{j}" for j in range(30)], scores=G)]
+    write_corpus(dense, tmp_path / "c")
+    idx = np.array([0, 3, 3, 39, 12])
+    for want in dense:
+        for b in (want, open_corpus(tmp_path / "c")[want.name]):  # dense, then packed (nothing unpacked yet)
+            full = np.asarray(want.scores, dtype=np.float64)
+            np.testing.assert_array_equal(b.complete_models(), ~np.isnan(full).any(axis=1))
+            cols = idx[idx < want.n_prompts]
+            np.testing.assert_array_equal(b.scores_on(cols), full[:, cols])
+
+
 def test_duckdb_queries_the_tables_as_they_are(tmp_path):
     import duckdb
 

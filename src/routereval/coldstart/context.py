@@ -323,34 +323,18 @@ def reference_answers(ctx: RouterContext, idx: np.ndarray, *, exclude: str | Non
 def _read_reference_answers(ctx: RouterContext, idx: np.ndarray, exclude: str | None
                             ) -> tuple[np.ndarray, np.ndarray] | None:
     b = ctx.bench
-    if b.binary:  # the anchors' bits, and complete rows by popcount
-        from routereval.data import bits
-
-        Y = bits.take_columns(b.bits, idx, dtype=np.float64)
-        ok = (np.ones(b.n_models, dtype=bool) if b.observed is None
-              else bits.popcount(b.observed, axis=1) == b.n_prompts)
-    else:
-        S = np.asarray(b.scores)
-        Y, ok = S[:, idx].astype(np.float64), ~np.isnan(S).any(axis=1)
+    ok = b.complete_models()  # binary: the anchors' bits, and complete rows by popcount
     if exclude is not None:
         ok &= np.asarray([str(n) for n in b.models]) != exclude
     if not ok.any():
         return None
-    return Y[ok].T, np.flatnonzero(ok)
+    return b.scores_on(idx)[ok].T, np.flatnonzero(ok)
 
 
 def incomplete_models(ctx: RouterContext) -> list[str]:
     """The corpus models that miss a record on some prompt of the benchmark: no reference of the estimate (their
     mean over every prompt is unknown), however many of the router's prompts they answered."""
-    b = ctx.bench
-    if b.binary:
-        from routereval.data import bits
-
-        ok = (np.ones(b.n_models, dtype=bool) if b.observed is None
-              else bits.popcount(b.observed, axis=1) == b.n_prompts)
-    else:
-        ok = ~np.isnan(np.asarray(b.scores)).any(axis=1)
-    return [str(n) for n in np.asarray(b.models)[~ok]]
+    return [str(n) for n in np.asarray(ctx.bench.models)[~ctx.bench.complete_models()]]
 
 
 def references(ctx: RouterContext, idx: np.ndarray, *, exclude: str | None = None
@@ -424,14 +408,7 @@ def embed_answers(ctx: RouterContext, ans: Answers, answers_file: Path, *, allow
 
 def _without_record(bench: Any, i: int) -> str:
     """Who has no record of prompt ``i``, in words: the corpus models (a few named), or 'some model' if none do."""
-    if bench.binary:
-        from routereval.data import bits
-
-        seen = (np.ones(bench.n_models, dtype=bool) if bench.observed is None
-                else bits.take_columns(bench.observed, np.array([i]), dtype=np.uint8)[:, 0].astype(bool))
-    else:
-        seen = ~np.isnan(np.asarray(bench.scores)[:, i])
-    names = [str(n) for n in np.asarray(bench.models)[~seen]]
+    names = [str(n) for n in np.asarray(bench.models)[np.isnan(bench.scores_on(np.array([i]))[:, 0])]]
     if not names:  # a policy that drops prompts for other reasons
         return "some corpus model has no record of it"
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")

@@ -75,19 +75,22 @@ def _whole(meta: dict) -> str:
 
 def paired_difference(rows: list[dict[str, Any]], a: tuple[str, int], b: tuple[str, int]
                       ) -> tuple[float, float | None] | None:
-    """Mean over held-out models of (MAE of method/k ``a`` - MAE of ``b``), each model's draws averaged, and its
-    standard error over the models (None for one model); None when no model has rows of both."""
-    per: dict[str, dict[tuple[str, int], list[float]]] = {}
+    """Mean of (error of method/k ``a`` - error of ``b``) over the anchor draws both ran (the same held-out model
+    and seed), and its standard error clustered by held-out model (:func:`~routereval.coldstart.study.clustered_se`;
+    None for one model); None when no draw ran both."""
+    from routereval.coldstart.study import clustered_se
+
+    errors: dict[tuple[str, int], dict[tuple[str, Any], float]] = {a: {}, b: {}}
     for r in rows:
         key = (r["method"], int(r["k"]))
-        if key in (a, b):
-            per.setdefault(r["model"], {}).setdefault(key, []).append(float(r["abs_error"]))
-    d = [sum(v[a]) / len(v[a]) - sum(v[b]) / len(v[b]) for v in per.values() if a in v and b in v]
-    if not d:
+        if key in errors:
+            errors[key][(r["model"], r["seed"])] = float(r["abs_error"])
+    both = [d for d in errors[a] if d in errors[b]]
+    if not both:
         return None
-    mean = sum(d) / len(d)
-    se = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d)) if len(d) > 1 else None
-    return mean, se
+    diffs = [errors[a][d] - errors[b][d] for d in both]
+    se = clustered_se(diffs, [m for m, _ in both])
+    return sum(diffs) / len(diffs), (se if math.isfinite(se) else None)
 
 
 def _compared(diff: tuple[float, float | None] | None) -> str:

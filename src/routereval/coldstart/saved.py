@@ -191,16 +191,8 @@ def pool_answers(ctx: RouterContext, idx: np.ndarray, names: list[str]) -> np.nd
         return None
     b = ctx.bench
     rows = np.flatnonzero(np.isin(np.asarray([str(n) for n in b.models]), list(names)))
-    if b.binary:  # the prompts' bits only
-        from routereval.data import bits
-
-        Y = bits.take_columns(b.bits[rows], idx, dtype=np.float64)
-        seen = (np.ones(len(rows), dtype=bool) if b.observed is None
-                else bits.take_columns(b.observed[rows], idx, dtype=np.uint8).all(axis=1))
-    else:
-        Y = np.asarray(b.scores)[rows][:, idx].astype(np.float64)
-        seen = ~np.isnan(Y).any(axis=1)
-    return Y[seen].T
+    Y = b.scores_on(idx)[rows]
+    return Y[~np.isnan(Y).any(axis=1)].T
 
 
 def beyond_note(name: str, y: np.ndarray, Y_pool: np.ndarray | None, method: str | None = None) -> str | None:

@@ -328,6 +328,25 @@ class Benchmark:
             return _bits.unpack(self._observed, self.n_prompts, dtype=bool)
         return ~np.isnan(self._scores)
 
+    def complete_models(self) -> np.ndarray:
+        """(n_models,) bool: the models evaluated on every prompt (binary: by popcount, nothing unpacked)."""
+        if self._scores is None:
+            if self._observed is None:
+                return np.ones(self.n_models, dtype=bool)
+            return _bits.popcount(self._observed, axis=1) == self.n_prompts
+        return ~np.isnan(self._scores).any(axis=1)
+
+    def scores_on(self, prompts: np.ndarray) -> np.ndarray:
+        """(n_models, k) float64 scores on the prompts ``prompts`` (k,), NaN where a model was not evaluated
+        (binary: only those columns' bits are read)."""
+        idx = np.asarray(prompts, dtype=np.int64)
+        if self._scores is not None:
+            return self._scores[:, idx].astype(np.float64)
+        out = _bits.take_columns(self.bits, idx, dtype=np.float64)
+        if self._observed is not None:
+            out[~_bits.take_columns(self._observed, idx, dtype=bool)] = np.nan
+        return out
+
     @property
     def n_records(self) -> int:
         if self._scores is None:

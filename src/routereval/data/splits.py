@@ -151,13 +151,11 @@ def missing_policy(bench: Benchmark, missing: str = "auto") -> MissingPolicy:
     all_models, all_prompts = np.arange(n_models), np.arange(n_prompts)
     if bench.binary and bench.observed is None:
         return MissingPolicy("complete", all_models, all_prompts, "complete: every model evaluated on every prompt")
+    full_rows = bench.complete_models()
     if bench.binary:
-        obs = bench.observed
-        full_rows = _bits.popcount(obs, axis=1) == n_prompts
-        full_cols = _bits.unpack(np.bitwise_and.reduce(obs, axis=0)[None, :], n_prompts, dtype=bool)[0]
+        full_cols = _bits.unpack(np.bitwise_and.reduce(bench.observed, axis=0)[None, :], n_prompts, dtype=bool)[0]
     else:
-        seen = ~np.isnan(np.asarray(bench.scores))
-        full_rows, full_cols = seen.all(axis=1), seen.all(axis=0)
+        full_cols = ~np.isnan(np.asarray(bench.scores)).any(axis=0)
     if full_rows.all():
         return MissingPolicy("complete", all_models, all_prompts, "complete: every model evaluated on every prompt")
     n_full = int(full_rows.sum())
