@@ -1141,7 +1141,7 @@ def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps
     assert res.json()["pool"]["missing"] == "prompts"
     res = cli("coldstart", "anchors", tmp_path / "r", "--k", "60", "--method", "random", "--json")
     assert res.code == 0, res.err
-    got = {int(r["prompt_id"][1:]) for r in res.json()}
+    got = {int(r["prompt_id"][1:]) for r in res.json()["anchors"]}
     assert len(got) == 60 and got <= set(make_split(b, missing="prompts").train.tolist()) and got <= set(kept.tolist())
     # an answer on a prompt the policy left out: one line in both commands (the adaptive test raised a KeyError)
     dropped = int(np.flatnonzero(np.isnan(S).any(axis=1))[0])
@@ -1156,7 +1156,7 @@ def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps
         assert f"as corpus model{'s' * (len(lacking) > 1)} {', '.join(lacking[:3])}" in res.err, res.err
     assert not (tmp_path / "v2").exists()
     # the three pool models with missing records are no references of add-model's estimate: a note says so
-    anchors = cli("coldstart", "anchors", tmp_path / "r", "--k", "20", "--method", "random", "--json").json()
+    anchors = cli("coldstart", "anchors", tmp_path / "r", "--k", "20", "--method", "random", "--json").json()["anchors"]
     (tmp_path / "ok.csv").write_text("text,score\n" + "".join(f"{a['text']},1\n" for a in anchors))
     res = cli("add-model", tmp_path / "r", "--name", "new", "--answers", tmp_path / "ok.csv", "--out", tmp_path / "v3",
               "--json")
@@ -1202,7 +1202,7 @@ def test_saved_router_anchors_come_from_the_split_it_was_fitted_on(publisher_cor
     assert res.code == 0, res.err
     bench = open_corpus(publisher_corpus)["mmlu"]
     ids = {p: i for i, p in enumerate(bench.prompt_ids)}
-    got = {ids[r["prompt_id"]] for r in res.json()}
+    got = {ids[r["prompt_id"]] for r in res.json()["anchors"]}
     assert got <= set(make_split(bench, split="random").train.tolist())
     assert not got <= set(make_split(bench, split="publisher").train.tolist())
     doc["metadata"]["corpus"] = str(tmp_path / "moved")
@@ -1296,7 +1296,9 @@ def test_anchors_then_add_model_round_trip_through_the_loader(world_corpus, save
     assert again.out == (tmp_path / "a.csv").read_text()  # deterministic by seed
     both = cli("coldstart", "anchors", src, "--k", "60", "--method", "irt", "--seed", "1", "--json",
                "--out", tmp_path / "b.csv")  # --json and --out: the JSON on stdout, the CSV written as well
-    assert both.code == 0 and len(both.json()) == 60
+    # one object for every method: its method, seed and the rows to ask
+    assert both.code == 0 and both.json()["method"] == "irt" and both.json()["seed"] == 1
+    assert len(both.json()["anchors"]) == 60
     assert (tmp_path / "b.csv").read_text() == (tmp_path / "a.csv").read_text()
     n_train = len(make_split(open_corpus(world_corpus)["mmlu"]).train)  # distinct texts: every prompt here
     res = cli("coldstart", "anchors", src, "--k", str(n_train + 1), "--method", "random")
@@ -1381,12 +1383,12 @@ def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, s
         answers.write_text(start)
         doc = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", answers,
                   "--json").json()
-        assert doc["answered"] == 0 and doc["next"][0]["prompt_id"] == first[0]["prompt_id"]
+        assert doc["answered"] == 0 and doc["anchors"][0]["prompt_id"] == first[0]["prompt_id"]
     for step in range(12):
         more = () if not asked else ("--answers", answers)
         doc = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--json", *more).json()
-        assert doc["answered"] == step and len(doc["next"]) == 1 and (doc["n_references"] is None) == (step == 0)
-        asked.append(doc["next"][0])
+        assert doc["answered"] == step and len(doc["anchors"]) == 1 and (doc["n_references"] is None) == (step == 0)
+        asked.append(doc["anchors"][0])
         with open(answers, "w", newline="") as f:  # the printed rows' method column kept, as the README says
             w = csv.DictWriter(f, fieldnames=["text", "score", "method"])
             w.writeheader()
@@ -1406,14 +1408,14 @@ def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, s
     assert len(batch) == 5 and len({r["prompt_id"] for r in batch} | {r["prompt_id"] for r in asked}) == 17
     one = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", answers, "--json",
               "--name", new).json()  # the corpus holds the model's records: no reference, as in add-model
-    assert one["next"][0]["prompt_id"] == batch[0]["prompt_id"]
+    assert one["anchors"][0]["prompt_id"] == batch[0]["prompt_id"]
     # the answers' row order does not matter (collected in parallel): reversed, the same next prompts and estimate
     lines = answers.read_text().splitlines()
     shuffled = tmp_path / "shuffled.csv"
     shuffled.write_text("\n".join([lines[0], *lines[:0:-1]]) + "\n")
     rev = cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", shuffled, "--json",
               "--name", new, "--k", "5").json()
-    assert [r["prompt_id"] for r in rev["next"]] == [r["prompt_id"] for r in batch]
+    assert [r["prompt_id"] for r in rev["anchors"]] == [r["prompt_id"] for r in batch]
     assert rev["estimate"]["mean"] == pytest.approx(one["estimate"]["mean"], abs=1e-9)
     # answers to a planned batch, told in either order, leave the test in one state
     batch_answers = [{"text": r["text"], "score": f"{y[pid[r['prompt_id']]]:g}"} for r in batch]
@@ -1425,7 +1427,7 @@ def test_adaptive_anchors_from_the_cli_replay_the_answers_so_far(world_corpus, s
             w.writerows([{"text": r["text"], "score": f"{y[pid[r['prompt_id']]]:g}"} for r in asked] + order)
         nexts.append(cli("coldstart", "anchors", src, "--method", "adaptive", "--seed", "3", "--answers", shuffled,
                          "--json", "--k", "3").json())
-    assert nexts[0]["answered"] == 17 and nexts[0]["next"] == nexts[1]["next"]
+    assert nexts[0]["answered"] == 17 and nexts[0]["anchors"] == nexts[1]["anchors"]
     added = cli("add-model", src, "--name", new, "--answers", answers, "--out", tmp_path / "v2", "--json").json()
     assert one["estimate"] == added["estimate"] and one["n_references"] == added["n_references"]
     assert added["anchors_method"] == "adaptive" and abs(one["estimate"]["mean"] - y.mean()) < 0.15
@@ -1519,10 +1521,10 @@ def test_a_miskeyed_prompt_calibrates_to_a_negative_slope_and_the_anchor_command
     assert slope[miskeyed].min() < 0 and slope[miskeyed].max() < np.percentile(slope, 5) and np.median(slope) > 0.5
     for method in ("irt", "fisher", "adaptive"):
         res = cli("coldstart", "anchors", tmp_path / "r", "--method", method, "--k", "20", "--json")
-        assert res.code == 0 and len(res.json()["next"] if method == "adaptive" else res.json()) == 20, res.err
+        assert res.code == 0 and len(res.json()["anchors"]) == 20 and res.json()["method"] == method, res.err
     pool = set(json.loads((tmp_path / "r" / "router.json").read_text())["pool"]["models"])
     new = next(i for i in range(120) if f"org/model-{i:03d}" not in pool)
-    asked = [int(r["prompt_id"][1:]) for r in res.json()["next"]]
+    asked = [int(r["prompt_id"][1:]) for r in res.json()["anchors"]]
     with open(tmp_path / "a.csv", "w", newline="") as f:
         csv.writer(f).writerows([["text", "score"], *([f"q{i}", f"{S[i, new]:g}"] for i in asked)])
     res = cli("add-model", tmp_path / "r", "--name", "org/new", "--answers", tmp_path / "a.csv", "--out",
@@ -1555,7 +1557,7 @@ def test_the_adaptive_cli_with_a_3pl_pool_and_shared_texts(floored_router, tmp_p
     for step in range(8):
         more = () if not asked else ("--answers", tmp_path / "a.csv")
         doc = cli("coldstart", "anchors", src, "--method", "adaptive", "--json", *more).json()
-        asked.append(int(doc["next"][0]["prompt_id"][1:]))
+        asked.append(int(doc["anchors"][0]["prompt_id"][1:]))
         with open(tmp_path / "a.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["text", "score"])
@@ -1568,7 +1570,7 @@ def test_the_adaptive_cli_with_a_3pl_pool_and_shared_texts(floored_router, tmp_p
                               delta=np.nan_to_num(ctx.delta), target=np.arange(bench.n_prompts), answers=y,
                               random_state=0)
     assert logistic.index.tolist() != asked  # the floors change the test
-    every = cli("coldstart", "anchors", src, "--method", "adaptive", "--k", "2000", "--json").json()["next"]
+    every = cli("coldstart", "anchors", src, "--method", "adaptive", "--k", "2000", "--json").json()["anchors"]
     assert len(every) == len(ctx.askable) and len({r["text"] for r in every}) == len(every)  # one prompt per text
     # a text a train and a test prompt share (the train one first) is the train prompt's answer
     split = make_split(bench)

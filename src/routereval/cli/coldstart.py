@@ -206,14 +206,15 @@ def anchors_cmd(
             raise InputError("exists and is not a blank anchors file (it may hold a model's answers); refusing to "
                              "overwrite it: choose another --out, or delete the file first", file=out)
     ctx = open_router_context(router_dir, corpus=corpus)
-    doc = None
+    # --json is one object for every method: the rows to ask under "anchors"; the adaptive test adds its state
+    doc: dict = {"method": method, "seed": seed}
     if method == "adaptive":
-        doc = adaptive_next(ctx, 1 if k is None else k, answers=answers, seed=seed, name=name)
-        rows = doc["next"]
+        doc |= adaptive_next(ctx, 1 if k is None else k, answers=answers, seed=seed, name=name)
         if not as_json:
             sys.stderr.write(_adaptive_note(doc))
     else:
-        rows = anchor_table(ctx, 100 if k is None else k, method, seed=seed)
+        doc["anchors"] = anchor_table(ctx, 100 if k is None else k, method, seed=seed)
+    rows = doc["anchors"]
     if out is not None:  # the CSV to fill in; with --json as well, the JSON still goes to stdout
         buf = io.StringIO()
         write_anchor_csv(rows, buf)
@@ -221,7 +222,7 @@ def anchors_cmd(
         if not as_json:
             sys.stderr.write(f"{len(rows)} anchors written to {out}\n")
     if as_json:
-        ui.print_json(rows if doc is None else doc)
+        ui.print_json(doc)
     elif out is None:
         write_anchor_csv(rows, sys.stdout)
 
@@ -232,7 +233,7 @@ def _adaptive_note(doc: dict) -> str:
     if not n:
         return "adaptive test: no answer yet; answer the prompt(s) below, add them to --answers, run this again\n"
     e = doc["estimate"]
-    done = "" if doc["next"] else "; every train prompt is answered (one per text)"
+    done = "" if doc["anchors"] else "; every train prompt is answered (one per text)"
     return (f"adaptive test: {n} answer{'s' * (n != 1)}, estimated mean score {e['mean']:.3f} "
             f"[{e['low']:.3f}, {e['high']:.3f}]{done}\n")
 

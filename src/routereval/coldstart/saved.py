@@ -128,7 +128,8 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     dict
         ``answered`` (answers replayed), ``estimate`` (the new model's estimated mean over the
         benchmark, as ``add-model`` reports it; None before any answer), ``n_references`` (None before any answer) and
-        ``next`` (the rows of an anchors CSV; fewer than k when the train prompts, one per text, run out).
+        ``anchors`` (the rows of an anchors CSV to ask next; fewer than k when the train prompts, one per text,
+        run out).
     """
     from routereval.coldstart.anchors import adaptive_test
 
@@ -160,7 +161,7 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
         est, n_refs, _ = estimate_from_answers(ctx, ans, X, offsets, idx, exclude=name, adaptive=True)
         doc.update(answered=len(ans.texts), estimate=est.to_dict(), **n_refs)
     left = len(rows) - len(test.asked)
-    doc["next"] = _prompt_rows(ctx, rows[test.plan(min(k, left))], None, "adaptive") if left else []
+    doc["anchors"] = _prompt_rows(ctx, rows[test.plan(min(k, left))], None, "adaptive") if left else []
     return doc
 
 
