@@ -1123,11 +1123,12 @@ def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps
     S = S.astype(float)
     gaps = np.random.default_rng(0).random((300, 3)) < 0.3
     S[:, :3][gaps] = np.nan  # three of the twelve models miss a third of the prompts: auto keeps the other nine
+    S[np.flatnonzero(gaps.any(axis=1))[0], 3] = np.nan  # a fourth misses one (under 1%): still a reference
     b = world_benchmark(X, S, topic, texts=[f"question {i}" for i in range(len(X))])
     write_corpus(Corpus.from_benchmarks([b]), tmp_path / "c")
     cell = ("mmlu", "--router", "irt", "--param", "dim=2", "--param", "max_epochs=10", "--m", "12", "--group", "random")
     res = cli("eval", tmp_path / "c", "-b", *cell)
-    assert res.code == 2 and "3 of its 12 models miss records" in res.err and "missing (--missing) 'prompts' keeps" in res.err
+    assert res.code == 2 and "4 of its 12 models miss records" in res.err and "missing (--missing) 'prompts' keeps" in res.err
     res = cli("eval", tmp_path / "c", "-b", *cell, "--missing", "prompts", "--json")
     assert res.code == 0, res.err
     kept = np.flatnonzero(~np.isnan(S).any(axis=1))
@@ -1161,9 +1162,11 @@ def test_fit_and_eval_take_the_missing_records_policy_and_the_saved_router_keeps
     res = cli("add-model", tmp_path / "r", "--name", "new", "--answers", tmp_path / "ok.csv", "--out", tmp_path / "v3",
               "--json")
     assert res.code == 0, res.err
-    note = next(n for n in res.json()["notes"] if "miss a record" in n)
-    assert note.startswith("3 corpus models miss a record on some prompt of the benchmark and are no reference")
-    assert all(str(b.models[j]) in note for j in range(3)) and res.json()["n_references"] == 9
+    note = next(n for n in res.json()["notes"] if "miss records" in n)
+    assert note.startswith("3 corpus models miss records on more than 1% of the benchmark's prompts and are no "
+                           "reference")
+    assert all(str(b.models[j]) in note for j in range(3)) and str(b.models[3]) not in note
+    assert res.json()["n_references"] == 9  # the fourth, with one record missing, is one
 
 
 def test_routing_note_when_a_model_estimated_below_a_pool_model_takes_most_prompts():

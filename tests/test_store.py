@@ -107,8 +107,18 @@ def test_complete_models_and_scores_on_read_the_bits_as_the_dense_scores_say(tmp
         for b in (want, open_corpus(tmp_path / "c")[want.name]):  # dense, then packed (nothing unpacked yet)
             full = np.asarray(want.scores, dtype=np.float64)
             np.testing.assert_array_equal(b.complete_models(), ~np.isnan(full).any(axis=1))
+            # all but a share: one record missing of 30 or 40 passes 0.04, two of 40 do not; the share is checked
+            missing = np.isnan(full).sum(axis=1)
+            np.testing.assert_array_equal(b.complete_models(max_missing=0.04), missing <= 0.04 * want.n_prompts)
+            assert b.complete_models(max_missing=0.04).sum() > b.complete_models().sum()
+            with pytest.raises(InputError, match=r"max_missing must be a share in \[0, 1\); got 1"):
+                b.complete_models(max_missing=1)
             cols = idx[idx < want.n_prompts]
             np.testing.assert_array_equal(b.scores_on(cols), full[:, cols])
+            # the means over what each model answered, from the bits on the packed path
+            np.testing.assert_allclose(b.model_means(), np.nanmean(full, axis=1), rtol=1e-6)
+            np.testing.assert_allclose(b.model_means(np.array([0, 3, 5])), np.nanmean(full[:, [0, 3, 5]], axis=1),
+                                       rtol=1e-6)
 
 
 def test_duckdb_queries_the_tables_as_they_are(tmp_path):

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from routereval.coldstart.answers import Answers, read_answers
-from routereval.coldstart.context import (RouterContext, answer_prompts, check_answered, embed_answers,
-                                          incomplete_models, open_router_context, prompt_floors, reference_answers,
-                                          references)
+from routereval.coldstart.context import (REFERENCE_MAX_MISSING, RouterContext, answer_prompts, check_answered,
+                                          embed_answers, incomplete_models, open_router_context, prompt_floors,
+                                          reference_answers, references)
 from routereval.errors import InputError, ParameterError
 from routereval.validate import as_path, check_bool, check_int, is_real, option
 
@@ -318,8 +318,8 @@ def add_model_to_saved(router_dir: str | os.PathLike, *, name: str, answers: str
     incomplete = [m for m in incomplete_models(ctx) if m != name]
     if n_refs["n_references"] and (in_pool := [m for m in incomplete if m in models]):
         one = len(incomplete) == 1
-        notes.append(f"{len(incomplete)} corpus model{'s' * (not one)} miss{'es' * one} "
-                     f"a record on some prompt of the benchmark and {'is' if one else 'are'} no "
+        notes.append(f"{len(incomplete)} corpus model{'s' * (not one)} miss{'es' * one} records on more than "
+                     f"{REFERENCE_MAX_MISSING:.0%} of the benchmark's prompts and {'is' if one else 'are'} no "
                      f"reference of the estimate (their mean over every prompt is unknown), among them pool "
                      f"model{'s' * (len(in_pool) != 1)} {', '.join(in_pool)}")
     added = {"name": name, "n_answers": len(ans.texts), "answers_sha256": ans.sha256,
