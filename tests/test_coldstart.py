@@ -29,7 +29,7 @@ from routereval.coldstart.anchors import (
 )
 from routereval.coldstart.calibrate import (calibrate_items, calibrate_more, calibrate_prompts, expected_logit_scale,
                                             item_deltas)
-from routereval.coldstart.estimate import MeanEstimate, estimate_mean, gp_combine
+from routereval.coldstart.estimate import MeanEstimate, estimate_mean, gp_combine, population_weight
 from routereval.coldstart.neighbours import neighbour_correction
 from routereval.data.model import Benchmark, Corpus
 from routereval.data.store import open_corpus, write_corpus
@@ -55,6 +55,35 @@ def _world_corpus(out, **world):
 
 
 # --------------------------------------------------------------------------- the maths
+
+
+def test_population_weight_is_the_least_squares_weight_of_the_anchor_mean_over_the_references():
+    """lam = sum (P - t)(P - A) / sum (P - A)^2 over the references, clipped: 1 where their anchor means hit their
+    known means, 0 where p-IRT does; one per target; a seeded sample of at most max_refs; None under 3."""
+    rng = np.random.default_rng(0)
+    Y = (rng.random((40, 20)) < 0.6).astype(float)  # 20 references' answers on 40 anchors
+    A = Y.mean(axis=0)
+    P = 0.55 + 0.3 * (A - A.mean())  # a p-IRT that shrinks towards the population
+
+    def est(y):
+        a = float(y.mean())
+        return MeanEstimate(0.0, 0.0, 1.0, 0.1, a, 0.55 + 0.3 * (a - A.mean()), 0.0, len(y))
+
+    assert population_weight(est, Y, A) == pytest.approx(1.0)
+    assert population_weight(est, Y, P) == pytest.approx(0.0)
+    assert population_weight(est, Y, 0.3 * A + 0.7 * P) == pytest.approx(0.3)
+    t = P + rng.normal(0, 0.02, 20)  # against a naive loop
+    want = sum((P[j] - t[j]) * (P[j] - A[j]) for j in range(20)) / sum((P[j] - A[j]) ** 2 for j in range(20))
+    assert population_weight(est, Y, t) == pytest.approx(float(np.clip(want, 0, 1)), abs=1e-12)
+    assert population_weight(est, Y, P - 2 * (A - P)) == 0.0  # clipped
+    # several targets: one weight each (the study's test mean and the mean over every prompt)
+    two = population_weight(lambda y: (est(y), est(y)), Y, np.column_stack([A, P]))
+    np.testing.assert_allclose(two, [1.0, 0.0], atol=1e-12)
+    # a seeded sample of the references: the same seed, the same weight
+    noisy = 0.5 * A + 0.5 * P + rng.normal(0, 0.05, 20)
+    one = population_weight(est, Y, noisy, max_refs=5, seed=3)
+    assert one == population_weight(est, Y, noisy, max_refs=5, seed=3) != population_weight(est, Y, noisy)
+    assert population_weight(est, Y[:, :2], A[:2]) is None
 
 
 def test_map_logistic_matches_a_generic_optimiser():
@@ -960,15 +989,29 @@ def test_level_matched_against_a_naive_version_and_the_off_level_trap():
 def test_estimate_mean_with_references_adds_their_correction(fitted):
     bench, split, X, S, r = fitted
     tr, te = split.train, split.test
-    a = select_anchors(r, 60, "random", X=X, candidates=tr, random_state=0)
+    # (a draw whose learned weight is inside (0, 1): on this world p-IRT fits, and the weight is mostly 0)
+    a = select_anchors(r, 60, "random", X=X, candidates=tr, random_state=2)
     y = S[a.index, 0]
     refs = (S[a.index][:, 1:], S[te][:, 1:].mean(axis=0))  # the fitted models: answers on the anchors, test means
     plain = estimate_mean(r, X[a.index], y, X[te], weights=a.weights)
     est = estimate_mean(r, X[a.index], y, X[te], weights=a.weights, references=refs)
-    expect = neighbour_correction(y, *refs, lambda yy: estimate_mean(r, X[a.index], yy, X[te], weights=a.weights).mean)
+
+    def parts(yy):  # the anchor mean and p-IRT of answers yy: neither depends on the weight that combines them
+        e = estimate_mean(r, X[a.index], yy, X[te], weights=a.weights)
+        return e.anchor_mean, e.pirt
+
+    # with references, the weight is the least-squares one over the references' own anchor means and p-IRT
+    A, P = np.array([parts(refs[0][:, j]) for j in range(refs[0].shape[1])]).T
+    lam = float(np.clip(np.sum((P - refs[1]) * (P - A)) / np.sum((P - A) ** 2), 0, 1))
+    assert 0 < lam < 1 and est.lam == pytest.approx(lam, abs=1e-12) and plain.lam != pytest.approx(lam)
+
+    def combined(yy):
+        a_mean, pirt = parts(yy)
+        return lam * a_mean + (1 - lam) * pirt
+
+    expect = neighbour_correction(y, *refs, combined)
     assert plain.correction == 0.0 and est.correction == pytest.approx(expect, abs=1e-12)
-    assert est.mean == pytest.approx(float(np.clip(plain.mean + expect, 0, 1)), abs=1e-12)
-    assert est.high - est.low == pytest.approx(plain.high - plain.low, abs=1e-9)
+    assert est.mean == pytest.approx(float(np.clip(combined(y) + expect, 0, 1)), abs=1e-12)
     # anchors of an adaptive test: the references matched to the model's level
     ad = estimate_mean(r, X[a.index], y, X[te], references=refs, adaptive=True)
     expect = neighbour_correction(y, *refs, lambda yy: estimate_mean(r, X[a.index], yy, X[te]).mean, level_match=True)

@@ -477,9 +477,23 @@ def test_add_model_estimate_and_vector_from_the_calibrated_offsets_and_observed_
     want = naive_posterior_estimate(phi, cov, Za, oa + delta[idx], y, Zt, ot + np.where(known, delta, 0.0), w=w,
                                     observed=observed, c=np.where(known, 1.0, expected_logit_scale(ctx.spread)),
                                     fa=np.zeros(30), ft=np.zeros(bench.n_prompts), extra_var=ctx.gen_var)
-    est = doc["estimate"]  # the neighbours' correction moves the mean, not p-IRT or the weight
-    for key in ("pirt", "lam", "anchor_mean"):
+    est = doc["estimate"]  # the neighbours' correction moves the mean, not p-IRT or the anchor mean
+    for key in ("pirt", "anchor_mean"):
         assert est[key] == pytest.approx(want[key], rel=1e-6, abs=1e-9), key
+    # the weight: the least-squares one over the reference models' own anchor means and p-IRT (every corpus
+    # model, the new one's corpus record too: its name here is another), each from the same pieces
+    refs = [j for j in range(bench.n_models)]
+    S = np.asarray(bench.scores, dtype=np.float64)
+    A, P, t = [], [], []
+    for j in refs:
+        phi_j, cov_j = r.posterior_model(ctx.X[idx], S[j, idx], offsets=delta[idx])
+        e = naive_posterior_estimate(phi_j, cov_j, Za, oa + delta[idx], S[j, idx], Zt, ot + np.where(known, delta, 0.0),
+                                     w=w, observed=observed, c=np.where(known, 1.0, expected_logit_scale(ctx.spread)),
+                                     fa=np.zeros(30), ft=np.zeros(bench.n_prompts), extra_var=ctx.gen_var)
+        A.append(e["anchor_mean"]), P.append(e["pirt"]), t.append(S[j].mean())
+    A, P, t = map(np.asarray, (A, P, t))
+    lam = float(np.clip(np.sum((P - t) * (P - A)) / np.sum((P - A) ** 2), 0, 1))
+    assert est["lam"] == pytest.approx(lam, rel=1e-5, abs=1e-7) and lam != pytest.approx(want["lam"])
 
 
 @pytest.fixture(scope="module")

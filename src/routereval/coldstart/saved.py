@@ -489,7 +489,7 @@ def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offse
     adaptive test's answers, else None}, ``"3pl"`` or ``"logistic"``)
     """
     from routereval.coldstart.calibrate import expected_logit_scale
-    from routereval.coldstart.estimate import estimate_from_posterior
+    from routereval.coldstart.estimate import estimate_from_posterior, population_weight
     from routereval.coldstart.neighbours import level_matched, neighbour_correction
     from routereval.routers.newmodel import map_logistic, population_prior
 
@@ -510,21 +510,26 @@ def estimate_from_answers(ctx: RouterContext, ans: Answers, X: np.ndarray, offse
         Z3, o3 = a[:, None] * Zt, a * ot_raw + d
         prior = population_prior(r.model_vectors())
 
-    def gp(y: np.ndarray):
+    def gp(y: np.ndarray, lam: float | None = None):
         if floors is not None:
             phi3, cov3 = map_logistic(Z3[idx], o3[idx], y, *prior, floor=c[idx])
             return estimate_from_posterior(phi3, cov3, Z3[idx], o3[idx], y, Z3, o3, weights=ans.weights,
-                                           observed=observed, floor_anchor=c[idx], floor_target=c)
+                                           observed=observed, floor_anchor=c[idx], floor_target=c, lam_fixed=lam)
         phi_y, cov_y = r.posterior_model(X, y, offsets=offsets)
         return estimate_from_posterior(phi_y, cov_y, Za, oa + offsets, y, Zt, ot, weights=ans.weights,
-                                       observed=observed, target_scale=scale, extra_var=ctx.gen_var)
+                                       observed=observed, target_scale=scale, extra_var=ctx.gen_var, lam_fixed=lam)
 
     est = gp(ans.scores)
     ref = references(ctx, idx, exclude=exclude)
     adaptive = ans.method == "adaptive" if adaptive is None else adaptive
     at_level = None
     if ref is not None:  # the corpus models that answered the same prompts most alike correct the estimate
-        corr = neighbour_correction(ans.scores, *ref, lambda y: gp(y).mean, level_match=adaptive, full_output=True)
+        # with design weights, the anchor mean's weight learned from the references (estimate.population_weight)
+        lam = population_weight(gp, *ref) if ans.weights is not None else None
+        if lam is not None:
+            est = gp(ans.scores, lam)
+        corr = neighbour_correction(ans.scores, *ref, lambda y: gp(y, lam).mean, level_match=adaptive,
+                                    full_output=True)
         est = est.corrected(corr.value, corr.se, corr.error_rms)
         at_level = int(level_matched(ans.scores, ref[0]).sum()) if adaptive else None
     return (est, {"n_references": 0 if ref is None else int(ref[0].shape[1]), "n_references_at_level": at_level},

@@ -253,12 +253,13 @@ def _anchor_runs(F: _Fitted, method: str, ks: list[int], seed: Any, y_train: np.
     return out
 
 
-def _estimator(F: _Fitted, pos: np.ndarray, w: np.ndarray | None, level: float) -> Callable:
+def _estimator(F: _Fitted, pos: np.ndarray, w: np.ndarray | None, level: float, lams: Any = None) -> Callable:
     """The gp-IRT estimator of one anchor set: answers (k,) -> (test, every prompt) MeanEstimates.
 
     ``test`` aims at the test prompts' mean, ``every`` at the mean over every prompt of the
     benchmark (anchors observed); both from one posterior. With a 3PL calibration the
-    posterior is under the guessing floors (guesses are not taken for ability).
+    posterior is under the guessing floors (guesses are not taken for ability). ``lams``: the anchor mean's
+    weights (test, every) learned from the references (:func:`~routereval.coldstart.estimate.population_weight`).
     """
     from routereval.coldstart.estimate import estimate_from_posterior
     from routereval.routers.newmodel import map_logistic
@@ -271,10 +272,13 @@ def _estimator(F: _Fitted, pos: np.ndarray, w: np.ndarray | None, level: float) 
 
     def estimate(y: np.ndarray):
         phi, cov = map_logistic(Za, oa, y, *F.prior, floor=fa)
+        lt, la = (None, None) if lams is None else lams
         test = estimate_from_posterior(phi, cov, Za, oa, y, Zt, ot, weights=w, target_scale=F.scale,
-                                       extra_var=F.gen_var, level=level, floor_anchor=fa, floor_target=ft)
+                                       extra_var=F.gen_var, level=level, floor_anchor=fa, floor_target=ft,
+                                       lam_fixed=lt)
         every = estimate_from_posterior(phi, cov, Za, oa, y, Zall, oall, weights=w, observed=observed,
-                                        target_scale=sall, level=level, floor_anchor=fa, floor_target=fall)
+                                        target_scale=sall, level=level, floor_anchor=fa, floor_target=fall,
+                                        lam_fixed=la)
         return test, every
 
     return estimate
@@ -510,6 +514,7 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                 seeds: int, level: float, upper: tuple[float, np.ndarray], add_ms: list[float]
                 ) -> list[dict[str, Any]]:
     """The rows of held-out pool model ``h`` (one per method, seed and k) on the fit ``F`` made without it."""
+    from routereval.coldstart.estimate import population_weight
     from routereval.coldstart.neighbours import neighbour_correction
     from routereval.routers.newmodel import map_logistic
 
@@ -535,6 +540,10 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                 added = copy.copy(base).append_model_vector(phi, d.names[h])
                 add_ms.append(1000 * (time.perf_counter() - t0))
                 estimate = _estimator(F, pos, w, level)
+                if w is not None:  # the anchor mean's weight learned from the references, per anchor set
+                    lams = population_weight(estimate, *d.references(pos, ref_cols, ref_extra), seed=[int(h), 99])
+                    if lams is not None:
+                        estimate = _estimator(F, pos, w, level, tuple(float(v) for v in lams))
                 y_a = y_tr[pos]
                 gp, gp_all = estimate(y_a)
                 c = neighbour_correction(y_a, *d.references(pos, ref_cols, ref_extra),
