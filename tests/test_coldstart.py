@@ -83,7 +83,11 @@ def test_population_weight_is_the_least_squares_weight_of_the_anchor_mean_over_t
     noisy = 0.5 * A + 0.5 * P + rng.normal(0, 0.05, 20)
     one = population_weight(est, Y, noisy, max_refs=5, seed=3)
     assert one == population_weight(est, Y, noisy, max_refs=5, seed=3) != population_weight(est, Y, noisy)
-    assert population_weight(est, Y[:, :2], A[:2]) is None
+    assert population_weight(est, Y[:, :2], A[:2]) is None and population_weight(est, Y, A, max_refs=2) is None
+    with pytest.raises(InputError, match="1 estimate\\(s\\) per reference but 2 known mean\\(s\\)"):
+        population_weight(est, Y, np.column_stack([A, P]))
+    with pytest.raises(InputError, match="no anchor mean"):
+        population_weight(lambda y: replace(est(y), anchor_mean=None), Y, A)
 
 
 def test_map_logistic_matches_a_generic_optimiser():

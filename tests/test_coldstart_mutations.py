@@ -433,6 +433,59 @@ def test_study_draws_anchors_per_held_out_model_and_gives_references_their_whole
     assert any(abs(t[:, 0] - t[:, 1]).max() > 1e-3 for _, t in targets)
 
 
+def test_study_learns_each_anchor_sets_weight_from_the_references_and_uses_it_for_both_targets(small_corpus,
+                                                                                            monkeypatch):
+    """The anchor mean's weight of each anchor set with design weights is learned from the references (never the
+    held-out model): the test estimate takes the weight learned against the references' test means, the
+    whole-benchmark estimate the one learned against their means over every prompt."""
+    import routereval.coldstart.estimate as estimate_module
+    import routereval.coldstart.study as study_module
+    from routereval.coldstart.study import run_study
+    from routereval.data.store import open_corpus
+    from routereval.pools import make_split
+
+    calls, built = [], []
+    real_weight, real_estimator = estimate_module.population_weight, study_module._estimator
+
+    def weight(estimate, Y_ref, target_ref, **kw):
+        lams = real_weight(estimate, Y_ref, target_ref, **kw)
+        calls.append((np.array(Y_ref), np.array(target_ref), kw["seed"], lams))
+        return lams
+
+    def estimator(F, pos, w, level, lams=None):
+        est = real_estimator(F, pos, w, level, lams)
+        built.append((lams, est, len(pos)))
+        return est
+
+    monkeypatch.setattr(estimate_module, "population_weight", weight)
+    monkeypatch.setattr(study_module, "_estimator", estimator)
+    res = run_study(small_corpus, benchmark="mmlu", router="irt", params={"dim": 2, "max_epochs": 10}, m=6,
+                    group="random", anchors=(15,), methods=("random", "fisher"), models=3, seeds=1,
+                    pretrain=("pool",))
+    rows = [r for r in res.rows if r["method"] == "random"]
+    assert len(calls) == len(rows) == 3  # one weight per anchor set with design weights; fisher has none
+    bench = open_corpus(small_corpus)["mmlu"]
+    split = make_split(bench)
+    S = np.asarray(bench.scores, dtype=np.float64)
+    names = [str(n) for n in bench.models]
+    for row, (Y_ref, target_ref, seed, lams) in zip(rows, calls):
+        h = names.index(row["model"])
+        others = [j for j in range(len(names)) if j != h]
+        # the references' known means, columns (test, every prompt), are those of corpus models other than h
+        test_means = S[:, split.test].mean(axis=1)
+        all_means = S[:, np.r_[split.train, split.val, split.test]].mean(axis=1)
+        for t in target_ref:
+            j = int(np.argmin(np.abs(test_means - t[0]) + np.abs(all_means - t[1])))
+            assert abs(test_means[j] - t[0]) < 1e-6 and abs(all_means[j] - t[1]) < 1e-6 and j in others
+        assert lams is not None and len(lams) == 2 and abs(lams[0] - lams[1]) > 1e-9
+        assert row["lam"] == pytest.approx(lams[0], abs=1e-12)  # the test estimate's weight is the test one's
+    learned = [(lams, est, k) for lams, est, k in built if lams is not None]
+    assert [tuple(lams) for lams, _, _ in learned] == [tuple(c[3]) for c in calls]
+    for lams, est, k in learned:  # (test, every prompt): each estimate its own target's weight, whatever answers
+        test, every = est((np.arange(k) % 3 == 0).astype(float))
+        assert test.lam == pytest.approx(lams[0], abs=1e-12) and every.lam == pytest.approx(lams[1], abs=1e-12)
+
+
 # --------------------------------------------------------------------------- the saved router
 
 

@@ -119,6 +119,8 @@ def test_complete_models_and_scores_on_read_the_bits_as_the_dense_scores_say(tmp
             np.testing.assert_allclose(b.model_means(), np.nanmean(full, axis=1), rtol=1e-6)
             np.testing.assert_allclose(b.model_means(np.array([0, 3, 5])), np.nanmean(full[:, [0, 3, 5]], axis=1),
                                        rtol=1e-6)
+            if b is not want and want.binary:
+                assert b._scores is None  # all of it from the packed bits: nothing unpacked
 
 
 def test_duckdb_queries_the_tables_as_they_are(tmp_path):

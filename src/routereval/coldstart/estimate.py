@@ -282,7 +282,21 @@ def population_weight(estimate: Any, Y_ref: np.ndarray, target_ref: np.ndarray, 
     ``A`` in ``lam A + (1 - lam) P``. Unlike the model-based rule of :func:`gp_combine` (p-IRT's
     squared bias from the new model's own weighted anchor residual, which holds the anchor mean's
     own sampling error, so ``lam`` grew exactly when the anchor mean was off by chance), it depends
-    on the anchor set only, not on the new model's answers. None with fewer than 3 references.
+    on the anchor set only, not on the new model's answers. None with fewer than 3 references (or
+    ``max_refs`` under 3).
+
+    References whose answers shaped the prompt side (the fitted pool) are fitted better by p-IRT
+    than a new model is, which pulls ``lam`` towards 0; the study measures the estimate with that
+    pull, each held-out model outside the fit.
+
+    Parameters
+    ----------
+    estimate
+        answers (k,) -> a :class:`MeanEstimate` with design weights, or a sequence of q of them.
+    Y_ref : (k, n_ref)
+        The references' answers on the anchors.
+    target_ref : (n_ref,) or (n_ref, q)
+        Their known means over the targets, one column per estimate ``estimate`` returns.
 
     Returns
     -------
@@ -291,14 +305,20 @@ def population_weight(estimate: Any, Y_ref: np.ndarray, target_ref: np.ndarray, 
     Y = np.asarray(Y_ref, dtype=np.float64)
     T = np.asarray(target_ref, dtype=np.float64)
     n = Y.shape[1]
-    if n < 3:
+    if n < 3 or max_refs < 3:
         return None
     pick = np.sort(np.random.default_rng(seed).permutation(n)[:max_refs])
     ests = [estimate(Y[:, j]) for j in pick]
     ests = [[e] if isinstance(e, MeanEstimate) else list(e) for e in ests]
+    if any(e.anchor_mean is None for e in ests[0]):
+        raise InputError("population_weight: the estimates have no anchor mean (anchors without design weights "
+                         "have no weight to learn)")
     A = np.array([[e.anchor_mean for e in row] for row in ests], dtype=np.float64)
     P = np.array([[e.pirt for e in row] for row in ests], dtype=np.float64)
     t = T[pick].reshape(len(pick), -1)
+    if t.shape != P.shape:
+        raise InputError(f"population_weight: {P.shape[1]} estimate(s) per reference but {t.shape[1]} known "
+                         "mean(s); expected one known mean per target")
     den = np.sum((P - A) ** 2, axis=0)
     lam = np.clip(np.where(den > 0, np.sum((P - t) * (P - A), axis=0) / np.where(den > 0, den, 1.0), 0.0), 0.0, 1.0)
     return float(lam[0]) if T.ndim == 1 else lam
@@ -354,8 +374,9 @@ def estimate_mean(router: Any, X_anchor: np.ndarray, y_anchor: np.ndarray, X_tar
     references : ((k, n_ref), (n_ref,)), optional
         Known models' answers on the same anchors and their mean scores over the same target
         prompts (e.g. the corpus models the router was fitted on): the estimate then includes
-        the neighbours' correction (:func:`~routereval.coldstart.neighbours.neighbour_correction`). The new model's own
-        answers on the targets must not be among them.
+        the neighbours' correction (:func:`~routereval.coldstart.neighbours.neighbour_correction`), and with
+        ``weights`` the anchor mean's weight ``lam`` is learned from them (:func:`population_weight`; at least 3).
+        The new model's own answers on the targets must not be among them.
     adaptive
         The anchors come from an adaptive test (chosen for these answers): only the references that
         answered them at the new model's level correct the estimate (see

@@ -126,7 +126,7 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     Returns
     -------
     dict
-        ``answered`` (answers replayed), ``estimate`` (the new model's estimated mean over the
+        ``method`` (adaptive), ``seed``, ``answered`` (answers replayed), ``estimate`` (the new model's estimated mean over the
         benchmark, as ``add-model`` reports it; None before any answer), ``n_references`` (None before any answer) and
         ``anchors`` (the rows of an anchors CSV to ask next; fewer than k when the train prompts, one per text,
         run out).
@@ -153,7 +153,8 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     test, rows = adaptive_test(ctx.saved.router, ctx.X, candidates=ctx.askable, delta=np.nan_to_num(ctx.delta),
                                target=np.arange(ctx.bench.n_prompts), calibration=prompt_floors(ctx),
                                random_state=seed)
-    doc: dict[str, Any] = {"answered": 0, "estimate": None,  # no reference is used before an answer
+    # no reference is used before an answer
+    doc: dict[str, Any] = {"method": "adaptive", "seed": seed, "answered": 0, "estimate": None,
                            "n_references": None, "n_references_at_level": None}
     if ans is not None:
         position = {int(r): i for i, r in enumerate(rows)}

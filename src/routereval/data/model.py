@@ -405,7 +405,7 @@ class Benchmark:
                 return np.where(n > 0, _bits.popcount(self._bits & seen, axis=1) / np.maximum(n, 1), np.nan)
         s = self.scores if prompts is None else self.scores[:, prompts]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.nanmean(s, axis=1) if np.isnan(s).any() else s.mean(axis=1, dtype=np.float64)
+            return np.nanmean(s, axis=1, dtype=np.float64) if np.isnan(s).any() else s.mean(axis=1, dtype=np.float64)
 
     # ------------------------------------------------------------------ subsets
     @property
