@@ -356,6 +356,21 @@ def test_known_means_are_the_test_mean_and_the_mean_over_every_prompt():
     np.testing.assert_allclose(got[:, 1], every.mean(axis=0), rtol=1e-6)
 
 
+def test_anchor_and_pirt_of_many_models_at_once_is_what_estimate_from_posterior_gives_each():
+    from routereval.coldstart.estimate import anchor_and_pirt
+
+    phi, cov, Za, oa, y, Zt, ot, fa, ft, c, w, observed = _posterior_problem()
+    rng = np.random.default_rng(1)
+    Phi = phi + rng.normal(size=(5, len(phi))) * 0.5
+    Y = (rng.random((len(y), 5)) < 0.5).astype(float)
+    for obs, floor, scale in ((observed, ft, c), (None, None, 1.0)):
+        A, P = anchor_and_pirt(Phi, Y, w, Zt, ot, observed=obs, target_scale=scale, floor_target=floor)
+        for j in range(5):
+            e = estimate_from_posterior(Phi[j], cov, Za, oa, Y[:, j], Zt, ot, weights=w, observed=obs,
+                                        target_scale=scale, floor_anchor=fa, floor_target=floor)
+            assert A[j] == pytest.approx(e.anchor_mean, abs=1e-12) and P[j] == pytest.approx(e.pirt, abs=1e-12)
+
+
 def test_the_study_estimator_of_every_prompt_counts_the_anchor_answers():
     """The whole-benchmark estimate (train rows first) uses the anchors' observed answers; the test one predicts."""
     from routereval.coldstart.study import _estimator, _Fitted
@@ -449,6 +464,8 @@ def test_study_learns_each_anchor_sets_weight_from_the_references_and_uses_it_fo
 
     def weight(estimate, Y_ref, target_ref, **kw):
         lams = real_weight(estimate, Y_ref, target_ref, **kw)
+        assert kw["parts"] is not None  # the batch of references is what estimate gives them one by one
+        np.testing.assert_allclose(lams, real_weight(estimate, Y_ref, target_ref, seed=kw["seed"]), atol=1e-12)
         calls.append((np.array(Y_ref), np.array(target_ref), kw["seed"], lams))
         return lams
 

@@ -271,8 +271,39 @@ def estimate_from_posterior(phi: np.ndarray, cov: np.ndarray, Z_anchor: np.ndarr
 POPULATION_REFS = 256  # known models the anchor mean's weight is learned from (a seeded sample; all when fewer)
 
 
+def anchor_and_pirt(Phi: np.ndarray, Y: np.ndarray, weights: np.ndarray, Z_target: np.ndarray, o_target: np.ndarray,
+                    *, observed: np.ndarray | None = None, target_scale: np.ndarray | float = 1.0,
+                    floor_target: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The anchor mean and p-IRT of r models at once, as :func:`estimate_from_posterior` gives each (a pure function).
+
+    Parameters
+    ----------
+    Phi : (r, p)
+        Each model's posterior mode.
+    Y : (k, r)
+        Their answers on the anchors.
+    weights : (k,)
+        The anchors' design weights.
+    Z_target, o_target, observed, target_scale, floor_target
+        As in :func:`estimate_from_posterior`.
+
+    Returns
+    -------
+    A, P : (r,)
+        The design-weighted anchor means and the p-IRT estimates.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    c = np.broadcast_to(np.asarray(target_scale, dtype=np.float64), (len(Z_target),))
+    f = np.zeros(len(Z_target)) if floor_target is None else np.asarray(floor_target, dtype=np.float64)
+    vals = f[:, None] + (1 - f[:, None]) * _sigmoid(c[:, None] * (Z_target @ np.asarray(Phi).T + o_target[:, None]))
+    if observed is not None and (known := np.asarray(observed) >= 0).any():
+        vals[known] = Y[np.asarray(observed)[known]]  # a target that is an anchor counts with its answer
+    return w @ Y, vals.mean(axis=0)
+
+
 def population_weight(estimate: Any, Y_ref: np.ndarray, target_ref: np.ndarray, *,
-                      max_refs: int = POPULATION_REFS, seed: Any = 0) -> Any:
+                      max_refs: int = POPULATION_REFS, seed: Any = 0, parts: Any = None) -> Any:
     """The weight ``lam`` of the anchor mean learned from known models that answered the same anchors.
 
     Each of up to ``max_refs`` references (a sample seeded by ``seed``) gets, from its answers,
@@ -297,6 +328,9 @@ def population_weight(estimate: Any, Y_ref: np.ndarray, target_ref: np.ndarray, 
         The references' answers on the anchors.
     target_ref : (n_ref,) or (n_ref, q)
         Their known means over the targets, one column per estimate ``estimate`` returns.
+    parts
+        Optional: answers (k, r) -> (A, P), each (r, q), the anchor means and p-IRT of r references at once
+        (:func:`anchor_and_pirt`), the same as ``estimate`` gives one by one, faster.
 
     Returns
     -------
@@ -308,13 +342,16 @@ def population_weight(estimate: Any, Y_ref: np.ndarray, target_ref: np.ndarray, 
     if n < 3 or max_refs < 3:
         return None
     pick = np.sort(np.random.default_rng(seed).permutation(n)[:max_refs])
-    ests = [estimate(Y[:, j]) for j in pick]
-    ests = [[e] if isinstance(e, MeanEstimate) else list(e) for e in ests]
-    if any(e.anchor_mean is None for e in ests[0]):
-        raise InputError("population_weight: the estimates have no anchor mean (anchors without design weights "
-                         "have no weight to learn)")
-    A = np.array([[e.anchor_mean for e in row] for row in ests], dtype=np.float64)
-    P = np.array([[e.pirt for e in row] for row in ests], dtype=np.float64)
+    if parts is not None:
+        A, P = (np.asarray(v, dtype=np.float64).reshape(len(pick), -1) for v in parts(Y[:, pick]))
+    else:
+        ests = [estimate(Y[:, j]) for j in pick]
+        ests = [[e] if isinstance(e, MeanEstimate) else list(e) for e in ests]
+        if any(e.anchor_mean is None for e in ests[0]):
+            raise InputError("population_weight: the estimates have no anchor mean (anchors without design weights "
+                             "have no weight to learn)")
+        A = np.array([[e.anchor_mean for e in row] for row in ests], dtype=np.float64)
+        P = np.array([[e.pirt for e in row] for row in ests], dtype=np.float64)
     t = T[pick].reshape(len(pick), -1)
     if t.shape != P.shape:
         raise InputError(f"population_weight: {P.shape[1]} estimate(s) per reference but {t.shape[1]} known "

@@ -281,6 +281,16 @@ def _estimator(F: _Fitted, pos: np.ndarray, w: np.ndarray | None, level: float, 
                                         lam_fixed=la)
         return test, every
 
+    def parts(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(A, P), each (r, 2) (test, every prompt): what ``estimate`` gives r references one by one, at once."""
+        from routereval.coldstart.estimate import anchor_and_pirt
+
+        Phi = np.array([map_logistic(Za, oa, Y[:, j], *F.prior, floor=fa)[0] for j in range(Y.shape[1])])
+        a, p_test = anchor_and_pirt(Phi, Y, w, Zt, ot, target_scale=F.scale, floor_target=ft)
+        _, p_all = anchor_and_pirt(Phi, Y, w, Zall, oall, observed=observed, target_scale=sall, floor_target=fall)
+        return np.column_stack([a, a]), np.column_stack([p_test, p_all])
+
+    estimate.parts = parts  # population_weight's batch of references
     return estimate
 
 
@@ -541,7 +551,8 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                 add_ms.append(1000 * (time.perf_counter() - t0))
                 estimate = _estimator(F, pos, w, level)
                 if w is not None:  # the anchor mean's weight learned from the references, per anchor set
-                    lams = population_weight(estimate, *d.references(pos, ref_cols, ref_extra), seed=[int(h), 99])
+                    lams = population_weight(estimate, *d.references(pos, ref_cols, ref_extra), seed=[int(h), 99],
+                                             parts=estimate.parts)
                     if lams is not None:
                         estimate = _estimator(F, pos, w, level, tuple(float(v) for v in lams))
                 y_a = y_tr[pos]
