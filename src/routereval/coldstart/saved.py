@@ -126,8 +126,9 @@ def adaptive_next(ctx: RouterContext, k: int = 1, *, answers: str | os.PathLike 
     Returns
     -------
     dict
-        ``method`` (adaptive), ``seed``, ``answered`` (answers replayed), ``estimate`` (the new model's estimated mean over the
-        benchmark, as ``add-model`` reports it; None before any answer), ``n_references`` (None before any answer) and
+        ``method`` (adaptive), ``seed``, ``answered`` (answers replayed), ``estimate`` (the new model's
+        estimated mean over the benchmark, as ``add-model`` reports it; None before any answer),
+        ``n_references`` (None before any answer) and
         ``anchors`` (the rows of an anchors CSV to ask next; fewer than k when the train prompts, one per text,
         run out).
     """

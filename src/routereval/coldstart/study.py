@@ -550,14 +550,14 @@ def _model_rows(d: _StudyData, F: _Fitted, h: int, *, mode: str, router: str, me
                 added = copy.copy(base).append_model_vector(phi, d.names[h])
                 add_ms.append(1000 * (time.perf_counter() - t0))
                 estimate = _estimator(F, pos, w, level)
+                refs = d.references(pos, ref_cols, ref_extra)  # their answers on the anchors, their known means
                 if w is not None:  # the anchor mean's weight learned from the references, per anchor set
-                    lams = population_weight(estimate, *d.references(pos, ref_cols, ref_extra), seed=[int(h), 99],
-                                             parts=estimate.parts)
+                    lams = population_weight(estimate, *refs, seed=[int(h), 99], parts=estimate.parts)
                     if lams is not None:
                         estimate = _estimator(F, pos, w, level, tuple(float(v) for v in lams))
                 y_a = y_tr[pos]
                 gp, gp_all = estimate(y_a)
-                c = neighbour_correction(y_a, *d.references(pos, ref_cols, ref_extra),
+                c = neighbour_correction(y_a, *refs,
                                          lambda yy: [e.mean for e in estimate(yy)],
                                          level_match=method == "adaptive", full_output=True)
                 est, est_all = (e.corrected(c.value[q], c.se[q], c.error_rms[q]) for q, e in enumerate((gp, gp_all)))

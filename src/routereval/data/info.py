@@ -82,32 +82,8 @@ def model_table(path: str | os.PathLike) -> dict[str, list[dict]]:
     corpus = open_corpus(path, texts=False)
     out = {}
     for bench in corpus:
-        means, counts = model_stats(bench)
+        means, counts = bench.model_means(), bench.record_counts()  # from the bits: nothing unpacked
         order = sorted(range(bench.n_models), key=lambda i: (-np.nan_to_num(means[i], nan=-1.0), bench.models[i]))
         out[bench.name] = [{"model": str(bench.models[i]), "mean": float(means[i]), "records": int(counts[i])}
                            for i in order]
     return out
-
-
-def model_stats(bench) -> tuple[np.ndarray, np.ndarray]:
-    """(n_models,) float64 mean over the evaluated prompts (NaN for none) and (n_models,) record counts.
-
-    Binary benchmarks stay packed: the mean is popcount(bits & observed) / popcount(observed).
-    """
-    from routereval.data import bits as _bits
-
-    if bench.binary:
-        bits, obs = np.asarray(bench.bits), bench.observed
-        if obs is None:
-            counts = np.full(bench.n_models, bench.n_prompts, dtype=np.int64)
-            hits = _bits.popcount(bits, axis=1)
-        else:
-            counts = _bits.popcount(obs, axis=1)
-            hits = _bits.popcount(bits & np.asarray(obs), axis=1)
-    else:
-        s = np.asarray(bench.scores)
-        seen = ~np.isnan(s)
-        counts = seen.sum(axis=1).astype(np.int64)
-        hits = np.where(seen, s, 0).sum(axis=1, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return hits / counts, counts

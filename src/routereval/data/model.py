@@ -328,18 +328,20 @@ class Benchmark:
             return _bits.unpack(self._observed, self.n_prompts, dtype=bool)
         return ~np.isnan(self._scores)
 
+    def record_counts(self) -> np.ndarray:
+        """(n_models,) int64: how many prompts each model was evaluated on (binary: by popcount, nothing unpacked)."""
+        if self._scores is None:
+            if self._observed is None:
+                return np.full(self.n_models, self.n_prompts, dtype=np.int64)
+            return _bits.popcount(self._observed, axis=1).astype(np.int64)
+        return np.count_nonzero(~np.isnan(self._scores), axis=1).astype(np.int64)
+
     def complete_models(self, *, max_missing: float = 0.0) -> np.ndarray:
         """(n_models,) bool: the models evaluated on every prompt, or on all but at most a share ``max_missing``
         (in [0, 1)) of them (binary: by popcount, nothing unpacked)."""
         if not 0 <= max_missing < 1:
             raise InputError(f"max_missing must be a share in [0, 1); got {max_missing!r}")
-        if self._scores is None:
-            if self._observed is None:
-                return np.ones(self.n_models, dtype=bool)
-            evaluated = _bits.popcount(self._observed, axis=1)
-        else:
-            evaluated = np.count_nonzero(~np.isnan(self._scores), axis=1)
-        return self.n_prompts - evaluated <= max_missing * self.n_prompts
+        return self.n_prompts - self.record_counts() <= max_missing * self.n_prompts
 
     def scores_on(self, prompts: np.ndarray) -> np.ndarray:
         """(n_models, k) float64 scores on the prompts ``prompts`` (k,), NaN where a model was not evaluated
@@ -401,8 +403,7 @@ class Benchmark:
                 return _bits.popcount(self._bits & mask, axis=1) / max(n, 1)
             seen = self._observed & mask  # the mean over what each model was evaluated on
             n = _bits.popcount(seen, axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return np.where(n > 0, _bits.popcount(self._bits & seen, axis=1) / np.maximum(n, 1), np.nan)
+            return np.where(n > 0, _bits.popcount(self._bits & seen, axis=1) / np.maximum(n, 1), np.nan)
         s = self.scores if prompts is None else self.scores[:, prompts]
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.nanmean(s, axis=1, dtype=np.float64) if np.isnan(s).any() else s.mean(axis=1, dtype=np.float64)
